@@ -1,0 +1,76 @@
+//! The HTTP API: the router, its OpenAPI document and the browsable docs page.
+//!
+//! Routes are registered through `utoipa_axum::OpenApiRouter`, so a handler and its OpenAPI
+//! entry are added in the same line and cannot drift apart. `/openapi.json` serves the
+//! OpenAPI 3.1 document and `/docs` a Swagger UI that is vendored into the binary (no CDN).
+//!
+//! Handlers are three steps: extract and validate the DTO, call one service function, map
+//! the result (architecture invariant 6).
+
+mod error;
+pub mod system;
+
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use error::{ApiError, ApiJson, ErrorBody, ErrorDetail, status_for};
+
+use crate::state::AppState;
+
+/// Path of the OpenAPI document.
+pub const OPENAPI_PATH: &str = "/openapi.json";
+/// Path of the browsable API page.
+pub const DOCS_PATH: &str = "/docs";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ragd",
+        description = "Retrieval-augmented LLM server: documents, search, chat sessions, models and system status."
+    ),
+    tags((name = "system", description = "Health, server information")),
+    components(schemas(ErrorBody, ErrorDetail))
+)]
+struct ApiDoc;
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::health))
+        .nest("/api/v1", OpenApiRouter::new().routes(routes!(system::info)))
+}
+
+/// The OpenAPI document of every route [`router`] serves.
+#[must_use]
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().into_openapi()
+}
+
+/// The whole HTTP application for `state`.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = api_router().split_for_parts();
+    api.merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+/// 405 is a property of routing, not of the domain, so it has no `ErrorKind`; the body has
+/// the same shape as every other error.
+async fn method_not_allowed(method: Method, uri: Uri) -> impl IntoResponse {
+    let error = ErrorDetail {
+        code: "method_not_allowed",
+        message: format!("method {method} is not allowed on {}", uri.path()),
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(ErrorBody { error }))
+}

@@ -1,0 +1,130 @@
+//! The `ragd` command line: reads configuration, installs logging, wires the concrete
+//! implementations together and runs the requested verb.
+//!
+//! This is the only place (with `xtask`) that reads the process environment (architecture
+//! invariant 4).
+
+#![allow(clippy::disallowed_methods)] // The binary is where the environment is read.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ragd::config::{Config, ConfigFile, Env, LogFormat, Overrides};
+use ragd::{AppState, Server};
+use tracing_subscriber::EnvFilter;
+
+/// Retrieval-augmented LLM server.
+#[derive(Debug, Parser)]
+#[command(name = "ragd", version, about)]
+struct Cli {
+    /// Config file (TOML); defaults to `./ragd.toml` when it exists.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the HTTP server.
+    Serve {
+        /// Directory for the database, vectors and uploads.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// Address to bind.
+        #[arg(long)]
+        host: Option<String>,
+        /// Port to bind (0 picks a free one).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Print the configuration in force (TOML, secrets left out) and exit.
+    Config,
+}
+
+#[allow(clippy::print_stderr)] // Errors before logging is installed go to stderr directly.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let overrides = match &cli.command {
+        Command::Serve { data_dir, host, port } => {
+            Overrides { data_dir: data_dir.clone(), host: host.clone(), port: *port }
+        }
+        Command::Config => Overrides::default(),
+    };
+    let config = match load_config(cli.config, &overrides) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("ragd: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(err) = init_tracing(&config) {
+        eprintln!("ragd: invalid log filter {:?}: {err}", config.log.filter);
+        return ExitCode::from(2);
+    }
+
+    let result = match cli.command {
+        Command::Serve { .. } => serve(config),
+        Command::Config => print_config(&config),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_config(
+    file: Option<PathBuf>,
+    overrides: &Overrides,
+) -> Result<Config, Box<dyn std::error::Error>> {
+    let env = Env::with_dotenv(Path::new(".env"), std::env::vars())?;
+    let file = ConfigFile::resolve(file, &env);
+    Ok(Config::load(&file, &env, overrides)?)
+}
+
+fn init_tracing(config: &Config) -> Result<(), tracing_subscriber::filter::ParseError> {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(filter) if !filter.is_empty() => EnvFilter::try_new(filter)?,
+        _ => EnvFilter::try_new(&config.log.filter)?,
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|err| format!("cannot create data dir {}: {err}", config.data_dir.display()))?;
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            data_dir = %config.data_dir.display(),
+            assets_dir = %config.assets_dir.display(),
+            "starting ragd"
+        );
+        match &config.hf_token {
+            Some(token) => tracing::info!(source = %token.source, "Hugging Face token present"),
+            None => tracing::info!(
+                "no Hugging Face token (HF_TOKEN, HUGGING_FACE_HUB_TOKEN or `huggingface-cli login`); \
+                 public and local models still work"
+            ),
+        }
+        let server = Server::bind(AppState::new(config)).await?;
+        server.run(ragd::server::shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+#[allow(clippy::print_stdout)] // Printing the config is this verb's output.
+fn print_config(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    println!("{}", toml::to_string_pretty(config)?);
+    Ok(())
+}

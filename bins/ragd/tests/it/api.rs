@@ -1,0 +1,122 @@
+//! The HTTP API in process: status codes, bodies and the OpenAPI document.
+
+use std::collections::BTreeSet;
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use ragd::AppState;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::test_config;
+
+/// Every route of the API as (method, path), as the OpenAPI document must list it.
+const ROUTES: &[(&str, &str)] = &[("get", "/health"), ("get", "/api/v1/info")];
+
+async fn call(method: Method, uri: &str) -> (StatusCode, String, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = ragd::api::router(AppState::new(test_config(dir.path())));
+    let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, content_type, body)
+}
+
+async fn get_json(uri: &str) -> (StatusCode, Value) {
+    let (status, content_type, body) = call(Method::GET, uri).await;
+    assert!(content_type.starts_with("application/json"), "{uri}: {content_type}");
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+#[tokio::test]
+async fn health_is_ok() {
+    let (status, body) = get_json("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn info_reports_version_config_and_assets_without_secrets() {
+    let (status, body) = get_json("/api/v1/info").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["name"], "ragd");
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(body["config"]["port"], 0);
+    assert_eq!(body["config"]["hf_token_present"], false);
+    let assets = body["assets"].as_array().unwrap();
+    assert_eq!(assets.len(), ragd_core_asset_count());
+    assert!(assets.iter().all(|a| a["present"] == false), "HOME=/nonexistent has no assets");
+}
+
+fn ragd_core_asset_count() -> usize {
+    // The binary crate re-exports nothing of ragd-core's asset list on purpose; the count
+    // is part of the API contract.
+    4
+}
+
+#[tokio::test]
+async fn unknown_route_is_a_json_404() {
+    let (status, body) = get_json("/api/v1/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "not_found");
+    assert!(body["error"]["message"].as_str().unwrap().contains("/api/v1/nope"));
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_json_405() {
+    let (status, content_type, body) = call(Method::DELETE, "/health").await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(content_type.starts_with("application/json"));
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test]
+async fn openapi_is_3_1_and_lists_every_route() {
+    let (status, spec) = get_json("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"), "{}", spec["openapi"]);
+
+    let documented: BTreeSet<(String, String)> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object().unwrap().keys().map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> =
+        ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    assert_eq!(documented, expected);
+
+    // Every documented route is really served (not a 404 from the fallback).
+    for (method, path) in &documented {
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let (status, _, _) = call(method.clone(), path).await;
+        assert_ne!(status, StatusCode::NOT_FOUND, "{method} {path}");
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+    }
+
+    // The error body shape is part of the document.
+    assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn docs_page_is_served_without_external_assets() {
+    let (status, content_type, body) = call(Method::GET, "/docs/").await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let html = String::from_utf8(body).unwrap();
+    assert!(!html.contains("https://"), "the docs page must not load assets from the web");
+
+    let (status, _, body) = call(Method::GET, "/docs/swagger-initializer.js").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(body).unwrap().contains("/openapi.json"));
+}

@@ -1,0 +1,23 @@
+//! Integration tests of the `ragd` server, in one test binary (fewer links, one build).
+//!
+//! - `api`: the router in process through `tower::ServiceExt::oneshot`.
+//! - `server`: a real server on an ephemeral loopback port, in process and as the built
+//!   `ragd` binary, including graceful shutdown on SIGTERM.
+
+#![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
+
+mod api;
+mod server;
+
+use ragd::config::{Config, ConfigFile, Env, Overrides};
+
+/// A configuration for tests: data in `data_dir`, an ephemeral port on loopback.
+fn test_config(data_dir: &std::path::Path) -> Config {
+    let overrides = Overrides {
+        data_dir: Some(data_dir.to_path_buf()),
+        host: Some("127.0.0.1".to_owned()),
+        port: Some(0),
+    };
+    Config::load(&ConfigFile::None, &Env::from_pairs([("HOME", "/nonexistent")]), &overrides)
+        .unwrap()
+}

@@ -1,0 +1,97 @@
+//! A real server on loopback: bind to port 0, answer, and shut down cleanly.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ragd::{AppState, Server};
+
+use crate::test_config;
+
+#[tokio::test]
+async fn in_process_server_answers_and_shuts_down_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::bind(AppState::new(test_config(dir.path()))).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    assert_ne!(addr.port(), 0, "port 0 resolves to a real port");
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async {
+        let _ = stop_rx.await;
+    }));
+
+    let body: serde_json::Value =
+        reqwest::get(format!("http://{addr}/health")).await.unwrap().json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+
+    stop_tx.send(()).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(10), handle).await;
+    result.expect("server stops within the grace period").unwrap().unwrap();
+    assert!(reqwest::get(format!("http://{addr}/health")).await.is_err(), "port is closed");
+}
+
+/// Waits for the `listening on http://ADDR` log line of a spawned `ragd`, and keeps
+/// draining its log afterwards so the child never writes into a closed pipe.
+fn wait_for_address(stderr: impl std::io::Read + Send + 'static) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some((_, addr)) = line.split_once("listening on http://") {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("ragd listens within 30 s")
+}
+
+#[test]
+fn ragd_binary_serves_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ragd"))
+        .args(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir"])
+        .arg(&data_dir)
+        .current_dir(dir.path())
+        .env("RAGD_LOG__FILTER", "info")
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let addr = wait_for_address(stderr);
+    assert!(data_dir.is_dir(), "serve creates the data dir");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let health: serde_json::Value = runtime.block_on(async {
+        reqwest::get(format!("http://{addr}/health")).await.unwrap().json().await.unwrap()
+    });
+    assert_eq!(health["status"], "ok");
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "ragd did not stop after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "ragd exits 0 after SIGTERM, got {status}");
+}
+
+#[test]
+fn ragd_binary_rejects_a_bad_config_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ragd.toml"), "[server]\nprot = 1\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_ragd"))
+        .args(["serve", "--port", "0"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("prot"), "{stderr}");
+}

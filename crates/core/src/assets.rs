@@ -1,0 +1,47 @@
+//! Where the bundled assets live inside the asset directory.
+//!
+//! `cargo xtask assets` fetches pinned packages, verifies them and unpacks these files;
+//! the `ragd` binary looks for them here. Both read this one list, so they cannot drift.
+//! The asset directory itself is configuration (default `$HOME/.cache/ragd/assets`).
+
+/// One file ragd can use from the asset directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssetFile {
+    /// Short name for logs and `/api/v1/info`.
+    pub name: &'static str,
+    /// Path relative to the asset directory.
+    pub path: &'static str,
+    /// What the file is for.
+    pub purpose: &'static str,
+}
+
+/// The ONNX Runtime shared library (loaded at run time; `ORT_DYLIB_PATH` overrides it).
+pub const ONNX_RUNTIME: AssetFile = AssetFile {
+    name: "onnxruntime",
+    path: "onnxruntime/libonnxruntime.so.1.32.0",
+    purpose: "ONNX Runtime shared library for the embedder",
+};
+
+/// The default embedding model (all-MiniLM-L6-v2, int8, 384 dimensions).
+pub const EMBEDDING_MODEL: AssetFile = AssetFile {
+    name: "all-minilm-l6-v2.onnx",
+    path: "all-minilm-l6-v2/model.onnx",
+    purpose: "default embedding model (all-MiniLM-L6-v2, int8 ONNX, 384-dim)",
+};
+
+/// The tokenizer of the default embedding model.
+pub const EMBEDDING_TOKENIZER: AssetFile = AssetFile {
+    name: "all-minilm-l6-v2.tokenizer",
+    path: "all-minilm-l6-v2/tokenizer.json",
+    purpose: "tokenizer of the default embedding model",
+};
+
+/// The bundled small chat model (SmolLM2-135M-Instruct, GGUF Q4_1).
+pub const CHAT_MODEL: AssetFile = AssetFile {
+    name: "smollm2-135m-instruct",
+    path: "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
+    purpose: "bundled small chat model (SmolLM2-135M-Instruct, GGUF)",
+};
+
+/// Every asset file, in a stable order.
+pub const ALL: [AssetFile; 4] = [ONNX_RUNTIME, EMBEDDING_MODEL, EMBEDDING_TOKENIZER, CHAT_MODEL];

@@ -1,0 +1,51 @@
+//! The [`Embedder`] trait: text in, vectors out.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+
+/// One embedding vector.
+pub type Embedding = Vec<f32>;
+
+/// Turns text into vectors.
+///
+/// Implementations run inference off the async runtime (a dedicated thread fed by a
+/// channel); the methods take owned inputs because the work crosses that thread boundary.
+#[async_trait]
+pub trait Embedder: Send + Sync + fmt::Debug + 'static {
+    /// The model's id, stored with every vector table so a table built by another model is
+    /// refused (architecture invariant 5).
+    fn model_id(&self) -> &str;
+
+    /// Length of every vector this embedder returns.
+    fn dimensions(&self) -> usize;
+
+    /// The longest input, in tokens, the model reads; longer inputs are truncated.
+    fn max_tokens(&self) -> usize;
+
+    /// How many tokens `text` is for this model, so the chunker can budget chunks.
+    ///
+    /// # Errors
+    /// When the tokenizer rejects the text.
+    fn count_tokens(&self, text: &str) -> Result<usize>;
+
+    /// The most texts one call should carry, if the implementation has a preference.
+    fn max_batch_size(&self) -> Option<usize> {
+        None
+    }
+
+    /// Embeds documents (the stored side of an asymmetric model).
+    ///
+    /// # Errors
+    /// `Overloaded` when the inference queue is full, `Unavailable` when the model is not
+    /// loaded, `Internal` for inference failures.
+    async fn embed_documents(&self, texts: Vec<String>) -> Result<Vec<Embedding>>;
+
+    /// Embeds a query (the asking side of an asymmetric model).
+    ///
+    /// # Errors
+    /// As [`Embedder::embed_documents`].
+    async fn embed_query(&self, text: String) -> Result<Embedding>;
+}

@@ -1,0 +1,49 @@
+//! `ragd-core` is the API boundary of ragd.
+//!
+//! It owns what every other crate agrees on and nothing that is expensive to build:
+//!
+//! - [`ids`]: UUID newtypes for documents, chunks, sessions and messages, so prompts and
+//!   clients address content by id instead of carrying text.
+//! - [`types`]: the domain types (documents, chunks, sessions, messages, search hits).
+//! - [`embed`], [`store`], [`llm`]: the boundary traits [`Embedder`], [`VectorStore`] and
+//!   [`LlmBackend`]. Concrete implementations live in their own crates and are wired
+//!   together only in the `ragd` binary, so logic written against these traits builds and
+//!   tests without ONNX Runtime, LanceDB or llama.cpp.
+//! - [`assets`]: where the bundled models and runtime sit inside the asset directory.
+//! - [`error`]: [`ErrorKind`], the shared classification every crate maps its errors onto,
+//!   and [`Error`], the error type of the traits.
+//!
+//! Architecture invariant: this crate depends on no runtime-heavy crate (no ort, arrow,
+//! lancedb, axum, reqwest). A tidy test in `xtask` checks that.
+//!
+//! ```
+//! use ragd_core::{DocumentId, ErrorKind, Error};
+//!
+//! let id = DocumentId::new();
+//! let parsed: DocumentId = id.to_string().parse().unwrap();
+//! assert_eq!(id, parsed);
+//!
+//! let err = Error::not_found(format!("document {id}"));
+//! assert_eq!(err.kind(), ErrorKind::NotFound);
+//! ```
+
+pub mod assets;
+pub mod embed;
+pub mod error;
+pub mod ids;
+pub mod llm;
+pub mod store;
+pub mod types;
+
+pub use embed::{Embedder, Embedding};
+pub use error::{Error, ErrorKind, Result};
+pub use ids::{ChunkId, DocumentId, IdParseError, MessageId, SessionId};
+pub use llm::{
+    ChatMessage, ChatRole, Completion, CompletionDelta, CompletionRequest, FinishReason,
+    GenerationSettings, LlmBackend, TokenUsage,
+};
+pub use store::{
+    DeleteRequest, EmbeddedRecord, ScoredRecord, SearchRequest, TableName, UpsertReport,
+    VectorFilter, VectorStore,
+};
+pub use types::{Chunk, Document, DocumentStatus, Message, SearchHit, Session};

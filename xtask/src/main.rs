@@ -1,0 +1,142 @@
+//! `cargo xtask`: project automation, in Rust so it runs wherever cargo does.
+//!
+//! - `cargo xtask assets`: fetch the pinned model and runtime packages and unpack them.
+//! - `cargo xtask serve [ARGS]`: set everything up, then run `ragd serve ARGS`.
+//! - `cargo xtask test [ARGS]`: set everything up, then run the whole test suite.
+//! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
+//!
+//! Heavy builds go to one shared target directory (`$CARGO_TARGET_DIR`, default
+//! `$HOME/.cache/ragd/target`), so every clone and CI run reuses the same build. Tidy checks
+//! (module docs, dependency invariants) are `#[test]`s in `tidy.rs`, run by `cargo xtask test`.
+
+#![allow(clippy::disallowed_methods)] // xtask reads the environment, like the binary.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // Printing is what a CLI tool does.
+
+mod assets;
+mod sysdeps;
+#[cfg(test)]
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T, E = String> = std::result::Result<T, E>;
+
+const USAGE: &str = "usage: cargo xtask <command>
+
+commands:
+  assets [--dir DIR]   fetch and verify the bundled models and ONNX Runtime (idempotent)
+  sysdeps              install the system packages the build needs (apt, as root)
+  serve [ARGS...]      set up, then run `ragd serve ARGS...` (e.g. --port 8080)
+  test [ARGS...]       set up, then run every test (`cargo test --workspace ARGS...`)
+
+environment:
+  RAGD_ASSETS_DIR      asset directory (default $HOME/.cache/ragd/assets)
+  CARGO_TARGET_DIR     build directory (default $HOME/.cache/ragd/target)
+  CARGO_BUILD_JOBS     parallel build jobs (default 2)";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match command.as_str() {
+        "assets" => assets_command(rest),
+        "sysdeps" => sysdeps::ensure(),
+        "serve" => serve(rest),
+        "test" => test(rest),
+        "help" | "--help" | "-h" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn home() -> Result<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from).ok_or_else(|| "HOME is not set".to_owned())
+}
+
+fn assets_dir() -> Result<PathBuf> {
+    match std::env::var_os("RAGD_ASSETS_DIR") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => Ok(home()?.join(".cache/ragd/assets")),
+    }
+}
+
+fn assets_command(args: &[String]) -> Result<()> {
+    let dir = match args {
+        [] => assets_dir()?,
+        [flag, dir] if flag == "--dir" => PathBuf::from(dir),
+        _ => return Err(format!("usage: cargo xtask assets [--dir DIR], got {args:?}")),
+    };
+    assets::ensure(&dir)
+}
+
+/// Workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// `$CARGO_TARGET_DIR`, else the shared `$HOME/.cache/ragd/target`.
+fn target_dir() -> Result<PathBuf> {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
+        _ => Ok(home()?.join(".cache/ragd/target")),
+    }
+}
+
+/// A `cargo` command with the shared target dir and a job limit unless the caller set them.
+fn cargo() -> Result<Command> {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root()).env("CARGO_TARGET_DIR", target_dir()?);
+    if std::env::var_os("CARGO_BUILD_JOBS").is_none() {
+        cmd.env("CARGO_BUILD_JOBS", "2");
+    }
+    Ok(cmd)
+}
+
+fn run(mut cmd: Command) -> Result<()> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().map_err(|err| format!("cannot run {cmd:?}: {err}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
+}
+
+/// Everything both README commands need before cargo builds ragd.
+fn setup() -> Result<PathBuf> {
+    sysdeps::ensure()?;
+    let dir = assets_dir()?;
+    assets::ensure(&dir)?;
+    Ok(dir)
+}
+
+/// Builds with exactly the invocation `test` uses, then runs the `ragd` binary that build
+/// produced. `cargo run -p ragd` would resolve a different feature set (no dev-dependencies,
+/// no other workspace members) and rebuild tokio and everything above it, so the two README
+/// commands would not share one build.
+fn serve(args: &[String]) -> Result<()> {
+    let assets = setup()?;
+    let mut build = cargo()?;
+    build.args(["test", "--workspace", "--no-run"]);
+    run(build)?;
+    let mut cmd = Command::new(target_dir()?.join("debug/ragd"));
+    cmd.current_dir(workspace_root()).arg("serve").args(args).env("RAGD_ASSETS_DIR", assets);
+    run(cmd)
+}
+
+fn test(args: &[String]) -> Result<()> {
+    let assets = setup()?;
+    let mut cmd = cargo()?;
+    cmd.args(["test", "--workspace"]).args(args).env("RAGD_ASSETS_DIR", assets);
+    run(cmd)
+}

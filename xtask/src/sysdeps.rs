@@ -1,0 +1,86 @@
+//! The system packages the build needs, and installing them with apt when they are missing.
+//!
+//! `protoc` (lancedb's build), `cmake` and libclang (llama.cpp's build through
+//! `llama-cpp-2`) cannot come from crates.io. As root on a Debian-like machine this installs
+//! them; otherwise it prints the exact command and stops.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::Result;
+
+/// A system dependency: how to tell it is there, and the Debian package that provides it.
+struct SysDep {
+    what: &'static str,
+    package: &'static str,
+    present: fn() -> bool,
+}
+
+const DEPS: [SysDep; 3] = [
+    SysDep { what: "protoc", package: "protobuf-compiler", present: || on_path("protoc") },
+    SysDep { what: "cmake", package: "cmake", present: || on_path("cmake") },
+    SysDep { what: "libclang", package: "libclang-dev", present: libclang_present },
+];
+
+/// Whether `program` is an executable file in a `PATH` directory.
+pub(crate) fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn libclang_present() -> bool {
+    if std::env::var_os("LIBCLANG_PATH").is_some() {
+        return true;
+    }
+    let Ok(entries) = std::fs::read_dir("/usr/lib") else { return false };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        name.to_string_lossy().starts_with("llvm-") && has_libclang(&entry.path().join("lib"))
+    })
+}
+
+fn has_libclang(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libclang.so"))
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+/// Installs whatever is missing, or explains how to.
+pub(crate) fn ensure() -> Result<()> {
+    let missing: Vec<&SysDep> = DEPS.iter().filter(|dep| !(dep.present)()).collect();
+    if missing.is_empty() {
+        eprintln!("xtask: system packages present (protoc, cmake, libclang)");
+        return Ok(());
+    }
+    let packages: Vec<&str> = missing.iter().map(|dep| dep.package).collect();
+    let names: Vec<&str> = missing.iter().map(|dep| dep.what).collect();
+    let install = format!("apt-get install -y {}", packages.join(" "));
+    if !(is_root() && on_path("apt-get")) {
+        return Err(format!(
+            "missing {}: install them with `sudo apt-get update && sudo {install}`",
+            names.join(", ")
+        ));
+    }
+    eprintln!("xtask: installing {}", packages.join(" "));
+    for args in [
+        vec!["update", "-qq"],
+        ["install", "-y", "-qq"].into_iter().chain(packages.iter().copied()).collect(),
+    ] {
+        let status = Command::new("apt-get")
+            .args(&args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|err| format!("cannot run apt-get: {err}"))?;
+        if !status.success() {
+            return Err(format!(
+                "apt-get {} failed ({status}); run `{install}` by hand",
+                args.join(" ")
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,116 @@
+//! Tidy checks that keep the tree honest, run as tests by `cargo xtask test`.
+//!
+//! - Every Rust file starts with a `//!` module doc (rust-analyzer's `TidyDocs`).
+//! - The crate graph keeps the architecture invariants of `docs/ARCHITECTURE.md`: `ragd-core`
+//!   stays light, ingest and chat never depend on concrete backends, libraries never
+//!   install a tracing subscriber.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::workspace_root;
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        if path.is_dir() && name != "target" && !name.to_string_lossy().starts_with('.') {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_rust_file_has_a_module_doc() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for dir in ["crates", "bins", "xtask"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 10, "found only {} files under {}", files.len(), root.display());
+    let undocumented: Vec<_> = files
+        .iter()
+        .filter(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            !text.trim_start().starts_with("//!")
+        })
+        .collect();
+    assert!(undocumented.is_empty(), "files without a `//!` module doc: {undocumented:#?}");
+}
+
+/// Every package `krate` depends on through normal (non-dev, non-build) edges, on the
+/// host platform, as `cargo tree` resolves it (offline: it needs only what the build has).
+fn transitive_deps(krate: &str) -> BTreeSet<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = Command::new(cargo)
+        .args(["tree", "--offline", "--edges", "normal", "--prefix", "none", "--format", "{p}"])
+        .args(["--package", krate])
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| *name != krate)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn workspace_libraries() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("crates"))
+        .unwrap()
+        .flatten()
+        .map(|entry| {
+            let manifest = std::fs::read_to_string(entry.path().join("Cargo.toml")).unwrap();
+            let name_line = manifest.lines().find(|l| l.starts_with("name = ")).unwrap();
+            name_line.trim_start_matches("name = ").trim_matches('"').to_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn crate_graph_keeps_the_architecture_invariants() {
+    let forbidden = |krate: &str, banned: &[&str]| {
+        let deps = transitive_deps(krate);
+        assert!(!deps.is_empty() || krate == "ragd-core", "cargo tree found nothing for {krate}");
+        let found: Vec<_> = banned.iter().filter(|b| deps.contains(**b)).collect();
+        assert!(found.is_empty(), "{krate} must not depend on {found:?} (docs/ARCHITECTURE.md)");
+    };
+
+    // Invariant 1: the API boundary is light.
+    forbidden(
+        "ragd-core",
+        &[
+            "ort",
+            "arrow",
+            "arrow-array",
+            "lancedb",
+            "axum",
+            "reqwest",
+            "llama-cpp-2",
+            "rusqlite",
+            "tokio",
+        ],
+    );
+    // Invariant 2: logic crates are written against traits, never concrete backends.
+    for logic in ["ragd-ingest", "ragd-chat"] {
+        forbidden(
+            logic,
+            &["ragd-embedding", "ragd-vector-store", "ragd-llm-backends", "ort", "lancedb"],
+        );
+    }
+    // Invariant 4: only the binary installs a subscriber.
+    let libraries = workspace_libraries();
+    assert!(libraries.len() >= 8, "{libraries:?}");
+    for library in &libraries {
+        forbidden(library, &["tracing-subscriber"]);
+    }
+}
