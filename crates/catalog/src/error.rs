@@ -1,6 +1,7 @@
 //! The error type of `ragd-catalog`.
 
 use ragd_core::ErrorKind;
+use rusqlite::ErrorCode;
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -8,9 +9,41 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in `ragd-catalog`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A failure reported through a boundary trait.
-    #[error(transparent)]
-    Core(#[from] ragd_core::Error),
+    /// SQLite reported a failure.
+    ///
+    /// A busy or locked database is [`ErrorKind::Unavailable`], a violated constraint
+    /// (for example a reused id) is [`ErrorKind::Conflict`], anything else is
+    /// [`ErrorKind::Internal`].
+    #[error("catalog database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The addressed row does not exist.
+    #[error("{what} {id} not found")]
+    NotFound {
+        /// What was looked up (`document`, `chunk`, `document text`).
+        what: &'static str,
+        /// The id that was looked up.
+        id: String,
+    },
+    /// The caller passed something the catalog cannot accept.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The database was written by a newer ragd whose schema this build does not know.
+    ///
+    /// This is [`ErrorKind::Conflict`]: the stored data conflicts with this version of the
+    /// code, and nothing was changed. Upgrade ragd or point it at another data directory.
+    #[error(
+        "catalog schema version {found} is newer than the newest this ragd supports \
+         ({supported}); upgrade ragd or use another data directory"
+    )]
+    SchemaTooNew {
+        /// The `user_version` found in the database.
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
+    /// A stored value could not be read back (an unknown status, a malformed id or time).
+    #[error("catalog data is corrupt: {0}")]
+    Corrupt(String),
 }
 
 impl Error {
@@ -18,15 +51,64 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Core(err) => err.kind(),
+            Self::Sqlite(err) => sqlite_kind(err),
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::SchemaTooNew { .. } => ErrorKind::Conflict,
+            Self::Corrupt(_) => ErrorKind::Internal,
         }
+    }
+
+    /// Shorthand for [`Error::NotFound`].
+    pub(crate) fn not_found(what: &'static str, id: impl ToString) -> Self {
+        Self::NotFound { what, id: id.to_string() }
+    }
+}
+
+/// Classifies a SQLite failure by its primary result code.
+fn sqlite_kind(err: &rusqlite::Error) -> ErrorKind {
+    let Some(code) = err.sqlite_error_code() else {
+        return ErrorKind::Internal;
+    };
+    if matches!(code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) {
+        ErrorKind::Unavailable
+    } else if code == ErrorCode::ConstraintViolation {
+        ErrorKind::Conflict
+    } else {
+        ErrorKind::Internal
     }
 }
 
 impl From<Error> for ragd_core::Error {
     fn from(err: Error) -> Self {
+        let converted = Self::new(err.kind(), err.to_string());
         match err {
-            Error::Core(err) => err,
+            Error::Sqlite(source) => converted.with_source(source),
+            Error::NotFound { .. }
+            | Error::InvalidInput(_)
+            | Error::SchemaTooNew { .. }
+            | Error::Corrupt(_) => converted,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_mapped() {
+        assert_eq!(Error::not_found("document", "x").kind(), ErrorKind::NotFound);
+        assert_eq!(Error::InvalidInput("x".into()).kind(), ErrorKind::InvalidInput);
+        assert_eq!(Error::SchemaTooNew { found: 9, supported: 1 }.kind(), ErrorKind::Conflict);
+        assert_eq!(Error::Corrupt("x".into()).kind(), ErrorKind::Internal);
+        assert_eq!(Error::Sqlite(rusqlite::Error::InvalidQuery).kind(), ErrorKind::Internal);
+    }
+
+    #[test]
+    fn converts_into_core_error_with_message() {
+        let err: ragd_core::Error = Error::not_found("chunk", "abc").into();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(err.message(), "chunk abc not found");
     }
 }

@@ -1,11 +1,58 @@
 //! `ragd-catalog`: the SQLite catalog: the source of truth for text and metadata.
 //!
 //! It owns the SQLite database (WAL, versioned migrations through `PRAGMA user_version`):
-//! documents, chunks, the FTS5 indexes, sessions, messages and tags.
+//! documents, their extracted text, chunks and the FTS5 chunk index. Sessions, messages
+//! and tags will arrive as later migrations.
+//!
+//! The API is synchronous: every [`Catalog`] method blocks on SQLite, so async callers run
+//! it inside `tokio::task::spawn_blocking`. A [`Catalog`] is a cheap, cloneable handle.
+//!
+//! - Documents are deduplicated by sha256 ([`Catalog::insert_document`]) and move through
+//!   their lifecycle with [`Catalog::set_status`].
+//! - [`Catalog::replace_chunks`] stores a document's full text and its chunks in one
+//!   transaction; FTS5 is kept in sync by triggers, including on cascade deletes.
+//! - [`Catalog::keyword_search`] ranks chunks by BM25 and never lets user text reach the
+//!   FTS5 query syntax.
 //!
 //! Architecture invariant: no SQL outside this crate; its public API is typed functions over
 //! domain types, so another database can replace it without touching ingest or chat.
+//!
+//! ```no_run
+//! use ragd_catalog::{Catalog, InsertOutcome, KeywordQuery, NewDocument};
+//! use ragd_core::DocumentId;
+//!
+//! # fn main() -> ragd_catalog::Result<()> {
+//! let catalog = Catalog::open(std::path::Path::new("data/catalog.sqlite3"))?;
+//! let outcome = catalog.insert_document(NewDocument {
+//!     id: DocumentId::new(),
+//!     filename: "notes.md".into(),
+//!     mime: "text/markdown".into(),
+//!     sha256: "0".repeat(64),
+//!     bytes: 12,
+//! })?;
+//! if let InsertOutcome::Created(document) = outcome {
+//!     catalog.replace_chunks(document.id, "Hello world", &[])?;
+//! }
+//! let hits = catalog.keyword_search(&KeywordQuery {
+//!     text: "hello".into(),
+//!     top_k: 5,
+//!     document_ids: Vec::new(),
+//! })?;
+//! assert!(hits.is_empty());
+//! # Ok(())
+//! # }
+//! ```
 
+mod catalog;
+mod chunks;
+mod documents;
 pub mod error;
+mod rows;
+mod schema;
+mod search;
 
+pub use catalog::{Catalog, Page};
+pub use documents::{DocumentQuery, InsertOutcome, NewDocument};
 pub use error::{Error, Result};
+pub use schema::SCHEMA_VERSION;
+pub use search::{HIGHLIGHT_END, HIGHLIGHT_START, KeywordHit, KeywordQuery, MAX_QUERY_TERMS};

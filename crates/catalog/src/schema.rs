@@ -1,0 +1,145 @@
+//! Versioned schema migrations.
+//!
+//! The schema version lives in SQLite's `PRAGMA user_version`. [`MIGRATIONS`] holds one SQL
+//! script per version: entry `i` moves the database from version `i` to version `i + 1`.
+//! Each script runs in its own immediate transaction together with the `user_version`
+//! bump, so a crash leaves the database at a whole version and concurrent openers cannot
+//! both apply the same script. Migrations are append-only: a released script is never
+//! edited, a change is a new entry.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Error, Result};
+
+/// Version 1: documents, their extracted text, chunks and the chunk full-text index.
+///
+/// `chunks.seq` is an `INTEGER PRIMARY KEY`, an alias of the rowid, because the FTS5
+/// external-content index addresses chunks by rowid: a rowid that is not aliased may be
+/// renumbered by `VACUUM`, which would silently detach the index from its content. The
+/// public chunk id stays the `id` column.
+const V1: &str = r"
+CREATE TABLE documents (
+    id         TEXT    NOT NULL PRIMARY KEY,
+    filename   TEXT    NOT NULL,
+    mime       TEXT    NOT NULL,
+    sha256     TEXT    NOT NULL UNIQUE,
+    bytes      INTEGER NOT NULL,
+    status     TEXT    NOT NULL,
+    progress   INTEGER NOT NULL,
+    error      TEXT,
+    created_at TEXT    NOT NULL,
+    updated_at TEXT    NOT NULL
+);
+CREATE INDEX documents_created_at ON documents (created_at, id);
+CREATE INDEX documents_status ON documents (status);
+
+CREATE TABLE document_texts (
+    document_id TEXT NOT NULL PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,
+    text        TEXT NOT NULL
+);
+
+CREATE TABLE chunks (
+    seq         INTEGER PRIMARY KEY,
+    id          TEXT    NOT NULL UNIQUE,
+    document_id TEXT    NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    ordinal     INTEGER NOT NULL,
+    text        TEXT    NOT NULL,
+    char_start  INTEGER NOT NULL,
+    char_end    INTEGER NOT NULL,
+    token_count INTEGER NOT NULL,
+    page        INTEGER,
+    heading     TEXT,
+    UNIQUE (document_id, ordinal)
+);
+
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (
+    text,
+    content = 'chunks',
+    content_rowid = 'seq',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+
+CREATE TRIGGER chunks_fts_after_insert AFTER INSERT ON chunks BEGIN
+    INSERT INTO chunks_fts (rowid, text) VALUES (new.seq, new.text);
+END;
+
+CREATE TRIGGER chunks_fts_after_delete AFTER DELETE ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+END;
+
+CREATE TRIGGER chunks_fts_after_update AFTER UPDATE ON chunks BEGIN
+    INSERT INTO chunks_fts (chunks_fts, rowid, text) VALUES ('delete', old.seq, old.text);
+    INSERT INTO chunks_fts (rowid, text) VALUES (new.seq, new.text);
+END;
+";
+
+/// Every migration, in order. The schema version after all of them is their count.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// The newest schema version this build knows (the number of migrations).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Reads `PRAGMA user_version`.
+pub(crate) fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
+}
+
+/// Brings the database up to [`SCHEMA_VERSION`], or refuses one that is newer.
+///
+/// Opening an up-to-date database runs no script.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let found = user_version(conn)?;
+    check_not_too_new(found)?;
+    for (index, script) in MIGRATIONS.iter().enumerate() {
+        let target = i64::try_from(index + 1)
+            .map_err(|_| Error::Corrupt("too many migrations".to_owned()))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated between our read and taking the write lock.
+        let current = user_version(&tx)?;
+        check_not_too_new(current)?;
+        if current >= target {
+            continue;
+        }
+        tx.execute_batch(script)?;
+        tx.pragma_update(None, "user_version", target)?;
+        tx.commit()?;
+        tracing::info!(version = target, "applied catalog migration");
+    }
+    Ok(())
+}
+
+/// Refuses a database written by a newer schema.
+fn check_not_too_new(found: i64) -> Result<()> {
+    if found > SCHEMA_VERSION {
+        return Err(Error::SchemaTooNew { found, supported: SCHEMA_VERSION });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        migrate(&mut conn).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn newer_schema_is_refused_untouched() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        let err = migrate(&mut conn).unwrap_err();
+        assert!(matches!(err, Error::SchemaTooNew { found, .. } if found == SCHEMA_VERSION + 1));
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |row| {
+                row.get(0)
+            })
+            .unwrap();
+        assert_eq!(tables, 0);
+    }
+}

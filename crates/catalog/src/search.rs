@@ -1,0 +1,158 @@
+//! Keyword search over chunk text with SQLite FTS5.
+//!
+//! User text never reaches the FTS5 query parser as syntax: it is split into terms here,
+//! each term becomes a quoted FTS5 string, and the strings are joined with `OR`. Operators
+//! (`AND`, `NEAR`, `*`, `^`, `column:`) and unbalanced quotes or parentheses in the input
+//! are therefore plain separators or words, never errors. Ranking is FTS5's BM25.
+
+use std::collections::HashSet;
+
+use ragd_core::{Chunk, DocumentId};
+use rusqlite::params;
+
+use crate::{
+    catalog::Catalog,
+    error::{Error, Result},
+    rows::{CHUNK_COLUMN_COUNT, CHUNK_COLUMNS, ChunkRow},
+};
+
+/// At most this many distinct terms of a query are searched for.
+pub const MAX_QUERY_TERMS: usize = 32;
+
+/// The marker placed before each matched term in [`KeywordHit::snippet`].
+pub const HIGHLIGHT_START: &str = "<mark>";
+
+/// The marker placed after each matched term in [`KeywordHit::snippet`].
+pub const HIGHLIGHT_END: &str = "</mark>";
+
+/// The most tokens a snippet holds.
+const SNIPPET_TOKENS: u32 = 32;
+
+/// A keyword search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeywordQuery {
+    /// Free text from the user; any chunk containing any of its words matches.
+    pub text: String,
+    /// The most hits to return; 0 returns none.
+    pub top_k: u32,
+    /// Only search these documents; empty searches all.
+    pub document_ids: Vec<DocumentId>,
+}
+
+/// One chunk found by [`Catalog::keyword_search`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeywordHit {
+    /// The chunk found.
+    pub chunk: Chunk,
+    /// Its document's file name.
+    pub filename: String,
+    /// Relevance, the negated BM25 rank: higher is better, positive for any match.
+    pub score: f32,
+    /// An excerpt of the chunk around the matches, each match wrapped in
+    /// [`HIGHLIGHT_START`] and [`HIGHLIGHT_END`], with `…` where text was cut. The chunk
+    /// text itself is not escaped: HTML clients must escape it around the markers.
+    pub snippet: String,
+}
+
+/// Turns free text into a safe FTS5 query: each distinct word (a run of alphanumeric
+/// chars, lowercased) as a quoted string, joined with `OR`. `None` when there is no word.
+pub(crate) fn fts_query(text: &str) -> Option<String> {
+    let mut seen = HashSet::new();
+    let mut terms = Vec::new();
+    for word in text.split(|ch: char| !ch.is_alphanumeric()).filter(|word| !word.is_empty()) {
+        let word = word.to_lowercase();
+        if terms.len() == MAX_QUERY_TERMS {
+            break;
+        }
+        if seen.insert(word.clone()) {
+            // Words hold no quotes; doubling them anyway keeps the quoting correct by
+            // construction.
+            terms.push(format!("\"{}\"", word.replace('"', "\"\"")));
+        }
+    }
+    if terms.is_empty() { None } else { Some(terms.join(" OR ")) }
+}
+
+impl Catalog {
+    /// Finds the chunks that best match `query.text` by BM25, best first.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] when the text has no searchable word (for example only
+    /// punctuation); [`Error::Sqlite`] when the query fails.
+    pub fn keyword_search(&self, query: &KeywordQuery) -> Result<Vec<KeywordHit>> {
+        let Some(fts) = fts_query(&query.text) else {
+            return Err(Error::InvalidInput(format!(
+                "search text {:?} contains no searchable word",
+                query.text
+            )));
+        };
+        if query.top_k == 0 {
+            return Ok(Vec::new());
+        }
+        // Hyphenated UUIDs need no JSON escaping.
+        let documents = (!query.document_ids.is_empty()).then(|| {
+            let quoted: Vec<String> =
+                query.document_ids.iter().map(|id| format!("\"{id}\"")).collect();
+            format!("[{}]", quoted.join(","))
+        });
+        let sql = format!(
+            "SELECT {CHUNK_COLUMNS}, d.filename, bm25(chunks_fts), \
+                 snippet(chunks_fts, 0, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', {SNIPPET_TOKENS}) \
+             FROM chunks_fts \
+             JOIN chunks c ON c.seq = chunks_fts.rowid \
+             JOIN documents d ON d.id = c.document_id \
+             WHERE chunks_fts MATCH ?1 \
+               AND (?2 IS NULL OR c.document_id IN (SELECT value FROM json_each(?2))) \
+             ORDER BY bm25(chunks_fts) \
+             LIMIT ?3"
+        );
+        let conn = self.lock();
+        let mut statement = conn.prepare(&sql)?;
+        let rows = statement.query_map(params![fts, documents, query.top_k], |row| {
+            Ok((
+                ChunkRow::read(row)?,
+                row.get::<_, String>(CHUNK_COLUMN_COUNT)?,
+                row.get::<_, f64>(CHUNK_COLUMN_COUNT + 1)?,
+                row.get::<_, String>(CHUNK_COLUMN_COUNT + 2)?,
+            ))
+        })?;
+        let mut hits = Vec::new();
+        for row in rows {
+            let (chunk, filename, rank, snippet) = row?;
+            hits.push(KeywordHit {
+                chunk: chunk.into_chunk()?,
+                filename,
+                // BM25 ranks are small; f32 keeps enough precision to order them.
+                score: (-rank) as f32,
+                snippet,
+            });
+        }
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_terms_are_quoted_deduplicated_and_joined() {
+        assert_eq!(
+            fts_query("Rust, rust AND \"sqlite\"").unwrap(),
+            r#""rust" OR "and" OR "sqlite""#
+        );
+        assert_eq!(fts_query("NEAR(a b)").unwrap(), r#""near" OR "a" OR "b""#);
+        assert_eq!(fts_query("col:x^2*").unwrap(), r#""col" OR "x" OR "2""#);
+        assert_eq!(fts_query("Ünïcødé 日本語").unwrap(), r#""ünïcødé" OR "日本語""#);
+        assert!(fts_query("\" )( * ^ : -").is_none());
+        assert!(fts_query("").is_none());
+    }
+
+    #[test]
+    fn query_terms_are_capped() {
+        let text: Vec<String> = (0..100).map(|n| format!("w{n}")).collect();
+        let query = fts_query(&text.join(" ")).unwrap();
+        assert_eq!(query.matches(" OR ").count(), MAX_QUERY_TERMS - 1);
+    }
+}

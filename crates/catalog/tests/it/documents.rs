@@ -1,0 +1,250 @@
+//! Inserting, listing, updating and deleting documents.
+
+use ragd_catalog::{DocumentQuery, Error, InsertOutcome, NewDocument};
+use ragd_core::{DocumentId, DocumentStatus, ErrorKind};
+
+use crate::{add_document, count_rows, line_chunks, raw, sha, temp_catalog};
+
+#[test]
+fn new_documents_start_queued() {
+    let (_dir, catalog) = temp_catalog();
+    let id = DocumentId::new();
+    let outcome = catalog
+        .insert_document(NewDocument {
+            id,
+            filename: "a.pdf".into(),
+            mime: "application/pdf".into(),
+            sha256: sha(1).to_uppercase(),
+            bytes: 1234,
+        })
+        .unwrap();
+    assert!(outcome.is_created());
+    let document = outcome.into_document();
+    assert_eq!(document.id, id);
+    assert_eq!(document.status, DocumentStatus::Queued);
+    assert_eq!(document.progress, 0);
+    assert_eq!(document.error, None);
+    assert_eq!(document.bytes, 1234);
+    assert_eq!(document.sha256, sha(1), "sha256 is stored lowercase");
+    assert_eq!(document.created_at, document.updated_at);
+    assert_eq!(catalog.get_document(id).unwrap(), document);
+}
+
+#[test]
+fn same_sha256_returns_the_existing_document_untouched() {
+    let (_dir, catalog) = temp_catalog();
+    let first = add_document(&catalog, "first.txt", "text/plain", 7);
+    catalog.set_status(first.id, DocumentStatus::Ready, 100, None).unwrap();
+    let before = catalog.get_document(first.id).unwrap();
+
+    let outcome = catalog
+        .insert_document(NewDocument {
+            id: DocumentId::new(),
+            filename: "second.txt".into(),
+            mime: "text/markdown".into(),
+            sha256: sha(7),
+            bytes: 1,
+        })
+        .unwrap();
+    let InsertOutcome::Existing(existing) = outcome else { panic!("expected Existing") };
+    assert_eq!(existing, before);
+    assert_eq!(catalog.count_documents().unwrap(), 1);
+}
+
+#[test]
+fn reused_id_or_bad_input_is_refused() {
+    let (_dir, catalog) = temp_catalog();
+    let first = add_document(&catalog, "a.txt", "text/plain", 1);
+    let reused = catalog.insert_document(NewDocument {
+        id: first.id,
+        filename: "b.txt".into(),
+        mime: "text/plain".into(),
+        sha256: sha(2),
+        bytes: 1,
+    });
+    assert_eq!(reused.unwrap_err().kind(), ErrorKind::Conflict);
+
+    let bad_sha = catalog.insert_document(NewDocument {
+        id: DocumentId::new(),
+        filename: "c.txt".into(),
+        mime: "text/plain".into(),
+        sha256: "not-a-hash".into(),
+        bytes: 1,
+    });
+    assert_eq!(bad_sha.unwrap_err().kind(), ErrorKind::InvalidInput);
+
+    let too_big = catalog.insert_document(NewDocument {
+        id: DocumentId::new(),
+        filename: "d.txt".into(),
+        mime: "text/plain".into(),
+        sha256: sha(3),
+        bytes: u64::MAX,
+    });
+    assert_eq!(too_big.unwrap_err().kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn unknown_document_is_not_found() {
+    let (_dir, catalog) = temp_catalog();
+    let err = catalog.get_document(DocumentId::new()).unwrap_err();
+    assert!(matches!(err, Error::NotFound { what: "document", .. }), "{err:?}");
+    let err = catalog.set_status(DocumentId::new(), DocumentStatus::Ready, 100, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(!catalog.delete_document(DocumentId::new()).unwrap());
+}
+
+#[test]
+fn set_status_updates_state_and_time() {
+    let (_dir, catalog) = temp_catalog();
+    let document = add_document(&catalog, "a.txt", "text/plain", 1);
+    catalog.set_status(document.id, DocumentStatus::Failed, 40, Some("bad pdf")).unwrap();
+    let failed = catalog.get_document(document.id).unwrap();
+    assert_eq!(failed.status, DocumentStatus::Failed);
+    assert_eq!(failed.progress, 40);
+    assert_eq!(failed.error.as_deref(), Some("bad pdf"));
+    assert!(failed.updated_at > document.updated_at);
+    assert_eq!(failed.created_at, document.created_at);
+
+    catalog.set_status(document.id, DocumentStatus::Queued, 0, None).unwrap();
+    assert_eq!(catalog.get_document(document.id).unwrap().error, None);
+
+    let err = catalog.set_status(document.id, DocumentStatus::Ready, 101, None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+}
+
+#[test]
+fn list_filters_and_pages_newest_first() {
+    let (_dir, catalog) = temp_catalog();
+    let a = add_document(&catalog, "report_2024.pdf", "application/pdf", 1);
+    let b = add_document(&catalog, "report-2024.pdf", "application/pdf", 2);
+    let c = add_document(&catalog, "100% done.txt", "text/plain", 3);
+    let d = add_document(&catalog, "1000 done.txt", "text/plain", 4);
+    let e = add_document(&catalog, "notes.md", "text/markdown", 5);
+    catalog.set_status(b.id, DocumentStatus::Ready, 100, None).unwrap();
+    catalog.set_status(d.id, DocumentStatus::Ready, 100, None).unwrap();
+
+    let ids = |query: DocumentQuery| -> (Vec<DocumentId>, u64) {
+        let page = catalog.list_documents(&query).unwrap();
+        (page.items.iter().map(|doc| doc.id).collect(), page.total)
+    };
+
+    assert_eq!(ids(DocumentQuery::default()), (vec![e.id, d.id, c.id, b.id, a.id], 5));
+    assert_eq!(
+        ids(DocumentQuery { status: Some(DocumentStatus::Ready), ..DocumentQuery::default() }),
+        (vec![d.id, b.id], 2)
+    );
+    assert_eq!(
+        ids(DocumentQuery { mime: Some("text/plain".into()), ..DocumentQuery::default() }),
+        (vec![d.id, c.id], 2)
+    );
+    // `%` and `_` are literal, and ASCII case does not matter.
+    assert_eq!(
+        ids(DocumentQuery { filename_contains: Some("0% D".into()), ..DocumentQuery::default() }),
+        (vec![c.id], 1)
+    );
+    assert_eq!(
+        ids(DocumentQuery { filename_contains: Some("t_2".into()), ..DocumentQuery::default() }),
+        (vec![a.id], 1)
+    );
+    assert_eq!(
+        ids(DocumentQuery { filename_contains: Some("%".into()), ..DocumentQuery::default() }),
+        (vec![c.id], 1)
+    );
+    assert_eq!(
+        ids(DocumentQuery {
+            status: Some(DocumentStatus::Queued),
+            mime: Some("application/pdf".into()),
+            filename_contains: Some("report".into()),
+            ..DocumentQuery::default()
+        }),
+        (vec![a.id], 1)
+    );
+
+    // Paging keeps the total of all matches.
+    assert_eq!(
+        ids(DocumentQuery { limit: 2, offset: 0, ..DocumentQuery::default() }),
+        (vec![e.id, d.id], 5)
+    );
+    assert_eq!(
+        ids(DocumentQuery { limit: 2, offset: 2, ..DocumentQuery::default() }),
+        (vec![c.id, b.id], 5)
+    );
+    assert_eq!(
+        ids(DocumentQuery { limit: 2, offset: 4, ..DocumentQuery::default() }),
+        (vec![a.id], 5)
+    );
+    assert_eq!(
+        ids(DocumentQuery { limit: 2, offset: 10, ..DocumentQuery::default() }),
+        (vec![], 5)
+    );
+}
+
+#[test]
+fn documents_with_status_finds_unfinished_work() {
+    let (_dir, catalog) = temp_catalog();
+    let a = add_document(&catalog, "a", "text/plain", 1);
+    let b = add_document(&catalog, "b", "text/plain", 2);
+    let c = add_document(&catalog, "c", "text/plain", 3);
+    catalog.set_status(b.id, DocumentStatus::Embedding, 50, None).unwrap();
+    catalog.set_status(c.id, DocumentStatus::Ready, 100, None).unwrap();
+    let found: Vec<DocumentId> = catalog
+        .documents_with_status(&[DocumentStatus::Queued, DocumentStatus::Embedding])
+        .unwrap()
+        .iter()
+        .map(|doc| doc.id)
+        .collect();
+    assert_eq!(found, vec![a.id, b.id]);
+    assert!(catalog.documents_with_status(&[]).unwrap().is_empty());
+}
+
+#[test]
+fn delete_removes_every_trace() {
+    let (dir, catalog) = temp_catalog();
+    let keep = add_document(&catalog, "keep.txt", "text/plain", 1);
+    let gone = add_document(&catalog, "gone.txt", "text/plain", 2);
+    let keep_text = "kept alpha\nkept beta";
+    let gone_text = "zanzibar alpha\nzanzibar gamma";
+    catalog.replace_chunks(keep.id, keep_text, &line_chunks(keep.id, keep_text)).unwrap();
+    catalog.replace_chunks(gone.id, gone_text, &line_chunks(gone.id, gone_text)).unwrap();
+
+    assert!(catalog.delete_document(gone.id).unwrap());
+    assert!(!catalog.delete_document(gone.id).unwrap());
+
+    let conn = raw(&dir);
+    assert_eq!(count_rows(&conn, "documents"), 1);
+    assert_eq!(count_rows(&conn, "document_texts"), 1);
+    assert_eq!(count_rows(&conn, "chunks"), 2);
+    let fts_matches: i64 = conn
+        .query_row("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'zanzibar'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(fts_matches, 0);
+    let alpha_matches: i64 = conn
+        .query_row("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'alpha'", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(alpha_matches, 1);
+    // The index agrees with its content table row for row.
+    conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('integrity-check')", []).unwrap();
+
+    assert_eq!(catalog.get_document(gone.id).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(catalog.count_chunks(Some(gone.id)).unwrap(), 0);
+    assert_eq!(catalog.count_chunks(None).unwrap(), 2);
+}
+
+#[test]
+fn clones_share_one_database_across_threads() {
+    let (_dir, catalog) = temp_catalog();
+    let handles: Vec<_> = (0..4)
+        .map(|n| {
+            let catalog = catalog.clone();
+            std::thread::spawn(move || add_document(&catalog, &format!("{n}.txt"), "text/plain", n))
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    assert_eq!(catalog.count_documents().unwrap(), 4);
+}
