@@ -1,4 +1,8 @@
 //! The error type of `ragd-telemetry`.
+//!
+//! Almost nothing here is an error: a value the platform cannot give is `None` in the
+//! snapshot, and a missing GPU is `gpus: []` with a reason. What remains is the platform
+//! refusing to report anything at all, or the sampler thread failing to start.
 
 use ragd_core::ErrorKind;
 
@@ -8,9 +12,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Everything that can go wrong in `ragd-telemetry`.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A failure reported through a boundary trait.
-    #[error(transparent)]
-    Core(#[from] ragd_core::Error),
+    /// The platform does not report system information.
+    #[error("system information is not available on this platform: {0}")]
+    Unsupported(#[source] sysinfo::Error),
+    /// The sampler thread could not be started.
+    #[error("cannot start the system sampler thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 impl Error {
@@ -18,15 +25,14 @@ impl Error {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Core(err) => err.kind(),
+            Self::Unsupported(_) => ErrorKind::Unsupported,
+            Self::Thread(_) => ErrorKind::Internal,
         }
     }
 }
 
 impl From<Error> for ragd_core::Error {
     fn from(err: Error) -> Self {
-        match err {
-            Error::Core(err) => err,
-        }
+        Self::new(err.kind(), err.to_string()).with_source(err)
     }
 }
