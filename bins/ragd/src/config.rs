@@ -60,6 +60,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Logging.
     pub log: LogConfig,
+    /// System status sampling.
+    pub telemetry: TelemetryConfig,
     /// The Hugging Face token, found in the environment or the `huggingface-cli` token file.
     /// Never read from the config file and never serialised.
     #[serde(skip)]
@@ -86,6 +88,22 @@ pub struct LogConfig {
     pub filter: String,
     /// Output format.
     pub format: LogFormat,
+}
+
+/// System status sampling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Seconds between system samples (CPU usage is averaged over this window).
+    pub sample_interval_secs: u64,
+    /// `libnvidia-ml.so` to load instead of the system's default.
+    pub nvml_library: Option<PathBuf>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { sample_interval_secs: 5, nvml_library: None }
+    }
 }
 
 /// How log lines look.
@@ -120,6 +138,7 @@ impl Default for Config {
             ort_dylib_path: None,
             server: ServerConfig::default(),
             log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
             hf_token: None,
         }
     }

@@ -9,8 +9,10 @@
 
 pub mod api;
 pub mod config;
+pub mod metrics;
 pub mod server;
 pub mod state;
+pub mod status_table;
 
 pub use config::Config;
 pub use server::Server;

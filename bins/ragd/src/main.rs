@@ -41,6 +41,12 @@ enum Command {
     },
     /// Print the configuration in force (TOML, secrets left out) and exit.
     Config,
+    /// Print system status (CPU, memory, disks, GPUs, ...) as a table, or JSON.
+    Status {
+        /// Print the full snapshot as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[allow(clippy::print_stderr)] // Errors before logging is installed go to stderr directly.
@@ -50,7 +56,7 @@ fn main() -> ExitCode {
         Command::Serve { data_dir, host, port } => {
             Overrides { data_dir: data_dir.clone(), host: host.clone(), port: *port }
         }
-        Command::Config => Overrides::default(),
+        Command::Config | Command::Status { .. } => Overrides::default(),
     };
     let config = match load_config(cli.config, &overrides) {
         Ok(config) => config,
@@ -67,6 +73,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { .. } => serve(config),
         Command::Config => print_config(&config),
+        Command::Status { json } => print_status(&config, json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,5 +133,18 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 #[allow(clippy::print_stdout)] // Printing the config is this verb's output.
 fn print_config(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", toml::to_string_pretty(config)?);
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)] // The status table is this verb's output.
+fn print_status(config: &Config, json: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let mut collector =
+        ragd_telemetry::Collector::new(ragd::state::monitor_config(config).collector)?;
+    let status = collector.sample_with_window();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", ragd::status_table::render(&status));
+    }
     Ok(())
 }

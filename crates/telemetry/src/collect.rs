@@ -199,7 +199,8 @@ impl Collector {
             resident_memory_bytes: process.map_or(0, sysinfo::Process::memory),
             virtual_memory_bytes: process.map_or(0, sysinfo::Process::virtual_memory),
             cpu_usage_percent: process.map_or(0.0, sysinfo::Process::cpu_usage),
-            threads: process.and_then(|p| p.tasks()).map(std::collections::HashSet::len),
+            // sysinfo lists the threads besides the main one; a process has at least one.
+            threads: process.and_then(|p| p.tasks()).map(|tasks| tasks.len().max(1)),
             open_files: process.and_then(sysinfo::Process::open_files),
             open_files_limit: process.and_then(sysinfo::Process::open_files_limit),
             run_time_secs: process.map_or(0, sysinfo::Process::run_time),
@@ -227,7 +228,8 @@ fn disk_status(disk: &sysinfo::Disk) -> DiskStatus {
 /// The disk whose mount point is the longest prefix of `path` (made absolute; the path may
 /// not exist yet, so its nearest existing ancestor is resolved).
 fn disk_holding(disks: &[DiskStatus], path: &Path) -> Option<DiskStatus> {
-    let absolute = path.ancestors().find_map(|p| p.canonicalize().ok())?;
+    let absolute = std::path::absolute(path).ok()?;
+    let absolute = absolute.ancestors().find_map(|p| p.canonicalize().ok())?;
     disks
         .iter()
         .filter(|d| absolute.starts_with(&d.mount_point))

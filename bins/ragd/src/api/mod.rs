@@ -34,7 +34,7 @@ pub const DOCS_PATH: &str = "/docs";
         title = "ragd",
         description = "Retrieval-augmented LLM server: documents, search, chat sessions, models and system status."
     ),
-    tags((name = "system", description = "Health, server information")),
+    tags((name = "system", description = "Health, server information, system status, metrics")),
     components(schemas(ErrorBody, ErrorDetail))
 )]
 struct ApiDoc;
@@ -42,7 +42,13 @@ struct ApiDoc;
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::health))
-        .nest("/api/v1", OpenApiRouter::new().routes(routes!(system::info)))
+        .routes(routes!(system::metrics))
+        .nest(
+            "/api/v1",
+            OpenApiRouter::new()
+                .routes(routes!(system::info))
+                .routes(routes!(system::system_status)),
+        )
 }
 
 /// The OpenAPI document of every route [`router`] serves.
@@ -57,6 +63,7 @@ pub fn router(state: AppState) -> Router {
     api.merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

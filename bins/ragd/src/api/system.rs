@@ -1,12 +1,16 @@
-//! Health and server information: `GET /health`, `GET /api/v1/info`.
+//! Health, server information, system status and metrics: `GET /health`, `GET /metrics`,
+//! `GET /api/v1/info`, `GET /api/v1/system/status`.
 
 use std::path::PathBuf;
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use ragd_core::ErrorKind;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::api::ApiJson;
+use crate::api::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
 
 /// `GET /health` body.
@@ -118,4 +122,68 @@ pub async fn info(State(state): State<AppState>) -> ApiJson<Info> {
         },
         assets,
     })
+}
+
+/// `GET /api/v1/system/status` body: the latest system snapshot and ragd's components.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SystemStatusResponse {
+    /// Host, CPU, memory, disks, network, temperatures, GPUs and the ragd process.
+    #[serde(flatten)]
+    pub system: ragd_telemetry::SystemStatus,
+    /// ragd's own components.
+    pub components: ComponentsStatus,
+}
+
+/// ragd's components. A field is `null` while that component is not part of this server.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComponentsStatus {
+    /// Documents queued or in processing.
+    pub document_queue_depth: Option<u64>,
+    /// The embedding model and the execution provider it runs on (`cpu`, `cuda`).
+    pub embedder: Option<String>,
+    /// The loaded chat model.
+    pub loaded_model: Option<String>,
+}
+
+/// The latest system snapshot: CPU, memory, disks, temperatures, GPUs, the ragd process.
+///
+/// Sampling runs on its own thread every `telemetry.sample_interval_secs`; this returns the
+/// latest snapshot without waiting for a new one.
+#[utoipa::path(
+    get,
+    path = "/system/status",
+    tag = "system",
+    responses(
+        (status = 200, description = "The latest snapshot", body = SystemStatusResponse),
+        (status = 503, description = "The platform reports no system information", body = ErrorBody)
+    )
+)]
+pub async fn system_status(
+    State(state): State<AppState>,
+) -> Result<ApiJson<SystemStatusResponse>, ApiError> {
+    let monitor = state.monitor.as_ref().ok_or_else(|| {
+        ApiError::new(ErrorKind::Unavailable, "system status is not available on this platform")
+    })?;
+    let snapshot = monitor.latest().await?;
+    Ok(ApiJson(SystemStatusResponse {
+        system: (*snapshot).clone(),
+        components: ComponentsStatus {
+            document_queue_depth: None,
+            embedder: None,
+            loaded_model: None,
+        },
+    }))
+}
+
+/// Metrics in the Prometheus text format: HTTP requests and latencies per route, system
+/// gauges, and (as those parts land) ingest, embedding and generation counters.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "system",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    state.metrics.run_upkeep();
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

@@ -12,9 +12,14 @@ use tower::ServiceExt;
 use crate::test_config;
 
 /// Every route of the API as (method, path), as the OpenAPI document must list it.
-const ROUTES: &[(&str, &str)] = &[("get", "/health"), ("get", "/api/v1/info")];
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/health"),
+    ("get", "/metrics"),
+    ("get", "/api/v1/info"),
+    ("get", "/api/v1/system/status"),
+];
 
-async fn call(method: Method, uri: &str) -> (StatusCode, String, Vec<u8>) {
+pub(crate) async fn call(method: Method, uri: &str) -> (StatusCode, String, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let app = ragd::api::router(AppState::new(test_config(dir.path())));
     let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
@@ -29,7 +34,7 @@ async fn call(method: Method, uri: &str) -> (StatusCode, String, Vec<u8>) {
     (status, content_type, body)
 }
 
-async fn get_json(uri: &str) -> (StatusCode, Value) {
+pub(crate) async fn get_json(uri: &str) -> (StatusCode, Value) {
     let (status, content_type, body) = call(Method::GET, uri).await;
     assert!(content_type.starts_with("application/json"), "{uri}: {content_type}");
     (status, serde_json::from_slice(&body).unwrap())

@@ -1,6 +1,7 @@
 //! Integration tests of the `ragd` server, in one test binary (fewer links, one build).
 //!
 //! - `api`: the router in process through `tower::ServiceExt::oneshot`.
+//! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
 //! - `server`: a real server on an ephemeral loopback port, in process and as the built
 //!   `ragd` binary, including graceful shutdown on SIGTERM.
 
@@ -8,6 +9,7 @@
 
 mod api;
 mod server;
+mod system;
 
 use ragd::config::{Config, ConfigFile, Env, Overrides};
 

@@ -62,6 +62,12 @@ fn the_disk_holding_the_data_dir_is_found() {
 }
 
 #[test]
+fn a_relative_data_dir_that_does_not_exist_yet_is_placed_on_a_disk() {
+    let status = sample(std::path::Path::new("no-such-dir/data"));
+    assert!(status.data_disk.is_some(), "resolved against the working directory");
+}
+
+#[test]
 fn own_process_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let status = sample(dir.path());
