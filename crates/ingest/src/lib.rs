@@ -4,9 +4,21 @@
 //! extracting text with page numbers and heading paths, token-aware chunking with char
 //! offsets, and the pipeline `extract -> chunk -> embed -> store`.
 //!
+//! - [`detect()`]: bytes and a file name to a [`DocumentKind`].
+//! - [`extract()`]: bytes of a kind to [`Extracted`] text with [`PageSpan`]s and
+//!   [`HeadingSpan`]s (CPU-bound; run it on a blocking thread).
+//! - [`Chunker`]: [`Extracted`] text to [`ChunkPiece`]s bounded by the embedder's tokens,
+//!   with char offsets, page numbers and heading paths.
+//!
 //! Architecture invariant: written against the `ragd-core` traits (and `ragd-catalog` rows)
 //! only; it never depends on `ragd-embedding`, `ragd-vector-store` or `ragd-llm-backends`.
 
+pub mod chunk;
+pub mod detect;
 pub mod error;
+pub mod extract;
 
+pub use chunk::{ChunkPiece, Chunker, ChunkerConfig};
+pub use detect::{DocumentKind, detect};
 pub use error::{Error, Result};
+pub use extract::{Extracted, HeadingSpan, PageSpan, extract};

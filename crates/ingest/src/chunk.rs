@@ -1,0 +1,210 @@
+//! Token-aware chunking of extracted text.
+//!
+//! [`Chunker`] splits [`Extracted::text`] into pieces of at most
+//! [`ChunkerConfig::max_tokens`] tokens, counted by the embedder's own tokenizer, with
+//! [`ChunkerConfig::overlap_tokens`] tokens shared by neighbours. It uses `text-splitter`,
+//! which cuts at the largest semantic boundary that fits (paragraphs, then lines, sentences
+//! and words); Markdown is split with its Markdown-aware splitter.
+//!
+//! Token counts exclude special tokens (`[CLS]`, `[SEP]`); callers whose model adds them
+//! should leave room for them in `max_tokens`. Truncation and padding configured in the
+//! tokenizer file are switched off so counts reflect the whole text.
+//!
+//! Every [`ChunkPiece`] carries char offsets into the extracted text, and
+//! `text.chars().skip(char_start).take(char_end - char_start)` is exactly the piece's text.
+//! Chunking is CPU-bound: async callers run it on a blocking thread.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+
+use text_splitter::{ChunkCharIndex, ChunkConfig, MarkdownSplitter, TextSplitter};
+use tokenizers::Tokenizer;
+
+use crate::detect::DocumentKind;
+use crate::error::{Error, Result};
+use crate::extract::Extracted;
+
+/// How big chunks are, in tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkerConfig {
+    /// The most tokens one chunk may hold (special tokens excluded); at least 1.
+    pub max_tokens: usize,
+    /// Tokens repeated between neighbouring chunks; below `max_tokens`.
+    pub overlap_tokens: usize,
+}
+
+impl Default for ChunkerConfig {
+    fn default() -> Self {
+        Self { max_tokens: 256, overlap_tokens: 32 }
+    }
+}
+
+impl ChunkerConfig {
+    /// Checks that the sizes can work together.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `max_tokens` is 0 or `overlap_tokens >= max_tokens`.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_tokens == 0 {
+            return Err(Error::InvalidConfig("max_tokens must be at least 1".to_owned()));
+        }
+        if self.overlap_tokens >= self.max_tokens {
+            return Err(Error::InvalidConfig(format!(
+                "overlap_tokens ({}) must be smaller than max_tokens ({})",
+                self.overlap_tokens, self.max_tokens
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One chunk of a document, ready to be embedded and stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChunkPiece {
+    /// Position within the document, from 0.
+    pub ordinal: u32,
+    /// The chunk's text.
+    pub text: String,
+    /// Char offset of the chunk's first char in the extracted text.
+    pub char_start: usize,
+    /// Char offset just past the chunk's last char.
+    pub char_end: usize,
+    /// Tokens in `text` (special tokens excluded).
+    pub token_count: usize,
+    /// The page containing `char_start`, for paged formats.
+    pub page: Option<u32>,
+    /// The path of the last heading starting at or before `char_start`.
+    pub heading: Option<String>,
+}
+
+/// Splits extracted text into token-bounded chunks.
+pub struct Chunker {
+    /// The sizes this chunker was built with.
+    config: ChunkerConfig,
+    /// The tokenizer, shared with both splitters.
+    tokenizer: Arc<Tokenizer>,
+    /// The splitter for every format except Markdown.
+    text: TextSplitter<Arc<Tokenizer>>,
+    /// The splitter for Markdown.
+    markdown: MarkdownSplitter<Arc<Tokenizer>>,
+}
+
+impl fmt::Debug for Chunker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chunker").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl Chunker {
+    /// A chunker counting tokens with `tokenizer`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the sizes are unusable; [`Error::Chunking`] when the
+    /// tokenizer's truncation cannot be switched off.
+    pub fn new(config: ChunkerConfig, mut tokenizer: Tokenizer) -> Result<Self> {
+        config.validate()?;
+        tokenizer
+            .with_truncation(None)
+            .map_err(|err| Error::Chunking(format!("cannot disable truncation: {err}")))?;
+        tokenizer.with_padding(None);
+        let tokenizer = Arc::new(tokenizer);
+        let splitter_config = || -> Result<ChunkConfig<Arc<Tokenizer>>> {
+            Ok(ChunkConfig::new(config.max_tokens)
+                .with_overlap(config.overlap_tokens)
+                .map_err(|err| Error::InvalidConfig(err.to_string()))?
+                .with_sizer(Arc::clone(&tokenizer)))
+        };
+        Ok(Self {
+            config,
+            text: TextSplitter::new(splitter_config()?),
+            markdown: MarkdownSplitter::new(splitter_config()?),
+            tokenizer,
+        })
+    }
+
+    /// A chunker whose tokenizer is read from a `tokenizer.json` file.
+    ///
+    /// # Errors
+    /// [`Error::TokenizerLoad`] when the file cannot be read or parsed, and the errors of
+    /// [`Chunker::new`].
+    pub fn from_file(config: ChunkerConfig, tokenizer_json: &Path) -> Result<Self> {
+        config.validate()?;
+        let tokenizer = Tokenizer::from_file(tokenizer_json).map_err(|err| {
+            Error::TokenizerLoad { path: tokenizer_json.to_path_buf(), reason: err.to_string() }
+        })?;
+        Self::new(config, tokenizer)
+    }
+
+    /// The sizes this chunker was built with.
+    #[must_use]
+    pub const fn config(&self) -> ChunkerConfig {
+        self.config
+    }
+
+    /// How many tokens `text` is (special tokens excluded).
+    ///
+    /// # Errors
+    /// [`Error::Chunking`] when the tokenizer rejects the text.
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        let encoding = self
+            .tokenizer
+            .encode_fast(text, false)
+            .map_err(|err| Error::Chunking(format!("tokenizer failed: {err}")))?;
+        Ok(encoding.get_ids().len())
+    }
+
+    /// Splits a document's extracted text into chunks, in order.
+    ///
+    /// White space between chunks is dropped; an empty or blank text gives no chunks.
+    ///
+    /// # Errors
+    /// [`Error::Chunking`] when the tokenizer fails (the splitter's panic is caught) or the
+    /// document has more than `u32::MAX` chunks.
+    pub fn chunk(&self, kind: DocumentKind, extracted: &Extracted) -> Result<Vec<ChunkPiece>> {
+        let text = extracted.text.as_str();
+        let split = catch_unwind(AssertUnwindSafe(|| -> Vec<ChunkCharIndex<'_>> {
+            match kind {
+                DocumentKind::Markdown => self.markdown.chunk_char_indices(text).collect(),
+                DocumentKind::Pdf
+                | DocumentKind::Docx
+                | DocumentKind::Html
+                | DocumentKind::Text => self.text.chunk_char_indices(text).collect(),
+            }
+        }))
+        .map_err(|_| Error::Chunking("the tokenizer failed while splitting the text".to_owned()))?;
+        split
+            .into_iter()
+            .enumerate()
+            .map(|(index, piece)| {
+                let ordinal = u32::try_from(index)
+                    .map_err(|_| Error::Chunking("too many chunks for one document".to_owned()))?;
+                let char_start = piece.char_offset;
+                Ok(ChunkPiece {
+                    ordinal,
+                    text: piece.chunk.to_owned(),
+                    char_start,
+                    char_end: char_start + piece.chunk.chars().count(),
+                    token_count: self.count_tokens(piece.chunk)?,
+                    page: extracted.page_at(char_start),
+                    heading: extracted.heading_at(char_start).map(str::to_owned),
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_is_validated() {
+        assert!(ChunkerConfig::default().validate().is_ok());
+        let zero = ChunkerConfig { max_tokens: 0, overlap_tokens: 0 };
+        assert!(matches!(zero.validate(), Err(Error::InvalidConfig(_))));
+        let overlap = ChunkerConfig { max_tokens: 8, overlap_tokens: 8 };
+        assert!(matches!(overlap.validate(), Err(Error::InvalidConfig(_))));
+    }
+}

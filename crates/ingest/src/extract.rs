@@ -1,0 +1,466 @@
+//! Text extraction: bytes of a detected [`DocumentKind`] in, plain text with page and
+//! heading positions out.
+//!
+//! [`extract`] is CPU-bound and synchronous (a large PDF can take seconds); async callers
+//! run it inside `tokio::task::spawn_blocking`.
+//!
+//! Every offset in [`Extracted`] counts `char`s (Unicode scalar values) into
+//! [`Extracted::text`], never bytes, so they can be stored and compared across languages.
+//! The text is normalised: `\r\n` and lone `\r` become `\n`, and NUL characters are removed.
+//!
+//! Per format:
+//! - PDF (`pdf-extract`): one text segment per page, separated by a blank line; each page
+//!   is a [`PageSpan`]. The parser may panic on malformed files; panics are caught and
+//!   returned as [`Error::Extraction`] (the process panic hook still logs them).
+//! - DOCX (`docx-rust`): paragraphs and tables in document order, separated by blank
+//!   lines; table cells are joined with ` | ` and rows with line feeds. Paragraphs styled
+//!   `Title` or `Heading1`..`Heading9` become [`HeadingSpan`]s with paths such as `A > B`.
+//! - HTML (`html2text`): the rendered text; `<script>`, `<style>` and `<head>` content is
+//!   dropped. `h1`..`h6` are rendered as `#`-prefixed lines, which give heading paths.
+//! - Markdown and text: decoded as UTF-8 (BOM stripped), UTF-16 LE/BE with a BOM, or
+//!   Latin-1 as the fallback. Markdown ATX headings (`#`..`######`) give heading paths.
+
+use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use docx_rust::DocxFile;
+use docx_rust::document::{BodyContent, Paragraph, Table, TableCellContent, TableRowContent};
+
+use crate::detect::DocumentKind;
+use crate::error::{Error, Result};
+
+/// The wrap width given to `html2text`; wide enough that paragraphs are not broken.
+const HTML_WIDTH: usize = 4096;
+
+/// The text of a document and where its pages and headings are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// The normalised text of the whole document.
+    pub text: String,
+    /// Page positions, in order; empty for formats without pages.
+    pub pages: Vec<PageSpan>,
+    /// Heading positions, in order; empty for formats without headings.
+    pub headings: Vec<HeadingSpan>,
+}
+
+impl Extracted {
+    /// The page containing the char offset `char_pos`: the last page starting at or before it.
+    #[must_use]
+    pub fn page_at(&self, char_pos: usize) -> Option<u32> {
+        let after = self.pages.partition_point(|page| page.char_start <= char_pos);
+        after.checked_sub(1).map(|index| self.pages[index].page)
+    }
+
+    /// The path of the last heading starting at or before the char offset `char_pos`.
+    #[must_use]
+    pub fn heading_at(&self, char_pos: usize) -> Option<&str> {
+        let after = self.headings.partition_point(|heading| heading.char_start <= char_pos);
+        after.checked_sub(1).map(|index| self.headings[index].path.as_str())
+    }
+}
+
+/// Where one page of a paged document lies in [`Extracted::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageSpan {
+    /// Page number, from 1.
+    pub page: u32,
+    /// Char offset of the page's first char.
+    pub char_start: usize,
+    /// Char offset just past the page's last char.
+    pub char_end: usize,
+}
+
+/// Where a heading starts in [`Extracted::text`], with the headings above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadingSpan {
+    /// The heading and its ancestors, outermost first, joined by ` > `.
+    pub path: String,
+    /// Char offset of the heading's first char.
+    pub char_start: usize,
+}
+
+/// Extracts the text of a document of `kind`.
+///
+/// Synchronous and CPU-bound: run it on a blocking thread.
+///
+/// # Errors
+/// [`Error::Empty`] for no bytes; [`Error::Extraction`] when the file is malformed (a
+/// truncated PDF, a DOCX that is not a zip archive, a parser panic).
+pub fn extract(kind: DocumentKind, bytes: &[u8]) -> Result<Extracted> {
+    if bytes.is_empty() {
+        return Err(Error::Empty);
+    }
+    match kind {
+        DocumentKind::Pdf => extract_pdf(bytes),
+        DocumentKind::Docx => extract_docx(bytes),
+        DocumentKind::Html => extract_html(bytes),
+        DocumentKind::Markdown => {
+            let text = normalize(&decode_text(bytes));
+            let headings = markdown_headings(&text);
+            Ok(Extracted { text, pages: Vec::new(), headings })
+        }
+        DocumentKind::Text => Ok(Extracted {
+            text: normalize(&decode_text(bytes)),
+            pages: Vec::new(),
+            headings: Vec::new(),
+        }),
+    }
+}
+
+/// Decodes text bytes: UTF-8 (BOM stripped), UTF-16 with a BOM, else Latin-1.
+#[must_use]
+pub fn decode_text(bytes: &[u8]) -> String {
+    if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return String::from_utf8_lossy(rest).into_owned();
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
+        return decode_utf16(rest, u16::from_le_bytes);
+    }
+    if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
+        return decode_utf16(rest, u16::from_be_bytes);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        // Every byte is a Latin-1 code point, so this decoding cannot fail.
+        Err(_) => bytes.iter().map(|&byte| char::from(byte)).collect(),
+    }
+}
+
+/// Decodes UTF-16 code units built by `unit`; unpaired surrogates and an odd trailing byte
+/// become U+FFFD.
+fn decode_utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16) -> String {
+    let units = bytes.chunks_exact(2).map(|pair| unit([pair[0], pair[1]]));
+    let mut text: String = char::decode_utf16(units)
+        .map(|decoded| decoded.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    if bytes.len() % 2 == 1 {
+        text.push(char::REPLACEMENT_CHARACTER);
+    }
+    text
+}
+
+/// Turns `\r\n` and lone `\r` into `\n` and removes NUL characters.
+#[must_use]
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push('\n');
+            }
+            '\0' => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Builds the extracted text block by block, tracking char offsets and the heading stack.
+#[derive(Debug, Default)]
+struct Builder {
+    /// The text so far.
+    text: String,
+    /// Chars in `text`, kept so offsets need no rescans.
+    chars: usize,
+    /// Headings recorded so far.
+    headings: Vec<HeadingSpan>,
+    /// The open headings: level and title, outermost first.
+    stack: Vec<(u32, String)>,
+}
+
+impl Builder {
+    /// Appends a block (a paragraph, a table) after a blank line; returns its char offset.
+    fn push_block(&mut self, block: &str) -> usize {
+        if !self.text.is_empty() {
+            self.push_str("\n\n");
+        }
+        let start = self.chars;
+        self.push_str(block);
+        start
+    }
+
+    /// Appends raw text.
+    fn push_str(&mut self, text: &str) {
+        self.text.push_str(text);
+        self.chars += text.chars().count();
+    }
+
+    /// Records a heading of `level` titled `title` starting at `char_start`.
+    fn heading(&mut self, level: u32, title: &str, char_start: usize) {
+        self.stack.retain(|(open, _)| *open < level);
+        self.stack.push((level, title.to_owned()));
+        let path =
+            self.stack.iter().map(|(_, title)| title.as_str()).collect::<Vec<_>>().join(" > ");
+        self.headings.push(HeadingSpan { path, char_start });
+    }
+}
+
+/// Extracts a PDF page by page; a parser panic becomes [`Error::Extraction`].
+fn extract_pdf(bytes: &[u8]) -> Result<Extracted> {
+    let outcome =
+        catch_unwind(AssertUnwindSafe(|| pdf_extract::extract_text_from_mem_by_pages(bytes)));
+    let pages = match outcome {
+        Ok(Ok(pages)) => pages,
+        Ok(Err(err)) => return Err(Error::Extraction { format: "pdf", reason: err.to_string() }),
+        Err(panic) => {
+            return Err(Error::Extraction { format: "pdf", reason: panic_reason(panic.as_ref()) });
+        }
+    };
+    let mut builder = Builder::default();
+    let mut spans = Vec::with_capacity(pages.len());
+    for (index, page) in pages.iter().enumerate() {
+        let page_text = normalize(page);
+        let page_text = page_text.trim_matches('\n');
+        if index > 0 {
+            builder.push_str("\n\n");
+        }
+        let char_start = builder.chars;
+        builder.push_str(page_text);
+        let page = u32::try_from(index + 1).map_err(|_| Error::Extraction {
+            format: "pdf",
+            reason: "too many pages".to_owned(),
+        })?;
+        spans.push(PageSpan { page, char_start, char_end: builder.chars });
+    }
+    Ok(Extracted { text: builder.text, pages: spans, headings: Vec::new() })
+}
+
+/// A readable reason from a caught panic payload.
+fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown cause".to_owned());
+    format!("the parser failed on malformed input ({message})")
+}
+
+/// Extracts a DOCX: paragraphs and tables in order, headings from paragraph styles.
+fn extract_docx(bytes: &[u8]) -> Result<Extracted> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| docx_text(bytes)));
+    match outcome {
+        Ok(result) => result,
+        Err(panic) => {
+            Err(Error::Extraction { format: "docx", reason: panic_reason(panic.as_ref()) })
+        }
+    }
+}
+
+/// The body of [`extract_docx`], run under `catch_unwind`.
+fn docx_text(bytes: &[u8]) -> Result<Extracted> {
+    if !bytes.starts_with(b"PK\x03\x04") {
+        return Err(Error::Extraction {
+            format: "docx",
+            reason: "the file is not a zip archive, so it cannot be a DOCX document".to_owned(),
+        });
+    }
+    let file = DocxFile::from_reader(Cursor::new(bytes)).map_err(|err| Error::Extraction {
+        format: "docx",
+        reason: format!("not a readable DOCX archive: {err}"),
+    })?;
+    let docx = file.parse().map_err(|err| Error::Extraction {
+        format: "docx",
+        reason: format!("malformed DOCX content: {err}"),
+    })?;
+    let mut builder = Builder::default();
+    for content in &docx.document.body.content {
+        match content {
+            BodyContent::Paragraph(paragraph) => push_paragraph(&mut builder, paragraph),
+            BodyContent::Table(table) => {
+                let text = table_text(table);
+                if !text.trim().is_empty() {
+                    builder.push_block(&text);
+                }
+            }
+            BodyContent::Sdt(sdt) => push_text(&mut builder, &sdt.text()),
+            BodyContent::TableCell(cell) => {
+                push_text(&mut builder, &cell.iter_text().map(AsRef::as_ref).collect::<String>());
+            }
+            BodyContent::Run(run) => push_text(&mut builder, &run.text()),
+            BodyContent::SectionProperty(_) => {}
+        }
+    }
+    Ok(Extracted { text: normalize(&builder.text), pages: Vec::new(), headings: builder.headings })
+}
+
+/// Appends a non-empty block of text with surrounding white space trimmed.
+fn push_text(builder: &mut Builder, text: &str) {
+    let text = normalize(text);
+    let text = text.trim();
+    if !text.is_empty() {
+        builder.push_block(text);
+    }
+}
+
+/// Appends a paragraph, recording it as a heading when its style says so.
+fn push_paragraph(builder: &mut Builder, paragraph: &Paragraph<'_>) {
+    let text = normalize(&paragraph.text());
+    let text = text.trim();
+    if text.is_empty() {
+        return;
+    }
+    let start = builder.push_block(text);
+    let style = paragraph
+        .property
+        .as_ref()
+        .and_then(|property| property.style_id.as_ref())
+        .map(|style| style.value.as_ref());
+    if let Some(level) = style.and_then(heading_level) {
+        builder.heading(level, text, start);
+    }
+}
+
+/// The heading level of a paragraph style id: `Title` is 0, `Heading1`..`Heading9` are 1..9.
+fn heading_level(style_id: &str) -> Option<u32> {
+    let lower = style_id.to_ascii_lowercase();
+    if lower == "title" {
+        return Some(0);
+    }
+    let level: u32 = lower.strip_prefix("heading")?.trim().parse().ok()?;
+    (1..=9).contains(&level).then_some(level)
+}
+
+/// A table as text: cells joined by ` | `, rows by line feeds.
+fn table_text(table: &Table<'_>) -> String {
+    let rows: Vec<String> = table
+        .rows
+        .iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .cells
+                .iter()
+                .map(|cell| match cell {
+                    TableRowContent::TableCell(cell) => cell
+                        .content
+                        .iter()
+                        .map(|content| match content {
+                            TableCellContent::Paragraph(paragraph) => paragraph.text(),
+                        })
+                        .filter(|text| !text.trim().is_empty())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    TableRowContent::SDT(sdt) => sdt.text(),
+                })
+                .map(|text| normalize(&text).trim().replace('\n', " "))
+                .collect();
+            cells.join(" | ")
+        })
+        .collect();
+    rows.join("\n")
+}
+
+/// Renders HTML to text; headings come from the `#` prefixes `html2text` writes.
+fn extract_html(bytes: &[u8]) -> Result<Extracted> {
+    let html = decode_text(bytes);
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        html2text::config::plain_no_decorate().string_from_read(html.as_bytes(), HTML_WIDTH)
+    }));
+    let rendered = match outcome {
+        Ok(Ok(rendered)) => rendered,
+        Ok(Err(err)) => return Err(Error::Extraction { format: "html", reason: err.to_string() }),
+        Err(panic) => {
+            return Err(Error::Extraction { format: "html", reason: panic_reason(panic.as_ref()) });
+        }
+    };
+    let text = normalize(rendered.trim_end());
+    let headings = markdown_headings(&text);
+    Ok(Extracted { text, pages: Vec::new(), headings })
+}
+
+/// Heading paths of Markdown ATX headings (`#`..`######`), skipping fenced code blocks.
+fn markdown_headings(text: &str) -> Vec<HeadingSpan> {
+    let mut builder = Builder::default();
+    let mut fence: Option<&str> = None;
+    let mut char_pos = 0;
+    for line in text.split('\n') {
+        let trimmed = line.trim_start_matches(' ');
+        let indent = line.len() - trimmed.len();
+        if indent <= 3 {
+            if let Some(open) = fence {
+                if trimmed.starts_with(open) {
+                    fence = None;
+                }
+            } else if trimmed.starts_with("```") {
+                fence = Some("```");
+            } else if trimmed.starts_with("~~~") {
+                fence = Some("~~~");
+            } else if let Some((level, title)) = atx_heading(trimmed) {
+                builder.heading(level, title, char_pos);
+            }
+        }
+        char_pos += line.chars().count() + 1;
+    }
+    builder.headings
+}
+
+/// The level and title of an ATX heading line (leading indentation already removed).
+fn atx_heading(line: &str) -> Option<(u32, &str)> {
+    let hashes = line.chars().take_while(|&c| c == '#').count();
+    if !(1..=6).contains(&hashes) {
+        return None;
+    }
+    let rest = &line[hashes..];
+    if !(rest.is_empty() || rest.starts_with([' ', '\t'])) {
+        return None;
+    }
+    let title = rest.trim();
+    // A closing sequence of hashes (after white space) is not part of the title.
+    let without_closing = title.trim_end_matches('#');
+    let title = if without_closing.is_empty() || without_closing.ends_with([' ', '\t']) {
+        without_closing.trim_end()
+    } else {
+        title
+    };
+    if title.is_empty() {
+        return None;
+    }
+    let level = u32::try_from(hashes).ok()?;
+    Some((level, title))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_line_endings_and_nuls() {
+        assert_eq!(normalize("a\r\nb\rc\0d\n"), "a\nb\ncd\n");
+    }
+
+    #[test]
+    fn decodes_every_supported_encoding() {
+        assert_eq!(decode_text(b"\xEF\xBB\xBFcaf\xC3\xA9"), "café");
+        assert_eq!(decode_text(b"caf\xE9"), "café");
+        assert_eq!(decode_text(b"\xFF\xFEc\x00\xE9\x00"), "cé");
+        assert_eq!(decode_text(b"\xFE\xFF\x00c\x00\xE9"), "cé");
+    }
+
+    #[test]
+    fn atx_headings_build_paths() {
+        let text = "# A\nintro\n## B ##\n```\n# not a heading\n```\n### C\n## D\n#nope\n";
+        let paths: Vec<_> =
+            markdown_headings(text).into_iter().map(|h| (h.path, h.char_start)).collect();
+        assert_eq!(
+            paths,
+            vec![
+                ("A".to_owned(), 0),
+                ("A > B".to_owned(), 10),
+                ("A > B > C".to_owned(), 42),
+                ("A > D".to_owned(), 48),
+            ]
+        );
+    }
+
+    #[test]
+    fn heading_levels_from_styles() {
+        assert_eq!(heading_level("Title"), Some(0));
+        assert_eq!(heading_level("Heading2"), Some(2));
+        assert_eq!(heading_level("heading 3"), Some(3));
+        assert_eq!(heading_level("Normal"), None);
+        assert_eq!(heading_level("Heading0"), None);
+    }
+}

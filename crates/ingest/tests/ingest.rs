@@ -1,0 +1,305 @@
+//! End-to-end tests of detection, extraction and chunking on generated documents and the
+//! real embedding tokenizer.
+
+// Tests locate the tokenizer asset through `RAGD_ASSETS_DIR`, like `cargo xtask assets`.
+#![allow(clippy::disallowed_methods)]
+#![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
+
+mod fixtures;
+
+use std::path::PathBuf;
+
+use ragd_core::ErrorKind;
+use ragd_ingest::{
+    ChunkPiece, Chunker, ChunkerConfig, DocumentKind, Error, Extracted, detect, extract,
+};
+
+/// The `tokenizer.json` of the bundled embedding model.
+fn tokenizer_path() -> PathBuf {
+    let assets = std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
+        || {
+            let home = std::env::var_os("HOME").expect("HOME or RAGD_ASSETS_DIR must be set");
+            PathBuf::from(home).join(".cache/ragd/assets")
+        },
+        PathBuf::from,
+    );
+    assets.join("all-minilm-l6-v2/tokenizer.json")
+}
+
+/// A chunker with the real tokenizer.
+fn chunker(max_tokens: usize, overlap_tokens: usize) -> Chunker {
+    Chunker::from_file(ChunkerConfig { max_tokens, overlap_tokens }, &tokenizer_path())
+        .expect("run `cargo xtask assets` to download the tokenizer")
+}
+
+/// Checks the invariants every chunking must keep, and returns the pieces.
+#[track_caller]
+fn check_chunks(chunker: &Chunker, kind: DocumentKind, extracted: &Extracted) -> Vec<ChunkPiece> {
+    let pieces = chunker.chunk(kind, extracted).unwrap();
+    let max = chunker.config().max_tokens;
+    assert!(!pieces.is_empty() || extracted.text.trim().is_empty());
+    let mut previous_start = 0;
+    for (index, piece) in pieces.iter().enumerate() {
+        assert_eq!(piece.ordinal as usize, index);
+        assert!(piece.char_start < piece.char_end, "empty piece {piece:?}");
+        assert!(piece.char_start >= previous_start, "pieces out of order: {piece:?}");
+        previous_start = piece.char_start;
+        let slice: String = extracted
+            .text
+            .chars()
+            .skip(piece.char_start)
+            .take(piece.char_end - piece.char_start)
+            .collect();
+        assert_eq!(slice, piece.text, "offsets do not map back for piece {index}");
+        assert!(piece.token_count <= max, "{} tokens > {max}: {piece:?}", piece.token_count);
+        assert!(piece.token_count > 0);
+        assert_eq!(piece.page, extracted.page_at(piece.char_start));
+        assert_eq!(piece.heading.as_deref(), extracted.heading_at(piece.char_start));
+    }
+    pieces
+}
+
+/// Detects, extracts and chunks a document, checking the chunk invariants.
+#[track_caller]
+fn ingest(bytes: &[u8], filename: &str, expected: DocumentKind) -> (Extracted, Vec<ChunkPiece>) {
+    assert_eq!(detect(bytes, filename).unwrap(), expected);
+    let extracted = extract(expected, bytes).unwrap();
+    let pieces = check_chunks(&chunker(16, 4), expected, &extracted);
+    (extracted, pieces)
+}
+
+#[test]
+fn pdf_keeps_both_pages_and_page_numbers() {
+    let (extracted, pieces) = ingest(&fixtures::pdf(), "report.pdf", DocumentKind::Pdf);
+    assert!(extracted.text.contains(fixtures::PDF_PAGE_ONE), "{:?}", extracted.text);
+    assert!(extracted.text.contains(fixtures::PDF_PAGE_TWO), "{:?}", extracted.text);
+    let pages: Vec<u32> = extracted.pages.iter().map(|page| page.page).collect();
+    assert_eq!(pages, [1, 2]);
+    let page_text = |index: usize| -> String {
+        let span = extracted.pages[index];
+        extracted.text.chars().skip(span.char_start).take(span.char_end - span.char_start).collect()
+    };
+    assert!(page_text(0).contains("apples") && !page_text(0).contains("rivers"));
+    assert!(page_text(1).contains("rivers") && !page_text(1).contains("apples"));
+    assert!(pieces.len() >= 2);
+    for piece in &pieces {
+        let expected = if piece.text.contains("apples") { 1 } else { 2 };
+        if piece.text.contains("apples") || piece.text.contains("rivers") {
+            assert_eq!(piece.page, Some(expected), "{piece:?}");
+        }
+    }
+    assert_eq!(pieces.first().unwrap().page, Some(1));
+    assert_eq!(pieces.last().unwrap().page, Some(2));
+}
+
+#[test]
+fn docx_gives_paragraphs_headings_and_tables() {
+    let (extracted, pieces) = ingest(&fixtures::docx(), "report.docx", DocumentKind::Docx);
+    let text = &extracted.text;
+    assert!(text.contains("Revenue grew steadily across every region this quarter."), "{text}");
+    assert!(text.contains("Fruit | Colour\nBanana | Yellow"), "{text}");
+    let paths: Vec<&str> = extracted.headings.iter().map(|h| h.path.as_str()).collect();
+    assert_eq!(paths, ["Quarterly Report", "Quarterly Report > Details"]);
+    let table = pieces.iter().find(|piece| piece.text.contains("Banana")).unwrap();
+    assert_eq!(table.heading.as_deref(), Some("Quarterly Report > Details"));
+    assert_eq!(pieces[0].heading.as_deref(), Some("Quarterly Report"));
+    // The same archive is recognised from its entry names alone.
+    assert_eq!(detect(&fixtures::docx(), "upload.bin").unwrap(), DocumentKind::Docx);
+}
+
+#[test]
+fn html_drops_scripts_and_styles() {
+    let (extracted, pieces) = ingest(fixtures::HTML.as_bytes(), "guide.html", DocumentKind::Html);
+    let text = &extracted.text;
+    assert!(text.contains("Lisbon is a hilly city on the Atlantic coast."), "{text}");
+    assert!(text.contains("Custard tarts are sold in every bakery."), "{text}");
+    for hidden in ["secretScript", "secret-style", "color: red", "Ignored title"] {
+        assert!(!text.contains(hidden), "{hidden} leaked into {text}");
+    }
+    let paths: Vec<&str> = extracted.headings.iter().map(|h| h.path.as_str()).collect();
+    assert_eq!(paths, ["Travel Guide", "Travel Guide > Food"]);
+    let food = pieces.iter().find(|piece| piece.text.contains("Custard")).unwrap();
+    assert_eq!(food.heading.as_deref(), Some("Travel Guide > Food"));
+}
+
+#[test]
+fn markdown_gives_nested_heading_paths() {
+    let (extracted, pieces) =
+        ingest(fixtures::MARKDOWN.as_bytes(), "handbook.md", DocumentKind::Markdown);
+    let paths: Vec<&str> = extracted.headings.iter().map(|h| h.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["Handbook", "Handbook > Setup", "Handbook > Setup > Laptop", "Handbook > Holidays"]
+    );
+    let laptop = pieces.iter().find(|piece| piece.text.contains("service desk")).unwrap();
+    assert_eq!(laptop.heading.as_deref(), Some("Handbook > Setup > Laptop"));
+    let leave = pieces.iter().find(|piece| piece.text.contains("twenty-five")).unwrap();
+    assert_eq!(leave.heading.as_deref(), Some("Handbook > Holidays"));
+}
+
+#[test]
+fn text_in_every_encoding_decodes_the_same() {
+    let expected = fixtures::TEXT.replace("\r\n", "\n");
+    let utf8_bom = [&[0xEF, 0xBB, 0xBF][..], fixtures::TEXT.as_bytes()].concat();
+    for (name, bytes) in [
+        ("utf8", fixtures::TEXT.as_bytes().to_vec()),
+        ("utf8-bom", utf8_bom),
+        ("utf16le", fixtures::utf16le()),
+        ("latin1", fixtures::latin1()),
+    ] {
+        let (extracted, pieces) = ingest(&bytes, &format!("{name}.txt"), DocumentKind::Text);
+        assert_eq!(extracted.text, expected, "{name}");
+        assert!(extracted.headings.is_empty() && extracted.pages.is_empty());
+        assert!(pieces.iter().all(|piece| piece.page.is_none() && piece.heading.is_none()));
+    }
+}
+
+#[test]
+fn long_multibyte_text_maps_offsets_exactly() {
+    let sentences = [
+        "Le café était fermé à Noël, déjà.",
+        "日本の東京で会議があります。",
+        "Ünïcödé wörds mix with emoji 🚀 and plain ASCII words.",
+        "Crème brûlée, naïveté, façade — résumé.",
+    ];
+    let mut text = String::new();
+    for i in 0..120 {
+        text.push_str(sentences[i % sentences.len()]);
+        text.push(if i % 7 == 6 { '\n' } else { ' ' });
+        if i % 13 == 12 {
+            text.push('\n');
+        }
+    }
+    let extracted = extract(DocumentKind::Text, text.as_bytes()).unwrap();
+    for (max, overlap) in [(16, 0), (32, 8), (64, 16)] {
+        let pieces = check_chunks(&chunker(max, overlap), DocumentKind::Text, &extracted);
+        assert!(pieces.len() > 3, "max {max}: {} pieces", pieces.len());
+        assert!(pieces.iter().any(|piece| piece.text.contains("日本")));
+    }
+    let markdown = format!("# Überblick\n\n{text}\n## 日本\n\n{text}");
+    let extracted = extract(DocumentKind::Markdown, markdown.as_bytes()).unwrap();
+    let pieces = check_chunks(&chunker(48, 8), DocumentKind::Markdown, &extracted);
+    assert_eq!(pieces.last().unwrap().heading.as_deref(), Some("Überblick > 日本"));
+}
+
+#[test]
+fn overlap_repeats_text_between_neighbours() {
+    let text = (0..200).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let extracted = extract(DocumentKind::Text, text.as_bytes()).unwrap();
+    let pieces = check_chunks(&chunker(32, 8), DocumentKind::Text, &extracted);
+    assert!(pieces.windows(2).all(|pair| pair[1].char_start < pair[0].char_end));
+    let without = check_chunks(&chunker(32, 0), DocumentKind::Text, &extracted);
+    assert!(without.windows(2).all(|pair| pair[1].char_start >= pair[0].char_end));
+}
+
+#[test]
+fn broken_inputs_give_errors_not_panics() {
+    let truncated = &fixtures::pdf()[..200];
+    assert_eq!(detect(truncated, "cut.pdf").unwrap(), DocumentKind::Pdf);
+    let err = extract(DocumentKind::Pdf, truncated).unwrap_err();
+    assert!(matches!(err, Error::Extraction { format: "pdf", .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+    let fake_docx = b"This is plain text pretending to be a Word document.";
+    assert_eq!(detect(fake_docx, "fake.docx").unwrap(), DocumentKind::Docx);
+    let err = extract(DocumentKind::Docx, fake_docx).unwrap_err();
+    assert!(matches!(err, Error::Extraction { format: "docx", .. }), "{err:?}");
+    assert!(err.to_string().contains("not a zip archive"), "{err}");
+
+    let mut broken_zip = fixtures::docx();
+    broken_zip.truncate(broken_zip.len() / 2);
+    let err = extract(DocumentKind::Docx, &broken_zip).unwrap_err();
+    assert!(matches!(err, Error::Extraction { format: "docx", .. }), "{err:?}");
+
+    for kind in DocumentKind::ALL {
+        assert!(matches!(extract(kind, b""), Err(Error::Empty)), "{kind:?}");
+    }
+    let err = detect(b"", "empty.txt").unwrap_err();
+    assert!(matches!(err, Error::Empty));
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+
+    let junk = fixtures::junk();
+    let err = detect(&junk, "junk.bin").unwrap_err();
+    assert!(matches!(err, Error::UnsupportedType { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::UnsupportedMediaType);
+    assert_eq!(detect(&junk, "junk.txt").unwrap_err().kind(), ErrorKind::UnsupportedMediaType);
+    for kind in [DocumentKind::Pdf, DocumentKind::Docx] {
+        assert!(matches!(extract(kind, &junk), Err(Error::Extraction { .. })), "{kind:?}");
+    }
+    // Junk forced through the text path still decodes (as Latin-1) and chunks cleanly.
+    let extracted = extract(DocumentKind::Text, &junk).unwrap();
+    check_chunks(&chunker(32, 4), DocumentKind::Text, &extracted);
+}
+
+#[test]
+fn invalid_configs_and_missing_tokenizers_are_refused() {
+    for (max_tokens, overlap_tokens) in [(0, 0), (8, 8), (8, 9)] {
+        let config = ChunkerConfig { max_tokens, overlap_tokens };
+        let err = Chunker::from_file(config, &tokenizer_path()).unwrap_err();
+        assert!(matches!(err, Error::InvalidConfig(_)), "{err:?}");
+        assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    }
+    let err = Chunker::from_file(ChunkerConfig::default(), &PathBuf::from("/nonexistent/t.json"))
+        .unwrap_err();
+    assert!(matches!(err, Error::TokenizerLoad { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+}
+
+#[test]
+fn blank_text_gives_no_chunks() {
+    let extracted = extract(DocumentKind::Text, b" \n\n \t ").unwrap();
+    assert!(chunker(16, 4).chunk(DocumentKind::Text, &extracted).unwrap().is_empty());
+}
+
+/// Writes every fixture and its extracted text to `fixtures/docs/` at the workspace root.
+///
+/// Run by hand after changing a fixture:
+/// `cargo test -p ragd-ingest --test ingest -- --ignored write_fixture_files`.
+#[test]
+#[ignore = "writes into the repository"]
+fn write_fixture_files() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/docs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files: [(&str, Vec<u8>); 8] = [
+        ("two-pages.pdf", fixtures::pdf()),
+        ("report.docx", fixtures::docx()),
+        ("guide.html", fixtures::HTML.as_bytes().to_vec()),
+        ("handbook.md", fixtures::MARKDOWN.as_bytes().to_vec()),
+        ("menu-utf8.txt", fixtures::TEXT.as_bytes().to_vec()),
+        ("menu-utf16le.txt", fixtures::utf16le()),
+        ("menu-latin1.txt", fixtures::latin1()),
+        ("truncated.pdf", fixtures::pdf()[..200].to_vec()),
+    ];
+    for (name, bytes) in files {
+        std::fs::write(dir.join(name), &bytes).unwrap();
+        if name == "truncated.pdf" {
+            continue;
+        }
+        let extracted = extract(detect(&bytes, name).unwrap(), &bytes).unwrap();
+        std::fs::write(dir.join(format!("{name}.expected.txt")), extracted.text).unwrap();
+    }
+    std::fs::write(dir.join("junk.bin"), fixtures::junk()).unwrap();
+    std::fs::write(dir.join("not-a-zip.docx"), "This is plain text, not a Word document.\n")
+        .unwrap();
+}
+
+/// The files in `fixtures/docs/` still extract to their recorded text.
+#[test]
+fn fixture_files_match_their_expected_text() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/docs");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(document) = name.strip_suffix(".expected.txt") else {
+            continue;
+        };
+        let bytes = std::fs::read(dir.join(document)).unwrap();
+        let extracted = extract(detect(&bytes, document).unwrap(), &bytes).unwrap();
+        let expected = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(extracted.text, expected, "{document}");
+        check_chunks(&chunker(16, 4), detect(&bytes, document).unwrap(), &extracted);
+    }
+}

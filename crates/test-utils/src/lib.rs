@@ -1,0 +1,15 @@
+//! `ragd-test-utils`: deterministic fakes of the `ragd-core` traits.
+//!
+//! They make unit tests of orchestration logic (ingest pipeline, chat flow) fast and
+//! independent of ONNX Runtime and LanceDB. Every behaviour tested with a fake is also
+//! tested on the real components elsewhere.
+//!
+//! - [`FakeEmbedder`]: vectors derived from a hash of each word, so equal texts embed
+//!   equally and texts sharing words are close.
+//! - [`InMemoryStore`]: brute-force cosine search over a `Vec`.
+
+mod embedder;
+mod store;
+
+pub use embedder::FakeEmbedder;
+pub use store::InMemoryStore;
