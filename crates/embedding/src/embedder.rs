@@ -1,0 +1,161 @@
+//! [`OrtEmbedder`]: the async front of the embedder and its dedicated inference thread.
+//!
+//! Two layers, as in Hugging Face TEI: callers hand a job to a bounded channel and await a
+//! oneshot answer; one OS thread named `ragd-embedder` owns the ONNX Runtime session,
+//! takes jobs one by one and runs them. `Session::run` therefore never runs on a tokio
+//! worker, and a full queue is answered at once with `Overloaded` instead of piling up.
+
+use std::sync::Arc;
+use std::thread;
+
+use async_trait::async_trait;
+use ragd_core::{Embedder, Embedding};
+use tokenizers::Tokenizer;
+use tokio::sync::{mpsc, oneshot};
+use tracing::Span;
+
+use crate::backend::{Backend, load_tokenizer};
+use crate::config::EmbedderConfig;
+use crate::error::{Error, Result};
+
+/// One request for the inference thread.
+struct Job {
+    texts: Vec<String>,
+    /// The caller's span, entered while the job runs so its logs nest under the request.
+    span: Span,
+    reply: oneshot::Sender<Result<Vec<Embedding>>>,
+}
+
+/// Sentence embeddings on ONNX Runtime, implementing [`Embedder`].
+///
+/// Cloning is not offered; share it as `Arc<dyn Embedder>`. Dropping the last handle
+/// closes the queue, and the inference thread exits after the jobs already queued.
+#[derive(Debug)]
+pub struct OrtEmbedder {
+    model_id: String,
+    dimensions: usize,
+    max_tokens: usize,
+    max_batch_size: usize,
+    queue_capacity: usize,
+    provider: &'static str,
+    /// Counts tokens without truncation, on the caller's thread.
+    counter: Arc<Tokenizer>,
+    jobs: mpsc::Sender<Job>,
+}
+
+impl OrtEmbedder {
+    /// Loads ONNX Runtime, the model and the tokenizer, and starts the inference thread.
+    ///
+    /// This blocks while the model loads (hundreds of milliseconds); async callers run it
+    /// inside `tokio::task::spawn_blocking`.
+    ///
+    /// # Errors
+    /// [`Error::MissingFile`] (kind `Unavailable`, with the path) when the model, the
+    /// tokenizer or the runtime library is missing; other `Unavailable` errors when they
+    /// cannot be loaded or the model does not match `config`; `InvalidInput` for unusable
+    /// limits in `config`.
+    pub fn load(config: &EmbedderConfig) -> Result<Self> {
+        config.validate()?;
+        let counter = load_tokenizer(&config.tokenizer_path)?;
+        let loaded = Backend::load(config, &counter)?;
+        let (jobs, queue) = mpsc::channel(config.queue_capacity);
+        let mut backend = loaded.backend;
+        thread::Builder::new()
+            .name("ragd-embedder".to_owned())
+            .spawn(move || serve(&mut backend, queue))
+            .map_err(Error::Spawn)?;
+        Ok(Self {
+            model_id: config.model_id.clone(),
+            dimensions: config.dimensions,
+            max_tokens: config.max_tokens,
+            max_batch_size: config.max_batch_size,
+            queue_capacity: config.queue_capacity,
+            provider: loaded.provider,
+            counter: Arc::new(counter),
+            jobs,
+        })
+    }
+
+    /// The execution provider that runs inference: `"cpu"` or `"cuda"`.
+    #[must_use]
+    pub fn provider(&self) -> &str {
+        self.provider
+    }
+
+    /// Embeds `texts` in order on the inference thread.
+    ///
+    /// # Errors
+    /// [`Error::Overloaded`] when the queue is full, [`Error::WorkerStopped`] when the
+    /// inference thread is gone, and inference or tokenizer failures.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Job { texts, span: Span::current(), reply };
+        self.jobs.try_send(job).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => {
+                Error::Overloaded { capacity: self.queue_capacity }
+            }
+            mpsc::error::TrySendError::Closed(_) => Error::WorkerStopped,
+        })?;
+        answer.await.map_err(|_| Error::WorkerStopped)?
+    }
+}
+
+/// The inference thread: answers jobs until every sender is dropped.
+fn serve(backend: &mut Backend, mut queue: mpsc::Receiver<Job>) {
+    while let Some(job) = queue.blocking_recv() {
+        // A caller that gave up (its future was dropped) no longer needs the work.
+        if job.reply.is_closed() {
+            continue;
+        }
+        let result = job.span.in_scope(|| {
+            let result = backend.embed(&job.texts);
+            if let Err(err) = &result {
+                tracing::warn!(error = %err, texts = job.texts.len(), "embedding failed");
+            }
+            result
+        });
+        // The caller may have gone away meanwhile; then nobody needs the answer.
+        let _ = job.reply.send(result);
+    }
+    tracing::debug!("embedder queue closed; inference thread exits");
+}
+
+#[async_trait]
+impl Embedder for OrtEmbedder {
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    fn dimensions(&self) -> usize {
+        self.dimensions
+    }
+
+    fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+
+    fn count_tokens(&self, text: &str) -> ragd_core::Result<usize> {
+        let encoding = self.counter.encode(text, true).map_err(Error::Tokenize)?;
+        Ok(encoding.len())
+    }
+
+    fn max_batch_size(&self) -> Option<usize> {
+        Some(self.max_batch_size)
+    }
+
+    /// Embeds documents. MiniLM is a symmetric model, so this is the same computation as
+    /// [`Embedder::embed_query`]: no prefix, same pooling.
+    async fn embed_documents(&self, texts: Vec<String>) -> ragd_core::Result<Vec<Embedding>> {
+        Ok(self.embed(texts).await?)
+    }
+
+    /// Embeds a query. MiniLM is a symmetric model, so this is the same computation as
+    /// [`Embedder::embed_documents`].
+    async fn embed_query(&self, text: String) -> ragd_core::Result<Embedding> {
+        let mut vectors = self.embed(vec![text]).await?;
+        vectors.pop().ok_or_else(|| Error::Output("no vector for the query".to_owned()).into())
+    }
+}
