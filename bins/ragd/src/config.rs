@@ -62,6 +62,8 @@ pub struct Config {
     pub log: LogConfig,
     /// System status sampling.
     pub telemetry: TelemetryConfig,
+    /// Document ingestion.
+    pub ingest: IngestSettings,
     /// The Hugging Face token, found in the environment or the `huggingface-cli` token file.
     /// Never read from the config file and never serialised.
     #[serde(skip)]
@@ -88,6 +90,34 @@ pub struct LogConfig {
     pub filter: String,
     /// Output format.
     pub format: LogFormat,
+}
+
+/// Document ingestion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// Documents processed at the same time.
+    pub workers: usize,
+    /// The largest upload accepted, in bytes (larger ones get 413).
+    pub max_upload_bytes: u64,
+    /// The most tokens per chunk (the embedder's tokenizer counts).
+    pub chunk_max_tokens: usize,
+    /// Tokens repeated between neighbouring chunks.
+    pub chunk_overlap_tokens: usize,
+    /// Chunks per embedding call.
+    pub embed_batch_size: usize,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            max_upload_bytes: 100 * 1024 * 1024,
+            chunk_max_tokens: 256,
+            chunk_overlap_tokens: 32,
+            embed_batch_size: 32,
+        }
+    }
 }
 
 /// System status sampling.
@@ -139,6 +169,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
+            ingest: IngestSettings::default(),
             hf_token: None,
         }
     }

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod ingest;
+
 use clap::{Parser, Subcommand};
 use ragd::config::{Config, ConfigFile, Env, LogFormat, Overrides};
 use ragd::{AppState, Server};
@@ -39,6 +41,15 @@ enum Command {
         #[arg(long)]
         port: Option<u16>,
     },
+    /// Ingest files or folders (recursively) into the data directory, with progress.
+    Ingest {
+        /// Files or folders to ingest.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        /// Directory for the database, vectors and uploads.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the configuration in force (TOML, secrets left out) and exit.
     Config,
     /// Print system status (CPU, memory, disks, GPUs, ...) as a table, or JSON.
@@ -56,6 +67,9 @@ fn main() -> ExitCode {
         Command::Serve { data_dir, host, port } => {
             Overrides { data_dir: data_dir.clone(), host: host.clone(), port: *port }
         }
+        Command::Ingest { data_dir, .. } => {
+            Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
+        }
         Command::Config | Command::Status { .. } => Overrides::default(),
     };
     let config = match load_config(cli.config, &overrides) {
@@ -65,13 +79,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Err(err) = init_tracing(&config) {
+    // Interactive verbs keep the terminal for their own output unless asked otherwise.
+    let quiet = !matches!(cli.command, Command::Serve { .. });
+    if let Err(err) = init_tracing(&config, quiet) {
         eprintln!("ragd: invalid log filter {:?}: {err}", config.log.filter);
         return ExitCode::from(2);
     }
 
     let result = match cli.command {
         Command::Serve { .. } => serve(config),
+        Command::Ingest { paths, .. } => ingest::run(&config, &paths),
         Command::Config => print_config(&config),
         Command::Status { json } => print_status(&config, json),
     };
@@ -93,9 +110,15 @@ fn load_config(
     Ok(Config::load(&file, &env, overrides)?)
 }
 
-fn init_tracing(config: &Config) -> Result<(), tracing_subscriber::filter::ParseError> {
+/// Installs the log subscriber: `RUST_LOG` wins, then `log.filter`; `quiet` verbs log
+/// warnings only unless `RUST_LOG` says otherwise.
+fn init_tracing(
+    config: &Config,
+    quiet: bool,
+) -> Result<(), tracing_subscriber::filter::ParseError> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(filter) if !filter.is_empty() => EnvFilter::try_new(filter)?,
+        _ if quiet => EnvFilter::try_new("warn")?,
         _ => EnvFilter::try_new(&config.log.filter)?,
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
@@ -124,7 +147,12 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                  public and local models still work"
             ),
         }
-        let server = Server::bind(AppState::new(config)).await?;
+        let state = AppState::open(config)?;
+        let resumed = state.documents.recover().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resumed documents left unfinished by the previous run");
+        }
+        let server = Server::bind(state).await?;
         server.run(ragd::server::shutdown_signal()).await?;
         Ok(())
     })

@@ -50,6 +50,39 @@ pub enum Error {
     /// A failure reported through a boundary trait.
     #[error(transparent)]
     Core(#[from] ragd_core::Error),
+    /// The catalog refused or failed an operation.
+    #[error(transparent)]
+    Catalog(#[from] ragd_catalog::Error),
+    /// Reading or writing a file failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The upload is larger than `max_upload_bytes`.
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in force.
+        limit: u64,
+    },
+    /// The upload stream broke off.
+    #[error("upload failed: {0}")]
+    Upload(String),
+    /// Ingestion cannot run (no tokenizer loaded).
+    #[error("document ingestion is unavailable: {0}")]
+    Unavailable(String),
+    /// The document is being processed; try again when it is done.
+    #[error("{0}")]
+    Busy(String),
+    /// A waited-for state was not reached in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// A background task died (a panic in an extractor or a cancelled runtime).
+    #[error("background task failed: {0}")]
+    Task(String),
 }
 
 impl Error {
@@ -62,8 +95,14 @@ impl Error {
             }
             Self::UnsupportedType { .. } => ErrorKind::UnsupportedMediaType,
             Self::TokenizerLoad { .. } => ErrorKind::Unavailable,
-            Self::Chunking(_) => ErrorKind::Internal,
+            Self::Chunking(_) | Self::Io { .. } | Self::Task(_) => ErrorKind::Internal,
             Self::Core(err) => err.kind(),
+            Self::Catalog(err) => err.kind(),
+            Self::TooLarge { .. } => ErrorKind::PayloadTooLarge,
+            Self::Upload(_) => ErrorKind::InvalidInput,
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Busy(_) => ErrorKind::Conflict,
+            Self::Timeout(_) => ErrorKind::Timeout,
         }
     }
 }
@@ -72,12 +111,20 @@ impl From<Error> for ragd_core::Error {
     fn from(err: Error) -> Self {
         match err {
             Error::Core(err) => err,
+            Error::Catalog(err) => err.into(),
+            Error::Io { .. } => Self::new(err.kind(), err.to_string()).with_source(err),
             Error::Empty
             | Error::UnsupportedType { .. }
             | Error::Extraction { .. }
             | Error::InvalidConfig(_)
             | Error::TokenizerLoad { .. }
-            | Error::Chunking(_) => Self::new(err.kind(), err.to_string()),
+            | Error::Chunking(_)
+            | Error::TooLarge { .. }
+            | Error::Upload(_)
+            | Error::Unavailable(_)
+            | Error::Busy(_)
+            | Error::Timeout(_)
+            | Error::Task(_) => Self::new(err.kind(), err.to_string()),
         }
     }
 }

@@ -9,6 +9,9 @@
 //!   [`HeadingSpan`]s (CPU-bound; run it on a blocking thread).
 //! - [`Chunker`]: [`Extracted`] text to [`ChunkPiece`]s bounded by the embedder's tokens,
 //!   with char offsets, page numbers and heading paths.
+//! - [`Ingestor`]: the service behind uploads: streams files to disk, records them in the
+//!   catalog and runs `queued -> extracting -> chunking -> embedding -> ready | failed` on a
+//!   bounded pool of workers, resuming unfinished documents after a restart.
 //!
 //! Architecture invariant: written against the `ragd-core` traits (and `ragd-catalog` rows)
 //! only; it never depends on `ragd-embedding`, `ragd-vector-store` or `ragd-llm-backends`.
@@ -17,8 +20,10 @@ pub mod chunk;
 pub mod detect;
 pub mod error;
 pub mod extract;
+pub mod pipeline;
 
 pub use chunk::{ChunkPiece, Chunker, ChunkerConfig};
 pub use detect::{DocumentKind, detect};
 pub use error::{Error, Result};
 pub use extract::{Extracted, HeadingSpan, PageSpan, extract};
+pub use pipeline::{IngestConfig, IngestParts, Ingested, Ingestor};

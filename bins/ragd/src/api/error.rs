@@ -5,7 +5,8 @@
 //! to `ragd-core` does not compile until it has a status here.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ragd_core::ErrorKind;
@@ -71,6 +72,12 @@ impl ApiError {
         self.kind
     }
 
+    /// The body's `error` object.
+    #[must_use]
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail { code: self.kind.code(), message: self.message.clone() }
+    }
+
     /// The HTTP status this error is answered with.
     #[must_use]
     pub const fn status(&self) -> StatusCode {
@@ -91,12 +98,46 @@ impl From<ragd_core::Error> for ApiError {
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         // `JsonRejection` is non-exhaustive; its status already says which case it is.
-        let kind = match rejection.status() {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
-            StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
-            _ => ErrorKind::InvalidInput,
-        };
-        Self::new(kind, rejection.body_text())
+        Self::new(kind_from_status(rejection.status()), rejection.body_text())
+    }
+}
+
+impl From<ragd_ingest::Error> for ApiError {
+    fn from(err: ragd_ingest::Error) -> Self {
+        ragd_core::Error::from(err).into()
+    }
+}
+
+/// Rejections of axum's extractors carry the right status already; keep it.
+fn kind_from_status(status: StatusCode) -> ErrorKind {
+    match status {
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+        StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::PayloadTooLarge,
+        _ => ErrorKind::InvalidInput,
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::new(kind_from_status(rejection.status()), rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::new(kind_from_status(rejection.status()), rejection.body_text())
+    }
+}
+
+impl From<MultipartRejection> for ApiError {
+    fn from(rejection: MultipartRejection) -> Self {
+        Self::new(kind_from_status(rejection.status()), rejection.body_text())
+    }
+}
+
+impl From<MultipartError> for ApiError {
+    fn from(err: MultipartError) -> Self {
+        Self::new(kind_from_status(err.status()), err.body_text())
     }
 }
 
@@ -114,6 +155,16 @@ impl IntoResponse for ApiError {
 #[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub struct ApiJson<T>(pub T);
+
+/// A path-parameter extractor whose rejections (a malformed id) are [`ApiError`]s.
+#[derive(Debug, Clone, Copy, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// A query-string extractor whose rejections are [`ApiError`]s.
+#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {

@@ -7,6 +7,7 @@
 //! Handlers are three steps: extract and validate the DTO, call one service function, map
 //! the result (architecture invariant 6).
 
+pub mod documents;
 mod error;
 pub mod system;
 
@@ -19,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use error::{ApiError, ApiJson, ErrorBody, ErrorDetail, status_for};
+pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, status_for};
 
 use crate::state::AppState;
 
@@ -34,7 +35,10 @@ pub const DOCS_PATH: &str = "/docs";
         title = "ragd",
         description = "Retrieval-augmented LLM server: documents, search, chat sessions, models and system status."
     ),
-    tags((name = "system", description = "Health, server information, system status, metrics")),
+    tags(
+        (name = "system", description = "Health, server information, system status, metrics"),
+        (name = "documents", description = "Upload, list, read and delete documents and their chunks")
+    ),
     components(schemas(ErrorBody, ErrorDetail))
 )]
 struct ApiDoc;
@@ -47,8 +51,22 @@ fn api_router() -> OpenApiRouter<AppState> {
             "/api/v1",
             OpenApiRouter::new()
                 .routes(routes!(system::info))
-                .routes(routes!(system::system_status)),
+                .routes(routes!(system::system_status))
+                .nest("/documents", documents_router()),
         )
+}
+
+fn documents_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(documents::upload, documents::list))
+        .routes(routes!(documents::get, documents::delete))
+        .routes(routes!(documents::text))
+        .routes(routes!(documents::chunks))
+        .routes(routes!(documents::reindex))
+        .routes(routes!(documents::chunk))
+        // Upload size is enforced per file while streaming (`ingest.max_upload_bytes`), so
+        // axum's 2 MB default body limit is lifted here; no other route here reads a body.
+        .layer(axum::extract::DefaultBodyLimit::disable())
 }
 
 /// The OpenAPI document of every route [`router`] serves.

@@ -17,11 +17,19 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/metrics"),
     ("get", "/api/v1/info"),
     ("get", "/api/v1/system/status"),
+    ("post", "/api/v1/documents"),
+    ("get", "/api/v1/documents"),
+    ("get", "/api/v1/documents/{id}"),
+    ("delete", "/api/v1/documents/{id}"),
+    ("get", "/api/v1/documents/{id}/text"),
+    ("get", "/api/v1/documents/{id}/chunks"),
+    ("post", "/api/v1/documents/{id}/reindex"),
+    ("get", "/api/v1/documents/chunks/{chunk_id}"),
 ];
 
 pub(crate) async fn call(method: Method, uri: &str) -> (StatusCode, String, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let app = ragd::api::router(AppState::new(test_config(dir.path())));
+    let app = ragd::api::router(AppState::open(test_config(dir.path())).unwrap());
     let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
     let response = app.oneshot(request).await.unwrap();
     let status = response.status();

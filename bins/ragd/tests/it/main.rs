@@ -1,6 +1,8 @@
 //! Integration tests of the `ragd` server, in one test binary (fewer links, one build).
 //!
 //! - `api`: the router in process through `tower::ServiceExt::oneshot`.
+//! - `cli`: `ragd ingest` and `ragd status` as the built binary.
+//! - `documents`: upload to read-back over the real pipeline.
 //! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
 //! - `server`: a real server on an ephemeral loopback port, in process and as the built
 //!   `ragd` binary, including graceful shutdown on SIGTERM.
@@ -8,6 +10,8 @@
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
 mod api;
+mod cli;
+mod documents;
 mod server;
 mod system;
 

@@ -1,0 +1,522 @@
+//! `/api/v1/documents`: upload, list, read, chunks, delete, reindex.
+//!
+//! Clients keep ids, not text: an upload answers ids at once (202) while the pipeline runs,
+//! and every document and chunk can be fetched again by id.
+
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use chrono::{DateTime, Utc};
+use ragd_core::{Chunk, ChunkId, Document, DocumentId, DocumentStatus, ErrorKind};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail};
+use crate::state::AppState;
+
+/// The most items one page may hold.
+const MAX_PAGE: u32 = 500;
+
+/// Where a document is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Accepted, waiting for a worker.
+    Queued,
+    /// Text is being extracted.
+    Extracting,
+    /// Text is being split into chunks.
+    Chunking,
+    /// Chunks are being embedded; `progress` counts them.
+    Embedding,
+    /// Searchable.
+    Ready,
+    /// Processing stopped; `error` says why.
+    Failed,
+}
+
+impl From<DocumentStatus> for Status {
+    fn from(status: DocumentStatus) -> Self {
+        match status {
+            DocumentStatus::Queued => Self::Queued,
+            DocumentStatus::Extracting => Self::Extracting,
+            DocumentStatus::Chunking => Self::Chunking,
+            DocumentStatus::Embedding => Self::Embedding,
+            DocumentStatus::Ready => Self::Ready,
+            DocumentStatus::Failed => Self::Failed,
+        }
+    }
+}
+
+impl From<Status> for DocumentStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Queued => Self::Queued,
+            Status::Extracting => Self::Extracting,
+            Status::Chunking => Self::Chunking,
+            Status::Embedding => Self::Embedding,
+            Status::Ready => Self::Ready,
+            Status::Failed => Self::Failed,
+        }
+    }
+}
+
+/// A stored document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentDto {
+    /// Stable id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: DocumentId,
+    /// The file name given at upload (without directories).
+    pub filename: String,
+    /// Detected media type.
+    pub mime: String,
+    /// Hex sha256 of the bytes; equal uploads are one document.
+    pub sha256: String,
+    /// File size.
+    pub bytes: u64,
+    /// Lifecycle state.
+    pub status: Status,
+    /// Progress of the current stage, 0 to 100.
+    pub progress: u8,
+    /// Why processing failed.
+    pub error: Option<String>,
+    /// Upload time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Document> for DocumentDto {
+    fn from(d: Document) -> Self {
+        Self {
+            id: d.id,
+            filename: d.filename,
+            mime: d.mime,
+            sha256: d.sha256,
+            bytes: d.bytes,
+            status: d.status.into(),
+            progress: d.progress,
+            error: d.error,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+        }
+    }
+}
+
+/// One file of an upload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadedDocument {
+    /// The document's id (the existing one for a duplicate); absent when the file was
+    /// refused.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    pub id: Option<DocumentId>,
+    /// The file name.
+    pub filename: String,
+    /// Lifecycle state; absent when refused.
+    pub status: Option<Status>,
+    /// Where to poll the document's status.
+    pub status_url: Option<String>,
+    /// `true` when the same bytes were uploaded before.
+    pub duplicate: bool,
+    /// Why the file was refused.
+    pub error: Option<ErrorDetail>,
+}
+
+/// `POST /api/v1/documents` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadResponse {
+    /// One entry per uploaded file, in order.
+    pub documents: Vec<UploadedDocument>,
+}
+
+/// The multipart form of an upload (for the OpenAPI document).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Describes the form for OpenAPI; the handler reads the stream itself.
+pub struct UploadForm {
+    /// One or more files; repeat the field for several.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    files: Vec<Vec<u8>>,
+}
+
+/// Uploads one or more files (multipart field `files`, repeated).
+///
+/// Files are streamed to disk and queued; the answer comes at once with each document's
+/// id. `202` when something new was queued, `200` when every file was a duplicate of an
+/// existing document. When every file is refused, the first refusal is the answer (`413`
+/// too large, `415` unsupported type, `400` empty); otherwise refused files carry their
+/// own `error`.
+#[utoipa::path(
+    post,
+    path = "/",
+    tag = "documents",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Queued", body = UploadResponse),
+        (status = 200, description = "Every file was already stored", body = UploadResponse),
+        (status = 400, description = "No files or an empty file", body = ErrorBody),
+        (status = 413, description = "A file is larger than ingest.max_upload_bytes", body = ErrorBody),
+        (status = 415, description = "Unsupported document type", body = ErrorBody),
+        (status = 503, description = "Ingestion is unavailable (tokenizer asset missing)", body = ErrorBody)
+    )
+)]
+pub async fn upload(
+    State(state): State<AppState>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut multipart = multipart?;
+    let mut entries = Vec::new();
+    let mut first_error = None;
+    while let Some(field) = multipart.next_field().await? {
+        if field.name() != Some("files") {
+            return Err(ApiError::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "unexpected form field {:?}; send files in the field `files`",
+                    field.name().unwrap_or("")
+                ),
+            ));
+        }
+        let filename = field.file_name().unwrap_or("upload").to_owned();
+        match state.documents.ingest_stream(&filename, Box::pin(field)).await {
+            Ok(ingested) => {
+                let document = ingested.document;
+                entries.push(UploadedDocument {
+                    id: Some(document.id),
+                    status_url: Some(format!("/api/v1/documents/{}", document.id)),
+                    filename: document.filename,
+                    status: Some(document.status.into()),
+                    duplicate: ingested.duplicate,
+                    error: None,
+                });
+            }
+            Err(err) => {
+                let err = ApiError::from(err);
+                entries.push(UploadedDocument {
+                    id: None,
+                    filename,
+                    status: None,
+                    status_url: None,
+                    duplicate: false,
+                    error: Some(err.detail()),
+                });
+                first_error.get_or_insert(err);
+            }
+        }
+    }
+    if entries.is_empty() {
+        return Err(ApiError::new(
+            ErrorKind::InvalidInput,
+            "no files: send them in the multipart field `files`",
+        ));
+    }
+    if let Some(err) = first_error.filter(|_| entries.iter().all(|e| e.error.is_some())) {
+        return Err(err);
+    }
+    let status =
+        if entries.iter().all(|e| e.duplicate) { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, ApiJson(UploadResponse { documents: entries })))
+}
+
+/// Filters and paging of the document list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only documents in this state.
+    pub status: Option<Status>,
+    /// Only documents of this media type.
+    pub mime: Option<String>,
+    /// Only documents whose file name contains this (case-insensitive).
+    pub filename: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// Items to skip.
+    pub offset: Option<u32>,
+}
+
+/// A page of documents.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentList {
+    /// The documents, newest first.
+    pub documents: Vec<DocumentDto>,
+    /// How many match the filters in all.
+    pub total: u64,
+    /// The page size used.
+    pub limit: u32,
+    /// The offset used.
+    pub offset: u32,
+}
+
+fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(50) {
+        0 => Err(ApiError::new(ErrorKind::InvalidInput, "limit must be at least 1")),
+        n if n > MAX_PAGE => {
+            Err(ApiError::new(ErrorKind::InvalidInput, format!("limit must be at most {MAX_PAGE}")))
+        }
+        n => Ok(n),
+    }
+}
+
+/// Lists documents, newest first, with filters and paging.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "documents",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of documents", body = DocumentList),
+        (status = 400, description = "Bad filter or paging", body = ErrorBody)
+    )
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<ApiJson<DocumentList>, ApiError> {
+    let limit = page_size(query.limit)?;
+    let offset = query.offset.unwrap_or(0);
+    let filter = ragd_catalog::DocumentQuery {
+        status: query.status.map(Into::into),
+        mime: query.mime,
+        filename_contains: query.filename,
+        limit,
+        offset,
+    };
+    let page = state.documents.documents(filter).await?;
+    Ok(ApiJson(DocumentList {
+        documents: page.items.into_iter().map(Into::into).collect(),
+        total: page.total,
+        limit,
+        offset,
+    }))
+}
+
+/// One document: metadata, status and progress.
+#[utoipa::path(
+    get,
+    path = "/{id}",
+    tag = "documents",
+    params(("id" = String, Path, description = "Document id")),
+    responses(
+        (status = 200, description = "The document", body = DocumentDto),
+        (status = 400, description = "Malformed id", body = ErrorBody),
+        (status = 404, description = "No such document", body = ErrorBody)
+    )
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DocumentId>,
+) -> Result<ApiJson<DocumentDto>, ApiError> {
+    Ok(ApiJson(state.documents.document(id).await?.into()))
+}
+
+/// A char range of the extracted text.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TextQuery {
+    /// First char (default 0).
+    pub start: Option<usize>,
+    /// One past the last char (default: the end).
+    pub end: Option<usize>,
+}
+
+/// Extracted text, whole or a char range of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DocumentText {
+    /// The document.
+    #[schema(value_type = String, format = Uuid)]
+    pub document_id: DocumentId,
+    /// The first char returned.
+    pub start: usize,
+    /// The text.
+    pub text: String,
+}
+
+/// The document's extracted text, optionally only chars `start..end`.
+#[utoipa::path(
+    get,
+    path = "/{id}/text",
+    tag = "documents",
+    params(("id" = String, Path, description = "Document id"), TextQuery),
+    responses(
+        (status = 200, description = "The text", body = DocumentText),
+        (status = 400, description = "Range outside the text", body = ErrorBody),
+        (status = 404, description = "No such document, or no text yet", body = ErrorBody)
+    )
+)]
+pub async fn text(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DocumentId>,
+    ApiQuery(query): ApiQuery<TextQuery>,
+) -> Result<ApiJson<DocumentText>, ApiError> {
+    let start = query.start.unwrap_or(0);
+    let range = match (query.start, query.end) {
+        (None, None) => None,
+        (_, Some(end)) => Some(start..end),
+        (Some(_), None) => Some(start..usize::MAX),
+    };
+    let text = match range {
+        Some(range) if range.end == usize::MAX => {
+            let whole = state.documents.text(id, None).await?;
+            let len = whole.chars().count();
+            if start > len {
+                return Err(ApiError::new(
+                    ErrorKind::InvalidInput,
+                    format!("start {start} is past the end of the text ({len} chars)"),
+                ));
+            }
+            whole.chars().skip(start).collect()
+        }
+        range => state.documents.text(id, range).await?,
+    };
+    Ok(ApiJson(DocumentText { document_id: id, start, text }))
+}
+
+/// One chunk of a document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChunkDto {
+    /// Stable id.
+    #[schema(value_type = String, format = Uuid)]
+    pub id: ChunkId,
+    /// Its document.
+    #[schema(value_type = String, format = Uuid)]
+    pub document_id: DocumentId,
+    /// Position in the document, from 0.
+    pub ordinal: u32,
+    /// The chunk's text.
+    pub text: String,
+    /// First char in the document's extracted text.
+    pub char_start: u64,
+    /// One past the last char.
+    pub char_end: u64,
+    /// Tokens, as the embedder's tokenizer counts them.
+    pub token_count: u32,
+    /// Page number for paged formats.
+    pub page: Option<u32>,
+    /// Heading path (`Intro > Setup`) where the format has headings.
+    pub heading: Option<String>,
+}
+
+impl From<Chunk> for ChunkDto {
+    fn from(c: Chunk) -> Self {
+        Self {
+            id: c.id,
+            document_id: c.document_id,
+            ordinal: c.ordinal,
+            text: c.text,
+            char_start: c.char_start,
+            char_end: c.char_end,
+            token_count: c.token_count,
+            page: c.page,
+            heading: c.heading,
+        }
+    }
+}
+
+/// Paging.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// Items to skip.
+    pub offset: Option<u32>,
+}
+
+/// A page of chunks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChunkList {
+    /// The chunks, in document order.
+    pub chunks: Vec<ChunkDto>,
+    /// How many chunks the document has.
+    pub total: u64,
+    /// The page size used.
+    pub limit: u32,
+    /// The offset used.
+    pub offset: u32,
+}
+
+/// The document's chunks in order, paged.
+#[utoipa::path(
+    get,
+    path = "/{id}/chunks",
+    tag = "documents",
+    params(("id" = String, Path, description = "Document id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of chunks", body = ChunkList),
+        (status = 404, description = "No such document", body = ErrorBody)
+    )
+)]
+pub async fn chunks(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DocumentId>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<ApiJson<ChunkList>, ApiError> {
+    let limit = page_size(query.limit)?;
+    let offset = query.offset.unwrap_or(0);
+    let page = state.documents.chunks(id, limit, offset).await?;
+    Ok(ApiJson(ChunkList {
+        chunks: page.items.into_iter().map(Into::into).collect(),
+        total: page.total,
+        limit,
+        offset,
+    }))
+}
+
+/// One chunk by id.
+#[utoipa::path(
+    get,
+    path = "/chunks/{chunk_id}",
+    tag = "documents",
+    params(("chunk_id" = String, Path, description = "Chunk id")),
+    responses(
+        (status = 200, description = "The chunk", body = ChunkDto),
+        (status = 404, description = "No such chunk", body = ErrorBody)
+    )
+)]
+pub async fn chunk(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<ChunkId>,
+) -> Result<ApiJson<ChunkDto>, ApiError> {
+    Ok(ApiJson(state.documents.chunk(id).await?.into()))
+}
+
+/// Deletes a document with its text, chunks, search entries, vectors and stored file.
+#[utoipa::path(
+    delete,
+    path = "/{id}",
+    tag = "documents",
+    params(("id" = String, Path, description = "Document id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such document", body = ErrorBody)
+    )
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DocumentId>,
+) -> Result<StatusCode, ApiError> {
+    state.documents.delete(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Processes a document again from its stored file (new chunks and vectors).
+#[utoipa::path(
+    post,
+    path = "/{id}/reindex",
+    tag = "documents",
+    params(("id" = String, Path, description = "Document id")),
+    responses(
+        (status = 202, description = "Queued again", body = DocumentDto),
+        (status = 404, description = "No such document", body = ErrorBody),
+        (status = 409, description = "Still processing", body = ErrorBody)
+    )
+)]
+pub async fn reindex(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DocumentId>,
+) -> Result<(StatusCode, ApiJson<DocumentDto>), ApiError> {
+    Ok((StatusCode::ACCEPTED, ApiJson(state.documents.reindex(id).await?.into())))
+}

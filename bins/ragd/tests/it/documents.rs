@@ -1,0 +1,291 @@
+//! `/api/v1/documents` over the real pipeline: SQLite in a temp dir, the real tokenizer,
+//! real fixture files.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use ragd::AppState;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use crate::test_config;
+
+const BOUNDARY: &str = "ragd-test-boundary-5f1c";
+
+fn assets_dir() -> PathBuf {
+    #[allow(clippy::disallowed_methods)] // Tests find the assets like `cargo xtask` does.
+    let dir = std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/ragd/assets"),
+        PathBuf::from,
+    );
+    dir
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/docs").join(name))
+        .unwrap()
+}
+
+struct App {
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    fn new() -> Self {
+        Self::with(|_| {})
+    }
+
+    fn with(tweak: impl FnOnce(&mut ragd::Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&dir.path().join("data"));
+        config.assets_dir = assets_dir();
+        tweak(&mut config);
+        Self { router: ragd::api::router(AppState::open(config).unwrap()), _dir: dir }
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body =
+            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        (status, body)
+    }
+
+    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+        self.send(Request::get(uri).body(Body::empty()).unwrap()).await
+    }
+
+    async fn upload(&self, files: &[(&str, &[u8])]) -> (StatusCode, Value) {
+        let mut body = Vec::new();
+        for (name, bytes) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let request = Request::post("/api/v1/documents")
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Polls the document until it is `ready` or `failed`.
+    async fn wait(&self, id: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (status, doc) = self.get(&format!("/api/v1/documents/{id}")).await;
+            assert_eq!(status, StatusCode::OK, "{doc}");
+            if doc["status"] == "ready" || doc["status"] == "failed" {
+                return doc;
+            }
+            assert!(Instant::now() < deadline, "document {id} stuck: {doc}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn id_of(upload: &Value, index: usize) -> String {
+    upload["documents"][index]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn upload_process_and_read_back_by_id() {
+    let app = App::new();
+    let (status, body) = app
+        .upload(&[
+            ("handbook.md", &fixture("handbook.md")),
+            ("two-pages.pdf", &fixture("two-pages.pdf")),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let docs = body["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0]["filename"], "handbook.md");
+    assert_eq!(docs[0]["status_url"], format!("/api/v1/documents/{}", id_of(&body, 0)));
+
+    for index in 0..2 {
+        let id = id_of(&body, index);
+        let doc = app.wait(&id).await;
+        assert_eq!(doc["status"], "ready", "{doc}");
+        assert_eq!(doc["progress"], 100);
+
+        let (status, page) = app.get(&format!("/api/v1/documents/{id}/chunks?limit=2")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page["total"].as_u64().unwrap() >= 1);
+        let chunk = &page["chunks"][0];
+        // A chunk's offsets address the same text in the document's text.
+        let (start, end) =
+            (chunk["char_start"].as_u64().unwrap(), chunk["char_end"].as_u64().unwrap());
+        let (status, text) =
+            app.get(&format!("/api/v1/documents/{id}/text?start={start}&end={end}")).await;
+        assert_eq!(status, StatusCode::OK, "{text}");
+        assert_eq!(text["text"], chunk["text"]);
+        // And the chunk can be fetched by its own id.
+        let chunk_id = chunk["id"].as_str().unwrap();
+        let (status, by_id) = app.get(&format!("/api/v1/documents/chunks/{chunk_id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(by_id["text"], chunk["text"]);
+    }
+    let (_, pdf_chunks) = app.get(&format!("/api/v1/documents/{}/chunks", id_of(&body, 1))).await;
+    assert_eq!(pdf_chunks["chunks"][0]["page"], 1);
+}
+
+#[tokio::test]
+async fn a_second_upload_of_the_same_bytes_returns_the_existing_id() {
+    let app = App::new();
+    let (status, first) = app.upload(&[("menu.txt", &fixture("menu-utf8.txt"))]).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, second) = app.upload(&[("menu-copy.txt", &fixture("menu-utf8.txt"))]).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["documents"][0]["duplicate"], true);
+    assert_eq!(id_of(&first, 0), id_of(&second, 0));
+    let (_, list) = app.get("/api/v1/documents").await;
+    assert_eq!(list["total"], 1);
+}
+
+#[tokio::test]
+async fn broken_files_fail_with_a_reason_and_the_server_keeps_serving() {
+    let app = App::new();
+    let (status, body) = app
+        .upload(&[
+            ("truncated.pdf", &fixture("truncated.pdf")),
+            ("not-a-zip.docx", &fixture("not-a-zip.docx")),
+        ])
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    for index in 0..2 {
+        let doc = app.wait(&id_of(&body, index)).await;
+        assert_eq!(doc["status"], "failed");
+        assert!(!doc["error"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(app.get("/health").await.0, StatusCode::OK);
+    let (status, _) = app.upload(&[("menu.txt", &fixture("menu-utf8.txt"))]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "uploads keep working after failures");
+}
+
+#[tokio::test]
+async fn refused_uploads_get_clear_errors() {
+    let app = App::new();
+    let (status, body) = app.upload(&[("junk.bin", &fixture("junk.bin"))]).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert_eq!(body["error"]["code"], "unsupported_media_type");
+
+    let (status, body) = app.upload(&[("empty.txt", b"")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, body) = app.upload(&[]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // One good file and one bad: the good one is queued, the bad one carries its error.
+    let (status, body) = app
+        .upload(&[("menu.txt", &fixture("menu-utf8.txt")), ("junk.bin", &fixture("junk.bin"))])
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert!(body["documents"][0]["error"].is_null());
+    assert_eq!(body["documents"][1]["error"]["code"], "unsupported_media_type");
+
+    let small = App::with(|c| c.ingest.max_upload_bytes = 100);
+    let (status, body) = small.upload(&[("big.txt", &[b'a'; 500])]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+
+    let request = Request::post("/api/v1/documents")
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, body) = app.send(request).await;
+    assert!(status.is_client_error(), "{status} {body}");
+    assert!(body["error"]["code"].is_string());
+}
+
+#[tokio::test]
+async fn uploads_answer_503_without_the_tokenizer_asset() {
+    let app = App::with(|c| c.assets_dir = PathBuf::from("/nonexistent"));
+    let (status, body) = app.upload(&[("menu.txt", &fixture("menu-utf8.txt"))]).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("cargo xtask assets"));
+    assert_eq!(app.get("/api/v1/documents").await.0, StatusCode::OK, "reads still work");
+}
+
+#[tokio::test]
+async fn list_filters_and_pages() {
+    let app = App::new();
+    let (_, body) = app
+        .upload(&[
+            ("menu.txt", &fixture("menu-utf8.txt")),
+            ("handbook.md", &fixture("handbook.md")),
+            ("guide.html", &fixture("guide.html")),
+        ])
+        .await;
+    for index in 0..3 {
+        app.wait(&id_of(&body, index)).await;
+    }
+    let (_, all) = app.get("/api/v1/documents?limit=2").await;
+    assert_eq!(all["total"], 3);
+    assert_eq!(all["documents"].as_array().unwrap().len(), 2);
+    let (_, rest) = app.get("/api/v1/documents?limit=2&offset=2").await;
+    assert_eq!(rest["documents"].as_array().unwrap().len(), 1);
+    let (_, md) = app.get("/api/v1/documents?mime=text/markdown").await;
+    assert_eq!(md["total"], 1);
+    let (_, named) = app.get("/api/v1/documents?filename=GUIDE&status=ready").await;
+    assert_eq!(named["total"], 1);
+    assert_eq!(named["documents"][0]["filename"], "guide.html");
+
+    let (status, body) = app.get("/api/v1/documents?status=bogus").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = app.get("/api/v1/documents?limit=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.get("/api/v1/documents?colour=red").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown parameters are refused");
+}
+
+#[tokio::test]
+async fn delete_and_reindex() {
+    let app = App::new();
+    let (_, body) = app.upload(&[("handbook.md", &fixture("handbook.md"))]).await;
+    let id = id_of(&body, 0);
+    app.wait(&id).await;
+    let (_, chunks) = app.get(&format!("/api/v1/documents/{id}/chunks")).await;
+    let chunk_id = chunks["chunks"][0]["id"].as_str().unwrap().to_owned();
+
+    let reindex =
+        Request::post(format!("/api/v1/documents/{id}/reindex")).body(Body::empty()).unwrap();
+    let (status, doc) = app.send(reindex).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{doc}");
+    assert_eq!(app.wait(&id).await["status"], "ready");
+
+    let delete = || Request::delete(format!("/api/v1/documents/{id}")).body(Body::empty()).unwrap();
+    let (status, _) = app.send(delete()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&format!("/api/v1/documents/{id}")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/api/v1/documents/chunks/{chunk_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(app.send(delete()).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_and_unknown_ids_are_4xx_json() {
+    let app = App::new();
+    let (status, body) = app.get("/api/v1/documents/not-a-uuid").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_input");
+    let unknown = ragd_core::DocumentId::new();
+    let (status, body) = app.get(&format!("/api/v1/documents/{unknown}/text")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = app.get(&format!("/api/v1/documents/{unknown}/chunks")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

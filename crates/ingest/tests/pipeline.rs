@@ -1,0 +1,248 @@
+//! The ingest pipeline end to end: real SQLite catalog in a temp dir, real tokenizer, and
+//! the deterministic fakes for the embedder and vector store (the real ONNX embedder and
+//! LanceDB store are tested with the pipeline once wired, in `bins/ragd`).
+
+// Tests locate the tokenizer asset through `RAGD_ASSETS_DIR`, like `cargo xtask assets`.
+#![allow(clippy::disallowed_methods)]
+#![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ragd_catalog::{Catalog, KeywordQuery, NewDocument};
+use ragd_core::{DocumentId, DocumentStatus, ErrorKind, TableName};
+use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, IngestParts, Ingestor};
+use ragd_test_utils::{FakeEmbedder, InMemoryStore};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn assets_dir() -> PathBuf {
+    std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/ragd/assets"),
+        PathBuf::from,
+    )
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/docs").join(name))
+        .unwrap()
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    ingestor: Ingestor,
+    store: Arc<InMemoryStore>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let (ingestor, store) = Self::ingestor(&data, |_| {});
+        Self { _dir: dir, data, ingestor, store }
+    }
+
+    fn ingestor(
+        data: &Path,
+        tweak: impl FnOnce(&mut IngestConfig),
+    ) -> (Ingestor, Arc<InMemoryStore>) {
+        let catalog = Catalog::open(&data.join("ragd.sqlite3")).unwrap();
+        let mut config = IngestConfig::new(data);
+        config.chunker = ChunkerConfig { max_tokens: 64, overlap_tokens: 8 };
+        config.embed_batch_size = 4;
+        tweak(&mut config);
+        let chunker = Chunker::from_file(
+            config.chunker,
+            &assets_dir().join("all-minilm-l6-v2/tokenizer.json"),
+        )
+        .map_err(|e| e.to_string());
+        let store = Arc::new(InMemoryStore::new());
+        let parts = IngestParts {
+            catalog,
+            chunker,
+            embedder: Some(Arc::new(FakeEmbedder::new(16))),
+            store: Some(store.clone()),
+        };
+        (Ingestor::new(parts, config).unwrap(), store)
+    }
+
+    async fn upload(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> ragd_ingest::Result<ragd_ingest::Ingested> {
+        let stream = futures::stream::iter(
+            bytes.chunks(1000).map(|c| Ok::<_, std::io::Error>(c.to_vec())).collect::<Vec<_>>(),
+        );
+        self.ingestor.ingest_stream(name, stream).await
+    }
+
+    fn uploads(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.data.join("uploads"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+#[tokio::test]
+async fn a_document_goes_through_every_stage_to_ready() {
+    let h = Harness::new();
+    let ingested = h.upload("handbook.md", fixture("handbook.md")).await.unwrap();
+    assert!(!ingested.duplicate);
+    assert_eq!(ingested.document.status, DocumentStatus::Queued);
+    assert_eq!(ingested.document.mime, "text/markdown");
+
+    let done = h.ingestor.wait_until_done(ingested.document.id, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Ready, "{:?}", done.error);
+    assert_eq!(done.progress, 100);
+    let chunks = h.ingestor.catalog().count_chunks(Some(done.id)).unwrap();
+    assert!(chunks > 0);
+    assert_eq!(h.store.len(TableName::Chunks) as u64, chunks, "one vector per chunk");
+    assert_eq!(h.uploads(), vec![done.sha256.clone()], "stored under its sha256, no temp left");
+}
+
+#[tokio::test]
+async fn pdf_chunks_keep_page_numbers() {
+    let h = Harness::new();
+    let id = h.upload("two-pages.pdf", fixture("two-pages.pdf")).await.unwrap().document.id;
+    let done = h.ingestor.wait_until_done(id, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Ready, "{:?}", done.error);
+    let chunks = h.ingestor.catalog().list_chunks(id, 100, 0).unwrap().items;
+    assert!(chunks.iter().all(|c| c.page.is_some()));
+}
+
+#[tokio::test]
+async fn the_same_bytes_twice_are_one_document() {
+    let h = Harness::new();
+    let first = h.upload("a.md", fixture("handbook.md")).await.unwrap();
+    let second = h.upload("b.md", fixture("handbook.md")).await.unwrap();
+    assert!(second.duplicate);
+    assert_eq!(first.document.id, second.document.id);
+    h.ingestor.wait_until_done(first.document.id, WAIT).await.unwrap();
+    assert_eq!(h.ingestor.catalog().count_documents().unwrap(), 1);
+    assert_eq!(h.uploads().len(), 1);
+}
+
+#[tokio::test]
+async fn a_broken_file_fails_with_a_reason() {
+    let h = Harness::new();
+    let id = h.upload("truncated.pdf", fixture("truncated.pdf")).await.unwrap().document.id;
+    let done = h.ingestor.wait_until_done(id, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Failed);
+    let reason = done.error.unwrap();
+    assert!(reason.contains("pdf"), "{reason}");
+
+    let id = h.upload("not-a-zip.docx", fixture("not-a-zip.docx")).await.unwrap().document.id;
+    let done = h.ingestor.wait_until_done(id, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Failed);
+    assert!(done.error.unwrap().contains("docx"));
+}
+
+#[tokio::test]
+async fn rejected_uploads_leave_nothing_behind() {
+    let h = Harness::new();
+    let junk = h.upload("junk.bin", fixture("junk.bin")).await.unwrap_err();
+    assert_eq!(junk.kind(), ErrorKind::UnsupportedMediaType);
+    let empty = h.upload("empty.txt", Vec::new()).await.unwrap_err();
+    assert_eq!(empty.kind(), ErrorKind::InvalidInput);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (small, _) = Harness::ingestor(dir.path(), |c| c.max_upload_bytes = 100);
+    let stream =
+        futures::stream::iter(vec![Ok::<_, std::io::Error>(vec![b'a'; 80]), Ok(vec![b'b'; 80])]);
+    let err = small.ingest_stream("big.txt", stream).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::PayloadTooLarge);
+
+    assert!(h.uploads().is_empty(), "{:?}", h.uploads());
+    assert_eq!(std::fs::read_dir(dir.path().join("uploads")).unwrap().count(), 0);
+    assert_eq!(h.ingestor.catalog().count_documents().unwrap(), 0);
+}
+
+#[tokio::test]
+async fn delete_leaves_no_rows_fts_entries_vectors_or_file() {
+    let h = Harness::new();
+    let id = h.upload("handbook.md", fixture("handbook.md")).await.unwrap().document.id;
+    h.ingestor.wait_until_done(id, WAIT).await.unwrap();
+    let query = KeywordQuery { text: "handbook".to_owned(), top_k: 10, document_ids: Vec::new() };
+    assert!(!h.ingestor.catalog().keyword_search(&query).unwrap().is_empty());
+
+    h.ingestor.delete(id).await.unwrap();
+    let catalog = h.ingestor.catalog();
+    assert_eq!(catalog.get_document(id).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(catalog.count_chunks(None).unwrap(), 0);
+    assert!(catalog.keyword_search(&query).unwrap().is_empty());
+    assert!(h.store.is_empty(TableName::Chunks));
+    assert!(h.uploads().is_empty());
+    assert_eq!(h.ingestor.delete(id).await.unwrap_err().kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn unfinished_documents_resume_after_a_restart() {
+    let h = Harness::new();
+    // A previous process stored the upload and died mid-way through extraction.
+    let bytes = fixture("menu-utf8.txt");
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    std::fs::write(h.data.join("uploads").join(&sha), &bytes).unwrap();
+    let catalog = h.ingestor.catalog();
+    let id = DocumentId::new();
+    let new = NewDocument {
+        id,
+        filename: "menu.txt".into(),
+        mime: "text/plain".into(),
+        sha256: sha,
+        bytes: bytes.len() as u64,
+    };
+    catalog.insert_document(new).unwrap();
+    catalog.set_status(id, DocumentStatus::Extracting, 40, None).unwrap();
+
+    let (restarted, store) = Harness::ingestor(&h.data, |_| {});
+    assert_eq!(restarted.recover().await.unwrap(), 1);
+    let done = restarted.wait_until_done(id, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Ready, "{:?}", done.error);
+    assert!(store.len(TableName::Chunks) > 0);
+    assert_eq!(restarted.recover().await.unwrap(), 0, "nothing left to resume");
+}
+
+#[tokio::test]
+async fn reindex_replaces_chunks_and_vectors() {
+    let h = Harness::new();
+    let id = h.upload("guide.html", fixture("guide.html")).await.unwrap().document.id;
+    h.ingestor.wait_until_done(id, WAIT).await.unwrap();
+    let before: Vec<_> =
+        h.ingestor.catalog().list_chunks(id, 100, 0).unwrap().items.iter().map(|c| c.id).collect();
+
+    let queued = h.ingestor.reindex(id).await.unwrap();
+    assert_eq!(queued.status, DocumentStatus::Queued);
+    let done = h.ingestor.wait_until_done(id, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Ready);
+    let after: Vec<_> =
+        h.ingestor.catalog().list_chunks(id, 100, 0).unwrap().items.iter().map(|c| c.id).collect();
+    assert_eq!(before.len(), after.len());
+    assert!(before.iter().all(|id| !after.contains(id)), "new chunk ids");
+    assert_eq!(h.store.len(TableName::Chunks), after.len(), "old vectors removed");
+}
+
+#[tokio::test]
+async fn many_documents_finish_with_a_small_worker_pool() {
+    let h = Harness::new();
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let text =
+            format!("Document number {i}. It talks about topic {i} at some length.\n").repeat(20);
+        ids.push(h.upload(&format!("doc{i}.txt"), text.into_bytes()).await.unwrap().document.id);
+    }
+    for id in ids {
+        let done = h.ingestor.wait_until_done(id, WAIT).await.unwrap();
+        assert_eq!(done.status, DocumentStatus::Ready);
+    }
+    assert_eq!(h.ingestor.queue_depth(), 0);
+}
