@@ -101,7 +101,7 @@ fn crate_graph_keeps_the_architecture_invariants() {
         ],
     );
     // Invariant 2: logic crates are written against traits, never concrete backends.
-    for logic in ["ragd-ingest", "ragd-chat"] {
+    for logic in ["ragd-ingest", "ragd-search", "ragd-chat"] {
         forbidden(
             logic,
             &["ragd-embedding", "ragd-vector-store", "ragd-llm-backends", "ort", "lancedb"],
@@ -112,5 +112,46 @@ fn crate_graph_keeps_the_architecture_invariants() {
     assert!(libraries.len() >= 8, "{libraries:?}");
     for library in &libraries {
         forbidden(library, &["tracing-subscriber"]);
+    }
+}
+
+/// `fixtures/MANIFEST.toml` lists every fixture with its sha256, so a changed or
+/// unlisted fixture is noticed (meilisearch's workload assets do the same).
+#[test]
+fn fixtures_match_their_manifest() {
+    use sha2::{Digest, Sha256};
+
+    let root = workspace_root().join("fixtures");
+    let manifest = std::fs::read_to_string(root.join("MANIFEST.toml")).unwrap();
+    let listed: BTreeSet<(String, String)> = manifest
+        .lines()
+        .filter_map(|line| line.split_once(" = "))
+        .map(|(path, hash)| (path.trim_matches('"').to_owned(), hash.trim_matches('"').to_owned()))
+        .collect();
+
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeSet<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else {
+                out.insert(path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+            }
+        }
+    }
+    let mut present = BTreeSet::new();
+    walk(&root, &root, &mut present);
+    present.remove("MANIFEST.toml");
+    present.remove("README.md");
+
+    let listed_paths: BTreeSet<String> = listed.iter().map(|(p, _)| p.clone()).collect();
+    assert_eq!(listed_paths, present, "fixtures/MANIFEST.toml must list exactly the fixture files");
+    for (path, hash) in &listed {
+        let bytes = std::fs::read(root.join(path)).unwrap();
+        let actual: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            &actual, hash,
+            "{path} changed; regenerate fixtures/MANIFEST.toml if on purpose"
+        );
     }
 }

@@ -1,0 +1,21 @@
+//! `ragd-search`: retrieval over stored chunks.
+//!
+//! - **Keyword**: SQLite FTS5 with BM25 ranking and highlighted snippets (`ragd-catalog`).
+//! - **Semantic**: the query embedded by an [`ragd_core::Embedder`], nearest chunk vectors
+//!   from a [`ragd_core::VectorStore`], chunks read back from the catalog by id.
+//! - **Hybrid**: both lists fused by weighted reciprocal rank fusion ([`fuse`]), which
+//!   needs no score calibration between BM25 and cosine.
+//!
+//! [`Searcher`] is the service the HTTP API, the CLI and chat share. Every mode can be
+//! restricted to a set of documents.
+//!
+//! Architecture invariant: written against `ragd-core` traits and `ragd-catalog` only; it
+//! never depends on `ragd-embedding`, `ragd-vector-store` or `ragd-llm-backends`.
+
+pub mod error;
+mod fusion;
+mod searcher;
+
+pub use error::{Error, Result};
+pub use fusion::{RankedList, fuse};
+pub use searcher::{Hit, HybridOptions, MAX_TOP_K, SearchQuery, Searcher, SearcherParts};

@@ -1,0 +1,236 @@
+//! [`Searcher`]: keyword, semantic and hybrid search over stored chunks.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ragd_catalog::{Catalog, KeywordQuery};
+use ragd_core::{
+    Chunk, ChunkId, DocumentId, Embedder, SearchRequest, TableName, VectorFilter, VectorStore,
+};
+
+use crate::error::{Error, Result};
+use crate::fusion::{RankedList, fuse};
+
+/// The most hits one search may ask for.
+pub const MAX_TOP_K: usize = 100;
+
+/// What a search looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// Free text.
+    pub text: String,
+    /// How many hits to return, 1 to [`MAX_TOP_K`].
+    pub top_k: usize,
+    /// Only search these documents; empty searches all.
+    pub document_ids: Vec<DocumentId>,
+}
+
+/// How hybrid search fuses its two lists.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HybridOptions {
+    /// The RRF constant `k`; larger flattens the head of each list (default 60).
+    pub rrf_k: f32,
+    /// Weight of the keyword list (default 1).
+    pub keyword_weight: f32,
+    /// Weight of the semantic list (default 1).
+    pub semantic_weight: f32,
+    /// Each list is searched `top_k * candidates_factor` deep before fusing (default 4).
+    pub candidates_factor: usize,
+}
+
+impl Default for HybridOptions {
+    fn default() -> Self {
+        Self { rrf_k: 60.0, keyword_weight: 1.0, semantic_weight: 1.0, candidates_factor: 4 }
+    }
+}
+
+/// One chunk found, with where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The chunk (text, offsets, page, heading).
+    pub chunk: Chunk,
+    /// Its document's file name.
+    pub filename: String,
+    /// Higher is better: -BM25 for keyword, cosine similarity for semantic, the fused RRF
+    /// score for hybrid.
+    pub score: f32,
+    /// The chunk text around keyword matches, with `<mark>` tags (keyword and hybrid hits
+    /// found by the keyword side).
+    pub snippet: Option<String>,
+    /// Rank in the keyword list (from 1), when it was there.
+    pub keyword_rank: Option<usize>,
+    /// Rank in the semantic list (from 1), when it was there.
+    pub semantic_rank: Option<usize>,
+}
+
+/// What a [`Searcher`] reads. Semantic search needs both `embedder` and `store`.
+#[derive(Debug, Clone)]
+pub struct SearcherParts {
+    /// Chunk text, documents and the FTS5 index.
+    pub catalog: Catalog,
+    /// Embeds queries.
+    pub embedder: Option<Arc<dyn Embedder>>,
+    /// Holds chunk vectors.
+    pub store: Option<Arc<dyn VectorStore>>,
+}
+
+/// The search service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Searcher {
+    parts: SearcherParts,
+}
+
+impl Searcher {
+    /// A searcher over `parts`.
+    #[must_use]
+    pub fn new(parts: SearcherParts) -> Self {
+        Self { parts }
+    }
+
+    /// BM25-ranked chunks containing any of the query's words.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an empty query (no words) or `top_k` out of range.
+    pub async fn keyword(&self, query: &SearchQuery) -> Result<Vec<Hit>> {
+        validate(query)?;
+        self.keyword_hits(query, query.top_k).await
+    }
+
+    /// Chunks whose vectors are closest to the query's.
+    ///
+    /// # Errors
+    /// `InvalidInput` as for keyword search; `Unavailable` without an embedder or store.
+    pub async fn semantic(&self, query: &SearchQuery) -> Result<Vec<Hit>> {
+        validate(query)?;
+        self.semantic_hits(query, query.top_k).await
+    }
+
+    /// Keyword and semantic lists fused by weighted reciprocal rank fusion.
+    ///
+    /// # Errors
+    /// As [`Searcher::semantic`], and `InvalidInput` for negative weights or `rrf_k`.
+    pub async fn hybrid(&self, query: &SearchQuery, options: HybridOptions) -> Result<Vec<Hit>> {
+        validate(query)?;
+        if options.keyword_weight < 0.0 || options.semantic_weight < 0.0 || options.rrf_k < 0.0 {
+            return Err(Error::InvalidInput("weights and rrf_k must not be negative".to_owned()));
+        }
+        let depth = query.top_k.saturating_mul(options.candidates_factor.max(1)).min(MAX_TOP_K * 4);
+        let keyword = match self.keyword_hits(query, depth).await {
+            Ok(hits) => hits,
+            // A query with no searchable words can still match by meaning.
+            Err(err) if err.kind() == ragd_core::ErrorKind::InvalidInput => Vec::new(),
+            Err(err) => return Err(err),
+        };
+        let semantic = self.semantic_hits(query, depth).await?;
+
+        let ids = |hits: &[Hit]| hits.iter().map(|h| h.chunk.id).collect::<Vec<ChunkId>>();
+        let fused = fuse(
+            &[
+                RankedList { items: ids(&keyword), weight: options.keyword_weight },
+                RankedList { items: ids(&semantic), weight: options.semantic_weight },
+            ],
+            options.rrf_k,
+        );
+        let mut by_id: HashMap<ChunkId, Hit> = HashMap::new();
+        for (rank, hit) in keyword.into_iter().enumerate() {
+            by_id.insert(hit.chunk.id, Hit { keyword_rank: Some(rank + 1), ..hit });
+        }
+        for (rank, hit) in semantic.into_iter().enumerate() {
+            by_id
+                .entry(hit.chunk.id)
+                .and_modify(|h| h.semantic_rank = Some(rank + 1))
+                .or_insert(Hit { semantic_rank: Some(rank + 1), ..hit });
+        }
+        Ok(fused
+            .into_iter()
+            .take(query.top_k)
+            .filter_map(|(id, score)| by_id.remove(&id).map(|hit| Hit { score, ..hit }))
+            .collect())
+    }
+
+    async fn keyword_hits(&self, query: &SearchQuery, depth: usize) -> Result<Vec<Hit>> {
+        let keyword = KeywordQuery {
+            text: query.text.clone(),
+            top_k: u32::try_from(depth).unwrap_or(u32::MAX),
+            document_ids: query.document_ids.clone(),
+        };
+        let hits = self.db(move |c| c.keyword_search(&keyword)).await?;
+        Ok(hits
+            .into_iter()
+            .enumerate()
+            .map(|(rank, hit)| Hit {
+                chunk: hit.chunk,
+                filename: hit.filename,
+                score: hit.score,
+                snippet: Some(hit.snippet),
+                keyword_rank: Some(rank + 1),
+                semantic_rank: None,
+            })
+            .collect())
+    }
+
+    async fn semantic_hits(&self, query: &SearchQuery, depth: usize) -> Result<Vec<Hit>> {
+        let (Some(embedder), Some(store)) = (&self.parts.embedder, &self.parts.store) else {
+            return Err(Error::Unavailable(
+                "no embedding model or vector store is loaded".to_owned(),
+            ));
+        };
+        let vector = embedder.embed_query(query.text.clone()).await?;
+        let filter =
+            VectorFilter { document_ids: query.document_ids.clone(), session_ids: Vec::new() };
+        let scored = store
+            .search(SearchRequest { table: TableName::Chunks, vector, top_k: depth, filter })
+            .await?;
+
+        let ids: Vec<ChunkId> = scored.iter().map(|s| ChunkId::from_uuid(s.id)).collect();
+        let (chunks, filenames) = self
+            .db(move |c| {
+                let chunks = c.get_chunks(&ids)?;
+                let mut filenames = HashMap::new();
+                for chunk in &chunks {
+                    if !filenames.contains_key(&chunk.document_id) {
+                        filenames
+                            .insert(chunk.document_id, c.get_document(chunk.document_id)?.filename);
+                    }
+                }
+                Ok((chunks, filenames))
+            })
+            .await?;
+        let mut chunks: HashMap<ChunkId, Chunk> = chunks.into_iter().map(|c| (c.id, c)).collect();
+        // Vectors whose chunk is gone (deleted mid-search) are skipped, not errors.
+        Ok(scored
+            .into_iter()
+            .filter_map(|s| chunks.remove(&ChunkId::from_uuid(s.id)).map(|chunk| (s.score, chunk)))
+            .enumerate()
+            .map(|(rank, (score, chunk))| Hit {
+                filename: filenames.get(&chunk.document_id).cloned().unwrap_or_default(),
+                chunk,
+                score,
+                snippet: None,
+                keyword_rank: None,
+                semantic_rank: Some(rank + 1),
+            })
+            .collect())
+    }
+
+    async fn db<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Catalog) -> ragd_catalog::Result<T> + Send + 'static,
+    {
+        let catalog = self.parts.catalog.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&catalog))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))??)
+    }
+}
+
+fn validate(query: &SearchQuery) -> Result<()> {
+    if query.text.trim().is_empty() {
+        return Err(Error::InvalidInput("the query is empty".to_owned()));
+    }
+    if query.top_k == 0 || query.top_k > MAX_TOP_K {
+        return Err(Error::InvalidInput(format!("top_k must be between 1 and {MAX_TOP_K}")));
+    }
+    Ok(())
+}
