@@ -1,11 +1,32 @@
 //! `ragd-llm-backends`: LLM backends and the model registry.
 //!
-//! It owns the `LlmBackend` implementations (in-process GGUF through llama.cpp, the
-//! OpenAI-compatible HTTP API, Ollama), streaming, error classification, and the model
-//! registry (local model folders, the Hugging Face cache, hub downloads).
+//! It owns the `LlmBackend` implementations, streaming, error classification, and the
+//! model registry:
 //!
-//! API boundary: the `ragd_core::LlmBackend` trait.
+//! - [`LocalLlm`]: GGUF models in-process through llama.cpp (`llama-cpp-2`), with a
+//!   dedicated `ragd-llm` generation thread fed by a bounded queue; [`LocalLlmConfig`]
+//!   says which model and how big a context.
+//! - [`remote::openai::OpenAiBackend`] and [`remote::ollama::OllamaBackend`]: models served
+//!   over HTTP by an OpenAI-compatible server (vLLM, llama.cpp server, LM Studio, TGI) or
+//!   Ollama, with timeouts, connect retries and classified errors.
+//! - [`manager::ModelManager`]: which model is loaded, its load status (loading in the
+//!   background), and the generation settings in force.
+//! - [`ModelRegistry`]: models found on disk (a local models folder, the Hugging Face hub
+//!   cache, bundled files) without network access; [`hf_cache_dir`] resolves the cache.
+//!
+//! API boundary: the `ragd_core::LlmBackend` trait; llama.cpp types appear in the public
+//! API only as error sources.
 
 pub mod error;
+mod local;
+pub mod manager;
+pub mod registry;
+pub mod remote;
+mod text;
+mod worker;
 
 pub use error::{Error, Result};
+pub use local::{DEFAULT_MAX_CONTEXT, DEFAULT_QUEUE_CAPACITY, LocalLlm, LocalLlmConfig};
+pub use registry::{
+    ModelEntry, ModelFormat, ModelRegistry, ModelSource, RegistryConfig, hf_cache_dir, hf_repo_id,
+};

@@ -18,9 +18,9 @@ pub const INGEST_QUEUE_DEPTH: &str = "ragd_ingest_queue_depth";
 pub const EMBEDDING_TEXTS_TOTAL: &str = "ragd_embedding_texts_total";
 /// Histogram: duration of one embedding batch.
 pub const EMBEDDING_BATCH_DURATION_SECONDS: &str = "ragd_embedding_batch_duration_seconds";
-/// Counter: tokens generated, label `model`.
+/// Counter: tokens generated, label `backend`.
 pub const GENERATION_TOKENS_TOTAL: &str = "ragd_generation_tokens_total";
-/// Gauge: generation speed of the last completion, label `model`.
+/// Gauge: generation speed of the last completion, label `backend`.
 pub const GENERATION_TOKENS_PER_SECOND: &str = "ragd_generation_tokens_per_second";
 
 /// Gauge: total CPU usage over the last sampling window.

@@ -1,0 +1,418 @@
+//! [`ModelManager`]: which model is loaded, its load status, and the generation settings
+//! in force.
+//!
+//! Loading runs in the background and never blocks callers: [`ModelManager::load`] records
+//! `loading` and returns; a task resolves the model (a registry id, a path, or a remote
+//! server's model), loads it (GGUF on a blocking thread) and records `loaded` or `failed`
+//! with the reason. A load while another load or an unload is running is a `Conflict`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use ragd_core::{Error, ErrorKind, GenerationSettings, LlmBackend};
+
+use crate::local::{LocalLlm, LocalLlmConfig};
+use crate::registry::{ModelEntry, ModelFormat, ModelRegistry, RegistryConfig};
+use crate::remote::HttpSettings;
+use crate::remote::ollama::{OllamaBackend, OllamaConfig};
+use crate::remote::openai::{OpenAiBackend, OpenAiConfig};
+
+/// Which kind of backend serves the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackendKind {
+    /// A GGUF file run in-process by llama.cpp.
+    Local,
+    /// An OpenAI-compatible server (vLLM, llama.cpp server, LM Studio, TGI).
+    Openai,
+    /// An Ollama server.
+    Ollama,
+}
+
+/// What to load.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LoadRequest {
+    /// The backend kind.
+    pub backend: BackendKind,
+    /// Local: a registry id (`GET /available`) or a path to a GGUF file. Remote: the
+    /// server's model name.
+    pub model: String,
+    /// Remote: the server's base URL (OpenAI: with `/v1`).
+    pub base_url: Option<String>,
+    /// OpenAI-compatible: the API key.
+    pub api_key: Option<String>,
+    /// The context window to use; default: the model's (local, Ollama) or 4096 (OpenAI).
+    pub context_length: Option<u32>,
+    /// Local: layers to offload to the GPU (0: CPU only).
+    pub gpu_layers: u32,
+}
+
+impl std::fmt::Debug for LoadRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadRequest")
+            .field("backend", &self.backend)
+            .field("model", &self.model)
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("context_length", &self.context_length)
+            .field("gpu_layers", &self.gpu_layers)
+            .finish()
+    }
+}
+
+/// Where the manager is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum LoadState {
+    /// Nothing is loaded.
+    NotLoaded,
+    /// Model files are being downloaded.
+    Downloading {
+        /// Progress, 0 to 100.
+        percent: u8,
+    },
+    /// The model is being loaded.
+    Loading,
+    /// The model answers requests.
+    Loaded,
+    /// The last load failed.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The model is being released.
+    Unloading,
+}
+
+/// The loaded (or loading) model.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelInfo {
+    /// The backend kind.
+    pub backend: BackendKind,
+    /// The model as requested.
+    pub model: String,
+    /// The id the backend reports, once loaded.
+    pub model_id: Option<String>,
+    /// The context window, once loaded.
+    pub context_length: Option<usize>,
+    /// The model file (local models).
+    pub path: Option<PathBuf>,
+    /// The model file's size (local models), a lower bound of the memory it takes.
+    pub size_bytes: Option<u64>,
+}
+
+/// A snapshot of the manager's state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ModelStatus {
+    /// The load state.
+    #[serde(flatten)]
+    pub state: LoadState,
+    /// The model concerned, if any.
+    pub model: Option<ModelInfo>,
+    /// When the state last changed.
+    pub since: DateTime<Utc>,
+}
+
+/// Where models are found and how remote servers are reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagerConfig {
+    /// Local models folder, Hugging Face cache, bundled files.
+    pub registry: RegistryConfig,
+    /// Timeouts and retries for remote backends.
+    pub http: HttpSettings,
+    /// Base URL used for `openai` loads that give none.
+    pub default_openai_url: String,
+    /// Base URL used for `ollama` loads that give none.
+    pub default_ollama_url: String,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: ManagerConfig,
+    status: RwLock<ModelStatus>,
+    backend: RwLock<Option<Arc<dyn LlmBackend>>>,
+    settings: RwLock<GenerationSettings>,
+}
+
+/// The model service. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ModelManager {
+    inner: Arc<Inner>,
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
+fn write<T>(lock: &RwLock<T>, value: T) {
+    *lock.write().unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+}
+
+impl ModelManager {
+    /// A manager with nothing loaded and default generation settings.
+    #[must_use]
+    pub fn new(config: ManagerConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                status: RwLock::new(ModelStatus {
+                    state: LoadState::NotLoaded,
+                    model: None,
+                    since: Utc::now(),
+                }),
+                backend: RwLock::new(None),
+                settings: RwLock::new(GenerationSettings::default()),
+            }),
+        }
+    }
+
+    /// Models found on disk (blocking: it walks folders).
+    #[must_use]
+    pub fn available(&self) -> Vec<ModelEntry> {
+        ModelRegistry::scan(&self.inner.config.registry)
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn status(&self) -> ModelStatus {
+        read(&self.inner.status)
+    }
+
+    /// The loaded backend, if one is loaded.
+    #[must_use]
+    pub fn backend(&self) -> Option<Arc<dyn LlmBackend>> {
+        read(&self.inner.backend)
+    }
+
+    /// The generation settings in force.
+    #[must_use]
+    pub fn settings(&self) -> GenerationSettings {
+        read(&self.inner.settings)
+    }
+
+    /// Validates and puts `settings` in force; returns them as the confirmation.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the first setting out of range.
+    pub fn set_settings(&self, settings: GenerationSettings) -> Result<GenerationSettings, Error> {
+        validate_settings(&settings)?;
+        write(&self.inner.settings, settings.clone());
+        tracing::info!(?settings, "generation settings changed");
+        Ok(settings)
+    }
+
+    fn set_status(&self, state: LoadState, model: Option<ModelInfo>) {
+        write(&self.inner.status, ModelStatus { state, model, since: Utc::now() });
+    }
+
+    /// Starts loading `request` in the background and returns the `loading` status. The
+    /// previous model stays in use until the new one is loaded. Needs a Tokio runtime.
+    ///
+    /// # Errors
+    /// `Conflict` while a load or unload is running; `InvalidInput` for a request that
+    /// cannot work (a remote backend without a model name).
+    pub fn load(&self, request: LoadRequest) -> Result<ModelStatus, Error> {
+        if request.model.trim().is_empty() {
+            return Err(Error::invalid_input("model must not be empty"));
+        }
+        {
+            let mut status =
+                self.inner.status.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if matches!(
+                status.state,
+                LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading
+            ) {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("a model is already {}; wait for it to finish", status.state.as_str()),
+                ));
+            }
+            let model = ModelInfo {
+                backend: request.backend,
+                model: request.model.clone(),
+                model_id: None,
+                context_length: None,
+                path: None,
+                size_bytes: None,
+            };
+            *status =
+                ModelStatus { state: LoadState::Loading, model: Some(model), since: Utc::now() };
+        }
+        tracing::info!(?request, "loading model");
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.open(&request).await {
+                Ok((backend, info)) => {
+                    tracing::info!(
+                        model = info.model_id.as_deref().unwrap_or(""),
+                        backend = backend.name(),
+                        "model loaded"
+                    );
+                    write(&this.inner.backend, Some(backend));
+                    this.set_status(LoadState::Loaded, Some(info));
+                }
+                Err(err) => {
+                    tracing::warn!(%err, model = %request.model, "model load failed");
+                    let info = read(&this.inner.status).model;
+                    this.set_status(LoadState::Failed { reason: err.to_string() }, info);
+                }
+            }
+        });
+        Ok(self.status())
+    }
+
+    /// Releases the loaded model.
+    ///
+    /// # Errors
+    /// `Conflict` while a load is running.
+    pub fn unload(&self) -> Result<ModelStatus, Error> {
+        let status = self.status();
+        if matches!(status.state, LoadState::Loading | LoadState::Downloading { .. }) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                "a model is loading; unload it once it has loaded",
+            ));
+        }
+        self.set_status(LoadState::Unloading, status.model.clone());
+        // Dropping the last handle stops the backend's worker once in-flight requests end.
+        write(&self.inner.backend, None);
+        self.set_status(LoadState::NotLoaded, None);
+        tracing::info!("model unloaded");
+        Ok(self.status())
+    }
+
+    async fn open(&self, request: &LoadRequest) -> Result<(Arc<dyn LlmBackend>, ModelInfo), Error> {
+        let config = &self.inner.config;
+        let mut info = ModelInfo {
+            backend: request.backend,
+            model: request.model.clone(),
+            model_id: None,
+            context_length: None,
+            path: None,
+            size_bytes: None,
+        };
+        let backend: Arc<dyn LlmBackend> = match request.backend {
+            BackendKind::Local => {
+                let path = self.resolve_local(&request.model)?;
+                info.size_bytes = std::fs::metadata(&path).ok().map(|m| m.len());
+                info.path = Some(path.clone());
+                let mut local = LocalLlmConfig::new(path);
+                local.context_length = request.context_length;
+                local.gpu_layers = request.gpu_layers;
+                let loaded = tokio::task::spawn_blocking(move || LocalLlm::load(&local))
+                    .await
+                    .map_err(|err| Error::internal(format!("the model loader panicked: {err}")))?;
+                Arc::new(loaded.map_err(Error::from)?)
+            }
+            BackendKind::Openai => {
+                let base_url =
+                    request.base_url.clone().unwrap_or_else(|| config.default_openai_url.clone());
+                let backend = OpenAiBackend::new(OpenAiConfig {
+                    base_url,
+                    api_key: request.api_key.clone(),
+                    model: request.model.clone(),
+                    context_length: request.context_length.map_or(4096, |n| n as usize),
+                    http: config.http.clone(),
+                })?;
+                let models = backend.list_models().await?;
+                if !models.contains(&request.model) {
+                    return Err(Error::not_found(format!(
+                        "the server does not offer {:?}; it has {models:?}",
+                        request.model
+                    )));
+                }
+                Arc::new(backend)
+            }
+            BackendKind::Ollama => {
+                let base_url =
+                    request.base_url.clone().unwrap_or_else(|| config.default_ollama_url.clone());
+                Arc::new(
+                    OllamaBackend::connect(OllamaConfig {
+                        base_url,
+                        model: request.model.clone(),
+                        context_length: request.context_length.map(|n| n as usize),
+                        http: config.http.clone(),
+                    })
+                    .await?,
+                )
+            }
+        };
+        info.model_id = Some(backend.model_id().to_owned());
+        info.context_length = Some(backend.context_length());
+        Ok((backend, info))
+    }
+
+    /// A registry id (`GET /available`) or a path to a GGUF file.
+    fn resolve_local(&self, model: &str) -> Result<PathBuf, Error> {
+        let entries = self.available();
+        if let Some(entry) = entries.iter().find(|e| e.id == model) {
+            return match entry.format {
+                ModelFormat::Gguf => Ok(entry.path.clone()),
+                ModelFormat::HfFolder => Err(Error::unsupported(format!(
+                    "{model} is a safetensors folder; the local backend runs GGUF files (convert it, or serve it with vLLM and load it as `openai`)"
+                ))),
+            };
+        }
+        let path = Path::new(model);
+        if path.is_file() {
+            return Ok(path.to_path_buf());
+        }
+        let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        Err(Error::not_found(format!("no model {model:?}: not a file and not one of {ids:?}")))
+    }
+}
+
+impl LoadState {
+    /// The state's name as the API reports it (`not_loaded`, `loading`, ...).
+    #[must_use]
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::NotLoaded => "not_loaded",
+            Self::Downloading { .. } => "downloading",
+            Self::Loading => "loading",
+            Self::Loaded => "loaded",
+            Self::Failed { .. } => "failed",
+            Self::Unloading => "unloading",
+        }
+    }
+}
+
+/// Ranges a sane setting stays within.
+fn validate_settings(s: &GenerationSettings) -> Result<(), Error> {
+    let check = |ok: bool, message: &str| {
+        if ok { Ok(()) } else { Err(Error::invalid_input(message.to_owned())) }
+    };
+    check((0.0..=2.0).contains(&s.temperature), "temperature must be between 0 and 2")?;
+    check(s.top_p > 0.0 && s.top_p <= 1.0, "top_p must be in (0, 1]")?;
+    check(s.top_k <= 1000, "top_k must be at most 1000 (0 turns it off)")?;
+    check(
+        (0.5..=2.0).contains(&s.repetition_penalty),
+        "repetition_penalty must be between 0.5 and 2",
+    )?;
+    check((1..=32_768).contains(&s.max_new_tokens), "max_new_tokens must be between 1 and 32768")?;
+    check(s.stop.len() <= 8, "at most 8 stop sequences")?;
+    check(
+        s.stop.iter().all(|stop| !stop.is_empty() && stop.len() <= 64),
+        "stop sequences must be 1 to 64 bytes",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_ranges_are_checked() {
+        assert!(validate_settings(&GenerationSettings::default()).is_ok());
+        for bad in [
+            GenerationSettings { temperature: 3.0, ..GenerationSettings::default() },
+            GenerationSettings { top_p: 0.0, ..GenerationSettings::default() },
+            GenerationSettings { max_new_tokens: 0, ..GenerationSettings::default() },
+            GenerationSettings { stop: vec![String::new()], ..GenerationSettings::default() },
+        ] {
+            let err = validate_settings(&bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidInput);
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! `LocalLlm` against the bundled SmolLM2-135M-Instruct (GGUF Q4_1).
+//!
+//! One model instance is shared by the tests (they run on one generation thread, as in the
+//! server); tests that need other settings load their own.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use futures::StreamExt;
+use ragd_core::{
+    ChatMessage, ChatRole, CompletionDelta, CompletionRequest, ErrorKind, FinishReason,
+    GenerationSettings, LlmBackend,
+};
+use ragd_llm_backends::{LocalLlm, LocalLlmConfig};
+
+/// The asset directory: `RAGD_ASSETS_DIR`, else `$HOME/.cache/ragd/assets`.
+fn assets_dir() -> PathBuf {
+    std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
+        || {
+            let home = std::env::var_os("HOME").expect("HOME or RAGD_ASSETS_DIR must be set");
+            Path::new(&home).join(".cache/ragd/assets")
+        },
+        PathBuf::from,
+    )
+}
+
+/// The bundled chat model's configuration.
+fn config() -> LocalLlmConfig {
+    let path = assets_dir().join(ragd_core::assets::CHAT_MODEL.path);
+    assert!(path.is_file(), "{} is missing; run `cargo xtask assets`", path.display());
+    LocalLlmConfig::new(path)
+}
+
+/// The model shared by the tests.
+fn llm() -> &'static LocalLlm {
+    static LLM: OnceLock<LocalLlm> = OnceLock::new();
+    LLM.get_or_init(|| LocalLlm::load(&config()).unwrap())
+}
+
+/// Greedy settings with `max_new_tokens`.
+fn greedy(max_new_tokens: u32) -> GenerationSettings {
+    GenerationSettings {
+        temperature: 0.0,
+        repetition_penalty: 1.0,
+        max_new_tokens,
+        ..GenerationSettings::default()
+    }
+}
+
+/// A one-question conversation.
+fn ask(question: &str, settings: GenerationSettings) -> CompletionRequest {
+    CompletionRequest {
+        messages: vec![ChatMessage { role: ChatRole::User, content: question.to_owned() }],
+        settings,
+    }
+}
+
+const QUESTION: &str = "What is the capital of France?";
+
+#[test]
+fn the_bundled_model_loads_with_its_metadata() {
+    let llm = llm();
+    assert_eq!(llm.name(), "llama-cpp");
+    assert_eq!(llm.model_id(), "SmolLM2-135M-Instruct.Q4_1");
+    assert!(llm.context_length() > 0);
+    assert!(llm.context_length() <= 4096);
+    let template = llm.chat_template().unwrap();
+    assert!(template.contains("<|im_start|>"), "{template}");
+    assert!(llm.count_tokens("Hello world").unwrap() > 0);
+    assert_eq!(llm.count_tokens("").unwrap(), 0);
+}
+
+#[tokio::test]
+async fn greedy_generation_is_reproducible() {
+    let first = llm().complete(ask(QUESTION, greedy(40))).await.unwrap();
+    let second = llm().complete(ask(QUESTION, greedy(40))).await.unwrap();
+    assert!(!first.text.trim().is_empty());
+    assert_eq!(first.text, second.text);
+    assert_eq!(first.model, "SmolLM2-135M-Instruct.Q4_1");
+    assert!(first.usage.prompt_tokens > 0);
+    assert!(first.usage.completion_tokens > 0);
+}
+
+#[tokio::test]
+async fn a_fixed_seed_makes_sampling_reproducible() {
+    let settings = GenerationSettings {
+        temperature: 0.9,
+        seed: Some(7),
+        max_new_tokens: 24,
+        ..GenerationSettings::default()
+    };
+    let first = llm().complete(ask(QUESTION, settings.clone())).await.unwrap();
+    let second = llm().complete(ask(QUESTION, settings)).await.unwrap();
+    assert!(!first.text.is_empty());
+    assert_eq!(first.text, second.text);
+}
+
+#[tokio::test]
+async fn max_new_tokens_limits_the_length() {
+    let completion = llm().complete(ask(QUESTION, greedy(5))).await.unwrap();
+    assert!(completion.usage.completion_tokens <= 5, "{:?}", completion.usage);
+    assert_eq!(completion.finish_reason, FinishReason::Length);
+}
+
+#[tokio::test]
+async fn generation_stops_before_a_stop_sequence() {
+    let full = llm().complete(ask(QUESTION, greedy(40))).await.unwrap();
+    let text = full.text;
+    // A short piece from the middle of the output, starting on a character boundary.
+    let mut middle = text.len() / 2;
+    while !text.is_char_boundary(middle) {
+        middle += 1;
+    }
+    let stop: String = text[middle..].chars().take(3).collect();
+    assert_eq!(stop.chars().count(), 3, "output too short: {text:?}");
+    let expected = &text[..text.find(&stop).unwrap()];
+
+    let mut settings = greedy(40);
+    settings.stop = vec![stop.clone()];
+    let stopped = llm().complete(ask(QUESTION, settings)).await.unwrap();
+    assert_eq!(stopped.text, expected, "stop {stop:?} in {text:?}");
+    assert_eq!(stopped.finish_reason, FinishReason::StopSequence);
+}
+
+#[tokio::test]
+async fn streaming_matches_complete() {
+    let whole = llm().complete(ask(QUESTION, greedy(32))).await.unwrap();
+    let deltas: Vec<_> = llm().stream(ask(QUESTION, greedy(32))).await.unwrap().collect().await;
+    let deltas: Vec<CompletionDelta> = deltas.into_iter().map(Result::unwrap).collect();
+
+    let text: String = deltas
+        .iter()
+        .filter_map(|delta| match delta {
+            CompletionDelta::Text(text) => Some(text.as_str()),
+            CompletionDelta::Done { .. } => None,
+        })
+        .collect();
+    assert_eq!(text, whole.text);
+    let done: Vec<_> =
+        deltas.iter().filter(|delta| matches!(delta, CompletionDelta::Done { .. })).collect();
+    assert_eq!(done.len(), 1);
+    assert!(matches!(deltas.last(), Some(CompletionDelta::Done { finish_reason, usage })
+        if *finish_reason == whole.finish_reason && *usage == whole.usage));
+}
+
+#[tokio::test]
+async fn dropping_a_stream_early_does_not_wedge_the_worker() {
+    let mut stream = llm().stream(ask("Tell me a long story.", greedy(400))).await.unwrap();
+    let first = stream.next().await.unwrap().unwrap();
+    assert!(matches!(first, CompletionDelta::Text(_)));
+    drop(stream);
+
+    let completion = llm().complete(ask(QUESTION, greedy(8))).await.unwrap();
+    assert!(!completion.text.is_empty());
+}
+
+#[tokio::test]
+async fn a_prompt_longer_than_the_context_is_rejected() {
+    let long = "lorem ipsum ".repeat(llm().context_length());
+    let err = llm().complete(ask(&long, greedy(8))).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ContextTooLong);
+
+    let max_new = u32::try_from(llm().context_length()).unwrap();
+    let err = llm().stream(ask(QUESTION, greedy(max_new))).await.err().unwrap();
+    assert_eq!(err.kind(), ErrorKind::ContextTooLong);
+}
+
+#[tokio::test]
+async fn bad_requests_are_invalid_input() {
+    let empty = CompletionRequest { messages: Vec::new(), settings: greedy(8) };
+    assert_eq!(llm().complete(empty).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+    let mut settings = greedy(8);
+    settings.top_p = 2.0;
+    assert_eq!(
+        llm().complete(ask(QUESTION, settings)).await.unwrap_err().kind(),
+        ErrorKind::InvalidInput
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_is_overloaded() {
+    let mut config = config();
+    config.queue_capacity = 1;
+    config.context_length = Some(1024);
+    let llm = LocalLlm::load(&config).unwrap();
+    // Nobody reads these streams, so the first job blocks the worker once its delta buffer
+    // is full, and the queue of one fills up.
+    let mut streams = Vec::new();
+    let mut overloaded = 0;
+    for _ in 0..4 {
+        match llm.stream(ask("Tell me a long story.", greedy(400))).await {
+            Ok(stream) => streams.push(stream),
+            Err(err) => {
+                assert_eq!(err.kind(), ErrorKind::Overloaded);
+                overloaded += 1;
+            }
+        }
+    }
+    assert!(overloaded >= 1, "no request was refused");
+    drop(streams);
+}
+
+#[test]
+fn missing_and_invalid_model_files_are_reported() {
+    let err = LocalLlm::load(&LocalLlmConfig::new("/nope/missing.gguf")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.to_string().contains("/nope/missing.gguf"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("broken.gguf");
+    std::fs::write(&path, b"GGUF but nothing else").unwrap();
+    let err = LocalLlm::load(&LocalLlmConfig::new(&path)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+
+    std::fs::write(&path, b"plain text").unwrap();
+    let err = LocalLlm::load(&LocalLlmConfig::new(&path)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+/// Generation speed of ~64 tokens; run with
+/// `cargo test -p ragd-llm-backends --test it -- --ignored --nocapture throughput`.
+#[tokio::test]
+#[ignore = "a measurement, not a check; run it alone"]
+async fn throughput() {
+    let llm = llm();
+    // Warm up caches and threads.
+    llm.complete(ask(QUESTION, greedy(8))).await.unwrap();
+    let started = Instant::now();
+    let completion = llm
+        .complete(ask("Write a long story about a dragon who learns to cook.", greedy(64)))
+        .await
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let tokens = completion.usage.completion_tokens;
+    eprintln!(
+        "prompt {} tokens, generated {tokens} tokens in {seconds:.3} s: {:.1} tokens/s \
+         (prompt evaluation included)",
+        completion.usage.prompt_tokens,
+        f64::from(tokens) / seconds
+    );
+}
