@@ -33,7 +33,8 @@ commands:
 environment:
   RAGD_ASSETS_DIR      asset directory (default $HOME/.cache/ragd/assets)
   CARGO_TARGET_DIR     build directory (default $HOME/.cache/ragd/target)
-  CARGO_BUILD_JOBS     parallel build jobs (default 2)";
+  CARGO_BUILD_JOBS     parallel build jobs (default 2)
+  OMP_WAIT_POLICY      llama.cpp's OpenMP waiting (default PASSIVE)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -96,14 +97,46 @@ fn target_dir() -> Result<PathBuf> {
     }
 }
 
+/// Removes the variables `cargo run` set for this xtask process (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_*`, ...). Build scripts track some of them (ring's tracks
+/// `CARGO_MANIFEST_DIR`): inherited, they would make every build started from xtask look
+/// different from a plain `cargo` build and rebuild ring, rustls, reqwest and everything
+/// above them, lancedb included, each time one follows the other.
+fn clean_cargo_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        let set_by_cargo_run = key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                key.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            );
+        if set_by_cargo_run {
+            cmd.env_remove(key.as_ref());
+        }
+    }
+}
+
 /// A `cargo` command with the shared target dir and a job limit unless the caller set them.
 fn cargo() -> Result<Command> {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    clean_cargo_env(&mut cmd);
     cmd.current_dir(workspace_root()).env("CARGO_TARGET_DIR", target_dir()?);
     if std::env::var_os("CARGO_BUILD_JOBS").is_none() {
         cmd.env("CARGO_BUILD_JOBS", "2");
     }
+    passive_openmp(&mut cmd);
     Ok(cmd)
+}
+
+/// llama.cpp's OpenMP threads spin while they wait; on a machine with few cores and other
+/// work running, that cut generation from ~35 to ~1 token/s here. Passive waiting keeps
+/// ~32 tokens/s. The binary cannot set it for itself without `unsafe`, so it is set here
+/// for the tests and the server (users running `ragd` directly: see the README).
+fn passive_openmp(cmd: &mut Command) {
+    if std::env::var_os("OMP_WAIT_POLICY").is_none() {
+        cmd.env("OMP_WAIT_POLICY", "PASSIVE");
+    }
 }
 
 fn run(mut cmd: Command) -> Result<()> {
@@ -130,7 +163,9 @@ fn serve(args: &[String]) -> Result<()> {
     build.args(["test", "--workspace", "--no-run"]);
     run(build)?;
     let mut cmd = Command::new(target_dir()?.join("debug/ragd"));
+    clean_cargo_env(&mut cmd);
     cmd.current_dir(workspace_root()).arg("serve").args(args).env("RAGD_ASSETS_DIR", assets);
+    passive_openmp(&mut cmd);
     run(cmd)
 }
 

@@ -64,6 +64,12 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     /// Document ingestion.
     pub ingest: IngestSettings,
+    /// The embedding model.
+    pub embedding: EmbeddingSettings,
+    /// The vector store.
+    pub vector_store: VectorStoreSettings,
+    /// Chat models.
+    pub models: ModelsSettings,
     /// The Hugging Face token, found in the environment or the `huggingface-cli` token file.
     /// Never read from the config file and never serialised.
     #[serde(skip)]
@@ -120,6 +126,92 @@ impl Default for IngestSettings {
     }
 }
 
+/// The embedding model. By default the bundled all-MiniLM-L6-v2 from the asset directory;
+/// any sentence-transformers-style ONNX export works by path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingSettings {
+    /// The ONNX model; default: the bundled MiniLM in `assets_dir`.
+    pub model_path: Option<PathBuf>,
+    /// Its `tokenizer.json` (also used to size chunks); default: the bundled one.
+    pub tokenizer_path: Option<PathBuf>,
+    /// The model's id, stored with the vector tables (a change requires a reindex).
+    pub model_id: String,
+    /// Vector length of the model.
+    pub dimensions: usize,
+    /// Texts per inference batch.
+    pub batch_size: usize,
+    /// ONNX Runtime intra-op threads (default: as many as it likes).
+    pub intra_op_threads: Option<usize>,
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs the `cuda` build feature; falls back to CPU).
+    pub device: String,
+}
+
+impl Default for EmbeddingSettings {
+    fn default() -> Self {
+        Self {
+            model_path: None,
+            tokenizer_path: None,
+            model_id: "sentence-transformers/all-MiniLM-L6-v2".to_owned(),
+            dimensions: 384,
+            batch_size: 32,
+            intra_op_threads: None,
+            device: "cpu".to_owned(),
+        }
+    }
+}
+
+/// Chat models: where they are found and which one loads at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsSettings {
+    /// Local models folder (GGUF files, Hugging Face style folders); default
+    /// `<data_dir>/models`.
+    pub dir: Option<PathBuf>,
+    /// The Hugging Face hub cache; default from `HF_HUB_CACHE`, `HF_HOME` or
+    /// `~/.cache/huggingface/hub`, like `huggingface-cli`.
+    pub hf_cache_dir: Option<PathBuf>,
+    /// Loaded at start: `bundled` (the bundled SmolLM2, when present), a model id from
+    /// `/api/v1/models/available`, a GGUF path, or `none`.
+    pub autoload: String,
+    /// Context window for the autoloaded model (default: the model's, capped at 4096).
+    pub context_length: Option<u32>,
+    /// Default base URL of `openai` loads.
+    pub openai_url: String,
+    /// Default base URL of `ollama` loads.
+    pub ollama_url: String,
+}
+
+impl Default for ModelsSettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            hf_cache_dir: None,
+            autoload: "bundled".to_owned(),
+            context_length: None,
+            openai_url: "http://127.0.0.1:8000/v1".to_owned(),
+            ollama_url: "http://127.0.0.1:11434".to_owned(),
+        }
+    }
+}
+
+/// The vector store (embedded LanceDB).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VectorStoreSettings {
+    /// Where the tables live: a path or an object-store URI (`s3://...`); default
+    /// `<data_dir>/lance`.
+    pub uri: Option<String>,
+    /// Build an ANN index once a table has this many rows (below it, search is exact).
+    pub index_threshold_rows: usize,
+}
+
+impl Default for VectorStoreSettings {
+    fn default() -> Self {
+        Self { uri: None, index_threshold_rows: 10_000 }
+    }
+}
+
 /// System status sampling.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -170,6 +262,9 @@ impl Default for Config {
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
             ingest: IngestSettings::default(),
+            embedding: EmbeddingSettings::default(),
+            vector_store: VectorStoreSettings::default(),
+            models: ModelsSettings::default(),
             hf_token: None,
         }
     }
@@ -315,7 +410,32 @@ impl Config {
             config.server.port = port;
         }
         config.hf_token = HfToken::discover(env);
+        if config.models.hf_cache_dir.is_none() {
+            config.models.hf_cache_dir = ragd_llm_backends::registry::hf_cache_dir(
+                env.get("HF_HUB_CACHE").map(Path::new),
+                env.get("HF_HOME").map(Path::new),
+                env.home().as_deref(),
+            );
+        }
         Ok(config)
+    }
+
+    /// The embedding model's `tokenizer.json` (the chunker counts tokens with it too).
+    #[must_use]
+    pub fn tokenizer_path(&self) -> PathBuf {
+        self.embedding
+            .tokenizer_path
+            .clone()
+            .unwrap_or_else(|| self.assets_dir.join(ragd_core::assets::EMBEDDING_TOKENIZER.path))
+    }
+
+    /// The vector store's location.
+    #[must_use]
+    pub fn vector_store_uri(&self) -> String {
+        self.vector_store
+            .uri
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("lance").to_string_lossy().into_owned())
     }
 
     /// The ONNX Runtime library to load: `ort_dylib_path`, else the bundled asset.

@@ -53,7 +53,7 @@ pub(crate) fn run(config: &Config, paths: &[PathBuf]) -> Result<(), Box<dyn std:
     let files = collect_files(paths)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let documents = ragd::state::open_documents(config)?;
+        let documents = ragd::state::Services::open(config).await?.documents;
         documents.recover().await?;
 
         let bar = ProgressBar::new(files.len() as u64);

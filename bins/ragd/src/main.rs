@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod ingest;
+mod search;
 
 use clap::{Parser, Subcommand};
 use ragd::config::{Config, ConfigFile, Env, LogFormat, Overrides};
 use ragd::{AppState, Server};
+use search::SearchMode;
 use tracing_subscriber::EnvFilter;
 
 /// Retrieval-augmented LLM server.
@@ -50,6 +52,20 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Search the stored documents and print the hits.
+    Search {
+        /// What to look for.
+        query: String,
+        /// `keyword` (BM25), `semantic` (vectors) or `hybrid` (both, fused).
+        #[arg(long, value_enum, default_value_t = SearchMode::Hybrid)]
+        mode: SearchMode,
+        /// How many hits.
+        #[arg(long, default_value_t = 5)]
+        top_k: usize,
+        /// Directory for the database, vectors and uploads.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the configuration in force (TOML, secrets left out) and exit.
     Config,
     /// Print system status (CPU, memory, disks, GPUs, ...) as a table, or JSON.
@@ -67,7 +83,7 @@ fn main() -> ExitCode {
         Command::Serve { data_dir, host, port } => {
             Overrides { data_dir: data_dir.clone(), host: host.clone(), port: *port }
         }
-        Command::Ingest { data_dir, .. } => {
+        Command::Ingest { data_dir, .. } | Command::Search { data_dir, .. } => {
             Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
         }
         Command::Config | Command::Status { .. } => Overrides::default(),
@@ -89,6 +105,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { .. } => serve(config),
         Command::Ingest { paths, .. } => ingest::run(&config, &paths),
+        Command::Search { query, mode, top_k, .. } => search::run(&config, &query, mode, top_k),
         Command::Config => print_config(&config),
         Command::Status { json } => print_status(&config, json),
     };
@@ -147,7 +164,7 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
                  public and local models still work"
             ),
         }
-        let state = AppState::open(config)?;
+        let state = AppState::open(config).await?;
         let resumed = state.documents.recover().await?;
         if resumed > 0 {
             tracing::info!(resumed, "resumed documents left unfinished by the previous run");

@@ -1,5 +1,6 @@
 //! Shared state handed to every handler, and the one place concrete implementations are
-//! wired together (architecture invariant 2).
+//! wired together (architecture invariant 2): the ONNX embedder, the LanceDB store and the
+//! SQLite catalog behind the documents and search services.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,10 +8,20 @@ use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use ragd_catalog::Catalog;
+use ragd_core::{Embedder, VectorStore};
+use ragd_embedding::{Device, EmbedderConfig, OrtEmbedder};
 use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, IngestParts, Ingestor};
+use ragd_llm_backends::manager::{BackendKind, LoadRequest, ManagerConfig, ModelManager};
+use ragd_llm_backends::registry::RegistryConfig;
+use ragd_llm_backends::remote::HttpSettings;
+use ragd_search::{Searcher, SearcherParts};
 use ragd_telemetry::{CollectorConfig, SystemMonitor, SystemMonitorConfig};
+use ragd_vector_store::{LanceStore, LanceStoreConfig};
 
 use crate::config::Config;
+
+/// Tokens the embedder adds to every text (`[CLS]` and `[SEP]`); chunks leave room for them.
+const SPECIAL_TOKENS: usize = 2;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +41,77 @@ pub enum StartupError {
     /// The ingest pipeline could not be set up.
     #[error("cannot set up ingestion: {0}")]
     Ingest(#[from] ragd_ingest::Error),
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}
+
+/// The services over one data directory, shared by the server and the CLI verbs.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Documents: uploads, the ingest pipeline, reads.
+    pub documents: Ingestor,
+    /// Keyword, semantic and hybrid search.
+    pub search: Searcher,
+    /// The embedder, when its model loaded.
+    pub embedder: Option<Arc<OrtEmbedder>>,
+}
+
+impl Services {
+    /// Opens the catalog, loads the embedding model and opens the vector store, then builds
+    /// the documents and search services over them. A model or store that cannot be
+    /// loaded is logged and leaves the server up: uploads and semantic search answer 503
+    /// with the reason, everything else works.
+    ///
+    /// # Errors
+    /// When the data directory or the catalog cannot be set up, or the configuration is
+    /// inconsistent.
+    pub async fn open(config: &Config) -> Result<Self, StartupError> {
+        let ingest = &config.ingest;
+        if ingest.chunk_overlap_tokens >= ingest.chunk_max_tokens {
+            return Err(StartupError::Config(format!(
+                "ingest.chunk_overlap_tokens ({}) must be smaller than ingest.chunk_max_tokens ({})",
+                ingest.chunk_overlap_tokens, ingest.chunk_max_tokens
+            )));
+        }
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| StartupError::DataDir { path: config.data_dir.clone(), source })?;
+        let catalog = Catalog::open(&config.data_dir.join("ragd.sqlite3"))?;
+        let embedder = load_embedder(config).await;
+        let store = match &embedder {
+            Ok(_) => open_store(config).await,
+            Err(reason) => Err(reason.clone()),
+        };
+        let vectors: Result<(Arc<OrtEmbedder>, Arc<LanceStore>), String> = match (embedder, store) {
+            (Ok(embedder), Ok(store)) => Ok((embedder, store)),
+            (Err(reason), _) | (_, Err(reason)) => {
+                tracing::warn!("document uploads and semantic search are disabled: {reason}");
+                Err(reason)
+            }
+        };
+        let chunker = match &vectors {
+            Ok(_) => chunker(config),
+            Err(reason) => Err(reason.clone()),
+        };
+        let (embedder, store) = match vectors {
+            Ok((embedder, store)) => (Some(embedder), Some(store)),
+            Err(_) => (None, None),
+        };
+        let as_embedder = embedder.clone().map(|e| e as Arc<dyn Embedder>);
+        let as_store = store.map(|s| s as Arc<dyn VectorStore>);
+        let documents = Ingestor::new(
+            IngestParts {
+                catalog: catalog.clone(),
+                chunker,
+                embedder: as_embedder.clone(),
+                store: as_store.clone(),
+            },
+            ingest_config(config),
+        )?;
+        let search =
+            Searcher::new(SearcherParts { catalog, embedder: as_embedder, store: as_store });
+        Ok(Self { documents, search, embedder })
+    }
 }
 
 /// What handlers share. Cheap to clone: everything is behind `Arc` or a handle.
@@ -45,40 +127,140 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Documents: uploads, the ingest pipeline, reads.
     pub documents: Ingestor,
+    /// Keyword, semantic and hybrid search.
+    pub search: Searcher,
+    /// The embedder, when its model loaded (for status reports).
+    pub embedder: Option<Arc<OrtEmbedder>>,
+    /// Chat models: load status, the loaded backend, generation settings.
+    pub models: ModelManager,
 }
 
 impl AppState {
-    /// Opens the stores under `config.data_dir` and starts the background services (the
-    /// system sampler). Call [`Ingestor::recover`] on `documents` once serving starts.
+    /// Opens the services under `config.data_dir` and starts the system sampler. Call
+    /// [`Ingestor::recover`] on `documents` once serving starts.
     ///
     /// # Errors
-    /// When the data directory, the catalog or the ingest pipeline cannot be set up.
-    pub fn open(config: Config) -> Result<Self, StartupError> {
-        let documents = open_documents(&config)?;
+    /// As [`Services::open`].
+    pub async fn open(config: Config) -> Result<Self, StartupError> {
+        let services = Services::open(&config).await?;
         let monitor = SystemMonitor::start(monitor_config(&config))
             .inspect_err(|err| tracing::warn!(%err, "system status is unavailable"))
             .ok();
+        let models = model_manager(&config);
+        autoload(&config, &models);
         Ok(Self {
             config: Arc::new(config),
             started_at: Instant::now(),
             monitor,
             metrics: crate::metrics::prometheus(),
-            documents,
+            documents: services.documents,
+            search: services.search,
+            embedder: services.embedder,
+            models,
         })
     }
 }
 
-/// Opens the catalog under `config.data_dir` (creating the directory) and the ingest
-/// pipeline over it: the documents service the server and `ragd ingest` share.
-///
-/// # Errors
-/// When the data directory, the catalog or the uploads directory cannot be set up.
-pub fn open_documents(config: &Config) -> Result<Ingestor, StartupError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| StartupError::DataDir { path: config.data_dir.clone(), source })?;
-    let catalog = Catalog::open(&config.data_dir.join("ragd.sqlite3"))?;
-    let parts = IngestParts { catalog, chunker: chunker(config), embedder: None, store: None };
-    Ok(Ingestor::new(parts, ingest_config(config))?)
+fn model_manager(config: &Config) -> ModelManager {
+    let bundled = config.assets_dir.join(ragd_core::assets::CHAT_MODEL.path);
+    ModelManager::new(ManagerConfig {
+        registry: RegistryConfig {
+            models_dir: Some(
+                config.models.dir.clone().unwrap_or_else(|| config.data_dir.join("models")),
+            ),
+            hf_cache_dir: config.models.hf_cache_dir.clone(),
+            bundled: vec![bundled],
+        },
+        http: HttpSettings::default(),
+        default_openai_url: config.models.openai_url.clone(),
+        default_ollama_url: config.models.ollama_url.clone(),
+    })
+}
+
+/// Starts loading `models.autoload` in the background (`bundled`: the bundled SmolLM2 when
+/// its file is there; `none`: nothing).
+fn autoload(config: &Config, models: &ModelManager) {
+    let model = match config.models.autoload.as_str() {
+        "none" | "" => return,
+        "bundled" => {
+            let path = config.assets_dir.join(ragd_core::assets::CHAT_MODEL.path);
+            if !path.is_file() {
+                tracing::info!(path = %path.display(), "bundled chat model not present; none loaded at start");
+                return;
+            }
+            path.to_string_lossy().into_owned()
+        }
+        other => other.to_owned(),
+    };
+    let request = LoadRequest {
+        backend: BackendKind::Local,
+        model,
+        base_url: None,
+        api_key: None,
+        context_length: config.models.context_length,
+        gpu_layers: 0,
+    };
+    if let Err(err) = models.load(request) {
+        tracing::warn!(%err, "cannot start loading the chat model");
+    }
+}
+
+fn parse_device(device: &str) -> Result<Device, String> {
+    match device {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse().ok())
+            .map(Device::Cuda)
+            .ok_or_else(|| format!("embedding.device {other:?} is not cpu, cuda or cuda:N")),
+    }
+}
+
+fn embedder_config(config: &Config) -> Result<EmbedderConfig, String> {
+    let settings = &config.embedding;
+    let mut embedder = EmbedderConfig::minilm(&config.assets_dir, &config.ort_dylib());
+    if let Some(path) = &settings.model_path {
+        embedder.model_path.clone_from(path);
+    }
+    embedder.tokenizer_path = config.tokenizer_path();
+    embedder.model_id.clone_from(&settings.model_id);
+    embedder.dimensions = settings.dimensions;
+    // The embedder reads whole chunks: their tokens plus [CLS] and [SEP].
+    embedder.max_tokens = config.ingest.chunk_max_tokens + SPECIAL_TOKENS;
+    embedder.max_batch_size = settings.batch_size;
+    embedder.intra_op_threads = settings.intra_op_threads;
+    embedder.device = parse_device(&settings.device)?;
+    Ok(embedder)
+}
+
+/// Loads the embedding model on a blocking thread (it reads and optimises the model).
+async fn load_embedder(config: &Config) -> Result<Arc<OrtEmbedder>, String> {
+    let embedder_config = embedder_config(config)?;
+    let loaded = tokio::task::spawn_blocking(move || OrtEmbedder::load(&embedder_config))
+        .await
+        .map_err(|err| format!("loading the embedding model panicked: {err}"))?;
+    match loaded {
+        Ok(embedder) => {
+            tracing::info!(
+                model = embedder.model_id(),
+                provider = embedder.provider(),
+                "embedding model loaded"
+            );
+            Ok(Arc::new(embedder))
+        }
+        Err(err) => Err(format!("{err} (run `cargo xtask assets` or set assets_dir)")),
+    }
+}
+
+async fn open_store(config: &Config) -> Result<Arc<LanceStore>, String> {
+    let store_config = LanceStoreConfig {
+        uri: config.vector_store_uri(),
+        model_id: config.embedding.model_id.clone(),
+        dimensions: config.embedding.dimensions,
+        index_threshold_rows: config.vector_store.index_threshold_rows,
+    };
+    LanceStore::open(store_config).await.map(Arc::new).map_err(|err| err.to_string())
 }
 
 fn ingest_config(config: &Config) -> IngestConfig {
@@ -86,29 +268,23 @@ fn ingest_config(config: &Config) -> IngestConfig {
     IngestConfig {
         workers: settings.workers,
         max_upload_bytes: settings.max_upload_bytes,
-        chunker: ChunkerConfig {
-            max_tokens: settings.chunk_max_tokens,
-            overlap_tokens: settings.chunk_overlap_tokens,
-        },
+        chunker: chunker_config(config),
         embed_batch_size: settings.embed_batch_size,
         ..IngestConfig::new(&config.data_dir)
     }
 }
 
-/// The chunker on the embedding model's tokenizer; without the asset, uploads answer 503
-/// with this reason while everything else keeps working.
+fn chunker_config(config: &Config) -> ChunkerConfig {
+    ChunkerConfig {
+        max_tokens: config.ingest.chunk_max_tokens,
+        overlap_tokens: config.ingest.chunk_overlap_tokens,
+    }
+}
+
+/// The chunker on the embedding model's tokenizer.
 fn chunker(config: &Config) -> Result<Chunker, String> {
-    let path = config.assets_dir.join(ragd_core::assets::EMBEDDING_TOKENIZER.path);
-    let settings = &config.ingest;
-    let chunker_config = ChunkerConfig {
-        max_tokens: settings.chunk_max_tokens,
-        overlap_tokens: settings.chunk_overlap_tokens,
-    };
-    Chunker::from_file(chunker_config, &path).map_err(|err| {
-        let reason = format!("{err} (run `cargo xtask assets` or set assets_dir)");
-        tracing::warn!("document uploads are disabled: {reason}");
-        reason
-    })
+    Chunker::from_file(chunker_config(config), &config.tokenizer_path())
+        .map_err(|err| format!("{err} (run `cargo xtask assets` or set assets_dir)"))
 }
 
 /// What the system sampler needs from the configuration.

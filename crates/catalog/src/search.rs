@@ -55,23 +55,40 @@ pub struct KeywordHit {
 }
 
 /// Turns free text into a safe FTS5 query: each distinct word (a run of alphanumeric
-/// chars, lowercased) as a quoted string, joined with `OR`. `None` when there is no word.
+/// chars, lowercased) as a quoted string, joined with `OR`, leaving out English function
+/// words when other words remain. `None` when there is no word.
 pub(crate) fn fts_query(text: &str) -> Option<String> {
     let mut seen = HashSet::new();
-    let mut terms = Vec::new();
-    for word in text.split(|ch: char| !ch.is_alphanumeric()).filter(|word| !word.is_empty()) {
-        let word = word.to_lowercase();
-        if terms.len() == MAX_QUERY_TERMS {
-            break;
-        }
-        if seen.insert(word.clone()) {
-            // Words hold no quotes; doubling them anyway keeps the quoting correct by
-            // construction.
-            terms.push(format!("\"{}\"", word.replace('"', "\"\"")));
-        }
-    }
+    let words: Vec<String> = text
+        .split(|ch: char| !ch.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .filter(|word| seen.insert(word.clone()))
+        .collect();
+    // Function words match nearly every chunk and, ORed in, rank chunks that share nothing
+    // but "the" or "my" with the query. They are dropped unless the query has nothing else.
+    let content: Vec<&String> = words.iter().filter(|w| !STOPWORDS.contains(&w.as_str())).collect();
+    let chosen: Vec<&String> = if content.is_empty() { words.iter().collect() } else { content };
+    let terms: Vec<String> = chosen
+        .into_iter()
+        .take(MAX_QUERY_TERMS)
+        // Words hold no quotes; doubling them anyway keeps the quoting correct by
+        // construction.
+        .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
+        .collect();
     if terms.is_empty() { None } else { Some(terms.join(" OR ")) }
 }
+
+/// English function words left out of keyword queries that have other words.
+const STOPWORDS: &[&str] = &[
+    "a", "about", "after", "all", "am", "an", "and", "any", "are", "as", "at", "be", "been",
+    "being", "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have",
+    "he", "her", "him", "his", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "no",
+    "not", "of", "on", "or", "our", "she", "should", "so", "than", "that", "the", "their", "them",
+    "then", "there", "these", "they", "this", "those", "to", "up", "us", "was", "we", "were",
+    "what", "when", "where", "which", "while", "who", "why", "will", "with", "would", "you",
+    "your",
+];
 
 impl Catalog {
     /// Finds the chunks that best match `query.text` by BM25, best first.
@@ -138,15 +155,21 @@ mod tests {
 
     #[test]
     fn query_terms_are_quoted_deduplicated_and_joined() {
-        assert_eq!(
-            fts_query("Rust, rust AND \"sqlite\"").unwrap(),
-            r#""rust" OR "and" OR "sqlite""#
-        );
-        assert_eq!(fts_query("NEAR(a b)").unwrap(), r#""near" OR "a" OR "b""#);
+        assert_eq!(fts_query("Rust, rust AND \"sqlite\"").unwrap(), r#""rust" OR "sqlite""#);
+        assert_eq!(fts_query("NEAR(a b)").unwrap(), r#""near" OR "b""#);
         assert_eq!(fts_query("col:x^2*").unwrap(), r#""col" OR "x" OR "2""#);
         assert_eq!(fts_query("Ünïcødé 日本語").unwrap(), r#""ünïcødé" OR "日本語""#);
         assert!(fts_query("\" )( * ^ : -").is_none());
         assert!(fts_query("").is_none());
+    }
+
+    #[test]
+    fn function_words_are_dropped_unless_nothing_else_is_left() {
+        assert_eq!(
+            fts_query("When will my order be delivered?").unwrap(),
+            r#""order" OR "delivered""#
+        );
+        assert_eq!(fts_query("to be or not to be").unwrap(), r#""to" OR "be" OR "or" OR "not""#);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! [`Searcher`]: keyword, semantic and hybrid search over stored chunks.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 use ragd_catalog::{Catalog, KeywordQuery};
@@ -188,9 +189,8 @@ impl Searcher {
                 let chunks = c.get_chunks(&ids)?;
                 let mut filenames = HashMap::new();
                 for chunk in &chunks {
-                    if !filenames.contains_key(&chunk.document_id) {
-                        filenames
-                            .insert(chunk.document_id, c.get_document(chunk.document_id)?.filename);
+                    if let Entry::Vacant(slot) = filenames.entry(chunk.document_id) {
+                        slot.insert(c.get_document(chunk.document_id)?.filename);
                     }
                 }
                 Ok((chunks, filenames))

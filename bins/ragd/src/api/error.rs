@@ -108,6 +108,12 @@ impl From<ragd_ingest::Error> for ApiError {
     }
 }
 
+impl From<ragd_search::Error> for ApiError {
+    fn from(err: ragd_search::Error) -> Self {
+        ragd_core::Error::from(err).into()
+    }
+}
+
 /// Rejections of axum's extractors carry the right status already; keep it.
 fn kind_from_status(status: StatusCode) -> ErrorKind {
     match status {

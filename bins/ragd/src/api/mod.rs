@@ -9,6 +9,8 @@
 
 pub mod documents;
 mod error;
+pub mod models;
+pub mod search;
 pub mod system;
 
 use axum::http::{Method, StatusCode, Uri};
@@ -37,7 +39,9 @@ pub const DOCS_PATH: &str = "/docs";
     ),
     tags(
         (name = "system", description = "Health, server information, system status, metrics"),
-        (name = "documents", description = "Upload, list, read and delete documents and their chunks")
+        (name = "documents", description = "Upload, list, read and delete documents and their chunks"),
+        (name = "search", description = "Keyword, semantic and hybrid search over chunks"),
+        (name = "models", description = "Chat models: available, load status, generation settings")
     ),
     components(schemas(ErrorBody, ErrorDetail))
 )]
@@ -52,7 +56,23 @@ fn api_router() -> OpenApiRouter<AppState> {
             OpenApiRouter::new()
                 .routes(routes!(system::info))
                 .routes(routes!(system::system_status))
-                .nest("/documents", documents_router()),
+                .nest("/documents", documents_router())
+                .nest(
+                    "/models",
+                    OpenApiRouter::new()
+                        .routes(routes!(models::available))
+                        .routes(routes!(models::load))
+                        .routes(routes!(models::status))
+                        .routes(routes!(models::unload))
+                        .routes(routes!(models::get_config, models::put_config)),
+                )
+                .nest(
+                    "/search",
+                    OpenApiRouter::new()
+                        .routes(routes!(search::keyword))
+                        .routes(routes!(search::semantic))
+                        .routes(routes!(search::hybrid)),
+                ),
         )
 }
 

@@ -141,8 +141,12 @@ pub struct ComponentsStatus {
     pub document_queue_depth: Option<u64>,
     /// The embedding model and the execution provider it runs on (`cpu`, `cuda`).
     pub embedder: Option<String>,
-    /// The loaded chat model.
+    /// The loaded (or loading) chat model.
     pub loaded_model: Option<String>,
+    /// The chat model's load state (`not_loaded`, `loading`, `loaded`, `failed`, ...).
+    pub model_state: String,
+    /// Size of the chat model's file, a lower bound of the memory it takes.
+    pub model_size_bytes: Option<u64>,
 }
 
 /// The latest system snapshot: CPU, memory, disks, temperatures, GPUs, the ragd process.
@@ -165,12 +169,17 @@ pub async fn system_status(
         ApiError::new(ErrorKind::Unavailable, "system status is not available on this platform")
     })?;
     let snapshot = monitor.latest().await?;
+    let model_status = state.models.status();
     Ok(ApiJson(SystemStatusResponse {
         system: (*snapshot).clone(),
         components: ComponentsStatus {
-            document_queue_depth: None,
-            embedder: None,
-            loaded_model: None,
+            document_queue_depth: Some(state.documents.queue_depth()),
+            embedder: state.embedder.as_ref().map(|e| {
+                format!("{} ({})", ragd_core::Embedder::model_id(e.as_ref()), e.provider())
+            }),
+            model_state: model_status.state.as_str().to_owned(),
+            model_size_bytes: model_status.model.as_ref().and_then(|m| m.size_bytes),
+            loaded_model: model_status.model.and_then(|m| m.model_id.or(Some(m.model))),
         },
     }))
 }

@@ -25,11 +25,20 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/documents/{id}/chunks"),
     ("post", "/api/v1/documents/{id}/reindex"),
     ("get", "/api/v1/documents/chunks/{chunk_id}"),
+    ("post", "/api/v1/search/keyword"),
+    ("post", "/api/v1/search/semantic"),
+    ("post", "/api/v1/search/hybrid"),
+    ("get", "/api/v1/models/available"),
+    ("post", "/api/v1/models/load"),
+    ("get", "/api/v1/models/status"),
+    ("post", "/api/v1/models/unload"),
+    ("get", "/api/v1/models/config"),
+    ("put", "/api/v1/models/config"),
 ];
 
 pub(crate) async fn call(method: Method, uri: &str) -> (StatusCode, String, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let app = ragd::api::router(AppState::open(test_config(dir.path())).unwrap());
+    let app = ragd::api::router(AppState::open(test_config(dir.path())).await.unwrap());
     let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
     let response = app.oneshot(request).await.unwrap();
     let status = response.status();

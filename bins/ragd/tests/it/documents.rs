@@ -16,7 +16,7 @@ use crate::test_config;
 
 const BOUNDARY: &str = "ragd-test-boundary-5f1c";
 
-fn assets_dir() -> PathBuf {
+pub(crate) fn assets_dir() -> PathBuf {
     #[allow(clippy::disallowed_methods)] // Tests find the assets like `cargo xtask` does.
     let dir = std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
         || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/ragd/assets"),
@@ -36,16 +36,16 @@ struct App {
 }
 
 impl App {
-    fn new() -> Self {
-        Self::with(|_| {})
+    async fn new() -> Self {
+        Self::with(|_| {}).await
     }
 
-    fn with(tweak: impl FnOnce(&mut ragd::Config)) -> Self {
+    async fn with(tweak: impl FnOnce(&mut ragd::Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(&dir.path().join("data"));
         config.assets_dir = assets_dir();
         tweak(&mut config);
-        Self { router: ragd::api::router(AppState::open(config).unwrap()), _dir: dir }
+        Self { router: ragd::api::router(AppState::open(config).await.unwrap()), _dir: dir }
     }
 
     async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
@@ -102,7 +102,7 @@ fn id_of(upload: &Value, index: usize) -> String {
 
 #[tokio::test]
 async fn upload_process_and_read_back_by_id() {
-    let app = App::new();
+    let app = App::new().await;
     let (status, body) = app
         .upload(&[
             ("handbook.md", &fixture("handbook.md")),
@@ -144,7 +144,7 @@ async fn upload_process_and_read_back_by_id() {
 
 #[tokio::test]
 async fn a_second_upload_of_the_same_bytes_returns_the_existing_id() {
-    let app = App::new();
+    let app = App::new().await;
     let (status, first) = app.upload(&[("menu.txt", &fixture("menu-utf8.txt"))]).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let (status, second) = app.upload(&[("menu-copy.txt", &fixture("menu-utf8.txt"))]).await;
@@ -157,7 +157,7 @@ async fn a_second_upload_of_the_same_bytes_returns_the_existing_id() {
 
 #[tokio::test]
 async fn broken_files_fail_with_a_reason_and_the_server_keeps_serving() {
-    let app = App::new();
+    let app = App::new().await;
     let (status, body) = app
         .upload(&[
             ("truncated.pdf", &fixture("truncated.pdf")),
@@ -177,7 +177,7 @@ async fn broken_files_fail_with_a_reason_and_the_server_keeps_serving() {
 
 #[tokio::test]
 async fn refused_uploads_get_clear_errors() {
-    let app = App::new();
+    let app = App::new().await;
     let (status, body) = app.upload(&[("junk.bin", &fixture("junk.bin"))]).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     assert_eq!(body["error"]["code"], "unsupported_media_type");
@@ -196,7 +196,7 @@ async fn refused_uploads_get_clear_errors() {
     assert!(body["documents"][0]["error"].is_null());
     assert_eq!(body["documents"][1]["error"]["code"], "unsupported_media_type");
 
-    let small = App::with(|c| c.ingest.max_upload_bytes = 100);
+    let small = App::with(|c| c.ingest.max_upload_bytes = 100).await;
     let (status, body) = small.upload(&[("big.txt", &[b'a'; 500])]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large");
@@ -212,7 +212,7 @@ async fn refused_uploads_get_clear_errors() {
 
 #[tokio::test]
 async fn uploads_answer_503_without_the_tokenizer_asset() {
-    let app = App::with(|c| c.assets_dir = PathBuf::from("/nonexistent"));
+    let app = App::with(|c| c.assets_dir = PathBuf::from("/nonexistent")).await;
     let (status, body) = app.upload(&[("menu.txt", &fixture("menu-utf8.txt"))]).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("cargo xtask assets"));
@@ -221,7 +221,7 @@ async fn uploads_answer_503_without_the_tokenizer_asset() {
 
 #[tokio::test]
 async fn list_filters_and_pages() {
-    let app = App::new();
+    let app = App::new().await;
     let (_, body) = app
         .upload(&[
             ("menu.txt", &fixture("menu-utf8.txt")),
@@ -253,7 +253,7 @@ async fn list_filters_and_pages() {
 
 #[tokio::test]
 async fn delete_and_reindex() {
-    let app = App::new();
+    let app = App::new().await;
     let (_, body) = app.upload(&[("handbook.md", &fixture("handbook.md"))]).await;
     let id = id_of(&body, 0);
     app.wait(&id).await;
@@ -279,7 +279,7 @@ async fn delete_and_reindex() {
 
 #[tokio::test]
 async fn bad_and_unknown_ids_are_4xx_json() {
-    let app = App::new();
+    let app = App::new().await;
     let (status, body) = app.get("/api/v1/documents/not-a-uuid").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "invalid_input");

@@ -4,6 +4,7 @@
 //! - `cli`: `ragd ingest` and `ragd status` as the built binary.
 //! - `documents`: upload to read-back over the real pipeline.
 //! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
+//! - `search`: keyword, semantic and hybrid search on the real model and stores.
 //! - `server`: a real server on an ephemeral loopback port, in process and as the built
 //!   `ragd` binary, including graceful shutdown on SIGTERM.
 
@@ -12,6 +13,7 @@
 mod api;
 mod cli;
 mod documents;
+mod search;
 mod server;
 mod system;
 

@@ -11,7 +11,8 @@ use crate::test_config;
 #[tokio::test]
 async fn in_process_server_answers_and_shuts_down_gracefully() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::bind(AppState::open(test_config(dir.path())).unwrap()).await.unwrap();
+    let server =
+        Server::bind(AppState::open(test_config(dir.path())).await.unwrap()).await.unwrap();
     let addr = server.local_addr().unwrap();
     assert_ne!(addr.port(), 0, "port 0 resolves to a real port");
 

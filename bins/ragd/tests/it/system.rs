@@ -44,7 +44,7 @@ async fn system_status_is_plausible_on_this_machine() {
 #[tokio::test]
 async fn status_requests_read_the_cached_snapshot() {
     let dir = tempfile::tempdir().unwrap();
-    let app = ragd::api::router(AppState::open(test_config(dir.path())).unwrap());
+    let app = ragd::api::router(AppState::open(test_config(dir.path())).await.unwrap());
     let (_, first) = get(&app, "/api/v1/system/status").await;
     let (_, second) = get(&app, "/api/v1/system/status").await;
     let first: Value = serde_json::from_str(&first).unwrap();
@@ -77,7 +77,7 @@ fn parse(text: &str) -> prometheus_parse::Scrape {
 #[tokio::test]
 async fn metrics_parse_as_prometheus_text_and_count_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let app = ragd::api::router(AppState::open(test_config(dir.path())).unwrap());
+    let app = ragd::api::router(AppState::open(test_config(dir.path())).await.unwrap());
     // Wait for the first system sample, so its gauges exist.
     assert_eq!(get(&app, "/api/v1/system/status").await.0, StatusCode::OK);
 

@@ -1,0 +1,306 @@
+//! `/api/v1/models`: what models exist, loading and unloading one (in the background, with
+//! status), and the generation settings in force.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use ragd_core::GenerationSettings;
+use ragd_llm_backends::manager::{BackendKind, LoadRequest, ModelStatus};
+use ragd_llm_backends::registry::{ModelEntry, ModelFormat, ModelSource};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::{ApiError, ApiJson, ErrorBody};
+use crate::state::AppState;
+
+/// A model found on disk.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailableModel {
+    /// The id to pass to `POST /load`.
+    pub id: String,
+    /// `local` (models folder), `hf_cache` (Hugging Face cache) or `bundled`.
+    pub source: String,
+    /// `gguf` or `hf_folder`.
+    pub format: String,
+    /// The file or folder.
+    pub path: String,
+    /// Size on disk.
+    pub size_bytes: u64,
+    /// Hugging Face snapshot revision, for cached models.
+    pub revision: Option<String>,
+}
+
+impl From<ModelEntry> for AvailableModel {
+    fn from(e: ModelEntry) -> Self {
+        Self {
+            id: e.id,
+            source: match e.source {
+                ModelSource::Local => "local",
+                ModelSource::HfCache => "hf_cache",
+                ModelSource::Bundled => "bundled",
+            }
+            .to_owned(),
+            format: match e.format {
+                ModelFormat::Gguf => "gguf",
+                ModelFormat::HfFolder => "hf_folder",
+            }
+            .to_owned(),
+            path: e.path.display().to_string(),
+            size_bytes: e.size_bytes,
+            revision: e.revision,
+        }
+    }
+}
+
+/// `GET /api/v1/models/available` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AvailableModels {
+    /// Models found in the models folder, the Hugging Face cache and the bundled assets.
+    pub models: Vec<AvailableModel>,
+}
+
+/// Lists local, cached and bundled models.
+#[utoipa::path(
+    get,
+    path = "/available",
+    tag = "models",
+    responses((status = 200, description = "Models on disk", body = AvailableModels))
+)]
+pub async fn available(
+    State(state): State<AppState>,
+) -> Result<ApiJson<AvailableModels>, ApiError> {
+    let models = state.models.clone();
+    let entries = tokio::task::spawn_blocking(move || models.available())
+        .await
+        .map_err(|err| ApiError::new(ragd_core::ErrorKind::Internal, err.to_string()))?;
+    Ok(ApiJson(AvailableModels { models: entries.into_iter().map(Into::into).collect() }))
+}
+
+/// `POST /api/v1/models/load` body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadBody {
+    /// `local` (GGUF in-process), `openai` (OpenAI-compatible server) or `ollama`.
+    #[schema(value_type = String, example = "local")]
+    pub backend: BackendKind,
+    /// Local: an id from `/available` or a GGUF path. Remote: the server's model name.
+    pub model: String,
+    /// Remote: the server's base URL (default from config).
+    pub base_url: Option<String>,
+    /// OpenAI-compatible: the API key.
+    pub api_key: Option<String>,
+    /// `cpu` (default) or `cuda` (local models: offload all layers).
+    pub device: Option<String>,
+    /// The context window in tokens (default: the model's).
+    pub context_length: Option<u32>,
+    /// Generation settings to put in force with this model.
+    pub settings: Option<SettingsBody>,
+}
+
+/// `GET /api/v1/models/status` body, also the answer of load and unload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusBody {
+    /// `not_loaded`, `downloading`, `loading`, `loaded`, `failed` or `unloading`, with
+    /// `percent` (downloading) or `reason` (failed) beside it.
+    #[schema(value_type = Object)]
+    #[serde(flatten)]
+    pub status: ModelStatus,
+}
+
+/// Starts loading a model in the background; poll `GET /status`.
+#[utoipa::path(
+    post,
+    path = "/load",
+    tag = "models",
+    request_body = LoadBody,
+    responses(
+        (status = 202, description = "Loading started", body = StatusBody),
+        (status = 400, description = "Bad request or settings", body = ErrorBody),
+        (status = 409, description = "A load or unload is running", body = ErrorBody)
+    )
+)]
+pub async fn load(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<LoadBody>,
+) -> Result<(StatusCode, ApiJson<StatusBody>), ApiError> {
+    let gpu_layers = match body.device.as_deref() {
+        None | Some("cpu") => 0,
+        Some("cuda") => u32::MAX,
+        Some(other) => {
+            return Err(ApiError::new(
+                ragd_core::ErrorKind::InvalidInput,
+                format!("device {other:?} is not cpu or cuda"),
+            ));
+        }
+    };
+    if let Some(settings) = body.settings {
+        state.models.set_settings(settings.into())?;
+    }
+    let request = LoadRequest {
+        backend: body.backend,
+        model: body.model,
+        base_url: body.base_url,
+        api_key: body.api_key,
+        context_length: body.context_length,
+        gpu_layers,
+    };
+    let status = state.models.load(request)?;
+    Ok((StatusCode::ACCEPTED, ApiJson(StatusBody { status })))
+}
+
+/// The load status and the model concerned.
+#[utoipa::path(
+    get,
+    path = "/status",
+    tag = "models",
+    responses((status = 200, description = "Load status", body = StatusBody))
+)]
+pub async fn status(State(state): State<AppState>) -> ApiJson<StatusBody> {
+    ApiJson(StatusBody { status: state.models.status() })
+}
+
+/// Releases the loaded model.
+#[utoipa::path(
+    post,
+    path = "/unload",
+    tag = "models",
+    responses(
+        (status = 200, description = "Unloaded", body = StatusBody),
+        (status = 409, description = "A load is running", body = ErrorBody)
+    )
+)]
+pub async fn unload(State(state): State<AppState>) -> Result<ApiJson<StatusBody>, ApiError> {
+    Ok(ApiJson(StatusBody { status: state.models.unload()? }))
+}
+
+/// The generation settings in force.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    /// Softmax temperature, 0 (greedy) to 2.
+    pub temperature: f32,
+    /// Nucleus sampling mass, (0, 1].
+    pub top_p: f32,
+    /// Keep the k most likely tokens (0: off), at most 1000.
+    pub top_k: u32,
+    /// Penalty for repeated tokens, 0.5 to 2 (1: off).
+    pub repetition_penalty: f32,
+    /// Most tokens to generate, 1 to 32768.
+    pub max_new_tokens: u32,
+    /// Seed for reproducible sampling.
+    pub seed: Option<u64>,
+    /// Up to 8 stop sequences.
+    pub stop: Vec<String>,
+}
+
+impl From<SettingsBody> for GenerationSettings {
+    fn from(s: SettingsBody) -> Self {
+        Self {
+            temperature: s.temperature,
+            top_p: s.top_p,
+            top_k: s.top_k,
+            repetition_penalty: s.repetition_penalty,
+            max_new_tokens: s.max_new_tokens,
+            seed: s.seed,
+            stop: s.stop,
+        }
+    }
+}
+
+impl From<GenerationSettings> for SettingsBody {
+    fn from(s: GenerationSettings) -> Self {
+        Self {
+            temperature: s.temperature,
+            top_p: s.top_p,
+            top_k: s.top_k,
+            repetition_penalty: s.repetition_penalty,
+            max_new_tokens: s.max_new_tokens,
+            seed: s.seed,
+            stop: s.stop,
+        }
+    }
+}
+
+/// The generation settings in force.
+#[utoipa::path(
+    get,
+    path = "/config",
+    tag = "models",
+    responses((status = 200, description = "Settings in force", body = SettingsBody))
+)]
+pub async fn get_config(State(state): State<AppState>) -> ApiJson<SettingsBody> {
+    ApiJson(state.models.settings().into())
+}
+
+/// Partial settings: fields left out keep their current value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// Softmax temperature, 0 (greedy) to 2.
+    pub temperature: Option<f32>,
+    /// Nucleus sampling mass, (0, 1].
+    pub top_p: Option<f32>,
+    /// Keep the k most likely tokens (0: off), at most 1000.
+    pub top_k: Option<u32>,
+    /// Penalty for repeated tokens, 0.5 to 2.
+    pub repetition_penalty: Option<f32>,
+    /// Most tokens to generate, 1 to 32768.
+    pub max_new_tokens: Option<u32>,
+    /// Seed; `null` clears it.
+    #[serde(default, with = "double_option")]
+    #[schema(value_type = Option<u64>)]
+    pub seed: Option<Option<u64>>,
+    /// Stop sequences (replaces the list).
+    pub stop: Option<Vec<String>>,
+}
+
+/// Distinguishes a missing field from an explicit `null`.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<u64>>, D::Error> {
+        Option::<u64>::deserialize(d).map(Some)
+    }
+}
+
+/// Changes generation settings; answers the settings now in force as the confirmation.
+/// Unknown fields and values out of range are refused (400) and nothing changes.
+#[utoipa::path(
+    put,
+    path = "/config",
+    tag = "models",
+    request_body = SettingsPatch,
+    responses(
+        (status = 200, description = "The settings now in force", body = SettingsBody),
+        (status = 400, description = "Unknown field or value out of range", body = ErrorBody)
+    )
+)]
+pub async fn put_config(
+    State(state): State<AppState>,
+    ApiJson(patch): ApiJson<SettingsPatch>,
+) -> Result<ApiJson<SettingsBody>, ApiError> {
+    let mut settings = state.models.settings();
+    if let Some(v) = patch.temperature {
+        settings.temperature = v;
+    }
+    if let Some(v) = patch.top_p {
+        settings.top_p = v;
+    }
+    if let Some(v) = patch.top_k {
+        settings.top_k = v;
+    }
+    if let Some(v) = patch.repetition_penalty {
+        settings.repetition_penalty = v;
+    }
+    if let Some(v) = patch.max_new_tokens {
+        settings.max_new_tokens = v;
+    }
+    if let Some(v) = patch.seed {
+        settings.seed = v;
+    }
+    if let Some(v) = patch.stop {
+        settings.stop = v;
+    }
+    Ok(ApiJson(state.models.set_settings(settings)?.into()))
+}

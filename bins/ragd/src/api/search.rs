@@ -1,0 +1,205 @@
+//! `/api/v1/search`: keyword (FTS5 BM25), semantic (vectors) and hybrid (RRF) search.
+//!
+//! Every hit carries its chunk id and document id, so a client (or a prompt) can refer to
+//! the text by id and fetch it again from `/api/v1/documents`.
+
+use axum::extract::State;
+use ragd_core::{ChunkId, DocumentId};
+use ragd_search::{Hit, HybridOptions, SearchQuery};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::api::{ApiError, ApiJson, ErrorBody};
+use crate::state::AppState;
+
+fn default_top_k() -> usize {
+    10
+}
+
+/// A keyword or semantic search.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// Free text. Keyword search matches any of its words (FTS5 syntax is treated as text).
+    pub query: String,
+    /// How many hits, 1 to 100 (default 10).
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Only search these documents.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub document_ids: Vec<DocumentId>,
+}
+
+/// Weights of the two lists in hybrid search.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Weights {
+    /// Weight of the keyword list (default 1).
+    #[serde(default = "one")]
+    pub keyword: f32,
+    /// Weight of the semantic list (default 1).
+    #[serde(default = "one")]
+    pub semantic: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        Self { keyword: 1.0, semantic: 1.0 }
+    }
+}
+
+/// A hybrid search: keyword and semantic lists fused by weighted reciprocal rank fusion.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HybridRequest {
+    /// Free text.
+    pub query: String,
+    /// How many hits, 1 to 100 (default 10).
+    #[serde(default = "default_top_k")]
+    pub top_k: usize,
+    /// Only search these documents.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub document_ids: Vec<DocumentId>,
+    /// The RRF constant k (default 60); larger flattens the head of each list.
+    #[serde(default)]
+    pub rrf_k: Option<f32>,
+    /// List weights.
+    #[serde(default)]
+    pub weights: Weights,
+}
+
+/// One chunk found.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchHit {
+    /// The chunk's id (`GET /api/v1/documents/chunks/{chunk_id}`).
+    #[schema(value_type = String, format = Uuid)]
+    pub chunk_id: ChunkId,
+    /// Its document's id.
+    #[schema(value_type = String, format = Uuid)]
+    pub document_id: DocumentId,
+    /// Its document's file name.
+    pub filename: String,
+    /// Higher is better: -BM25 (keyword), cosine similarity (semantic), fused RRF score
+    /// (hybrid).
+    pub score: f32,
+    /// The chunk's text.
+    pub text: String,
+    /// The text around keyword matches with `<mark>` tags (chunk text is not HTML-escaped).
+    pub snippet: Option<String>,
+    /// First char in the document's extracted text.
+    pub char_start: u64,
+    /// One past the last char.
+    pub char_end: u64,
+    /// Page number, for paged formats.
+    pub page: Option<u32>,
+    /// Heading path, where the format has headings.
+    pub heading: Option<String>,
+    /// Rank in the keyword list (from 1), if it was there.
+    pub keyword_rank: Option<usize>,
+    /// Rank in the semantic list (from 1), if it was there.
+    pub semantic_rank: Option<usize>,
+}
+
+impl From<Hit> for SearchHit {
+    fn from(hit: Hit) -> Self {
+        Self {
+            chunk_id: hit.chunk.id,
+            document_id: hit.chunk.document_id,
+            filename: hit.filename,
+            score: hit.score,
+            text: hit.chunk.text,
+            snippet: hit.snippet,
+            char_start: hit.chunk.char_start,
+            char_end: hit.chunk.char_end,
+            page: hit.chunk.page,
+            heading: hit.chunk.heading,
+            keyword_rank: hit.keyword_rank,
+            semantic_rank: hit.semantic_rank,
+        }
+    }
+}
+
+/// Search results, best first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    /// `keyword`, `semantic` or `hybrid`.
+    pub mode: &'static str,
+    /// The hits.
+    pub hits: Vec<SearchHit>,
+}
+
+fn respond(mode: &'static str, hits: Vec<Hit>) -> ApiJson<SearchResponse> {
+    ApiJson(SearchResponse { mode, hits: hits.into_iter().map(Into::into).collect() })
+}
+
+/// Keyword search: SQLite FTS5 with BM25 ranking and highlighted snippets.
+#[utoipa::path(
+    post,
+    path = "/keyword",
+    tag = "search",
+    request_body = SearchRequest,
+    responses(
+        (status = 200, description = "Hits, best first", body = SearchResponse),
+        (status = 400, description = "Empty query or top_k out of range", body = ErrorBody)
+    )
+)]
+pub async fn keyword(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SearchRequest>,
+) -> Result<ApiJson<SearchResponse>, ApiError> {
+    let query = SearchQuery { text: req.query, top_k: req.top_k, document_ids: req.document_ids };
+    Ok(respond("keyword", state.search.keyword(&query).await?))
+}
+
+/// Semantic search: the query's embedding against chunk vectors (cosine similarity).
+#[utoipa::path(
+    post,
+    path = "/semantic",
+    tag = "search",
+    request_body = SearchRequest,
+    responses(
+        (status = 200, description = "Hits, best first", body = SearchResponse),
+        (status = 400, description = "Empty query or top_k out of range", body = ErrorBody),
+        (status = 503, description = "No embedding model or vector store", body = ErrorBody)
+    )
+)]
+pub async fn semantic(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SearchRequest>,
+) -> Result<ApiJson<SearchResponse>, ApiError> {
+    let query = SearchQuery { text: req.query, top_k: req.top_k, document_ids: req.document_ids };
+    Ok(respond("semantic", state.search.semantic(&query).await?))
+}
+
+/// Hybrid search: keyword and semantic lists fused by weighted reciprocal rank fusion.
+#[utoipa::path(
+    post,
+    path = "/hybrid",
+    tag = "search",
+    request_body = HybridRequest,
+    responses(
+        (status = 200, description = "Hits, best first", body = SearchResponse),
+        (status = 400, description = "Empty query, top_k out of range, negative weights", body = ErrorBody),
+        (status = 503, description = "No embedding model or vector store", body = ErrorBody)
+    )
+)]
+pub async fn hybrid(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<HybridRequest>,
+) -> Result<ApiJson<SearchResponse>, ApiError> {
+    let query = SearchQuery { text: req.query, top_k: req.top_k, document_ids: req.document_ids };
+    let defaults = HybridOptions::default();
+    let options = HybridOptions {
+        rrf_k: req.rrf_k.unwrap_or(defaults.rrf_k),
+        keyword_weight: req.weights.keyword,
+        semantic_weight: req.weights.semantic,
+        ..defaults
+    };
+    Ok(respond("hybrid", state.search.hybrid(&query, options).await?))
+}

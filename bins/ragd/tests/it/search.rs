@@ -1,0 +1,216 @@
+//! `/api/v1/search` end to end with the real components: documents uploaded through the API,
+//! chunked with the real tokenizer, embedded by the bundled ONNX model, stored in LanceDB
+//! and SQLite FTS5, then searched in every mode.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use ragd::AppState;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::documents::assets_dir;
+use crate::test_config;
+
+struct App {
+    router: Router,
+    _dir: tempfile::TempDir,
+}
+
+impl App {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(&dir.path().join("data"));
+        config.assets_dir = assets_dir();
+        Self { router: ragd::api::router(AppState::open(config).await.unwrap()), _dir: dir }
+    }
+
+    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body =
+            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        (status, body)
+    }
+
+    async fn post(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
+        let request = Request::post(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Uploads `text` as `name` and waits until it is ready; returns the document id.
+    async fn add(&self, name: &str, text: &str) -> String {
+        let boundary = "ragd-search-test";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n\r\n{text}\r\n--{boundary}--\r\n"
+        );
+        let request = Request::post("/api/v1/documents")
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(Body::from(body))
+            .unwrap();
+        let (status, body) = self.send(request).await;
+        assert!(status.is_success(), "{status} {body}");
+        let id = body["documents"][0]["id"].as_str().unwrap().to_owned();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (_, doc) = self
+                .send(Request::get(format!("/api/v1/documents/{id}")).body(Body::empty()).unwrap())
+                .await;
+            match doc["status"].as_str() {
+                Some("ready") => return id,
+                Some("failed") => panic!("{name} failed: {doc}"),
+                _ => {}
+            }
+            assert!(Instant::now() < deadline, "{name} stuck: {doc}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn hits_filenames(body: &Value) -> Vec<String> {
+    body["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["filename"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_mode_finds_what_it_should_and_filters_hold() {
+    let app = App::new().await;
+    let cats =
+        app.add("cats.txt", "Cats are small domesticated carnivores that purr when content.").await;
+    let _cars = app
+        .add(
+            "cars.txt",
+            "The turbocharged engine delivers 300 horsepower through a six-speed gearbox.",
+        )
+        .await;
+    let _code =
+        app.add("codes.txt", "Fault code ZX-4417 is raised when the coolant valve sticks.").await;
+
+    // Keyword: the exact rare term.
+    let (status, body) =
+        app.post("/api/v1/search/keyword", &json!({"query": "ZX-4417", "top_k": 3})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(hits_filenames(&body)[0], "codes.txt");
+    assert!(body["hits"][0]["snippet"].as_str().unwrap().contains("<mark>"));
+
+    // Semantic: a paraphrase sharing no content word.
+    let (status, body) =
+        app.post("/api/v1/search/semantic", &json!({"query": "feline pets", "top_k": 3})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(hits_filenames(&body)[0], "cats.txt", "{body}");
+    let top = &body["hits"][0];
+    assert!(top["score"].as_f64().unwrap() > 0.2);
+    // Hits are addressable by id.
+    let chunk_id = top["chunk_id"].as_str().unwrap();
+    let (status, chunk) = app
+        .send(
+            Request::get(format!("/api/v1/documents/chunks/{chunk_id}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(chunk["text"], top["text"]);
+
+    // Hybrid with a document filter: only that document comes back.
+    let (status, body) = app
+        .post(
+            "/api/v1/search/hybrid",
+            &json!({"query": "engine horsepower", "top_k": 5, "document_ids": [cats]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(hits_filenames(&body).iter().all(|f| f == "cats.txt"), "{body}");
+}
+
+#[tokio::test]
+async fn bad_search_requests_are_4xx() {
+    let app = App::new().await;
+    for (uri, body) in [
+        ("/api/v1/search/keyword", json!({"query": ""})),
+        ("/api/v1/search/keyword", json!({"query": "a", "top_k": 0})),
+        ("/api/v1/search/semantic", json!({"query": "a", "top_k": 1000})),
+        ("/api/v1/search/hybrid", json!({"query": "a", "weights": {"keyword": -1}})),
+        ("/api/v1/search/hybrid", json!({"query": "a", "colour": "red"})),
+        ("/api/v1/search/keyword", json!({"text": "wrong field"})),
+    ] {
+        let (status, response) = app.post(uri, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri} {body} -> {response}");
+        assert!(response["error"]["code"].is_string());
+    }
+    // FTS5 syntax from users is text, never a 500.
+    for query in ["\"unbalanced", "NEAR(a b", "a OR", "col:x", "*", "^start"] {
+        let (status, body) = app.post("/api/v1/search/keyword", &json!({"query": query})).await;
+        assert!(
+            status == StatusCode::OK || status == StatusCode::BAD_REQUEST,
+            "{query}: {status} {body}"
+        );
+    }
+}
+
+fn hits_filenames_or_empty(status: StatusCode, body: &Value) -> Vec<String> {
+    if status == StatusCode::OK {
+        hits_filenames(body).into_iter().take(3).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+fn reciprocal_rank(filenames: &[String], relevant: &str) -> f64 {
+    let wanted = format!("{relevant}.txt");
+    filenames.iter().position(|f| *f == wanted).map_or(0.0, |p| 1.0 / (p as f64 + 1.0))
+}
+
+#[tokio::test]
+async fn hybrid_beats_keyword_and_semantic_on_the_labelled_set() {
+    let set: Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/search/labelled.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let app = App::new().await;
+    for passage in set["passages"].as_array().unwrap() {
+        let name = format!("{}.txt", passage["id"].as_str().unwrap());
+        app.add(&name, passage["text"].as_str().unwrap()).await;
+    }
+    let queries = set["queries"].as_array().unwrap();
+    let mut mrr: HashMap<&str, f64> = HashMap::new();
+    for mode in ["keyword", "semantic", "hybrid"] {
+        let mut total = 0.0;
+        for q in queries {
+            let (status, body) = app
+                .post(&format!("/api/v1/search/{mode}"), &json!({"query": q["query"], "top_k": 10}))
+                .await;
+            let rr = if status == StatusCode::OK {
+                reciprocal_rank(&hits_filenames(&body), q["relevant"].as_str().unwrap())
+            } else {
+                0.0
+            };
+            eprintln!(
+                "{mode:>8} rr={rr:.2} {:?} -> {:?}",
+                q["query"],
+                hits_filenames_or_empty(status, &body)
+            );
+            total += rr;
+        }
+        mrr.insert(mode, total / queries.len() as f64);
+    }
+    eprintln!("MRR@10 on fixtures/search/labelled.json: {mrr:?}");
+    assert!(mrr["hybrid"] > mrr["keyword"], "{mrr:?}");
+    assert!(mrr["hybrid"] > mrr["semantic"], "{mrr:?}");
+}
