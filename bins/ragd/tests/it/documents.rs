@@ -30,17 +30,17 @@ fn fixture(name: &str) -> Vec<u8> {
         .unwrap()
 }
 
-struct App {
+pub(crate) struct App {
     router: Router,
     _dir: tempfile::TempDir,
 }
 
 impl App {
-    async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self::with(|_| {}).await
     }
 
-    async fn with(tweak: impl FnOnce(&mut ragd::Config)) -> Self {
+    pub(crate) async fn with(tweak: impl FnOnce(&mut ragd::Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(&dir.path().join("data"));
         config.assets_dir = assets_dir();
@@ -48,7 +48,7 @@ impl App {
         Self { router: ragd::api::router(AppState::open(config).await.unwrap()), _dir: dir }
     }
 
-    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
+    pub(crate) async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
         let response = self.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -57,11 +57,29 @@ impl App {
         (status, body)
     }
 
-    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+    pub(crate) async fn post(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
+        let request = Request::post(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Uploads `text` as `name`, waits until it is ready and returns the document id.
+    pub(crate) async fn add(&self, name: &str, text: &str) -> String {
+        let (status, body) = self.upload(&[(name, text.as_bytes())]).await;
+        assert!(status.is_success(), "{status} {body}");
+        let id = id_of(&body, 0);
+        let doc = self.wait(&id).await;
+        assert_eq!(doc["status"], "ready", "{name}: {doc}");
+        id
+    }
+
+    pub(crate) async fn get(&self, uri: &str) -> (StatusCode, Value) {
         self.send(Request::get(uri).body(Body::empty()).unwrap()).await
     }
 
-    async fn upload(&self, files: &[(&str, &[u8])]) -> (StatusCode, Value) {
+    pub(crate) async fn upload(&self, files: &[(&str, &[u8])]) -> (StatusCode, Value) {
         let mut body = Vec::new();
         for (name, bytes) in files {
             body.extend_from_slice(
@@ -82,7 +100,7 @@ impl App {
     }
 
     /// Polls the document until it is `ready` or `failed`.
-    async fn wait(&self, id: &str) -> Value {
+    pub(crate) async fn wait(&self, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let (status, doc) = self.get(&format!("/api/v1/documents/{id}")).await;

@@ -4,77 +4,12 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use ragd::AppState;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-use crate::documents::assets_dir;
-use crate::test_config;
-
-struct App {
-    router: Router,
-    _dir: tempfile::TempDir,
-}
-
-impl App {
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = test_config(&dir.path().join("data"));
-        config.assets_dir = assets_dir();
-        Self { router: ragd::api::router(AppState::open(config).await.unwrap()), _dir: dir }
-    }
-
-    async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let body =
-            if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        (status, body)
-    }
-
-    async fn post(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
-        let request = Request::post(uri)
-            .header("content-type", "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        self.send(request).await
-    }
-
-    /// Uploads `text` as `name` and waits until it is ready; returns the document id.
-    async fn add(&self, name: &str, text: &str) -> String {
-        let boundary = "ragd-search-test";
-        let body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n\r\n{text}\r\n--{boundary}--\r\n"
-        );
-        let request = Request::post("/api/v1/documents")
-            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
-            .body(Body::from(body))
-            .unwrap();
-        let (status, body) = self.send(request).await;
-        assert!(status.is_success(), "{status} {body}");
-        let id = body["documents"][0]["id"].as_str().unwrap().to_owned();
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let (_, doc) = self
-                .send(Request::get(format!("/api/v1/documents/{id}")).body(Body::empty()).unwrap())
-                .await;
-            match doc["status"].as_str() {
-                Some("ready") => return id,
-                Some("failed") => panic!("{name} failed: {doc}"),
-                _ => {}
-            }
-            assert!(Instant::now() < deadline, "{name} stuck: {doc}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
+use crate::documents::App;
 
 fn hits_filenames(body: &Value) -> Vec<String> {
     body["hits"]

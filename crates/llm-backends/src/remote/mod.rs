@@ -166,6 +166,18 @@ where
     )
 }
 
+/// Parses a JSON answer; an answer that does not parse means the server is not what it
+/// claims to be (or is broken), so it is `Unavailable`.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    backend: &str,
+    text: &str,
+) -> Result<T, Error> {
+    serde_json::from_str(text).map_err(|err| {
+        Error::new(ErrorKind::Unavailable, format!("unexpected answer from {backend}: {err}"))
+            .with_source(err)
+    })
+}
+
 /// A rough token count for servers that do not expose their tokenizer: about four chars
 /// per token for English text, rounded up. Only used for prompt budgeting.
 pub(crate) fn estimate_tokens(text: &str) -> usize {

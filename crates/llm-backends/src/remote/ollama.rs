@@ -11,7 +11,7 @@ use ragd_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{HttpSettings, client, estimate_tokens, lines, send};
+use super::{HttpSettings, client, estimate_tokens, lines, parse_json, send};
 
 /// Where Ollama is and which model to use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,13 +97,6 @@ struct Show {
     model_info: serde_json::Map<String, serde_json::Value>,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Error> {
-    serde_json::from_str(text).map_err(|err| {
-        Error::new(ErrorKind::Unavailable, format!("unexpected answer from ollama: {err}"))
-            .with_source(err)
-    })
-}
-
 impl ChatChunk {
     fn finish(&self) -> CompletionDelta {
         CompletionDelta::Done {
@@ -146,7 +139,7 @@ impl OllamaBackend {
         let response =
             send("ollama", &self.config.http, || self.client.get(self.url("api/tags"))).await?;
         let text = response.text().await.map_err(|e| super::transport_error("ollama", e))?;
-        Ok(parse::<Tags>(&text)?.models.into_iter().map(|t| t.name).collect())
+        Ok(parse_json::<Tags>("ollama", &text)?.models.into_iter().map(|t| t.name).collect())
     }
 
     /// The model's trained context length from `/api/show` (`<arch>.context_length`).
@@ -157,7 +150,7 @@ impl OllamaBackend {
         })
         .await?;
         let text = response.text().await.map_err(|e| super::transport_error("ollama", e))?;
-        let show: Show = parse(&text)?;
+        let show: Show = parse_json("ollama", &text)?;
         Ok(show
             .model_info
             .iter()
@@ -215,7 +208,7 @@ impl LlmBackend for OllamaBackend {
         })
         .await?;
         let text = response.text().await.map_err(|e| super::transport_error("ollama", e))?;
-        let chunk: ChatChunk = parse(&text)?;
+        let chunk: ChatChunk = parse_json("ollama", &text)?;
         if let Some(error) = chunk.error {
             return Err(Error::new(ErrorKind::Unavailable, format!("ollama: {error}")));
         }
@@ -243,7 +236,7 @@ impl LlmBackend for OllamaBackend {
             let out = match line {
                 Err(err) => Some(vec![Err(err)]),
                 Ok(line) if line.trim().is_empty() => None,
-                Ok(line) => match parse::<ChatChunk>(&line) {
+                Ok(line) => match parse_json::<ChatChunk>("ollama", &line) {
                     Err(err) => Some(vec![Err(err)]),
                     Ok(chunk) if chunk.error.is_some() => Some(vec![Err(Error::new(
                         ErrorKind::Unavailable,

@@ -13,7 +13,7 @@ use ragd_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{HttpSettings, client, estimate_tokens, lines, send};
+use super::{HttpSettings, client, estimate_tokens, lines, parse_json, send};
 
 /// Where the server is and which model to ask for.
 #[derive(Clone, PartialEq, Eq)]
@@ -131,16 +131,6 @@ fn usage(usage: Option<Usage>) -> TokenUsage {
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Error> {
-    serde_json::from_str(text).map_err(|err| {
-        Error::new(
-            ErrorKind::Unavailable,
-            format!("unexpected answer from the openai server: {err}"),
-        )
-        .with_source(err)
-    })
-}
-
 impl OpenAiBackend {
     /// A backend for `config`; nothing is contacted yet.
     ///
@@ -172,7 +162,11 @@ impl OpenAiBackend {
             send("openai", &self.config.http, || self.request(reqwest::Method::GET, "models"))
                 .await?;
         let text = response.text().await.map_err(|e| super::transport_error("openai", e))?;
-        Ok(parse::<ModelList>(&text)?.data.into_iter().map(|m| m.id).collect())
+        Ok(parse_json::<ModelList>("the openai server", &text)?
+            .data
+            .into_iter()
+            .map(|m| m.id)
+            .collect())
     }
 
     fn body<'a>(&'a self, req: &'a CompletionRequest, stream: bool) -> ChatRequest<'a> {
@@ -222,7 +216,7 @@ impl LlmBackend for OpenAiBackend {
         })
         .await?;
         let text = response.text().await.map_err(|e| super::transport_error("openai", e))?;
-        let parsed: ChatResponse = parse(&text)?;
+        let parsed: ChatResponse = parse_json("the openai server", &text)?;
         let choice = parsed.choices.into_iter().next().ok_or_else(|| {
             Error::new(ErrorKind::Unavailable, "the openai server returned no choice")
         })?;
@@ -254,7 +248,7 @@ impl LlmBackend for OpenAiBackend {
                         finish_reason: finish_reason(finish.as_deref()),
                         usage: usage(last_usage),
                     })]),
-                    Some(data) => match parse::<ChatResponse>(data) {
+                    Some(data) => match parse_json::<ChatResponse>("the openai server", data) {
                         Err(err) => Some(vec![Err(err)]),
                         Ok(chunk) => {
                             if chunk.usage.is_some() {
