@@ -83,8 +83,14 @@ fn assets_command(args: &[String]) -> Result<()> {
 }
 
 /// Workspace root: xtask lives one level below it.
+///
+/// `cargo run` sets `CARGO_MANIFEST_DIR` for the process; that is preferred over the value
+/// baked in at compile time, because the shared target dir may hold an xtask built from
+/// another clone of the repository.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }

@@ -583,7 +583,9 @@ mod tests {
 
     #[test]
     fn the_example_config_file_is_valid() {
-        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/ragd.example.toml");
+        // Relative to the package root, the working directory of `cargo test`: a path baked in
+        // at compile time would point into whichever clone built the shared target dir.
+        let example = "../../docs/ragd.example.toml";
         let file = ConfigFile::Required(PathBuf::from(example));
         let config = Config::load(&file, &Env::default(), &Overrides::default()).unwrap();
         assert_eq!(config.server.port, 8080);

@@ -25,7 +25,7 @@ fn assets_dir() -> PathBuf {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/docs").join(name))
+    std::fs::read(Path::new("../../").join("fixtures/docs").join(name))
         .unwrap()
 }
 

@@ -6,7 +6,7 @@ use std::process::Command;
 use ragd_core::DocumentStatus;
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/docs").join(name)
+    Path::new("../../").join("fixtures/docs").join(name)
 }
 
 fn ragd(args: &[&str], cwd: &Path) -> std::process::Output {
