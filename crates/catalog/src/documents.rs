@@ -94,7 +94,7 @@ fn normalize_sha256(sha256: &str) -> Result<String> {
 }
 
 /// Escapes `\`, `%` and `_` so that `text` matches itself in `LIKE ... ESCAPE '\'`.
-fn escape_like(text: &str) -> String {
+pub(crate) fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + 2);
     for ch in text.chars() {
         if matches!(ch, '\\' | '%' | '_') {

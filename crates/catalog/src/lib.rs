@@ -1,8 +1,8 @@
 //! `ragd-catalog`: the SQLite catalog: the source of truth for text and metadata.
 //!
 //! It owns the SQLite database (WAL, versioned migrations through `PRAGMA user_version`):
-//! documents, their extracted text, chunks and the FTS5 chunk index. Sessions, messages
-//! and tags will arrive as later migrations.
+//! documents, their extracted text, chunks and the FTS5 chunk index (schema version 1);
+//! chat sessions, their documents, tags and messages with FTS5 indexes (version 2).
 //!
 //! The API is synchronous: every [`Catalog`] method blocks on SQLite, so async callers run
 //! it inside `tokio::task::spawn_blocking`. A [`Catalog`] is a cheap, cloneable handle.
@@ -13,6 +13,9 @@
 //!   transaction; FTS5 is kept in sync by triggers, including on cascade deletes.
 //! - [`Catalog::keyword_search`] ranks chunks by BM25 and never lets user text reach the
 //!   FTS5 query syntax.
+//! - Sessions ([`Catalog::create_session`], [`Catalog::list_sessions`] with search over
+//!   names, tags and message text) and their messages ([`Catalog::append_message`], which
+//!   also marks the session active).
 //!
 //! Architecture invariant: no SQL outside this crate; its public API is typed functions over
 //! domain types, so another database can replace it without touching ingest or chat.
@@ -47,12 +50,19 @@ mod catalog;
 mod chunks;
 mod documents;
 pub mod error;
+mod messages;
 mod rows;
 mod schema;
 mod search;
+mod sessions;
 
 pub use catalog::{Catalog, Page};
 pub use documents::{DocumentQuery, InsertOutcome, NewDocument};
 pub use error::{Error, Result};
+pub use messages::{MAX_MESSAGE_BYTES, NewMessage};
 pub use schema::SCHEMA_VERSION;
 pub use search::{HIGHLIGHT_END, HIGHLIGHT_START, KeywordHit, KeywordQuery, MAX_QUERY_TERMS};
+pub use sessions::{
+    MAX_NAME_CHARS, MAX_SESSION_DOCUMENTS, MAX_TAG_CHARS, MAX_TAGS, NewSession, SessionQuery,
+    SessionUpdate, TagSource, normalize_tag,
+};

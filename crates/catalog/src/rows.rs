@@ -59,7 +59,7 @@ pub(crate) fn time_to_sql(time: DateTime<Utc>) -> String {
 }
 
 /// Parses a stored RFC 3339 time.
-fn time_from_sql(text: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn time_from_sql(text: &str) -> Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text)
         .map(|time| time.with_timezone(&Utc))
         .map_err(|err| Error::Corrupt(format!("bad timestamp {text:?}: {err}")))
@@ -71,7 +71,7 @@ pub(crate) fn id_to_sql(id: impl Display) -> String {
 }
 
 /// Parses a stored id.
-fn id_from_sql<T>(text: &str) -> Result<T>
+pub(crate) fn id_from_sql<T>(text: &str) -> Result<T>
 where
     T: FromStr<Err = ragd_core::IdParseError>,
 {

@@ -73,8 +73,85 @@ CREATE TRIGGER chunks_fts_after_update AFTER UPDATE ON chunks BEGIN
 END;
 ";
 
+/// Version 2: chat sessions, their documents and tags, messages and their full-text index.
+///
+/// `session_documents` references `documents`, so deleting a document takes it out of every
+/// session's retrieval set. `sessions_fts` indexes each session's name and tags (kept in sync
+/// by the catalog code in the same transactions), `messages_fts` the message text (kept in
+/// sync by triggers, like `chunks_fts`).
+const V2: &str = r"
+CREATE TABLE sessions (
+    id               TEXT NOT NULL PRIMARY KEY,
+    name             TEXT NOT NULL,
+    model            TEXT,
+    created_at       TEXT NOT NULL,
+    last_activity_at TEXT NOT NULL,
+    summary          TEXT,
+    summary_through  TEXT
+);
+CREATE INDEX sessions_last_activity ON sessions (last_activity_at, id);
+
+CREATE TABLE session_documents (
+    session_id  TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    PRIMARY KEY (session_id, document_id)
+);
+CREATE INDEX session_documents_document ON session_documents (document_id);
+
+CREATE TABLE session_tags (
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    tag        TEXT NOT NULL,
+    source     TEXT NOT NULL CHECK (source IN ('auto', 'user')),
+    PRIMARY KEY (session_id, tag)
+);
+CREATE INDEX session_tags_tag ON session_tags (tag);
+
+CREATE TABLE messages (
+    seq        INTEGER PRIMARY KEY,
+    id         TEXT NOT NULL UNIQUE,
+    session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    role       TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+    content    TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    model      TEXT,
+    metadata   TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX messages_session ON messages (session_id, seq);
+
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    content,
+    content = 'messages',
+    content_rowid = 'seq',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+
+CREATE TRIGGER messages_fts_after_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+END;
+
+CREATE TRIGGER messages_fts_after_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);
+END;
+
+CREATE TRIGGER messages_fts_after_update AFTER UPDATE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.seq, old.content);
+    INSERT INTO messages_fts (rowid, content) VALUES (new.seq, new.content);
+END;
+
+CREATE VIRTUAL TABLE sessions_fts USING fts5 (
+    session_id UNINDEXED,
+    name,
+    tags,
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+
+CREATE TRIGGER sessions_fts_after_delete AFTER DELETE ON sessions BEGIN
+    DELETE FROM sessions_fts WHERE session_id = old.id;
+END;
+";
+
 /// Every migration, in order. The schema version after all of them is their count.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The newest schema version this build knows (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -104,6 +104,8 @@ pub struct Session {
     pub tags: Vec<String>,
     /// Summary of older history that no longer fits the context window.
     pub summary: Option<String>,
+    /// The last message the summary covers; later messages are not in it.
+    pub summary_through: Option<MessageId>,
 }
 
 /// One message of a session.

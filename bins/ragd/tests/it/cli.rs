@@ -5,8 +5,10 @@ use std::process::Command;
 
 use ragd_core::DocumentStatus;
 
+/// An absolute fixture path (the binary runs in another directory). `cargo test` runs
+/// tests in the package root.
 fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new("../../").join("fixtures/docs").join(name)
+    std::env::current_dir().unwrap().join("../../fixtures/docs").join(name)
 }
 
 fn ragd(args: &[&str], cwd: &Path) -> std::process::Output {

@@ -6,6 +6,7 @@ mod chunks;
 mod documents;
 mod schema;
 mod search;
+mod sessions;
 
 use ragd_catalog::{Catalog, NewDocument};
 use ragd_core::{Chunk, ChunkId, Document, DocumentId};
