@@ -45,7 +45,8 @@ fn role_from_sql(text: &str) -> Result<ChatRole> {
     }
 }
 
-const MESSAGE_COLUMNS: &str = "m.id, m.session_id, m.role, m.content, m.created_at, m.model, m.metadata";
+const MESSAGE_COLUMNS: &str =
+    "m.id, m.session_id, m.role, m.content, m.created_at, m.model, m.metadata";
 
 struct MessageRow {
     id: String,
@@ -155,7 +156,9 @@ impl Catalog {
     ) -> Result<Page<Message>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        if !tx.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?.exists([id_to_sql(session)])?
+        if !tx
+            .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?
+            .exists([id_to_sql(session)])?
         {
             return Err(Error::not_found("session", session));
         }

@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use ragd_core::{DocumentId, MessageId, Session, SessionId};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use crate::{
     catalog::{Catalog, Page},
@@ -133,7 +133,9 @@ fn normalize_name(name: &str) -> Result<String> {
         )));
     }
     if name.chars().any(char::is_control) {
-        return Err(Error::InvalidInput("a session name must not contain control chars".to_owned()));
+        return Err(Error::InvalidInput(
+            "a session name must not contain control chars".to_owned(),
+        ));
     }
     Ok(name.to_owned())
 }
@@ -306,7 +308,9 @@ impl Catalog {
         let name = normalize_name(&new.name)?;
         let tags = normalize_tags(&new.tags)?;
         if tags.len() > MAX_TAGS {
-            return Err(Error::InvalidInput(format!("a session may carry at most {MAX_TAGS} tags")));
+            return Err(Error::InvalidInput(format!(
+                "a session may carry at most {MAX_TAGS} tags"
+            )));
         }
         let now = time_to_sql(Utc::now());
         let mut conn = self.lock();
@@ -384,10 +388,9 @@ impl Catalog {
                 "SELECT {SESSION_COLUMNS} FROM sessions s{filter} \
                  ORDER BY s.last_activity_at DESC, s.id DESC LIMIT ? OFFSET ?"
             ))?;
-            let rows = statement
+            statement
                 .query_map(params_from_iter(values.iter()), SessionRow::read)?
-                .collect::<Result<Vec<_>, _>>()?;
-            rows
+                .collect::<Result<Vec<_>, _>>()?
         };
         let items =
             rows.into_iter().map(|row| complete_session(&tx, row)).collect::<Result<Vec<_>>>()?;
@@ -410,15 +413,18 @@ impl Catalog {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         require_session(&tx, id)?;
         if let Some(name) = name {
-            tx.execute("UPDATE sessions SET name = ?1 WHERE id = ?2", params![name, id_to_sql(id)])?;
+            tx.execute(
+                "UPDATE sessions SET name = ?1 WHERE id = ?2",
+                params![name, id_to_sql(id)],
+            )?;
         }
         if let Some(documents) = &update.document_ids {
             let documents = check_documents(&tx, documents)?;
             replace_documents(&tx, id, &documents)?;
         }
         {
-            let mut statement = tx
-                .prepare_cached("DELETE FROM session_tags WHERE session_id = ?1 AND tag = ?2")?;
+            let mut statement =
+                tx.prepare_cached("DELETE FROM session_tags WHERE session_id = ?1 AND tag = ?2")?;
             for tag in &remove {
                 statement.execute([id_to_sql(id), tag.clone()])?;
             }
@@ -435,8 +441,8 @@ impl Catalog {
         }
         check_tag_count(&tx, id)?;
         refresh_search_row(&tx, id)?;
-        let session =
-            select_session(&tx, id)?.ok_or_else(|| Error::Corrupt(format!("session {id} vanished")))?;
+        let session = select_session(&tx, id)?
+            .ok_or_else(|| Error::Corrupt(format!("session {id} vanished")))?;
         tx.commit()?;
         Ok(session)
     }
@@ -472,8 +478,8 @@ impl Catalog {
         let chosen: Vec<String> = tags.into_iter().take(room).collect();
         insert_tags(&tx, id, &chosen, TagSource::Auto)?;
         refresh_search_row(&tx, id)?;
-        let session =
-            select_session(&tx, id)?.ok_or_else(|| Error::Corrupt(format!("session {id} vanished")))?;
+        let session = select_session(&tx, id)?
+            .ok_or_else(|| Error::Corrupt(format!("session {id} vanished")))?;
         tx.commit()?;
         Ok(session)
     }

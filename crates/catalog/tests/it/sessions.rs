@@ -160,15 +160,23 @@ fn sessions_list_by_activity_and_search_names_tags_and_messages() {
         catalog.list_sessions(&query).unwrap().items.into_iter().map(|s| s.id).collect::<Vec<_>>()
     };
     assert_eq!(find(SessionQuery { text: Some("tomato".into()), ..Default::default() }), [garden]);
-    assert_eq!(find(SessionQuery { text: Some("cooking".into()), ..Default::default() }), [cooking]);
-    assert_eq!(find(SessionQuery { text: Some("Kubernetes".into()), ..Default::default() }), [work]);
+    assert_eq!(
+        find(SessionQuery { text: Some("cooking".into()), ..Default::default() }),
+        [cooking]
+    );
+    assert_eq!(
+        find(SessionQuery { text: Some("Kubernetes".into()), ..Default::default() }),
+        [work]
+    );
     assert_eq!(find(SessionQuery { tag: Some("KUBERNETES".into()), ..Default::default() }), [work]);
     assert_eq!(
         find(SessionQuery { name_contains: Some("NOTES".into()), ..Default::default() }),
         [work]
     );
     // FTS syntax in the text is never an error.
-    assert!(find(SessionQuery { text: Some("\"NEAR( AND *".into()), ..Default::default() }).is_empty());
+    assert!(
+        find(SessionQuery { text: Some("\"NEAR( AND *".into()), ..Default::default() }).is_empty()
+    );
     let err = catalog
         .list_sessions(&SessionQuery { text: Some("?!".into()), ..Default::default() })
         .unwrap_err();
@@ -180,7 +188,9 @@ fn sessions_list_by_activity_and_search_names_tags_and_messages() {
     assert!(catalog.delete_session(garden).unwrap());
     assert!(find(SessionQuery { text: Some("tomato".into()), ..Default::default() }).is_empty());
     assert!(catalog.delete_session(work).unwrap());
-    assert!(find(SessionQuery { text: Some("kubernetes".into()), ..Default::default() }).is_empty());
+    assert!(
+        find(SessionQuery { text: Some("kubernetes".into()), ..Default::default() }).is_empty()
+    );
 }
 
 #[test]
@@ -188,10 +198,14 @@ fn auto_tags_replace_auto_tags_and_keep_user_tags() {
     let (_dir, catalog) = temp_catalog();
     let session = new_session(&catalog, "s");
     catalog
-        .update_session(session, &SessionUpdate { add_tags: vec!["mine".into()], ..Default::default() })
+        .update_session(
+            session,
+            &SessionUpdate { add_tags: vec!["mine".into()], ..Default::default() },
+        )
         .unwrap();
     catalog.set_auto_tags(session, &["alpha".into(), "beta".into()]).unwrap();
-    let tagged = catalog.set_auto_tags(session, &["gamma".into(), "mine".into(), " ".into()]).unwrap();
+    let tagged =
+        catalog.set_auto_tags(session, &["gamma".into(), "mine".into(), " ".into()]).unwrap();
     assert_eq!(tagged.tags, ["gamma", "mine"]);
     let many: Vec<String> = (0..100).map(|n| format!("t{n:03}")).collect();
     let capped = catalog.set_auto_tags(session, &many).unwrap();
