@@ -7,9 +7,13 @@
 //! - [`FakeEmbedder`]: vectors derived from a hash of each word, so equal texts embed
 //!   equally and texts sharing words are close.
 //! - [`InMemoryStore`]: brute-force cosine search over a `Vec`.
+//! - [`ScriptedLlm`]: a chat model answering from a [`Script`], counting words as tokens
+//!   and recording every prompt it receives.
 
 mod embedder;
+mod llm;
 mod store;
 
 pub use embedder::FakeEmbedder;
+pub use llm::{Script, ScriptedLlm};
 pub use store::InMemoryStore;

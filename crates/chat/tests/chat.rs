@@ -1,0 +1,334 @@
+//! The chat flow on a real SQLite catalog with the deterministic fakes (embedder, vector
+//! store, scripted model). The same behaviours run on MiniMLM, LanceDB and SmolLM2 in
+//! `bins/ragd/tests/it/chat.rs`.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ragd_catalog::{Catalog, NewDocument, SessionQuery};
+use ragd_chat::{
+    ChatConfig, ChatEvent, ChatParts, ChatService, CreateSession, Error, FixedModel, SendMessage,
+    TaggingMode,
+};
+use ragd_core::{
+    Chunk, ChunkId, DocumentId, EmbeddedRecord, Embedder, ErrorKind, GenerationSettings,
+    LlmBackend, TableName, VectorStore,
+};
+use ragd_search::{Searcher, SearcherParts};
+use ragd_test_utils::{FakeEmbedder, InMemoryStore, Script, ScriptedLlm};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    catalog: Catalog,
+    store: Arc<InMemoryStore>,
+    embedder: Arc<FakeEmbedder>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("catalog.sqlite3")).unwrap();
+        Self {
+            _dir: dir,
+            catalog,
+            store: Arc::new(InMemoryStore::new()),
+            embedder: Arc::new(FakeEmbedder::new(64)),
+        }
+    }
+
+    fn service(&self, llm: Option<ScriptedLlm>, config: ChatConfig) -> ChatService {
+        let store: Arc<dyn VectorStore> = self.store.clone();
+        let embedder: Arc<dyn Embedder> = self.embedder.clone();
+        let searcher = Searcher::new(SearcherParts {
+            catalog: self.catalog.clone(),
+            embedder: Some(embedder.clone()),
+            store: Some(store.clone()),
+        });
+        let backend = llm.map(|llm| Arc::new(llm) as Arc<dyn LlmBackend>);
+        let settings = GenerationSettings { max_new_tokens: 32, ..GenerationSettings::default() };
+        ChatService::new(
+            ChatParts {
+                catalog: self.catalog.clone(),
+                searcher: Some(searcher),
+                embedder: Some(embedder),
+                store: Some(store),
+                models: Arc::new(FixedModel { backend, settings }),
+            },
+            config,
+        )
+        .unwrap()
+    }
+
+    /// Stores a one-chunk-per-paragraph document with its vectors.
+    async fn add_document(&self, filename: &str, text: &str) -> DocumentId {
+        let id = DocumentId::new();
+        self.catalog
+            .insert_document(NewDocument {
+                id,
+                filename: filename.into(),
+                mime: "text/plain".into(),
+                sha256: format!("{:064x}", id.as_uuid().as_u128()),
+                bytes: text.len() as u64,
+            })
+            .unwrap();
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        for (ordinal, paragraph) in text.split("\n\n").enumerate() {
+            let len = paragraph.chars().count() as u64;
+            chunks.push(Chunk {
+                id: ChunkId::new(),
+                document_id: id,
+                ordinal: ordinal as u32,
+                text: paragraph.into(),
+                char_start: start,
+                char_end: start + len,
+                token_count: 1,
+                page: Some(1),
+                heading: None,
+            });
+            start += len + 2;
+        }
+        self.catalog.replace_chunks(id, text, &chunks).unwrap();
+        let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
+        let vectors = self.embedder.embed_documents(texts).await.unwrap();
+        let records = chunks
+            .iter()
+            .zip(vectors)
+            .map(|(chunk, vector)| EmbeddedRecord {
+                id: *chunk.id.as_uuid(),
+                document_id: Some(id),
+                session_id: None,
+                vector,
+            })
+            .collect();
+        self.store.upsert(TableName::Chunks, records).await.unwrap();
+        id
+    }
+}
+
+fn ask(text: &str) -> SendMessage {
+    SendMessage { content: text.into(), top_k: None, memory_all_sessions: false, settings: None }
+}
+
+#[tokio::test]
+async fn a_reply_is_stored_with_citations_metadata_and_tags() {
+    let fixture = Fixture::new();
+    let volcano = fixture
+        .add_document("volcanoes.txt", "Basaltic lava flows are fluid.\n\nPumice floats on water.")
+        .await;
+    fixture
+        .add_document("baking.txt", "Sourdough needs a starter.\n\nRye flour ferments fast.")
+        .await;
+    let llm = ScriptedLlm::new(Script::Fixed("Pumice floats [1].".into()), 2048);
+    let chat = fixture.service(Some(llm.clone()), ChatConfig::default());
+    let session = chat
+        .create_session(CreateSession { document_ids: vec![volcano], ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(session.model.as_deref(), Some("scripted-model"));
+
+    let reply = chat
+        .send(session.id, ask("Does pumice float on water, like volcanic glass?"))
+        .await
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
+    assert_eq!(reply.assistant_message.content, "Pumice floats [1].");
+    // Retrieval was restricted to the session's document, best chunk first.
+    assert!(!reply.citations.is_empty());
+    assert!(reply.citations.iter().all(|c| c.document_id == volcano));
+    assert_eq!(reply.citations[0].filename, "volcanoes.txt");
+    let prompt = &llm.requests()[0].messages;
+    assert!(prompt[0].content.contains("[1] (volcanoes.txt, page 1)"));
+    assert!(prompt[0].content.contains("Pumice floats on water."));
+
+    let metadata = &reply.assistant_message.metadata;
+    assert_eq!(metadata["reply_to"], reply.user_message.id.to_string());
+    assert_eq!(metadata["usage"]["completion_tokens"], 3);
+    assert_eq!(metadata["settings"]["max_new_tokens"], 32);
+    assert!(metadata["timings"]["generation_ms"].is_u64());
+    assert_eq!(metadata["citations"][0]["chunk_id"], reply.citations[0].chunk_id.to_string());
+    assert_eq!(reply.assistant_message.model.as_deref(), Some("scripted-model"));
+
+    let stored = chat.session(session.id).await.unwrap();
+    assert!(stored.last_activity_at >= reply.assistant_message.created_at);
+    assert!(stored.tags.iter().any(|t| t.contains("pumice")), "{:?}", stored.tags);
+    let found = chat
+        .sessions(SessionQuery { text: Some("pumice".into()), ..Default::default() })
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 1);
+    assert_eq!(chat.messages(session.id, 10, 0).await.unwrap().total, 2);
+    // The exchange is in long-term memory.
+    assert_eq!(fixture.store.len(TableName::Memory), 1);
+}
+
+#[tokio::test]
+async fn without_a_model_the_user_message_is_kept_and_the_error_is_unavailable() {
+    let fixture = Fixture::new();
+    let chat = fixture.service(None, ChatConfig::default());
+    let session = chat.create_session(CreateSession::default()).await.unwrap();
+    assert_eq!(session.name, "New session");
+    let err = chat.send(session.id, ask("hello there")).await.unwrap_err();
+    assert!(matches!(err, Error::NoModel));
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    let messages = chat.messages(session.id, 10, 0).await.unwrap();
+    assert_eq!(messages.total, 1);
+    assert_eq!(messages.items[0].content, "hello there");
+
+    let down =
+        fixture.service(Some(ScriptedLlm::new(Script::Unavailable, 2048)), ChatConfig::default());
+    let err = down.send(session.id, ask("again")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert_eq!(chat.messages(session.id, 10, 0).await.unwrap().total, 2);
+
+    let midway = fixture.service(
+        Some(ScriptedLlm::new(Script::FailMidway("partial answer".into()), 2048)),
+        ChatConfig::default(),
+    );
+    let err = midway.send(session.id, ask("third")).await.unwrap().finish().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Internal);
+    assert_eq!(chat.messages(session.id, 10, 0).await.unwrap().total, 3);
+
+    let err = chat.send(session.id, ask("   ")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    let err = chat.send(ragd_core::SessionId::new(), ask("x")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[tokio::test]
+async fn an_exchange_ten_turns_ago_is_recalled_through_memory() {
+    let fixture = Fixture::new();
+    let llm = ScriptedLlm::new(Script::Echo, 4096);
+    let config = ChatConfig { history_messages: 4, summarize: false, ..ChatConfig::default() };
+    let chat = fixture.service(Some(llm.clone()), config);
+    let session = chat.create_session(CreateSession::default()).await.unwrap();
+    let fact = "My locker combination is seven three nine";
+    chat.send(session.id, ask(fact)).await.unwrap().finish().await.unwrap();
+    for n in 0..10 {
+        let small_talk = format!("Tell me about weather pattern number {n}");
+        chat.send(session.id, ask(&small_talk)).await.unwrap().finish().await.unwrap();
+    }
+    let reply = chat
+        .send(session.id, ask("What was my locker combination?"))
+        .await
+        .unwrap()
+        .finish()
+        .await
+        .unwrap();
+    assert!(
+        reply.recalled.iter().any(|r| r.user == fact),
+        "recalled {:?}",
+        reply.recalled.iter().map(|r| &r.user).collect::<Vec<_>>()
+    );
+    let requests = llm.requests();
+    let prompt = &requests.last().unwrap().messages;
+    assert!(prompt[0].content.contains(fact), "{}", prompt[0].content);
+    // History holds only the last four messages; the fact is not among them.
+    assert_eq!(prompt.len(), 1 + 4 + 1);
+    assert!(prompt[1..5].iter().all(|m| !m.content.contains("locker")));
+
+    // The question just asked is an exchange too now; both mention the locker.
+    let hits = chat.search_memory(session.id, "locker combination", 2).await.unwrap();
+    assert!(hits.iter().any(|hit| hit.exchange.user == fact));
+    assert!(hits.iter().all(|hit| hit.session_id == session.id));
+}
+
+#[tokio::test]
+async fn old_history_is_summarised_when_it_no_longer_fits() {
+    let fixture = Fixture::new();
+    let llm = ScriptedLlm::new(Script::Fixed("They discussed many long topics.".into()), 400);
+    let config = ChatConfig { top_k: 0, memory_top_k: 0, ..ChatConfig::default() };
+    let chat = fixture.service(Some(llm.clone()), config);
+    let session = chat.create_session(CreateSession::default()).await.unwrap();
+    let long = "word ".repeat(60);
+    for _ in 0..6 {
+        chat.send(session.id, ask(&long)).await.unwrap().finish().await.unwrap();
+    }
+    let stored = chat.session(session.id).await.unwrap();
+    assert_eq!(stored.summary.as_deref(), Some("They discussed many long topics."));
+    assert!(stored.summary_through.is_some());
+    let requests = llm.requests();
+    assert!(requests.iter().any(|r| r.messages[0].content.starts_with("Summarise")));
+    let last = requests.last().unwrap();
+    assert!(last.messages[0].content.contains("Summary of the earlier conversation"));
+    for request in &requests {
+        let words: usize =
+            request.messages.iter().map(|m| m.content.split_whitespace().count()).sum();
+        assert!(words + request.settings.max_new_tokens as usize <= 400);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_messages_in_one_session_are_serialised_and_none_is_lost() {
+    let fixture = Fixture::new();
+    let llm = ScriptedLlm::new(Script::Echo, 4096).with_token_delay(Duration::from_millis(2));
+    let config = ChatConfig { tagging: TaggingMode::Off, ..ChatConfig::default() };
+    let chat = fixture.service(Some(llm), config);
+    let session = chat.create_session(CreateSession::default()).await.unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|n| {
+            let chat = chat.clone();
+            tokio::spawn(async move {
+                chat.send(session.id, ask(&format!("question {n}"))).await?.finish().await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let messages = chat.messages(session.id, 100, 0).await.unwrap().items;
+    assert_eq!(messages.len(), 12);
+    // Each answer directly follows its question.
+    for pair in messages.chunks(2) {
+        assert_eq!(pair[0].role, ragd_core::ChatRole::User);
+        assert_eq!(pair[1].metadata["reply_to"], pair[0].id.to_string());
+        assert_eq!(pair[1].content, format!("Echo: {}", pair[0].content));
+    }
+}
+
+#[tokio::test]
+async fn a_reader_going_away_keeps_the_partial_reply() {
+    let fixture = Fixture::new();
+    let llm = ScriptedLlm::new(Script::Fixed("one two three four five six".into()), 2048)
+        .with_token_delay(Duration::from_millis(20));
+    let chat = fixture.service(Some(llm), ChatConfig::default());
+    let session = chat.create_session(CreateSession::default()).await.unwrap();
+    let mut turn = chat.send(session.id, ask("count")).await.unwrap();
+    assert_eq!(turn.next_event().await, Some(ChatEvent::Token("one ".into())));
+    drop(turn);
+    // The next message waits for the cancelled one to be stored.
+    chat.send(session.id, ask("again")).await.unwrap().finish().await.unwrap();
+    let messages = chat.messages(session.id, 10, 0).await.unwrap().items;
+    assert_eq!(messages.len(), 4);
+    assert_eq!(messages[1].metadata["cancelled"], true);
+    assert!(messages[1].content.starts_with("one"));
+}
+
+#[tokio::test]
+async fn deleting_a_session_removes_messages_memory_and_tags() {
+    let fixture = Fixture::new();
+    let chat = fixture.service(Some(ScriptedLlm::new(Script::Echo, 2048)), ChatConfig::default());
+    let keep = chat.create_session(CreateSession::default()).await.unwrap();
+    let gone = chat.create_session(CreateSession::default()).await.unwrap();
+    for session in [keep.id, gone.id] {
+        chat.send(session, ask("remember the blue door")).await.unwrap().finish().await.unwrap();
+    }
+    assert_eq!(fixture.store.len(TableName::Memory), 2);
+    chat.delete_session(gone.id).await.unwrap();
+    assert_eq!(fixture.store.len(TableName::Memory), 1);
+    assert_eq!(chat.session(gone.id).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(chat.messages(gone.id, 10, 0).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(chat.delete_session(gone.id).await.unwrap_err().kind(), ErrorKind::NotFound);
+    let found =
+        chat.sessions(SessionQuery { text: Some("door".into()), ..Default::default() }).await;
+    assert_eq!(found.unwrap().items.iter().map(|s| s.id).collect::<Vec<_>>(), [keep.id]);
+    // Recall across sessions finds only the remaining session's exchange.
+    let mut request = ask("blue door");
+    request.memory_all_sessions = true;
+    let reply = chat.send(keep.id, request).await.unwrap().finish().await.unwrap();
+    assert!(reply.recalled.iter().all(|r| r.user == "remember the blue door"));
+}
