@@ -70,6 +70,8 @@ pub struct Config {
     pub vector_store: VectorStoreSettings,
     /// Chat models.
     pub models: ModelsSettings,
+    /// Chat sessions: retrieval, memory, prompt budget, tagging.
+    pub chat: ChatSettings,
     /// The Hugging Face token, found in the environment or the `huggingface-cli` token file.
     /// Never read from the config file and never serialised.
     #[serde(skip)]
@@ -195,6 +197,58 @@ impl Default for ModelsSettings {
     }
 }
 
+/// Chat sessions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatSettings {
+    /// Instructions at the top of every prompt.
+    pub system_prompt: String,
+    /// Document chunks retrieved per message (0: none).
+    pub top_k: usize,
+    /// Earlier exchanges recalled from long-term memory per message (0: none).
+    pub memory_top_k: usize,
+    /// The most recent messages considered for a prompt's history.
+    pub history_messages: u32,
+    /// Summarise history that no longer fits the model's window.
+    pub summarize: bool,
+    /// Automatic tags: `keywords` (RAKE), `llm` (ask the model) or `off`.
+    pub tagging: ragd_chat::TaggingMode,
+    /// Tags are refreshed after the first exchange and then every this many exchanges.
+    pub tag_every: u32,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        let defaults = ragd_chat::ChatConfig::default();
+        Self {
+            system_prompt: defaults.system_prompt,
+            top_k: defaults.top_k,
+            memory_top_k: defaults.memory_top_k,
+            history_messages: defaults.history_messages,
+            summarize: defaults.summarize,
+            tagging: defaults.tagging,
+            tag_every: defaults.tag_every,
+        }
+    }
+}
+
+impl ChatSettings {
+    /// The chat service's configuration.
+    #[must_use]
+    pub fn to_chat_config(&self) -> ragd_chat::ChatConfig {
+        ragd_chat::ChatConfig {
+            system_prompt: self.system_prompt.clone(),
+            top_k: self.top_k,
+            memory_top_k: self.memory_top_k,
+            history_messages: self.history_messages,
+            summarize: self.summarize,
+            tagging: self.tagging,
+            tag_every: self.tag_every,
+            ..ragd_chat::ChatConfig::default()
+        }
+    }
+}
+
 /// The vector store (embedded LanceDB).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -265,6 +319,7 @@ impl Default for Config {
             embedding: EmbeddingSettings::default(),
             vector_store: VectorStoreSettings::default(),
             models: ModelsSettings::default(),
+            chat: ChatSettings::default(),
             hf_token: None,
         }
     }

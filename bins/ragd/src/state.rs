@@ -1,6 +1,7 @@
 //! Shared state handed to every handler, and the one place concrete implementations are
 //! wired together (architecture invariant 2): the ONNX embedder, the LanceDB store and the
-//! SQLite catalog behind the documents and search services.
+//! SQLite catalog behind the documents, search and chat services, and the model manager
+//! behind chat's [`ModelProvider`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use ragd_catalog::Catalog;
-use ragd_core::{Embedder, VectorStore};
+use ragd_chat::{ChatParts, ChatService, ModelProvider};
+use ragd_core::{Embedder, GenerationSettings, LlmBackend, VectorStore};
 use ragd_embedding::{Device, EmbedderConfig, OrtEmbedder};
 use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, IngestParts, Ingestor};
 use ragd_llm_backends::manager::{BackendKind, LoadRequest, ManagerConfig, ModelManager};
@@ -55,6 +57,10 @@ pub struct Services {
     pub search: Searcher,
     /// The embedder, when its model loaded.
     pub embedder: Option<Arc<OrtEmbedder>>,
+    /// The catalog (sessions and messages live here too).
+    pub catalog: Catalog,
+    /// The vector store, when it opened (chat memory lives here too).
+    pub store: Option<Arc<dyn VectorStore>>,
 }
 
 impl Services {
@@ -108,9 +114,12 @@ impl Services {
             },
             ingest_config(config),
         )?;
-        let search =
-            Searcher::new(SearcherParts { catalog, embedder: as_embedder, store: as_store });
-        Ok(Self { documents, search, embedder })
+        let search = Searcher::new(SearcherParts {
+            catalog: catalog.clone(),
+            embedder: as_embedder,
+            store: as_store.clone(),
+        });
+        Ok(Self { documents, search, embedder, catalog, store: as_store })
     }
 }
 
@@ -133,6 +142,8 @@ pub struct AppState {
     pub embedder: Option<Arc<OrtEmbedder>>,
     /// Chat models: load status, the loaded backend, generation settings.
     pub models: ModelManager,
+    /// Chat sessions.
+    pub chat: ChatService,
 }
 
 impl AppState {
@@ -148,6 +159,7 @@ impl AppState {
             .ok();
         let models = model_manager(&config);
         autoload(&config, &models);
+        let chat = chat_service(&config, &services, &models)?;
         Ok(Self {
             config: Arc::new(config),
             started_at: Instant::now(),
@@ -157,8 +169,46 @@ impl AppState {
             search: services.search,
             embedder: services.embedder,
             models,
+            chat,
         })
     }
+}
+
+/// Chat answers with whatever model the manager has loaded, with the settings in force.
+#[derive(Debug, Clone)]
+pub struct ManagedModel(pub ModelManager);
+
+impl ModelProvider for ManagedModel {
+    fn backend(&self) -> Option<Arc<dyn LlmBackend>> {
+        self.0.backend()
+    }
+
+    fn settings(&self) -> GenerationSettings {
+        self.0.settings()
+    }
+}
+
+/// The chat service over the opened services and the model manager.
+///
+/// # Errors
+/// When the `[chat]` settings are out of range.
+pub fn chat_service(
+    config: &Config,
+    services: &Services,
+    models: &ModelManager,
+) -> Result<ChatService, StartupError> {
+    let embedder = services.embedder.clone().map(|e| e as Arc<dyn Embedder>);
+    ChatService::new(
+        ChatParts {
+            catalog: services.catalog.clone(),
+            searcher: Some(services.search.clone()),
+            embedder,
+            store: services.store.clone(),
+            models: Arc::new(ManagedModel(models.clone())),
+        },
+        config.chat.to_chat_config(),
+    )
+    .map_err(|err| StartupError::Config(format!("[chat]: {err}")))
 }
 
 fn model_manager(config: &Config) -> ModelManager {

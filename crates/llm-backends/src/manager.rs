@@ -378,8 +378,11 @@ impl LoadState {
     }
 }
 
-/// Ranges a sane setting stays within.
-fn validate_settings(s: &GenerationSettings) -> Result<(), Error> {
+/// Checks that every setting is within a sane range (as `PUT /config` does).
+///
+/// # Errors
+/// `InvalidInput` naming the first setting out of range.
+pub fn validate_settings(s: &GenerationSettings) -> Result<(), Error> {
     let check = |ok: bool, message: &str| {
         if ok { Ok(()) } else { Err(Error::invalid_input(message.to_owned())) }
     };

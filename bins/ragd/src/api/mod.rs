@@ -11,6 +11,7 @@ pub mod documents;
 mod error;
 pub mod models;
 pub mod search;
+pub mod sessions;
 pub mod system;
 
 use axum::http::{Method, StatusCode, Uri};
@@ -41,7 +42,8 @@ pub const DOCS_PATH: &str = "/docs";
         (name = "system", description = "Health, server information, system status, metrics"),
         (name = "documents", description = "Upload, list, read and delete documents and their chunks"),
         (name = "search", description = "Keyword, semantic and hybrid search over chunks"),
-        (name = "models", description = "Chat models: available, load status, generation settings")
+        (name = "models", description = "Chat models: available, load status, generation settings"),
+        (name = "sessions", description = "Chat sessions with retrieval, long-term memory and tags")
     ),
     components(schemas(ErrorBody, ErrorDetail))
 )]
@@ -65,6 +67,14 @@ fn api_router() -> OpenApiRouter<AppState> {
                         .routes(routes!(models::status))
                         .routes(routes!(models::unload))
                         .routes(routes!(models::get_config, models::put_config)),
+                )
+                .nest(
+                    "/sessions",
+                    OpenApiRouter::new()
+                        .routes(routes!(sessions::create, sessions::list))
+                        .routes(routes!(sessions::get, sessions::update, sessions::delete))
+                        .routes(routes!(sessions::send, sessions::messages))
+                        .routes(routes!(sessions::memory_search)),
                 )
                 .nest(
                     "/search",

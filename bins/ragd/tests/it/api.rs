@@ -34,6 +34,14 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/models/unload"),
     ("get", "/api/v1/models/config"),
     ("put", "/api/v1/models/config"),
+    ("post", "/api/v1/sessions"),
+    ("get", "/api/v1/sessions"),
+    ("get", "/api/v1/sessions/{id}"),
+    ("patch", "/api/v1/sessions/{id}"),
+    ("delete", "/api/v1/sessions/{id}"),
+    ("post", "/api/v1/sessions/{id}/messages"),
+    ("get", "/api/v1/sessions/{id}/messages"),
+    ("get", "/api/v1/sessions/{id}/memory/search"),
 ];
 
 pub(crate) async fn call(method: Method, uri: &str) -> (StatusCode, String, Vec<u8>) {

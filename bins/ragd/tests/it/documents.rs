@@ -26,8 +26,7 @@ pub(crate) fn assets_dir() -> PathBuf {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new("../../").join("fixtures/docs").join(name))
-        .unwrap()
+    std::fs::read(Path::new("../../").join("fixtures/docs").join(name)).unwrap()
 }
 
 pub(crate) struct App {
@@ -46,6 +45,11 @@ impl App {
         config.assets_dir = assets_dir();
         tweak(&mut config);
         Self { router: ragd::api::router(AppState::open(config).await.unwrap()), _dir: dir }
+    }
+
+    /// The router, for requests whose answer is not JSON.
+    pub(crate) fn router(&self) -> Router {
+        self.router.clone()
     }
 
     pub(crate) async fn send(&self, request: Request<Body>) -> (StatusCode, Value) {

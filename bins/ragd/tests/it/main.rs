@@ -1,6 +1,7 @@
 //! Integration tests of the `ragd` server, in one test binary (fewer links, one build).
 //!
 //! - `api`: the router in process through `tower::ServiceExt::oneshot`.
+//! - `chat`: sessions, replies with citations, memory, tags, streaming, on SmolLM2.
 //! - `cli`: `ragd ingest` and `ragd status` as the built binary.
 //! - `documents`: upload to read-back over the real pipeline.
 //! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
@@ -11,6 +12,7 @@
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
 mod api;
+mod chat;
 mod cli;
 mod documents;
 mod search;
