@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod chat;
 mod ingest;
 mod search;
 
@@ -66,6 +67,21 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Chat with the loaded model in the terminal (a new session, or `--session ID`).
+    Chat {
+        /// Resume this session.
+        #[arg(long, value_name = "ID")]
+        session: Option<ragd_core::SessionId>,
+        /// Name of a new session.
+        #[arg(long)]
+        name: Option<String>,
+        /// Most tokens per answer (default: the generation settings).
+        #[arg(long)]
+        max_new_tokens: Option<u32>,
+        /// Directory for the database, vectors and uploads.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the configuration in force (TOML, secrets left out) and exit.
     Config,
     /// Print system status (CPU, memory, disks, GPUs, ...) as a table, or JSON.
@@ -83,7 +99,9 @@ fn main() -> ExitCode {
         Command::Serve { data_dir, host, port } => {
             Overrides { data_dir: data_dir.clone(), host: host.clone(), port: *port }
         }
-        Command::Ingest { data_dir, .. } | Command::Search { data_dir, .. } => {
+        Command::Ingest { data_dir, .. }
+        | Command::Search { data_dir, .. }
+        | Command::Chat { data_dir, .. } => {
             Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
         }
         Command::Config | Command::Status { .. } => Overrides::default(),
@@ -106,6 +124,9 @@ fn main() -> ExitCode {
         Command::Serve { .. } => serve(config),
         Command::Ingest { paths, .. } => ingest::run(&config, &paths),
         Command::Search { query, mode, top_k, .. } => search::run(&config, &query, mode, top_k),
+        Command::Chat { session, name, max_new_tokens, .. } => {
+            chat::run(config, chat::ChatOptions { session, name, max_new_tokens })
+        }
         Command::Config => print_config(&config),
         Command::Status { json } => print_status(&config, json),
     };

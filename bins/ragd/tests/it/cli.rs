@@ -66,3 +66,39 @@ fn status_prints_a_table_and_json() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(json["cpu"]["logical_cores"].as_u64().unwrap() >= 1);
 }
+
+#[test]
+fn chat_answers_from_stdin_and_the_session_can_be_resumed() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let chat = |extra: &[&str], input: &str| {
+        let mut args = vec!["chat", "--data-dir", data.to_str().unwrap(), "--max-new-tokens", "6"];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ragd"))
+            .args(&args)
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let first = chat(&[], "What is the capital of France?\n/session\n/quit\n");
+    assert!(first.starts_with("session "), "{first}");
+    assert!(first.contains("tokens"), "{first}");
+    let id = first.split_whitespace().nth(1).unwrap().to_owned();
+    let second = chat(&["--session", &id], "And of Italy?\n");
+    assert!(second.contains(&id), "{second}");
+
+    let catalog = ragd_catalog::Catalog::open(&data.join("ragd.sqlite3")).unwrap();
+    assert_eq!(catalog.count_messages(id.parse().unwrap()).unwrap(), 4);
+}

@@ -1,0 +1,130 @@
+//! `ragd chat [--session ID]`: an interactive chat REPL in the terminal, streaming tokens.
+//!
+//! It runs the same services as the server over the same data directory (in process, like
+//! `ragd ingest`), loads the configured model (`models.autoload`), and reads one message per
+//! line from stdin. `/sources` lists the chunks the last answer was given, `/session` prints
+//! the session id (to resume it later with `--session`), `/quit` or end of input leaves.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use ragd::Config;
+use ragd_chat::{ChatEvent, Citation, CreateSession, SendMessage};
+use ragd_core::{GenerationSettings, SessionId};
+use ragd_llm_backends::manager::LoadState;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// How long to wait for the model to load.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Options of `ragd chat`.
+#[derive(Debug, Clone)]
+pub(crate) struct ChatOptions {
+    /// Resume this session instead of starting one.
+    pub session: Option<SessionId>,
+    /// Name of a new session.
+    pub name: Option<String>,
+    /// Cap on tokens per answer.
+    pub max_new_tokens: Option<u32>,
+}
+
+/// Runs the REPL until `/quit` or end of input.
+#[allow(clippy::print_stdout)] // The conversation is this verb's output.
+pub(crate) fn run(config: Config, options: ChatOptions) -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let state = ragd::AppState::open(config).await?;
+        wait_for_model(&state.models).await?;
+        let session = match options.session {
+            Some(id) => state.chat.session(id).await?,
+            None => {
+                let request = CreateSession { name: options.name, ..CreateSession::default() };
+                state.chat.create_session(request).await?
+            }
+        };
+        println!("session {} ({}); /sources, /session, /quit", session.id, session.name);
+        let settings = options
+            .max_new_tokens
+            .map(|max_new_tokens| GenerationSettings { max_new_tokens, ..state.models.settings() });
+        let mut lines = BufReader::new(tokio::io::stdin()).lines();
+        let mut sources: Vec<Citation> = Vec::new();
+        let mut stdout = std::io::stdout();
+        loop {
+            print!("> ");
+            stdout.flush()?;
+            let Some(line) = lines.next_line().await? else { break };
+            match line.trim() {
+                "" => continue,
+                "/quit" | "/exit" => break,
+                "/session" => {
+                    println!("{}", session.id);
+                    continue;
+                }
+                "/sources" => {
+                    for c in &sources {
+                        let page = c.page.map(|p| format!(" p.{p}")).unwrap_or_default();
+                        println!("[{}] {}{page}  chunk {}", c.number, c.filename, c.chunk_id);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let request = SendMessage {
+                content: line,
+                top_k: None,
+                memory_all_sessions: false,
+                settings: settings.clone(),
+            };
+            let mut turn = match state.chat.send(session.id, request).await {
+                Ok(turn) => turn,
+                Err(err) => {
+                    println!("error: {err}");
+                    continue;
+                }
+            };
+            sources.clone_from(&turn.citations);
+            while let Some(event) = turn.next_event().await {
+                match event {
+                    ChatEvent::Token(text) => {
+                        print!("{text}");
+                        stdout.flush()?;
+                    }
+                    ChatEvent::Done(reply) => {
+                        let tokens = reply.usage.completion_tokens;
+                        let cited = if reply.citations.is_empty() {
+                            String::new()
+                        } else {
+                            format!(", {} sources (/sources)", reply.citations.len())
+                        };
+                        println!("\n  ({tokens} tokens{cited})");
+                    }
+                    ChatEvent::Failed { message, .. } => println!("\nerror: {message}"),
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Waits until the model manager has loaded a model, or says why it did not.
+async fn wait_for_model(
+    models: &ragd_llm_backends::manager::ModelManager,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let deadline = Instant::now() + LOAD_TIMEOUT;
+    loop {
+        match models.status().state {
+            LoadState::Loaded => return Ok(()),
+            LoadState::Failed { reason } => {
+                return Err(format!("the model failed to load: {reason}").into());
+            }
+            LoadState::NotLoaded => {
+                return Err("no model to chat with: set models.autoload (or RAGD_MODELS__AUTOLOAD) to a model".into());
+            }
+            LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading => {}
+        }
+        if Instant::now() > deadline {
+            return Err("the model did not load in time".into());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
