@@ -41,6 +41,9 @@ pub enum ConfigError {
         #[source]
         source: dotenvy::Error,
     },
+    /// An `[auth]` value is malformed.
+    #[error("invalid [auth] configuration: {0}")]
+    Auth(String),
     /// A layer holds a bad value or an unknown key.
     #[error("invalid configuration: {0}")]
     Invalid(#[from] config::ConfigError),
@@ -72,6 +75,8 @@ pub struct Config {
     pub models: ModelsSettings,
     /// Chat sessions: retrieval, memory, prompt budget, tagging.
     pub chat: ChatSettings,
+    /// API keys and per-key request limits.
+    pub auth: AuthSettings,
     /// The Hugging Face token, found in the environment or the `huggingface-cli` token file.
     /// Never read from the config file and never serialised.
     #[serde(skip)]
@@ -197,6 +202,40 @@ impl Default for ModelsSettings {
     }
 }
 
+/// API keys and per-key request limits. With no key configured the API is open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Plain API keys, comma-separated. Meant for `RAGD_AUTH__KEYS` (or `.env`), not the
+    /// file: they are hashed when the configuration loads and are never kept or printed.
+    #[serde(skip_serializing)]
+    pub keys: Option<String>,
+    /// SHA-256 digests (64 hex digits) of the accepted keys; `ragd hash-key KEY` prints one.
+    pub key_sha256: Vec<String>,
+    /// Requests per minute one key may make (0: unlimited).
+    pub requests_per_minute: u32,
+}
+
+impl AuthSettings {
+    /// Moves plain keys into `key_sha256` and checks every digest.
+    fn hash_plain_keys(&mut self) -> Result<(), ConfigError> {
+        if let Some(keys) = self.keys.take() {
+            for key in keys.split(',').map(str::trim).filter(|key| !key.is_empty()) {
+                self.key_sha256.push(crate::api::auth::hash_key(key));
+            }
+        }
+        for digest in &mut self.key_sha256 {
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::Auth(format!(
+                    "key_sha256 entry {digest:?} is not 64 hex digits (`ragd hash-key KEY` prints one)"
+                )));
+            }
+            digest.make_ascii_lowercase();
+        }
+        Ok(())
+    }
+}
+
 /// Chat sessions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -215,6 +254,10 @@ pub struct ChatSettings {
     pub tagging: ragd_chat::TaggingMode,
     /// Tags are refreshed after the first exchange and then every this many exchanges.
     pub tag_every: u32,
+    /// Replies generated at the same time over all sessions.
+    pub max_concurrent_generations: usize,
+    /// Replies that may wait for a slot; more get `429` with `Retry-After`.
+    pub max_queued_generations: usize,
 }
 
 impl Default for ChatSettings {
@@ -228,6 +271,8 @@ impl Default for ChatSettings {
             summarize: defaults.summarize,
             tagging: defaults.tagging,
             tag_every: defaults.tag_every,
+            max_concurrent_generations: defaults.max_concurrent_generations,
+            max_queued_generations: defaults.max_queued_generations,
         }
     }
 }
@@ -244,6 +289,8 @@ impl ChatSettings {
             summarize: self.summarize,
             tagging: self.tagging,
             tag_every: self.tag_every,
+            max_concurrent_generations: self.max_concurrent_generations,
+            max_queued_generations: self.max_queued_generations,
             ..ragd_chat::ChatConfig::default()
         }
     }
@@ -320,6 +367,7 @@ impl Default for Config {
             vector_store: VectorStoreSettings::default(),
             models: ModelsSettings::default(),
             chat: ChatSettings::default(),
+            auth: AuthSettings::default(),
             hf_token: None,
         }
     }
@@ -464,6 +512,7 @@ impl Config {
         if let Some(port) = overrides.port {
             config.server.port = port;
         }
+        config.auth.hash_plain_keys()?;
         config.hf_token = HfToken::discover(env);
         if config.models.hf_cache_dir.is_none() {
             config.models.hf_cache_dir = ragd_llm_backends::registry::hf_cache_dir(

@@ -82,6 +82,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Print the SHA-256 digest of an API key, for `[auth] key_sha256`.
+    HashKey {
+        /// The key.
+        key: String,
+    },
     /// Print the configuration in force (TOML, secrets left out) and exit.
     Config,
     /// Print system status (CPU, memory, disks, GPUs, ...) as a table, or JSON.
@@ -104,7 +109,7 @@ fn main() -> ExitCode {
         | Command::Chat { data_dir, .. } => {
             Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
         }
-        Command::Config | Command::Status { .. } => Overrides::default(),
+        Command::Config | Command::Status { .. } | Command::HashKey { .. } => Overrides::default(),
     };
     let config = match load_config(cli.config, &overrides) {
         Ok(config) => config,
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
         Command::Chat { session, name, max_new_tokens, .. } => {
             chat::run(config, chat::ChatOptions { session, name, max_new_tokens })
         }
+        Command::HashKey { key } => print_hash(&key),
         Command::Config => print_config(&config),
         Command::Status { json } => print_status(&config, json),
     };
@@ -194,6 +200,12 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         server.run(ragd::server::shutdown_signal()).await?;
         Ok(())
     })
+}
+
+#[allow(clippy::print_stdout)] // The digest is this verb's output.
+fn print_hash(key: &str) -> Result<(), Box<dyn std::error::Error>> {
+    println!("{}", ragd::api::auth::hash_key(key));
+    Ok(())
 }
 
 #[allow(clippy::print_stdout)] // Printing the config is this verb's output.

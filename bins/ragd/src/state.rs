@@ -144,6 +144,8 @@ pub struct AppState {
     pub models: ModelManager,
     /// Chat sessions.
     pub chat: ChatService,
+    /// API keys and rate limits.
+    pub auth: crate::api::auth::Auth,
 }
 
 impl AppState {
@@ -160,6 +162,13 @@ impl AppState {
         let models = model_manager(&config);
         autoload(&config, &models);
         let chat = chat_service(&config, &services, &models)?;
+        let config_auth = config.auth.clone();
+        if !config_auth.key_sha256.is_empty() {
+            tracing::info!(
+                keys = config_auth.key_sha256.len(),
+                "API keys required (except /health)"
+            );
+        }
         Ok(Self {
             config: Arc::new(config),
             started_at: Instant::now(),
@@ -170,6 +179,7 @@ impl AppState {
             embedder: services.embedder,
             models,
             chat,
+            auth: crate::api::auth::Auth::new(&config_auth),
         })
     }
 }

@@ -23,6 +23,9 @@ pub enum Error {
     /// The request cannot be served as given.
     #[error("{0}")]
     InvalidInput(String),
+    /// Too many replies are being generated or waiting; retry later.
+    #[error("{0}")]
+    Overloaded(String),
     /// The message does not fit the model's context window even without any context.
     #[error(
         "the message needs {needed} prompt tokens, but the model's window of {context_length} \
@@ -59,6 +62,7 @@ impl Error {
             Self::Search(err) => err.kind(),
             Self::NoModel => ErrorKind::Unavailable,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
+            Self::Overloaded(_) => ErrorKind::Overloaded,
             Self::ContextTooLong { .. } => ErrorKind::ContextTooLong,
             Self::Template(_) | Self::Task(_) => ErrorKind::Internal,
         }
@@ -73,6 +77,7 @@ impl From<Error> for ragd_core::Error {
             | Error::Search(_)
             | Error::NoModel
             | Error::InvalidInput(_)
+            | Error::Overloaded(_)
             | Error::ContextTooLong { .. }
             | Error::Template(_)
             | Error::Generation(_)

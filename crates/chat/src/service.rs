@@ -37,7 +37,9 @@ use ragd_core::{
 use ragd_search::{HybridOptions, SearchQuery, Searcher};
 use serde::Serialize;
 use serde_json::json;
-use tokio::sync::{OwnedMutexGuard, mpsc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::error::{Error, Result};
 use crate::prompt::{self, BudgetConfig, ContextChunk, PromptParts, Recollection};
@@ -101,6 +103,10 @@ pub struct ChatConfig {
     pub tag_every: u32,
     /// The most automatic tags per session.
     pub max_auto_tags: usize,
+    /// Replies generated at the same time, over all sessions.
+    pub max_concurrent_generations: usize,
+    /// Replies that may wait for a generation slot; more are refused as `Overloaded`.
+    pub max_queued_generations: usize,
 }
 
 impl Default for ChatConfig {
@@ -121,6 +127,8 @@ impl Default for ChatConfig {
             tagging: TaggingMode::Keywords,
             tag_every: 5,
             max_auto_tags: 5,
+            max_concurrent_generations: 2,
+            max_queued_generations: 16,
         }
     }
 }
@@ -273,6 +281,19 @@ struct Inner {
     parts: ChatParts,
     config: ChatConfig,
     locks: Mutex<HashMap<SessionId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Generation slots.
+    generations: Arc<Semaphore>,
+    /// Sends waiting for a slot.
+    waiting: AtomicUsize,
+}
+
+/// Decrements the waiting count when a wait ends, however it ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Events buffered between the generation task and a slow reader.
@@ -302,7 +323,21 @@ impl ChatService {
                 ragd_search::MAX_TOP_K
             )));
         }
-        Ok(Self { inner: Arc::new(Inner { parts, config, locks: Mutex::new(HashMap::new()) }) })
+        if config.max_concurrent_generations == 0 {
+            return Err(Error::InvalidInput(
+                "max_concurrent_generations must be at least 1".to_owned(),
+            ));
+        }
+        let generations = Arc::new(Semaphore::new(config.max_concurrent_generations));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                parts,
+                config,
+                locks: Mutex::new(HashMap::new()),
+                generations,
+                waiting: AtomicUsize::new(0),
+            }),
+        })
     }
 
     /// The configuration in force.
@@ -330,6 +365,26 @@ impl ChatService {
             Arc::clone(locks.entry(session).or_default())
         };
         lock.lock_owned().await
+    }
+
+    /// A generation slot, waiting in a bounded queue for one.
+    async fn generation_slot(&self) -> Result<OwnedSemaphorePermit> {
+        let semaphore = Arc::clone(&self.inner.generations);
+        if let Ok(permit) = Arc::clone(&semaphore).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let before = self.inner.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.inner.waiting);
+        if before >= self.inner.config.max_queued_generations {
+            return Err(Error::Overloaded(format!(
+                "{} replies are being generated and {before} are waiting; retry later",
+                self.inner.config.max_concurrent_generations
+            )));
+        }
+        semaphore
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Task("the generation queue is closed".to_owned()))
     }
 
     /// Creates a session.
@@ -467,6 +522,8 @@ impl ChatService {
             )));
         }
         let guard = self.lock(id).await;
+        // A full queue refuses before anything is stored: the client simply retries.
+        let slot = self.generation_slot().await?;
         let started = Instant::now();
 
         // 1. The user message is durable before anything can fail.
@@ -613,7 +670,7 @@ impl ChatService {
             retrieval_ms,
             started,
         };
-        tokio::spawn(task.run(stream, events, guard));
+        tokio::spawn(task.run(stream, events, (guard, slot)));
         Ok(ChatTurn { user_message, citations, recalled, events: receiver })
     }
 
@@ -875,7 +932,7 @@ impl GenerationTask {
         self,
         mut stream: futures::stream::BoxStream<'static, ragd_core::Result<CompletionDelta>>,
         events: mpsc::Sender<ChatEvent>,
-        guard: OwnedMutexGuard<()>,
+        guard: (OwnedMutexGuard<()>, OwnedSemaphorePermit),
     ) {
         let generation_started = Instant::now();
         let mut first_token_ms = None;

@@ -332,3 +332,26 @@ async fn deleting_a_session_removes_messages_memory_and_tags() {
     let reply = chat.send(keep.id, request).await.unwrap().finish().await.unwrap();
     assert!(reply.recalled.iter().all(|r| r.user == "remember the blue door"));
 }
+
+#[tokio::test]
+async fn a_full_generation_queue_refuses_before_storing_anything() {
+    let fixture = Fixture::new();
+    let llm = ScriptedLlm::new(Script::Fixed("a b c d e f g h".into()), 2048)
+        .with_token_delay(Duration::from_millis(50));
+    let config = ChatConfig {
+        max_concurrent_generations: 1,
+        max_queued_generations: 0,
+        tagging: TaggingMode::Off,
+        ..ChatConfig::default()
+    };
+    let chat = fixture.service(Some(llm), config);
+    let busy = chat.create_session(CreateSession::default()).await.unwrap();
+    let other = chat.create_session(CreateSession::default()).await.unwrap();
+    let turn = chat.send(busy.id, ask("long answer please")).await.unwrap();
+    let err = chat.send(other.id, ask("me too")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Overloaded, "{err}");
+    assert_eq!(chat.messages(other.id, 10, 0).await.unwrap().total, 0);
+    turn.finish().await.unwrap();
+    // The slot is free again.
+    chat.send(other.id, ask("now?")).await.unwrap().finish().await.unwrap();
+}

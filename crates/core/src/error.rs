@@ -33,8 +33,10 @@ pub enum ErrorKind {
     UnsupportedMediaType,
     /// The input does not fit the model's context window.
     ContextTooLong,
-    /// Too much work is queued; retry later.
+    /// Too much work is queued, or the caller sent too many requests; retry later.
     Overloaded,
+    /// The request carries no valid credentials.
+    Unauthorized,
     /// A dependency (model, backend, store) is not available right now.
     Unavailable,
     /// The operation exceeded its time limit.
@@ -47,7 +49,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for exhaustive tests and documentation.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::NotFound,
         Self::InvalidInput,
         Self::Conflict,
@@ -55,6 +57,7 @@ impl ErrorKind {
         Self::UnsupportedMediaType,
         Self::ContextTooLong,
         Self::Overloaded,
+        Self::Unauthorized,
         Self::Unavailable,
         Self::Timeout,
         Self::Unsupported,
@@ -72,6 +75,7 @@ impl ErrorKind {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::ContextTooLong => "context_too_long",
             Self::Overloaded => "overloaded",
+            Self::Unauthorized => "unauthorized",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
             Self::Unsupported => "unsupported",

@@ -7,11 +7,14 @@
 use axum::Json;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ragd_core::ErrorKind;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+/// `Retry-After` of `overloaded` answers, in seconds.
+const RETRY_AFTER_SECS: &str = "2";
 
 /// An error answered to an HTTP client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +51,7 @@ pub const fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
@@ -150,9 +154,30 @@ impl From<MultipartError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let body =
-            ErrorBody { error: ErrorDetail { code: self.kind.code(), message: self.message } };
-        (status, Json(body)).into_response()
+        let kind = self.kind;
+        let body = ErrorBody { error: ErrorDetail { code: kind.code(), message: self.message } };
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match kind {
+            // Queues drain within seconds; a client may retry after this.
+            ErrorKind::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            }
+            ErrorKind::Unauthorized => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ErrorKind::NotFound
+            | ErrorKind::InvalidInput
+            | ErrorKind::Conflict
+            | ErrorKind::PayloadTooLarge
+            | ErrorKind::UnsupportedMediaType
+            | ErrorKind::ContextTooLong
+            | ErrorKind::Unavailable
+            | ErrorKind::Timeout
+            | ErrorKind::Unsupported
+            | ErrorKind::Internal => {}
+        }
+        response
     }
 }
 
@@ -207,6 +232,7 @@ mod tests {
             (ErrorKind::UnsupportedMediaType, 415),
             (ErrorKind::ContextTooLong, 400),
             (ErrorKind::Overloaded, 429),
+            (ErrorKind::Unauthorized, 401),
             (ErrorKind::Unavailable, 503),
             (ErrorKind::Timeout, 504),
             (ErrorKind::Unsupported, 501),

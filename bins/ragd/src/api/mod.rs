@@ -7,6 +7,7 @@
 //! Handlers are three steps: extract and validate the DTO, call one service function, map
 //! the result (architecture invariant 6).
 
+pub mod auth;
 pub mod documents;
 mod error;
 pub mod models;
@@ -108,9 +109,11 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole HTTP application for `state`.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api_router().split_for_parts();
+    let auth = state.auth.clone();
     api.merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(auth, auth::require_key))
         .layer(axum::middleware::from_fn(crate::metrics::track_http))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -150,3 +150,42 @@ async fn docs_page_is_served_without_external_assets() {
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8(body).unwrap().contains("/openapi.json"));
 }
+
+#[tokio::test]
+async fn api_keys_are_required_except_for_health_and_rate_limited() {
+    use crate::documents::App;
+
+    let app = App::with(|config| {
+        config.auth.key_sha256 = vec![ragd::api::auth::hash_key("s3cret")];
+        config.auth.requests_per_minute = 3;
+        config.models.autoload = "none".to_owned();
+    })
+    .await;
+    let (status, _) = app.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    let response = app.router().oneshot(Request::get("/api/v1/info").body(Body::empty()).unwrap());
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    let with_key = |key: &str| {
+        Request::get("/api/v1/info")
+            .header("authorization", format!("Bearer {key}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (status, _) = app.send(with_key("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for _ in 0..3 {
+        let (status, body) = app.send(with_key("s3cret")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(!body.to_string().contains("s3cret"));
+    }
+    let response = app.router().oneshot(with_key("s3cret")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+}
