@@ -90,9 +90,7 @@ fn assets_command(args: &[String]) -> Result<()> {
 fn workspace_root() -> PathBuf {
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    manifest_dir
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    manifest_dir.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// `$CARGO_TARGET_DIR`, else the shared `$HOME/.cache/ragd/target`.

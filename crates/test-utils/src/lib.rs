@@ -7,9 +7,13 @@
 //! - [`FakeEmbedder`]: vectors derived from a hash of each word, so equal texts embed
 //!   equally and texts sharing words are close.
 //! - [`InMemoryStore`]: brute-force cosine search over a `Vec`.
+//! - [`FakeHub`]: the Hugging Face hub's file API on loopback (gated repos, LFS redirects
+//!   to another origin, range requests), for download tests without the internet.
 
 mod embedder;
+mod hub;
 mod store;
 
 pub use embedder::FakeEmbedder;
+pub use hub::FakeHub;
 pub use store::InMemoryStore;
