@@ -5,8 +5,9 @@ use std::process::Command;
 
 use ragd_core::DocumentStatus;
 
+/// A fixture's absolute path: the binary runs in another working directory.
 fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new("../../").join("fixtures/docs").join(name)
+    std::fs::canonicalize(Path::new("../../").join("fixtures/docs").join(name)).unwrap()
 }
 
 fn ragd(args: &[&str], cwd: &Path) -> std::process::Output {
