@@ -26,7 +26,6 @@ use std::time::Duration;
 use futures::StreamExt;
 use reqwest::header::{self, HeaderMap};
 use reqwest::{StatusCode, Url};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::cache::HubCache;
@@ -388,7 +387,7 @@ impl HubClient {
         }
         tracing::info!(%file, size = ?meta.size, resume_from, "downloading from the hub");
 
-        let mut hasher = Sha256::new();
+        let mut hasher = ring::digest::Context::new(&ring::digest::SHA256);
         if resume_from > 0 && meta.sha256.is_some() {
             hash_prefix(&partial, &mut hasher).await?;
         }
@@ -437,7 +436,7 @@ impl HubClient {
             return Err(Error::SizeMismatch { file: file.clone(), expected, actual: received });
         }
         if let Some(expected) = &meta.sha256 {
-            let actual = hex(&hasher.finalize());
+            let actual = hex(hasher.finish().as_ref());
             if &actual != expected {
                 let _ = tokio::fs::remove_file(&partial).await;
                 return Err(Error::HashMismatch {
@@ -507,7 +506,7 @@ fn parse_metadata(answered: &Url, headers: &HeaderMap, url: Url) -> Result<Metad
 }
 
 /// Feeds the bytes already in `path` to `hasher` (resuming a download).
-async fn hash_prefix(path: &std::path::Path, hasher: &mut Sha256) -> Result<()> {
+async fn hash_prefix(path: &std::path::Path, hasher: &mut ring::digest::Context) -> Result<()> {
     let mut file = tokio::fs::File::open(path).await.map_err(Error::io(path))?;
     let mut buffer = vec![0; 1 << 20];
     loop {

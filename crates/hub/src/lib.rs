@@ -10,7 +10,9 @@
 //!   endpoint (mirrors, test servers), timeouts and an offline mode ([`HubConfig`]).
 //!
 //! The `hf-hub` crate is not used: version 1.0 brings reqwest 0.13, aws-lc-rs and other
-//! feature sets of tokio and rustls, which would rebuild the whole LanceDB tree.
+//! feature sets of tokio and rustls, which would rebuild the whole LanceDB tree. SHA-256
+//! checks use `ring` (already in the tree through rustls), whose assembly runs at about
+//! 900 MB/s even in the unoptimised dev profile where `sha2` manages about 16 MB/s.
 //!
 //! Like every library crate, this one reads no environment variable: the binary resolves
 //! `HF_TOKEN`, `HF_ENDPOINT`, `HF_HUB_OFFLINE` and the cache folder and passes them in.

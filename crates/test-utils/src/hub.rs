@@ -27,7 +27,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 
 /// Bytes per body chunk when a chunk delay is set.
@@ -68,7 +67,14 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write;
+    ring::digest::digest(&ring::digest::SHA256, bytes).as_ref().iter().fold(
+        String::with_capacity(64),
+        |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        },
+    )
 }
 
 impl FakeHub {

@@ -3,6 +3,8 @@
 //! - `api`: the router in process through `tower::ServiceExt::oneshot`.
 //! - `cli`: `ragd ingest` and `ragd status` as the built binary.
 //! - `documents`: upload to read-back over the real pipeline.
+//! - `hub`: hub downloads (a chat model over the API, the embedding model by repo id) from
+//!   a loopback hub.
 //! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
 //! - `search`: keyword, semantic and hybrid search on the real model and stores.
 //! - `server`: a real server on an ephemeral loopback port, in process and as the built
@@ -13,6 +15,7 @@
 mod api;
 mod cli;
 mod documents;
+mod hub;
 mod search;
 mod server;
 mod system;
