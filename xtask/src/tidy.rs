@@ -2,8 +2,8 @@
 //!
 //! - Every Rust file starts with a `//!` module doc (rust-analyzer's `TidyDocs`).
 //! - The crate graph keeps the architecture invariants of `docs/ARCHITECTURE.md`: `ragd-core`
-//!   stays light, ingest and chat never depend on concrete backends, libraries never
-//!   install a tracing subscriber.
+//!   stays light, ingest and chat never depend on concrete backends, `ragd-hub` stays below
+//!   the inference runtimes, libraries never install a tracing subscriber.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -104,9 +104,31 @@ fn crate_graph_keeps_the_architecture_invariants() {
     for logic in ["ragd-ingest", "ragd-search", "ragd-chat"] {
         forbidden(
             logic,
-            &["ragd-embedding", "ragd-vector-store", "ragd-llm-backends", "ort", "lancedb"],
+            &[
+                "ragd-embedding",
+                "ragd-vector-store",
+                "ragd-llm-backends",
+                "ragd-hub",
+                "ort",
+                "lancedb",
+            ],
         );
     }
+    // The hub client is shared by the embedder's and the LLMs' model resolution, so it
+    // stays below both: no inference runtime, no store, no web server.
+    forbidden(
+        "ragd-hub",
+        &[
+            "ragd-embedding",
+            "ragd-llm-backends",
+            "ragd-vector-store",
+            "llama-cpp-2",
+            "ort",
+            "lancedb",
+            "axum",
+            "hf-hub",
+        ],
+    );
     // Invariant 4: only the binary installs a subscriber.
     let libraries = workspace_libraries();
     assert!(libraries.len() >= 8, "{libraries:?}");

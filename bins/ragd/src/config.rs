@@ -4,7 +4,8 @@
 //! 2. a TOML file (`--config FILE`, `RAGD_CONFIG`, or `./ragd.toml` when it exists),
 //! 3. the environment: `RAGD_*` variables, with `__` between nested keys
 //!    (`RAGD_SERVER__PORT=9000`), read from the process and from a `.env` file (the process
-//!    wins); `ORT_DYLIB_PATH` is honoured as `ort_dylib_path`,
+//!    wins); `ORT_DYLIB_PATH` is honoured as `ort_dylib_path`, and like `huggingface-cli`
+//!    `HF_ENDPOINT` as `hub.endpoint` and `HF_HUB_OFFLINE` as `hub.offline`,
 //! 4. command-line flags.
 //!
 //! The environment is passed in as data ([`Env`]) instead of being read here, so tests can
@@ -77,6 +78,8 @@ pub struct Config {
     pub chat: ChatSettings,
     /// API keys and per-key request limits.
     pub auth: AuthSettings,
+    /// Downloads from the Hugging Face hub (chat models and the embedding model).
+    pub hub: HubSettings,
     /// The Hugging Face token, found in the environment or the `huggingface-cli` token file.
     /// Never read from the config file and never serialised.
     #[serde(skip)]
@@ -142,7 +145,9 @@ pub struct EmbeddingSettings {
     pub model_path: Option<PathBuf>,
     /// Its `tokenizer.json` (also used to size chunks); default: the bundled one.
     pub tokenizer_path: Option<PathBuf>,
-    /// The model's id, stored with the vector tables (a change requires a reindex).
+    /// The model's id, stored with the vector tables (a change requires a reindex); a
+    /// Hugging Face repo id, which is where the model comes from when `model_path` is unset
+    /// and the id is not the bundled MiniLM's.
     pub model_id: String,
     /// Vector length of the model.
     pub dimensions: usize,
@@ -152,6 +157,12 @@ pub struct EmbeddingSettings {
     pub intra_op_threads: Option<usize>,
     /// `cpu`, `cuda` or `cuda:N` (CUDA needs the `cuda` build feature; falls back to CPU).
     pub device: String,
+    /// Without `model_path`, a `model_id` other than the bundled MiniLM is a Hugging Face
+    /// repo: this file of it is the ONNX model (with the repo's `tokenizer.json`), taken
+    /// from the hub cache or downloaded into it.
+    pub onnx_file: String,
+    /// The repo's branch, tag or commit for those downloads.
+    pub revision: String,
 }
 
 impl Default for EmbeddingSettings {
@@ -164,6 +175,8 @@ impl Default for EmbeddingSettings {
             batch_size: 32,
             intra_op_threads: None,
             device: "cpu".to_owned(),
+            onnx_file: "onnx/model.onnx".to_owned(),
+            revision: "main".to_owned(),
         }
     }
 }
@@ -296,6 +309,31 @@ impl ChatSettings {
     }
 }
 
+/// The Hugging Face hub: where models not yet in the cache are downloaded from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubSettings {
+    /// The hub's base URL (a mirror works too); `HF_ENDPOINT` is honoured.
+    pub endpoint: String,
+    /// Never download: hub models must already be in the cache (`HF_HUB_OFFLINE=1` too).
+    pub offline: bool,
+    /// Seconds to establish a connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds a download may go without receiving data.
+    pub read_timeout_secs: u64,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: ragd_hub::DEFAULT_ENDPOINT.to_owned(),
+            offline: false,
+            connect_timeout_secs: 10,
+            read_timeout_secs: 60,
+        }
+    }
+}
+
 /// The vector store (embedded LanceDB).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -368,6 +406,7 @@ impl Default for Config {
             models: ModelsSettings::default(),
             chat: ChatSettings::default(),
             auth: AuthSettings::default(),
+            hub: HubSettings::default(),
             hf_token: None,
         }
     }
@@ -414,7 +453,8 @@ impl Env {
     }
 
     /// The `RAGD_*` variables that are configuration keys (not `RAGD_CONFIG`), with
-    /// `ORT_DYLIB_PATH` mapped to `RAGD_ORT_DYLIB_PATH` unless that is set.
+    /// `ORT_DYLIB_PATH`, `HF_ENDPOINT` and `HF_HUB_OFFLINE` mapped to their `RAGD_`
+    /// variables unless those are set.
     fn config_vars(&self) -> config::Map<String, String> {
         let prefix = format!("{ENV_PREFIX}_");
         let mut out: config::Map<String, String> = self
@@ -425,6 +465,14 @@ impl Env {
             .collect();
         if let Some(path) = self.get("ORT_DYLIB_PATH") {
             out.entry(format!("{prefix}ORT_DYLIB_PATH")).or_insert_with(|| path.to_owned());
+        }
+        if let Some(endpoint) = self.get("HF_ENDPOINT") {
+            out.entry(format!("{prefix}HUB__ENDPOINT")).or_insert_with(|| endpoint.to_owned());
+        }
+        if let Some(offline) = self.get("HF_HUB_OFFLINE") {
+            // huggingface_hub's truthy values.
+            let on = matches!(offline.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on");
+            out.entry(format!("{prefix}HUB__OFFLINE")).or_insert_with(|| on.to_string());
         }
         out
     }
@@ -705,6 +753,30 @@ mod tests {
             &Overrides::default(),
         );
         assert_eq!(config.ort_dylib(), PathBuf::from("/mine.so"));
+    }
+
+    #[test]
+    fn hf_endpoint_and_offline_are_honoured_and_ragd_variables_win() {
+        let config = load(None, &[], &Overrides::default());
+        assert_eq!(config.hub.endpoint, "https://huggingface.co");
+        assert!(!config.hub.offline);
+        let env = [("HF_ENDPOINT", "https://hf-mirror.example"), ("HF_HUB_OFFLINE", "1")];
+        let config = load(None, &env, &Overrides::default());
+        assert_eq!(config.hub.endpoint, "https://hf-mirror.example");
+        assert!(config.hub.offline);
+        let config = load(
+            None,
+            &[("HF_HUB_OFFLINE", "0"), ("RAGD_HUB__ENDPOINT", "http://127.0.0.1:1")],
+            &Overrides::default(),
+        );
+        assert!(!config.hub.offline);
+        assert_eq!(config.hub.endpoint, "http://127.0.0.1:1");
+        let config = load(
+            None,
+            &[("HF_HUB_OFFLINE", "1"), ("RAGD_HUB__OFFLINE", "false")],
+            &Overrides::default(),
+        );
+        assert!(!config.hub.offline);
     }
 
     #[test]

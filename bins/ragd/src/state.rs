@@ -21,6 +21,7 @@ use ragd_telemetry::{CollectorConfig, SystemMonitor, SystemMonitorConfig};
 use ragd_vector_store::{LanceStore, LanceStoreConfig};
 
 use crate::config::Config;
+use crate::hub::EmbeddingFiles;
 
 /// Tokens the embedder adds to every text (`[CLS]` and `[SEP]`); chunks leave room for them.
 const SPECIAL_TOKENS: usize = 2;
@@ -83,7 +84,11 @@ impl Services {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| StartupError::DataDir { path: config.data_dir.clone(), source })?;
         let catalog = Catalog::open(&config.data_dir.join("ragd.sqlite3"))?;
-        let embedder = load_embedder(config).await;
+        let files = crate::hub::embedding_files(config).await;
+        let embedder = match &files {
+            Ok(files) => load_embedder(config, files).await,
+            Err(reason) => Err(reason.clone()),
+        };
         let store = match &embedder {
             Ok(_) => open_store(config).await,
             Err(reason) => Err(reason.clone()),
@@ -95,9 +100,9 @@ impl Services {
                 Err(reason)
             }
         };
-        let chunker = match &vectors {
-            Ok(_) => chunker(config),
-            Err(reason) => Err(reason.clone()),
+        let chunker = match (&vectors, &files) {
+            (Ok(_), Ok(files)) => chunker(config, files),
+            (Err(reason), _) | (_, Err(reason)) => Err(reason.clone()),
         };
         let (embedder, store) = match vectors {
             Ok((embedder, store)) => (Some(embedder), Some(store)),
@@ -234,6 +239,7 @@ fn model_manager(config: &Config) -> ModelManager {
         http: HttpSettings::default(),
         default_openai_url: config.models.openai_url.clone(),
         default_ollama_url: config.models.ollama_url.clone(),
+        hub: crate::hub::hub_config(config),
     })
 }
 
@@ -255,6 +261,7 @@ fn autoload(config: &Config, models: &ModelManager) {
     let request = LoadRequest {
         backend: BackendKind::Local,
         model,
+        hub: None,
         base_url: None,
         api_key: None,
         context_length: config.models.context_length,
@@ -277,13 +284,11 @@ fn parse_device(device: &str) -> Result<Device, String> {
     }
 }
 
-fn embedder_config(config: &Config) -> Result<EmbedderConfig, String> {
+fn embedder_config(config: &Config, files: &EmbeddingFiles) -> Result<EmbedderConfig, String> {
     let settings = &config.embedding;
     let mut embedder = EmbedderConfig::minilm(&config.assets_dir, &config.ort_dylib());
-    if let Some(path) = &settings.model_path {
-        embedder.model_path.clone_from(path);
-    }
-    embedder.tokenizer_path = config.tokenizer_path();
+    embedder.model_path.clone_from(&files.model);
+    embedder.tokenizer_path.clone_from(&files.tokenizer);
     embedder.model_id.clone_from(&settings.model_id);
     embedder.dimensions = settings.dimensions;
     // The embedder reads whole chunks: their tokens plus [CLS] and [SEP].
@@ -295,8 +300,11 @@ fn embedder_config(config: &Config) -> Result<EmbedderConfig, String> {
 }
 
 /// Loads the embedding model on a blocking thread (it reads and optimises the model).
-async fn load_embedder(config: &Config) -> Result<Arc<OrtEmbedder>, String> {
-    let embedder_config = embedder_config(config)?;
+async fn load_embedder(
+    config: &Config,
+    files: &EmbeddingFiles,
+) -> Result<Arc<OrtEmbedder>, String> {
+    let embedder_config = embedder_config(config, files)?;
     let loaded = tokio::task::spawn_blocking(move || OrtEmbedder::load(&embedder_config))
         .await
         .map_err(|err| format!("loading the embedding model panicked: {err}"))?;
@@ -342,8 +350,8 @@ fn chunker_config(config: &Config) -> ChunkerConfig {
 }
 
 /// The chunker on the embedding model's tokenizer.
-fn chunker(config: &Config) -> Result<Chunker, String> {
-    Chunker::from_file(chunker_config(config), &config.tokenizer_path())
+fn chunker(config: &Config, files: &EmbeddingFiles) -> Result<Chunker, String> {
+    Chunker::from_file(chunker_config(config), &files.tokenizer)
         .map_err(|err| format!("{err} (run `cargo xtask assets` or set assets_dir)"))
 }
 

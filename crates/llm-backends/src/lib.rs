@@ -9,8 +9,9 @@
 //! - [`remote::openai::OpenAiBackend`] and [`remote::ollama::OllamaBackend`]: models served
 //!   over HTTP by an OpenAI-compatible server (vLLM, llama.cpp server, LM Studio, TGI) or
 //!   Ollama, with timeouts, connect retries and classified errors.
-//! - [`manager::ModelManager`]: which model is loaded, its load status (loading in the
-//!   background), and the generation settings in force.
+//! - [`manager::ModelManager`]: which model is loaded, its load status (downloading from
+//!   the Hugging Face hub with `ragd-hub`, loading in the background), and the generation
+//!   settings in force.
 //! - [`ModelRegistry`]: models found on disk (a local models folder, the Hugging Face hub
 //!   cache, bundled files) without network access; [`hf_cache_dir`] resolves the cache.
 //!

@@ -2,15 +2,23 @@
 //! in force.
 //!
 //! Loading runs in the background and never blocks callers: [`ModelManager::load`] records
-//! `loading` and returns; a task resolves the model (a registry id, a path, or a remote
-//! server's model), loads it (GGUF on a blocking thread) and records `loaded` or `failed`
-//! with the reason. A load while another load or an unload is running is a `Conflict`.
+//! `loading` and returns; a task resolves the model (a registry id, a path, a Hugging Face
+//! hub file, or a remote server's model), loads it (GGUF on a blocking thread) and records
+//! `loaded` or `failed` with the reason. A load while another load or an unload is running
+//! is a `Conflict`.
+//!
+//! A local hub file that is not in the Hugging Face cache is downloaded first (with
+//! [`ragd_hub`], into the cache `huggingface-cli` writes), reporting `downloading` with the
+//! percentage; with [`ManagerConfig::hub`] in offline mode, or without it, the load fails
+//! with a message saying so.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
 use ragd_core::{Error, ErrorKind, GenerationSettings, LlmBackend};
+use ragd_hub::{HubClient, HubConfig, HubFile, Progress};
 
 use crate::local::{LocalLlm, LocalLlmConfig};
 use crate::registry::{ModelEntry, ModelFormat, ModelRegistry, RegistryConfig};
@@ -35,9 +43,13 @@ pub enum BackendKind {
 pub struct LoadRequest {
     /// The backend kind.
     pub backend: BackendKind,
-    /// Local: a registry id (`GET /available`) or a path to a GGUF file. Remote: the
-    /// server's model name.
+    /// Local: a registry id (`GET /available`), a path to a GGUF file, or a hub reference
+    /// `org/name/file.gguf` (downloaded when not cached). Remote: the server's model name.
+    /// May be empty when `hub` is given; it then becomes the hub file's name.
     pub model: String,
+    /// Local: a GGUF file of a Hugging Face hub repo at a revision, downloaded into the
+    /// cache when missing. Takes precedence over `model`.
+    pub hub: Option<HubFile>,
     /// Remote: the server's base URL (OpenAI: with `/v1`).
     pub base_url: Option<String>,
     /// OpenAI-compatible: the API key.
@@ -53,6 +65,7 @@ impl std::fmt::Debug for LoadRequest {
         f.debug_struct("LoadRequest")
             .field("backend", &self.backend)
             .field("model", &self.model)
+            .field("hub", &self.hub)
             .field("base_url", &self.base_url)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("context_length", &self.context_length)
@@ -67,10 +80,14 @@ impl std::fmt::Debug for LoadRequest {
 pub enum LoadState {
     /// Nothing is loaded.
     NotLoaded,
-    /// Model files are being downloaded.
+    /// Model files are being downloaded from the Hugging Face hub.
     Downloading {
         /// Progress, 0 to 100.
         percent: u8,
+        /// Bytes on disk so far.
+        downloaded_bytes: u64,
+        /// Bytes in all (0 when the hub did not say).
+        total_bytes: u64,
     },
     /// The model is being loaded.
     Loading,
@@ -125,6 +142,9 @@ pub struct ManagerConfig {
     pub default_openai_url: String,
     /// Base URL used for `ollama` loads that give none.
     pub default_ollama_url: String,
+    /// Downloads of hub files that are not cached (endpoint, token, offline mode); its
+    /// `cache_dir` should be `registry.hf_cache_dir`. `None`: only cached models load.
+    pub hub: Option<HubConfig>,
 }
 
 #[derive(Debug)]
@@ -212,7 +232,22 @@ impl ModelManager {
     /// # Errors
     /// `Conflict` while a load or unload is running; `InvalidInput` for a request that
     /// cannot work (a remote backend without a model name).
-    pub fn load(&self, request: LoadRequest) -> Result<ModelStatus, Error> {
+    pub fn load(&self, mut request: LoadRequest) -> Result<ModelStatus, Error> {
+        if let Some(file) = &request.hub {
+            if request.backend != BackendKind::Local {
+                return Err(Error::invalid_input(
+                    "hub files load with the local backend; remote servers fetch their own models",
+                ));
+            }
+            if !is_gguf(&file.path) {
+                return Err(Error::invalid_input(format!(
+                    "{file} is not a GGUF file; the local backend runs `.gguf` files"
+                )));
+            }
+            if request.model.trim().is_empty() {
+                request.model = file.to_string();
+            }
+        }
         if request.model.trim().is_empty() {
             return Err(Error::invalid_input("model must not be empty"));
         }
@@ -294,7 +329,7 @@ impl ModelManager {
         };
         let backend: Arc<dyn LlmBackend> = match request.backend {
             BackendKind::Local => {
-                let path = self.resolve_local(&request.model)?;
+                let path = self.local_path(request).await?;
                 info.size_bytes = std::fs::metadata(&path).ok().map(|m| m.len());
                 info.path = Some(path.clone());
                 let mut local = LocalLlmConfig::new(path);
@@ -343,6 +378,53 @@ impl ModelManager {
         Ok((backend, info))
     }
 
+    /// The GGUF file of a local load: the hub file when one is named, else a registry id or
+    /// a path, else a hub reference `org/name/file.gguf`; hub files are downloaded when
+    /// they are not cached.
+    async fn local_path(&self, request: &LoadRequest) -> Result<PathBuf, Error> {
+        if let Some(file) = &request.hub {
+            return self.hub_file(file).await;
+        }
+        match self.resolve_local(&request.model) {
+            Err(err) if err.kind() == ErrorKind::NotFound => match HubFile::parse(&request.model) {
+                Some(file) if is_gguf(&file.path) && self.inner.config.hub.is_some() => {
+                    self.hub_file(&file).await
+                }
+                Some(_) | None => Err(err),
+            },
+            resolved => resolved,
+        }
+    }
+
+    /// The cached copy of a hub file, downloading it (status `downloading`) when missing.
+    async fn hub_file(&self, file: &HubFile) -> Result<PathBuf, Error> {
+        let Some(config) = &self.inner.config.hub else {
+            return Err(Error::unavailable(format!(
+                "{file} is a Hugging Face hub file, but hub access is not configured (no cache folder)"
+            )));
+        };
+        let client = HubClient::new(config.clone())?;
+        if let Some(path) = client.cache().get(file) {
+            return Ok(path);
+        }
+        let model = read(&self.inner.status).model;
+        let last_percent = AtomicU8::new(u8::MAX);
+        let progress = |p: &Progress<'_>| {
+            let percent = p.percent();
+            if last_percent.swap(percent, Ordering::Relaxed) != percent {
+                let state = LoadState::Downloading {
+                    percent,
+                    downloaded_bytes: p.bytes,
+                    total_bytes: p.total,
+                };
+                self.set_status(state, model.clone());
+            }
+        };
+        let path = client.download_file(file, &progress).await?;
+        self.set_status(LoadState::Loading, model);
+        Ok(path)
+    }
+
     /// A registry id (`GET /available`) or a path to a GGUF file.
     fn resolve_local(&self, model: &str) -> Result<PathBuf, Error> {
         let entries = self.available();
@@ -376,6 +458,11 @@ impl LoadState {
             Self::Unloading => "unloading",
         }
     }
+}
+
+/// Whether `path` names a GGUF file.
+fn is_gguf(path: &str) -> bool {
+    Path::new(path).extension().is_some_and(|ext| ext.eq_ignore_ascii_case("gguf"))
 }
 
 /// Checks that every setting is within a sane range (as `PUT /config` does).

@@ -9,11 +9,15 @@
 //! - [`InMemoryStore`]: brute-force cosine search over a `Vec`.
 //! - [`ScriptedLlm`]: a chat model answering from a [`Script`], counting words as tokens
 //!   and recording every prompt it receives.
+//! - [`FakeHub`]: the Hugging Face hub's file API on loopback (gated repos, LFS redirects
+//!   to another origin, range requests), for download tests without the internet.
 
 mod embedder;
+mod hub;
 mod llm;
 mod store;
 
 pub use embedder::FakeEmbedder;
+pub use hub::FakeHub;
 pub use llm::{Script, ScriptedLlm};
 pub use store::InMemoryStore;

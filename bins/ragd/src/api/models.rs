@@ -1,9 +1,11 @@
 //! `/api/v1/models`: what models exist, loading and unloading one (in the background, with
-//! status), and the generation settings in force.
+//! status, downloading GGUF files from the Hugging Face hub first when they are not cached),
+//! and the generation settings in force.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use ragd_core::GenerationSettings;
+use ragd_core::{ErrorKind, GenerationSettings};
+use ragd_hub::{DEFAULT_REVISION, HubFile};
 use ragd_llm_backends::manager::{BackendKind, LoadRequest, ModelStatus};
 use ragd_llm_backends::registry::{ModelEntry, ModelFormat, ModelSource};
 use serde::{Deserialize, Serialize};
@@ -71,7 +73,7 @@ pub async fn available(
     let models = state.models.clone();
     let entries = tokio::task::spawn_blocking(move || models.available())
         .await
-        .map_err(|err| ApiError::new(ragd_core::ErrorKind::Internal, err.to_string()))?;
+        .map_err(|err| ApiError::new(ErrorKind::Internal, err.to_string()))?;
     Ok(ApiJson(AvailableModels { models: entries.into_iter().map(Into::into).collect() }))
 }
 
@@ -82,8 +84,14 @@ pub struct LoadBody {
     /// `local` (GGUF in-process), `openai` (OpenAI-compatible server) or `ollama`.
     #[schema(value_type = String, example = "local")]
     pub backend: BackendKind,
-    /// Local: an id from `/available` or a GGUF path. Remote: the server's model name.
-    pub model: String,
+    /// Local: an id from `/available`, a GGUF path, or a hub file `org/name/file.gguf`
+    /// (downloaded into the Hugging Face cache when missing). Remote: the server's model
+    /// name. Give this or `hub`.
+    #[schema(example = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/smollm2-135m-instruct-q8_0.gguf")]
+    pub model: Option<String>,
+    /// Local: a GGUF file of a Hugging Face hub repo, downloaded when missing (status
+    /// `downloading` with `percent`). Give this or `model`.
+    pub hub: Option<HubBody>,
     /// Remote: the server's base URL (default from config).
     pub base_url: Option<String>,
     /// OpenAI-compatible: the API key.
@@ -96,11 +104,36 @@ pub struct LoadBody {
     pub settings: Option<SettingsBody>,
 }
 
+/// A file of a Hugging Face hub repo.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HubBody {
+    /// The repo id, `org/name`.
+    #[schema(example = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF")]
+    pub repo: String,
+    /// The GGUF file's path in the repo.
+    #[schema(example = "smollm2-135m-instruct-q8_0.gguf")]
+    pub file: String,
+    /// A branch, tag or commit hash (default `main`).
+    pub revision: Option<String>,
+}
+
+impl TryFrom<HubBody> for HubFile {
+    type Error = ApiError;
+
+    fn try_from(body: HubBody) -> Result<Self, ApiError> {
+        let revision = body.revision.unwrap_or_else(|| DEFAULT_REVISION.to_owned());
+        Self::at_revision(body.repo, body.file, revision)
+            .map_err(|err| ApiError::from(ragd_core::Error::from(err)))
+    }
+}
+
 /// `GET /api/v1/models/status` body, also the answer of load and unload.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusBody {
     /// `not_loaded`, `downloading`, `loading`, `loaded`, `failed` or `unloading`, with
-    /// `percent` (downloading) or `reason` (failed) beside it.
+    /// `percent`, `downloaded_bytes` and `total_bytes` (downloading) or `reason` (failed)
+    /// beside it.
     #[schema(value_type = Object)]
     #[serde(flatten)]
     pub status: ModelStatus,
@@ -127,9 +160,20 @@ pub async fn load(
         Some("cuda") => u32::MAX,
         Some(other) => {
             return Err(ApiError::new(
-                ragd_core::ErrorKind::InvalidInput,
+                ErrorKind::InvalidInput,
                 format!("device {other:?} is not cpu or cuda"),
             ));
+        }
+    };
+    let hub = body.hub.map(HubFile::try_from).transpose()?;
+    let model = match (body.model, &hub) {
+        (Some(model), None) => model,
+        (None, Some(_)) => String::new(),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::new(ErrorKind::InvalidInput, "give `model` or `hub`, not both"));
+        }
+        (None, None) => {
+            return Err(ApiError::new(ErrorKind::InvalidInput, "`model` (or `hub`) is required"));
         }
     };
     if let Some(settings) = body.settings {
@@ -137,7 +181,8 @@ pub async fn load(
     }
     let request = LoadRequest {
         backend: body.backend,
-        model: body.model,
+        model,
+        hub,
         base_url: body.base_url,
         api_key: body.api_key,
         context_length: body.context_length,

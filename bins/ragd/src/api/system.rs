@@ -70,6 +70,13 @@ pub struct ConfigSummary {
     pub hf_token_present: bool,
     /// Where the token was found, if it was.
     pub hf_token_source: Option<String>,
+    /// The Hugging Face hub cache, where hub downloads go.
+    #[schema(value_type = Option<String>)]
+    pub hf_cache_dir: Option<PathBuf>,
+    /// The Hugging Face hub endpoint.
+    pub hub_endpoint: String,
+    /// Whether hub downloads are off.
+    pub hub_offline: bool,
 }
 
 /// One bundled asset.
@@ -119,6 +126,9 @@ pub async fn info(State(state): State<AppState>) -> ApiJson<Info> {
             log_filter: config.log.filter.clone(),
             hf_token_present: config.hf_token.is_some(),
             hf_token_source: config.hf_token.as_ref().map(|t| t.source.clone()),
+            hf_cache_dir: config.models.hf_cache_dir.clone(),
+            hub_endpoint: config.hub.endpoint.clone(),
+            hub_offline: config.hub.offline,
         },
         assets,
     })

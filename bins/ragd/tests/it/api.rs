@@ -80,6 +80,9 @@ async fn info_reports_version_config_and_assets_without_secrets() {
     assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(body["config"]["port"], 0);
     assert_eq!(body["config"]["hf_token_present"], false);
+    assert_eq!(body["config"]["hub_endpoint"], "https://huggingface.co");
+    assert_eq!(body["config"]["hub_offline"], false);
+    assert_eq!(body["config"]["hf_cache_dir"], "/nonexistent/.cache/huggingface/hub");
     let assets = body["assets"].as_array().unwrap();
     assert_eq!(assets.len(), ragd_core_asset_count());
     assert!(assets.iter().all(|a| a["present"] == false), "HOME=/nonexistent has no assets");

@@ -4,6 +4,8 @@
 //! - `chat`: sessions, replies with citations, memory, tags, streaming, on SmolLM2.
 //! - `cli`: `ragd ingest` and `ragd status` as the built binary.
 //! - `documents`: upload to read-back over the real pipeline.
+//! - `hub`: hub downloads (a chat model over the API, the embedding model by repo id) from
+//!   a loopback hub.
 //! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
 //! - `search`: keyword, semantic and hybrid search on the real model and stores.
 //! - `server`: a real server on an ephemeral loopback port, in process and as the built
@@ -15,6 +17,7 @@ mod api;
 mod chat;
 mod cli;
 mod documents;
+mod hub;
 mod search;
 mod server;
 mod system;

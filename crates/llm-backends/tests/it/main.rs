@@ -1,5 +1,6 @@
 //! Integration tests of `ragd-llm-backends`: the bundled SmolLM2 GGUF model through
-//! llama.cpp, and model discovery on a fake Hugging Face cache.
+//! llama.cpp, model discovery on a fake Hugging Face cache, and hub downloads through the
+//! model manager from a loopback hub.
 //!
 //! The model tests need the assets from `cargo xtask assets`.
 
@@ -7,5 +8,6 @@
 // freely: a panic is the failure report.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+mod hub;
 mod local;
 mod registry;

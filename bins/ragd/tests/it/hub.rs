@@ -1,0 +1,141 @@
+//! Hugging Face hub downloads through ragd, from a loopback hub: a chat model loaded over
+//! the HTTP API with `downloading` progress in its status, and the embedding model named by
+//! repo id.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use ragd_core::Embedder;
+use ragd_test_utils::FakeHub;
+use serde_json::{Value, json};
+
+use crate::documents::{App, assets_dir};
+use crate::test_config;
+
+const REPO: &str = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF";
+const FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+fn asset(path: &str) -> Vec<u8> {
+    std::fs::read(assets_dir().join(path)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_model_loads_over_the_api_with_download_progress_in_the_status() {
+    let gguf = asset(ragd_core::assets::CHAT_MODEL.path);
+    let size = gguf.len() as u64;
+    let hub = FakeHub::start().await;
+    hub.add_file(REPO, FILE, gguf, true);
+    hub.set_chunk_delay(Some(Duration::from_millis(1)));
+    let cache = tempfile::tempdir().unwrap();
+    let (endpoint, cache_dir) = (hub.endpoint().to_owned(), cache.path().to_path_buf());
+    let app = App::with(move |config| {
+        config.models.autoload = "none".to_owned();
+        config.models.hf_cache_dir = Some(cache_dir);
+        config.hub.endpoint = endpoint;
+    })
+    .await;
+    let load = "/api/v1/models/load";
+
+    for (body, expected) in [
+        (json!({"backend": "local"}), "is required"),
+        (
+            json!({"backend": "local", "model": "x", "hub": {"repo": REPO, "file": FILE}}),
+            "not both",
+        ),
+        (
+            json!({"backend": "local", "hub": {"repo": "../up", "file": FILE}}),
+            "invalid hub reference",
+        ),
+        (json!({"backend": "local", "hub": {"repo": REPO, "file": "README.md"}}), "not a GGUF"),
+    ] {
+        let (status, answer) = app.post(load, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+
+    let (status, answer) =
+        app.post(load, &json!({"backend": "local", "hub": {"repo": REPO, "file": FILE}})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer["state"], "loading");
+    assert_eq!(answer["model"]["model"], format!("{REPO}/{FILE}"));
+
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut states: Vec<String> = Vec::new();
+    let mut downloading: Vec<Value> = Vec::new();
+    let last = loop {
+        let (status, body) = app.get("/api/v1/models/status").await;
+        assert_eq!(status, StatusCode::OK);
+        let state = body["state"].as_str().unwrap().to_owned();
+        if state == "downloading" {
+            downloading.push(body.clone());
+        }
+        if states.last() != Some(&state) {
+            states.push(state.clone());
+        }
+        if state == "loaded" || state == "failed" {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{states:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    assert_eq!(last["state"], "loaded", "{last}");
+    assert_eq!(states.first().map(String::as_str), Some("loading"));
+    assert!(states.contains(&"downloading".to_owned()), "{states:?}");
+    assert!(
+        downloading.iter().any(|b| b["percent"].as_u64().is_some_and(|p| p > 0 && p < 100)),
+        "{downloading:?}"
+    );
+    assert!(downloading.iter().all(|b| b["total_bytes"] == size), "{:?}", downloading.last());
+    assert!(downloading.iter().all(|b| b["model"]["model"] == format!("{REPO}/{FILE}")));
+    assert_eq!(last["model"]["model_id"], "SmolLM2-135M-Instruct.Q4_1");
+
+    let (_, available) = app.get("/api/v1/models/available").await;
+    let listed = available["models"].as_array().unwrap();
+    let entry = listed.iter().find(|m| m["id"] == format!("{REPO}/{FILE}")).unwrap();
+    assert_eq!(entry["source"], "hf_cache");
+    assert_eq!(entry["revision"], hub.commit(REPO));
+}
+
+fn hub_config(data: &Path, hub: &FakeHub, cache: &Path) -> ragd::Config {
+    let mut config = test_config(data);
+    config.assets_dir = assets_dir();
+    config.embedding.model_id = "test-org/minilm-copy".to_owned();
+    config.models.hf_cache_dir = Some(cache.to_path_buf());
+    config.hub.endpoint = hub.endpoint().to_owned();
+    config
+}
+
+#[tokio::test]
+async fn the_embedding_model_comes_from_the_hub_by_repo_id() {
+    let hub = FakeHub::start().await;
+    let repo = "test-org/minilm-copy";
+    hub.add_file(repo, "onnx/model.onnx", asset(ragd_core::assets::EMBEDDING_MODEL.path), true);
+    hub.add_file(repo, "tokenizer.json", asset(ragd_core::assets::EMBEDDING_TOKENIZER.path), false);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("hub");
+
+    // Offline with an empty cache: the server still starts, without the embedder, and the
+    // hub is never asked.
+    let mut offline = hub_config(&dir.path().join("offline"), &hub, &cache);
+    offline.hub.offline = true;
+    let services = ragd::state::Services::open(&offline).await.unwrap();
+    assert!(services.embedder.is_none());
+    assert!(hub.requests().is_empty(), "{:?}", hub.requests());
+
+    let config = hub_config(&dir.path().join("data"), &hub, &cache);
+    let services = ragd::state::Services::open(&config).await.unwrap();
+    let embedder = services.embedder.expect("the hub model loads");
+    assert_eq!(embedder.model_id(), repo);
+    assert_eq!(embedder.embed_query("hello world".to_owned()).await.unwrap().len(), 384);
+    let snapshot = cache.join("models--test-org--minilm-copy/snapshots").join(hub.commit(repo));
+    assert!(snapshot.join("onnx/model.onnx").is_symlink());
+    assert!(snapshot.join("tokenizer.json").is_file());
+
+    // Started again, it reads the cache and asks the hub nothing.
+    hub.clear_requests();
+    let config = hub_config(&dir.path().join("again"), &hub, &cache);
+    assert!(ragd::state::Services::open(&config).await.unwrap().embedder.is_some());
+    assert!(hub.requests().is_empty(), "{:?}", hub.requests());
+}
