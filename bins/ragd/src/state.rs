@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use metrics_exporter_prometheus::PrometheusHandle;
 use ragd_catalog::Catalog;
 use ragd_chat::{ChatParts, ChatService, ModelProvider};
-use ragd_core::{Embedder, GenerationSettings, LlmBackend, VectorStore};
+use ragd_core::{Embedder, GenerationSettings, LlmBackend, TableName, VectorStore};
 use ragd_embedding::{Device, EmbedderConfig, OrtEmbedder};
 use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, IngestParts, Ingestor};
 use ragd_llm_backends::manager::{BackendKind, LoadRequest, ManagerConfig, ModelManager};
@@ -62,6 +62,8 @@ pub struct Services {
     pub catalog: Catalog,
     /// The vector store, when it opened (chat memory lives here too).
     pub store: Option<Arc<dyn VectorStore>>,
+    /// The same store as its concrete type, for maintenance such as orphan removal.
+    pub lance: Option<Arc<LanceStore>>,
 }
 
 impl Services {
@@ -109,6 +111,7 @@ impl Services {
             Err(_) => (None, None),
         };
         let as_embedder = embedder.clone().map(|e| e as Arc<dyn Embedder>);
+        let lance = store.clone();
         let as_store = store.map(|s| s as Arc<dyn VectorStore>);
         let documents = Ingestor::new(
             IngestParts {
@@ -124,7 +127,40 @@ impl Services {
             embedder: as_embedder,
             store: as_store.clone(),
         });
-        Ok(Self { documents, search, embedder, catalog, store: as_store })
+        Ok(Self { documents, search, embedder, catalog, store: as_store, lance })
+    }
+
+    /// Removes vectors whose chunk or message no longer exists in the catalog, as a crash
+    /// between the catalog delete and the vector delete can leave them (architecture:
+    /// "vectors whose chunk no longer exists are removed" at start-up). Call it before
+    /// documents are resumed, so no worker is writing vectors meanwhile. Returns how many
+    /// went; failures are logged, not fatal.
+    pub async fn remove_orphan_vectors(&self) -> u64 {
+        let Some(lance) = &self.lance else { return 0 };
+        let catalog = self.catalog.clone();
+        let ids = tokio::task::spawn_blocking(move || {
+            Ok::<_, ragd_catalog::Error>((catalog.all_chunk_ids()?, catalog.all_message_ids()?))
+        })
+        .await;
+        let (chunks, messages) = match ids {
+            Ok(Ok(ids)) => ids,
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "cannot list catalog ids; orphan vectors are kept");
+                return 0;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "orphan scan panicked; orphan vectors are kept");
+                return 0;
+            }
+        };
+        let mut removed = 0;
+        for (table, keep) in [(TableName::Chunks, &chunks), (TableName::Memory, &messages)] {
+            match lance.remove_orphans(table, keep).await {
+                Ok(count) => removed += count,
+                Err(err) => tracing::warn!(%err, table = table.as_str(), "orphan removal failed"),
+            }
+        }
+        removed
     }
 }
 
@@ -161,6 +197,10 @@ impl AppState {
     /// As [`Services::open`].
     pub async fn open(config: Config) -> Result<Self, StartupError> {
         let services = Services::open(&config).await?;
+        let orphans = services.remove_orphan_vectors().await;
+        if orphans > 0 {
+            tracing::info!(orphans, "removed vectors whose chunk or message no longer exists");
+        }
         let monitor = SystemMonitor::start(monitor_config(&config))
             .inspect_err(|err| tracing::warn!(%err, "system status is unavailable"))
             .ok();

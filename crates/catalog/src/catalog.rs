@@ -7,8 +7,11 @@ use std::{
     time::Duration,
 };
 
+use std::collections::HashSet;
+
 use ragd_core::DocumentId;
 use rusqlite::{Connection, OpenFlags};
+use uuid::Uuid;
 
 use crate::{
     error::{Error, Result},
@@ -134,6 +137,37 @@ impl Catalog {
             None => conn.query_row("SELECT count(*) FROM chunks", [], |row| row.get(0))?,
         };
         Ok(count.unsigned_abs())
+    }
+}
+
+impl Catalog {
+    /// The ids of every chunk, to find vectors whose chunk is gone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] when the query fails, [`Error::Corrupt`] for an unreadable id.
+    pub fn all_chunk_ids(&self) -> Result<HashSet<Uuid>> {
+        self.all_ids("SELECT id FROM chunks")
+    }
+
+    /// The ids of every message, to find memory vectors whose exchange is gone.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] when the query fails, [`Error::Corrupt`] for an unreadable id.
+    pub fn all_message_ids(&self) -> Result<HashSet<Uuid>> {
+        self.all_ids("SELECT id FROM messages")
+    }
+
+    fn all_ids(&self, sql: &str) -> Result<HashSet<Uuid>> {
+        let conn = self.lock();
+        let mut statement = conn.prepare(sql)?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+        rows.map(|id| {
+            let id = id?;
+            Uuid::parse_str(&id).map_err(|err| Error::Corrupt(format!("id {id:?}: {err}")))
+        })
+        .collect()
     }
 }
 

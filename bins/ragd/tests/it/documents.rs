@@ -311,3 +311,42 @@ async fn bad_and_unknown_ids_are_4xx_json() {
     let (status, _) = app.get(&format!("/api/v1/documents/{unknown}/chunks")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn start_up_removes_vectors_whose_chunk_or_message_is_gone() {
+    use ragd_core::{EmbeddedRecord, SessionId, TableName, VectorStore};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(&dir.path().join("data"));
+    config.assets_dir = assets_dir();
+    config.models.autoload = "none".to_owned();
+
+    let services = ragd::state::Services::open(&config).await.unwrap();
+    let path = std::env::current_dir().unwrap().join("../../fixtures/docs/handbook.md");
+    let ingested = services.documents.ingest_file(&path).await.unwrap();
+    let document = services
+        .documents
+        .wait_until_done(ingested.document.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(document.status, ragd_core::DocumentStatus::Ready);
+    let lance = services.lance.clone().unwrap();
+    let chunks = lance.count(TableName::Chunks).await.unwrap();
+    assert!(chunks > 0);
+    let orphan = |session_id| EmbeddedRecord {
+        id: uuid::Uuid::now_v7(),
+        document_id: None,
+        session_id,
+        vector: vec![0.1; 384],
+    };
+    lance.upsert(TableName::Chunks, vec![orphan(None)]).await.unwrap();
+    lance.upsert(TableName::Memory, vec![orphan(Some(SessionId::new()))]).await.unwrap();
+    assert_eq!(lance.count(TableName::Chunks).await.unwrap(), chunks + 1);
+    drop((services, lance));
+
+    drop(AppState::open(config.clone()).await.unwrap());
+    let reopened = ragd::state::Services::open(&config).await.unwrap();
+    let lance = reopened.lance.clone().unwrap();
+    assert_eq!(lance.count(TableName::Chunks).await.unwrap(), chunks);
+    assert_eq!(lance.count(TableName::Memory).await.unwrap(), 0);
+}
