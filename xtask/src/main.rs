@@ -3,6 +3,8 @@
 //! - `cargo xtask assets`: fetch the pinned model and runtime packages and unpack them.
 //! - `cargo xtask serve [ARGS]`: set everything up, then run `ragd serve ARGS`.
 //! - `cargo xtask test [ARGS]`: set everything up, then run the whole test suite.
+//! - `cargo xtask fuzz`: schemathesis against a local `ragd` (no 5xx, responses match
+//!   the OpenAPI document).
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
 //!
 //! Heavy builds go to one shared target directory (`$CARGO_TARGET_DIR`, default
@@ -13,6 +15,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // Printing is what a CLI tool does.
 
 mod assets;
+mod fuzz;
 mod sysdeps;
 #[cfg(test)]
 mod tidy;
@@ -29,6 +32,7 @@ commands:
   sysdeps              install the system packages the build needs (apt, as root)
   serve [ARGS...]      set up, then run `ragd serve ARGS...` (e.g. --port 8080)
   test [ARGS...]       set up, then run every test (`cargo test --workspace ARGS...`)
+  fuzz [--examples N]  fuzz the HTTP API with schemathesis against a local ragd (pip, pinned)
 
 environment:
   RAGD_ASSETS_DIR      asset directory (default $HOME/.cache/ragd/assets)
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
         "sysdeps" => sysdeps::ensure(),
         "serve" => serve(rest),
         "test" => test(rest),
+        "fuzz" => fuzz::fuzz(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -296,7 +296,7 @@ pub async fn list(
     get,
     path = "/{id}",
     tag = "documents",
-    params(("id" = String, Path, description = "Document id")),
+    params(("id" = uuid::Uuid, Path, description = "Document id")),
     responses(
         (status = 200, description = "The document", body = DocumentDto),
         (status = 400, description = "Malformed id", body = ErrorBody),
@@ -338,7 +338,7 @@ pub struct DocumentText {
     get,
     path = "/{id}/text",
     tag = "documents",
-    params(("id" = String, Path, description = "Document id"), TextQuery),
+    params(("id" = uuid::Uuid, Path, description = "Document id"), TextQuery),
     responses(
         (status = 200, description = "The text", body = DocumentText),
         (status = 400, description = "Range outside the text", body = ErrorBody),
@@ -443,10 +443,11 @@ pub struct ChunkList {
     get,
     path = "/{id}/chunks",
     tag = "documents",
-    params(("id" = String, Path, description = "Document id"), PageQuery),
+    params(("id" = uuid::Uuid, Path, description = "Document id"), PageQuery),
     responses(
         (status = 200, description = "A page of chunks", body = ChunkList),
-        (status = 404, description = "No such document", body = ErrorBody)
+        (status = 404, description = "No such document", body = ErrorBody),
+        (status = 400, description = "Malformed id or parameters", body = ErrorBody)
     )
 )]
 pub async fn chunks(
@@ -470,10 +471,11 @@ pub async fn chunks(
     get,
     path = "/chunks/{chunk_id}",
     tag = "documents",
-    params(("chunk_id" = String, Path, description = "Chunk id")),
+    params(("chunk_id" = uuid::Uuid, Path, description = "Chunk id")),
     responses(
         (status = 200, description = "The chunk", body = ChunkDto),
-        (status = 404, description = "No such chunk", body = ErrorBody)
+        (status = 404, description = "No such chunk", body = ErrorBody),
+        (status = 400, description = "Malformed id or parameters", body = ErrorBody)
     )
 )]
 pub async fn chunk(
@@ -488,10 +490,11 @@ pub async fn chunk(
     delete,
     path = "/{id}",
     tag = "documents",
-    params(("id" = String, Path, description = "Document id")),
+    params(("id" = uuid::Uuid, Path, description = "Document id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such document", body = ErrorBody)
+        (status = 404, description = "No such document", body = ErrorBody),
+        (status = 400, description = "Malformed id or parameters", body = ErrorBody)
     )
 )]
 pub async fn delete(
@@ -507,11 +510,12 @@ pub async fn delete(
     post,
     path = "/{id}/reindex",
     tag = "documents",
-    params(("id" = String, Path, description = "Document id")),
+    params(("id" = uuid::Uuid, Path, description = "Document id")),
     responses(
         (status = 202, description = "Queued again", body = DocumentDto),
         (status = 404, description = "No such document", body = ErrorBody),
-        (status = 409, description = "Still processing", body = ErrorBody)
+        (status = 409, description = "Still processing", body = ErrorBody),
+        (status = 400, description = "Malformed id or parameters", body = ErrorBody)
     )
 )]
 pub async fn reindex(

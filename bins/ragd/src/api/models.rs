@@ -148,7 +148,8 @@ pub struct StatusBody {
     responses(
         (status = 202, description = "Loading started", body = StatusBody),
         (status = 400, description = "Bad request or settings", body = ErrorBody),
-        (status = 409, description = "A load or unload is running", body = ErrorBody)
+        (status = 409, description = "A load or unload is running", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
     )
 )]
 pub async fn load(
@@ -318,7 +319,8 @@ mod double_option {
     request_body = SettingsPatch,
     responses(
         (status = 200, description = "The settings now in force", body = SettingsBody),
-        (status = 400, description = "Unknown field or value out of range", body = ErrorBody)
+        (status = 400, description = "Unknown field or value out of range", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
     )
 )]
 pub async fn put_config(

@@ -146,7 +146,8 @@ fn respond(mode: &'static str, hits: Vec<Hit>) -> ApiJson<SearchResponse> {
     request_body = SearchRequest,
     responses(
         (status = 200, description = "Hits, best first", body = SearchResponse),
-        (status = 400, description = "Empty query or top_k out of range", body = ErrorBody)
+        (status = 400, description = "Empty query or top_k out of range", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
     )
 )]
 pub async fn keyword(
@@ -166,7 +167,8 @@ pub async fn keyword(
     responses(
         (status = 200, description = "Hits, best first", body = SearchResponse),
         (status = 400, description = "Empty query or top_k out of range", body = ErrorBody),
-        (status = 503, description = "No embedding model or vector store", body = ErrorBody)
+        (status = 503, description = "No embedding model or vector store", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
     )
 )]
 pub async fn semantic(
@@ -186,7 +188,8 @@ pub async fn semantic(
     responses(
         (status = 200, description = "Hits, best first", body = SearchResponse),
         (status = 400, description = "Empty query, top_k out of range, negative weights", body = ErrorBody),
-        (status = 503, description = "No embedding model or vector store", body = ErrorBody)
+        (status = 503, description = "No embedding model or vector store", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
     )
 )]
 pub async fn hybrid(

@@ -349,7 +349,8 @@ impl From<ragd_chat::Error> for ApiError {
     responses(
         (status = 201, description = "Created", body = SessionBody),
         (status = 400, description = "Bad name or tags", body = ErrorBody),
-        (status = 404, description = "A document does not exist", body = ErrorBody)
+        (status = 404, description = "A document does not exist", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
     )
 )]
 pub async fn create(
@@ -401,10 +402,11 @@ pub async fn list(
     get,
     path = "/{id}",
     tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses(
         (status = 200, description = "The session", body = SessionBody),
-        (status = 404, description = "No such session", body = ErrorBody)
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 400, description = "Malformed id or parameters", body = ErrorBody)
     )
 )]
 pub async fn get(
@@ -419,12 +421,13 @@ pub async fn get(
     patch,
     path = "/{id}",
     tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     request_body = UpdateSessionBody,
     responses(
         (status = 200, description = "The session now", body = SessionBody),
         (status = 400, description = "Bad values", body = ErrorBody),
-        (status = 404, description = "No such session or document", body = ErrorBody)
+        (status = 404, description = "No such session or document", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
     )
 )]
 pub async fn update(
@@ -446,10 +449,11 @@ pub async fn update(
     delete,
     path = "/{id}",
     tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "No such session", body = ErrorBody)
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 400, description = "Malformed id or parameters", body = ErrorBody)
     )
 )]
 pub async fn delete(
@@ -465,10 +469,11 @@ pub async fn delete(
     get,
     path = "/{id}/messages",
     tag = "sessions",
-    params(("id" = String, Path, description = "Session id"), PageParams),
+    params(("id" = uuid::Uuid, Path, description = "Session id"), PageParams),
     responses(
         (status = 200, description = "A page of messages", body = MessageList),
-        (status = 404, description = "No such session", body = ErrorBody)
+        (status = 404, description = "No such session", body = ErrorBody),
+        (status = 400, description = "Malformed id or parameters", body = ErrorBody)
     )
 )]
 pub async fn messages(
@@ -495,14 +500,15 @@ pub async fn messages(
     post,
     path = "/{id}/messages",
     tag = "sessions",
-    params(("id" = String, Path, description = "Session id")),
+    params(("id" = uuid::Uuid, Path, description = "Session id")),
     request_body = SendBody,
     responses(
         (status = 201, description = "The stored reply", body = ReplyBody),
         (status = 200, description = "Server-sent events (stream: true)", content_type = "text/event-stream"),
         (status = 400, description = "Empty message, too long for the model's window, bad settings", body = ErrorBody),
         (status = 404, description = "No such session", body = ErrorBody),
-        (status = 503, description = "No model is loaded or the backend is unavailable", body = ErrorBody)
+        (status = 503, description = "No model is loaded or the backend is unavailable", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
     )
 )]
 pub async fn send(
@@ -574,7 +580,7 @@ fn events(turn: ChatTurn) -> impl Stream<Item = Result<Event, Infallible>> {
     get,
     path = "/{id}/memory/search",
     tag = "sessions",
-    params(("id" = String, Path, description = "Session id"), MemoryParams),
+    params(("id" = uuid::Uuid, Path, description = "Session id"), MemoryParams),
     responses(
         (status = 200, description = "Exchanges, best first", body = MemoryResults),
         (status = 400, description = "Empty query or top_k out of range", body = ErrorBody),
