@@ -196,6 +196,9 @@ pub struct ModelsSettings {
     pub autoload: String,
     /// Context window for the autoloaded model (default: the model's, capped at 4096).
     pub context_length: Option<u32>,
+    /// More folders local models may be loaded from by path (besides `dir`, the Hugging
+    /// Face cache and the assets dir); a path outside all of them is refused.
+    pub allowed_dirs: Vec<PathBuf>,
     /// Default base URL of `openai` loads.
     pub openai_url: String,
     /// Default base URL of `ollama` loads.
@@ -209,6 +212,7 @@ impl Default for ModelsSettings {
             hf_cache_dir: None,
             autoload: "bundled".to_owned(),
             context_length: None,
+            allowed_dirs: Vec::new(),
             openai_url: "http://127.0.0.1:8000/v1".to_owned(),
             ollama_url: "http://127.0.0.1:11434".to_owned(),
         }

@@ -268,11 +268,15 @@ pub fn chat_service(
 
 fn model_manager(config: &Config) -> ModelManager {
     let bundled = config.assets_dir.join(ragd_core::assets::CHAT_MODEL.path);
+    let models_dir = config.models.dir.clone().unwrap_or_else(|| config.data_dir.join("models"));
+    // Paths given to `POST /models/load` must lie in a folder the operator chose.
+    let mut allowed_dirs = vec![models_dir.clone(), config.assets_dir.clone()];
+    allowed_dirs.extend(config.models.hf_cache_dir.clone());
+    allowed_dirs.extend(config.models.allowed_dirs.iter().cloned());
     ModelManager::new(ManagerConfig {
+        allowed_dirs,
         registry: RegistryConfig {
-            models_dir: Some(
-                config.models.dir.clone().unwrap_or_else(|| config.data_dir.join("models")),
-            ),
+            models_dir: Some(models_dir),
             hf_cache_dir: config.models.hf_cache_dir.clone(),
             bundled: vec![bundled],
         },

@@ -145,6 +145,11 @@ pub struct ManagerConfig {
     /// Downloads of hub files that are not cached (endpoint, token, offline mode); its
     /// `cache_dir` should be `registry.hf_cache_dir`. `None`: only cached models load.
     pub hub: Option<HubConfig>,
+    /// Local loads by path must name a file inside one of these folders (models found by
+    /// the registry are always allowed). Empty: any readable path, as a library user
+    /// embedding the manager may want; the `ragd` server always sets it, so an API client
+    /// cannot make it open arbitrary files.
+    pub allowed_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -233,6 +238,13 @@ impl ModelManager {
     /// `Conflict` while a load or unload is running; `InvalidInput` for a request that
     /// cannot work (a remote backend without a model name).
     pub fn load(&self, mut request: LoadRequest) -> Result<ModelStatus, Error> {
+        // A path outside the allowed folders is refused now, not as a failed load later.
+        if request.backend == BackendKind::Local && request.hub.is_none() {
+            let path = Path::new(&request.model);
+            if path.is_file() && !self.available().iter().any(|e| e.id == request.model) {
+                self.check_allowed(path)?;
+            }
+        }
         if let Some(file) = &request.hub {
             if request.backend != BackendKind::Local {
                 return Err(Error::invalid_input(
@@ -438,6 +450,7 @@ impl ModelManager {
         }
         let path = Path::new(model);
         if path.is_file() {
+            self.check_allowed(path)?;
             return Ok(path.to_path_buf());
         }
         let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
@@ -456,6 +469,32 @@ impl LoadState {
             Self::Loaded => "loaded",
             Self::Failed { .. } => "failed",
             Self::Unloading => "unloading",
+        }
+    }
+}
+
+impl ModelManager {
+    /// Fails unless `path` (resolved, symlinks followed) lies inside an allowed folder.
+    fn check_allowed(&self, path: &Path) -> Result<(), Error> {
+        let allowed = &self.inner.config.allowed_dirs;
+        if allowed.is_empty() {
+            return Ok(());
+        }
+        let resolved = path.canonicalize().map_err(|err| {
+            Error::invalid_input(format!("cannot resolve {}: {err}", path.display()))
+        })?;
+        let inside = allowed
+            .iter()
+            .filter_map(|dir| dir.canonicalize().ok())
+            .any(|dir| resolved.starts_with(dir));
+        if inside {
+            Ok(())
+        } else {
+            Err(Error::invalid_input(format!(
+                "{} is outside the folders models may be loaded from ({}); put it in models.dir or add its folder to models.allowed_dirs",
+                path.display(),
+                allowed.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+            )))
         }
     }
 }

@@ -192,3 +192,21 @@ async fn api_keys_are_required_except_for_health_and_rate_limited() {
     let wait: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait));
 }
+
+#[tokio::test]
+async fn model_paths_outside_the_allowed_folders_are_refused() {
+    use crate::documents::App;
+
+    let app = App::with(|config| config.models.autoload = "none".to_owned()).await;
+    let outside = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(outside.path(), b"GGUF not really").unwrap();
+    for model in [outside.path().to_str().unwrap(), "/etc/passwd"] {
+        let (status, body) = app
+            .post("/api/v1/models/load", &serde_json::json!({"backend": "local", "model": model}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{model}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("outside"), "{body}");
+    }
+    let (_, status) = app.get("/api/v1/models/status").await;
+    assert_eq!(status["state"], "not_loaded");
+}

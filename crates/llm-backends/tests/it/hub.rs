@@ -33,6 +33,7 @@ fn manager(hub: &FakeHub, cache: &Path, offline: bool) -> ModelManager {
             offline,
             ..HubConfig::new(cache)
         }),
+        allowed_dirs: Vec::new(),
     })
 }
 
