@@ -4,6 +4,8 @@
 //! - `cargo xtask serve [ARGS]`: set everything up, then run `ragd serve ARGS`.
 //! - `cargo xtask test [ARGS]`: set everything up, then run the whole test suite.
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
+//! - `cargo xtask bench embed|search [ARGS]`: benchmarks against peers, appended to
+//!   `docs/BENCHMARKS.md` (see `bench/mod.rs`).
 //!
 //! Heavy builds go to one shared target directory (`$CARGO_TARGET_DIR`, default
 //! `$HOME/.cache/ragd/target`), so every clone and CI run reuses the same build. Tidy checks
@@ -13,6 +15,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // Printing is what a CLI tool does.
 
 mod assets;
+mod bench;
 mod sysdeps;
 #[cfg(test)]
 mod tidy;
@@ -29,12 +32,18 @@ commands:
   sysdeps              install the system packages the build needs (apt, as root)
   serve [ARGS...]      set up, then run `ragd serve ARGS...` (e.g. --port 8080)
   test [ARGS...]       set up, then run every test (`cargo test --workspace ARGS...`)
+  bench embed [--n N] [--rounds R] [--threads T] [--batch B] [--skip-st]
+                       embedding throughput vs Python onnxruntime and sentence-transformers
+  bench search [--sizes N,N...] [--queries Q]
+                       vector search p50/p99 and recall@10 vs chromadb
+                       (benchmarks append their results to docs/BENCHMARKS.md)
 
 environment:
   RAGD_ASSETS_DIR      asset directory (default $HOME/.cache/ragd/assets)
   CARGO_TARGET_DIR     build directory (default $HOME/.cache/ragd/target)
   CARGO_BUILD_JOBS     parallel build jobs (default 2)
-  OMP_WAIT_POLICY      llama.cpp's OpenMP waiting (default PASSIVE)";
+  OMP_WAIT_POLICY      llama.cpp's OpenMP waiting (default PASSIVE)
+  RAGD_BENCH_VENV      Python environment of the benchmark peers (default $HOME/.cache/ragd/bench-venv)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +56,11 @@ fn main() -> ExitCode {
         "sysdeps" => sysdeps::ensure(),
         "serve" => serve(rest),
         "test" => test(rest),
+        "bench" => match rest.split_first() {
+            Some((kind, args)) if kind == "embed" || kind == "search" => bench::run(kind, args),
+            // `bench llm` (the LLM backends' benchmark) is dispatched here too.
+            _ => Err(format!("usage: cargo xtask bench embed|search [OPTIONS]\n\n{USAGE}")),
+        },
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -90,9 +104,7 @@ fn assets_command(args: &[String]) -> Result<()> {
 fn workspace_root() -> PathBuf {
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    manifest_dir
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    manifest_dir.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// `$CARGO_TARGET_DIR`, else the shared `$HOME/.cache/ragd/target`.
