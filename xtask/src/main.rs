@@ -6,6 +6,8 @@
 //! - `cargo xtask fuzz`: schemathesis against a local `ragd` (no 5xx, responses match
 //!   the OpenAPI document).
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
+//! - `cargo xtask bench embed|search [ARGS]`: benchmarks against peers, appended to
+//!   `docs/BENCHMARKS.md` (see `bench/mod.rs`).
 //!
 //! Heavy builds go to one shared target directory (`$CARGO_TARGET_DIR`, default
 //! `$HOME/.cache/ragd/target`), so every clone and CI run reuses the same build. Tidy checks
@@ -15,6 +17,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // Printing is what a CLI tool does.
 
 mod assets;
+mod bench;
 mod fuzz;
 mod sysdeps;
 #[cfg(test)]
@@ -33,12 +36,18 @@ commands:
   serve [ARGS...]      set up, then run `ragd serve ARGS...` (e.g. --port 8080)
   test [ARGS...]       set up, then run every test (`cargo test --workspace ARGS...`)
   fuzz [--examples N]  fuzz the HTTP API with schemathesis against a local ragd (pip, pinned)
+  bench embed [--n N] [--rounds R] [--threads T] [--batch B] [--skip-st]
+                       embedding throughput vs Python onnxruntime and sentence-transformers
+  bench search [--sizes N,N...] [--queries Q]
+                       vector search p50/p99 and recall@10 vs chromadb
+                       (benchmarks append their results to docs/BENCHMARKS.md)
 
 environment:
   RAGD_ASSETS_DIR      asset directory (default $HOME/.cache/ragd/assets)
   CARGO_TARGET_DIR     build directory (default $HOME/.cache/ragd/target)
   CARGO_BUILD_JOBS     parallel build jobs (default 2)
-  OMP_WAIT_POLICY      llama.cpp's OpenMP waiting (default PASSIVE)";
+  OMP_WAIT_POLICY      llama.cpp's OpenMP waiting (default PASSIVE)
+  RAGD_BENCH_VENV      Python environment of the benchmark peers (default $HOME/.cache/ragd/bench-venv)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,6 +61,11 @@ fn main() -> ExitCode {
         "serve" => serve(rest),
         "test" => test(rest),
         "fuzz" => fuzz::fuzz(rest),
+        "bench" => match rest.split_first() {
+            Some((kind, args)) if kind == "embed" || kind == "search" => bench::run(kind, args),
+            // `bench llm` (the LLM backends' benchmark) is dispatched here too.
+            _ => Err(format!("usage: cargo xtask bench embed|search [OPTIONS]\n\n{USAGE}")),
+        },
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())

@@ -1,0 +1,92 @@
+//! The ragd contender of `cargo xtask bench embed`: [`OrtEmbedder`] throughput on fixed texts.
+//!
+//! `cargo xtask bench embed` builds this with the test build (`cargo test --workspace
+//! --no-run` builds examples too, so no other profile or feature set is compiled) and runs
+//! it next to the Python contenders on the same texts:
+//!
+//! ```text
+//! bench_embed --assets DIR --texts texts.json --threads 2 --batch 32 --vectors out.f32
+//! ```
+//!
+//! It loads the bundled all-MiniLM-L6-v2 (int8 ONNX) with `--threads` intra-op threads,
+//! embeds one batch to warm up, then embeds every text in calls of `--batch` texts, as the
+//! ingest pipeline does, and prints one JSON line: `chunks`, `seconds`, `chunks_per_s`.
+//! The vectors go to `--vectors` (little-endian f32) so they can be compared with the
+//! other contenders'.
+
+#![allow(clippy::print_stdout)] // The JSON result line is this program's output.
+
+use std::error::Error;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use ragd_embedding::{EmbedderConfig, OrtEmbedder};
+
+type AnyResult<T> = Result<T, Box<dyn Error>>;
+
+/// The command-line options.
+#[derive(Debug)]
+struct Options {
+    assets: PathBuf,
+    texts: PathBuf,
+    threads: usize,
+    batch: usize,
+    max_tokens: usize,
+    vectors: PathBuf,
+}
+
+fn parse(args: &[String]) -> AnyResult<Options> {
+    let value = |name: &str| -> AnyResult<String> {
+        args.iter()
+            .position(|arg| arg == name)
+            .and_then(|at| args.get(at + 1))
+            .cloned()
+            .ok_or_else(|| format!("missing {name} VALUE").into())
+    };
+    Ok(Options {
+        assets: value("--assets")?.into(),
+        texts: value("--texts")?.into(),
+        threads: value("--threads")?.parse()?,
+        batch: value("--batch")?.parse()?,
+        max_tokens: value("--max-tokens").unwrap_or_else(|_| "256".to_owned()).parse()?,
+        vectors: value("--vectors")?.into(),
+    })
+}
+
+fn main() -> AnyResult<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = parse(&args)?;
+    let texts: Vec<String> = serde_json::from_str(&std::fs::read_to_string(&options.texts)?)?;
+    let dylib = options.assets.join(ragd_core::assets::ONNX_RUNTIME.path);
+    let mut config = EmbedderConfig::minilm(&options.assets, &dylib);
+    config.intra_op_threads = Some(options.threads);
+    config.max_batch_size = options.batch;
+    config.max_tokens = options.max_tokens;
+    config.batch_token_budget = config.batch_token_budget.max(options.batch * options.max_tokens);
+    let embedder = OrtEmbedder::load(&config)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let (vectors, seconds) = runtime.block_on(async {
+        let warm_up: Vec<String> = texts.iter().take(options.batch).cloned().collect();
+        embedder.embed(warm_up).await?;
+        let start = Instant::now();
+        let mut vectors = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(options.batch) {
+            vectors.extend(embedder.embed(batch.to_vec()).await?);
+        }
+        Ok::<_, ragd_embedding::Error>((vectors, start.elapsed().as_secs_f64()))
+    })?;
+
+    let bytes: Vec<u8> = vectors.iter().flatten().flat_map(|value| value.to_le_bytes()).collect();
+    std::fs::write(&options.vectors, bytes)?;
+    let result = serde_json::json!({
+        "contender": "ragd",
+        "chunks": texts.len(),
+        "seconds": seconds,
+        "chunks_per_s": texts.len() as f64 / seconds,
+        "threads": options.threads,
+        "provider": embedder.provider(),
+    });
+    println!("{result}");
+    Ok(())
+}

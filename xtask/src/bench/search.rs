@@ -1,0 +1,223 @@
+//! `cargo xtask bench search`: vector search latency and recall of ragd against chromadb.
+//!
+//! `xtask/bench/search.py data` writes deterministic, clustered 384-dimension unit vectors,
+//! fresh query vectors and the exact top 10 of every query (numpy brute force) to files both
+//! contenders read. For each table size:
+//!
+//! - `ragd`: `LanceStore` (example `bench_search` of `ragd-vector-store`) loads the rows
+//!   through `VectorStore::upsert`, answers the queries by exact flat scan, then builds its
+//!   IVF_HNSW_SQ index the way the product does and answers them again through it;
+//! - `chromadb`: a persistent collection (HNSW, cosine) with the same rows and queries.
+//!
+//! Reported: per-query latency p50 and p99 (sequential queries, after a warm-up), recall@10
+//! against the exact answers, load and index build times, and ragd's latency as a ratio of
+//! chromadb's.
+
+use std::fmt::Write as _;
+
+use super::{Setup, json_line, number};
+use crate::Result;
+
+const USAGE: &str = "usage: cargo xtask bench search [--sizes N,N...] [--queries Q] \
+                     [--flat-queries F] [--ann-max-rows N]";
+
+/// The benchmark's options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Options {
+    sizes: Vec<usize>,
+    /// Queries for the ANN passes and chromadb.
+    queries: usize,
+    /// Queries for ragd's exact flat scan (slow at opt-level 0, and its recall is 1).
+    flat_queries: usize,
+    /// Tables larger than this skip ragd's index: LanceDB at opt-level 0 took about 11
+    /// minutes to build the IVF_HNSW_SQ index of 10 000 rows here, and the build grows
+    /// faster than the row count.
+    ann_max_rows: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { sizes: vec![10_000, 100_000], queries: 200, flat_queries: 50, ann_max_rows: 10_000 }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let mut options = Options::default();
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        match flag.as_str() {
+            "--sizes" => {
+                options.sizes = value
+                    .split(',')
+                    .map(|size| size.trim().parse().ok().filter(|n| *n >= 100))
+                    .collect::<Option<Vec<usize>>>()
+                    .ok_or_else(|| format!("--sizes wants numbers of at least 100\n{USAGE}"))?;
+            }
+            "--queries" | "--flat-queries" | "--ann-max-rows" => {
+                let number = value
+                    .parse()
+                    .ok()
+                    .filter(|q| *q > 0)
+                    .ok_or_else(|| format!("{flag} needs a positive number\n{USAGE}"))?;
+                match flag.as_str() {
+                    "--queries" => options.queries = number,
+                    "--flat-queries" => options.flat_queries = number,
+                    _ => options.ann_max_rows = number,
+                }
+            }
+            _ => return Err(format!("unknown option {flag:?}\n{USAGE}")),
+        }
+    }
+    options.sizes.sort_unstable();
+    options.sizes.dedup();
+    Ok(options)
+}
+
+/// The numbers of both contenders at one table size.
+struct SizeResult {
+    n: usize,
+    ragd: serde_json::Value,
+    chroma: serde_json::Value,
+}
+
+pub(super) fn run(args: &[String]) -> Result<()> {
+    let options = parse(args)?;
+    let setup = Setup::new("search")?;
+    let data = setup.work.join("data");
+    let sizes: Vec<String> = options.sizes.iter().map(ToString::to_string).collect();
+    let mut generate = setup.script("search.py");
+    generate
+        .args(["data", "--sizes", &sizes.join(","), "--queries", &options.queries.to_string()])
+        .arg("--out")
+        .arg(&data);
+    crate::run(generate)?;
+
+    let load_before = super::load_average();
+    let mut results = Vec::new();
+    for (position, &n) in options.sizes.iter().enumerate() {
+        let ragd = || -> Result<serde_json::Value> {
+            let mut cmd = Setup::example("bench_search")?;
+            cmd.arg("--data").arg(&data).args(["--n", &n.to_string()]);
+            cmd.args(["--queries", &options.queries.to_string()]);
+            cmd.args(["--flat-queries", &options.flat_queries.to_string()]);
+            if n > options.ann_max_rows {
+                cmd.arg("--skip-ann");
+            }
+            cmd.arg("--db").arg(setup.work.join("lance"));
+            json_line(cmd)
+        };
+        let chroma = || -> Result<serde_json::Value> {
+            let mut cmd = setup.script("search.py");
+            cmd.arg("chroma").arg("--dir").arg(&data).args(["--n", &n.to_string()]);
+            cmd.args(["--queries", &options.queries.to_string()]);
+            cmd.arg("--db").arg(setup.work.join("chroma"));
+            json_line(cmd)
+        };
+        // Alternate which contender goes first from one size to the next.
+        let (ragd, chroma) = if position % 2 == 0 {
+            let first = ragd()?;
+            (first, chroma()?)
+        } else {
+            let first = chroma()?;
+            (ragd()?, first)
+        };
+        eprintln!("xtask: bench search: n={n}: ragd {ragd}; chromadb {chroma}");
+        results.push(SizeResult { n, ragd, chroma });
+    }
+    let load_after = super::load_average();
+
+    let command = format!("cargo xtask bench search {}", args.join(" "));
+    let mut out = super::header("Vector search", command.trim());
+    let _ = writeln!(
+        out,
+        "- input: clustered unit vectors, 384 dimensions (about 100 rows per cluster, \
+         within-cluster cosine about 0.4), {} fresh query vectors from the same clusters, \
+         top 10, cosine; exact answers by numpy brute force; queries one at a time after 5 \
+         warm-up queries; ragd's flat scan timed on the first {} queries; ragd's index built \
+         for tables of up to {} rows",
+        options.queries, options.flat_queries, options.ann_max_rows
+    );
+    let _ = writeln!(
+        out,
+        "- ragd: `LanceStore` through `VectorStore::upsert` / `search` in one process (rows \
+         loaded in upserts of 5000); `flat` is its exact scan before the index exists, `ann` \
+         the IVF_HNSW_SQ index it builds once a table passes `index_threshold_rows` (refine \
+         factor 1). chromadb: `PersistentClient`, `hnsw:space = cosine`, default HNSW \
+         parameters, queried through its Python client"
+    );
+    let version = results
+        .first()
+        .and_then(|r| r.chroma.get("version"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("unknown");
+    let _ = writeln!(out, "- chromadb {version}");
+    let _ = writeln!(out, "- 1-minute load average before / after: {load_before} / {load_after}");
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| rows | contender | p50 ms | p99 ms | recall@10 | load s | index build s | p50 ÷ chromadb p50 | p99 ÷ chromadb p99 |"
+    );
+    let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+    for result in &results {
+        let chroma_p50 = number(&result.chroma, "p50_ms")?;
+        let chroma_p99 = number(&result.chroma, "p99_ms")?;
+        let load = number(&result.ragd, "load_s")?;
+        let index = number(&result.ragd, "index_s").ok();
+        for (label, pass) in [("ragd ann", "ann"), ("ragd flat (exact)", "flat")] {
+            let build = match (pass, index) {
+                ("ann", Some(seconds)) => format!("{seconds:.1}"),
+                _ => "–".to_owned(),
+            };
+            let Ok(p50) = number(&result.ragd, &format!("{pass}.p50_ms")) else {
+                let _ = writeln!(
+                    out,
+                    "| {} | {label} | not run (index build too slow at opt-level 0, see \
+                     `--ann-max-rows`) | | | {load:.1} | – | | |",
+                    result.n
+                );
+                continue;
+            };
+            let p99 = number(&result.ragd, &format!("{pass}.p99_ms"))?;
+            let recall = number(&result.ragd, &format!("{pass}.recall"))?;
+            let _ = writeln!(
+                out,
+                "| {} | {label} | {p50:.2} | {p99:.2} | {recall:.3} | {load:.1} | {build} | {:.2} | {:.2} |",
+                result.n,
+                p50 / chroma_p50,
+                p99 / chroma_p99
+            );
+        }
+        let _ = writeln!(
+            out,
+            "| {} | chromadb | {chroma_p50:.2} | {chroma_p99:.2} | {:.3} | {:.1} | (during load) | 1.00 | 1.00 |",
+            result.n,
+            number(&result.chroma, "recall")?,
+            number(&result.chroma, "load_s")?
+        );
+    }
+    print!("{out}");
+    super::append(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_default_and_override() {
+        assert_eq!(parse(&[]).unwrap(), Options::default());
+        let options = parse(&args(&["--sizes", "2000,1000,2000", "--queries", "50"])).unwrap();
+        assert_eq!(options.sizes, vec![1000, 2000]);
+        assert_eq!(options.queries, 50);
+        let options = parse(&args(&["--flat-queries", "7", "--ann-max-rows", "100000"])).unwrap();
+        assert_eq!((options.flat_queries, options.ann_max_rows), (7, 100_000));
+        assert!(parse(&args(&["--sizes", "10"])).is_err());
+        assert!(parse(&args(&["--queries", "0"])).is_err());
+        assert!(parse(&args(&["--queries"])).is_err());
+    }
+}
