@@ -40,6 +40,8 @@ commands:
                        embedding throughput vs Python onnxruntime and sentence-transformers
   bench search [--sizes N,N...] [--queries Q]
                        vector search p50/p99 and recall@10 vs chromadb
+  bench http [--seconds S] [--connections C]
+                       HTTP req/s and p99 with wrk vs Python http.server
                        (benchmarks append their results to docs/BENCHMARKS.md)
 
 environment:
@@ -62,9 +64,11 @@ fn main() -> ExitCode {
         "test" => test(rest),
         "fuzz" => fuzz::fuzz(rest),
         "bench" => match rest.split_first() {
-            Some((kind, args)) if kind == "embed" || kind == "search" => bench::run(kind, args),
+            Some((kind, args)) if matches!(kind.as_str(), "embed" | "search" | "http") => {
+                bench::run(kind, args)
+            }
             // `bench llm` (the LLM backends' benchmark) is dispatched here too.
-            _ => Err(format!("usage: cargo xtask bench embed|search [OPTIONS]\n\n{USAGE}")),
+            _ => Err(format!("usage: cargo xtask bench embed|search|http [OPTIONS]\n\n{USAGE}")),
         },
         "help" | "--help" | "-h" => {
             println!("{USAGE}");

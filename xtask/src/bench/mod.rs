@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask bench embed`: embedding throughput ([`embed`]).
 //! - `cargo xtask bench search`: vector search latency and recall ([`search`]).
+//! - `cargo xtask bench http`: HTTP throughput and p99 with wrk ([`http`]).
 //!
 //! Performance is reported as ratios against a peer measured in the same run, never as
 //! timed assertions in tests: absolute numbers depend on the machine and on what else runs
@@ -14,6 +15,7 @@
 //! `$HOME/.cache/ragd/bench-venv` (`RAGD_BENCH_VENV` overrides it), installed from PyPI.
 
 mod embed;
+mod http;
 mod search;
 
 use std::fmt::Write as _;
@@ -41,6 +43,7 @@ pub(crate) fn run(kind: &str, args: &[String]) -> Result<()> {
     match kind {
         "embed" => embed::run(args),
         "search" => search::run(args),
+        "http" => http::run(args),
         other => Err(format!("unknown benchmark {other:?}")),
     }
 }

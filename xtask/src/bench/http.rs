@@ -1,0 +1,247 @@
+//! `cargo xtask bench http`: request throughput and tail latency of the HTTP server, with
+//! wrk (Debian package `wrk`), against a peer in the same run.
+//!
+//! ragd serves a fresh data directory holding the fixture documents (ingested first with
+//! `ragd ingest`); no chat model is loaded. wrk runs a fixed number of seconds against
+//! `GET /health`, `GET /api/v1/system/status` (a cached snapshot) and
+//! `POST /api/v1/search/keyword` (FTS5 over the fixtures). The peer is Python's
+//! `http.server` answering a static file of the size of `/health`'s body: the floor of what
+//! any HTTP stack on this machine costs, so the ratio says how much ragd adds to it.
+
+use std::fmt::Write as _;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::Result;
+
+/// Kills a child process when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What wrk measured for one endpoint.
+#[derive(Debug, Clone, PartialEq)]
+struct WrkResult {
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+fn wait_listening(port: u16, child: &mut Child) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("the server exited before listening: {status}"));
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("nothing listens on port {port} after 60 s"))
+}
+
+/// Parses wrk's `--latency` report: a latency such as `1.23ms`, `850.00us` or `1.02s`.
+fn millis(text: &str) -> Option<f64> {
+    let (number, factor) = if let Some(n) = text.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    number.parse::<f64>().ok().map(|n| n * factor)
+}
+
+fn parse_wrk(output: &str) -> Option<WrkResult> {
+    let mut result =
+        WrkResult { requests_per_second: f64::NAN, p50_ms: f64::NAN, p99_ms: f64::NAN };
+    for line in output.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", value] => result.requests_per_second = value.parse().ok()?,
+            ["50%", value] => result.p50_ms = millis(value)?,
+            ["99%", value] => result.p99_ms = millis(value)?,
+            _ => {}
+        }
+    }
+    result.requests_per_second.is_finite().then_some(result)
+}
+
+fn wrk(url: &str, seconds: u64, connections: u32, script: Option<&Path>) -> Result<WrkResult> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency"]);
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    cmd.arg(url);
+    eprintln!("xtask: bench: running {cmd:?}");
+    let output =
+        cmd.stderr(Stdio::inherit()).output().map_err(|e| format!("cannot run wrk: {e}"))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!("wrk failed: {}\n{text}", output.status));
+    }
+    if text.contains("Non-2xx or 3xx responses") {
+        return Err(format!("{url} answered errors under load:\n{text}"));
+    }
+    parse_wrk(&text).ok_or_else(|| format!("cannot read wrk's report:\n{text}"))
+}
+
+/// Runs the benchmark and appends a section to `docs/BENCHMARKS.md`.
+pub(crate) fn run(args: &[String]) -> Result<()> {
+    let mut seconds = 10_u64;
+    let mut connections = 16_u32;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = rest.next().ok_or_else(|| format!("{arg} needs a value"))?;
+        match arg.as_str() {
+            "--seconds" => seconds = value.parse().map_err(|e| format!("--seconds: {e}"))?,
+            "--connections" => {
+                connections = value.parse().map_err(|e| format!("--connections: {e}"))?;
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if !crate::sysdeps::on_path("wrk") {
+        return Err("wrk is not installed: apt-get install -y wrk".to_owned());
+    }
+    let assets = crate::setup()?;
+    let mut build = crate::cargo()?;
+    build.args(["test", "--workspace", "--no-run"]);
+    crate::run(build)?;
+    let work = crate::target_dir()?.join("ragd-bench/http");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let data = work.join("data");
+    let ragd = crate::target_dir()?.join("debug/ragd");
+
+    // The fixtures, so keyword search has something to find (broken fixtures fail, as
+    // they should; the exit status says so and is ignored here).
+    let mut ingest = Command::new(&ragd);
+    crate::clean_cargo_env(&mut ingest);
+    ingest
+        .arg("ingest")
+        .arg(crate::workspace_root().join("fixtures/docs"))
+        .arg("--data-dir")
+        .arg(&data)
+        .env("RAGD_ASSETS_DIR", &assets)
+        .stdout(Stdio::null());
+    let _ = ingest.status();
+
+    let port = free_port()?;
+    let mut serve = Command::new(&ragd);
+    crate::clean_cargo_env(&mut serve);
+    serve
+        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
+        .arg(&data)
+        .env("RAGD_ASSETS_DIR", &assets)
+        .env("RAGD_MODELS__AUTOLOAD", "none")
+        .env("RUST_LOG", "warn");
+    let mut server = Guard(serve.spawn().map_err(|e| format!("cannot start ragd: {e}"))?);
+    wait_listening(port, &mut server.0)?;
+
+    let peer_dir = work.join("peer");
+    std::fs::create_dir_all(&peer_dir).map_err(|e| e.to_string())?;
+    std::fs::write(peer_dir.join("health"), r#"{"status":"ok"}"#).map_err(|e| e.to_string())?;
+    let peer_port = free_port()?;
+    let mut peer = Command::new("python3");
+    peer.args(["-m", "http.server", &peer_port.to_string(), "--bind", "127.0.0.1"])
+        .current_dir(&peer_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut peer = Guard(peer.spawn().map_err(|e| format!("cannot start the peer: {e}"))?);
+    wait_listening(peer_port, &mut peer.0)?;
+
+    let script = work.join("keyword.lua");
+    std::fs::write(
+        &script,
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+         wrk.body = '{\"query\": \"vacation policy handbook\", \"top_k\": 5}'\n",
+    )
+    .map_err(|e| e.to_string())?;
+
+    let base = format!("http://127.0.0.1:{port}");
+    let load_before = super::load_average();
+    let peer_health =
+        wrk(&format!("http://127.0.0.1:{peer_port}/health"), seconds, connections, None)?;
+    let health = wrk(&format!("{base}/health"), seconds, connections, None)?;
+    let status = wrk(&format!("{base}/api/v1/system/status"), seconds, connections, None)?;
+    let keyword =
+        wrk(&format!("{base}/api/v1/search/keyword"), seconds, connections, Some(&script))?;
+    let load_after = super::load_average();
+    drop((server, peer));
+
+    let mut section =
+        super::header("HTTP throughput", &format!("cargo xtask bench http {}", args.join(" ")));
+    let _ = writeln!(
+        section,
+        "- load: wrk 4, 2 threads, {connections} connections, {seconds} s per endpoint, \
+         one endpoint at a time; ragd with the fixture documents, no chat model, no API keys"
+    );
+    let _ = writeln!(
+        section,
+        "- peer: Python `http.server` (single-threaded) serving a static file with `/health`'s body"
+    );
+    let _ =
+        writeln!(section, "- 1-minute load average before / after: {load_before} / {load_after}\n");
+    let _ = writeln!(section, "| endpoint | req/s | p50 ms | p99 ms | req/s ÷ peer |");
+    let _ = writeln!(section, "|---|---:|---:|---:|---:|");
+    for (name, result) in [
+        ("peer: python http.server static file", &peer_health),
+        ("GET /health", &health),
+        ("GET /api/v1/system/status", &status),
+        ("POST /api/v1/search/keyword", &keyword),
+    ] {
+        let _ = writeln!(
+            section,
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} |",
+            result.requests_per_second,
+            result.p50_ms,
+            result.p99_ms,
+            result.requests_per_second / peer_health.requests_per_second
+        );
+    }
+    super::append(&section)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_reports_are_parsed() {
+        let report = "Running 10s test @ http://127.0.0.1:1/health
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.10ms  300.00us   9.00ms   90.00%
+  Latency Distribution
+     50%  850.00us
+     75%    1.20ms
+     90%    1.50ms
+     99%    2.10s
+  123456 requests in 10.00s, 12.00MB read
+Requests/sec:  12345.67
+Transfer/sec:      1.20MB
+";
+        let result = parse_wrk(report).unwrap();
+        assert!((result.requests_per_second - 12345.67).abs() < 1e-9);
+        assert!((result.p50_ms - 0.85).abs() < 1e-9);
+        assert!((result.p99_ms - 2100.0).abs() < 1e-9);
+        assert!(parse_wrk("garbage").is_none());
+    }
+}
