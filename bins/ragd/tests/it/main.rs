@@ -2,6 +2,7 @@
 //!
 //! - `api`: the router in process through `tower::ServiceExt::oneshot`.
 //! - `chat`: sessions, replies with citations, memory, tags, streaming, on SmolLM2.
+//! - `chat_crash`: SIGKILL during a streamed reply keeps the user message.
 //! - `cli`: `ragd ingest` and `ragd status` as the built binary.
 //! - `documents`: upload to read-back over the real pipeline.
 //! - `hub`: hub downloads (a chat model over the API, the embedding model by repo id) from
@@ -15,6 +16,7 @@
 
 mod api;
 mod chat;
+mod chat_crash;
 mod cli;
 mod documents;
 mod hub;
