@@ -3,7 +3,9 @@
 //! - `api`: the router in process through `tower::ServiceExt::oneshot`.
 //! - `chat`: sessions, replies with citations, memory, tags, streaming, on SmolLM2.
 //! - `cli`: `ragd ingest` and `ragd status` as the built binary.
+//! - `crash`: `ragd` killed with SIGKILL mid-embedding, restarted on the same data dir.
 //! - `documents`: upload to read-back over the real pipeline.
+//! - `hostile`: zip bombs, cyclic PDFs, deep HTML, odd bytes and names, a 1 GB upload.
 //! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
 //! - `search`: keyword, semantic and hybrid search on the real model and stores.
 //! - `server`: a real server on an ephemeral loopback port, in process and as the built
@@ -14,7 +16,9 @@
 mod api;
 mod chat;
 mod cli;
+mod crash;
 mod documents;
+mod hostile;
 mod search;
 mod server;
 mod system;
