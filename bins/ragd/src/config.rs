@@ -122,6 +122,15 @@ pub struct IngestSettings {
     pub chunk_overlap_tokens: usize,
     /// Chunks per embedding call.
     pub embed_batch_size: usize,
+    /// The most bytes one document may expand to: inflated DOCX parts (zip bombs fail) and
+    /// extracted text of any format.
+    pub max_extracted_bytes: u64,
+    /// How long extracting one document may take before it fails.
+    pub extract_timeout_secs: u64,
+    /// The most files one upload request may carry (more get 413).
+    pub max_files_per_upload: usize,
+    /// Documents with more chunks than this fail.
+    pub max_chunks_per_document: usize,
 }
 
 impl Default for IngestSettings {
@@ -132,6 +141,10 @@ impl Default for IngestSettings {
             chunk_max_tokens: 256,
             chunk_overlap_tokens: 32,
             embed_batch_size: 32,
+            max_extracted_bytes: 128 * 1024 * 1024,
+            extract_timeout_secs: 120,
+            max_files_per_upload: 100,
+            max_chunks_per_document: 50_000,
         }
     }
 }

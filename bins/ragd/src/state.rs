@@ -382,6 +382,10 @@ fn ingest_config(config: &Config) -> IngestConfig {
         max_upload_bytes: settings.max_upload_bytes,
         chunker: chunker_config(config),
         embed_batch_size: settings.embed_batch_size,
+        max_extracted_bytes: settings.max_extracted_bytes,
+        extract_timeout: std::time::Duration::from_secs(settings.extract_timeout_secs.max(1)),
+        max_files_per_upload: settings.max_files_per_upload.max(1),
+        max_chunks_per_document: settings.max_chunks_per_document.max(1),
         ..IngestConfig::new(&config.data_dir)
     }
 }

@@ -2,7 +2,9 @@
 //! heading positions out.
 //!
 //! [`extract`] is CPU-bound and synchronous (a large PDF can take seconds); async callers
-//! run it inside `tokio::task::spawn_blocking`.
+//! run it inside `tokio::task::spawn_blocking`, or, like the pipeline, on a thread of its
+//! own with a deadline. [`extract_with`] takes explicit [`ExtractLimits`]; whatever the
+//! format, text larger than [`ExtractLimits::max_extracted_bytes`] is an error.
 //!
 //! Every offset in [`Extracted`] counts `char`s (Unicode scalar values) into
 //! [`Extracted::text`], never bytes, so they can be stored and compared across languages.
@@ -11,12 +13,17 @@
 //! Per format:
 //! - PDF (`pdf-extract`): one text segment per page, separated by a blank line; each page
 //!   is a [`PageSpan`]. The parser may panic on malformed files; panics are caught and
-//!   returned as [`Error::Extraction`] (the process panic hook still logs them).
+//!   returned as [`Error::Extraction`] (the process panic hook still logs them). Text is
+//!   rendered through ragd's own `OutputDev` (pdf-extract's plain-text spacing rules) that
+//!   stops at [`ExtractLimits::max_extracted_bytes`] or when [`ExtractLimits::cancel`] is
+//!   set, after [`check_pdf_structure`] refused cyclic page trees and self-invoking forms.
 //! - DOCX (`docx-rust`): paragraphs and tables in document order, separated by blank
 //!   lines; table cells are joined with ` | ` and rows with line feeds. Paragraphs styled
 //!   `Title` or `Heading1`..`Heading9` become [`HeadingSpan`]s with paths such as `A > B`.
+//!   The archive is inflated within the byte limit first ([`bounded_docx`]): zip bombs fail.
 //! - HTML (`html2text`): the rendered text; `<script>`, `<style>` and `<head>` content is
 //!   dropped. `h1`..`h6` are rendered as `#`-prefixed lines, which give heading paths.
+//!   Nesting deeper than [`MAX_HTML_DEPTH`] is flattened first ([`flatten_deep_html`]).
 //! - Markdown and text: decoded as UTF-8 (BOM stripped), UTF-16 LE/BE with a BOM, or
 //!   Latin-1 as the fallback. Markdown ATX headings (`#`..`######`) give heading paths.
 
@@ -28,6 +35,9 @@ use docx_rust::document::{BodyContent, Paragraph, Table, TableCellContent, Table
 
 use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
+use crate::guard::{
+    ExtractLimits, MAX_HTML_DEPTH, bounded_docx, check_pdf_structure, flatten_deep_html,
+};
 
 /// The wrap width given to `html2text`; wide enough that paragraphs are not broken.
 const HTML_WIDTH: usize = 4096;
@@ -79,31 +89,56 @@ pub struct HeadingSpan {
     pub char_start: usize,
 }
 
-/// Extracts the text of a document of `kind`.
+/// Extracts the text of a document of `kind` within the default [`ExtractLimits`].
 ///
 /// Synchronous and CPU-bound: run it on a blocking thread.
 ///
 /// # Errors
-/// [`Error::Empty`] for no bytes; [`Error::Extraction`] when the file is malformed (a
-/// truncated PDF, a DOCX that is not a zip archive, a parser panic).
+/// As [`extract_with`].
 pub fn extract(kind: DocumentKind, bytes: &[u8]) -> Result<Extracted> {
+    extract_with(kind, bytes, &ExtractLimits::default())
+}
+
+/// Extracts the text of a document of `kind`, refusing documents that expand past
+/// `limits` (see [`crate::guard`]). The time limit is not enforced here: a caller that
+/// needs one runs this on a thread it can abandon and sets [`ExtractLimits::cancel`].
+///
+/// # Errors
+/// [`Error::Empty`] for no bytes; [`Error::Extraction`] when the file is malformed (a
+/// truncated PDF, a DOCX that is not a zip archive, a parser panic), hostile (a zip bomb, a
+/// cyclic PDF) or larger than the limits.
+pub fn extract_with(kind: DocumentKind, bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
     if bytes.is_empty() {
         return Err(Error::Empty);
     }
-    match kind {
-        DocumentKind::Pdf => extract_pdf(bytes),
-        DocumentKind::Docx => extract_docx(bytes),
-        DocumentKind::Html => extract_html(bytes),
-        DocumentKind::Markdown => {
+    let extracted = match kind {
+        DocumentKind::Pdf => extract_pdf(bytes, limits)?,
+        DocumentKind::Docx => extract_docx(bytes, limits)?,
+        DocumentKind::Html => extract_html(bytes, limits)?,
+        DocumentKind::Markdown | DocumentKind::Text => {
+            if bytes.len() as u64 > limits.max_extracted_bytes {
+                return Err(limits.too_much(format_name(kind)));
+            }
             let text = normalize(&decode_text(bytes));
-            let headings = markdown_headings(&text);
-            Ok(Extracted { text, pages: Vec::new(), headings })
+            let headings =
+                if kind == DocumentKind::Markdown { markdown_headings(&text) } else { Vec::new() };
+            Extracted { text, pages: Vec::new(), headings }
         }
-        DocumentKind::Text => Ok(Extracted {
-            text: normalize(&decode_text(bytes)),
-            pages: Vec::new(),
-            headings: Vec::new(),
-        }),
+    };
+    if extracted.text.len() as u64 > limits.max_extracted_bytes {
+        return Err(limits.too_much(format_name(kind)));
+    }
+    Ok(extracted)
+}
+
+/// The short name of a format in error messages.
+pub(crate) const fn format_name(kind: DocumentKind) -> &'static str {
+    match kind {
+        DocumentKind::Pdf => "pdf",
+        DocumentKind::Docx => "docx",
+        DocumentKind::Html => "html",
+        DocumentKind::Markdown => "markdown",
+        DocumentKind::Text => "text",
     }
 }
 
@@ -200,12 +235,10 @@ impl Builder {
 }
 
 /// Extracts a PDF page by page; a parser panic becomes [`Error::Extraction`].
-fn extract_pdf(bytes: &[u8]) -> Result<Extracted> {
-    let outcome =
-        catch_unwind(AssertUnwindSafe(|| pdf_extract::extract_text_from_mem_by_pages(bytes)));
+fn extract_pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| pdf_pages(bytes, limits)));
     let pages = match outcome {
-        Ok(Ok(pages)) => pages,
-        Ok(Err(err)) => return Err(Error::Extraction { format: "pdf", reason: err.to_string() }),
+        Ok(pages) => pages?,
         Err(panic) => {
             return Err(Error::Extraction { format: "pdf", reason: panic_reason(panic.as_ref()) });
         }
@@ -229,6 +262,151 @@ fn extract_pdf(bytes: &[u8]) -> Result<Extracted> {
     Ok(Extracted { text: builder.text, pages: spans, headings: Vec::new() })
 }
 
+/// The text of each page, like `pdf_extract::extract_text_from_mem_by_pages` (pages up to
+/// the first one that fails to render), after [`check_pdf_structure`] and with the output
+/// bounded by `limits`.
+fn pdf_pages(bytes: &[u8], limits: &ExtractLimits) -> Result<Vec<String>> {
+    let bad = |reason: String| Error::Extraction { format: "pdf", reason };
+    let mut doc = pdf_extract::Document::load_mem(bytes).map_err(|err| bad(err.to_string()))?;
+    if doc.is_encrypted() {
+        doc.decrypt("").map_err(|err| bad(format!("the file is encrypted: {err}")))?;
+    }
+    check_pdf_structure(&doc)?;
+    let mut output = PdfText::new(limits);
+    let rendered = pdf_extract::output_doc(&doc, &mut output);
+    if let Some(stop) = output.stop {
+        return Err(stop);
+    }
+    if let Err(err) = rendered {
+        tracing::debug!(%err, pages = output.pages.len(), "PDF rendering stopped early");
+    }
+    Ok(output.pages)
+}
+
+/// `pdf_extract::PlainTextOutput` with limits: the same spacing rules, one string per page,
+/// and a stop when the caller gave up or the text passes `max_extracted_bytes`.
+struct PdfText<'a> {
+    limits: &'a ExtractLimits,
+    /// Finished pages.
+    pages: Vec<String>,
+    /// The page being rendered.
+    page: String,
+    /// Bytes of text so far, all pages.
+    bytes: u64,
+    /// Why rendering was stopped, when it was.
+    stop: Option<Error>,
+    /// Page height, for flipping y so that it grows downwards.
+    height: f64,
+    last_end: f64,
+    last_y: f64,
+    first_char: bool,
+}
+
+impl<'a> PdfText<'a> {
+    fn new(limits: &'a ExtractLimits) -> Self {
+        Self {
+            limits,
+            pages: Vec::new(),
+            page: String::new(),
+            bytes: 0,
+            stop: None,
+            height: 0.0,
+            last_end: 100_000.0,
+            last_y: 0.0,
+            first_char: false,
+        }
+    }
+
+    /// Stops rendering with `err`.
+    fn halt(&mut self, err: Error) -> std::result::Result<(), pdf_extract::OutputError> {
+        self.stop = Some(err);
+        Err(pdf_extract::OutputError::FormatError(std::fmt::Error))
+    }
+
+    /// Appends text, within the byte budget.
+    fn write(&mut self, text: &str) -> std::result::Result<(), pdf_extract::OutputError> {
+        self.bytes += text.len() as u64;
+        if self.bytes > self.limits.max_extracted_bytes {
+            let err = self.limits.too_much("pdf");
+            return self.halt(err);
+        }
+        self.page.push_str(text);
+        Ok(())
+    }
+}
+
+impl pdf_extract::OutputDev for PdfText<'_> {
+    fn begin_page(
+        &mut self,
+        _page_num: u32,
+        media_box: &pdf_extract::MediaBox,
+        _art_box: Option<(f64, f64, f64, f64)>,
+    ) -> std::result::Result<(), pdf_extract::OutputError> {
+        self.height = media_box.ury - media_box.lly;
+        self.page.clear();
+        self.last_end = 100_000.0;
+        self.last_y = 0.0;
+        self.first_char = false;
+        Ok(())
+    }
+
+    fn end_page(&mut self) -> std::result::Result<(), pdf_extract::OutputError> {
+        self.pages.push(std::mem::take(&mut self.page));
+        Ok(())
+    }
+
+    fn output_character(
+        &mut self,
+        trm: &pdf_extract::Transform,
+        width: f64,
+        _spacing: f64,
+        font_size: f64,
+        text: &str,
+    ) -> std::result::Result<(), pdf_extract::OutputError> {
+        if self.limits.cancelled() {
+            return self.halt(Error::Extraction {
+                format: "pdf",
+                reason: "extraction was cancelled after its time limit".to_owned(),
+            });
+        }
+        // The text position with y flipped, and the font size in device space (the side
+        // of the square with the area of the transformed size vector), as pdf-extract does.
+        let (x, y) = (trm.m31, self.height - trm.m32);
+        let scaled_x = font_size * trm.m11 + font_size * trm.m21;
+        let scaled_y = font_size * trm.m12 + font_size * trm.m22;
+        let size = (scaled_x * scaled_y).sqrt();
+        if self.first_char {
+            if (y - self.last_y).abs() > size * 1.5 {
+                self.write("\n")?;
+            }
+            if x < self.last_end && (y - self.last_y).abs() > size * 0.5 {
+                self.write("\n")?;
+            }
+            if x > self.last_end + size * 0.1 {
+                self.write(" ")?;
+            }
+        }
+        self.write(text)?;
+        self.first_char = false;
+        self.last_y = y;
+        self.last_end = x + width * size;
+        Ok(())
+    }
+
+    fn begin_word(&mut self) -> std::result::Result<(), pdf_extract::OutputError> {
+        self.first_char = true;
+        Ok(())
+    }
+
+    fn end_word(&mut self) -> std::result::Result<(), pdf_extract::OutputError> {
+        Ok(())
+    }
+
+    fn end_line(&mut self) -> std::result::Result<(), pdf_extract::OutputError> {
+        Ok(())
+    }
+}
+
 /// A readable reason from a caught panic payload.
 fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
     let message = payload
@@ -240,8 +418,8 @@ fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Extracts a DOCX: paragraphs and tables in order, headings from paragraph styles.
-fn extract_docx(bytes: &[u8]) -> Result<Extracted> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| docx_text(bytes)));
+fn extract_docx(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| docx_text(bytes, limits)));
     match outcome {
         Ok(result) => result,
         Err(panic) => {
@@ -250,15 +428,17 @@ fn extract_docx(bytes: &[u8]) -> Result<Extracted> {
     }
 }
 
-/// The body of [`extract_docx`], run under `catch_unwind`.
-fn docx_text(bytes: &[u8]) -> Result<Extracted> {
+/// The body of [`extract_docx`], run under `catch_unwind`: the archive is read within the
+/// limits first ([`bounded_docx`]), then parsed.
+fn docx_text(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
     if !bytes.starts_with(b"PK\x03\x04") {
         return Err(Error::Extraction {
             format: "docx",
             reason: "the file is not a zip archive, so it cannot be a DOCX document".to_owned(),
         });
     }
-    let file = DocxFile::from_reader(Cursor::new(bytes)).map_err(|err| Error::Extraction {
+    let checked = bounded_docx(bytes, limits)?;
+    let file = DocxFile::from_reader(Cursor::new(checked)).map_err(|err| Error::Extraction {
         format: "docx",
         reason: format!("not a readable DOCX archive: {err}"),
     })?;
@@ -353,9 +533,14 @@ fn table_text(table: &Table<'_>) -> String {
     rows.join("\n")
 }
 
-/// Renders HTML to text; headings come from the `#` prefixes `html2text` writes.
-fn extract_html(bytes: &[u8]) -> Result<Extracted> {
-    let html = decode_text(bytes);
+/// Renders HTML to text; headings come from the `#` prefixes `html2text` writes. Elements
+/// nested deeper than [`MAX_HTML_DEPTH`] lose their tags first ([`flatten_deep_html`]).
+fn extract_html(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
+    if bytes.len() as u64 > limits.max_extracted_bytes {
+        return Err(limits.too_much("html"));
+    }
+    let decoded = decode_text(bytes);
+    let html = flatten_deep_html(&decoded, MAX_HTML_DEPTH);
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         html2text::config::plain_no_decorate().string_from_read(html.as_bytes(), HTML_WIDTH)
     }));

@@ -6,7 +6,9 @@
 //!
 //! - [`detect()`]: bytes and a file name to a [`DocumentKind`].
 //! - [`extract()`]: bytes of a kind to [`Extracted`] text with [`PageSpan`]s and
-//!   [`HeadingSpan`]s (CPU-bound; run it on a blocking thread).
+//!   [`HeadingSpan`]s (CPU-bound; run it on a blocking thread); [`extract_with`] within
+//!   explicit [`ExtractLimits`].
+//! - [`guard`]: the defences against hostile files (zip bombs, deep HTML, cyclic PDFs).
 //! - [`Chunker`]: [`Extracted`] text to [`ChunkPiece`]s bounded by the embedder's tokens,
 //!   with char offsets, page numbers and heading paths.
 //! - [`Ingestor`]: the service behind uploads: streams files to disk, records them in the
@@ -20,10 +22,12 @@ pub mod chunk;
 pub mod detect;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod pipeline;
 
 pub use chunk::{ChunkPiece, Chunker, ChunkerConfig};
 pub use detect::{DocumentKind, detect};
 pub use error::{Error, Result};
-pub use extract::{Extracted, HeadingSpan, PageSpan, extract};
+pub use extract::{Extracted, HeadingSpan, PageSpan, extract, extract_with};
+pub use guard::ExtractLimits;
 pub use pipeline::{IngestConfig, IngestParts, Ingested, Ingestor};

@@ -10,7 +10,26 @@
 //!   takes the server down), chunk with the embedder's tokenizer, store text and chunks in
 //!   SQLite, then embed the chunks and write the vectors. A document is `ready` only once
 //!   both stores hold it. Any failure marks the document `failed` with the reason.
-//! - [`Ingestor::recover`] re-queues documents a previous process left unfinished.
+//! - [`Ingestor::recover`] re-queues documents a previous process left unfinished, and
+//!   removes partial uploads (`uploads/.upload-*`) a killed process left behind.
+//!
+//! Limits against hostile files (see also [`crate::guard`]):
+//!
+//! - Extraction runs on a thread of its own (with a large stack) and the worker waits for it
+//!   at most [`IngestConfig::extract_timeout`]. On time-out the document fails with a reason,
+//!   [`ExtractLimits::cancel`] is set (the PDF renderer stops at its next character) and
+//!   the thread is abandoned: Rust cannot kill a thread, so a parser stuck in a loop that
+//!   never reaches a cancellation point keeps one core busy until it returns. The worker
+//!   slot is freed either way, and every abandoned extraction is logged. A subprocess
+//!   would make the kill real; it is not done because the pipeline is a library used
+//!   in-process (tests, `ragd ingest`).
+//! - A stack overflow or an abort in a parser takes the process down (they are not
+//!   panics). So that one such file cannot crash the server at every restart, a marker
+//!   `uploads/.extracting-<document id>` counts attempts: it is written before extraction
+//!   and removed after; a document whose extraction was interrupted
+//!   `MAX_EXTRACT_ATTEMPTS` times fails instead of being tried again.
+//! - A document with more than [`IngestConfig::max_chunks_per_document`] chunks fails
+//!   before anything is stored.
 //!
 //! It is written against `ragd-core` traits and `ragd-catalog`; concrete embedders and
 //! vector stores are wired in by the binary. Without an embedder and store (or with only
@@ -36,10 +55,25 @@ use tracing::Instrument;
 use crate::chunk::{ChunkPiece, Chunker, ChunkerConfig};
 use crate::detect::{DocumentKind, detect};
 use crate::error::{Error, Result};
-use crate::extract::extract;
+use crate::extract::{extract_with, format_name};
+use crate::guard::ExtractLimits;
 
 /// How many leading bytes of an upload are kept for type detection.
 const DETECT_PREFIX_BYTES: usize = 8 * 1024;
+
+/// The stack of an extraction thread: deep but finite recursion in a parser (nested
+/// tables, long reference chains) finishes here where 2 MiB would overflow. Only the pages
+/// touched are committed.
+const EXTRACT_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+/// Extractions of one document interrupted by a crash before it fails instead of retrying.
+const MAX_EXTRACT_ATTEMPTS: u32 = 2;
+
+/// The prefix of partial uploads in the uploads directory.
+const PARTIAL_UPLOAD_PREFIX: &str = ".upload-";
+
+/// The prefix of extraction attempt markers in the uploads directory.
+const ATTEMPT_MARKER_PREFIX: &str = ".extracting-";
 
 /// The statuses a worker may still change; documents left in one of them by a previous
 /// process are re-queued by [`Ingestor::recover`].
@@ -63,18 +97,33 @@ pub struct IngestConfig {
     pub chunker: ChunkerConfig,
     /// Chunks per embedding call (also the progress step of the `embedding` stage).
     pub embed_batch_size: usize,
+    /// The most bytes one document may expand to (inflated DOCX parts, extracted text).
+    pub max_extracted_bytes: u64,
+    /// How long extracting one document may take.
+    pub extract_timeout: Duration,
+    /// The most files one upload request may carry (enforced by the HTTP handler).
+    pub max_files_per_upload: usize,
+    /// Documents with more chunks than this fail.
+    pub max_chunks_per_document: usize,
 }
 
 impl IngestConfig {
     /// Defaults for a data directory: uploads in `<data_dir>/uploads`, 2 workers, 100 MB
-    /// uploads, 256-token chunks with 32 tokens of overlap, 32 chunks per embedding call.
+    /// uploads, 256-token chunks with 32 tokens of overlap, 32 chunks per embedding call,
+    /// 128 MiB of extracted bytes and 120 s of extraction per document, 100 files per
+    /// upload, 50 000 chunks per document.
     pub fn new(data_dir: &Path) -> Self {
+        let limits = ExtractLimits::default();
         Self {
             uploads_dir: data_dir.join("uploads"),
             workers: 2,
             max_upload_bytes: 100 * 1024 * 1024,
             chunker: ChunkerConfig::default(),
             embed_batch_size: 32,
+            max_extracted_bytes: limits.max_extracted_bytes,
+            extract_timeout: limits.timeout,
+            max_files_per_upload: 100,
+            max_chunks_per_document: 50_000,
         }
     }
 }
@@ -186,6 +235,11 @@ impl Ingestor {
     /// When the catalog cannot be read.
     pub async fn recover(&self) -> Result<usize> {
         let unfinished = self.db(|c| c.documents_with_status(&UNFINISHED)).await?;
+        let keep: Vec<String> = unfinished
+            .iter()
+            .map(|document| format!("{ATTEMPT_MARKER_PREFIX}{}", document.id))
+            .collect();
+        self.remove_stale_files(&keep).await;
         for document in &unfinished {
             tracing::info!(document_id = %document.id, status = ?document.status, "resuming unfinished document");
             self.enqueue(document.id);
@@ -344,6 +398,30 @@ impl Ingestor {
         }
     }
 
+    /// Removes `uploads/.upload-*` files (uploads cut off by a crash: none can be in flight
+    /// before [`Ingestor::recover`] has run) and attempt markers other than `keep` (those of
+    /// documents no longer unfinished).
+    async fn remove_stale_files(&self, keep: &[String]) {
+        let dir = &self.inner.config.uploads_dir;
+        let Ok(mut entries) = tokio::fs::read_dir(dir).await else { return };
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = name.starts_with(PARTIAL_UPLOAD_PREFIX)
+                || (name.starts_with(ATTEMPT_MARKER_PREFIX) && !keep.contains(&name));
+            if stale {
+                let path = entry.path();
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "removed a file left by a stopped process");
+                    }
+                    Err(err) => {
+                        tracing::warn!(path = %path.display(), %err, "cannot remove a stale file");
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs a catalog call on the blocking pool.
     async fn db<T, F>(&self, f: F) -> Result<T>
     where
@@ -412,8 +490,10 @@ impl Ingestor {
     {
         let dir = &self.inner.config.uploads_dir;
         let limit = self.inner.config.max_upload_bytes;
-        let temp =
-            TempFile { path: dir.join(format!(".upload-{}", DocumentId::new())), keep: false };
+        let temp = TempFile {
+            path: dir.join(format!("{PARTIAL_UPLOAD_PREFIX}{}", DocumentId::new())),
+            keep: false,
+        };
         let io_err = |source| Error::Io { path: temp.path.clone(), source };
         let mut file = tokio::fs::File::create(&temp.path).await.map_err(io_err)?;
         let mut hasher = Sha256::new();
@@ -502,7 +582,7 @@ impl Ingestor {
         let bytes = tokio::fs::read(&path)
             .await
             .map_err(|source| Error::Io { path: path.clone(), source })?;
-        let extracted = blocking(move || extract(kind, &bytes)).await?;
+        let extracted = self.extract_guarded(id, kind, bytes).await?;
         if extracted.text.trim().is_empty() {
             return Err(Stop::Failed(
                 "no text could be extracted (a scanned PDF without a text layer?)".to_owned(),
@@ -515,6 +595,13 @@ impl Ingestor {
             Ok((extracted, pieces))
         })
         .await?;
+        let max_chunks = self.inner.config.max_chunks_per_document;
+        if pieces.len() > max_chunks {
+            return Err(Stop::Failed(format!(
+                "the document has {} chunks, more than ingest.max_chunks_per_document ({max_chunks})",
+                pieces.len()
+            )));
+        }
         let chunks: Vec<Chunk> = pieces.into_iter().map(|piece| to_chunk(id, piece)).collect();
         let count = chunks.len();
         let text = extracted.text;
@@ -529,6 +616,43 @@ impl Ingestor {
         self.db(move |c| c.get_document(id)).await?;
         self.set_status(id, DocumentStatus::Ready, 100).await?;
         Ok(count)
+    }
+
+    /// Extracts on a thread of its own within the configured limits and deadline, counting
+    /// the attempt in a marker file so that a file that crashes the process is not retried
+    /// forever (see the module documentation).
+    async fn extract_guarded(
+        &self,
+        id: DocumentId,
+        kind: DocumentKind,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<crate::Extracted, Stop> {
+        let marker = self.inner.config.uploads_dir.join(format!("{ATTEMPT_MARKER_PREFIX}{id}"));
+        let attempts: u32 = tokio::fs::read_to_string(&marker)
+            .await
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        if attempts >= MAX_EXTRACT_ATTEMPTS {
+            let _ = tokio::fs::remove_file(&marker).await;
+            return Err(Stop::Failed(format!(
+                "extraction was interrupted {attempts} times (the server stopped while reading \
+                 this file, possibly because of it); it is not retried: reindex to try again"
+            )));
+        }
+        tokio::fs::write(&marker, (attempts + 1).to_string())
+            .await
+            .map_err(|source| Error::Io { path: marker.clone(), source })?;
+        let limits = ExtractLimits {
+            max_extracted_bytes: self.inner.config.max_extracted_bytes,
+            timeout: self.inner.config.extract_timeout,
+            ..ExtractLimits::default()
+        };
+        let outcome = extract_on_thread(kind, bytes, limits).await;
+        if let Err(err) = tokio::fs::remove_file(&marker).await {
+            tracing::warn!(path = %marker.display(), %err, "cannot remove the extraction marker");
+        }
+        Ok(outcome?)
     }
 
     /// Replaces the document's vectors batch by batch, reporting progress.
@@ -578,6 +702,53 @@ impl Ingestor {
         let Some(store) = &self.inner.store else { return Ok(0) };
         let filter = VectorFilter { document_ids: vec![id], session_ids: Vec::new() };
         Ok(store.delete(DeleteRequest { table: TableName::Chunks, filter }).await?)
+    }
+}
+
+/// Runs [`extract_with`] on a new thread with a large stack and waits at most
+/// `limits.timeout`; on time-out the cancel flag is set and the thread abandoned.
+async fn extract_on_thread(
+    kind: DocumentKind,
+    bytes: Vec<u8>,
+    limits: ExtractLimits,
+) -> Result<crate::Extracted> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let timeout = limits.timeout;
+    let cancel = Arc::clone(&limits.cancel);
+    std::thread::Builder::new()
+        .name("ragd-extract".to_owned())
+        .stack_size(EXTRACT_STACK_BYTES)
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                extract_with(kind, &bytes, &limits)
+            }))
+            .unwrap_or_else(|_| {
+                Err(Error::Extraction {
+                    format: format_name(kind),
+                    reason: "the parser panicked on malformed input".to_owned(),
+                })
+            });
+            if tx.send(result).is_err() {
+                tracing::warn!(elapsed = ?started.elapsed(), "an abandoned extraction finished");
+            }
+        })
+        .map_err(|err| Error::Task(format!("cannot start an extraction thread: {err}")))?;
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(Error::Task("the extraction thread stopped without an answer".into())),
+        Err(_) => {
+            cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::warn!(?timeout, "extraction timed out; its thread is abandoned");
+            Err(Error::Extraction {
+                format: format_name(kind),
+                reason: format!(
+                    "extraction took longer than {} s (ingest.extract_timeout_secs); the file \
+                     may be crafted to make the parser loop",
+                    timeout.as_secs_f64()
+                ),
+            })
+        }
     }
 }
 

@@ -281,6 +281,23 @@ fn write_fixture_files() {
     std::fs::write(dir.join("junk.bin"), fixtures::junk()).unwrap();
     std::fs::write(dir.join("not-a-zip.docx"), "This is plain text, not a Word document.\n")
         .unwrap();
+
+    // Hostile inputs (see `crates/ingest/tests/hostile.rs`), small enough to commit.
+    let hostile_dir = dir.join("hostile");
+    std::fs::create_dir_all(&hostile_dir).unwrap();
+    let hostile: [(&str, Vec<u8>); 7] = [
+        ("bomb.docx", fixtures::hostile::zip_bomb_docx(32 << 20)),
+        ("self-drawing-form.pdf", fixtures::hostile::self_drawing_form_pdf()),
+        ("parent-cycle.pdf", fixtures::hostile::parent_cycle_pdf()),
+        ("exponential-forms.pdf", fixtures::hostile::exponential_forms_pdf(40)),
+        ("nested-divs.html", fixtures::hostile::nested_divs(20_000).into_bytes()),
+        ("invalid-utf8.txt", fixtures::hostile::invalid_utf8()),
+        ("late-nul.txt", fixtures::hostile::late_nul_bytes()),
+    ];
+    for (name, bytes) in hostile {
+        assert!(bytes.len() < 1 << 20, "{name} is too big to commit");
+        std::fs::write(hostile_dir.join(name), bytes).unwrap();
+    }
 }
 
 /// The files in `fixtures/docs/` still extract to their recorded text.

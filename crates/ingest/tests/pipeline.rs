@@ -245,3 +245,105 @@ async fn many_documents_finish_with_a_small_worker_pool() {
     }
     assert_eq!(h.ingestor.queue_depth(), 0);
 }
+
+/// A hostile fixture from `fixtures/docs/hostile/`.
+fn hostile(name: &str) -> Vec<u8> {
+    fixture(&format!("hostile/{name}"))
+}
+
+#[tokio::test]
+async fn hostile_files_fail_with_reasons_and_leave_no_chunks_vectors_or_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingestor, store) = Harness::ingestor(dir.path(), |c| {
+        c.max_extracted_bytes = 4 << 20;
+        c.extract_timeout = Duration::from_secs(2);
+    });
+    let cases = [
+        ("bomb.docx", "ingest.max_extracted_bytes"),
+        ("self-drawing-form.pdf", "invokes itself"),
+        ("parent-cycle.pdf", "cycle"),
+        ("exponential-forms.pdf", "ingest.extract_timeout_secs"),
+    ];
+    let mut stored = Vec::new();
+    for (name, reason) in cases {
+        let stream = futures::stream::iter([Ok::<_, std::io::Error>(hostile(name))]);
+        let id = ingestor.ingest_stream(name, stream).await.unwrap().document.id;
+        let done = ingestor.wait_until_done(id, WAIT).await.unwrap();
+        assert_eq!(done.status, DocumentStatus::Failed, "{name}");
+        let error = done.error.unwrap();
+        assert!(error.contains(reason), "{name}: {error}");
+        assert_eq!(ingestor.catalog().count_chunks(Some(id)).unwrap(), 0, "{name}");
+        stored.push(done.sha256);
+    }
+    assert!(store.is_empty(TableName::Chunks));
+    // Only the stored uploads remain (kept for a reindex): no partial uploads, no markers.
+    let mut files: Vec<String> = std::fs::read_dir(dir.path().join("uploads"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    stored.sort();
+    assert_eq!(files, stored);
+
+    // The pipeline keeps working after all of that.
+    let stream = futures::stream::iter([Ok::<_, std::io::Error>(fixture("handbook.md"))]);
+    let id = ingestor.ingest_stream("handbook.md", stream).await.unwrap().document.id;
+    let done = ingestor.wait_until_done(id, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Ready, "{:?}", done.error);
+}
+
+#[tokio::test]
+async fn documents_with_too_many_chunks_fail_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ingestor, store) = Harness::ingestor(dir.path(), |c| c.max_chunks_per_document = 3);
+    let text = "A sentence that fills chunks one after the other. ".repeat(200);
+    let stream = futures::stream::iter([Ok::<_, std::io::Error>(text.into_bytes())]);
+    let id = ingestor.ingest_stream("long.txt", stream).await.unwrap().document.id;
+    let done = ingestor.wait_until_done(id, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Failed);
+    let error = done.error.unwrap();
+    assert!(error.contains("ingest.max_chunks_per_document (3)"), "{error}");
+    assert_eq!(ingestor.catalog().count_chunks(Some(id)).unwrap(), 0);
+    assert!(store.is_empty(TableName::Chunks));
+}
+
+#[tokio::test]
+async fn recovery_removes_partial_uploads_and_gives_up_on_files_that_crash_extraction() {
+    let h = Harness::new();
+    let uploads = h.data.join("uploads");
+    // A previous process died mid-upload, and twice while extracting the same document.
+    std::fs::write(uploads.join(".upload-0192aaaa-dead-7000-8000-000000000000"), b"partial")
+        .unwrap();
+    let bytes = fixture("menu-utf8.txt");
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    std::fs::write(uploads.join(&sha), &bytes).unwrap();
+    let catalog = h.ingestor.catalog();
+    let poison = DocumentId::new();
+    let new = NewDocument {
+        id: poison,
+        filename: "menu.txt".into(),
+        mime: "text/plain".into(),
+        sha256: sha.clone(),
+        bytes: bytes.len() as u64,
+    };
+    catalog.insert_document(new).unwrap();
+    catalog.set_status(poison, DocumentStatus::Extracting, 0, None).unwrap();
+    std::fs::write(uploads.join(format!(".extracting-{poison}")), "2").unwrap();
+    // A marker of a document that no longer exists.
+    std::fs::write(uploads.join(format!(".extracting-{}", DocumentId::new())), "1").unwrap();
+
+    let (restarted, _) = Harness::ingestor(&h.data, |_| {});
+    assert_eq!(restarted.recover().await.unwrap(), 1);
+    let done = restarted.wait_until_done(poison, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Failed);
+    assert!(done.error.as_deref().unwrap().contains("interrupted 2 times"), "{:?}", done.error);
+    assert_eq!(h.uploads(), vec![sha], "partial upload and markers removed");
+
+    // A reindex tries again, and this file is fine.
+    restarted.reindex(poison).await.unwrap();
+    let done = restarted.wait_until_done(poison, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Ready, "{:?}", done.error);
+}

@@ -145,7 +145,10 @@ pub struct UploadForm {
 /// id. `202` when something new was queued, `200` when every file was a duplicate of an
 /// existing document. When every file is refused, the first refusal is the answer (`413`
 /// too large, `415` unsupported type, `400` empty); otherwise refused files carry their
-/// own `error`.
+/// own `error`. A file larger than `ingest.max_upload_bytes`, or more than
+/// `ingest.max_files_per_upload` files, refuse the whole request with `413` as soon as the
+/// limit is passed (the rest of the body is not read), and the files it had already queued
+/// are removed.
 #[utoipa::path(
     post,
     path = "/",
@@ -155,19 +158,53 @@ pub struct UploadForm {
         (status = 202, description = "Queued", body = UploadResponse),
         (status = 200, description = "Every file was already stored", body = UploadResponse),
         (status = 400, description = "No files or an empty file", body = ErrorBody),
-        (status = 413, description = "A file is larger than ingest.max_upload_bytes", body = ErrorBody),
+        (status = 413, description = "A file is larger than ingest.max_upload_bytes, or more than ingest.max_files_per_upload files", body = ErrorBody),
         (status = 415, description = "Unsupported document type", body = ErrorBody),
         (status = 503, description = "Ingestion is unavailable (tokenizer asset missing)", body = ErrorBody)
     )
 )]
 pub async fn upload(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    // A declared length beyond every file at its limit (plus form overhead) is refused
+    // before a byte of the body is read; without a length, the per-file limits apply as
+    // the body streams.
+    let config = state.documents.config();
+    let cap = config
+        .max_upload_bytes
+        .saturating_mul(u64::try_from(config.max_files_per_upload).unwrap_or(u64::MAX))
+        .saturating_add(1 << 20);
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared
+        && length > cap
+    {
+        return Err(ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            format!("the request declares {length} bytes; an upload may carry at most {cap}"),
+        ));
+    }
     let mut multipart = multipart?;
     let mut entries = Vec::new();
     let mut first_error = None;
+    let max_files = state.documents.config().max_files_per_upload;
     while let Some(field) = multipart.next_field().await? {
+        if entries.len() >= max_files {
+            // The whole request is refused: what it already queued is removed again.
+            drop(field);
+            rollback(&state, &entries).await;
+            return Err(ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!(
+                    "too many files in one upload: at most {max_files} \
+                     (ingest.max_files_per_upload); send the rest in another request"
+                ),
+            ));
+        }
         if field.name() != Some("files") {
             return Err(ApiError::new(
                 ErrorKind::InvalidInput,
@@ -189,6 +226,13 @@ pub async fn upload(
                     duplicate: ingested.duplicate,
                     error: None,
                 });
+            }
+            Err(err @ ragd_ingest::Error::TooLarge { .. }) => {
+                // Going on would mean reading the rest of an oversized body to find the next
+                // file: the request is refused as a whole, at once, and what it queued is
+                // removed again.
+                rollback(&state, &entries).await;
+                return Err(err.into());
             }
             Err(err) => {
                 let err = ApiError::from(err);
@@ -216,6 +260,17 @@ pub async fn upload(
     let status =
         if entries.iter().all(|e| e.duplicate) { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((status, ApiJson(UploadResponse { documents: entries })))
+}
+
+/// Deletes the documents an upload created (not the duplicates it found).
+async fn rollback(state: &AppState, entries: &[UploadedDocument]) {
+    for entry in entries.iter().filter(|entry| !entry.duplicate) {
+        if let Some(id) = entry.id
+            && let Err(err) = state.documents.delete(id).await
+        {
+            tracing::warn!(document_id = %id, %err, "cannot remove a document of a refused upload");
+        }
+    }
 }
 
 /// Filters and paging of the document list.

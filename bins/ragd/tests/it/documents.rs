@@ -350,3 +350,21 @@ async fn start_up_removes_vectors_whose_chunk_or_message_is_gone() {
     assert_eq!(lance.count(TableName::Chunks).await.unwrap(), chunks);
     assert_eq!(lance.count(TableName::Memory).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn an_upload_declaring_more_than_all_files_may_carry_is_refused_unread() {
+    let app = App::with(|config| {
+        config.ingest.max_upload_bytes = 1000;
+        config.ingest.max_files_per_upload = 2;
+        config.models.autoload = "none".to_owned();
+    })
+    .await;
+    let request = Request::post("/api/v1/documents")
+        .header("content-type", "multipart/form-data; boundary=x")
+        .header("content-length", (1u64 << 30).to_string())
+        .body(Body::from("--x--\r\n"))
+        .unwrap();
+    let (status, body) = app.send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+}

@@ -4,7 +4,9 @@
 //! - `chat`: sessions, replies with citations, memory, tags, streaming, on SmolLM2.
 //! - `chat_crash`: SIGKILL during a streamed reply keeps the user message.
 //! - `cli`: `ragd ingest` and `ragd status` as the built binary.
+//! - `crash`: `ragd` killed with SIGKILL mid-embedding, restarted on the same data dir.
 //! - `documents`: upload to read-back over the real pipeline.
+//! - `hostile`: zip bombs, cyclic PDFs, deep HTML, odd bytes and names, a 1 GB upload.
 //! - `hub`: hub downloads (a chat model over the API, the embedding model by repo id) from
 //!   a loopback hub.
 //! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
@@ -18,7 +20,9 @@ mod api;
 mod chat;
 mod chat_crash;
 mod cli;
+mod crash;
 mod documents;
+mod hostile;
 mod hub;
 mod search;
 mod server;

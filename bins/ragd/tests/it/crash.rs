@@ -1,0 +1,264 @@
+//! Crash safety: the built `ragd` is killed with SIGKILL while documents are embedding,
+//! restarted on the same data dir, and every acknowledged (202) document must reach
+//! `ready` with the chunk count of a clean ingest, with exactly one vector per chunk in
+//! LanceDB (no orphans either way).
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ragd_catalog::{Catalog, DocumentQuery};
+use ragd_core::{DocumentStatus, TableName};
+use ragd_vector_store::{LanceStore, LanceStoreConfig};
+use serde_json::Value;
+
+use crate::documents::assets_dir;
+
+const BOUNDARY: &str = "ragd-crash-boundary-41d7";
+
+/// Settings that make embedding take a while (many small chunks, small batches), shared by
+/// the killed server, its restart and the clean reference ingest.
+const ENV: [(&str, &str); 5] = [
+    ("RAGD_INGEST__CHUNK_MAX_TOKENS", "48"),
+    ("RAGD_INGEST__CHUNK_OVERLAP_TOKENS", "8"),
+    ("RAGD_INGEST__EMBED_BATCH_SIZE", "4"),
+    ("RAGD_MODELS__AUTOLOAD", "none"),
+    ("RAGD_LOG__FILTER", "info"),
+];
+
+fn ragd(args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ragd"));
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env("RAGD_ASSETS_DIR", assets_dir())
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .envs(ENV);
+    command
+}
+
+/// A running `ragd serve` and its address.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(data: &Path, cwd: &Path) -> Self {
+        let mut child = ragd(
+            &["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", data.to_str().unwrap()],
+            cwd,
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some((_, addr)) = line.split_once("listening on http://") {
+                    let _ = tx.send(addr.trim().to_owned());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("ragd listens within 60 s");
+        Self { child, addr }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "ragd did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A long text, different for each `seed`: many chunks to embed.
+fn document(seed: usize) -> String {
+    let words = ["river", "orchard", "lantern", "harbour", "meadow", "signal", "copper", "glacier"];
+    (0..400)
+        .map(|i| {
+            let word = words[(i * 7 + seed) % words.len()];
+            format!("Document {seed} sentence {i} speaks of the {word} and its {i} neighbours. ")
+        })
+        .collect()
+}
+
+fn multipart(files: &[(String, String)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, text) in files {
+        body.extend_from_slice(
+            format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n\
+                 Content-Type: text/plain\r\n\r\n{text}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// Chunk counts by file name after a clean `ragd ingest` of the same files.
+fn clean_chunk_counts(files: &[(String, String)], dir: &Path) -> BTreeMap<String, u64> {
+    let docs = dir.join("clean-docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    for (name, text) in files {
+        std::fs::write(docs.join(name), text).unwrap();
+    }
+    let data = dir.join("clean-data");
+    let out = ragd(&["ingest", docs.to_str().unwrap(), "--data-dir", data.to_str().unwrap()], dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    chunk_counts(&Catalog::open(&data.join("ragd.sqlite3")).unwrap())
+}
+
+fn chunk_counts(catalog: &Catalog) -> BTreeMap<String, u64> {
+    let query = DocumentQuery { limit: 100, ..DocumentQuery::default() };
+    catalog
+        .list_documents(&query)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|doc| (doc.filename, catalog.count_chunks(Some(doc.id)).unwrap()))
+        .collect()
+}
+
+#[test]
+fn sigkill_mid_embedding_loses_no_acknowledged_document_and_leaves_no_orphans() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let files: Vec<(String, String)> =
+        (0..4).map(|seed| (format!("doc{seed}.txt"), document(seed))).collect();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::new();
+
+    let server = Server::start(&data, dir.path());
+    let (status, upload): (u16, Value) = runtime.block_on(async {
+        let response = client
+            .post(server.url("/api/v1/documents"))
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(multipart(&files))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    });
+    assert_eq!(status, 202, "{upload}");
+    let acknowledged: Vec<String> = upload["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|doc| doc["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(acknowledged.len(), files.len());
+
+    // Kill as soon as a document is embedding with some progress made.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let at_kill = loop {
+        let list: Value = runtime.block_on(async {
+            let url = server.url("/api/v1/documents?limit=100");
+            client.get(url).send().await.unwrap().json().await.unwrap()
+        });
+        let docs = list["documents"].as_array().unwrap().clone();
+        let embedding = docs
+            .iter()
+            .any(|doc| doc["status"] == "embedding" && doc["progress"].as_u64().unwrap_or(0) > 0);
+        if embedding {
+            break docs;
+        }
+        assert!(
+            docs.iter().any(|doc| doc["status"] != "ready"),
+            "every document was ready before the kill; make the documents longer"
+        );
+        assert!(Instant::now() < deadline, "no document reached embedding: {list}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    server.kill();
+    let states: Vec<String> = at_kill
+        .iter()
+        .map(|doc| format!("{}:{}@{}", doc["filename"], doc["status"], doc["progress"]))
+        .collect();
+    eprintln!("killed with SIGKILL while documents were {states:?}");
+
+    // Restart on the same data dir: every acknowledged document finishes.
+    let server = Server::start(&data, dir.path());
+    let deadline = Instant::now() + Duration::from_secs(300);
+    for id in &acknowledged {
+        loop {
+            let doc: Value = runtime.block_on(async {
+                let url = server.url(&format!("/api/v1/documents/{id}"));
+                client.get(url).send().await.unwrap().json().await.unwrap()
+            });
+            if doc["status"] == "ready" {
+                break;
+            }
+            assert_ne!(doc["status"], "failed", "{doc}");
+            assert!(Instant::now() < deadline, "document {id} did not finish: {doc}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    server.stop();
+
+    // Same chunks as a clean ingest of the same files.
+    let catalog = Catalog::open(&data.join("ragd.sqlite3")).unwrap();
+    let counts = chunk_counts(&catalog);
+    assert_eq!(counts, clean_chunk_counts(&files, dir.path()));
+    assert!(counts.values().all(|&count| count > 20), "{counts:?}");
+    let ready = catalog.documents_with_status(&[DocumentStatus::Ready]).unwrap();
+    assert_eq!(ready.len(), files.len());
+
+    // Exactly one vector per chunk: none missing, none orphaned by the killed run.
+    runtime.block_on(async {
+        let uri = data.join("lance").to_string_lossy().into_owned();
+        let config = LanceStoreConfig::new(uri, "sentence-transformers/all-MiniLM-L6-v2", 384);
+        let store = LanceStore::open(config).await.unwrap();
+        let mut all_chunks = 0;
+        for doc in &ready {
+            let chunks: HashSet<_> = catalog
+                .list_chunks(doc.id, 10_000, 0)
+                .unwrap()
+                .items
+                .iter()
+                .map(|chunk| *chunk.id.as_uuid())
+                .collect();
+            let vectors: HashSet<_> =
+                store.ids_for_document(doc.id).await.unwrap().into_iter().collect();
+            assert_eq!(vectors, chunks, "{}: vectors and chunks differ", doc.filename);
+            all_chunks += chunks.len() as u64;
+        }
+        assert_eq!(store.count(TableName::Chunks).await.unwrap(), all_chunks, "orphan vectors");
+        assert_eq!(catalog.count_chunks(None).unwrap(), all_chunks, "orphan chunk rows");
+    });
+    // No partial uploads or extraction markers left in the uploads directory.
+    for entry in std::fs::read_dir(data.join("uploads")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "{name} left behind");
+    }
+}

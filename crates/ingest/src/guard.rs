@@ -1,0 +1,479 @@
+//! Defences against hostile documents, applied by [`crate::extract`] before and while a
+//! parser runs.
+//!
+//! Every upload is untrusted: small files can be crafted to expand, recurse or loop.
+//! [`ExtractLimits`] bounds what one document may cost, and each format gets a guard:
+//!
+//! - DOCX (zip bombs): [`bounded_docx`] reads the archive with the `zip` crate, inflating
+//!   each entry through a reader that stops one byte past the budget, so a 10 KB file whose
+//!   `word/document.xml` claims (or really has) gigabytes costs at most
+//!   [`ExtractLimits::max_extracted_bytes`] of work before it fails. The declared sizes in
+//!   the archive are never trusted. The parts `docx-rust` will read are copied, uncompressed,
+//!   into a new in-memory archive, so the parser sees exactly the bytes that were counted
+//!   (never a second interpretation of a malformed archive); media and custom XML parts,
+//!   which carry no text, are left out.
+//! - HTML (deep nesting): `html2text` walks some structures recursively (table size
+//!   estimates) and renders in time that grows with depth, so [`flatten_deep_html`] drops
+//!   the tags (never the text) of elements nested deeper than [`MAX_HTML_DEPTH`] before
+//!   parsing. `<script>` and `<style>` bodies are never exposed as text by this.
+//! - PDF (cycles): `pdf-extract` follows `/Parent` links and form XObjects (`Do`) by
+//!   recursion, without cycle checks; a page whose parent is itself, or a form that draws
+//!   itself, overflows the stack, which aborts the whole process (a stack overflow is not
+//!   a panic and cannot be caught). [`check_pdf_structure`] walks those links first,
+//!   iteratively and with a depth cap, and refuses such files. Text output is also
+//!   bounded and checks a cancellation flag, see [`crate::extract`].
+//!
+//! What remains is bounded by time, not structure: the pipeline runs extraction on its own
+//! thread with a deadline (see [`crate::pipeline`]).
+
+use std::collections::HashSet;
+use std::io::{Cursor, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use pdf_extract::{Dictionary, Document, Object, ObjectId};
+
+use crate::error::{Error, Result};
+
+/// Elements nested deeper than this in an HTML page lose their tags (their text is kept).
+pub const MAX_HTML_DEPTH: usize = 256;
+
+/// The most entries a DOCX archive may have.
+const MAX_DOCX_ENTRIES: usize = 10_000;
+
+/// How deep `/Parent` chains and nested form XObjects may go in a PDF.
+const MAX_PDF_NESTING: usize = 64;
+
+/// What one document may cost to extract.
+#[derive(Debug, Clone)]
+pub struct ExtractLimits {
+    /// The most bytes a document may expand to: the inflated parts of a DOCX archive, and
+    /// the extracted text of any format.
+    pub max_extracted_bytes: u64,
+    /// How long one extraction may run (enforced by the pipeline, see
+    /// [`crate::pipeline`]).
+    pub timeout: Duration,
+    /// Set when the caller gave up waiting; parsers that report progress (PDF text output)
+    /// stop at the next character.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Default for ExtractLimits {
+    /// 128 MiB of extracted bytes and two minutes.
+    fn default() -> Self {
+        Self {
+            max_extracted_bytes: 128 * 1024 * 1024,
+            timeout: Duration::from_secs(120),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl ExtractLimits {
+    /// Whether the caller gave up waiting.
+    #[must_use]
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The error for text larger than [`ExtractLimits::max_extracted_bytes`].
+    pub(crate) fn too_much(&self, format: &'static str) -> Error {
+        Error::Extraction {
+            format,
+            reason: format!(
+                "the document expands to more than {} bytes (ingest.max_extracted_bytes)",
+                self.max_extracted_bytes
+            ),
+        }
+    }
+}
+
+/// Whether a DOCX part is read by `docx-rust` but useless for text (images, embedded
+/// binaries, custom XML): those are not copied into the checked archive.
+fn skipped_docx_part(name: &str) -> bool {
+    name.contains("word/media") || name.contains("custom") || name.ends_with('/')
+}
+
+/// Reads a DOCX archive within `limits` and returns an equivalent archive holding only the
+/// parts that carry text, stored uncompressed.
+///
+/// # Errors
+/// [`Error::Extraction`] when the archive is unreadable or encrypted, has too many
+/// entries, or its parts inflate to more than [`ExtractLimits::max_extracted_bytes`].
+pub fn bounded_docx(bytes: &[u8], limits: &ExtractLimits) -> Result<Vec<u8>> {
+    let bad = |reason: String| Error::Extraction { format: "docx", reason };
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|err| bad(format!("not a readable DOCX archive: {err}")))?;
+    if archive.len() > MAX_DOCX_ENTRIES {
+        return Err(bad(format!(
+            "the archive has {} entries, more than the {MAX_DOCX_ENTRIES} allowed",
+            archive.len()
+        )));
+    }
+    let budget = limits.max_extracted_bytes;
+    let mut used: u64 = 0;
+    let mut names = HashSet::new();
+    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .large_file(true);
+    for index in 0..archive.len() {
+        let mut entry = archive
+            .by_index(index)
+            .map_err(|err| bad(format!("cannot read archive entry {index}: {err}")))?;
+        let name = entry.name().to_owned();
+        if skipped_docx_part(&name) || !names.insert(name.clone()) {
+            continue;
+        }
+        out.start_file(name.as_str(), options)
+            .map_err(|err| bad(format!("cannot copy archive entry {name:?}: {err}")))?;
+        // One byte more than the budget left tells "exactly full" from "too big" without
+        // ever inflating further.
+        let room = budget - used;
+        let mut limited = (&mut entry).take(room.saturating_add(1));
+        let copied = copy_entry(&mut limited, &mut out)
+            .map_err(|err| bad(format!("cannot inflate archive entry {name:?}: {err}")))?;
+        if copied > room {
+            return Err(limits.too_much("docx"));
+        }
+        used += copied;
+    }
+    let archive = out.finish().map_err(|err| bad(format!("cannot rebuild the archive: {err}")))?;
+    Ok(archive.into_inner())
+}
+
+/// Copies a reader into a writer in 64 KiB steps and returns the bytes copied.
+fn copy_entry(reader: &mut impl Read, writer: &mut impl Write) -> std::io::Result<u64> {
+    let mut buffer = vec![0_u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        let read = match reader.read(&mut buffer) {
+            Ok(0) => return Ok(total),
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        writer.write_all(&buffer[..read])?;
+        total += read as u64;
+    }
+}
+
+/// HTML elements whose content is raw text (no tags inside).
+const RAW_TEXT: [&str; 6] = ["script", "style", "textarea", "title", "xmp", "noscript"];
+
+/// HTML elements that never have content, so they do not nest.
+const VOID: [&str; 14] = [
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr",
+];
+
+/// The HTML with the tags of elements nested deeper than `max_depth` removed; their text
+/// stays. Borrowed unchanged when nothing is that deep.
+///
+/// The scan is a tag tokenizer, not a parser: it keeps a stack of open elements (an end tag
+/// closes up to its matching open element and is ignored when there is none), skips
+/// comments and declarations, and copies raw-text elements (`<script>`, `<style>`, ...)
+/// whole. It over-estimates depth where browsers close elements implicitly (`<p>`, `<li>`),
+/// which only flattens earlier. A raw-text element below the cut is dropped with its
+/// content, so scripts never become text.
+#[must_use]
+pub fn flatten_deep_html(html: &str, max_depth: usize) -> std::borrow::Cow<'_, str> {
+    let bytes = html.as_bytes();
+    let mut out = String::new();
+    let mut stack: Vec<String> = Vec::new();
+    // Everything in `html[..copied_to]` has been decided (copied or dropped).
+    let mut copied_to = 0;
+    let mut changed = false;
+    let mut pos = 0;
+    while let Some(offset) = memchr(b'<', &bytes[pos..]) {
+        let start = pos + offset;
+        let rest = &html[start..];
+        let tag = if rest.starts_with("<!--") {
+            let end = rest.find("-->").map_or(html.len(), |end| start + end + 3);
+            Tag::Other(end)
+        } else if rest.starts_with("<!") || rest.starts_with("<?") {
+            Tag::Other(rest.find('>').map_or(html.len(), |end| start + end + 1))
+        } else {
+            parse_tag(html, start)
+        };
+        match tag {
+            Tag::Other(end) => pos = end,
+            Tag::Start { name, end, self_closing } => {
+                let raw = RAW_TEXT.contains(&name.as_str());
+                let element_end = if raw { raw_text_end(html, end, &name) } else { end };
+                let nests = !self_closing && !raw && !VOID.contains(&name.as_str());
+                let too_deep = stack.len() + usize::from(nests || raw) > max_depth;
+                if too_deep {
+                    out.push_str(&html[copied_to..start]);
+                    copied_to = element_end;
+                    changed = true;
+                }
+                if nests {
+                    stack.push(name);
+                }
+                pos = element_end;
+            }
+            Tag::End { name, end } => {
+                let open = stack.iter().rposition(|open| *open == name);
+                // An end tag without an open element is left for the parser to ignore.
+                if let Some(index) = open {
+                    stack.truncate(index);
+                    if index >= max_depth {
+                        out.push_str(&html[copied_to..start]);
+                        copied_to = end;
+                        changed = true;
+                    }
+                }
+                pos = end;
+            }
+            Tag::Text => pos = start + 1,
+        }
+        if pos >= html.len() {
+            break;
+        }
+    }
+    if !changed {
+        return std::borrow::Cow::Borrowed(html);
+    }
+    out.push_str(&html[copied_to.min(html.len())..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// What [`parse_tag`] found at a `<`.
+enum Tag {
+    /// A start tag `<name ...>`, ending at byte `end`.
+    Start { name: String, end: usize, self_closing: bool },
+    /// An end tag `</name ...>`.
+    End { name: String, end: usize },
+    /// A comment or declaration ending at the byte given.
+    Other(usize),
+    /// A `<` that starts no tag (plain text).
+    Text,
+}
+
+/// Reads the tag starting at `start` (a `<`).
+fn parse_tag(html: &str, start: usize) -> Tag {
+    let bytes = html.as_bytes();
+    let mut pos = start + 1;
+    let closing = bytes.get(pos) == Some(&b'/');
+    if closing {
+        pos += 1;
+    }
+    let name_start = pos;
+    while bytes.get(pos).is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':')) {
+        pos += 1;
+    }
+    if pos == name_start || !bytes[name_start].is_ascii_alphabetic() {
+        return Tag::Text;
+    }
+    let name = html[name_start..pos].to_ascii_lowercase();
+    // The tag ends at the first `>` outside a quoted attribute value.
+    let mut quote = None;
+    while let Some(&byte) = bytes.get(pos) {
+        match (quote, byte) {
+            (None, b'"' | b'\'') => quote = Some(byte),
+            (Some(open), _) if byte == open => quote = None,
+            (None, b'>') => break,
+            _ => {}
+        }
+        pos += 1;
+    }
+    let end = (pos + 1).min(html.len());
+    if closing {
+        return Tag::End { name, end };
+    }
+    let self_closing = pos > 0 && bytes.get(pos - 1) == Some(&b'/');
+    Tag::Start { name, end, self_closing }
+}
+
+/// Where a raw-text element whose start tag ends at `from` ends: past `</name ...>`, or the
+/// end of the input.
+fn raw_text_end(html: &str, from: usize, name: &str) -> usize {
+    let bytes = html.as_bytes();
+    let mut pos = from;
+    while let Some(offset) = memchr(b'<', &bytes[pos..]) {
+        let at = pos + offset;
+        let name_end = at + 2 + name.len();
+        if bytes.get(at + 1) == Some(&b'/')
+            && bytes
+                .get(at + 2..name_end)
+                .is_some_and(|found| found.eq_ignore_ascii_case(name.as_bytes()))
+        {
+            return memchr(b'>', &bytes[name_end..]).map_or(html.len(), |end| name_end + end + 1);
+        }
+        pos = at + 1;
+    }
+    html.len()
+}
+
+/// The first position of `needle` in `haystack`.
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&byte| byte == needle)
+}
+
+/// Refuses PDFs whose page tree or form XObjects are cyclic or nested deeper than
+/// `pdf-extract` can recurse through safely.
+///
+/// `pdf-extract` looks `/Resources` and `/MediaBox` up through `/Parent` links, and runs a
+/// form XObject's content when a content stream invokes it with `Do` (with the form's own
+/// resources, or its caller's when it has none). Both recurse without cycle checks. This
+/// walks the same links, iteratively, and fails when a chain repeats or passes
+/// `MAX_PDF_NESTING`.
+///
+/// # Errors
+/// [`Error::Extraction`] naming the cycle.
+pub fn check_pdf_structure(doc: &Document) -> Result<()> {
+    let bad = |reason: String| Error::Extraction { format: "pdf", reason };
+    let empty = Dictionary::new();
+    for (number, page_id) in doc.get_pages() {
+        let page = doc
+            .get_dictionary(page_id)
+            .map_err(|err| bad(format!("page {number} is not a dictionary: {err}")))?;
+        let resources = inherited_resources(doc, page, page_id)
+            .map_err(|reason| bad(format!("page {number}: {reason}")))?
+            .unwrap_or(&empty);
+        let content = doc.get_page_content(page_id).unwrap_or_default();
+        check_forms(doc, &content, resources)
+            .map_err(|reason| bad(format!("page {number}: {reason}")))?;
+    }
+    Ok(())
+}
+
+/// The page's `/Resources`, looked up through `/Parent` links like `pdf-extract` does,
+/// refusing cycles and chains longer than `MAX_PDF_NESTING`.
+fn inherited_resources<'a>(
+    doc: &'a Document,
+    page: &'a Dictionary,
+    page_id: ObjectId,
+) -> std::result::Result<Option<&'a Dictionary>, String> {
+    let mut seen = HashSet::from([page_id]);
+    let mut node = page;
+    let mut resources = None;
+    for _ in 0..MAX_PDF_NESTING {
+        if resources.is_none() {
+            resources = node.get(b"Resources").ok().and_then(|obj| deref_dict(doc, obj));
+        }
+        let Ok(parent) = node.get(b"Parent").and_then(Object::as_reference) else {
+            return Ok(resources);
+        };
+        if !seen.insert(parent) {
+            return Err("its /Parent chain is a cycle".to_owned());
+        }
+        match doc.get_dictionary(parent) {
+            Ok(dict) => node = dict,
+            Err(_) => return Ok(resources),
+        }
+    }
+    Err(format!("its /Parent chain is deeper than {MAX_PDF_NESTING}"))
+}
+
+/// A dictionary, directly or through references.
+fn deref_dict<'a>(doc: &'a Document, object: &'a Object) -> Option<&'a Dictionary> {
+    doc.dereference(object).ok().and_then(|(_, object)| object.as_dict().ok())
+}
+
+/// Follows every `Do` of `content` into form XObjects, depth first with an explicit stack,
+/// refusing a form that (transitively) invokes itself or nesting past `MAX_PDF_NESTING`.
+fn check_forms(
+    doc: &Document,
+    content: &[u8],
+    resources: &Dictionary,
+) -> std::result::Result<(), String> {
+    // Each frame: the forms invoked by one content stream, the resources they resolve in,
+    // and the chain of form ids that led there.
+    struct Frame<'a> {
+        invoked: Vec<Vec<u8>>,
+        resources: &'a Dictionary,
+        chain: Vec<ObjectId>,
+    }
+    let mut stack = vec![Frame { invoked: invoked_forms(content), resources, chain: Vec::new() }];
+    let mut checked = HashSet::new();
+    while let Some(mut frame) = stack.pop() {
+        let Some(name) = frame.invoked.pop() else { continue };
+        let resources = frame.resources;
+        let chain = frame.chain.clone();
+        stack.push(frame);
+        let Some(xobjects) = resources.get(b"XObject").ok().and_then(|obj| deref_dict(doc, obj))
+        else {
+            continue;
+        };
+        let Ok(target) = xobjects.get(&name) else { continue };
+        let Ok((id, object)) = doc.dereference(target) else { continue };
+        let Ok(stream) = object.as_stream() else { continue };
+        if let Some(id) = id
+            && chain.contains(&id)
+        {
+            return Err(format!("form XObject {} {} invokes itself (a cycle)", id.0, id.1));
+        }
+        if chain.len() + 1 >= MAX_PDF_NESTING {
+            return Err(format!("form XObjects are nested deeper than {MAX_PDF_NESTING}"));
+        }
+        let own = stream.dict.get(b"Resources").ok().and_then(|obj| deref_dict(doc, obj));
+        let form_resources = own.unwrap_or(resources);
+        // A form drawn with the same resources behaves the same wherever it is invoked
+        // from, so each (form, resources) pair is walked once: shared forms cost no
+        // exponential walk.
+        if let Some(id) = id
+            && !checked.insert((id, std::ptr::from_ref(form_resources) as usize))
+        {
+            continue;
+        }
+        let body = stream.decompressed_content().unwrap_or_else(|_| stream.content.clone());
+        let mut chain = chain;
+        chain.extend(id);
+        stack.push(Frame { invoked: invoked_forms(&body), resources: form_resources, chain });
+    }
+    Ok(())
+}
+
+/// The XObject names a content stream invokes with `Do`.
+fn invoked_forms(content: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(content) = pdf_extract::content::Content::decode(content) else {
+        return Vec::new();
+    };
+    let mut names: Vec<Vec<u8>> = content
+        .operations
+        .iter()
+        .filter(|operation| operation.operator == "Do")
+        .filter_map(|operation| operation.operands.first()?.as_name().ok().map(<[u8]>::to_vec))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shallow_html_is_borrowed_unchanged() {
+        let html = "<html><body><div><p>a &lt; b</p><br><img src=x></div></body></html>";
+        assert!(matches!(flatten_deep_html(html, 4), std::borrow::Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn deep_html_keeps_text_and_loses_deep_tags() {
+        let html = format!("{}deep text{}", "<div>".repeat(10), "</div>".repeat(10));
+        let flat = flatten_deep_html(&html, 3);
+        assert_eq!(flat, "<div><div><div>deep text</div></div></div>");
+    }
+
+    #[test]
+    fn scripts_below_the_cut_are_dropped_whole() {
+        let html = "<div><div><script>var x = '<div>';</script>seen</div></div>";
+        let flat = flatten_deep_html(html, 1);
+        assert_eq!(flat, "<div>seen</div>");
+        let kept = flatten_deep_html(html, 3);
+        assert_eq!(kept, html);
+    }
+
+    #[test]
+    fn comments_and_stray_end_tags_do_not_count() {
+        let html = "<!-- <div><div><div> --></p></p><div>x</div>";
+        assert_eq!(flatten_deep_html(html, 1), html);
+        let tricky = "<div title='>'><div a=\"<div>\">x</div></div>";
+        assert_eq!(flatten_deep_html(tricky, 1), "<div title='>'>x</div>");
+    }
+}

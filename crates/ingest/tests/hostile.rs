@@ -1,0 +1,210 @@
+//! Hostile inputs against the extractors: zip bombs, PDFs that recurse or loop, deep HTML,
+//! invalid UTF-8 and NUL bytes, and random bytes for every format. Each must end in `Ok` or
+//! a clean [`Error`], on the default 2 MiB test-thread stack, in bounded time.
+
+#![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
+
+mod fixtures;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use fixtures::hostile;
+use proptest::prelude::*;
+use ragd_core::ErrorKind;
+use ragd_ingest::{DocumentKind, Error, ExtractLimits, detect, extract, extract_with};
+
+/// A committed hostile fixture.
+fn committed(name: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from("../../fixtures/docs/hostile").join(name)).unwrap()
+}
+
+/// Limits with `max` extracted bytes.
+fn limits(max: u64) -> ExtractLimits {
+    ExtractLimits { max_extracted_bytes: max, ..ExtractLimits::default() }
+}
+
+#[track_caller]
+fn assert_extraction_error(result: ragd_ingest::Result<ragd_ingest::Extracted>, needle: &str) {
+    let err = result.unwrap_err();
+    assert!(matches!(err, Error::Extraction { .. }), "{err:?}");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains(needle), "{err}");
+}
+
+#[test]
+fn committed_fixtures_are_what_the_generator_writes() {
+    assert_eq!(committed("bomb.docx"), hostile::zip_bomb_docx(32 << 20));
+    assert_eq!(committed("self-drawing-form.pdf"), hostile::self_drawing_form_pdf());
+    assert_eq!(committed("parent-cycle.pdf"), hostile::parent_cycle_pdf());
+    assert_eq!(committed("exponential-forms.pdf"), hostile::exponential_forms_pdf(40));
+    assert_eq!(committed("nested-divs.html"), hostile::nested_divs(20_000).into_bytes());
+    assert_eq!(committed("invalid-utf8.txt"), hostile::invalid_utf8());
+    assert_eq!(committed("late-nul.txt"), hostile::late_nul_bytes());
+}
+
+#[test]
+fn the_deflate_generator_inflates_to_what_it_says() {
+    // A bomb small enough to read whole, through the real reader, must parse as a DOCX.
+    let small = hostile::zip_bomb_docx(10_000);
+    let text = extract(DocumentKind::Docx, &small).unwrap().text;
+    assert!(text.len() >= 10_000 - 258 && text.bytes().all(|b| b == b'a'), "{}", text.len());
+}
+
+#[test]
+fn a_zip_bomb_docx_fails_after_reading_only_the_budget() {
+    let bomb = committed("bomb.docx");
+    assert!(bomb.len() < 300_000, "{}", bomb.len());
+    assert_eq!(detect(&bomb, "bomb.docx").unwrap(), DocumentKind::Docx);
+    assert_extraction_error(
+        extract_with(DocumentKind::Docx, &bomb, &limits(4 << 20)),
+        "ingest.max_extracted_bytes",
+    );
+
+    // Gigabytes: 2 GiB of `a` from 13 MB, refused after 16 MiB of inflation.
+    let giant = hostile::zip_bomb_docx(2 << 30);
+    assert!(giant.len() < 14 << 20, "{}", giant.len());
+    let started = Instant::now();
+    assert_extraction_error(
+        extract_with(DocumentKind::Docx, &giant, &limits(16 << 20)),
+        "more than 16777216 bytes",
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+}
+
+#[test]
+fn a_pdf_form_that_draws_itself_is_refused_not_a_stack_overflow() {
+    assert_extraction_error(
+        extract(DocumentKind::Pdf, &committed("self-drawing-form.pdf")),
+        "invokes itself",
+    );
+}
+
+#[test]
+fn a_pdf_page_that_is_its_own_parent_is_refused_not_a_stack_overflow() {
+    assert_extraction_error(extract(DocumentKind::Pdf, &committed("parent-cycle.pdf")), "cycle");
+}
+
+#[test]
+fn a_pdf_that_renders_forever_stops_when_cancelled() {
+    let bytes = committed("exponential-forms.pdf");
+    let limits = ExtractLimits::default();
+    let cancel = Arc::clone(&limits.cancel);
+    let worker = std::thread::spawn(move || extract_with(DocumentKind::Pdf, &bytes, &limits));
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!worker.is_finished(), "2^40 words take longer than half a second");
+    let cancelled = Instant::now();
+    cancel.store(true, Ordering::Relaxed);
+    let result = worker.join().unwrap();
+    assert!(cancelled.elapsed() < Duration::from_secs(10), "{:?}", cancelled.elapsed());
+    assert_extraction_error(result, "cancelled");
+}
+
+#[test]
+fn a_pdf_that_prints_too_much_text_stops_at_the_budget() {
+    let bytes = committed("exponential-forms.pdf");
+    assert_extraction_error(
+        extract_with(DocumentKind::Pdf, &bytes, &limits(64 * 1024)),
+        "ingest.max_extracted_bytes",
+    );
+}
+
+#[test]
+fn deeply_nested_html_extracts_on_a_small_stack_in_bounded_time() {
+    for html in [hostile::nested_divs(100_000), hostile::nested_tables(20_000)] {
+        let started = Instant::now();
+        let extracted = extract(DocumentKind::Html, html.as_bytes()).unwrap();
+        assert!(extracted.text.contains("Deep inside") || extracted.text.contains("Inside the"));
+        assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    }
+    let committed = committed("nested-divs.html");
+    assert_eq!(detect(&committed, "nested.html").unwrap(), DocumentKind::Html);
+    let extracted = extract(DocumentKind::Html, &committed).unwrap();
+    assert_eq!(extracted.text, "Deep inside the nesting.");
+}
+
+#[test]
+fn invalid_utf8_and_nul_bytes_give_clean_text() {
+    let invalid = committed("invalid-utf8.txt");
+    assert_eq!(detect(&invalid, "invalid.txt").unwrap(), DocumentKind::Text);
+    let text = extract(DocumentKind::Text, &invalid).unwrap().text;
+    assert!(text.contains("valid words"), "{text}");
+
+    let late = committed("late-nul.txt");
+    assert_eq!(detect(&late, "late.txt").unwrap(), DocumentKind::Text);
+    let text = extract(DocumentKind::Text, &late).unwrap().text;
+    assert!(!text.contains('\0') && text.contains("zerobytesinsidethe text."), "{text:?}");
+
+    let early = b"NUL\0at the start";
+    assert_eq!(detect(early, "early.txt").unwrap_err().kind(), ErrorKind::UnsupportedMediaType);
+}
+
+#[test]
+fn text_past_the_byte_budget_is_refused() {
+    let text = "word ".repeat(1000);
+    for kind in [DocumentKind::Text, DocumentKind::Markdown, DocumentKind::Html] {
+        assert_extraction_error(
+            extract_with(kind, text.as_bytes(), &limits(1000)),
+            "ingest.max_extracted_bytes",
+        );
+        assert!(extract_with(kind, text.as_bytes(), &limits(10_000)).is_ok(), "{kind:?}");
+    }
+}
+
+/// Bytes that start like `kind` so that the parser gets past its first check.
+fn with_magic(kind: DocumentKind, mut bytes: Vec<u8>) -> Vec<u8> {
+    let magic: &[u8] = match kind {
+        DocumentKind::Pdf => b"%PDF-1.4\n",
+        DocumentKind::Docx => b"PK\x03\x04",
+        DocumentKind::Html => b"<!DOCTYPE html><div>",
+        DocumentKind::Markdown => b"# ",
+        DocumentKind::Text => b"",
+    };
+    bytes.splice(0..0, magic.iter().copied());
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// Every extractor returns `Ok` or a clean error on random bytes, raw or behind the
+    /// format's magic bytes; never a panic that escapes, never an over-budget text.
+    #[test]
+    fn extractors_survive_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 1..4096)) {
+        for kind in DocumentKind::ALL {
+            for input in [bytes.clone(), with_magic(kind, bytes.clone())] {
+                match extract_with(kind, &input, &limits(1 << 20)) {
+                    Ok(extracted) => prop_assert!(extracted.text.len() <= 1 << 20),
+                    Err(err) => prop_assert!(
+                        matches!(err, Error::Extraction { .. } | Error::Empty),
+                        "{kind:?}: {err:?}"
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Truncations and single-byte corruptions of valid documents of every format.
+    #[test]
+    fn extractors_survive_corrupted_documents(cut in 0.0..1.0_f64, flip in any::<(usize, u8)>()) {
+        let documents = [
+            (DocumentKind::Pdf, fixtures::pdf()),
+            (DocumentKind::Docx, fixtures::docx()),
+            (DocumentKind::Html, fixtures::HTML.as_bytes().to_vec()),
+            (DocumentKind::Pdf, hostile::self_drawing_form_pdf()),
+        ];
+        for (kind, mut bytes) in documents {
+            let index = flip.0 % bytes.len();
+            bytes[index] ^= flip.1;
+            // Precision loss is irrelevant for picking a cut point.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+            let len = ((bytes.len() as f64) * cut) as usize;
+            bytes.truncate(len.max(1));
+            if let Err(err) = extract_with(kind, &bytes, &limits(1 << 20)) {
+                prop_assert!(matches!(err, Error::Extraction { .. } | Error::Empty), "{kind:?}: {err:?}");
+            }
+        }
+    }
+}
