@@ -25,8 +25,7 @@ fn assets_dir() -> PathBuf {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new("../../").join("fixtures/docs").join(name))
-        .unwrap()
+    std::fs::read(Path::new("../../").join("fixtures/docs").join(name)).unwrap()
 }
 
 struct Harness {

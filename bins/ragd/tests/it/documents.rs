@@ -26,8 +26,7 @@ pub(crate) fn assets_dir() -> PathBuf {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(Path::new("../../").join("fixtures/docs").join(name))
-        .unwrap()
+    std::fs::read(Path::new("../../").join("fixtures/docs").join(name)).unwrap()
 }
 
 pub(crate) struct App {

@@ -112,10 +112,7 @@ fn reciprocal_rank(filenames: &[String], relevant: &str) -> f64 {
 #[tokio::test]
 async fn hybrid_beats_keyword_and_semantic_on_the_labelled_set() {
     let set: Value = serde_json::from_slice(
-        &std::fs::read(
-            Path::new("../../").join("fixtures/search/labelled.json"),
-        )
-        .unwrap(),
+        &std::fs::read(Path::new("../../").join("fixtures/search/labelled.json")).unwrap(),
     )
     .unwrap();
     let app = App::new().await;

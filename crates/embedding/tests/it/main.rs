@@ -40,8 +40,7 @@ fn load(config: &EmbedderConfig) -> OrtEmbedder {
 
 /// The fp32 reference sentences and vectors.
 fn reference() -> (Vec<String>, Vec<Vec<f32>>) {
-    let path =
-        Path::new("../../").join("fixtures/embeddings/reference.json");
+    let path = Path::new("../../").join("fixtures/embeddings/reference.json");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let sentences = json["sentences"]
