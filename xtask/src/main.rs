@@ -4,6 +4,8 @@
 //! - `cargo xtask serve [ARGS]`: set everything up, then run `ragd serve ARGS`.
 //! - `cargo xtask test [ARGS]`: set everything up, then run the whole test suite.
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
+//! - `cargo xtask llama-tools`: build llama.cpp's `llama-server` and `llama-bench` (cached).
+//! - `cargo xtask bench-llm`: ragd's local LLM against `llama-bench` on the bundled GGUF.
 //!
 //! Heavy builds go to one shared target directory (`$CARGO_TARGET_DIR`, default
 //! `$HOME/.cache/ragd/target`), so every clone and CI run reuses the same build. Tidy checks
@@ -13,6 +15,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // Printing is what a CLI tool does.
 
 mod assets;
+mod llama;
 mod sysdeps;
 #[cfg(test)]
 mod tidy;
@@ -29,9 +32,13 @@ commands:
   sysdeps              install the system packages the build needs (apt, as root)
   serve [ARGS...]      set up, then run `ragd serve ARGS...` (e.g. --port 8080)
   test [ARGS...]       set up, then run every test (`cargo test --workspace ARGS...`)
+  llama-tools          build llama.cpp's llama-server and llama-bench (cached; test does it too)
+  bench-llm [OPTIONS]  tokens/s of ragd's local LLM vs llama-bench on the bundled GGUF:
+                       --rounds 3 --reps 3 --threads N --pp 512 --tg 128 [--record]
 
 environment:
   RAGD_ASSETS_DIR      asset directory (default $HOME/.cache/ragd/assets)
+  RAGD_LLAMA_TOOLS_DIR llama.cpp tools cache (default $HOME/.cache/ragd/llama-tools)
   CARGO_TARGET_DIR     build directory (default $HOME/.cache/ragd/target)
   CARGO_BUILD_JOBS     parallel build jobs (default 2)
   OMP_WAIT_POLICY      llama.cpp's OpenMP waiting (default PASSIVE)";
@@ -47,6 +54,8 @@ fn main() -> ExitCode {
         "sysdeps" => sysdeps::ensure(),
         "serve" => serve(rest),
         "test" => test(rest),
+        "llama-tools" => llama::tools_command(),
+        "bench-llm" => llama::bench_llm(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -90,9 +99,7 @@ fn assets_command(args: &[String]) -> Result<()> {
 fn workspace_root() -> PathBuf {
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
         .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
-    manifest_dir
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    manifest_dir.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// `$CARGO_TARGET_DIR`, else the shared `$HOME/.cache/ragd/target`.
@@ -175,9 +182,15 @@ fn serve(args: &[String]) -> Result<()> {
     run(cmd)
 }
 
+/// Sets up, builds llama.cpp's tools (the OpenAI-compatible backend is tested against a
+/// real `llama-server`), then runs every test.
 fn test(args: &[String]) -> Result<()> {
     let assets = setup()?;
+    let tools = llama::ensure()?;
     let mut cmd = cargo()?;
-    cmd.args(["test", "--workspace"]).args(args).env("RAGD_ASSETS_DIR", assets);
+    cmd.args(["test", "--workspace"])
+        .args(args)
+        .env("RAGD_ASSETS_DIR", assets)
+        .env("RAGD_LLAMA_SERVER", tools.server);
     run(cmd)
 }

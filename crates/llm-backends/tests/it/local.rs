@@ -15,7 +15,7 @@ use ragd_core::{
 use ragd_llm_backends::{LocalLlm, LocalLlmConfig};
 
 /// The asset directory: `RAGD_ASSETS_DIR`, else `$HOME/.cache/ragd/assets`.
-fn assets_dir() -> PathBuf {
+pub(crate) fn assets_dir() -> PathBuf {
     std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
         || {
             let home = std::env::var_os("HOME").expect("HOME or RAGD_ASSETS_DIR must be set");
