@@ -88,15 +88,75 @@ const BUILDS: [ToolBuild; 2] = [
     },
 ];
 
-/// Built tools.
+/// Where the tools are built, for the llama.cpp version `Cargo.lock` pins.
 #[derive(Debug, Clone)]
-pub(crate) struct Tools {
-    /// `llama-server`.
-    pub(crate) server: PathBuf,
-    /// `llama-bench`.
-    pub(crate) bench: PathBuf,
-    /// The llama.cpp version `llama-bench` was built from (`llama-cpp-sys-2 <version>`).
-    pub(crate) version: String,
+pub(crate) struct ToolsDir {
+    /// `<root>/llama-cpp-sys-2-<version>`.
+    dir: PathBuf,
+    /// The pinned `llama-cpp-sys-2` version.
+    version: String,
+}
+
+impl ToolsDir {
+    /// The folder for this checkout's `Cargo.lock`.
+    pub(crate) fn locate() -> Result<Self> {
+        let lock_path = crate::workspace_root().join("Cargo.lock");
+        let lock = fs::read_to_string(&lock_path)
+            .map_err(|e| format!("cannot read {}: {e}", lock_path.display()))?;
+        let version = locked_version(&lock, SYS_CRATE)
+            .ok_or_else(|| format!("{} does not pin {SYS_CRATE}", lock_path.display()))?;
+        let dir = tools_root()?.join(format!("{SYS_CRATE}-{version}"));
+        Ok(Self { dir, version })
+    }
+
+    /// `llama-cpp-sys-2 <version>`, the llama.cpp `llama-bench` runs.
+    pub(crate) fn llama_cpp(&self) -> String {
+        format!("{SYS_CRATE} {}", self.version)
+    }
+
+    /// `llama-server`, built unless it is there.
+    pub(crate) fn server(&self) -> Result<PathBuf> {
+        self.ensure(&BUILDS[1])
+    }
+
+    /// `llama-bench`, built unless it is there.
+    pub(crate) fn bench(&self) -> Result<PathBuf> {
+        self.ensure(&BUILDS[0])
+    }
+
+    /// Builds `tool` unless its stamp matches the recipe; returns the binary.
+    fn ensure(&self, tool: &ToolBuild) -> Result<PathBuf> {
+        let dir = &self.dir;
+        let bin = dir.join("bin");
+        let binary = bin.join(tool.target);
+        let stamp = dir.join(format!("{}.stamp", tool.target));
+        let recipe = recipe(&self.version, tool);
+        if binary.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == recipe) {
+            eprintln!("xtask: llama-tools: {} present in {}", tool.target, bin.display());
+            return Ok(binary);
+        }
+        let started = Instant::now();
+        let src = dir.join(tool.src);
+        let src_stamp = dir.join(format!("{}.stamp", tool.src));
+        // A source tree whose stamp matches is kept, so an interrupted build resumes.
+        if !(src.is_dir() && fs::read_to_string(&src_stamp).is_ok_and(|s| s == recipe)) {
+            lay_out(&tools_root()?, &src, tool.layout, &self.version)?;
+            fs::write(&src_stamp, &recipe)
+                .map_err(|e| format!("cannot write {}: {e}", src_stamp.display()))?;
+        }
+        build(&src, &dir.join(tool.build), tool.target)?;
+        fs::create_dir_all(&bin).map_err(|e| format!("cannot create {}: {e}", bin.display()))?;
+        let built = dir.join(tool.build).join("bin").join(tool.target);
+        fs::copy(&built, &binary)
+            .map_err(|e| format!("cannot copy {} to {}: {e}", built.display(), binary.display()))?;
+        fs::write(&stamp, &recipe).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+        eprintln!(
+            "xtask: llama-tools: built {} in {:.0} s",
+            tool.target,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(binary)
+    }
 }
 
 /// `$RAGD_LLAMA_TOOLS_DIR`, else `$HOME/.cache/ragd/llama-tools`.
@@ -151,52 +211,6 @@ fn recipe(sys_version: &str, tool: &ToolBuild) -> String {
         tool.target,
         CMAKE_DEFINES.join(" "),
     )
-}
-
-/// Builds the tools whose stamps are missing or stale; returns where they are.
-pub(crate) fn ensure() -> Result<Tools> {
-    let lock_path = crate::workspace_root().join("Cargo.lock");
-    let lock = fs::read_to_string(&lock_path)
-        .map_err(|e| format!("cannot read {}: {e}", lock_path.display()))?;
-    let version = locked_version(&lock, SYS_CRATE)
-        .ok_or_else(|| format!("{} does not pin {SYS_CRATE}", lock_path.display()))?;
-    let root = tools_root()?;
-    let dir = root.join(format!("{SYS_CRATE}-{version}"));
-    let bin = dir.join("bin");
-    for tool in &BUILDS {
-        let binary = bin.join(tool.target);
-        let stamp = dir.join(format!("{}.stamp", tool.target));
-        let recipe = recipe(&version, tool);
-        if binary.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == recipe) {
-            eprintln!("xtask: llama-tools: {} present in {}", tool.target, bin.display());
-            continue;
-        }
-        let started = Instant::now();
-        let src = dir.join(tool.src);
-        let src_stamp = dir.join(format!("{}.stamp", tool.src));
-        // A source tree whose stamp matches is kept, so an interrupted build resumes.
-        if !(src.is_dir() && fs::read_to_string(&src_stamp).is_ok_and(|s| s == recipe)) {
-            lay_out(&root, &src, tool.layout, &version)?;
-            fs::write(&src_stamp, &recipe)
-                .map_err(|e| format!("cannot write {}: {e}", src_stamp.display()))?;
-        }
-        build(&src, &dir.join(tool.build), tool.target)?;
-        fs::create_dir_all(&bin).map_err(|e| format!("cannot create {}: {e}", bin.display()))?;
-        let built = dir.join(tool.build).join("bin").join(tool.target);
-        fs::copy(&built, &binary)
-            .map_err(|e| format!("cannot copy {} to {}: {e}", built.display(), binary.display()))?;
-        fs::write(&stamp, &recipe).map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
-        eprintln!(
-            "xtask: llama-tools: built {} in {:.0} s",
-            tool.target,
-            started.elapsed().as_secs_f64()
-        );
-    }
-    Ok(Tools {
-        server: bin.join("llama-server"),
-        bench: bin.join("llama-bench"),
-        version: format!("{SYS_CRATE} {version}"),
-    })
 }
 
 /// Lays out a fresh source tree at `src`.
@@ -333,9 +347,11 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
 /// `cargo xtask llama-tools`: build (or find) the tools and print where they are.
 pub(crate) fn tools_command() -> Result<()> {
     crate::sysdeps::ensure()?;
-    let tools = ensure()?;
-    eprintln!("xtask: llama-server: {}", tools.server.display());
-    eprintln!("xtask: llama-bench:  {}", tools.bench.display());
+    let tools = ToolsDir::locate()?;
+    let bench = tools.bench()?;
+    let server = tools.server()?;
+    eprintln!("xtask: llama-bench:  {}", bench.display());
+    eprintln!("xtask: llama-server: {}", server.display());
     Ok(())
 }
 
@@ -402,7 +418,8 @@ type Samples = std::collections::BTreeMap<(String, Runner), Vec<f64>>;
 pub(crate) fn bench_llm(args: &[String]) -> Result<()> {
     let options = BenchOptions::parse(args)?;
     let assets = crate::setup()?;
-    let tools = ensure()?;
+    let tools = ToolsDir::locate()?;
+    let llama_bench = tools.bench()?;
     // The same invocation as `cargo xtask test`, so the example comes from the tests' build.
     let mut build = crate::cargo()?;
     build.args(["test", "--workspace", "--no-run"]);
@@ -422,7 +439,7 @@ pub(crate) fn bench_llm(args: &[String]) -> Result<()> {
         for runner in order {
             eprintln!("xtask: bench-llm: round {round}/{}: {runner:?}", options.rounds);
             let lines = match runner {
-                Runner::LlamaBench => run_llama_bench(&tools, &model, &options)?,
+                Runner::LlamaBench => run_llama_bench(&llama_bench, &model, &options)?,
                 Runner::Ragd => run_ragd(&example, &model, &options)?,
             };
             for (test, rate) in lines {
@@ -461,11 +478,11 @@ fn output(mut cmd: Command) -> Result<String> {
 
 /// Runs `llama-bench` once; returns each test's per-repetition rates.
 fn run_llama_bench(
-    tools: &Tools,
+    llama_bench: &Path,
     model: &Path,
     options: &BenchOptions,
 ) -> Result<Vec<(String, Vec<f64>)>> {
-    let mut cmd = Command::new(&tools.bench);
+    let mut cmd = Command::new(llama_bench);
     cmd.arg("-m")
         .arg(model)
         .args(["-p", &options.pp.to_string(), "-n", &options.tg.to_string()])
@@ -563,7 +580,7 @@ fn spread(values: &[f64]) -> String {
 /// The markdown section for `docs/BENCHMARKS.md`.
 fn report(
     options: &BenchOptions,
-    tools: &Tools,
+    tools: &ToolsDir,
     samples: &Samples,
     load_before: &str,
     load_after: &str,
@@ -606,7 +623,7 @@ fn report(
              the `bench_llm` example of the test build, Rust at opt-level 0, llama.cpp at \
              opt-level 3)",
             ragd_core::assets::CHAT_MODEL.path,
-            tools.version
+            tools.llama_cpp()
         ),
     );
     w(&mut out, String::new());

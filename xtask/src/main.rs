@@ -182,15 +182,15 @@ fn serve(args: &[String]) -> Result<()> {
     run(cmd)
 }
 
-/// Sets up, builds llama.cpp's tools (the OpenAI-compatible backend is tested against a
-/// real `llama-server`), then runs every test.
+/// Sets up, builds llama.cpp's `llama-server` (the OpenAI-compatible backend is tested
+/// against a real one), then runs every test.
 fn test(args: &[String]) -> Result<()> {
     let assets = setup()?;
-    let tools = llama::ensure()?;
+    let server = llama::ToolsDir::locate()?.server()?;
     let mut cmd = cargo()?;
     cmd.args(["test", "--workspace"])
         .args(args)
         .env("RAGD_ASSETS_DIR", assets)
-        .env("RAGD_LLAMA_SERVER", tools.server);
+        .env("RAGD_LLAMA_SERVER", server);
     run(cmd)
 }
