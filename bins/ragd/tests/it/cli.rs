@@ -5,8 +5,10 @@ use std::process::Command;
 
 use ragd_core::DocumentStatus;
 
+/// An absolute path: `ragd` runs in a temporary directory, where a relative one would
+/// point nowhere.
 fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new("../../").join("fixtures/docs").join(name)
+    std::fs::canonicalize(Path::new("../../").join("fixtures/docs").join(name)).unwrap()
 }
 
 fn ragd(args: &[&str], cwd: &Path) -> std::process::Output {
