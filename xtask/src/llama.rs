@@ -18,7 +18,7 @@
 //! Both are cmake, Release, CPU only, `GGML_NATIVE=OFF` like `llama-cpp-sys-2`'s build
 //! script (which leaves ggml's x86 defaults: AVX, AVX2, FMA, F16C, BMI2), without curl,
 //! OpenSSL or the web UI (whose prebuilt download would need the network). They go to
-//! `$RAGD_LLAMA_TOOLS_DIR/llama-cpp-sys-2-<version>` (default
+//! `$XTASK_LLAMA_TOOLS_DIR/llama-cpp-sys-2-<version>` (default
 //! `$HOME/.cache/ragd/llama-tools/...`); a stamp file per tool holding its whole recipe
 //! makes a second run do nothing.
 
@@ -159,9 +159,9 @@ impl ToolsDir {
     }
 }
 
-/// `$RAGD_LLAMA_TOOLS_DIR`, else `$HOME/.cache/ragd/llama-tools`.
+/// `$XTASK_LLAMA_TOOLS_DIR`, else `$HOME/.cache/ragd/llama-tools`.
 fn tools_root() -> Result<PathBuf> {
-    match std::env::var_os("RAGD_LLAMA_TOOLS_DIR") {
+    match std::env::var_os("XTASK_LLAMA_TOOLS_DIR") {
         Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir)),
         _ => Ok(crate::home()?.join(".cache/ragd/llama-tools")),
     }

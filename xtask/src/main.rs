@@ -38,7 +38,7 @@ commands:
 
 environment:
   RAGD_ASSETS_DIR      asset directory (default $HOME/.cache/ragd/assets)
-  RAGD_LLAMA_TOOLS_DIR llama.cpp tools cache (default $HOME/.cache/ragd/llama-tools)
+  XTASK_LLAMA_TOOLS_DIR  llama.cpp tools cache (default $HOME/.cache/ragd/llama-tools)
   CARGO_TARGET_DIR     build directory (default $HOME/.cache/ragd/target)
   CARGO_BUILD_JOBS     parallel build jobs (default 2)
   OMP_WAIT_POLICY      llama.cpp's OpenMP waiting (default PASSIVE)";
@@ -191,6 +191,7 @@ fn test(args: &[String]) -> Result<()> {
     cmd.args(["test", "--workspace"])
         .args(args)
         .env("RAGD_ASSETS_DIR", assets)
-        .env("RAGD_LLAMA_SERVER", server);
+        // Not `RAGD_*`: `ragd` reads those as configuration and refuses unknown keys.
+        .env("XTASK_LLAMA_SERVER", server);
     run(cmd)
 }

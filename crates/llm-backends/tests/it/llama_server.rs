@@ -2,7 +2,7 @@
 //! serving the bundled SmolLM2 GGUF (the wire format alone is tested against recorded
 //! answers in `tests/remote.rs`).
 //!
-//! The server binary: `$RAGD_LLAMA_SERVER` (set by `cargo xtask test`), else where
+//! The server binary: `$XTASK_LLAMA_SERVER` (set by `cargo xtask test`), else where
 //! `cargo xtask llama-tools` puts it for the `llama-cpp-sys-2` version `Cargo.lock` pins.
 //! A missing binary fails the test with the command that builds it. Each test starts its
 //! own server on a port the server picks (`--port 0`) and kills it when done.
@@ -43,7 +43,7 @@ fn default_server_path() -> PathBuf {
             break version.trim_matches('"').to_owned();
         }
     };
-    let root = std::env::var_os("RAGD_LLAMA_TOOLS_DIR").map_or_else(
+    let root = std::env::var_os("XTASK_LLAMA_TOOLS_DIR").map_or_else(
         || Path::new(&std::env::var_os("HOME").unwrap()).join(".cache/ragd/llama-tools"),
         PathBuf::from,
     );
@@ -51,14 +51,14 @@ fn default_server_path() -> PathBuf {
 }
 
 fn server_binary() -> PathBuf {
-    let (path, origin) = match std::env::var_os("RAGD_LLAMA_SERVER") {
-        Some(path) => (PathBuf::from(path), "RAGD_LLAMA_SERVER"),
+    let (path, origin) = match std::env::var_os("XTASK_LLAMA_SERVER") {
+        Some(path) => (PathBuf::from(path), "XTASK_LLAMA_SERVER"),
         None => (default_server_path(), "the default llama-tools location"),
     };
     assert!(
         path.is_file(),
         "llama-server not found at {} ({origin}): build it with `cargo xtask llama-tools` \
-         (`cargo xtask test` does it before testing), or point RAGD_LLAMA_SERVER at one",
+         (`cargo xtask test` does it before testing), or point XTASK_LLAMA_SERVER at one",
         path.display()
     );
     path
@@ -272,9 +272,9 @@ async fn errors_are_classified() {
     let err = backend.stream(ask(&long, greedy(8))).await.err().unwrap();
     assert_eq!(err.kind(), ErrorKind::ContextTooLong, "{err}");
 
-    let empty = CompletionRequest { messages: Vec::new(), settings: greedy(8) };
-    let err = backend.complete(empty).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    // The server says `exceeds the available context size`; no other request the backend
+    // can send is refused by llama-server (an empty conversation is answered), so
+    // `InvalidInput` is covered by the recorded answers in `tests/remote.rs`.
 
     server.child.kill().unwrap();
     server.child.wait().unwrap();
