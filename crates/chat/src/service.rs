@@ -589,18 +589,18 @@ impl ChatService {
             .iter()
             .map(|m| ChatMessage { role: m.role, content: m.content.clone() })
             .collect();
-        let mut summary = session.summary.clone();
-        let mut prompt = {
+        let fit = |summary: Option<&str>| {
             let parts = PromptParts {
                 system_prompt: &self.inner.config.system_prompt,
-                summary: summary.as_deref(),
+                summary,
                 documents: &documents,
                 memories: &recalled,
                 history: &chat_history,
                 user: &content,
             };
-            prompt::build(&parts, &budget, &template, &counter)?
+            prompt::build(&parts, &budget, &template, &counter)
         };
+        let mut prompt = fit(session.summary.as_deref())?;
         let first_kept = history.len() - prompt.history_used;
         if self.inner.config.summarize
             && let Some(oldest_kept) = history.get(first_kept).or(Some(&user_message))
@@ -613,18 +613,7 @@ impl ChatService {
                 .await?;
             if !dropped_unsummarised.is_empty() {
                 match self.summarise(&backend, &session, &dropped_unsummarised, &template).await {
-                    Ok(text) => {
-                        summary = Some(text);
-                        let parts = PromptParts {
-                            system_prompt: &self.inner.config.system_prompt,
-                            summary: summary.as_deref(),
-                            documents: &documents,
-                            memories: &recalled,
-                            history: &chat_history,
-                            user: &content,
-                        };
-                        prompt = prompt::build(&parts, &budget, &template, &counter)?;
-                    }
+                    Ok(summary) => prompt = fit(Some(&summary))?,
                     Err(err) => {
                         tracing::warn!(session = %id, error = %err, "summarising old history failed; answering without it");
                     }
