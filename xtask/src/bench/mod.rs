@@ -258,9 +258,10 @@ What to keep in mind when reading them:
   optimised library from the asset wheel, so the embedding comparison is mostly fair; the
   search numbers are not what an optimised build would show.
 - **Embedding.** ragd and the Python onnxruntime peer run the same int8 ONNX file (the
-  bundled model); sentence-transformers runs the fp32 safetensors of the same model. When
-  ragd matches the Python onnxruntime peer, the unoptimised `tokenizers` crate costs
-  nothing measurable next to inference, so it is not given its own opt-level.
+  bundled model); sentence-transformers runs the fp32 safetensors of the same model. On a
+  quiet machine ragd reached 0.86× the Python onnxruntime peer with `tokenizers` at
+  opt-level 0 and 0.92× with `[profile.dev.package.tokenizers] opt-level = 3`, which the
+  workspace now sets (it rebuilds only tokenizers, text-splitter and ragd's crates).
 - **Search.** Building the IVF_HNSW_SQ index at opt-level 0 took about 11 minutes for
   10 000 rows on the 2-core machine, and the build grows faster than the row count, so by
   default ragd's ANN index is built and measured only up to 10 000 rows (`--ann-max-rows`);
