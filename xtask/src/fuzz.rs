@@ -8,12 +8,11 @@
 //! violate their schema. A bounded number of examples per operation and a fixed seed keep
 //! the run short and reproducible; `--examples N` and `--seed S` change them.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use crate::{Result, clean_cargo_env, home, passive_openmp, run, setup, target_dir};
+use crate::local_server::serve_ragd;
+use crate::{Result, home, run, setup};
 
 /// The schemathesis release the checks were written against.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
@@ -29,21 +28,6 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 ///   is "valid" by the schema can rightly be refused with 400.
 const CHECKS: &str = "status_code_conformance,content_type_conformance,\
 response_schema_conformance,response_headers_conformance";
-
-/// Kills the server when the fuzz run ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
 
 fn ensure_venv(venv: &Path) -> Result<()> {
     let st = venv.join("bin/st");
@@ -62,20 +46,6 @@ fn ensure_venv(venv: &Path) -> Result<()> {
         cmd
     })?;
     std::fs::write(&stamp, SCHEMATHESIS).map_err(|e| format!("{}: {e}", stamp.display()))
-}
-
-fn wait_healthy(port: u16, server: &mut Server) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = server.0.try_wait() {
-            return Err(format!("ragd exited before serving: {status}"));
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err("ragd did not start listening within 60 s".to_owned())
 }
 
 /// Runs the fuzzer; fails when schemathesis finds anything.
@@ -104,17 +74,7 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
     ensure_venv(&venv)?;
 
     let data = tempfile_dir()?;
-    let port = free_port()?;
-    let mut cmd = Command::new(target_dir()?.join("debug/ragd"));
-    clean_cargo_env(&mut cmd);
-    cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
-        .arg(&data)
-        .env("RAGD_ASSETS_DIR", &assets)
-        .env("RAGD_MODELS__AUTOLOAD", "none")
-        .env("RUST_LOG", "warn");
-    passive_openmp(&mut cmd);
-    let mut server = Server(cmd.spawn().map_err(|e| format!("cannot start ragd: {e}"))?);
-    wait_healthy(port, &mut server)?;
+    let (server, port) = serve_ragd(&data, &assets)?;
 
     let url = format!("http://127.0.0.1:{port}/openapi.json");
     let mut st = Command::new(venv.join("bin/st"));

@@ -21,6 +21,7 @@ mod assets;
 mod bench;
 mod fuzz;
 mod llama;
+mod local_server;
 mod sysdeps;
 #[cfg(test)]
 mod tidy;

@@ -9,6 +9,7 @@ use crate::{
     catalog::{Catalog, Page},
     error::{Error, Result},
     rows::{id_from_sql, id_to_sql, time_from_sql, time_to_sql},
+    sessions::require_session,
 };
 
 /// The longest message, in bytes (a guard against runaway clients, far above any context
@@ -156,12 +157,7 @@ impl Catalog {
     ) -> Result<Page<Message>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
-        if !tx
-            .prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?
-            .exists([id_to_sql(session)])?
-        {
-            return Err(Error::not_found("session", session));
-        }
+        require_session(&tx, session)?;
         let total: i64 = tx.query_row(
             "SELECT count(*) FROM messages WHERE session_id = ?1",
             [id_to_sql(session)],

@@ -288,7 +288,7 @@ fn replace_documents(conn: &Connection, id: SessionId, documents: &[DocumentId])
 }
 
 /// Fails with `NotFound` unless the session exists.
-fn require_session(conn: &Connection, id: SessionId) -> Result<()> {
+pub(crate) fn require_session(conn: &Connection, id: SessionId) -> Result<()> {
     if conn.prepare_cached("SELECT 1 FROM sessions WHERE id = ?1")?.exists([id_to_sql(id)])? {
         Ok(())
     } else {

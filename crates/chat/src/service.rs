@@ -551,6 +551,8 @@ impl ChatService {
         // 3. Context.
         let documents = self.retrieve(&content, top_k, &session).await;
         let memory_scope = (!request.memory_all_sessions).then_some(id);
+        // The user message just stored is the newest (the session lock is held): read one
+        // more than the window and leave it out.
         let read = self.inner.config.history_messages.saturating_add(1);
         let history: Vec<Message> = self
             .db(move |c| c.recent_messages(id, read))
@@ -558,7 +560,6 @@ impl ChatService {
             .into_iter()
             .filter(|m| m.id != user_message.id)
             .collect();
-        let history = trim_history(history, self.inner.config.history_messages);
         let in_history: Vec<MessageId> = history.iter().map(|m| m.id).collect();
         let recalled = match self
             .recall(&content, memory_scope, self.inner.config.memory_top_k, &in_history)
@@ -874,14 +875,6 @@ impl ChatService {
             Err(err) => tracing::warn!(session = %id, error = %err, "storing tags failed"),
         }
     }
-}
-
-fn trim_history(mut history: Vec<Message>, keep: u32) -> Vec<Message> {
-    let keep = usize::try_from(keep).unwrap_or(usize::MAX);
-    if history.len() > keep {
-        history.drain(..history.len() - keep);
-    }
-    history
 }
 
 fn reply_to(metadata: &serde_json::Value) -> Option<MessageId> {

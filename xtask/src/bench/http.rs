@@ -9,22 +9,11 @@
 //! any HTTP stack on this machine costs, so the ratio says how much ragd adds to it.
 
 use std::fmt::Write as _;
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use crate::Result;
-
-/// Kills a child process when dropped.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::local_server::{free_port, serve_ragd, spawn_listening};
 
 /// What wrk measured for one endpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,25 +21,6 @@ struct WrkResult {
     requests_per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
-}
-
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
-}
-
-fn wait_listening(port: u16, child: &mut Child) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("the server exited before listening: {status}"));
-        }
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(format!("nothing listens on port {port} after 60 s"))
 }
 
 /// Parses wrk's `--latency` report: a latency such as `1.23ms`, `850.00us` or `1.02s`.
@@ -143,17 +113,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .stdout(Stdio::null());
     let _ = ingest.status();
 
-    let port = free_port()?;
-    let mut serve = Command::new(&ragd);
-    crate::clean_cargo_env(&mut serve);
-    serve
-        .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
-        .arg(&data)
-        .env("RAGD_ASSETS_DIR", &assets)
-        .env("RAGD_MODELS__AUTOLOAD", "none")
-        .env("RUST_LOG", "warn");
-    let mut server = Guard(serve.spawn().map_err(|e| format!("cannot start ragd: {e}"))?);
-    wait_listening(port, &mut server.0)?;
+    let (server, port) = serve_ragd(&data, &assets)?;
 
     let peer_dir = work.join("peer");
     std::fs::create_dir_all(&peer_dir).map_err(|e| e.to_string())?;
@@ -164,8 +124,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .current_dir(&peer_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    let mut peer = Guard(peer.spawn().map_err(|e| format!("cannot start the peer: {e}"))?);
-    wait_listening(peer_port, &mut peer.0)?;
+    let peer = spawn_listening(peer, peer_port)?;
 
     let script = work.join("keyword.lua");
     std::fs::write(

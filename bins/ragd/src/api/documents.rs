@@ -11,11 +11,8 @@ use ragd_core::{Chunk, ChunkId, Document, DocumentId, DocumentStatus, ErrorKind}
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail};
+use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, page_size};
 use crate::state::AppState;
-
-/// The most items one page may hold.
-const MAX_PAGE: u32 = 500;
 
 /// Where a document is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -301,16 +298,6 @@ pub struct DocumentList {
     pub limit: u32,
     /// The offset used.
     pub offset: u32,
-}
-
-fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
-    match limit.unwrap_or(50) {
-        0 => Err(ApiError::new(ErrorKind::InvalidInput, "limit must be at least 1")),
-        n if n > MAX_PAGE => {
-            Err(ApiError::new(ErrorKind::InvalidInput, format!("limit must be at most {MAX_PAGE}")))
-        }
-        n => Ok(n),
-    }
 }
 
 /// Lists documents, newest first, with filters and paging.

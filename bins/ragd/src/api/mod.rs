@@ -28,6 +28,24 @@ pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, st
 
 use crate::state::AppState;
 
+/// The most items one page of a listing may hold.
+pub const MAX_PAGE: u32 = 500;
+
+/// The page size of a listing: `limit`, or 50, checked to be 1 to [`MAX_PAGE`].
+///
+/// # Errors
+/// `InvalidInput` for 0 or more than [`MAX_PAGE`].
+pub fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit.unwrap_or(50) {
+        0 => Err(ApiError::new(ragd_core::ErrorKind::InvalidInput, "limit must be at least 1")),
+        n if n > MAX_PAGE => Err(ApiError::new(
+            ragd_core::ErrorKind::InvalidInput,
+            format!("limit must be at most {MAX_PAGE}"),
+        )),
+        n => Ok(n),
+    }
+}
+
 /// Path of the OpenAPI document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
 /// Path of the browsable API page.

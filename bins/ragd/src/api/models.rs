@@ -149,7 +149,7 @@ pub struct StatusBody {
         (status = 202, description = "Loading started", body = StatusBody),
         (status = 400, description = "Bad request or settings", body = ErrorBody),
         (status = 409, description = "A load or unload is running", body = ErrorBody),
-        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
+        (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
 pub async fn load(
@@ -320,7 +320,7 @@ mod double_option {
     responses(
         (status = 200, description = "The settings now in force", body = SettingsBody),
         (status = 400, description = "Unknown field or value out of range", body = ErrorBody),
-        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
+        (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
 pub async fn put_config(

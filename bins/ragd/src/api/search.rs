@@ -147,7 +147,7 @@ fn respond(mode: &'static str, hits: Vec<Hit>) -> ApiJson<SearchResponse> {
     responses(
         (status = 200, description = "Hits, best first", body = SearchResponse),
         (status = 400, description = "Empty query or top_k out of range", body = ErrorBody),
-        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
+        (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
 pub async fn keyword(
@@ -168,7 +168,7 @@ pub async fn keyword(
         (status = 200, description = "Hits, best first", body = SearchResponse),
         (status = 400, description = "Empty query or top_k out of range", body = ErrorBody),
         (status = 503, description = "No embedding model or vector store", body = ErrorBody),
-        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
+        (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
 pub async fn semantic(
@@ -189,7 +189,7 @@ pub async fn semantic(
         (status = 200, description = "Hits, best first", body = SearchResponse),
         (status = 400, description = "Empty query, top_k out of range, negative weights", body = ErrorBody),
         (status = 503, description = "No embedding model or vector store", body = ErrorBody),
-        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
+        (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
 pub async fn hybrid(

@@ -19,25 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, status_for};
+use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, page_size};
 use crate::state::AppState;
-
-/// The most items one page may hold.
-const MAX_PAGE: u32 = 500;
-
-fn default_limit() -> u32 {
-    50
-}
-
-fn check_limit(limit: u32) -> Result<(), ApiError> {
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::new(
-            ragd_core::ErrorKind::InvalidInput,
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        ));
-    }
-    Ok(())
-}
 
 /// A new session.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -127,8 +110,7 @@ pub struct ListParams {
     /// Only sessions whose name contains this.
     pub name: Option<String>,
     /// Page size, 1 to 500 (default 50).
-    #[serde(default = "default_limit")]
-    pub limit: u32,
+    pub limit: Option<u32>,
     /// How many to skip.
     #[serde(default)]
     pub offset: u32,
@@ -149,8 +131,7 @@ pub struct SessionList {
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1 to 500 (default 50).
-    #[serde(default = "default_limit")]
-    pub limit: u32,
+    pub limit: Option<u32>,
     /// How many to skip.
     #[serde(default)]
     pub offset: u32,
@@ -350,7 +331,7 @@ impl From<ragd_chat::Error> for ApiError {
         (status = 201, description = "Created", body = SessionBody),
         (status = 400, description = "Bad name or tags", body = ErrorBody),
         (status = 404, description = "A document does not exist", body = ErrorBody),
-        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
+        (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
 pub async fn create(
@@ -382,12 +363,11 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<ApiJson<SessionList>, ApiError> {
-    check_limit(params.limit)?;
     let query = SessionQuery {
         text: params.q,
         tag: params.tag,
         name_contains: params.name,
-        limit: params.limit,
+        limit: page_size(params.limit)?,
         offset: params.offset,
     };
     let page = state.chat.sessions(query).await?;
@@ -427,7 +407,7 @@ pub async fn get(
         (status = 200, description = "The session now", body = SessionBody),
         (status = 400, description = "Bad values", body = ErrorBody),
         (status = 404, description = "No such session or document", body = ErrorBody),
-        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
+        (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
 pub async fn update(
@@ -481,8 +461,7 @@ pub async fn messages(
     ApiPath(id): ApiPath<SessionId>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<ApiJson<MessageList>, ApiError> {
-    check_limit(params.limit)?;
-    let page = state.chat.messages(id, params.limit, params.offset).await?;
+    let page = state.chat.messages(id, page_size(params.limit)?, params.offset).await?;
     Ok(ApiJson(MessageList {
         items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
@@ -508,7 +487,7 @@ pub async fn messages(
         (status = 400, description = "Empty message, too long for the model's window, bad settings", body = ErrorBody),
         (status = 404, description = "No such session", body = ErrorBody),
         (status = 503, description = "No model is loaded or the backend is unavailable", body = ErrorBody),
-        (status = 415, description = "The body is not JSON (or not multipart, for uploads)", body = ErrorBody)
+        (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
 pub async fn send(
@@ -566,7 +545,6 @@ fn events(turn: ChatTurn) -> impl Stream<Item = Result<Event, Infallible>> {
             }
             ChatEvent::Failed { kind, message } => {
                 let body = ErrorBody { error: ErrorDetail { code: kind.code(), message } };
-                tracing::debug!(status = %status_for(kind), "streamed reply failed");
                 (Event::default().event("error").json_data(body), false)
             }
         };
