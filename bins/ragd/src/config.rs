@@ -96,6 +96,9 @@ pub struct ServerConfig {
     pub port: u16,
     /// How long in-flight requests may take to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// The largest JSON request body (search, sessions, models); larger ones get 413.
+    /// Uploads have their own limits (`ingest.max_upload_bytes` per file).
+    pub max_json_body_bytes: usize,
 }
 
 /// Logging settings.
@@ -131,6 +134,27 @@ pub struct IngestSettings {
     pub max_files_per_upload: usize,
     /// Documents with more chunks than this fail.
     pub max_chunks_per_document: usize,
+    /// Where text extraction runs: `process` (a worker process per document, killed at
+    /// the deadline and limited to `extract_memory_bytes`) or `thread`.
+    pub extract_isolation: ExtractIsolation,
+    /// The most memory an extraction worker process may allocate.
+    pub extract_memory_bytes: u64,
+    /// The program run as the extraction worker (`<program> extract-worker`); default: the
+    /// running `ragd` executable.
+    pub extract_worker: Option<PathBuf>,
+}
+
+/// Where text extraction runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractIsolation {
+    /// A worker process per document: a crash fails only that document, a time-out kills
+    /// it, and its memory is limited.
+    #[default]
+    Process,
+    /// A thread of the server: cheaper to start, but a timed-out parser can only be
+    /// abandoned, not stopped.
+    Thread,
 }
 
 impl Default for IngestSettings {
@@ -145,6 +169,9 @@ impl Default for IngestSettings {
             extract_timeout_secs: 120,
             max_files_per_upload: 100,
             max_chunks_per_document: 50_000,
+            extract_isolation: ExtractIsolation::Process,
+            extract_memory_bytes: 2 * 1024 * 1024 * 1024,
+            extract_worker: None,
         }
     }
 }
@@ -396,7 +423,12 @@ pub enum LogFormat {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { host: "127.0.0.1".to_owned(), port: 8080, shutdown_grace_secs: 10 }
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+            shutdown_grace_secs: 10,
+            max_json_body_bytes: 1024 * 1024,
+        }
     }
 }
 

@@ -95,11 +95,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Extract one document sent on stdin (the server's isolated extraction worker).
+    #[command(name = "extract-worker", hide = true)]
+    ExtractWorker,
 }
 
 #[allow(clippy::print_stderr)] // Errors before logging is installed go to stderr directly.
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::ExtractWorker) {
+        // Before the configuration: the worker needs none, and the server that started it
+        // has already read it.
+        return extract_worker();
+    }
     let overrides = match &cli.command {
         Command::Serve { data_dir, host, port } => {
             Overrides { data_dir: data_dir.clone(), host: host.clone(), port: *port }
@@ -109,7 +117,10 @@ fn main() -> ExitCode {
         | Command::Chat { data_dir, .. } => {
             Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
         }
-        Command::Config | Command::Status { .. } | Command::HashKey { .. } => Overrides::default(),
+        Command::Config
+        | Command::Status { .. }
+        | Command::HashKey { .. }
+        | Command::ExtractWorker => Overrides::default(),
     };
     let config = match load_config(cli.config, &overrides) {
         Ok(config) => config,
@@ -135,11 +146,24 @@ fn main() -> ExitCode {
         Command::HashKey { key } => print_hash(&key),
         Command::Config => print_config(&config),
         Command::Status { json } => print_status(&config, json),
+        Command::ExtractWorker => return extract_worker(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `ragd extract-worker`: one isolated extraction, request on stdin, answer on stdout.
+#[allow(clippy::print_stderr)] // The server shows the worker's last stderr line as the reason.
+fn extract_worker() -> ExitCode {
+    match ragd_ingest::run_worker(std::io::stdin().lock(), std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ragd extract-worker: {err}");
             ExitCode::FAILURE
         }
     }

@@ -12,7 +12,9 @@ use ragd_catalog::Catalog;
 use ragd_chat::{ChatParts, ChatService, ModelProvider};
 use ragd_core::{Embedder, GenerationSettings, LlmBackend, TableName, VectorStore};
 use ragd_embedding::{Device, EmbedderConfig, OrtEmbedder};
-use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, IngestParts, Ingestor};
+use ragd_ingest::{
+    Chunker, ChunkerConfig, IngestConfig, IngestParts, Ingestor, Isolation, WorkerCommand,
+};
 use ragd_llm_backends::manager::{BackendKind, LoadRequest, ManagerConfig, ModelManager};
 use ragd_llm_backends::registry::RegistryConfig;
 use ragd_llm_backends::remote::HttpSettings;
@@ -20,8 +22,11 @@ use ragd_search::{Searcher, SearcherParts};
 use ragd_telemetry::{CollectorConfig, SystemMonitor, SystemMonitorConfig};
 use ragd_vector_store::{LanceStore, LanceStoreConfig};
 
-use crate::config::Config;
+use crate::config::{Config, ExtractIsolation, IngestSettings};
 use crate::hub::EmbeddingFiles;
+
+/// The hidden `ragd` verb that runs one extraction ([`ragd_ingest::run_worker`]).
+pub const EXTRACT_WORKER_VERB: &str = "extract-worker";
 
 /// Tokens the embedder adds to every text (`[CLS]` and `[SEP]`); chunks leave room for them.
 const SPECIAL_TOKENS: usize = 2;
@@ -386,8 +391,29 @@ fn ingest_config(config: &Config) -> IngestConfig {
         extract_timeout: std::time::Duration::from_secs(settings.extract_timeout_secs.max(1)),
         max_files_per_upload: settings.max_files_per_upload.max(1),
         max_chunks_per_document: settings.max_chunks_per_document.max(1),
+        isolation: extract_isolation(settings),
         ..IngestConfig::new(&config.data_dir)
     }
+}
+
+/// Extraction in `ragd extract-worker` processes (see `ragd_ingest::isolate`), or on
+/// threads when configured so or when the worker program cannot be found.
+fn extract_isolation(settings: &IngestSettings) -> Isolation {
+    if settings.extract_isolation == ExtractIsolation::Thread {
+        return Isolation::Thread;
+    }
+    let program = match settings.extract_worker.clone().map_or_else(std::env::current_exe, Ok) {
+        Ok(program) => program,
+        Err(err) => {
+            tracing::warn!(%err, "cannot find the ragd executable; text extraction runs on threads");
+            return Isolation::Thread;
+        }
+    };
+    Isolation::Process(WorkerCommand {
+        program,
+        args: vec![EXTRACT_WORKER_VERB.to_owned()],
+        max_memory_bytes: settings.extract_memory_bytes,
+    })
 }
 
 fn chunker_config(config: &Config) -> ChunkerConfig {

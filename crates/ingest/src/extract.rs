@@ -16,7 +16,8 @@
 //!   returned as [`Error::Extraction`] (the process panic hook still logs them). Text is
 //!   rendered through ragd's own `OutputDev` (pdf-extract's plain-text spacing rules) that
 //!   stops at [`ExtractLimits::max_extracted_bytes`] or when [`ExtractLimits::cancel`] is
-//!   set, after [`check_pdf_structure`] refused cyclic page trees and self-invoking forms.
+//!   set, after [`check_pdf_streams`] refused compression bombs and [`check_pdf_structure`]
+//!   cyclic page trees and self-invoking forms.
 //! - DOCX (`docx-rust`): paragraphs and tables in document order, separated by blank
 //!   lines; table cells are joined with ` | ` and rows with line feeds. Paragraphs styled
 //!   `Title` or `Heading1`..`Heading9` become [`HeadingSpan`]s with paths such as `A > B`.
@@ -36,14 +37,15 @@ use docx_rust::document::{BodyContent, Paragraph, Table, TableCellContent, Table
 use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
 use crate::guard::{
-    ExtractLimits, MAX_HTML_DEPTH, bounded_docx, check_pdf_structure, flatten_deep_html,
+    ExtractLimits, MAX_HTML_DEPTH, bounded_docx, check_pdf_streams, check_pdf_structure,
+    flatten_deep_html,
 };
 
 /// The wrap width given to `html2text`; wide enough that paragraphs are not broken.
 const HTML_WIDTH: usize = 4096;
 
 /// The text of a document and where its pages and headings are.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Extracted {
     /// The normalised text of the whole document.
     pub text: String,
@@ -70,7 +72,7 @@ impl Extracted {
 }
 
 /// Where one page of a paged document lies in [`Extracted::text`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PageSpan {
     /// Page number, from 1.
     pub page: u32,
@@ -81,7 +83,7 @@ pub struct PageSpan {
 }
 
 /// Where a heading starts in [`Extracted::text`], with the headings above it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct HeadingSpan {
     /// The heading and its ancestors, outermost first, joined by ` > `.
     pub path: String,
@@ -263,7 +265,8 @@ fn extract_pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
 }
 
 /// The text of each page, like `pdf_extract::extract_text_from_mem_by_pages` (pages up to
-/// the first one that fails to render), after [`check_pdf_structure`] and with the output
+/// the first one that fails to render), after [`check_pdf_streams`] and
+/// [`check_pdf_structure`], with the output
 /// bounded by `limits`.
 fn pdf_pages(bytes: &[u8], limits: &ExtractLimits) -> Result<Vec<String>> {
     let bad = |reason: String| Error::Extraction { format: "pdf", reason };
@@ -271,6 +274,7 @@ fn pdf_pages(bytes: &[u8], limits: &ExtractLimits) -> Result<Vec<String>> {
     if doc.is_encrypted() {
         doc.decrypt("").map_err(|err| bad(format!("the file is encrypted: {err}")))?;
     }
+    check_pdf_streams(&doc, limits)?;
     check_pdf_structure(&doc)?;
     let mut output = PdfText::new(limits);
     let rendered = pdf_extract::output_doc(&doc, &mut output);

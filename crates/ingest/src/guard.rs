@@ -23,8 +23,14 @@
 //!   iteratively and with a depth cap, and refuses such files. Text output is also
 //!   bounded and checks a cancellation flag, see [`crate::extract`].
 //!
-//! What remains is bounded by time, not structure: the pipeline runs extraction on its own
-//! thread with a deadline (see [`crate::pipeline`]).
+//! - PDF (compression bombs): a content stream of a few kilobytes can inflate to
+//!   gigabytes, and `lopdf` inflates whole streams into memory. [`check_pdf_streams`]
+//!   decodes every stream the text renderer may read (all but images) through writers that
+//!   stop one byte past the budget, before anything else touches them.
+//!
+//! What remains is bounded by time and memory, not structure: the pipeline runs extraction
+//! in a worker process with a memory limit that it kills at the deadline, or on a thread of
+//! its own with a deadline (see [`crate::isolate`] and [`crate::pipeline`]).
 
 use std::collections::HashSet;
 use std::io::{Cursor, Read, Write};
@@ -44,6 +50,11 @@ const MAX_DOCX_ENTRIES: usize = 10_000;
 
 /// How deep `/Parent` chains and nested form XObjects may go in a PDF.
 const MAX_PDF_NESTING: usize = 64;
+
+/// The decoded streams of a PDF (content, forms, fonts; not images) may be this many times
+/// [`ExtractLimits::max_extracted_bytes`]: drawing operators and font programs are several
+/// times larger than the text they produce.
+const PDF_STREAM_FACTOR: u64 = 4;
 
 /// What one document may cost to extract.
 #[derive(Debug, Clone)]
@@ -310,6 +321,118 @@ fn raw_text_end(html: &str, from: usize, name: &str) -> usize {
 /// The first position of `needle` in `haystack`.
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
     haystack.iter().position(|&byte| byte == needle)
+}
+
+/// Refuses PDFs whose streams decode to more than [`PDF_STREAM_FACTOR`] times
+/// [`ExtractLimits::max_extracted_bytes`] in total, without ever holding more than that.
+///
+/// Every stream but images is decoded the way `lopdf` would (its filters in order:
+/// `FlateDecode`, with the raw-deflate fallback, `LZWDecode` and `ASCII85Decode`) into a
+/// writer that fails one byte past what is left of the budget. Images are skipped: the text
+/// renderer never decodes them, and scans are legitimately large. Streams with other filters
+/// are counted at their stored size (`lopdf` cannot decode them, so they cost nothing more).
+///
+/// # Errors
+/// [`Error::Extraction`] when the budget is passed.
+pub fn check_pdf_streams(doc: &Document, limits: &ExtractLimits) -> Result<()> {
+    let budget = limits.max_extracted_bytes.saturating_mul(PDF_STREAM_FACTOR);
+    let mut used: u64 = 0;
+    for object in doc.objects.values() {
+        let Ok(stream) = object.as_stream() else { continue };
+        let is_image = stream.dict.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Image");
+        if is_image {
+            continue;
+        }
+        let room = budget - used;
+        match decoded_size(stream, room) {
+            Some(size) => used += size,
+            None => {
+                return Err(Error::Extraction {
+                    format: "pdf",
+                    reason: format!(
+                        "its compressed streams inflate to more than {budget} bytes \
+                         ({PDF_STREAM_FACTOR} x ingest.max_extracted_bytes): a compression bomb"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The size of a stream after its filters, or `None` when it passes `cap` bytes (decoding
+/// stops there).
+fn decoded_size(stream: &pdf_extract::Stream, cap: u64) -> Option<u64> {
+    let Ok(filters) = stream.filters() else {
+        let stored = stream.content.len() as u64;
+        return (stored <= cap).then_some(stored);
+    };
+    let mut data: std::borrow::Cow<'_, [u8]> = std::borrow::Cow::Borrowed(&stream.content);
+    for filter in filters {
+        let mut out = Capped { bytes: Vec::new(), cap };
+        match filter {
+            b"FlateDecode" => {
+                let inflated = std::io::copy(&mut flate2::read::ZlibDecoder::new(&*data), &mut out);
+                if out.over() {
+                    return None;
+                }
+                // lopdf retries a broken zlib stream as raw deflate when nothing came out.
+                if inflated.is_err() && out.bytes.is_empty() && data.len() > 2 {
+                    let raw = flate2::read::DeflateDecoder::new(&data[2..]);
+                    let _ = std::io::copy(&mut { raw }, &mut out);
+                }
+            }
+            b"LZWDecode" => {
+                let mut decoder =
+                    weezl::decode::Decoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8);
+                let _ = decoder.into_stream(&mut out).decode_all(&*data).status;
+            }
+            // Four bytes out per input byte at most, and the input is in memory already.
+            b"ASCII85Decode" => {
+                let mut single = stream.clone();
+                single.dict.set("Filter", Object::Name(b"ASCII85Decode".to_vec()));
+                single.content = data.into_owned();
+                out.bytes = single.decompressed_content().unwrap_or_default();
+            }
+            // lopdf refuses other filters, so the renderer never sees more than the stored bytes.
+            _ => return Some(data.len() as u64).filter(|&size| size <= cap),
+        }
+        if out.over() || out.bytes.len() as u64 > cap {
+            return None;
+        }
+        data = std::borrow::Cow::Owned(out.bytes);
+    }
+    Some(data.len() as u64)
+}
+
+/// A `Vec` writer that fails once more than `cap` bytes were written to it (it keeps one
+/// byte past the cap, so "exactly full" and "too big" differ).
+struct Capped {
+    bytes: Vec<u8>,
+    cap: u64,
+}
+
+impl Capped {
+    fn over(&self) -> bool {
+        self.bytes.len() as u64 > self.cap
+    }
+}
+
+impl Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = usize::try_from(self.cap.saturating_add(1) - self.bytes.len() as u64)
+            .unwrap_or(usize::MAX);
+        if room == 0 {
+            return Err(std::io::Error::other("decoded stream passes the budget"));
+        }
+        let take = buf.len().min(room);
+        self.bytes.extend_from_slice(&buf[..take]);
+        Ok(take)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Refuses PDFs whose page tree or form XObjects are cyclic or nested deeper than

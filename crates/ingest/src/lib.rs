@@ -8,7 +8,10 @@
 //! - [`extract()`]: bytes of a kind to [`Extracted`] text with [`PageSpan`]s and
 //!   [`HeadingSpan`]s (CPU-bound; run it on a blocking thread); [`extract_with`] within
 //!   explicit [`ExtractLimits`].
-//! - [`guard`]: the defences against hostile files (zip bombs, deep HTML, cyclic PDFs).
+//! - [`guard`]: the defences against hostile files (zip bombs, deep HTML, cyclic PDFs,
+//!   PDF compression bombs).
+//! - [`isolate`]: extraction in a worker process with a memory limit, killed at its
+//!   deadline ([`Isolation::Process`]), or on a thread ([`Isolation::Thread`]).
 //! - [`Chunker`]: [`Extracted`] text to [`ChunkPiece`]s bounded by the embedder's tokens,
 //!   with char offsets, page numbers and heading paths.
 //! - [`Ingestor`]: the service behind uploads: streams files to disk, records them in the
@@ -23,6 +26,7 @@ pub mod detect;
 pub mod error;
 pub mod extract;
 pub mod guard;
+pub mod isolate;
 pub mod pipeline;
 
 pub use chunk::{ChunkPiece, Chunker, ChunkerConfig};
@@ -30,4 +34,5 @@ pub use detect::{DocumentKind, detect};
 pub use error::{Error, Result};
 pub use extract::{Extracted, HeadingSpan, PageSpan, extract, extract_with};
 pub use guard::ExtractLimits;
+pub use isolate::{Isolation, WorkerCommand, run_worker};
 pub use pipeline::{IngestConfig, IngestParts, Ingested, Ingestor};

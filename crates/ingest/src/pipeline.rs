@@ -15,16 +15,16 @@
 //!
 //! Limits against hostile files (see also [`crate::guard`]):
 //!
-//! - Extraction runs on a thread of its own (with a large stack) and the worker waits for it
-//!   at most [`IngestConfig::extract_timeout`]. On time-out the document fails with a reason,
-//!   [`ExtractLimits::cancel`] is set (the PDF renderer stops at its next character) and
-//!   the thread is abandoned: Rust cannot kill a thread, so a parser stuck in a loop that
-//!   never reaches a cancellation point keeps one core busy until it returns. The worker
-//!   slot is freed either way, and every abandoned extraction is logged. A subprocess
-//!   would make the kill real; it is not done because the pipeline is a library used
-//!   in-process (tests, `ragd ingest`).
-//! - A stack overflow or an abort in a parser takes the process down (they are not
-//!   panics). So that one such file cannot crash the server at every restart, a marker
+//! - Extraction runs where [`IngestConfig::isolation`] says (see [`crate::isolate`]), and
+//!   the worker waits for it at most [`IngestConfig::extract_timeout`]. On time-out the
+//!   document fails with a reason. With [`Isolation::Process`] the extraction process is
+//!   killed and its memory is limited. With [`Isolation::Thread`] (the default of this
+//!   library), [`ExtractLimits::cancel`] is set (the PDF renderer stops at its next
+//!   character) and the thread is abandoned: Rust cannot kill a thread, so a parser stuck
+//!   in a loop that never reaches a cancellation point keeps one core busy until it
+//!   returns. The worker slot is freed either way, and every time-out is logged.
+//! - On a thread, a stack overflow or an abort in a parser takes the process down (they are
+//!   not panics). So that one such file cannot crash the server at every restart, a marker
 //!   `uploads/.extracting-<document id>` counts attempts: it is written before extraction
 //!   and removed after; a document whose extraction was interrupted
 //!   `MAX_EXTRACT_ATTEMPTS` times fails instead of being tried again.
@@ -57,14 +57,10 @@ use crate::detect::{DocumentKind, detect};
 use crate::error::{Error, Result};
 use crate::extract::{extract_with, format_name};
 use crate::guard::ExtractLimits;
+use crate::isolate::{EXTRACT_STACK_BYTES, Isolation, extract_in_worker};
 
 /// How many leading bytes of an upload are kept for type detection.
 const DETECT_PREFIX_BYTES: usize = 8 * 1024;
-
-/// The stack of an extraction thread: deep but finite recursion in a parser (nested
-/// tables, long reference chains) finishes here where 2 MiB would overflow. Only the pages
-/// touched are committed.
-const EXTRACT_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 /// Extractions of one document interrupted by a crash before it fails instead of retrying.
 const MAX_EXTRACT_ATTEMPTS: u32 = 2;
@@ -105,13 +101,15 @@ pub struct IngestConfig {
     pub max_files_per_upload: usize,
     /// Documents with more chunks than this fail.
     pub max_chunks_per_document: usize,
+    /// Where extraction runs: on a thread of this process, or in a worker process.
+    pub isolation: Isolation,
 }
 
 impl IngestConfig {
     /// Defaults for a data directory: uploads in `<data_dir>/uploads`, 2 workers, 100 MB
     /// uploads, 256-token chunks with 32 tokens of overlap, 32 chunks per embedding call,
     /// 128 MiB of extracted bytes and 120 s of extraction per document, 100 files per
-    /// upload, 50 000 chunks per document.
+    /// upload, 50 000 chunks per document, extraction on threads.
     pub fn new(data_dir: &Path) -> Self {
         let limits = ExtractLimits::default();
         Self {
@@ -124,6 +122,7 @@ impl IngestConfig {
             extract_timeout: limits.timeout,
             max_files_per_upload: 100,
             max_chunks_per_document: 50_000,
+            isolation: Isolation::Thread,
         }
     }
 }
@@ -618,7 +617,8 @@ impl Ingestor {
         Ok(count)
     }
 
-    /// Extracts on a thread of its own within the configured limits and deadline, counting
+    /// Extracts in a worker process or on a thread of its own within the configured limits
+    /// and deadline, counting
     /// the attempt in a marker file so that a file that crashes the process is not retried
     /// forever (see the module documentation).
     async fn extract_guarded(
@@ -648,7 +648,10 @@ impl Ingestor {
             timeout: self.inner.config.extract_timeout,
             ..ExtractLimits::default()
         };
-        let outcome = extract_on_thread(kind, bytes, limits).await;
+        let outcome = match &self.inner.config.isolation {
+            Isolation::Thread => extract_on_thread(kind, bytes, limits).await,
+            Isolation::Process(command) => extract_in_worker(command, kind, bytes, &limits).await,
+        };
         if let Err(err) = tokio::fs::remove_file(&marker).await {
             tracing::warn!(path = %marker.display(), %err, "cannot remove the extraction marker");
         }

@@ -1,6 +1,8 @@
 //! Hostile inputs against the extractors: zip bombs, PDFs that recurse or loop, deep HTML,
-//! invalid UTF-8 and NUL bytes, and random bytes for every format. Each must end in `Ok` or
-//! a clean [`Error`], on the default 2 MiB test-thread stack, in bounded time.
+//! PDF compression bombs, invalid UTF-8 and NUL bytes, and random bytes for every format.
+//! Each must end in `Ok` or a clean [`Error`], on the default 2 MiB test-thread stack, in
+//! bounded time. Worker processes are tested with shell scripts standing in for a parser
+//! that hangs or crashes (the real worker, `ragd extract-worker`, is tested by the server).
 
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
@@ -14,7 +16,10 @@ use std::time::{Duration, Instant};
 use fixtures::hostile;
 use proptest::prelude::*;
 use ragd_core::ErrorKind;
-use ragd_ingest::{DocumentKind, Error, ExtractLimits, detect, extract, extract_with};
+use ragd_ingest::isolate::extract_in_worker;
+use ragd_ingest::{
+    DocumentKind, Error, ExtractLimits, WorkerCommand, detect, extract, extract_with,
+};
 
 /// A committed hostile fixture.
 fn committed(name: &str) -> Vec<u8> {
@@ -109,6 +114,83 @@ fn a_pdf_that_prints_too_much_text_stops_at_the_budget() {
         extract_with(DocumentKind::Pdf, &bytes, &limits(64 * 1024)),
         "ingest.max_extracted_bytes",
     );
+}
+
+#[test]
+fn a_pdf_compression_bomb_is_refused_after_inflating_only_the_budget() {
+    // 2 GiB of content stream from 13 MB; the budget is 4 x 16 MiB of decoded streams.
+    let bomb = hostile::flate_bomb_pdf(2 << 30);
+    assert!(bomb.len() < 14 << 20, "{}", bomb.len());
+    assert_eq!(detect(&bomb, "bomb.pdf").unwrap(), DocumentKind::Pdf);
+    let started = Instant::now();
+    assert_extraction_error(
+        extract_with(DocumentKind::Pdf, &bomb, &limits(16 << 20)),
+        "compression bomb",
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+
+    // The same construction, small: within the budget it is an ordinary page of `a`s.
+    let small = hostile::flate_bomb_pdf(10_000);
+    let text = extract_with(DocumentKind::Pdf, &small, &limits(1 << 20)).unwrap().text;
+    assert!(text.len() >= 9_000 && text.bytes().all(|b| b == b'a'), "{}", text.len());
+}
+
+/// A worker command running `script` under `/bin/sh`.
+fn shell_worker(script: &str) -> WorkerCommand {
+    WorkerCommand {
+        program: "/bin/sh".into(),
+        args: vec!["-c".to_owned(), script.to_owned()],
+        max_memory_bytes: 1 << 30,
+    }
+}
+
+#[tokio::test]
+async fn a_worker_past_its_deadline_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    // A "parser" that never answers: it records its pid and sleeps.
+    let worker = shell_worker(&format!("echo $$ > {}; exec sleep 600", pid_file.display()));
+    let limits = ExtractLimits { timeout: Duration::from_secs(1), ..ExtractLimits::default() };
+    let started = Instant::now();
+    let result = extract_in_worker(&worker, DocumentKind::Pdf, b"%PDF-1.4".to_vec(), &limits).await;
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_extraction_error(result, "its worker process was killed");
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    // Killed and reaped: no process of that id is left, not even a zombie.
+    assert!(!PathBuf::from(format!("/proc/{}", pid.trim())).exists(), "pid {pid} still exists");
+}
+
+#[tokio::test]
+async fn a_crashing_worker_fails_the_document_with_its_signal_and_last_words() {
+    let worker = shell_worker(
+        "cat > /dev/null; echo 'memory allocation of 1073741824 bytes failed' >&2; kill -ABRT $$",
+    );
+    let result = extract_in_worker(
+        &worker,
+        DocumentKind::Pdf,
+        vec![b'x'; 1 << 20],
+        &ExtractLimits::default(),
+    )
+    .await;
+    assert_extraction_error(result, "signal 6 (SIGABRT): memory allocation of 1073741824 bytes");
+    let result =
+        extract_in_worker(&worker, DocumentKind::Pdf, b"x".to_vec(), &ExtractLimits::default())
+            .await;
+    assert_extraction_error(result, "ingest.extract_memory_bytes");
+
+    // A program that is not a worker: it answers, but not the protocol.
+    let impostor = shell_worker("cat > /dev/null; echo hello");
+    let result =
+        extract_in_worker(&impostor, DocumentKind::Text, b"x".to_vec(), &ExtractLimits::default())
+            .await;
+    assert_extraction_error(result, "exited with exit status: 0 without an answer");
+
+    // A program that cannot start is a task error, not a document error.
+    let missing = WorkerCommand { program: "/nonexistent/ragd".into(), ..shell_worker("") };
+    let result =
+        extract_in_worker(&missing, DocumentKind::Text, b"x".to_vec(), &ExtractLimits::default())
+            .await;
+    assert!(matches!(result, Err(Error::Task(_))), "{result:?}");
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub mod search;
 pub mod sessions;
 pub mod system;
 
+use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::{Json, Router};
@@ -115,7 +116,7 @@ fn documents_router() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::chunk))
         // Upload size is enforced per file while streaming (`ingest.max_upload_bytes`), so
         // axum's 2 MB default body limit is lifted here; no other route here reads a body.
-        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(DefaultBodyLimit::disable())
 }
 
 /// The OpenAPI document of every route [`router`] serves.
@@ -128,6 +129,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = api_router().split_for_parts();
     let auth = state.auth.clone();
+    // Every JSON body is bounded by `server.max_json_body_bytes` (413 past it); the
+    // documents routes lift this for streamed uploads, which have their own limits, and
+    // their layer is the inner one, so it wins there.
+    let api = api.layer(DefaultBodyLimit::max(state.config.server.max_json_body_bytes));
     api.merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

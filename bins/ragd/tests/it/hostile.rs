@@ -164,6 +164,7 @@ async fn hostile_documents_fail_with_reasons_and_the_server_keeps_serving() {
         ("self-drawing-form.pdf", committed("self-drawing-form.pdf"), "invokes itself"),
         ("parent-cycle.pdf", committed("parent-cycle.pdf"), "cycle"),
         ("exponential-forms.pdf", committed("exponential-forms.pdf"), "extract_timeout_secs"),
+        ("flate-bomb.pdf", hostile_fixtures::flate_bomb_pdf(1 << 30), "compression bomb"),
     ];
     let files: Vec<(&str, &[u8])> =
         failing.iter().map(|(name, bytes, _)| (*name, bytes.as_slice())).collect();
@@ -204,10 +205,10 @@ async fn hostile_documents_fail_with_reasons_and_the_server_keeps_serving() {
 
     assert_eq!(h.get("/health").await.0, StatusCode::OK);
     let (_, list) = h.get("/api/v1/documents").await;
-    assert_eq!(list["total"], 8);
+    assert_eq!(list["total"], 9);
     // Stored uploads (named by sha256) only: no partial uploads or extraction markers.
     assert!(h.uploads().iter().all(|name| name.len() == 64 && !name.starts_with('.')));
-    assert_eq!(h.uploads().len(), 8);
+    assert_eq!(h.uploads().len(), 9);
 }
 
 #[tokio::test]
@@ -351,4 +352,65 @@ async fn a_document_with_too_many_chunks_fails_with_the_limit_named() {
     assert_eq!(doc["status"], "failed");
     let error = doc["error"].as_str().unwrap();
     assert!(error.contains("max_chunks_per_document (2)"), "{error}");
+}
+
+#[tokio::test]
+async fn documents_past_the_memory_limit_fail_and_only_their_worker_dies() {
+    let h = Harness::new(|c| c.ingest.extract_memory_bytes = 16 << 20).await;
+    // 24 MB cannot even be read into the worker: a clean refusal.
+    let huge = "word ".repeat(24 << 20 >> 2);
+    // 10 MB is read, but decoding and normalising copy it past 16 MiB: the allocation
+    // fails, the worker aborts, and the server reports its signal and last words.
+    let large = "word ".repeat(10 << 20 >> 2);
+    let (status, body) =
+        h.upload(&[("huge.txt", huge.as_bytes()), ("large.txt", large.as_bytes())]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let uploaded = ids(&body);
+    let doc = h.wait(&uploaded[0]).await;
+    assert_eq!(doc["status"], "failed", "{doc}");
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.contains("does not fit the extraction worker's memory limit"), "{error}");
+    let doc = h.wait(&uploaded[1]).await;
+    assert_eq!(doc["status"], "failed", "{doc}");
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.contains("killed by signal 6 (SIGABRT): memory allocation of"), "{error}");
+    assert!(error.contains("ingest.extract_memory_bytes"), "{error}");
+
+    // The server is unharmed and the next document goes through a worker to `ready`.
+    let (status, body) = h.upload(&[("after.md", b"# After\nThe server still reads files.")]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let doc = h.wait(&ids(&body)[0]).await;
+    assert_eq!(doc["status"], "ready", "{doc}");
+}
+
+#[tokio::test]
+async fn json_bodies_past_the_limit_get_413_while_uploads_keep_their_own_limit() {
+    let h = Harness::new(|c| c.server.max_json_body_bytes = 4096).await;
+    let search = |query: String| {
+        Request::post("/api/v1/search/keyword")
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::json!({ "query": query }).to_string()))
+            .unwrap()
+    };
+    let (status, body) = h.send(search("x".repeat(8192))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    let (status, body) = h.send(search("sky".to_owned())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // A session message is JSON too.
+    let (status, body) = h
+        .send(
+            Request::post("/api/v1/sessions")
+                .header("content-type", "application/json")
+                .body(Body::from(format!(r#"{{"name": "{}"}}"#, "n".repeat(8192))))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+
+    // A 64 KiB upload is far past the JSON limit and still accepted.
+    let text = "Uploads are bounded per file, not by the JSON limit. ".repeat(1300);
+    let (status, body) = h.upload(&[("big.txt", text.as_bytes())]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }

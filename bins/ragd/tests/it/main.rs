@@ -37,6 +37,11 @@ fn test_config(data_dir: &std::path::Path) -> Config {
         host: Some("127.0.0.1".to_owned()),
         port: Some(0),
     };
-    Config::load(&ConfigFile::None, &Env::from_pairs([("HOME", "/nonexistent")]), &overrides)
-        .unwrap()
+    let mut config =
+        Config::load(&ConfigFile::None, &Env::from_pairs([("HOME", "/nonexistent")]), &overrides)
+            .unwrap();
+    // In process, the running executable is this test binary: extraction workers are the
+    // built `ragd`, as in the server.
+    config.ingest.extract_worker = Some(env!("CARGO_BIN_EXE_ragd").into());
+    config
 }
