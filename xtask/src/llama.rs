@@ -620,8 +620,8 @@ fn report(
         &mut out,
         format!(
             "- model: bundled `{}`; llama.cpp: {} for both (llama-bench: cmake Release; ragd: \
-             the `bench_llm` example of the test build, Rust at opt-level 0, llama.cpp at \
-             opt-level 3)",
+             the `bench_llm` example of the test build, ragd's crates at opt-level 0, Rust \
+             dependencies at 1, llama.cpp at opt-level 3)",
             ragd_core::assets::CHAT_MODEL.path,
             tools.llama_cpp()
         ),

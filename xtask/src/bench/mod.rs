@@ -225,9 +225,9 @@ fn header(title: &str, command: &str) -> String {
     let _ = writeln!(out, "- machine: {cpu}, {cores} cores available, {memory} RAM");
     let _ = writeln!(
         out,
-        "- build: the test build (`dev` profile): ragd's crates and their Rust dependencies \
-         (tokenizers, LanceDB, DataFusion, Arrow) at opt-level 0; ONNX Runtime is the \
-         optimised release library from the asset wheel"
+        "- build: the test build (`dev` profile): ragd's crates at opt-level 0, their Rust \
+         dependencies (LanceDB, DataFusion, Arrow, SQLite) at opt-level 1, `lance-linalg` and \
+         `tokenizers` at 3; ONNX Runtime is the optimised release library from the asset wheel"
     );
     out
 }
@@ -252,20 +252,15 @@ the same machine in the same run: compare ratios, not absolute numbers, across s
 What to keep in mind when reading them:
 
 - **Build profile.** The ragd contenders are examples built by the test build (`cargo test
-  --workspace --no-run`), because any other profile or feature set recompiles LanceDB (20+
-  minutes in debug, far longer in release). Rust code therefore runs at opt-level 0: ragd's
-  own crates, `tokenizers`, LanceDB, Lance, DataFusion and Arrow. ONNX Runtime is the
-  optimised library from the asset wheel, so the embedding comparison is mostly fair; the
-  search numbers are not what an optimised build would show.
+  --workspace --no-run`), because any other profile or feature set recompiles LanceDB. That
+  profile builds dependencies at opt-level 1 (`lance-linalg` and `tokenizers` at 3, ragd's
+  own crates at 0; see `docs/BUILD.md`), not the opt-level 3 of a release build. Sections
+  written before 2026-11-25 16:00 UTC ran every Rust dependency at opt-level 0. ONNX Runtime
+  is the optimised library from the asset wheel.
 - **Embedding.** ragd and the Python onnxruntime peer run the same int8 ONNX file (the
-  bundled model); sentence-transformers runs the fp32 safetensors of the same model. On a
-  quiet machine ragd reached 0.86× the Python onnxruntime peer with `tokenizers` at
-  opt-level 0 and 0.92× with `[profile.dev.package.tokenizers] opt-level = 3`, which the
-  workspace now sets (it rebuilds only tokenizers, text-splitter and ragd's crates).
-- **Search.** Building the IVF_HNSW_SQ index at opt-level 0 took about 11 minutes for
-  10 000 rows on the 2-core machine, and the build grows faster than the row count, so by
-  default ragd's ANN index is built and measured only up to 10 000 rows (`--ann-max-rows`);
-  at 100 000 rows ragd's exact flat scan is measured against chromadb's HNSW.
+  bundled model); sentence-transformers runs the fp32 safetensors of the same model.
+- **Search.** ragd's IVF_HNSW_SQ index is built and measured at every size up to
+  `--ann-max-rows` (default 100 000); the exact flat scan is measured too.
 - **Noise.** The machine is shared with other builds. Contenders are interleaved and the
   load average is recorded with each run; embedding rounds report the median and spread.
 ";
