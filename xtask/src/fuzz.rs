@@ -7,12 +7,23 @@
 //! server errors (5xx), undocumented status codes, wrong content types and responses that
 //! violate their schema. A bounded number of examples per operation and a fixed seed keep
 //! the run short and reproducible; `--examples N` and `--seed S` change them.
+//!
+//! `cargo xtask fuzz extract [--seconds N]` runs the `cargo fuzz` target `fuzz/extract`
+//! (libFuzzer with AddressSanitizer, on the nightly toolchain) against every extractor for
+//! N seconds (default 60), seeded with the document fixtures. cargo-fuzz is installed
+//! (pinned) into `$HOME/.cache/ragd/cargo-fuzz`, the build goes to
+//! `$HOME/.cache/ragd/fuzz-target` (sanitizer flags never touch the main build), and the
+//! corpus grows in `$HOME/.cache/ragd/fuzz-corpus/extract` from run to run. A crash leaves
+//! its input in `fuzz/artifacts/extract/` and fails the command.
 
 use std::path::Path;
 use std::process::Command;
 
 use crate::local_server::serve_ragd;
 use crate::{Result, home, run, setup};
+
+/// The cargo-fuzz release `fuzz extract` installs.
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
 /// The schemathesis release the checks were written against.
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
@@ -50,6 +61,11 @@ fn ensure_venv(venv: &Path) -> Result<()> {
 
 /// Runs the fuzzer; fails when schemathesis finds anything.
 pub(crate) fn fuzz(args: &[String]) -> Result<()> {
+    if let Some((first, rest)) = args.split_first()
+        && first == "extract"
+    {
+        return fuzz_extract(rest);
+    }
     let mut examples = "25".to_owned();
     let mut seed = "1".to_owned();
     let mut rest = args.iter();
@@ -59,7 +75,8 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
             ("--seed", Some(value)) => seed.clone_from(value),
             _ => {
                 return Err(format!(
-                    "usage: cargo xtask fuzz [--examples N] [--seed S], got {args:?}"
+                    "usage: cargo xtask fuzz [--examples N] [--seed S] | \
+                     cargo xtask fuzz extract [--seconds N], got {args:?}"
                 ));
             }
         }
@@ -93,4 +110,76 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok(dir)
+}
+
+/// `cargo xtask fuzz extract`: the extractors under libFuzzer for a bounded time.
+fn fuzz_extract(args: &[String]) -> Result<()> {
+    let seconds = match args {
+        [] => 60,
+        [flag, value] if flag == "--seconds" => {
+            value.parse().map_err(|_| format!("--seconds needs a number, got {value:?}"))?
+        }
+        _ => return Err(format!("usage: cargo xtask fuzz extract [--seconds N], got {args:?}")),
+    };
+    let nightly = Command::new("rustup").args(["run", "nightly", "rustc", "--version"]).output();
+    if !nightly.is_ok_and(|out| out.status.success()) {
+        return Err("cargo fuzz needs a nightly toolchain: rustup toolchain install nightly".into());
+    }
+    let cache = home()?.join(".cache/ragd");
+    let root = cache.join("cargo-fuzz");
+    ensure_cargo_fuzz(&root)?;
+
+    // Seeds: every committed document fixture (a few kilobytes each).
+    let corpus = cache.join("fuzz-corpus/extract");
+    std::fs::create_dir_all(&corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
+    let fixtures = crate::workspace_root().join("fixtures/docs");
+    for dir in [fixtures.clone(), fixtures.join("broken"), fixtures.join("hostile")] {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_file() && path.metadata().is_ok_and(|m| m.len() <= 256 * 1024) {
+                let name = format!("seed-{}", entry.file_name().to_string_lossy());
+                std::fs::copy(&path, corpus.join(name))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+    }
+
+    let mut cmd = Command::new("rustup");
+    crate::clean_cargo_env(&mut cmd);
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![root.join("bin")];
+    paths.extend(std::env::split_paths(&path));
+    let path = std::env::join_paths(paths).map_err(|e| e.to_string())?;
+    cmd.current_dir(crate::workspace_root())
+        .env("PATH", path)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO")
+        .env("CARGO_TARGET_DIR", cache.join("fuzz-target"))
+        .env("CARGO_BUILD_JOBS", std::env::var("CARGO_BUILD_JOBS").unwrap_or_else(|_| "2".into()))
+        .args(["run", "nightly", "cargo", "fuzz", "run", "--fuzz-dir", "fuzz", "extract"])
+        .arg(&corpus)
+        .args(["--", "-timeout=20", "-rss_limit_mb=4096", "-max_len=262144"])
+        .arg(format!("-max_total_time={seconds}"))
+        .arg("-print_final_stats=1");
+    run(cmd)
+}
+
+/// Installs the pinned cargo-fuzz into `root` unless it is there already.
+fn ensure_cargo_fuzz(root: &Path) -> Result<()> {
+    let stamp = root.join(".ragd-cargo-fuzz");
+    if root.join("bin/cargo-fuzz").is_file()
+        && std::fs::read_to_string(&stamp).is_ok_and(|s| s == CARGO_FUZZ_VERSION)
+    {
+        return Ok(());
+    }
+    let mut install = Command::new("cargo");
+    crate::clean_cargo_env(&mut install);
+    install
+        .args(["install", "cargo-fuzz", "--locked", "--version", CARGO_FUZZ_VERSION, "--root"])
+        .arg(root)
+        .env("CARGO_TARGET_DIR", root.join("build"));
+    run(install)?;
+    let _ = std::fs::remove_dir_all(root.join("build"));
+    std::fs::write(&stamp, CARGO_FUZZ_VERSION).map_err(|e| format!("{}: {e}", stamp.display()))
 }
