@@ -43,7 +43,8 @@ pub(crate) fn spawn_listening(mut cmd: Command, port: u16) -> Result<KillOnDrop>
 }
 
 /// `ragd serve` from the test build on a free loopback port over `data`, with no chat model
-/// (chat answers 503 at once instead of generating); returns it and its port.
+/// (chat answers 503 at once instead of generating) and the hub offline (a fuzzed model
+/// load by repo id must not reach for the network); returns it and its port.
 pub(crate) fn serve_ragd(data: &Path, assets: &Path) -> Result<(KillOnDrop, u16)> {
     let port = free_port()?;
     let mut cmd = Command::new(crate::target_dir()?.join("debug/ragd"));
@@ -52,6 +53,7 @@ pub(crate) fn serve_ragd(data: &Path, assets: &Path) -> Result<(KillOnDrop, u16)
         .arg(data)
         .env("RAGD_ASSETS_DIR", assets)
         .env("RAGD_MODELS__AUTOLOAD", "none")
+        .env("RAGD_HUB__OFFLINE", "true")
         .env("RUST_LOG", "warn");
     crate::passive_openmp(&mut cmd);
     Ok((spawn_listening(cmd, port)?, port))
