@@ -368,8 +368,10 @@ fn decoded_size(stream: &pdf_extract::Stream, cap: u64) -> Option<u64> {
         return (stored <= cap).then_some(stored);
     };
     let mut data: std::borrow::Cow<'_, [u8]> = std::borrow::Cow::Borrowed(&stream.content);
-    for filter in filters {
-        let mut out = Capped { bytes: Vec::new(), cap };
+    let stages = filters.len();
+    for (stage, filter) in filters.into_iter().enumerate() {
+        // Only a stage that feeds another one keeps its output; the last one just counts.
+        let mut out = Capped { bytes: Vec::new(), len: 0, cap, keep: stage + 1 < stages };
         match filter {
             b"FlateDecode" => {
                 let inflated = std::io::copy(&mut flate2::read::ZlibDecoder::new(&*data), &mut out);
@@ -377,7 +379,7 @@ fn decoded_size(stream: &pdf_extract::Stream, cap: u64) -> Option<u64> {
                     return None;
                 }
                 // lopdf retries a broken zlib stream as raw deflate when nothing came out.
-                if inflated.is_err() && out.bytes.is_empty() && data.len() > 2 {
+                if inflated.is_err() && out.len == 0 && data.len() > 2 {
                     let raw = flate2::read::DeflateDecoder::new(&data[2..]);
                     let _ = std::io::copy(&mut { raw }, &mut out);
                 }
@@ -392,41 +394,50 @@ fn decoded_size(stream: &pdf_extract::Stream, cap: u64) -> Option<u64> {
                 let mut single = stream.clone();
                 single.dict.set("Filter", Object::Name(b"ASCII85Decode".to_vec()));
                 single.content = data.into_owned();
-                out.bytes = single.decompressed_content().unwrap_or_default();
+                let decoded = single.decompressed_content().unwrap_or_default();
+                let _ = out.write_all(&decoded);
             }
             // lopdf refuses other filters, so the renderer never sees more than the stored bytes.
             _ => return Some(data.len() as u64).filter(|&size| size <= cap),
         }
-        if out.over() || out.bytes.len() as u64 > cap {
+        if out.over() {
             return None;
+        }
+        if stage + 1 == stages {
+            return Some(out.len);
         }
         data = std::borrow::Cow::Owned(out.bytes);
     }
     Some(data.len() as u64)
 }
 
-/// A `Vec` writer that fails once more than `cap` bytes were written to it (it keeps one
-/// byte past the cap, so "exactly full" and "too big" differ).
+/// A writer that counts (and, with `keep`, stores) what is written to it, and fails once
+/// more than `cap` bytes were written: it takes one byte past the cap, so "exactly full" and
+/// "too big" differ.
 struct Capped {
     bytes: Vec<u8>,
+    len: u64,
     cap: u64,
+    keep: bool,
 }
 
 impl Capped {
     fn over(&self) -> bool {
-        self.bytes.len() as u64 > self.cap
+        self.len > self.cap
     }
 }
 
 impl Write for Capped {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let room = usize::try_from(self.cap.saturating_add(1) - self.bytes.len() as u64)
-            .unwrap_or(usize::MAX);
+        let room = usize::try_from(self.cap.saturating_add(1) - self.len).unwrap_or(usize::MAX);
         if room == 0 {
             return Err(std::io::Error::other("decoded stream passes the budget"));
         }
         let take = buf.len().min(room);
-        self.bytes.extend_from_slice(&buf[..take]);
+        if self.keep {
+            self.bytes.extend_from_slice(&buf[..take]);
+        }
+        self.len += take as u64;
         Ok(take)
     }
 
@@ -569,6 +580,51 @@ fn invoked_forms(content: &[u8]) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream of `content` with the filter (or chain) `filter`.
+    fn stream(filter: Object, content: Vec<u8>) -> pdf_extract::Stream {
+        let mut dict = Dictionary::new();
+        dict.set("Filter", filter);
+        pdf_extract::Stream::new(dict, content)
+    }
+
+    #[test]
+    fn decoded_sizes_follow_the_filters_and_stop_at_the_cap() -> std::io::Result<()> {
+        let text = b"BT /F1 12 Tf (decoded) Tj ET ".repeat(400);
+        let len = text.len() as u64;
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        zlib.write_all(&text)?;
+        let flate = stream(Object::Name(b"FlateDecode".to_vec()), zlib.finish()?);
+        assert_eq!(decoded_size(&flate, len), Some(len));
+        assert_eq!(decoded_size(&flate, len - 1), None);
+
+        let lzw = weezl::encode::Encoder::with_tiff_size_switch(weezl::BitOrder::Msb, 8)
+            .encode(&text)
+            .map_err(std::io::Error::other)?;
+        let lzw = stream(Object::Name(b"LZWDecode".to_vec()), lzw);
+        assert_eq!(decoded_size(&lzw, len), Some(len));
+        assert_eq!(decoded_size(&lzw, 100), None);
+
+        // A chain: the first stage's output feeds the second.
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        zlib.write_all(&text)?;
+        let mut twice = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        twice.write_all(&zlib.finish()?)?;
+        let chain = Object::Array(vec![
+            Object::Name(b"FlateDecode".to_vec()),
+            Object::Name(b"FlateDecode".to_vec()),
+        ]);
+        let chained = stream(chain, twice.finish()?);
+        assert_eq!(decoded_size(&chained, len), Some(len));
+        assert_eq!(decoded_size(&chained, len - 1), None);
+
+        // Unknown filters and plain streams count their stored bytes.
+        let plain = pdf_extract::Stream::new(Dictionary::new(), text.clone());
+        assert_eq!(decoded_size(&plain, len), Some(len));
+        let odd = stream(Object::Name(b"JBIG2Decode".to_vec()), text);
+        assert_eq!(decoded_size(&odd, len - 1), None);
+        Ok(())
+    }
 
     #[test]
     fn shallow_html_is_borrowed_unchanged() {
