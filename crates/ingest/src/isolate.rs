@@ -41,8 +41,8 @@ pub const WORKER_MAGIC: &str = "ragd-extract-worker/1";
 /// would overflow. Only the pages touched are committed.
 pub(crate) const EXTRACT_STACK_BYTES: usize = 256 * 1024 * 1024;
 
-/// The most bytes of a worker's stderr kept for the failure reason.
-const STDERR_TAIL_BYTES: u64 = 64 * 1024;
+/// The most bytes of a worker's stderr kept (its last ones) for the failure reason.
+const STDERR_TAIL_BYTES: usize = 64 * 1024;
 
 /// Where the pipeline runs extraction.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -217,7 +217,7 @@ pub async fn extract_in_worker(
     };
     let mut header = serde_json::to_vec(&request).map_err(|err| Error::Task(err.to_string()))?;
     header.push(b'\n');
-    let (Some(mut stdin), Some(stdout), Some(stderr)) =
+    let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         return Err(Error::Task("the extraction worker has no pipes".to_owned()));
@@ -235,9 +235,16 @@ pub async fn extract_in_worker(
         let _ = stdout.take(answer_limit).read_to_end(&mut answer).await;
         answer
     };
+    // All of stderr is read (a worker blocked on a full pipe would hang until the deadline),
+    // and its last bytes are kept.
     let read_err = async move {
         let mut tail = Vec::new();
-        let _ = stderr.take(STDERR_TAIL_BYTES).read_to_end(&mut tail).await;
+        let mut chunk = vec![0_u8; 8192];
+        while let Ok(read @ 1..) = stderr.read(&mut chunk).await {
+            tail.extend_from_slice(&chunk[..read]);
+            let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
+            tail.drain(..excess);
+        }
         tail
     };
     let work = async {

@@ -162,8 +162,10 @@ async fn a_worker_past_its_deadline_is_killed() {
 
 #[tokio::test]
 async fn a_crashing_worker_fails_the_document_with_its_signal_and_last_words() {
+    // 200 KiB of chatter first: stderr is drained whole, and only its end is kept.
     let worker = shell_worker(
-        "cat > /dev/null; echo 'memory allocation of 1073741824 bytes failed' >&2; kill -ABRT $$",
+        "cat > /dev/null; head -c 204800 /dev/zero | tr '\\0' x >&2; echo >&2; \
+         echo 'memory allocation of 1073741824 bytes failed' >&2; kill -ABRT $$",
     );
     let result = extract_in_worker(
         &worker,
