@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
 use ort::environment::Environment;
-use ort::session::{Session, builder::SessionBuilder};
+use ort::session::Session;
+use ort::session::builder::{AutoDevicePolicy, SessionBuilder};
 use ort::value::{Tensor, ValueType};
 use ragd_core::Embedding;
 use tokenizers::{Encoding, Tokenizer, TruncationParams};
@@ -204,6 +205,11 @@ fn session_builder(environment: &Environment, config: &EmbedderConfig) -> Result
     let model = || config.model_path.clone();
     let mut builder =
         Session::builder(environment).map_err(|source| Error::Model { path: model(), source })?;
+    // ort asks ONNX Runtime for automatic device selection with a "max efficiency" policy;
+    // ONNX Runtime's own default (and Python's) is no policy: explicit providers only.
+    builder = builder
+        .with_auto_device(AutoDevicePolicy::Default)
+        .map_err(|err| Error::Model { path: model(), source: plain(err) })?;
     if let Some(threads) = config.intra_op_threads {
         builder = builder
             .with_intra_threads(threads)
