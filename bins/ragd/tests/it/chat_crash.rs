@@ -1,12 +1,13 @@
 //! Crash safety of chat: `ragd` killed with SIGKILL while it streams a reply keeps the
 //! user message, and the session works again after a restart.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::listening_address;
 
 /// Starts `ragd serve` on a free loopback port over `data_dir` with the bundled model.
 fn start(data_dir: &Path) -> (Child, String) {
@@ -21,15 +22,7 @@ fn start(data_dir: &Path) -> (Child, String) {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some((_, addr)) = line.split_once("listening on http://") {
-                let _ = tx.send(addr.trim().to_owned());
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("ragd listens within 60 s");
+    let addr = listening_address(stderr, Duration::from_secs(60));
     (child, format!("http://{addr}"))
 }
 

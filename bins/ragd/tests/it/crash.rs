@@ -4,7 +4,6 @@
 //! LanceDB (no orphans either way).
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ use ragd_vector_store::{LanceStore, LanceStoreConfig};
 use serde_json::Value;
 
 use crate::documents::assets_dir;
+use crate::listening_address;
 
 const BOUNDARY: &str = "ragd-crash-boundary-41d7";
 
@@ -57,15 +57,7 @@ impl Server {
         .spawn()
         .unwrap();
         let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some((_, addr)) = line.split_once("listening on http://") {
-                    let _ = tx.send(addr.trim().to_owned());
-                }
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(60)).expect("ragd listens within 60 s");
+        let addr = listening_address(stderr, Duration::from_secs(60));
         Self { child, addr }
     }
 

@@ -28,6 +28,9 @@ mod search;
 mod server;
 mod system;
 
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
 use ragd::config::{Config, ConfigFile, Env, Overrides};
 
 /// A configuration for tests: data in `data_dir`, an ephemeral port on loopback.
@@ -44,4 +47,20 @@ fn test_config(data_dir: &std::path::Path) -> Config {
     // built `ragd`, as in the server.
     config.ingest.extract_worker = Some(env!("CARGO_BIN_EXE_ragd").into());
     config
+}
+
+/// Waits at most `timeout` for the `listening on http://ADDR` log line on the stderr of a
+/// spawned `ragd` and returns ADDR; the log keeps being drained afterwards, so the child
+/// never writes into a closed pipe.
+fn listening_address(stderr: impl std::io::Read + Send + 'static, timeout: Duration) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some((_, addr)) = line.split_once("listening on http://") {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(timeout)
+        .unwrap_or_else(|_| panic!("ragd listens within {} s", timeout.as_secs()))
 }

@@ -1,12 +1,11 @@
 //! A real server on loopback: bind to port 0, answer, and shut down cleanly.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ragd::{AppState, Server};
 
-use crate::test_config;
+use crate::{listening_address, test_config};
 
 #[tokio::test]
 async fn in_process_server_answers_and_shuts_down_gracefully() {
@@ -31,20 +30,6 @@ async fn in_process_server_answers_and_shuts_down_gracefully() {
     assert!(reqwest::get(format!("http://{addr}/health")).await.is_err(), "port is closed");
 }
 
-/// Waits for the `listening on http://ADDR` log line of a spawned `ragd`, and keeps
-/// draining its log afterwards so the child never writes into a closed pipe.
-fn wait_for_address(stderr: impl std::io::Read + Send + 'static) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some((_, addr)) = line.split_once("listening on http://") {
-                let _ = tx.send(addr.trim().to_owned());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(30)).expect("ragd listens within 30 s")
-}
-
 #[test]
 fn ragd_binary_serves_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,7 +46,7 @@ fn ragd_binary_serves_and_exits_zero_on_sigterm() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let addr = wait_for_address(stderr);
+    let addr = listening_address(stderr, Duration::from_secs(30));
     assert!(data_dir.is_dir(), "serve creates the data dir");
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
