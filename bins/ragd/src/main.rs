@@ -96,7 +96,7 @@ enum Command {
         json: bool,
     },
     /// Extract one document sent on stdin (the server's isolated extraction worker).
-    #[command(name = "extract-worker", hide = true)]
+    #[command(name = ragd::state::EXTRACT_WORKER_VERB, hide = true)]
     ExtractWorker,
 }
 

@@ -41,6 +41,11 @@ pub const WORKER_MAGIC: &str = "ragd-extract-worker/1";
 /// would overflow. Only the pages touched are committed.
 pub(crate) const EXTRACT_STACK_BYTES: usize = 256 * 1024 * 1024;
 
+/// A builder for the thread that runs one extraction, in the worker or in process.
+pub(crate) fn extraction_thread() -> std::thread::Builder {
+    std::thread::Builder::new().name("ragd-extract".to_owned()).stack_size(EXTRACT_STACK_BYTES)
+}
+
 /// The most bytes of a worker's stderr kept (its last ones) for the failure reason.
 const STDERR_TAIL_BYTES: usize = 64 * 1024;
 
@@ -142,13 +147,10 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
         ..ExtractLimits::default()
     };
     let (send, receive) = std::sync::mpsc::channel::<Vec<u8>>();
-    let extracting = std::thread::Builder::new()
-        .name("ragd-extract".to_owned())
-        .stack_size(EXTRACT_STACK_BYTES)
-        .spawn(move || {
-            let bytes = receive.recv().unwrap_or_default();
-            extract_with(kind, &bytes, &limits)
-        })?;
+    let extracting = extraction_thread().spawn(move || {
+        let bytes = receive.recv().unwrap_or_default();
+        extract_with(kind, &bytes, &limits)
+    })?;
     let mut bytes = Vec::new();
     let len = usize::try_from(request.len).unwrap_or(usize::MAX);
     let reply = if bytes.try_reserve_exact(len).is_err() {

@@ -57,7 +57,7 @@ use crate::detect::{DocumentKind, detect};
 use crate::error::{Error, Result};
 use crate::extract::{extract_with, format_name};
 use crate::guard::ExtractLimits;
-use crate::isolate::{EXTRACT_STACK_BYTES, Isolation, extract_in_worker};
+use crate::isolate::{Isolation, extract_in_worker, extraction_thread};
 
 /// How many leading bytes of an upload are kept for type detection.
 const DETECT_PREFIX_BYTES: usize = 8 * 1024;
@@ -718,9 +718,7 @@ async fn extract_on_thread(
     let (tx, rx) = tokio::sync::oneshot::channel();
     let timeout = limits.timeout;
     let cancel = Arc::clone(&limits.cancel);
-    std::thread::Builder::new()
-        .name("ragd-extract".to_owned())
-        .stack_size(EXTRACT_STACK_BYTES)
+    extraction_thread()
         .spawn(move || {
             let started = std::time::Instant::now();
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
