@@ -266,8 +266,13 @@ What to keep in mind when reading them:
 ";
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// Command-line arguments for the benchmarks' option parsers.
+    pub(in crate::bench) fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

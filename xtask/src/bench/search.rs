@@ -201,11 +201,8 @@ pub(super) fn run(args: &[String]) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::args;
     use super::*;
-
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
 
     #[test]
     fn options_default_and_override() {
