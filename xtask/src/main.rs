@@ -2,13 +2,16 @@
 //!
 //! - `cargo xtask assets`: fetch the pinned model and runtime packages and unpack them.
 //! - `cargo xtask serve [ARGS]`: set everything up, then run `ragd serve ARGS`.
-//! - `cargo xtask test [ARGS]`: set everything up, then run the whole test suite.
+//! - `cargo xtask test [ARGS]`: set everything up, then run the whole test suite (doc tests
+//!   included) and the `ragd-engine` example, as a library user would.
 //! - `cargo xtask fuzz`: schemathesis against a local `ragd` (no 5xx, responses match
 //!   the OpenAPI document).
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
 //! - `cargo xtask bench embed|search|http|llm [ARGS]`: benchmarks against peers, appended to
 //!   `docs/BENCHMARKS.md` (see `bench/mod.rs`; `llm` is in `llama.rs`).
 //! - `cargo xtask llama-tools`: build llama.cpp's `llama-server` and `llama-bench` (cached).
+//! - `cargo xtask third-party [--check]`: write `docs/THIRD_PARTY.md` from `cargo metadata`
+//!   (every dependency, its version and licence; the purpose of the direct ones).
 //!
 //! Heavy builds go to one shared target directory (`$CARGO_TARGET_DIR`, default
 //! `$HOME/.cache/ragd/target`), so every clone and CI run reuses the same build. Tidy checks
@@ -23,6 +26,7 @@ mod fuzz;
 mod llama;
 mod local_server;
 mod sysdeps;
+mod third_party;
 #[cfg(test)]
 mod tidy;
 
@@ -49,6 +53,8 @@ commands:
                        tokens/s of the local LLM vs llama-bench on the bundled GGUF
                        (benchmarks append their results to docs/BENCHMARKS.md)
   llama-tools          build llama.cpp's llama-server and llama-bench (cached; test does it too)
+  third-party [--check]
+                       write docs/THIRD_PARTY.md from cargo metadata (--check: fail if stale)
 
 environment:
   RAGD_ASSETS_DIR      asset directory (default $HOME/.cache/ragd/assets)
@@ -80,6 +86,7 @@ fn main() -> ExitCode {
             }
         },
         "llama-tools" => llama::tools_command(),
+        "third-party" => third_party::command(rest),
         // The benchmark's first name, kept as an alias of `bench llm`.
         "bench-llm" => llama::bench_llm(rest),
         "help" | "--help" | "-h" => {
@@ -216,8 +223,24 @@ fn test(args: &[String]) -> Result<()> {
     let mut cmd = cargo()?;
     cmd.args(["test", "--workspace"])
         .args(args)
-        .env("RAGD_ASSETS_DIR", assets)
+        .env("RAGD_ASSETS_DIR", &assets)
         // Not `RAGD_*`: `ragd` reads those as configuration and refuses unknown keys.
         .env("XTASK_LLAMA_SERVER", server);
+    run(cmd)?;
+    run_engine_example(&assets)
+}
+
+/// Runs `crates/engine/examples/rag.rs` as a library user would, from the build `cargo test
+/// --workspace` just made (the same feature set, so nothing is rebuilt): it must ingest the
+/// handbook, answer a question and print the chunk it cites, or exit non-zero.
+fn run_engine_example(assets: &Path) -> Result<()> {
+    let mut cmd = Command::new(target_dir()?.join("debug/examples/rag"));
+    clean_cargo_env(&mut cmd);
+    cmd.current_dir(workspace_root())
+        .arg(assets)
+        .arg("fixtures/docs/handbook.md")
+        .arg("How many days of leave does everyone get?");
+    passive_openmp(&mut cmd);
+    eprintln!("xtask: running the ragd-engine example (crates/engine/examples/rag.rs)");
     run(cmd)
 }

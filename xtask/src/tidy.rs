@@ -4,6 +4,7 @@
 //! - The crate graph keeps the architecture invariants of `docs/ARCHITECTURE.md`: `ragd-core`
 //!   stays light, ingest and chat never depend on concrete backends, `ragd-hub` stays below
 //!   the inference runtimes, libraries never install a tracing subscriber.
+//! - `docs/THIRD_PARTY.md` matches what `cargo xtask third-party` generates from `Cargo.lock`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -42,16 +43,20 @@ fn every_rust_file_has_a_module_doc() {
     assert!(undocumented.is_empty(), "files without a `//!` module doc: {undocumented:#?}");
 }
 
-/// Every package `krate` depends on through normal (non-dev, non-build) edges, on the
-/// host platform, as `cargo tree` resolves it (offline: it needs only what the build has).
-fn transitive_deps(krate: &str) -> BTreeSet<String> {
+/// The packages `krate` depends on through normal (non-dev, non-build) edges on the host
+/// platform, as `cargo tree` resolves them (offline: it needs only what the build has):
+/// all of them, or only the direct ones with `depth` 1.
+fn normal_deps(krate: &str, depth: Option<u32>) -> BTreeSet<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .args(["tree", "--offline", "--edges", "normal", "--prefix", "none", "--format", "{p}"])
         .args(["--package", krate])
-        .current_dir(workspace_root())
-        .output()
-        .unwrap();
+        .current_dir(workspace_root());
+    if let Some(depth) = depth {
+        command.args(["--depth", &depth.to_string()]);
+    }
+    let output = command.output().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout)
         .unwrap()
@@ -60,6 +65,14 @@ fn transitive_deps(krate: &str) -> BTreeSet<String> {
         .filter(|name| *name != krate)
         .map(str::to_owned)
         .collect()
+}
+
+fn transitive_deps(krate: &str) -> BTreeSet<String> {
+    normal_deps(krate, None)
+}
+
+fn direct_deps(krate: &str) -> BTreeSet<String> {
+    normal_deps(krate, Some(1))
 }
 
 fn workspace_libraries() -> Vec<String> {
@@ -129,6 +142,28 @@ fn crate_graph_keeps_the_architecture_invariants() {
             "hf-hub",
         ],
     );
+    // Libraries that only emit metrics name them through ragd-core, not through the
+    // system probes of ragd-telemetry.
+    for emitter in ["ragd-ingest", "ragd-llm-backends"] {
+        forbidden(emitter, &["ragd-telemetry", "sysinfo", "nvml-wrapper"]);
+    }
+    // Invariant 2, the other half: concrete backends are wired in one place, ragd-engine.
+    // The binary and every other library reach them only through it.
+    let wiring = ["ragd-embedding", "ragd-vector-store"];
+    let mut packages = workspace_libraries();
+    packages.push("ragd".to_owned());
+    for package in packages.iter().filter(|p| p.as_str() != "ragd-engine") {
+        let direct = direct_deps(package);
+        let found: Vec<_> = wiring.iter().filter(|w| direct.contains(**w)).collect();
+        assert!(
+            found.is_empty(),
+            "{package} depends on {found:?} directly; concrete backends are wired only in \
+             ragd-engine (docs/ARCHITECTURE.md, invariant 2)"
+        );
+    }
+    let engine = direct_deps("ragd-engine");
+    assert!(wiring.iter().all(|w| engine.contains(*w)), "ragd-engine wires {wiring:?}: {engine:?}");
+
     // Invariant 4: only the binary installs a subscriber.
     let libraries = workspace_libraries();
     assert!(libraries.len() >= 8, "{libraries:?}");
@@ -176,4 +211,20 @@ fn fixtures_match_their_manifest() {
             "{path} changed; regenerate fixtures/MANIFEST.toml if on purpose"
         );
     }
+}
+
+/// `docs/THIRD_PARTY.md` lists every dependency with its licence; a changed `Cargo.lock` or
+/// manifest must regenerate it. `cargo metadata --locked` also fails on a stale lock file.
+#[test]
+fn third_party_md_is_current() {
+    let root = workspace_root();
+    let expected = crate::third_party::render(&root).unwrap();
+    let path = root.join(crate::third_party::OUTPUT);
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    // Not assert_eq!: both sides are the whole document.
+    assert!(
+        actual == expected,
+        "{} is stale (or missing); run `cargo xtask third-party`",
+        path.display()
+    );
 }

@@ -6,12 +6,11 @@
 //! the session id (to resume it later with `--session`), `/quit` or end of input leaves.
 
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ragd::Config;
 use ragd_chat::{ChatEvent, Citation, CreateSession, SendMessage};
-use ragd_core::{GenerationSettings, SessionId};
-use ragd_llm_backends::manager::LoadState;
+use ragd_core::{SessionId, SettingsPatch};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// How long to wait for the model to load.
@@ -33,19 +32,32 @@ pub(crate) struct ChatOptions {
 pub(crate) fn run(config: Config, options: ChatOptions) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let state = ragd::AppState::open(config).await?;
-        wait_for_model(&state.models).await?;
+        // The same start-up as the server (the chat model loads in the background).
+        let engine = ragd_engine::Engine::builder(config.engine_config())
+            .system_monitor(false)
+            .build()
+            .await?;
+        if let Err(err) = engine.wait_for_model(LOAD_TIMEOUT).await {
+            if engine.models().status().model.is_none() {
+                return Err(
+                    "no model to chat with: set models.autoload (or RAGD_MODELS__AUTOLOAD) to a model"
+                        .into(),
+                );
+            }
+            return Err(err.into());
+        }
         let session = match options.session {
-            Some(id) => state.chat.session(id).await?,
+            Some(id) => engine.chat().session(id).await?,
             None => {
                 let request = CreateSession { name: options.name, ..CreateSession::default() };
-                state.chat.create_session(request).await?
+                engine.chat().create_session(request).await?
             }
         };
         println!("session {} ({}); /sources, /session, /quit", session.id, session.name);
-        let settings = options
-            .max_new_tokens
-            .map(|max_new_tokens| GenerationSettings { max_new_tokens, ..state.models.settings() });
+        let settings = options.max_new_tokens.map(|max_new_tokens| SettingsPatch {
+            max_new_tokens: Some(max_new_tokens),
+            ..SettingsPatch::default()
+        });
         let mut lines = BufReader::new(tokio::io::stdin()).lines();
         let mut sources: Vec<Citation> = Vec::new();
         let mut stdout = std::io::stdout();
@@ -75,7 +87,7 @@ pub(crate) fn run(config: Config, options: ChatOptions) -> Result<(), Box<dyn st
                 memory_all_sessions: false,
                 settings: settings.clone(),
             };
-            let mut turn = match state.chat.send(session.id, request).await {
+            let mut turn = match engine.chat().send(session.id, request).await {
                 Ok(turn) => turn,
                 Err(err) => {
                     println!("error: {err}");
@@ -104,27 +116,4 @@ pub(crate) fn run(config: Config, options: ChatOptions) -> Result<(), Box<dyn st
         }
         Ok(())
     })
-}
-
-/// Waits until the model manager has loaded a model, or says why it did not.
-async fn wait_for_model(
-    models: &ragd_llm_backends::manager::ModelManager,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let deadline = Instant::now() + LOAD_TIMEOUT;
-    loop {
-        match models.status().state {
-            LoadState::Loaded => return Ok(()),
-            LoadState::Failed { reason } => {
-                return Err(format!("the model failed to load: {reason}").into());
-            }
-            LoadState::NotLoaded => {
-                return Err("no model to chat with: set models.autoload (or RAGD_MODELS__AUTOLOAD) to a model".into());
-            }
-            LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading => {}
-        }
-        if Instant::now() > deadline {
-            return Err("the model did not load in time".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -18,6 +18,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use ragd_engine::EngineConfig;
+use ragd_engine::config::{
+    ChatConfig, EmbeddingSettings, ExtractIsolation, HubSettings, IngestSettings, ModelsSettings,
+    TelemetryConfig, VectorStoreSettings,
+};
 use serde::{Deserialize, Serialize};
 
 /// Prefix of ragd's environment variables.
@@ -50,7 +55,8 @@ pub enum ConfigError {
     Invalid(#[from] config::ConfigError),
 }
 
-/// ragd's configuration.
+/// ragd's configuration: the engine's sections ([`EngineConfig`], whose defaults are
+/// written there once) at the top level, plus the server's own (`server`, `log`, `auth`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -75,7 +81,7 @@ pub struct Config {
     /// Chat models.
     pub models: ModelsSettings,
     /// Chat sessions: retrieval, memory, prompt budget, tagging.
-    pub chat: ChatSettings,
+    pub chat: ChatConfig,
     /// API keys and per-key request limits.
     pub auth: AuthSettings,
     /// Downloads from the Hugging Face hub (chat models and the embedding model).
@@ -111,154 +117,6 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
-/// Document ingestion.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IngestSettings {
-    /// Documents processed at the same time.
-    pub workers: usize,
-    /// The largest upload accepted, in bytes (larger ones get 413).
-    pub max_upload_bytes: u64,
-    /// The most tokens per chunk (the embedder's tokenizer counts).
-    pub chunk_max_tokens: usize,
-    /// Tokens repeated between neighbouring chunks.
-    pub chunk_overlap_tokens: usize,
-    /// Chunks per embedding call.
-    pub embed_batch_size: usize,
-    /// The most bytes one document may expand to: inflated DOCX parts (zip bombs fail) and
-    /// extracted text of any format.
-    pub max_extracted_bytes: u64,
-    /// How long extracting one document may take before it fails.
-    pub extract_timeout_secs: u64,
-    /// The most files one upload request may carry (more get 413).
-    pub max_files_per_upload: usize,
-    /// Documents with more chunks than this fail.
-    pub max_chunks_per_document: usize,
-    /// Where text extraction runs: `process` (a worker process per document, killed at
-    /// the deadline and limited to `extract_memory_bytes`) or `thread`.
-    pub extract_isolation: ExtractIsolation,
-    /// The most memory an extraction worker process may allocate.
-    pub extract_memory_bytes: u64,
-    /// The program run as the extraction worker (`<program> extract-worker`); default: the
-    /// running `ragd` executable.
-    pub extract_worker: Option<PathBuf>,
-}
-
-/// Where text extraction runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExtractIsolation {
-    /// A worker process per document: a crash fails only that document, a time-out kills
-    /// it, and its memory is limited.
-    #[default]
-    Process,
-    /// A thread of the server: cheaper to start, but a timed-out parser can only be
-    /// abandoned, not stopped.
-    Thread,
-}
-
-impl Default for IngestSettings {
-    fn default() -> Self {
-        Self {
-            workers: 2,
-            max_upload_bytes: 100 * 1024 * 1024,
-            chunk_max_tokens: 256,
-            chunk_overlap_tokens: 32,
-            embed_batch_size: 32,
-            max_extracted_bytes: 128 * 1024 * 1024,
-            extract_timeout_secs: 120,
-            max_files_per_upload: 100,
-            max_chunks_per_document: 50_000,
-            extract_isolation: ExtractIsolation::Process,
-            extract_memory_bytes: 2 * 1024 * 1024 * 1024,
-            extract_worker: None,
-        }
-    }
-}
-
-/// The embedding model. By default the bundled all-MiniLM-L6-v2 from the asset directory;
-/// any sentence-transformers-style ONNX export works by path.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EmbeddingSettings {
-    /// The ONNX model; default: the bundled MiniLM in `assets_dir`.
-    pub model_path: Option<PathBuf>,
-    /// Its `tokenizer.json` (also used to size chunks); default: the bundled one.
-    pub tokenizer_path: Option<PathBuf>,
-    /// The model's id, stored with the vector tables (a change requires a reindex); a
-    /// Hugging Face repo id, which is where the model comes from when `model_path` is unset
-    /// and the id is not the bundled MiniLM's.
-    pub model_id: String,
-    /// Vector length of the model.
-    pub dimensions: usize,
-    /// Texts per inference batch.
-    pub batch_size: usize,
-    /// ONNX Runtime intra-op threads (default: as many as it likes).
-    pub intra_op_threads: Option<usize>,
-    /// `cpu`, `cuda` or `cuda:N` (CUDA needs the `cuda` build feature; falls back to CPU).
-    pub device: String,
-    /// Without `model_path`, a `model_id` other than the bundled MiniLM is a Hugging Face
-    /// repo: this file of it is the ONNX model (with the repo's `tokenizer.json`), taken
-    /// from the hub cache or downloaded into it.
-    pub onnx_file: String,
-    /// The repo's branch, tag or commit for those downloads.
-    pub revision: String,
-}
-
-impl Default for EmbeddingSettings {
-    fn default() -> Self {
-        Self {
-            model_path: None,
-            tokenizer_path: None,
-            model_id: "sentence-transformers/all-MiniLM-L6-v2".to_owned(),
-            dimensions: 384,
-            batch_size: 32,
-            intra_op_threads: None,
-            device: "cpu".to_owned(),
-            onnx_file: "onnx/model.onnx".to_owned(),
-            revision: "main".to_owned(),
-        }
-    }
-}
-
-/// Chat models: where they are found and which one loads at start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ModelsSettings {
-    /// Local models folder (GGUF files, Hugging Face style folders); default
-    /// `<data_dir>/models`.
-    pub dir: Option<PathBuf>,
-    /// The Hugging Face hub cache; default from `HF_HUB_CACHE`, `HF_HOME` or
-    /// `~/.cache/huggingface/hub`, like `huggingface-cli`.
-    pub hf_cache_dir: Option<PathBuf>,
-    /// Loaded at start: `bundled` (the bundled SmolLM2, when present), a model id from
-    /// `/api/v1/models/available`, a GGUF path, or `none`.
-    pub autoload: String,
-    /// Context window for the autoloaded model (default: the model's, capped at 4096).
-    pub context_length: Option<u32>,
-    /// More folders local models may be loaded from by path (besides `dir`, the Hugging
-    /// Face cache and the assets dir); a path outside all of them is refused.
-    pub allowed_dirs: Vec<PathBuf>,
-    /// Default base URL of `openai` loads.
-    pub openai_url: String,
-    /// Default base URL of `ollama` loads.
-    pub ollama_url: String,
-}
-
-impl Default for ModelsSettings {
-    fn default() -> Self {
-        Self {
-            dir: None,
-            hf_cache_dir: None,
-            autoload: "bundled".to_owned(),
-            context_length: None,
-            allowed_dirs: Vec::new(),
-            openai_url: "http://127.0.0.1:8000/v1".to_owned(),
-            ollama_url: "http://127.0.0.1:11434".to_owned(),
-        }
-    }
-}
-
 /// API keys and per-key request limits. With no key configured the API is open.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -290,124 +148,6 @@ impl AuthSettings {
             digest.make_ascii_lowercase();
         }
         Ok(())
-    }
-}
-
-/// Chat sessions.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ChatSettings {
-    /// Instructions at the top of every prompt.
-    pub system_prompt: String,
-    /// Document chunks retrieved per message (0: none).
-    pub top_k: usize,
-    /// Earlier exchanges recalled from long-term memory per message (0: none).
-    pub memory_top_k: usize,
-    /// The most recent messages considered for a prompt's history.
-    pub history_messages: u32,
-    /// Summarise history that no longer fits the model's window.
-    pub summarize: bool,
-    /// Automatic tags: `keywords` (RAKE), `llm` (ask the model) or `off`.
-    pub tagging: ragd_chat::TaggingMode,
-    /// Tags are refreshed after the first exchange and then every this many exchanges.
-    pub tag_every: u32,
-    /// Replies generated at the same time over all sessions.
-    pub max_concurrent_generations: usize,
-    /// Replies that may wait for a slot; more get `429` with `Retry-After`.
-    pub max_queued_generations: usize,
-}
-
-impl Default for ChatSettings {
-    fn default() -> Self {
-        let defaults = ragd_chat::ChatConfig::default();
-        Self {
-            system_prompt: defaults.system_prompt,
-            top_k: defaults.top_k,
-            memory_top_k: defaults.memory_top_k,
-            history_messages: defaults.history_messages,
-            summarize: defaults.summarize,
-            tagging: defaults.tagging,
-            tag_every: defaults.tag_every,
-            max_concurrent_generations: defaults.max_concurrent_generations,
-            max_queued_generations: defaults.max_queued_generations,
-        }
-    }
-}
-
-impl ChatSettings {
-    /// The chat service's configuration.
-    #[must_use]
-    pub fn to_chat_config(&self) -> ragd_chat::ChatConfig {
-        ragd_chat::ChatConfig {
-            system_prompt: self.system_prompt.clone(),
-            top_k: self.top_k,
-            memory_top_k: self.memory_top_k,
-            history_messages: self.history_messages,
-            summarize: self.summarize,
-            tagging: self.tagging,
-            tag_every: self.tag_every,
-            max_concurrent_generations: self.max_concurrent_generations,
-            max_queued_generations: self.max_queued_generations,
-            ..ragd_chat::ChatConfig::default()
-        }
-    }
-}
-
-/// The Hugging Face hub: where models not yet in the cache are downloaded from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HubSettings {
-    /// The hub's base URL (a mirror works too); `HF_ENDPOINT` is honoured.
-    pub endpoint: String,
-    /// Never download: hub models must already be in the cache (`HF_HUB_OFFLINE=1` too).
-    pub offline: bool,
-    /// Seconds to establish a connection.
-    pub connect_timeout_secs: u64,
-    /// Seconds a download may go without receiving data.
-    pub read_timeout_secs: u64,
-}
-
-impl Default for HubSettings {
-    fn default() -> Self {
-        Self {
-            endpoint: ragd_hub::DEFAULT_ENDPOINT.to_owned(),
-            offline: false,
-            connect_timeout_secs: 10,
-            read_timeout_secs: 60,
-        }
-    }
-}
-
-/// The vector store (embedded LanceDB).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct VectorStoreSettings {
-    /// Where the tables live: a path or an object-store URI (`s3://...`); default
-    /// `<data_dir>/lance`.
-    pub uri: Option<String>,
-    /// Build an ANN index once a table has this many rows (below it, search is exact).
-    pub index_threshold_rows: usize,
-}
-
-impl Default for VectorStoreSettings {
-    fn default() -> Self {
-        Self { uri: None, index_threshold_rows: 10_000 }
-    }
-}
-
-/// System status sampling.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TelemetryConfig {
-    /// Seconds between system samples (CPU usage is averaged over this window).
-    pub sample_interval_secs: u64,
-    /// `libnvidia-ml.so` to load instead of the system's default.
-    pub nvml_library: Option<PathBuf>,
-}
-
-impl Default for TelemetryConfig {
-    fn default() -> Self {
-        Self { sample_interval_secs: 5, nvml_library: None }
     }
 }
 
@@ -449,11 +189,16 @@ impl Default for Config {
             server: ServerConfig::default(),
             log: LogConfig::default(),
             telemetry: TelemetryConfig::default(),
-            ingest: IngestSettings::default(),
+            // The `ragd` executable answers the extraction worker's verb, so the server
+            // isolates extraction in worker processes (the library default is threads).
+            ingest: IngestSettings {
+                extract_isolation: ExtractIsolation::Process,
+                ..IngestSettings::default()
+            },
             embedding: EmbeddingSettings::default(),
             vector_store: VectorStoreSettings::default(),
             models: ModelsSettings::default(),
-            chat: ChatSettings::default(),
+            chat: ChatConfig::default(),
             auth: AuthSettings::default(),
             hub: HubSettings::default(),
             hf_token: None,
@@ -621,30 +366,22 @@ impl Config {
         Ok(config)
     }
 
-    /// The embedding model's `tokenizer.json` (the chunker counts tokens with it too).
+    /// The engine's part of the configuration.
     #[must_use]
-    pub fn tokenizer_path(&self) -> PathBuf {
-        self.embedding
-            .tokenizer_path
-            .clone()
-            .unwrap_or_else(|| self.assets_dir.join(ragd_core::assets::EMBEDDING_TOKENIZER.path))
-    }
-
-    /// The vector store's location.
-    #[must_use]
-    pub fn vector_store_uri(&self) -> String {
-        self.vector_store
-            .uri
-            .clone()
-            .unwrap_or_else(|| self.data_dir.join("lance").to_string_lossy().into_owned())
-    }
-
-    /// The ONNX Runtime library to load: `ort_dylib_path`, else the bundled asset.
-    #[must_use]
-    pub fn ort_dylib(&self) -> PathBuf {
-        self.ort_dylib_path
-            .clone()
-            .unwrap_or_else(|| self.assets_dir.join(ragd_core::assets::ONNX_RUNTIME.path))
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            data_dir: self.data_dir.clone(),
+            assets_dir: self.assets_dir.clone(),
+            ort_dylib_path: self.ort_dylib_path.clone(),
+            telemetry: self.telemetry.clone(),
+            ingest: self.ingest.clone(),
+            embedding: self.embedding.clone(),
+            vector_store: self.vector_store.clone(),
+            models: self.models.clone(),
+            chat: self.chat.clone(),
+            hub: self.hub.clone(),
+            hf_token: self.hf_token.as_ref().map(|token| token.expose().to_owned()),
+        }
     }
 }
 
@@ -727,7 +464,7 @@ mod tests {
         assert_eq!(config.assets_dir, PathBuf::from("/home/u/.cache/ragd/assets"));
         assert_eq!(config.server, ServerConfig::default());
         assert_eq!(
-            config.ort_dylib(),
+            config.engine_config().ort_dylib(),
             PathBuf::from("/home/u/.cache/ragd/assets/onnxruntime/libonnxruntime.so.1.32.0")
         );
     }
@@ -795,13 +532,13 @@ mod tests {
     #[test]
     fn ort_dylib_path_env_is_honoured_and_ragd_variable_wins() {
         let config = load(None, &[("ORT_DYLIB_PATH", "/opt/ort.so")], &Overrides::default());
-        assert_eq!(config.ort_dylib(), PathBuf::from("/opt/ort.so"));
+        assert_eq!(config.engine_config().ort_dylib(), PathBuf::from("/opt/ort.so"));
         let config = load(
             None,
             &[("ORT_DYLIB_PATH", "/opt/ort.so"), ("RAGD_ORT_DYLIB_PATH", "/mine.so")],
             &Overrides::default(),
         );
-        assert_eq!(config.ort_dylib(), PathBuf::from("/mine.so"));
+        assert_eq!(config.engine_config().ort_dylib(), PathBuf::from("/mine.so"));
     }
 
     #[test]

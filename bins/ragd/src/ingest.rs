@@ -53,8 +53,12 @@ pub(crate) fn run(config: &Config, paths: &[PathBuf]) -> Result<(), Box<dyn std:
     let files = collect_files(paths)?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let documents = ragd::state::Services::open(config).await?.documents;
-        documents.recover().await?;
+        // The same start-up as the server, without the chat model this verb never uses.
+        let engine = ragd_engine::Engine::builder(config.engine_config())
+            .autoload_model(false)
+            .build()
+            .await?;
+        let documents = engine.documents();
 
         let bar = ProgressBar::new(files.len() as u64);
         bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")?);

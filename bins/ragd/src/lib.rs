@@ -1,15 +1,15 @@
 //! The `ragd` server as a library: configuration, the HTTP router and the serve loop.
 //!
-//! `main.rs` is a thin CLI over this crate. Everything that wires concrete implementations
-//! of the `ragd-core` traits together lives here, and only here (architecture invariant 2),
-//! so tests can build the same router in process.
+//! `main.rs` is a thin CLI over this crate, and this crate a thin HTTP layer over
+//! [`ragd_engine::Engine`], which wires the concrete implementations together and owns the
+//! start-up sequence (architecture invariant 2). Handlers extract, make one service call
+//! and map the result (invariant 6); tests build the same router in process.
 //!
 //! Entry points: [`config::Config::load`] merges configuration, [`api::router`] builds the
 //! axum router, [`server::Server`] binds and serves it with graceful shutdown.
 
 pub mod api;
 pub mod config;
-pub mod hub;
 pub mod metrics;
 pub mod server;
 pub mod state;

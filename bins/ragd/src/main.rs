@@ -96,7 +96,7 @@ enum Command {
         json: bool,
     },
     /// Extract one document sent on stdin (the server's isolated extraction worker).
-    #[command(name = ragd::state::EXTRACT_WORKER_VERB, hide = true)]
+    #[command(name = ragd_engine::EXTRACT_WORKER_VERB, hide = true)]
     ExtractWorker,
 }
 
@@ -200,8 +200,6 @@ fn init_tracing(
 fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|err| format!("cannot create data dir {}: {err}", config.data_dir.display()))?;
         tracing::info!(
             version = env!("CARGO_PKG_VERSION"),
             data_dir = %config.data_dir.display(),
@@ -216,10 +214,6 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
             ),
         }
         let state = AppState::open(config).await?;
-        let resumed = state.documents.recover().await?;
-        if resumed > 0 {
-            tracing::info!(resumed, "resumed documents left unfinished by the previous run");
-        }
         let server = Server::bind(state).await?;
         server.run(ragd::server::shutdown_signal()).await?;
         Ok(())
@@ -240,8 +234,9 @@ fn print_config(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
 
 #[allow(clippy::print_stdout)] // The status table is this verb's output.
 fn print_status(config: &Config, json: bool) -> Result<(), Box<dyn std::error::Error>> {
-    let mut collector =
-        ragd_telemetry::Collector::new(ragd::state::monitor_config(config).collector)?;
+    let mut collector = ragd_telemetry::Collector::new(
+        ragd_engine::monitor_config(&config.engine_config()).collector,
+    )?;
     let status = collector.sample_with_window();
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);

@@ -24,7 +24,13 @@ pub(crate) fn run(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let search = ragd::state::Services::open(config).await?.search;
+        // The same start-up as the server, without the chat model this verb never uses.
+        let engine = ragd_engine::Engine::builder(config.engine_config())
+            .autoload_model(false)
+            .system_monitor(false)
+            .build()
+            .await?;
+        let search = engine.search();
         let query = SearchQuery { text: text.to_owned(), top_k, document_ids: Vec::new() };
         let hits = match mode {
             SearchMode::Keyword => search.keyword(&query).await?,

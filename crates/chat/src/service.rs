@@ -32,7 +32,8 @@ use ragd_catalog::{
 use ragd_core::{
     ChatMessage, ChatRole, CompletionDelta, CompletionRequest, DeleteRequest, EmbeddedRecord,
     Embedder, ErrorKind, FinishReason, GenerationSettings, LlmBackend, Message, MessageId,
-    SearchRequest, Session, SessionId, TableName, TokenUsage, VectorFilter, VectorStore,
+    SearchRequest, Session, SessionId, SettingsPatch, TableName, TokenUsage, VectorFilter,
+    VectorStore,
 };
 use ragd_search::{HybridOptions, SearchQuery, Searcher};
 use serde::Serialize;
@@ -76,8 +77,11 @@ impl ModelProvider for FixedModel {
     }
 }
 
-/// How the chat service behaves.
-#[derive(Debug, Clone, PartialEq)]
+/// How the chat service behaves. Deserialises from a table where every key is optional
+/// (missing keys keep these defaults) and unknown keys are refused, so a program can nest it
+/// in its own configuration, as the `ragd` binary does under `[chat]`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ChatConfig {
     /// Instructions at the top of every prompt.
     pub system_prompt: String,
@@ -171,8 +175,18 @@ pub struct SendMessage {
     pub top_k: Option<usize>,
     /// Recall exchanges of every session, not only this one.
     pub memory_all_sessions: bool,
-    /// Settings for this reply only (default: those in force).
-    pub settings: Option<GenerationSettings>,
+    /// Changes to the settings in force, for this reply only; checked like the settings
+    /// in force (a value out of range refuses the message before it is stored).
+    pub settings: Option<SettingsPatch>,
+}
+
+impl SendMessage {
+    /// `content` with the defaults: configured `top_k`, this session's memory, the
+    /// settings in force.
+    #[must_use]
+    pub fn new(content: impl Into<String>) -> Self {
+        Self { content: content.into(), top_k: None, memory_all_sessions: false, settings: None }
+    }
 }
 
 /// A source the reply was given.
@@ -500,7 +514,8 @@ impl ChatService {
     /// Sends a message and starts the reply; see the module docs for the steps.
     ///
     /// # Errors
-    /// `NotFound` for an unknown session; `InvalidInput` for an empty or huge message;
+    /// `NotFound` for an unknown session; `InvalidInput` for an empty or huge message or
+    /// generation settings out of range;
     /// [`Error::NoModel`] when no model is loaded; `ContextTooLong` when the message does not
     /// fit the window; backend errors before the first token. The user message is stored
     /// before any of the errors after validation.
@@ -521,6 +536,17 @@ impl ChatService {
                 ragd_search::MAX_TOP_K
             )));
         }
+        // Out-of-range settings refuse the message before it is stored. Those in force
+        // were checked when they were set, and are checked again here for providers that
+        // do not check.
+        let settings = match &request.settings {
+            Some(patch) => self.inner.parts.models.settings().apply(patch)?,
+            None => {
+                let settings = self.inner.parts.models.settings();
+                settings.validate()?;
+                settings
+            }
+        };
         let guard = self.lock(id).await;
         // A full queue refuses before anything is stored: the client simply retries.
         let slot = self.generation_slot().await?;
@@ -545,7 +571,6 @@ impl ChatService {
 
         // 2. The model.
         let backend = self.inner.parts.models.backend().ok_or(Error::NoModel)?;
-        let settings = request.settings.unwrap_or_else(|| self.inner.parts.models.settings());
         let session = self.session(id).await?;
 
         // 3. Context.

@@ -14,7 +14,7 @@ use ragd_chat::{
 };
 use ragd_core::{
     Chunk, ChunkId, DocumentId, EmbeddedRecord, Embedder, ErrorKind, GenerationSettings,
-    LlmBackend, TableName, VectorStore,
+    LlmBackend, SettingsPatch, TableName, VectorStore,
 };
 use ragd_search::{Searcher, SearcherParts};
 use ragd_test_utils::{FakeEmbedder, InMemoryStore, Script, ScriptedLlm};
@@ -314,9 +314,11 @@ async fn deleting_a_session_removes_messages_memory_and_tags() {
     let chat = fixture.service(Some(ScriptedLlm::new(Script::Echo, 2048)), ChatConfig::default());
     let keep = chat.create_session(CreateSession::default()).await.unwrap();
     let gone = chat.create_session(CreateSession::default()).await.unwrap();
-    for session in [keep.id, gone.id] {
-        chat.send(session, ask("remember the blue door")).await.unwrap().finish().await.unwrap();
-    }
+    // Distinct texts, so recall can tell whose exchange it found.
+    let kept_fact = "remember the blue door";
+    let gone_fact = "remember the red door";
+    chat.send(keep.id, ask(kept_fact)).await.unwrap().finish().await.unwrap();
+    chat.send(gone.id, ask(gone_fact)).await.unwrap().finish().await.unwrap();
     assert_eq!(fixture.store.len(TableName::Memory), 2);
     chat.delete_session(gone.id).await.unwrap();
     assert_eq!(fixture.store.len(TableName::Memory), 1);
@@ -326,11 +328,61 @@ async fn deleting_a_session_removes_messages_memory_and_tags() {
     let found =
         chat.sessions(SessionQuery { text: Some("door".into()), ..Default::default() }).await;
     assert_eq!(found.unwrap().items.iter().map(|s| s.id).collect::<Vec<_>>(), [keep.id]);
-    // Recall across sessions finds only the remaining session's exchange.
-    let mut request = ask("blue door");
+    // Recall across sessions, from a third session (a session's own recent exchanges are
+    // in its history, not recalled): the remaining session's exchange, not the deleted one.
+    let probe = chat.create_session(CreateSession::default()).await.unwrap();
+    let mut request = ask("which door should I remember?");
     request.memory_all_sessions = true;
-    let reply = chat.send(keep.id, request).await.unwrap().finish().await.unwrap();
-    assert!(reply.recalled.iter().all(|r| r.user == "remember the blue door"));
+    let reply = chat.send(probe.id, request).await.unwrap().finish().await.unwrap();
+    let recalled: Vec<&str> = reply.recalled.iter().map(|r| r.user.as_str()).collect();
+    assert!(recalled.contains(&kept_fact), "{recalled:?}");
+    assert!(!recalled.contains(&gone_fact), "{recalled:?}");
+}
+
+#[tokio::test]
+async fn memory_all_sessions_recalls_another_sessions_exchange_and_only_then() {
+    let fixture = Fixture::new();
+    let chat = fixture.service(Some(ScriptedLlm::new(Script::Echo, 4096)), ChatConfig::default());
+    let first = chat.create_session(CreateSession::default()).await.unwrap();
+    let fact = "the spare key hides under the green flowerpot";
+    chat.send(first.id, ask(fact)).await.unwrap().finish().await.unwrap();
+
+    let second = chat.create_session(CreateSession::default()).await.unwrap();
+    let own = chat.send(second.id, ask("where is the spare key?")).await.unwrap();
+    let own = own.finish().await.unwrap();
+    assert!(
+        own.recalled.iter().all(|r| r.user != fact),
+        "recall is scoped to the session by default: {:?}",
+        own.recalled
+    );
+    let mut request = ask("where does the spare key hide?");
+    request.memory_all_sessions = true;
+    let reply = chat.send(second.id, request).await.unwrap().finish().await.unwrap();
+    let recalled: Vec<&str> = reply.recalled.iter().map(|r| r.user.as_str()).collect();
+    assert!(recalled.contains(&fact), "{recalled:?}");
+}
+
+#[tokio::test]
+async fn settings_out_of_range_refuse_the_message_before_it_is_stored() {
+    let fixture = Fixture::new();
+    let llm = ScriptedLlm::new(Script::Echo, 2048);
+    let chat = fixture.service(Some(llm.clone()), ChatConfig::default());
+    let session = chat.create_session(CreateSession::default()).await.unwrap();
+    let mut request = ask("hello");
+    request.settings = Some(SettingsPatch { temperature: Some(5.0), ..SettingsPatch::default() });
+    let err = chat.send(session.id, request).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("temperature"), "{err}");
+    assert_eq!(chat.messages(session.id, 10, 0).await.unwrap().total, 0);
+    assert!(llm.requests().is_empty());
+
+    // A valid patch changes only its fields, for this reply.
+    let mut request = ask("hello");
+    request.settings = Some(SettingsPatch { max_new_tokens: Some(7), ..SettingsPatch::default() });
+    chat.send(session.id, request).await.unwrap().finish().await.unwrap();
+    let sent = &llm.requests()[0].settings;
+    assert_eq!(sent.max_new_tokens, 7);
+    assert!((sent.temperature - GenerationSettings::default().temperature).abs() < f32::EPSILON);
 }
 
 #[tokio::test]

@@ -32,6 +32,7 @@ pub mod embed;
 pub mod error;
 pub mod ids;
 pub mod llm;
+pub mod metric_names;
 pub mod store;
 pub mod types;
 
@@ -40,7 +41,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use ids::{ChunkId, DocumentId, IdParseError, MessageId, SessionId};
 pub use llm::{
     ChatMessage, ChatRole, Completion, CompletionDelta, CompletionRequest, FinishReason,
-    GenerationSettings, LlmBackend, TokenUsage,
+    GenerationSettings, LlmBackend, SettingsPatch, TokenUsage,
 };
 pub use store::{
     DeleteRequest, EmbeddedRecord, ScoredRecord, SearchRequest, TableName, UpsertReport,

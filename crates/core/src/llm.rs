@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Who wrote a chat message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -75,6 +75,114 @@ impl Default for GenerationSettings {
             max_new_tokens: 512,
             seed: None,
             stop: Vec::new(),
+        }
+    }
+}
+
+impl GenerationSettings {
+    /// The most stop sequences a request may carry.
+    pub const MAX_STOP_SEQUENCES: usize = 8;
+
+    /// Checks that every setting is within a sane range. Every caller that puts settings
+    /// in force or generates with them (the model manager, the chat service) calls this, so
+    /// a library user gets the same rules as the HTTP API.
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the first setting out of range.
+    pub fn validate(&self) -> Result<()> {
+        let check = |ok: bool, message: &str| {
+            if ok { Ok(()) } else { Err(Error::invalid_input(message.to_owned())) }
+        };
+        check((0.0..=2.0).contains(&self.temperature), "temperature must be between 0 and 2")?;
+        check(self.top_p > 0.0 && self.top_p <= 1.0, "top_p must be in (0, 1]")?;
+        check(self.top_k <= 1000, "top_k must be at most 1000 (0 turns it off)")?;
+        check(
+            (0.5..=2.0).contains(&self.repetition_penalty),
+            "repetition_penalty must be between 0.5 and 2",
+        )?;
+        check(
+            (1..=32_768).contains(&self.max_new_tokens),
+            "max_new_tokens must be between 1 and 32768",
+        )?;
+        check(self.stop.len() <= Self::MAX_STOP_SEQUENCES, "at most 8 stop sequences")?;
+        check(
+            self.stop.iter().all(|stop| !stop.is_empty() && stop.len() <= 64),
+            "stop sequences must be 1 to 64 bytes",
+        )
+    }
+
+    /// These settings with the fields `patch` sets replaced, checked with
+    /// [`GenerationSettings::validate`]. `self` is not changed, so a refused patch changes
+    /// nothing.
+    ///
+    /// # Errors
+    /// As [`GenerationSettings::validate`], for the patched settings.
+    pub fn apply(&self, patch: &SettingsPatch) -> Result<Self> {
+        let mut settings = self.clone();
+        if let Some(v) = patch.temperature {
+            settings.temperature = v;
+        }
+        if let Some(v) = patch.top_p {
+            settings.top_p = v;
+        }
+        if let Some(v) = patch.top_k {
+            settings.top_k = v;
+        }
+        if let Some(v) = patch.repetition_penalty {
+            settings.repetition_penalty = v;
+        }
+        if let Some(v) = patch.max_new_tokens {
+            settings.max_new_tokens = v;
+        }
+        if let Some(v) = patch.seed {
+            settings.seed = v;
+        }
+        if let Some(v) = &patch.stop {
+            settings.stop.clone_from(v);
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+}
+
+/// A partial change of [`GenerationSettings`]: fields left `None` keep their value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SettingsPatch {
+    /// Softmax temperature.
+    pub temperature: Option<f32>,
+    /// Nucleus sampling mass.
+    pub top_p: Option<f32>,
+    /// Keep only the `top_k` most likely tokens (0: off).
+    pub top_k: Option<u32>,
+    /// Penalty for repeating recent tokens.
+    pub repetition_penalty: Option<f32>,
+    /// The most tokens to generate.
+    pub max_new_tokens: Option<u32>,
+    /// The seed; `Some(None)` clears it.
+    pub seed: Option<Option<u64>>,
+    /// Stop sequences (replaces the list).
+    pub stop: Option<Vec<String>>,
+}
+
+impl SettingsPatch {
+    /// `true` when the patch changes nothing.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl From<GenerationSettings> for SettingsPatch {
+    /// A patch that sets every field.
+    fn from(s: GenerationSettings) -> Self {
+        Self {
+            temperature: Some(s.temperature),
+            top_p: Some(s.top_p),
+            top_k: Some(s.top_k),
+            repetition_penalty: Some(s.repetition_penalty),
+            max_new_tokens: Some(s.max_new_tokens),
+            seed: Some(s.seed),
+            stop: Some(s.stop),
         }
     }
 }
@@ -176,4 +284,47 @@ pub trait LlmBackend: Send + Sync + fmt::Debug + 'static {
         &self,
         req: CompletionRequest,
     ) -> Result<BoxStream<'static, Result<CompletionDelta>>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn settings_ranges_are_checked() {
+        assert!(GenerationSettings::default().validate().is_ok());
+        for bad in [
+            GenerationSettings { temperature: 3.0, ..GenerationSettings::default() },
+            GenerationSettings { top_p: 0.0, ..GenerationSettings::default() },
+            GenerationSettings { top_k: 1001, ..GenerationSettings::default() },
+            GenerationSettings { repetition_penalty: 0.1, ..GenerationSettings::default() },
+            GenerationSettings { max_new_tokens: 0, ..GenerationSettings::default() },
+            GenerationSettings { stop: vec![String::new()], ..GenerationSettings::default() },
+            GenerationSettings { stop: vec!["x".to_owned(); 9], ..GenerationSettings::default() },
+        ] {
+            let err = bad.validate().expect_err("out of range");
+            assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_patch_changes_only_its_fields_and_a_bad_one_changes_nothing() {
+        let base = GenerationSettings { seed: Some(7), ..GenerationSettings::default() };
+        let patch =
+            SettingsPatch { temperature: Some(0.2), seed: Some(None), ..SettingsPatch::default() };
+        let patched = base.apply(&patch).expect("valid");
+        assert!((patched.temperature - 0.2).abs() < f32::EPSILON);
+        assert_eq!(patched.seed, None);
+        assert_eq!(patched.max_new_tokens, base.max_new_tokens);
+        assert_eq!(patched.top_p.to_bits(), base.top_p.to_bits());
+
+        let bad =
+            SettingsPatch { temperature: Some(1.9), top_p: Some(2.0), ..SettingsPatch::default() };
+        let err = base.apply(&bad).expect_err("top_p out of range");
+        assert!(err.message().contains("top_p"), "{err}");
+        assert_eq!(base.seed, Some(7), "the base is untouched");
+        assert!(SettingsPatch::default().is_empty());
+        assert_eq!(base.apply(&SettingsPatch::from(base.clone())).expect("valid"), base);
+    }
 }

@@ -1,5 +1,6 @@
 //! The [`VectorStore`] trait: vectors by id, nearest-neighbour search, filtered deletes.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use async_trait::async_trait;
@@ -123,6 +124,14 @@ pub trait VectorStore: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// `InvalidInput` for an empty filter.
     async fn delete(&self, req: DeleteRequest) -> Result<u64>;
+
+    /// Deletes every row of `table` whose id is not in `keep`, and says how many went.
+    /// Start-up uses it to drop vectors whose chunk or message no longer exists (a crash
+    /// between the catalog delete and the vector delete leaves such rows).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be read or written.
+    async fn retain(&self, table: TableName, keep: &HashSet<Uuid>) -> Result<u64>;
 
     /// Checks the store can be read.
     ///

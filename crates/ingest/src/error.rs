@@ -68,6 +68,15 @@ pub enum Error {
         /// The limit in force.
         limit: u64,
     },
+    /// One upload carried more files than a batch may hold.
+    #[error("too many files in one upload: at most {max}; send the rest in another request")]
+    TooManyFiles {
+        /// The most files a batch may hold.
+        max: usize,
+    },
+    /// An upload carried no file.
+    #[error("the upload carries no file")]
+    NoFiles,
     /// The upload stream broke off.
     #[error("upload failed: {0}")]
     Upload(String),
@@ -98,7 +107,8 @@ impl Error {
             Self::Chunking(_) | Self::Io { .. } | Self::Task(_) => ErrorKind::Internal,
             Self::Core(err) => err.kind(),
             Self::Catalog(err) => err.kind(),
-            Self::TooLarge { .. } => ErrorKind::PayloadTooLarge,
+            Self::TooLarge { .. } | Self::TooManyFiles { .. } => ErrorKind::PayloadTooLarge,
+            Self::NoFiles => ErrorKind::InvalidInput,
             Self::Upload(_) => ErrorKind::InvalidInput,
             Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::Busy(_) => ErrorKind::Conflict,
@@ -120,6 +130,8 @@ impl From<Error> for ragd_core::Error {
             | Error::TokenizerLoad { .. }
             | Error::Chunking(_)
             | Error::TooLarge { .. }
+            | Error::TooManyFiles { .. }
+            | Error::NoFiles
             | Error::Upload(_)
             | Error::Unavailable(_)
             | Error::Busy(_)

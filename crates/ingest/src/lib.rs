@@ -21,6 +21,7 @@
 //! Architecture invariant: written against the `ragd-core` traits (and `ragd-catalog` rows)
 //! only; it never depends on `ragd-embedding`, `ragd-vector-store` or `ragd-llm-backends`.
 
+pub mod batch;
 pub mod chunk;
 pub mod detect;
 pub mod error;
@@ -29,6 +30,7 @@ pub mod guard;
 pub mod isolate;
 pub mod pipeline;
 
+pub use batch::{BatchFile, UploadBatch};
 pub use chunk::{ChunkPiece, Chunker, ChunkerConfig};
 pub use detect::{DocumentKind, detect};
 pub use error::{Error, Result};

@@ -439,7 +439,7 @@ impl Ingestor {
 
     fn enqueue(&self, id: DocumentId) {
         let depth = self.inner.queued.fetch_add(1, Ordering::Relaxed) + 1;
-        metrics::gauge!(ragd_telemetry::names::INGEST_QUEUE_DEPTH).set(depth as f64);
+        metrics::gauge!(ragd_core::metric_names::INGEST_QUEUE_DEPTH).set(depth as f64);
         let this = self.clone();
         let work = async move {
             let permit = this.inner.workers.clone().acquire_owned().await;
@@ -447,7 +447,7 @@ impl Ingestor {
                 this.process(id).await;
             }
             let depth = this.inner.queued.fetch_sub(1, Ordering::Relaxed) - 1;
-            metrics::gauge!(ragd_telemetry::names::INGEST_QUEUE_DEPTH).set(depth as f64);
+            metrics::gauge!(ragd_core::metric_names::INGEST_QUEUE_DEPTH).set(depth as f64);
         };
         tokio::spawn(work.instrument(tracing::info_span!("ingest.process", document_id = %id)));
     }
@@ -529,7 +529,7 @@ impl Ingestor {
     async fn process(&self, id: DocumentId) {
         match self.run_stages(id).await {
             Ok(chunks) => {
-                metrics::counter!(ragd_telemetry::names::INGEST_DOCUMENTS_TOTAL, "status" => "ready").increment(1);
+                metrics::counter!(ragd_core::metric_names::INGEST_DOCUMENTS_TOTAL, "status" => "ready").increment(1);
                 tracing::info!(document_id = %id, chunks, "document ready");
             }
             Err(Stop::Gone) => {
@@ -539,7 +539,7 @@ impl Ingestor {
                 }
             }
             Err(Stop::Failed(reason)) => {
-                metrics::counter!(ragd_telemetry::names::INGEST_DOCUMENTS_TOTAL, "status" => "failed").increment(1);
+                metrics::counter!(ragd_core::metric_names::INGEST_DOCUMENTS_TOTAL, "status" => "failed").increment(1);
                 tracing::warn!(document_id = %id, %reason, "document failed");
                 let stored = reason.clone();
                 let recorded = self
@@ -606,7 +606,7 @@ impl Ingestor {
         let text = extracted.text;
         let stored = chunks.clone();
         self.db(move |c| c.replace_chunks(id, &text, &stored)).await?;
-        metrics::counter!(ragd_telemetry::names::INGEST_CHUNKS_TOTAL).increment(count as u64);
+        metrics::counter!(ragd_core::metric_names::INGEST_CHUNKS_TOTAL).increment(count as u64);
 
         self.set_status(id, DocumentStatus::Embedding, 0).await?;
         self.embed_chunks(id, &chunks).await?;
@@ -693,7 +693,7 @@ impl Ingestor {
                 .collect();
             store.upsert(TableName::Chunks, records).await.map_err(Error::from)?;
             done += part.len();
-            metrics::counter!(ragd_telemetry::names::EMBEDDING_TEXTS_TOTAL, "table" => "chunks")
+            metrics::counter!(ragd_core::metric_names::EMBEDDING_TEXTS_TOTAL, "table" => "chunks")
                 .increment(part.len() as u64);
             let progress = u8::try_from(done * 100 / chunks.len()).unwrap_or(100);
             self.set_status(id, DocumentStatus::Embedding, progress).await?;

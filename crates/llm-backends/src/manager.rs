@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
-use ragd_core::{Error, ErrorKind, GenerationSettings, LlmBackend};
+use ragd_core::{Error, ErrorKind, GenerationSettings, LlmBackend, SettingsPatch};
 use ragd_hub::{HubClient, HubConfig, HubFile, Progress};
 
 use crate::local::{LocalLlm, LocalLlmConfig};
@@ -36,10 +36,13 @@ pub enum BackendKind {
     Openai,
     /// An Ollama server.
     Ollama,
+    /// A backend a program installed itself ([`ModelManager::install`]); it cannot be
+    /// loaded by request.
+    Custom,
 }
 
 /// What to load.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct LoadRequest {
     /// The backend kind.
     pub backend: BackendKind,
@@ -58,6 +61,9 @@ pub struct LoadRequest {
     pub context_length: Option<u32>,
     /// Local: layers to offload to the GPU (0: CPU only).
     pub gpu_layers: u32,
+    /// Generation settings to put in force with this model. They take effect only when
+    /// the load is accepted (a refused load changes nothing), and may be partial.
+    pub settings: Option<SettingsPatch>,
 }
 
 impl std::fmt::Debug for LoadRequest {
@@ -70,6 +76,7 @@ impl std::fmt::Debug for LoadRequest {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("context_length", &self.context_length)
             .field("gpu_layers", &self.gpu_layers)
+            .field("settings", &self.settings)
             .finish()
     }
 }
@@ -216,15 +223,20 @@ impl ModelManager {
         read(&self.inner.settings)
     }
 
-    /// Validates and puts `settings` in force; returns them as the confirmation.
+    /// Applies `patch` to the settings in force, atomically: two concurrent updates never
+    /// lose each other's fields, and a patch out of range changes nothing. Returns the
+    /// settings now in force as the confirmation.
     ///
     /// # Errors
     /// `InvalidInput` naming the first setting out of range.
-    pub fn set_settings(&self, settings: GenerationSettings) -> Result<GenerationSettings, Error> {
-        validate_settings(&settings)?;
-        write(&self.inner.settings, settings.clone());
-        tracing::info!(?settings, "generation settings changed");
-        Ok(settings)
+    pub fn update_settings(&self, patch: &SettingsPatch) -> Result<GenerationSettings, Error> {
+        let mut settings =
+            self.inner.settings.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let updated = settings.apply(patch)?;
+        settings.clone_from(&updated);
+        drop(settings);
+        tracing::info!(settings = ?updated, "generation settings changed");
+        Ok(updated)
     }
 
     fn set_status(&self, state: LoadState, model: Option<ModelInfo>) {
@@ -236,7 +248,8 @@ impl ModelManager {
     ///
     /// # Errors
     /// `Conflict` while a load or unload is running; `InvalidInput` for a request that
-    /// cannot work (a remote backend without a model name).
+    /// cannot work (a remote backend without a model name) or settings out of range. A
+    /// refused load changes neither the model nor the settings.
     pub fn load(&self, mut request: LoadRequest) -> Result<ModelStatus, Error> {
         // A path outside the allowed folders is refused now, not as a failed load later.
         if request.backend == BackendKind::Local && request.hub.is_none() {
@@ -263,6 +276,15 @@ impl ModelManager {
         if request.model.trim().is_empty() {
             return Err(Error::invalid_input("model must not be empty"));
         }
+        if request.backend == BackendKind::Custom {
+            return Err(Error::invalid_input(
+                "custom backends are installed by the program that embeds ragd, not loaded",
+            ));
+        }
+        // Settings out of range refuse the load before anything changes.
+        if let Some(patch) = &request.settings {
+            self.settings().apply(patch)?;
+        }
         {
             let mut status =
                 self.inner.status.write().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -285,6 +307,11 @@ impl ModelManager {
             };
             *status =
                 ModelStatus { state: LoadState::Loading, model: Some(model), since: Utc::now() };
+            // Accepted: the request's settings take effect now, still under the status lock,
+            // so a concurrent load that is refused cannot have put its settings in force.
+            if let Some(patch) = &request.settings {
+                self.update_settings(patch)?;
+            }
         }
         tracing::info!(?request, "loading model");
         let this = self.clone();
@@ -307,6 +334,38 @@ impl ModelManager {
             }
         });
         Ok(self.status())
+    }
+
+    /// Puts `backend` in use as the loaded model, as a program embedding ragd does with a
+    /// backend of its own (any [`LlmBackend`]); the status becomes `loaded` with kind
+    /// [`BackendKind::Custom`]. Replaces the loaded model.
+    ///
+    /// # Errors
+    /// `Conflict` while a load or unload is running.
+    pub fn install(&self, backend: Arc<dyn LlmBackend>) -> Result<ModelStatus, Error> {
+        let mut status =
+            self.inner.status.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if matches!(
+            status.state,
+            LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading
+        ) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("a model is {}; wait for it to finish", status.state.as_str()),
+            ));
+        }
+        let info = ModelInfo {
+            backend: BackendKind::Custom,
+            model: backend.model_id().to_owned(),
+            model_id: Some(backend.model_id().to_owned()),
+            context_length: Some(backend.context_length()),
+            path: None,
+            size_bytes: None,
+        };
+        tracing::info!(model = backend.model_id(), backend = backend.name(), "model installed");
+        write(&self.inner.backend, Some(backend));
+        *status = ModelStatus { state: LoadState::Loaded, model: Some(info), since: Utc::now() };
+        Ok(status.clone())
     }
 
     /// Releases the loaded model.
@@ -383,6 +442,9 @@ impl ModelManager {
                     })
                     .await?,
                 )
+            }
+            BackendKind::Custom => {
+                return Err(Error::invalid_input("custom backends are installed, not loaded"));
             }
         };
         info.model_id = Some(backend.model_id().to_owned());
@@ -502,46 +564,4 @@ impl ModelManager {
 /// Whether `path` names a GGUF file.
 fn is_gguf(path: &str) -> bool {
     Path::new(path).extension().is_some_and(|ext| ext.eq_ignore_ascii_case("gguf"))
-}
-
-/// Checks that every setting is within a sane range (as `PUT /config` does).
-///
-/// # Errors
-/// `InvalidInput` naming the first setting out of range.
-pub fn validate_settings(s: &GenerationSettings) -> Result<(), Error> {
-    let check = |ok: bool, message: &str| {
-        if ok { Ok(()) } else { Err(Error::invalid_input(message.to_owned())) }
-    };
-    check((0.0..=2.0).contains(&s.temperature), "temperature must be between 0 and 2")?;
-    check(s.top_p > 0.0 && s.top_p <= 1.0, "top_p must be in (0, 1]")?;
-    check(s.top_k <= 1000, "top_k must be at most 1000 (0 turns it off)")?;
-    check(
-        (0.5..=2.0).contains(&s.repetition_penalty),
-        "repetition_penalty must be between 0.5 and 2",
-    )?;
-    check((1..=32_768).contains(&s.max_new_tokens), "max_new_tokens must be between 1 and 32768")?;
-    check(s.stop.len() <= 8, "at most 8 stop sequences")?;
-    check(
-        s.stop.iter().all(|stop| !stop.is_empty() && stop.len() <= 64),
-        "stop sequences must be 1 to 64 bytes",
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_ranges_are_checked() {
-        assert!(validate_settings(&GenerationSettings::default()).is_ok());
-        for bad in [
-            GenerationSettings { temperature: 3.0, ..GenerationSettings::default() },
-            GenerationSettings { top_p: 0.0, ..GenerationSettings::default() },
-            GenerationSettings { max_new_tokens: 0, ..GenerationSettings::default() },
-            GenerationSettings { stop: vec![String::new()], ..GenerationSettings::default() },
-        ] {
-            let err = validate_settings(&bad).unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::InvalidInput);
-        }
-    }
 }

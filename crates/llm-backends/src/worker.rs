@@ -6,7 +6,7 @@
 //! batches, samples token by token, turns the tokens into text (whole UTF-8 characters,
 //! stop sequences cut off) and stops early when the receiver is gone.
 
-use ragd_telemetry::names;
+use ragd_core::metric_names as names;
 use std::num::NonZeroU32;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};

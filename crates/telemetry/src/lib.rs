@@ -27,7 +27,9 @@ pub mod collect;
 pub mod error;
 pub mod gpu;
 pub mod monitor;
-pub mod names;
+/// The names of ragd's metrics, defined in `ragd-core` so libraries that only emit metrics
+/// need not depend on this crate.
+pub use ragd_core::metric_names as names;
 pub mod status;
 
 pub use collect::{Collector, CollectorConfig};

@@ -1,6 +1,6 @@
 //! [`InMemoryStore`]: brute-force cosine search over a `Vec`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -8,6 +8,7 @@ use ragd_core::{
     DeleteRequest, EmbeddedRecord, Error, Result, ScoredRecord, SearchRequest, TableName,
     UpsertReport, VectorFilter, VectorStore,
 };
+use uuid::Uuid;
 
 /// A vector store in memory. Mirrors the real store's contract: upsert replaces by id,
 /// an empty delete filter is refused, dimensions must match within a table.
@@ -97,6 +98,14 @@ impl VectorStore for InMemoryStore {
         let rows = tables.entry(req.table).or_default();
         let before = rows.len();
         rows.retain(|r| !matches(&req.filter, r));
+        Ok((before - rows.len()) as u64)
+    }
+
+    async fn retain(&self, table: TableName, keep: &HashSet<Uuid>) -> Result<u64> {
+        let mut tables = self.lock();
+        let rows = tables.entry(table).or_default();
+        let before = rows.len();
+        rows.retain(|r| keep.contains(&r.id));
         Ok((before - rows.len()) as u64)
     }
 

@@ -159,31 +159,6 @@ impl LanceStore {
         self.ids(TableName::Chunks, filter::predicate(&filter)).await
     }
 
-    /// Deletes every row of `table` whose id is not in `keep`, and says how many went.
-    ///
-    /// Start-up cleanup: vectors whose chunk or memory no longer exists in the catalog
-    /// (for example after a crash between the two deletes) would otherwise be found by
-    /// searches that then cannot resolve them.
-    ///
-    /// # Errors
-    /// [`Error::Storage`] when LanceDB fails, [`Error::Corrupt`] for an unreadable id.
-    pub async fn remove_orphans(&self, table: TableName, keep: &HashSet<Uuid>) -> Result<u64> {
-        let handle = self.table(table);
-        let orphans: Vec<Uuid> =
-            self.ids(table, None).await?.into_iter().filter(|id| !keep.contains(id)).collect();
-        let mut removed = 0;
-        for batch in orphans.chunks(DELETE_BATCH) {
-            let Some(predicate) = filter::ids_predicate(batch.iter().copied()) else {
-                continue;
-            };
-            removed += delete_where(handle, &predicate).await?;
-        }
-        if removed > 0 {
-            tracing::info!(table = handle.name, removed, "removed orphaned vectors");
-        }
-        Ok(removed)
-    }
-
     /// The handle of `table`.
     fn table(&self, table: TableName) -> &StoreTable {
         match table {
@@ -476,6 +451,23 @@ impl VectorStore for LanceStore {
 
     async fn delete(&self, req: DeleteRequest) -> ragd_core::Result<u64> {
         Ok(self.delete_records(req).await?)
+    }
+
+    async fn retain(&self, table: TableName, keep: &HashSet<Uuid>) -> ragd_core::Result<u64> {
+        let handle = self.table(table);
+        let orphans: Vec<Uuid> =
+            self.ids(table, None).await?.into_iter().filter(|id| !keep.contains(id)).collect();
+        let mut removed = 0;
+        for batch in orphans.chunks(DELETE_BATCH) {
+            let Some(predicate) = filter::ids_predicate(batch.iter().copied()) else {
+                continue;
+            };
+            removed += delete_where(handle, &predicate).await?;
+        }
+        if removed > 0 {
+            tracing::info!(table = handle.name, removed, "removed orphaned vectors");
+        }
+        Ok(removed)
     }
 
     async fn health(&self) -> ragd_core::Result<()> {

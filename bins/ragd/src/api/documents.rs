@@ -168,7 +168,7 @@ pub async fn upload(
     // A declared length beyond every file at its limit (plus form overhead) is refused
     // before a byte of the body is read; without a length, the per-file limits apply as
     // the body streams.
-    let config = state.documents.config();
+    let config = state.engine.documents().config();
     let cap = config
         .max_upload_bytes
         .saturating_mul(u64::try_from(config.max_files_per_upload).unwrap_or(u64::MAX))
@@ -186,22 +186,9 @@ pub async fn upload(
         ));
     }
     let mut multipart = multipart?;
-    let mut entries = Vec::new();
-    let mut first_error = None;
-    let max_files = state.documents.config().max_files_per_upload;
+    // Any refusal or early return drops the batch, which removes what it queued.
+    let mut batch = state.engine.documents().batch();
     while let Some(field) = multipart.next_field().await? {
-        if entries.len() >= max_files {
-            // The whole request is refused: what it already queued is removed again.
-            drop(field);
-            rollback(&state, &entries).await;
-            return Err(ApiError::new(
-                ErrorKind::PayloadTooLarge,
-                format!(
-                    "too many files in one upload: at most {max_files} \
-                     (ingest.max_files_per_upload); send the rest in another request"
-                ),
-            ));
-        }
         if field.name() != Some("files") {
             return Err(ApiError::new(
                 ErrorKind::InvalidInput,
@@ -212,60 +199,37 @@ pub async fn upload(
             ));
         }
         let filename = field.file_name().unwrap_or("upload").to_owned();
-        match state.documents.ingest_stream(&filename, Box::pin(field)).await {
+        batch.add(&filename, Box::pin(field)).await?;
+    }
+    let entries: Vec<UploadedDocument> =
+        batch.finish()?.into_iter().map(UploadedDocument::from).collect();
+    let status =
+        if entries.iter().all(|e| e.duplicate) { StatusCode::OK } else { StatusCode::ACCEPTED };
+    Ok((status, ApiJson(UploadResponse { documents: entries })))
+}
+
+impl From<ragd_ingest::BatchFile> for UploadedDocument {
+    fn from(file: ragd_ingest::BatchFile) -> Self {
+        match file.outcome {
             Ok(ingested) => {
                 let document = ingested.document;
-                entries.push(UploadedDocument {
+                Self {
                     id: Some(document.id),
                     status_url: Some(format!("/api/v1/documents/{}", document.id)),
                     filename: document.filename,
                     status: Some(document.status.into()),
                     duplicate: ingested.duplicate,
                     error: None,
-                });
+                }
             }
-            Err(err @ ragd_ingest::Error::TooLarge { .. }) => {
-                // Going on would mean reading the rest of an oversized body to find the next
-                // file: the request is refused as a whole, at once, and what it queued is
-                // removed again.
-                rollback(&state, &entries).await;
-                return Err(err.into());
-            }
-            Err(err) => {
-                let err = ApiError::from(err);
-                entries.push(UploadedDocument {
-                    id: None,
-                    filename,
-                    status: None,
-                    status_url: None,
-                    duplicate: false,
-                    error: Some(err.detail()),
-                });
-                first_error.get_or_insert(err);
-            }
-        }
-    }
-    if entries.is_empty() {
-        return Err(ApiError::new(
-            ErrorKind::InvalidInput,
-            "no files: send them in the multipart field `files`",
-        ));
-    }
-    if let Some(err) = first_error.filter(|_| entries.iter().all(|e| e.error.is_some())) {
-        return Err(err);
-    }
-    let status =
-        if entries.iter().all(|e| e.duplicate) { StatusCode::OK } else { StatusCode::ACCEPTED };
-    Ok((status, ApiJson(UploadResponse { documents: entries })))
-}
-
-/// Deletes the documents an upload created (not the duplicates it found).
-async fn rollback(state: &AppState, entries: &[UploadedDocument]) {
-    for entry in entries.iter().filter(|entry| !entry.duplicate) {
-        if let Some(id) = entry.id
-            && let Err(err) = state.documents.delete(id).await
-        {
-            tracing::warn!(document_id = %id, %err, "cannot remove a document of a refused upload");
+            Err(err) => Self {
+                id: None,
+                filename: file.filename,
+                status: None,
+                status_url: None,
+                duplicate: false,
+                error: Some(ApiError::from(err).detail()),
+            },
         }
     }
 }
@@ -324,7 +288,7 @@ pub async fn list(
         limit,
         offset,
     };
-    let page = state.documents.documents(filter).await?;
+    let page = state.engine.documents().documents(filter).await?;
     Ok(ApiJson(DocumentList {
         documents: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
@@ -349,7 +313,7 @@ pub async fn get(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<DocumentId>,
 ) -> Result<ApiJson<DocumentDto>, ApiError> {
-    Ok(ApiJson(state.documents.document(id).await?.into()))
+    Ok(ApiJson(state.engine.documents().document(id).await?.into()))
 }
 
 /// A char range of the extracted text.
@@ -400,7 +364,7 @@ pub async fn text(
     };
     let text = match range {
         Some(range) if range.end == usize::MAX => {
-            let whole = state.documents.text(id, None).await?;
+            let whole = state.engine.documents().text(id, None).await?;
             let len = whole.chars().count();
             if start > len {
                 return Err(ApiError::new(
@@ -410,7 +374,7 @@ pub async fn text(
             }
             whole.chars().skip(start).collect()
         }
-        range => state.documents.text(id, range).await?,
+        range => state.engine.documents().text(id, range).await?,
     };
     Ok(ApiJson(DocumentText { document_id: id, start, text }))
 }
@@ -499,7 +463,7 @@ pub async fn chunks(
 ) -> Result<ApiJson<ChunkList>, ApiError> {
     let limit = page_size(query.limit)?;
     let offset = query.offset.unwrap_or(0);
-    let page = state.documents.chunks(id, limit, offset).await?;
+    let page = state.engine.documents().chunks(id, limit, offset).await?;
     Ok(ApiJson(ChunkList {
         chunks: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
@@ -524,7 +488,7 @@ pub async fn chunk(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<ChunkId>,
 ) -> Result<ApiJson<ChunkDto>, ApiError> {
-    Ok(ApiJson(state.documents.chunk(id).await?.into()))
+    Ok(ApiJson(state.engine.documents().chunk(id).await?.into()))
 }
 
 /// Deletes a document with its text, chunks, search entries, vectors and stored file.
@@ -543,7 +507,7 @@ pub async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<DocumentId>,
 ) -> Result<StatusCode, ApiError> {
-    state.documents.delete(id).await?;
+    state.engine.documents().delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -564,5 +528,5 @@ pub async fn reindex(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<DocumentId>,
 ) -> Result<(StatusCode, ApiJson<DocumentDto>), ApiError> {
-    Ok((StatusCode::ACCEPTED, ApiJson(state.documents.reindex(id).await?.into())))
+    Ok((StatusCode::ACCEPTED, ApiJson(state.engine.documents().reindex(id).await?.into())))
 }

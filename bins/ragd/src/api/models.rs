@@ -70,7 +70,7 @@ pub struct AvailableModels {
 pub async fn available(
     State(state): State<AppState>,
 ) -> Result<ApiJson<AvailableModels>, ApiError> {
-    let models = state.models.clone();
+    let models = state.engine.models().clone();
     let entries = tokio::task::spawn_blocking(move || models.available())
         .await
         .map_err(|err| ApiError::new(ErrorKind::Internal, err.to_string()))?;
@@ -100,8 +100,9 @@ pub struct LoadBody {
     pub device: Option<String>,
     /// The context window in tokens (default: the model's).
     pub context_length: Option<u32>,
-    /// Generation settings to put in force with this model.
-    pub settings: Option<SettingsBody>,
+    /// Generation settings to put in force with this model, complete or partial (fields
+    /// left out keep their value). They take effect only when the load is accepted.
+    pub settings: Option<SettingsPatch>,
 }
 
 /// A file of a Hugging Face hub repo.
@@ -177,9 +178,6 @@ pub async fn load(
             return Err(ApiError::new(ErrorKind::InvalidInput, "`model` (or `hub`) is required"));
         }
     };
-    if let Some(settings) = body.settings {
-        state.models.set_settings(settings.into())?;
-    }
     let request = LoadRequest {
         backend: body.backend,
         model,
@@ -188,8 +186,9 @@ pub async fn load(
         api_key: body.api_key,
         context_length: body.context_length,
         gpu_layers,
+        settings: body.settings.map(Into::into),
     };
-    let status = state.models.load(request)?;
+    let status = state.engine.models().load(request)?;
     Ok((StatusCode::ACCEPTED, ApiJson(StatusBody { status })))
 }
 
@@ -201,7 +200,7 @@ pub async fn load(
     responses((status = 200, description = "Load status", body = StatusBody))
 )]
 pub async fn status(State(state): State<AppState>) -> ApiJson<StatusBody> {
-    ApiJson(StatusBody { status: state.models.status() })
+    ApiJson(StatusBody { status: state.engine.models().status() })
 }
 
 /// Releases the loaded model.
@@ -215,7 +214,7 @@ pub async fn status(State(state): State<AppState>) -> ApiJson<StatusBody> {
     )
 )]
 pub async fn unload(State(state): State<AppState>) -> Result<ApiJson<StatusBody>, ApiError> {
-    Ok(ApiJson(StatusBody { status: state.models.unload()? }))
+    Ok(ApiJson(StatusBody { status: state.engine.models().unload()? }))
 }
 
 /// The generation settings in force.
@@ -274,7 +273,7 @@ impl From<GenerationSettings> for SettingsBody {
     responses((status = 200, description = "Settings in force", body = SettingsBody))
 )]
 pub async fn get_config(State(state): State<AppState>) -> ApiJson<SettingsBody> {
-    ApiJson(state.models.settings().into())
+    ApiJson(state.engine.models().settings().into())
 }
 
 /// Partial settings: fields left out keep their current value.
@@ -297,6 +296,20 @@ pub struct SettingsPatch {
     pub seed: Option<Option<u64>>,
     /// Stop sequences (replaces the list).
     pub stop: Option<Vec<String>>,
+}
+
+impl From<SettingsPatch> for ragd_core::SettingsPatch {
+    fn from(p: SettingsPatch) -> Self {
+        Self {
+            temperature: p.temperature,
+            top_p: p.top_p,
+            top_k: p.top_k,
+            repetition_penalty: p.repetition_penalty,
+            max_new_tokens: p.max_new_tokens,
+            seed: p.seed,
+            stop: p.stop,
+        }
+    }
 }
 
 /// Distinguishes a missing field from an explicit `null`.
@@ -327,27 +340,5 @@ pub async fn put_config(
     State(state): State<AppState>,
     ApiJson(patch): ApiJson<SettingsPatch>,
 ) -> Result<ApiJson<SettingsBody>, ApiError> {
-    let mut settings = state.models.settings();
-    if let Some(v) = patch.temperature {
-        settings.temperature = v;
-    }
-    if let Some(v) = patch.top_p {
-        settings.top_p = v;
-    }
-    if let Some(v) = patch.top_k {
-        settings.top_k = v;
-    }
-    if let Some(v) = patch.repetition_penalty {
-        settings.repetition_penalty = v;
-    }
-    if let Some(v) = patch.max_new_tokens {
-        settings.max_new_tokens = v;
-    }
-    if let Some(v) = patch.seed {
-        settings.seed = v;
-    }
-    if let Some(v) = patch.stop {
-        settings.stop = v;
-    }
-    Ok(ApiJson(state.models.set_settings(settings)?.into()))
+    Ok(ApiJson(state.engine.models().update_settings(&patch.into())?.into()))
 }

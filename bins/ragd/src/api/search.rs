@@ -155,7 +155,7 @@ pub async fn keyword(
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<ApiJson<SearchResponse>, ApiError> {
     let query = SearchQuery { text: req.query, top_k: req.top_k, document_ids: req.document_ids };
-    Ok(respond("keyword", state.search.keyword(&query).await?))
+    Ok(respond("keyword", state.engine.search().keyword(&query).await?))
 }
 
 /// Semantic search: the query's embedding against chunk vectors (cosine similarity).
@@ -176,7 +176,7 @@ pub async fn semantic(
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<ApiJson<SearchResponse>, ApiError> {
     let query = SearchQuery { text: req.query, top_k: req.top_k, document_ids: req.document_ids };
-    Ok(respond("semantic", state.search.semantic(&query).await?))
+    Ok(respond("semantic", state.engine.search().semantic(&query).await?))
 }
 
 /// Hybrid search: keyword and semantic lists fused by weighted reciprocal rank fusion.
@@ -204,5 +204,5 @@ pub async fn hybrid(
         semantic_weight: req.weights.semantic,
         ..defaults
     };
-    Ok(respond("hybrid", state.search.hybrid(&query, options).await?))
+    Ok(respond("hybrid", state.engine.search().hybrid(&query, options).await?))
 }

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use futures::stream::{self, Stream};
 use ragd_catalog::{SessionQuery, SessionUpdate};
 use ragd_chat::{ChatEvent, ChatTurn, Citation, CreateSession, MemoryHit, Reply, SendMessage};
-use ragd_core::{DocumentId, GenerationSettings, Message, Session, SessionId};
+use ragd_core::{DocumentId, Message, Session, SessionId, SettingsPatch};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -190,6 +190,17 @@ pub struct ReplySettings {
     pub seed: Option<u64>,
 }
 
+impl From<ReplySettings> for SettingsPatch {
+    fn from(s: ReplySettings) -> Self {
+        Self {
+            temperature: s.temperature,
+            max_new_tokens: s.max_new_tokens,
+            seed: s.seed.map(Some),
+            ..Self::default()
+        }
+    }
+}
+
 /// A message to send.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -344,7 +355,7 @@ pub async fn create(
         model: body.model,
         tags: body.tags,
     };
-    let session = state.chat.create_session(request).await?;
+    let session = state.engine.chat().create_session(request).await?;
     Ok((StatusCode::CREATED, ApiJson(session.into())))
 }
 
@@ -370,7 +381,7 @@ pub async fn list(
         limit: page_size(params.limit)?,
         offset: params.offset,
     };
-    let page = state.chat.sessions(query).await?;
+    let page = state.engine.chat().sessions(query).await?;
     Ok(ApiJson(SessionList {
         items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
@@ -393,7 +404,7 @@ pub async fn get(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<ApiJson<SessionBody>, ApiError> {
-    Ok(ApiJson(state.chat.session(id).await?.into()))
+    Ok(ApiJson(state.engine.chat().session(id).await?.into()))
 }
 
 /// Renames a session, changes its documents, adds or removes tags.
@@ -421,7 +432,7 @@ pub async fn update(
         add_tags: body.add_tags,
         remove_tags: body.remove_tags,
     };
-    Ok(ApiJson(state.chat.update_session(id, update).await?.into()))
+    Ok(ApiJson(state.engine.chat().update_session(id, update).await?.into()))
 }
 
 /// Deletes a session with its messages, memory and tags.
@@ -440,7 +451,7 @@ pub async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<StatusCode, ApiError> {
-    state.chat.delete_session(id).await?;
+    state.engine.chat().delete_session(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -461,7 +472,7 @@ pub async fn messages(
     ApiPath(id): ApiPath<SessionId>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<ApiJson<MessageList>, ApiError> {
-    let page = state.chat.messages(id, page_size(params.limit)?, params.offset).await?;
+    let page = state.engine.chat().messages(id, page_size(params.limit)?, params.offset).await?;
     Ok(ApiJson(MessageList {
         items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
@@ -495,30 +506,13 @@ pub async fn send(
     ApiPath(id): ApiPath<SessionId>,
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
-    let settings = match body.settings {
-        None => None,
-        Some(overrides) => {
-            let mut settings: GenerationSettings = state.models.settings();
-            if let Some(temperature) = overrides.temperature {
-                settings.temperature = temperature;
-            }
-            if let Some(max_new_tokens) = overrides.max_new_tokens {
-                settings.max_new_tokens = max_new_tokens;
-            }
-            if let Some(seed) = overrides.seed {
-                settings.seed = Some(seed);
-            }
-            ragd_llm_backends::manager::validate_settings(&settings)?;
-            Some(settings)
-        }
-    };
     let request = SendMessage {
         content: body.content,
         top_k: body.top_k,
         memory_all_sessions: body.memory_all_sessions,
-        settings,
+        settings: body.settings.map(Into::into),
     };
-    let turn = state.chat.send(id, request).await?;
+    let turn = state.engine.chat().send(id, request).await?;
     if body.stream {
         return Ok(Sse::new(events(turn)).keep_alive(KeepAlive::default()).into_response());
     }
@@ -571,7 +565,7 @@ pub async fn memory_search(
     ApiPath(id): ApiPath<SessionId>,
     ApiQuery(params): ApiQuery<MemoryParams>,
 ) -> Result<ApiJson<MemoryResults>, ApiError> {
-    let hits = state.chat.search_memory(id, &params.q, params.top_k).await?;
+    let hits = state.engine.chat().search_memory(id, &params.q, params.top_k).await?;
     Ok(ApiJson(MemoryResults {
         hits: hits.into_iter().map(|MemoryHit { exchange, .. }| exchange.into()).collect(),
     }))

@@ -16,20 +16,50 @@ use crate::state::AppState;
 /// `GET /health` body.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Health {
-    /// Always `ok` while the server answers.
+    /// `ok` when every component works, `degraded` when the server answers but a component
+    /// is unavailable (`GET /api/v1/info` says why).
     #[schema(example = "ok")]
     pub status: &'static str,
+    /// Each component and whether it works.
+    pub components: Vec<ComponentHealth>,
 }
 
-/// Liveness: answers `200 {"status":"ok"}` while the server runs.
+/// One component in `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComponentHealth {
+    /// `catalog`, `embedder`, `vector_store` or `documents`.
+    #[schema(example = "embedder")]
+    pub name: &'static str,
+    /// Whether it works.
+    pub available: bool,
+}
+
+/// Liveness and component health from the engine's health watch: always `200` while the
+/// server answers. Reasons are left to the authenticated `GET /api/v1/info`.
 #[utoipa::path(
     get,
     path = "/health",
     tag = "system",
     responses((status = 200, description = "The server is up", body = Health))
 )]
-pub async fn health() -> ApiJson<Health> {
-    ApiJson(Health { status: "ok" })
+pub async fn health(State(state): State<AppState>) -> ApiJson<Health> {
+    let health = state.engine.health().borrow().clone();
+    ApiJson(Health {
+        status: health_status(health.status),
+        components: health
+            .components
+            .iter()
+            .map(|c| ComponentHealth { name: c.name, available: c.available })
+            .collect(),
+    })
+}
+
+fn health_status(status: ragd_engine::HealthStatus) -> &'static str {
+    match status {
+        ragd_engine::HealthStatus::Starting => "starting",
+        ragd_engine::HealthStatus::Ok => "ok",
+        ragd_engine::HealthStatus::Degraded => "degraded",
+    }
 }
 
 /// `GET /api/v1/info` body.
@@ -46,6 +76,22 @@ pub struct Info {
     pub config: ConfigSummary,
     /// The bundled assets and whether each is present.
     pub assets: Vec<AssetStatus>,
+    /// The engine's health: `ok`, `degraded` or `starting`.
+    #[schema(example = "ok")]
+    pub health: &'static str,
+    /// Each component, what it is, or why it is unavailable.
+    pub components: Vec<ComponentDetail>,
+}
+
+/// One component in `GET /api/v1/info`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComponentDetail {
+    /// `catalog`, `embedder`, `vector_store` or `documents`.
+    pub name: &'static str,
+    /// Whether it works.
+    pub available: bool,
+    /// What it is (available) or why it is not.
+    pub detail: String,
 }
 
 /// The configuration in force, without secrets.
@@ -102,11 +148,13 @@ pub struct AssetStatus {
 )]
 pub async fn info(State(state): State<AppState>) -> ApiJson<Info> {
     let config = &state.config;
+    let ort_dylib = state.engine.config().ort_dylib();
+    let health = state.engine.health().borrow().clone();
     let assets = ragd_core::assets::ALL
         .iter()
         .map(|asset| {
             let path = if asset.name == ragd_core::assets::ONNX_RUNTIME.name {
-                config.ort_dylib()
+                ort_dylib.clone()
             } else {
                 config.assets_dir.join(asset.path)
             };
@@ -116,11 +164,11 @@ pub async fn info(State(state): State<AppState>) -> ApiJson<Info> {
     ApiJson(Info {
         name: "ragd",
         version: env!("CARGO_PKG_VERSION"),
-        uptime_secs: state.started_at.elapsed().as_secs(),
+        uptime_secs: state.engine.started_at().elapsed().as_secs(),
         config: ConfigSummary {
             data_dir: config.data_dir.clone(),
             assets_dir: config.assets_dir.clone(),
-            ort_dylib_path: config.ort_dylib(),
+            ort_dylib_path: ort_dylib,
             host: config.server.host.clone(),
             port: config.server.port,
             log_filter: config.log.filter.clone(),
@@ -131,6 +179,12 @@ pub async fn info(State(state): State<AppState>) -> ApiJson<Info> {
             hub_offline: config.hub.offline,
         },
         assets,
+        health: health_status(health.status),
+        components: health
+            .components
+            .into_iter()
+            .map(|c| ComponentDetail { name: c.name, available: c.available, detail: c.detail })
+            .collect(),
     })
 }
 
@@ -175,18 +229,16 @@ pub struct ComponentsStatus {
 pub async fn system_status(
     State(state): State<AppState>,
 ) -> Result<ApiJson<SystemStatusResponse>, ApiError> {
-    let monitor = state.monitor.as_ref().ok_or_else(|| {
+    let monitor = state.engine.monitor().ok_or_else(|| {
         ApiError::new(ErrorKind::Unavailable, "system status is not available on this platform")
     })?;
     let snapshot = monitor.latest().await?;
-    let model_status = state.models.status();
+    let model_status = state.engine.models().status();
     Ok(ApiJson(SystemStatusResponse {
         system: (*snapshot).clone(),
         components: ComponentsStatus {
-            document_queue_depth: Some(state.documents.queue_depth()),
-            embedder: state.embedder.as_ref().map(|e| {
-                format!("{} ({})", ragd_core::Embedder::model_id(e.as_ref()), e.provider())
-            }),
+            document_queue_depth: Some(state.engine.documents().queue_depth()),
+            embedder: state.engine.embedder_description().map(str::to_owned),
             model_state: model_status.state.as_str().to_owned(),
             model_size_bytes: model_status.model.as_ref().and_then(|m| m.size_bytes),
             loaded_model: model_status.model.and_then(|m| m.model_id.or(Some(m.model))),

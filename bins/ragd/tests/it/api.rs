@@ -66,10 +66,24 @@ pub(crate) async fn get_json(uri: &str) -> (StatusCode, Value) {
 }
 
 #[tokio::test]
-async fn health_is_ok() {
+async fn health_answers_200_and_names_what_is_unavailable() {
+    // `test_config` has no assets: the server is up, without the embedder.
     let (status, body) = get_json("/health").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, serde_json::json!({"status": "ok"}));
+    assert_eq!(body["status"], "degraded", "{body}");
+    let components = body["components"].as_array().unwrap();
+    let available =
+        |name: &str| components.iter().find(|c| c["name"] == name).map(|c| c["available"].clone());
+    assert_eq!(available("catalog"), Some(serde_json::json!(true)), "{body}");
+    assert_eq!(available("embedder"), Some(serde_json::json!(false)), "{body}");
+    // The reason is left to the authenticated /api/v1/info.
+    assert!(components.iter().all(|c| c.get("detail").is_none()), "{body}");
+    let (status, info) = get_json("/api/v1/info").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["health"], "degraded");
+    let embedder = info["components"].as_array().unwrap().iter().find(|c| c["name"] == "embedder");
+    let detail = embedder.unwrap()["detail"].as_str().unwrap();
+    assert!(detail.contains("cargo xtask assets"), "{info}");
 }
 
 #[tokio::test]
@@ -209,4 +223,37 @@ async fn model_paths_outside_the_allowed_folders_are_refused() {
     }
     let (_, status) = app.get("/api/v1/models/status").await;
     assert_eq!(status["state"], "not_loaded");
+}
+
+#[tokio::test]
+async fn a_loads_settings_may_be_partial_and_a_refused_load_changes_none() {
+    use crate::documents::App;
+
+    let app = App::with(|config| config.models.autoload = "none".to_owned()).await;
+    let bundled = crate::documents::assets_dir().join(ragd_core::assets::CHAT_MODEL.path);
+    let load = |temperature: f64| {
+        serde_json::json!({
+            "backend": "local",
+            "model": bundled.to_str().unwrap(),
+            "settings": {"temperature": temperature},
+        })
+    };
+    let (status, body) = app.post("/api/v1/models/load", &load(0.25)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "a partial `settings` is accepted: {body}");
+    // The bundled model takes a while to load: a second load meets the first and is refused,
+    // and its settings do not take effect.
+    let (status, body) = app.post("/api/v1/models/load", &load(1.9)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, settings) = app.get("/api/v1/models/config").await;
+    assert_eq!(settings["temperature"], 0.25, "{settings}");
+    assert_eq!(settings["top_p"], 0.95, "untouched fields keep their value: {settings}");
+
+    let (status, body) = app
+        .post(
+            "/api/v1/models/load",
+            &serde_json::json!({"backend": "local", "model": "x", "settings": {"top_p": 7}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("top_p"), "{body}");
 }

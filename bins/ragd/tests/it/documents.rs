@@ -192,7 +192,9 @@ async fn broken_files_fail_with_a_reason_and_the_server_keeps_serving() {
         assert_eq!(doc["status"], "failed");
         assert!(!doc["error"].as_str().unwrap().is_empty());
     }
-    assert_eq!(app.get("/health").await.0, StatusCode::OK);
+    let (status, health) = app.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(health["status"], "ok", "with the models every component works: {health}");
     let (status, _) = app.upload(&[("menu.txt", &fixture("menu-utf8.txt"))]).await;
     assert_eq!(status, StatusCode::ACCEPTED, "uploads keep working after failures");
 }
@@ -315,23 +317,33 @@ async fn bad_and_unknown_ids_are_4xx_json() {
 #[tokio::test]
 async fn start_up_removes_vectors_whose_chunk_or_message_is_gone() {
     use ragd_core::{EmbeddedRecord, SessionId, TableName, VectorStore};
+    use ragd_vector_store::{LanceStore, LanceStoreConfig};
 
     let dir = tempfile::tempdir().unwrap();
     let mut config = test_config(&dir.path().join("data"));
     config.assets_dir = assets_dir();
     config.models.autoload = "none".to_owned();
 
-    let services = ragd::state::Services::open(&config).await.unwrap();
+    let engine = ragd_engine::Engine::open(config.engine_config()).await.unwrap();
     let path = std::env::current_dir().unwrap().join("../../fixtures/docs/handbook.md");
-    let ingested = services.documents.ingest_file(&path).await.unwrap();
-    let document = services
-        .documents
+    let ingested = engine.documents().ingest_file(&path).await.unwrap();
+    let document = engine
+        .documents()
         .wait_until_done(ingested.document.id, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(document.status, ragd_core::DocumentStatus::Ready);
-    let lance = services.lance.clone().unwrap();
-    let chunks = lance.count(TableName::Chunks).await.unwrap();
+    drop(engine);
+
+    // The tables as the engine stamped them, opened directly to plant and count rows.
+    let lance = || async {
+        let uri = config.engine_config().vector_store_uri();
+        let store_config =
+            LanceStoreConfig::new(uri, "sentence-transformers/all-MiniLM-L6-v2", 384);
+        LanceStore::open(store_config).await.unwrap()
+    };
+    let store = lance().await;
+    let chunks = store.count(TableName::Chunks).await.unwrap();
     assert!(chunks > 0);
     let orphan = |session_id| EmbeddedRecord {
         id: uuid::Uuid::now_v7(),
@@ -339,16 +351,16 @@ async fn start_up_removes_vectors_whose_chunk_or_message_is_gone() {
         session_id,
         vector: vec![0.1; 384],
     };
-    lance.upsert(TableName::Chunks, vec![orphan(None)]).await.unwrap();
-    lance.upsert(TableName::Memory, vec![orphan(Some(SessionId::new()))]).await.unwrap();
-    assert_eq!(lance.count(TableName::Chunks).await.unwrap(), chunks + 1);
-    drop((services, lance));
+    store.upsert(TableName::Chunks, vec![orphan(None)]).await.unwrap();
+    store.upsert(TableName::Memory, vec![orphan(Some(SessionId::new()))]).await.unwrap();
+    assert_eq!(store.count(TableName::Chunks).await.unwrap(), chunks + 1);
+    drop(store);
 
+    // Every verb opens the same engine, so each removes orphans at start.
     drop(AppState::open(config.clone()).await.unwrap());
-    let reopened = ragd::state::Services::open(&config).await.unwrap();
-    let lance = reopened.lance.clone().unwrap();
-    assert_eq!(lance.count(TableName::Chunks).await.unwrap(), chunks);
-    assert_eq!(lance.count(TableName::Memory).await.unwrap(), 0);
+    let store = lance().await;
+    assert_eq!(store.count(TableName::Chunks).await.unwrap(), chunks);
+    assert_eq!(store.count(TableName::Memory).await.unwrap(), 0);
 }
 
 #[tokio::test]

@@ -6,7 +6,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use ragd_core::Embedder;
 use ragd_test_utils::FakeHub;
 use serde_json::{Value, json};
 
@@ -120,13 +119,17 @@ async fn the_embedding_model_comes_from_the_hub_by_repo_id() {
     // hub is never asked.
     let mut offline = hub_config(&dir.path().join("offline"), &hub, &cache);
     offline.hub.offline = true;
-    let services = ragd::state::Services::open(&offline).await.unwrap();
-    assert!(services.embedder.is_none());
+    let engine = ragd_engine::Engine::open(offline.engine_config()).await.unwrap();
+    assert!(engine.embedder().is_none());
+    let health = engine.health().borrow().clone();
+    assert_eq!(health.status, ragd_engine::HealthStatus::Degraded);
+    let embedder = health.component("embedder").unwrap();
+    assert!(!embedder.available && embedder.detail.contains("offline"), "{embedder:?}");
     assert!(hub.requests().is_empty(), "{:?}", hub.requests());
 
     let config = hub_config(&dir.path().join("data"), &hub, &cache);
-    let services = ragd::state::Services::open(&config).await.unwrap();
-    let embedder = services.embedder.expect("the hub model loads");
+    let engine = ragd_engine::Engine::open(config.engine_config()).await.unwrap();
+    let embedder = engine.embedder().expect("the hub model loads");
     assert_eq!(embedder.model_id(), repo);
     assert_eq!(embedder.embed_query("hello world".to_owned()).await.unwrap().len(), 384);
     let snapshot = cache.join("models--test-org--minilm-copy/snapshots").join(hub.commit(repo));
@@ -136,6 +139,7 @@ async fn the_embedding_model_comes_from_the_hub_by_repo_id() {
     // Started again, it reads the cache and asks the hub nothing.
     hub.clear_requests();
     let config = hub_config(&dir.path().join("again"), &hub, &cache);
-    assert!(ragd::state::Services::open(&config).await.unwrap().embedder.is_some());
+    let engine = ragd_engine::Engine::open(config.engine_config()).await.unwrap();
+    assert!(engine.embedder().is_some());
     assert!(hub.requests().is_empty(), "{:?}", hub.requests());
 }

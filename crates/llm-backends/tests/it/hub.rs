@@ -46,6 +46,7 @@ fn local(model: &str) -> LoadRequest {
         api_key: None,
         context_length: Some(512),
         gpu_layers: 0,
+        settings: None,
     }
 }
 

@@ -303,6 +303,7 @@ async fn the_model_manager_loads_a_model_from_llama_server() {
         context_length: Some(1024),
         gpu_layers: 0,
         hub: None,
+        settings: None,
     };
 
     let wait = |manager: &ModelManager| {

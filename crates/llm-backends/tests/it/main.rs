@@ -13,4 +13,5 @@
 mod hub;
 mod llama_server;
 mod local;
+mod manager;
 mod registry;

@@ -155,8 +155,7 @@ async fn orphans_are_removed_and_health_is_ok() {
     let keep = chunk(doc, vec![1.0, 0.0]);
     let orphan = chunk(doc, vec![0.0, 1.0]);
     store.upsert(TableName::Chunks, vec![keep.clone(), orphan]).await.unwrap();
-    let removed =
-        store.remove_orphans(TableName::Chunks, &[keep.id].into_iter().collect()).await.unwrap();
+    let removed = store.retain(TableName::Chunks, &[keep.id].into_iter().collect()).await.unwrap();
     assert_eq!(removed, 1);
     assert_eq!(store.ids_for_document(doc).await.unwrap(), vec![keep.id]);
     store.health().await.unwrap();

@@ -1,4 +1,6 @@
-//! Names of ragd's metrics, in one place so dashboards and code agree.
+//! Names of ragd's metrics, in one place so dashboards and code agree. Here, in the API
+//! boundary crate, so every library that emits a metric (through the `metrics` facade)
+//! names it without depending on `ragd-telemetry` and its system probes.
 //!
 //! Conventions (Prometheus): `ragd_` prefix, base units in the name (`_bytes`, `_seconds`,
 //! `_percent`), `_total` for counters.

@@ -1,0 +1,341 @@
+//! The engine's configuration: [`EngineConfig`] and its sections.
+//!
+//! Every section deserialises from a table whose keys are all optional (missing keys keep
+//! the defaults written here, once) and refuses unknown keys, so a program can nest the
+//! sections in its own configuration file; the `ragd` binary nests them at the top level of
+//! `ragd.toml` (`[ingest]`, `[embedding]`, `[vector_store]`, `[models]`, `[chat]`, `[hub]`,
+//! `[telemetry]`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use ragd_chat::ChatConfig;
+
+use crate::error::{Error, Result};
+
+/// The hidden verb of the `ragd` executable that runs one isolated extraction; a program
+/// that sets [`IngestSettings::extract_worker`] to itself must handle it with
+/// [`ragd_ingest::run_worker`].
+pub const EXTRACT_WORKER_VERB: &str = "extract-worker";
+
+/// Everything [`crate::Engine::open`] needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Where the engine keeps its state: `ragd.sqlite3`, `lance/`, `uploads/`.
+    pub data_dir: PathBuf,
+    /// Where `cargo xtask assets` put the bundled models and runtime.
+    pub assets_dir: PathBuf,
+    /// The ONNX Runtime library; defaults to the one in `assets_dir`.
+    pub ort_dylib_path: Option<PathBuf>,
+    /// System status sampling.
+    pub telemetry: TelemetryConfig,
+    /// Document ingestion.
+    pub ingest: IngestSettings,
+    /// The embedding model.
+    pub embedding: EmbeddingSettings,
+    /// The vector store.
+    pub vector_store: VectorStoreSettings,
+    /// Chat models.
+    pub models: ModelsSettings,
+    /// Chat sessions: retrieval, memory, prompt budget, tagging.
+    pub chat: ChatConfig,
+    /// Downloads from the Hugging Face hub (chat models and the embedding model).
+    pub hub: HubSettings,
+    /// The Hugging Face token for hub downloads. Never serialised.
+    #[serde(skip)]
+    pub hf_token: Option<String>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self::new("data", ".cache/ragd/assets")
+    }
+}
+
+impl EngineConfig {
+    /// Defaults over `data_dir`, with the bundled models and runtime in `assets_dir`.
+    #[must_use]
+    pub fn new(data_dir: impl Into<PathBuf>, assets_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            assets_dir: assets_dir.into(),
+            ort_dylib_path: None,
+            telemetry: TelemetryConfig::default(),
+            ingest: IngestSettings::default(),
+            embedding: EmbeddingSettings::default(),
+            vector_store: VectorStoreSettings::default(),
+            models: ModelsSettings::default(),
+            chat: ChatConfig::default(),
+            hub: HubSettings::default(),
+            hf_token: None,
+        }
+    }
+
+    /// The embedding model's `tokenizer.json`: `embedding.tokenizer_path`, else the bundled one.
+    #[must_use]
+    pub fn tokenizer_path(&self) -> PathBuf {
+        self.embedding
+            .tokenizer_path
+            .clone()
+            .unwrap_or_else(|| self.assets_dir.join(ragd_core::assets::EMBEDDING_TOKENIZER.path))
+    }
+
+    /// Where the vector tables live: `vector_store.uri`, else `<data_dir>/lance`.
+    #[must_use]
+    pub fn vector_store_uri(&self) -> String {
+        self.vector_store
+            .uri
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("lance").to_string_lossy().into_owned())
+    }
+
+    /// The ONNX Runtime library: `ort_dylib_path`, else the one in `assets_dir`.
+    #[must_use]
+    pub fn ort_dylib(&self) -> PathBuf {
+        self.ort_dylib_path
+            .clone()
+            .unwrap_or_else(|| self.assets_dir.join(ragd_core::assets::ONNX_RUNTIME.path))
+    }
+
+    /// The bundled chat model's file.
+    #[must_use]
+    pub fn bundled_chat_model(&self) -> PathBuf {
+        self.assets_dir.join(ragd_core::assets::CHAT_MODEL.path)
+    }
+
+    /// The local models folder: `models.dir`, else `<data_dir>/models`.
+    #[must_use]
+    pub fn models_dir(&self) -> PathBuf {
+        self.models.dir.clone().unwrap_or_else(|| self.data_dir.join("models"))
+    }
+
+    /// Checks the values that only make sense together.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the setting.
+    pub fn validate(&self) -> Result<()> {
+        let ingest = &self.ingest;
+        if ingest.chunk_overlap_tokens >= ingest.chunk_max_tokens {
+            return Err(Error::InvalidConfig(format!(
+                "ingest.chunk_overlap_tokens ({}) must be smaller than ingest.chunk_max_tokens ({})",
+                ingest.chunk_overlap_tokens, ingest.chunk_max_tokens
+            )));
+        }
+        if self.embedding.dimensions == 0 {
+            return Err(Error::InvalidConfig("embedding.dimensions must be at least 1".to_owned()));
+        }
+        Ok(())
+    }
+}
+
+/// Document ingestion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSettings {
+    /// Documents processed at the same time.
+    pub workers: usize,
+    /// The largest upload accepted, in bytes (larger ones get 413).
+    pub max_upload_bytes: u64,
+    /// The most tokens per chunk (the embedder's tokenizer counts).
+    pub chunk_max_tokens: usize,
+    /// Tokens repeated between neighbouring chunks.
+    pub chunk_overlap_tokens: usize,
+    /// Chunks per embedding call.
+    pub embed_batch_size: usize,
+    /// The most bytes one document may expand to: inflated DOCX parts (zip bombs fail) and
+    /// extracted text of any format.
+    pub max_extracted_bytes: u64,
+    /// How long extracting one document may take before it fails.
+    pub extract_timeout_secs: u64,
+    /// The most files one upload request may carry (more get 413).
+    pub max_files_per_upload: usize,
+    /// Documents with more chunks than this fail.
+    pub max_chunks_per_document: usize,
+    /// Where text extraction runs: `process` (a worker process per document, killed at
+    /// the deadline and limited to `extract_memory_bytes`) or `thread`.
+    pub extract_isolation: ExtractIsolation,
+    /// The most memory an extraction worker process may allocate.
+    pub extract_memory_bytes: u64,
+    /// The program run as the extraction worker (`<program> extract-worker`); default: the
+    /// running executable.
+    pub extract_worker: Option<PathBuf>,
+}
+
+/// Where text extraction runs.
+///
+/// The library default is [`ExtractIsolation::Thread`]: worker processes need a program
+/// that answers the worker protocol ([`ragd_ingest::run_worker`]), which the `ragd` binary
+/// is (its default is `Process`) and a program embedding the engine may not be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExtractIsolation {
+    /// A worker process per document: a crash fails only that document, a time-out kills
+    /// it, and its memory is limited.
+    Process,
+    /// A thread of this process: cheaper to start, but a timed-out parser can only be
+    /// abandoned, not stopped.
+    #[default]
+    Thread,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            max_upload_bytes: 100 * 1024 * 1024,
+            chunk_max_tokens: 256,
+            chunk_overlap_tokens: 32,
+            embed_batch_size: 32,
+            max_extracted_bytes: 128 * 1024 * 1024,
+            extract_timeout_secs: 120,
+            max_files_per_upload: 100,
+            max_chunks_per_document: 50_000,
+            extract_isolation: ExtractIsolation::Thread,
+            extract_memory_bytes: 2 * 1024 * 1024 * 1024,
+            extract_worker: None,
+        }
+    }
+}
+
+/// The embedding model. By default the bundled all-MiniLM-L6-v2 from the asset directory;
+/// any sentence-transformers-style ONNX export works by path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingSettings {
+    /// The ONNX model; default: the bundled MiniLM in `assets_dir`.
+    pub model_path: Option<PathBuf>,
+    /// Its `tokenizer.json` (also used to size chunks); default: the bundled one.
+    pub tokenizer_path: Option<PathBuf>,
+    /// The model's id, stored with the vector tables (a change requires a reindex); a
+    /// Hugging Face repo id, which is where the model comes from when `model_path` is unset
+    /// and the id is not the bundled MiniLM's.
+    pub model_id: String,
+    /// Vector length of the model.
+    pub dimensions: usize,
+    /// Texts per inference batch.
+    pub batch_size: usize,
+    /// ONNX Runtime intra-op threads (default: as many as it likes).
+    pub intra_op_threads: Option<usize>,
+    /// `cpu`, `cuda` or `cuda:N` (CUDA needs the `cuda` build feature; falls back to CPU).
+    pub device: String,
+    /// Without `model_path`, a `model_id` other than the bundled MiniLM is a Hugging Face
+    /// repo: this file of it is the ONNX model (with the repo's `tokenizer.json`), taken
+    /// from the hub cache or downloaded into it.
+    pub onnx_file: String,
+    /// The repo's branch, tag or commit for those downloads.
+    pub revision: String,
+}
+
+impl Default for EmbeddingSettings {
+    fn default() -> Self {
+        Self {
+            model_path: None,
+            tokenizer_path: None,
+            model_id: "sentence-transformers/all-MiniLM-L6-v2".to_owned(),
+            dimensions: 384,
+            batch_size: 32,
+            intra_op_threads: None,
+            device: "cpu".to_owned(),
+            onnx_file: "onnx/model.onnx".to_owned(),
+            revision: "main".to_owned(),
+        }
+    }
+}
+
+/// Chat models: where they are found and which one loads at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelsSettings {
+    /// Local models folder (GGUF files, Hugging Face style folders); default
+    /// `<data_dir>/models`.
+    pub dir: Option<PathBuf>,
+    /// The Hugging Face hub cache; default from `HF_HUB_CACHE`, `HF_HOME` or
+    /// `~/.cache/huggingface/hub`, like `huggingface-cli`.
+    pub hf_cache_dir: Option<PathBuf>,
+    /// Loaded at start: `bundled` (the bundled SmolLM2, when present), a model id from
+    /// `/api/v1/models/available`, a GGUF path, or `none`.
+    pub autoload: String,
+    /// Context window for the autoloaded model (default: the model's, capped at 4096).
+    pub context_length: Option<u32>,
+    /// More folders local models may be loaded from by path (besides `dir`, the Hugging
+    /// Face cache and the assets dir); a path outside all of them is refused.
+    pub allowed_dirs: Vec<PathBuf>,
+    /// Default base URL of `openai` loads.
+    pub openai_url: String,
+    /// Default base URL of `ollama` loads.
+    pub ollama_url: String,
+}
+
+impl Default for ModelsSettings {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            hf_cache_dir: None,
+            autoload: "bundled".to_owned(),
+            context_length: None,
+            allowed_dirs: Vec::new(),
+            openai_url: "http://127.0.0.1:8000/v1".to_owned(),
+            ollama_url: "http://127.0.0.1:11434".to_owned(),
+        }
+    }
+}
+
+/// The Hugging Face hub: where models not yet in the cache are downloaded from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubSettings {
+    /// The hub's base URL (a mirror works too); `HF_ENDPOINT` is honoured.
+    pub endpoint: String,
+    /// Never download: hub models must already be in the cache (`HF_HUB_OFFLINE=1` too).
+    pub offline: bool,
+    /// Seconds to establish a connection.
+    pub connect_timeout_secs: u64,
+    /// Seconds a download may go without receiving data.
+    pub read_timeout_secs: u64,
+}
+
+impl Default for HubSettings {
+    fn default() -> Self {
+        Self {
+            endpoint: ragd_hub::DEFAULT_ENDPOINT.to_owned(),
+            offline: false,
+            connect_timeout_secs: 10,
+            read_timeout_secs: 60,
+        }
+    }
+}
+
+/// The vector store (embedded LanceDB).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VectorStoreSettings {
+    /// Where the tables live: a path or an object-store URI (`s3://...`); default
+    /// `<data_dir>/lance`.
+    pub uri: Option<String>,
+    /// Build an ANN index once a table has this many rows (below it, search is exact).
+    pub index_threshold_rows: usize,
+}
+
+impl Default for VectorStoreSettings {
+    fn default() -> Self {
+        Self { uri: None, index_threshold_rows: 10_000 }
+    }
+}
+
+/// System status sampling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Seconds between system samples (CPU usage is averaged over this window).
+    pub sample_interval_secs: u64,
+    /// `libnvidia-ml.so` to load instead of the system's default.
+    pub nvml_library: Option<PathBuf>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { sample_interval_secs: 5, nvml_library: None }
+    }
+}

@@ -1,0 +1,459 @@
+//! [`Engine`]: the one start-up sequence, and the services it hands out.
+//!
+//! The sequence, the same for the server, every CLI verb and a program embedding ragd:
+//!
+//! 1. check the configuration and create the data directory;
+//! 2. open the SQLite catalog (migrating it);
+//! 3. load the embedder: the one given to the builder, or the ONNX Runtime embedder with
+//!    its files from the assets, a path or the Hugging Face hub;
+//! 4. open the vector store: the one given, or LanceDB with its tables stamped with the
+//!    *loaded* embedder's model id and dimension (a table built by another model is refused);
+//! 5. remove vectors whose chunk or message no longer exists ([`VectorStore::retain`]);
+//! 6. build the documents, search, model and chat services;
+//! 7. resume or fail documents a previous run left unfinished;
+//! 8. start loading the chat model (`models.autoload`) in the background.
+//!
+//! An embedder or store that cannot be had does not stop the engine: uploads and semantic
+//! search then answer `Unavailable` with the reason, and [`Engine::health`] says why.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ragd_catalog::Catalog;
+use ragd_chat::{ChatParts, ChatService, ModelProvider};
+use ragd_core::{Embedder, GenerationSettings, LlmBackend, TableName, VectorStore};
+use ragd_ingest::{IngestParts, Ingestor};
+use ragd_llm_backends::manager::{BackendKind, LoadRequest, LoadState, ModelManager};
+use ragd_search::{Searcher, SearcherParts};
+use ragd_telemetry::SystemMonitor;
+use tokio::sync::watch;
+
+use crate::config::EngineConfig;
+use crate::defaults;
+use crate::error::{Error, Result};
+use crate::health::{Component, Health};
+
+/// The engine: every service over one data directory. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: EngineConfig,
+    started_at: Instant,
+    catalog: Catalog,
+    documents: Ingestor,
+    search: Searcher,
+    models: ModelManager,
+    chat: ChatService,
+    embedder: Option<Arc<dyn Embedder>>,
+    embedder_description: Option<String>,
+    store: Option<Arc<dyn VectorStore>>,
+    monitor: Option<SystemMonitor>,
+    health: watch::Receiver<Health>,
+}
+
+/// Builds an [`Engine`] with some backends of the caller's choosing; the rest are the
+/// defaults [`Engine::open`] uses.
+#[derive(Debug)]
+pub struct EngineBuilder {
+    config: EngineConfig,
+    embedder: Option<Arc<dyn Embedder>>,
+    store: Option<Arc<dyn VectorStore>>,
+    llm: Option<Arc<dyn LlmBackend>>,
+    autoload: bool,
+    system_monitor: bool,
+}
+
+impl EngineBuilder {
+    /// Embeds with `embedder` instead of loading the ONNX model.
+    #[must_use]
+    pub fn embedder(mut self, embedder: Arc<dyn Embedder>) -> Self {
+        self.embedder = Some(embedder);
+        self
+    }
+
+    /// Stores vectors in `store` instead of LanceDB under the data directory.
+    #[must_use]
+    pub fn vector_store(mut self, store: Arc<dyn VectorStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Answers with `llm` (installed in the model manager, kind `custom`) instead of the
+    /// model `models.autoload` names; `POST`-style loads can still replace it later.
+    #[must_use]
+    pub fn llm(mut self, llm: Arc<dyn LlmBackend>) -> Self {
+        self.llm = Some(llm);
+        self
+    }
+
+    /// Whether step 8 (loading the `models.autoload` chat model) runs; on by default. A
+    /// program that never chats (the `ingest` and `search` verbs) turns it off.
+    #[must_use]
+    pub fn autoload_model(mut self, autoload: bool) -> Self {
+        self.autoload = autoload;
+        self
+    }
+
+    /// Whether the background system sampler runs (for [`Engine::monitor`]); on by default.
+    #[must_use]
+    pub fn system_monitor(mut self, on: bool) -> Self {
+        self.system_monitor = on;
+        self
+    }
+
+    /// Runs the start-up sequence (see the module docs).
+    ///
+    /// # Errors
+    /// When the configuration is inconsistent, the data directory or the catalog cannot be
+    /// set up, or recovery fails.
+    pub async fn build(self) -> Result<Engine> {
+        let config = self.config;
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| Error::DataDir { path: config.data_dir.clone(), source })?;
+        let (health_tx, health) = watch::channel(Health::starting());
+
+        // 2. The catalog.
+        let catalog_path = config.data_dir.join("ragd.sqlite3");
+        let catalog = tokio::task::spawn_blocking(move || Catalog::open(&catalog_path)).await??;
+
+        // 3. The embedder, and the tokenizer the chunker counts with.
+        let (embedder, embedder_description, tokenizer) = match self.embedder {
+            Some(embedder) => {
+                let description = embedder.model_id().to_owned();
+                (Ok(embedder), Some(description), Ok(config.tokenizer_path()))
+            }
+            None => match defaults::embedding_files(&config).await {
+                Ok(files) => match defaults::load_embedder(&config, &files).await {
+                    Ok((embedder, description)) => {
+                        (Ok(embedder), Some(description), Ok(files.tokenizer))
+                    }
+                    Err(reason) => (Err(reason.clone()), None, Err(reason)),
+                },
+                Err(reason) => (Err(reason.clone()), None, Err(reason)),
+            },
+        };
+
+        // 4. The vector store, with the loaded embedder's identity.
+        let store: std::result::Result<Arc<dyn VectorStore>, String> = match (self.store, &embedder)
+        {
+            (Some(store), Ok(_)) => Ok(store),
+            (None, Ok(embedder)) => defaults::open_store(&config, embedder.as_ref())
+                .await
+                .map(|store| store as Arc<dyn VectorStore>),
+            (_, Err(reason)) => Err(reason.clone()),
+        };
+        let (embedder, store, vectors_reason) = match (embedder, store) {
+            (Ok(embedder), Ok(store)) => (Some(embedder), Some(store), None),
+            (Err(reason), _) | (_, Err(reason)) => {
+                tracing::warn!("document uploads and semantic search are disabled: {reason}");
+                (None, None, Some(reason))
+            }
+        };
+
+        // 5. Orphan vectors, before any worker writes vectors.
+        if let Some(store) = &store {
+            let removed = remove_orphan_vectors(&catalog, store.as_ref()).await;
+            if removed > 0 {
+                tracing::info!(removed, "removed vectors whose chunk or message no longer exists");
+            }
+        }
+
+        // 6. The services.
+        let chunker = match (&vectors_reason, &tokenizer) {
+            (None, Ok(tokenizer)) => defaults::chunker(&config, tokenizer),
+            (Some(reason), _) | (None, Err(reason)) => Err(reason.clone()),
+        };
+        let documents_reason = chunker.as_ref().err().cloned();
+        let documents = Ingestor::new(
+            IngestParts {
+                catalog: catalog.clone(),
+                chunker,
+                embedder: embedder.clone(),
+                store: store.clone(),
+            },
+            defaults::ingest_config(&config),
+        )?;
+        let search = Searcher::new(SearcherParts {
+            catalog: catalog.clone(),
+            embedder: embedder.clone(),
+            store: store.clone(),
+        });
+        let models = defaults::model_manager(&config);
+        let chat = ChatService::new(
+            ChatParts {
+                catalog: catalog.clone(),
+                searcher: Some(search.clone()),
+                embedder: embedder.clone(),
+                store: store.clone(),
+                models: Arc::new(ManagedModel(models.clone())),
+            },
+            config.chat.clone(),
+        )?;
+
+        // 7. Documents left unfinished.
+        let resumed = documents.recover().await?;
+        if resumed > 0 {
+            tracing::info!(resumed, "resumed documents left unfinished by the previous run");
+        }
+
+        // 8. The chat model.
+        match self.llm {
+            Some(llm) => {
+                models.install(llm).map_err(|err| Error::InvalidConfig(err.to_string()))?;
+            }
+            None if self.autoload => autoload(&config, &models),
+            None => {}
+        }
+
+        let monitor = if self.system_monitor {
+            SystemMonitor::start(defaults::monitor_config(&config))
+                .inspect_err(|err| tracing::warn!(%err, "system status is unavailable"))
+                .ok()
+        } else {
+            None
+        };
+
+        let mut components = vec![Component::available("catalog", "SQLite")];
+        components.push(match (&vectors_reason, &embedder_description) {
+            (None, Some(description)) => Component::available("embedder", description),
+            (Some(reason), _) => Component::unavailable("embedder", reason),
+            (None, None) => Component::unavailable("embedder", "not loaded"),
+        });
+        components.push(match &vectors_reason {
+            None => Component::available("vector_store", &config.vector_store_uri()),
+            Some(reason) => Component::unavailable("vector_store", reason),
+        });
+        components.push(match &documents_reason {
+            None => Component::available("documents", "uploads accepted"),
+            Some(reason) => Component::unavailable("documents", reason),
+        });
+        // The receiver lives in the engine, so the send cannot fail.
+        let _ = health_tx.send(Health::from_components(components));
+
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                config,
+                started_at: Instant::now(),
+                catalog,
+                documents,
+                search,
+                models,
+                chat,
+                embedder,
+                embedder_description,
+                store,
+                monitor,
+                health,
+            }),
+        })
+    }
+}
+
+impl Engine {
+    /// Opens the engine with the default backends (ONNX Runtime embedder, LanceDB store,
+    /// SQLite catalog, model manager with llama.cpp) under `config.data_dir`.
+    ///
+    /// # Errors
+    /// As [`EngineBuilder::build`].
+    pub async fn open(config: EngineConfig) -> Result<Self> {
+        Self::builder(config).build().await
+    }
+
+    /// A builder to swap backends before opening.
+    #[must_use]
+    pub fn builder(config: EngineConfig) -> EngineBuilder {
+        EngineBuilder {
+            config,
+            embedder: None,
+            store: None,
+            llm: None,
+            autoload: true,
+            system_monitor: true,
+        }
+    }
+
+    /// The configuration the engine opened with.
+    #[must_use]
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// When the engine finished opening.
+    #[must_use]
+    pub fn started_at(&self) -> Instant {
+        self.inner.started_at
+    }
+
+    /// Documents: uploads, the ingest pipeline, reads.
+    #[must_use]
+    pub fn documents(&self) -> &Ingestor {
+        &self.inner.documents
+    }
+
+    /// Keyword, semantic and hybrid search.
+    #[must_use]
+    pub fn search(&self) -> &Searcher {
+        &self.inner.search
+    }
+
+    /// Chat sessions.
+    #[must_use]
+    pub fn chat(&self) -> &ChatService {
+        &self.inner.chat
+    }
+
+    /// Chat models: load status, the loaded backend, generation settings.
+    #[must_use]
+    pub fn models(&self) -> &ModelManager {
+        &self.inner.models
+    }
+
+    /// The catalog (documents, chunks, sessions, messages).
+    #[must_use]
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// The embedder, when it loaded.
+    #[must_use]
+    pub fn embedder(&self) -> Option<&Arc<dyn Embedder>> {
+        self.inner.embedder.as_ref()
+    }
+
+    /// The embedder for status reports: its model id and, for the ONNX embedder, the
+    /// execution provider.
+    #[must_use]
+    pub fn embedder_description(&self) -> Option<&str> {
+        self.inner.embedder.as_ref().and(self.inner.embedder_description.as_deref())
+    }
+
+    /// The vector store, when it opened.
+    #[must_use]
+    pub fn vector_store(&self) -> Option<&Arc<dyn VectorStore>> {
+        self.inner.store.as_ref()
+    }
+
+    /// The background system sampler; `None` when turned off or the platform reports nothing.
+    #[must_use]
+    pub fn monitor(&self) -> Option<&SystemMonitor> {
+        self.inner.monitor.as_ref()
+    }
+
+    /// The components' health, as a watch channel (`borrow()` for now, `changed()` to wait).
+    #[must_use]
+    pub fn health(&self) -> watch::Receiver<Health> {
+        self.inner.health.clone()
+    }
+
+    /// Waits until the chat model has loaded, at most `timeout`.
+    ///
+    /// # Errors
+    /// `Unavailable` with the reason when the load failed or nothing is loading, `Timeout`
+    /// when it takes longer.
+    pub async fn wait_for_model(&self, timeout: Duration) -> ragd_core::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.models().status();
+            match status.state {
+                LoadState::Loaded => return Ok(()),
+                LoadState::Failed { reason } => {
+                    return Err(ragd_core::Error::unavailable(format!(
+                        "the chat model failed to load: {reason}"
+                    )));
+                }
+                LoadState::NotLoaded => {
+                    return Err(ragd_core::Error::unavailable("no chat model is loaded"));
+                }
+                LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(ragd_core::Error::new(
+                    ragd_core::ErrorKind::Timeout,
+                    format!("the chat model did not load within {} s", timeout.as_secs()),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Chat answers with whatever model the manager has loaded, with the settings in force.
+#[derive(Debug, Clone)]
+struct ManagedModel(ModelManager);
+
+impl ModelProvider for ManagedModel {
+    fn backend(&self) -> Option<Arc<dyn LlmBackend>> {
+        self.0.backend()
+    }
+
+    fn settings(&self) -> GenerationSettings {
+        self.0.settings()
+    }
+}
+
+/// Removes vectors whose chunk or message no longer exists in the catalog, as a crash
+/// between the catalog delete and the vector delete can leave them. Returns how many went;
+/// failures are logged, not fatal.
+async fn remove_orphan_vectors(catalog: &Catalog, store: &dyn VectorStore) -> u64 {
+    let catalog = catalog.clone();
+    let ids = tokio::task::spawn_blocking(move || {
+        Ok::<_, ragd_catalog::Error>((catalog.all_chunk_ids()?, catalog.all_message_ids()?))
+    })
+    .await;
+    let (chunks, messages): (HashSet<_>, HashSet<_>) = match ids {
+        Ok(Ok(ids)) => ids,
+        Ok(Err(err)) => {
+            tracing::warn!(%err, "cannot list catalog ids; orphan vectors are kept");
+            return 0;
+        }
+        Err(err) => {
+            tracing::warn!(%err, "orphan scan panicked; orphan vectors are kept");
+            return 0;
+        }
+    };
+    let mut removed = 0;
+    for (table, keep) in [(TableName::Chunks, &chunks), (TableName::Memory, &messages)] {
+        match store.retain(table, keep).await {
+            Ok(count) => removed += count,
+            Err(err) => tracing::warn!(%err, table = table.as_str(), "orphan removal failed"),
+        }
+    }
+    removed
+}
+
+/// Starts loading `models.autoload` in the background (`bundled`: the bundled SmolLM2 when
+/// its file is there; `none`: nothing).
+fn autoload(config: &EngineConfig, models: &ModelManager) {
+    let model = match config.models.autoload.as_str() {
+        "none" | "" => return,
+        "bundled" => {
+            let path: PathBuf = config.bundled_chat_model();
+            if !path.is_file() {
+                tracing::info!(path = %path.display(), "bundled chat model not present; none loaded at start");
+                return;
+            }
+            path.to_string_lossy().into_owned()
+        }
+        other => other.to_owned(),
+    };
+    let request = LoadRequest {
+        backend: BackendKind::Local,
+        model,
+        hub: None,
+        base_url: None,
+        api_key: None,
+        context_length: config.models.context_length,
+        gpu_layers: 0,
+        settings: None,
+    };
+    if let Err(err) = models.load(request) {
+        tracing::warn!(%err, "cannot start loading the chat model");
+    }
+}

@@ -1,0 +1,67 @@
+//! [`Health`]: what the engine's components can do now, published on a watch channel
+//! ([`crate::Engine::health`]), as text-embeddings-inference's `Infer::health_watcher` does.
+
+use serde::Serialize;
+
+/// The engine's overall state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// The start-up sequence is running.
+    Starting,
+    /// Every component is available.
+    Ok,
+    /// The engine serves, but some component is unavailable (see its reason).
+    Degraded,
+}
+
+/// One component's availability.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Component {
+    /// `catalog`, `embedder`, `vector_store` or `documents`.
+    pub name: &'static str,
+    /// Whether it works.
+    pub available: bool,
+    /// What it is (available) or why it is not (unavailable).
+    pub detail: String,
+}
+
+impl Component {
+    pub(crate) fn available(name: &'static str, detail: &str) -> Self {
+        Self { name, available: true, detail: detail.to_owned() }
+    }
+
+    pub(crate) fn unavailable(name: &'static str, reason: &str) -> Self {
+        Self { name, available: false, detail: reason.to_owned() }
+    }
+}
+
+/// A snapshot of the engine's health.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// The overall state.
+    pub status: HealthStatus,
+    /// Each component.
+    pub components: Vec<Component>,
+}
+
+impl Health {
+    pub(crate) const fn starting() -> Self {
+        Self { status: HealthStatus::Starting, components: Vec::new() }
+    }
+
+    pub(crate) fn from_components(components: Vec<Component>) -> Self {
+        let status = if components.iter().all(|c| c.available) {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::Degraded
+        };
+        Self { status, components }
+    }
+
+    /// The component named `name`.
+    #[must_use]
+    pub fn component(&self, name: &str) -> Option<&Component> {
+        self.components.iter().find(|c| c.name == name)
+    }
+}

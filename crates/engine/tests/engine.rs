@@ -1,0 +1,178 @@
+//! The engine's start-up sequence on real components (SQLite, LanceDB, the bundled MiniLM
+//! and SmolLM2 from `cargo xtask assets`, located through `RAGD_ASSETS_DIR` as `cargo xtask
+//! test` sets it) and with swapped backends through the builder.
+
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)] // Tests read RAGD_ASSETS_DIR.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ragd_engine::chat::{CreateSession, SendMessage, TaggingMode};
+use ragd_engine::core::{
+    DocumentStatus, EmbeddedRecord, ErrorKind, SessionId, TableName, VectorStore,
+};
+use ragd_engine::llm::manager::{BackendKind, LoadState};
+use ragd_engine::search::{HybridOptions, SearchQuery};
+use ragd_engine::{Engine, EngineConfig, HealthStatus};
+use ragd_test_utils::{FakeEmbedder, InMemoryStore, Script, ScriptedLlm};
+
+fn assets_dir() -> PathBuf {
+    let dir = std::env::var_os("RAGD_ASSETS_DIR")
+        .map(PathBuf::from)
+        .expect("RAGD_ASSETS_DIR names the assets (`cargo xtask test` sets it)");
+    assert!(dir.join(ragd_engine::core::assets::EMBEDDING_MODEL.path).is_file(), "{dir:?}");
+    dir
+}
+
+/// Relative to the package root, the working directory of `cargo test`.
+fn fixture(name: &str) -> PathBuf {
+    std::env::current_dir().unwrap().join("../../fixtures/docs").join(name)
+}
+
+fn config(data: &std::path::Path) -> EngineConfig {
+    let mut config = EngineConfig::new(data, assets_dir());
+    config.models.autoload = "none".to_owned();
+    config.telemetry.sample_interval_secs = 1;
+    config
+}
+
+#[tokio::test]
+async fn the_default_engine_ingests_searches_and_answers_with_citations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.models.autoload = "bundled".to_owned();
+    // Tags from the model itself (falling back to keywords only when it fails).
+    config.chat.tagging = TaggingMode::Llm;
+    let engine = Engine::open(config).await.unwrap();
+    let health = engine.health().borrow().clone();
+    assert_eq!(health.status, HealthStatus::Ok, "{health:?}");
+    assert!(engine.embedder_description().unwrap().contains("all-MiniLM-L6-v2"));
+
+    let ingested = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap();
+    let id = ingested.document.id;
+    let document = engine.documents().wait_until_done(id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(document.status, DocumentStatus::Ready, "{:?}", document.error);
+
+    let query =
+        SearchQuery { text: "days of leave".to_owned(), top_k: 3, document_ids: Vec::new() };
+    let hits = engine.search().hybrid(&query, HybridOptions::default()).await.unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits[0].chunk.text.contains("twenty-five days"), "{:?}", hits[0].chunk.text);
+
+    engine.wait_for_model(Duration::from_secs(120)).await.unwrap();
+    let session = engine.chat().create_session(CreateSession::default()).await.unwrap();
+    let mut ask = SendMessage::new("How many days of leave does everyone get?");
+    ask.settings = Some(ragd_engine::core::SettingsPatch {
+        max_new_tokens: Some(24),
+        temperature: Some(0.0),
+        seed: Some(Some(7)),
+        ..Default::default()
+    });
+    let reply = engine.chat().send(session.id, ask).await.unwrap().finish().await.unwrap();
+    assert!(!reply.assistant_message.content.trim().is_empty());
+    let cited = reply.citations.first().expect("the answer cites a chunk");
+    assert_eq!(cited.document_id, id);
+    let chunk = engine.documents().chunk(cited.chunk_id).await.unwrap();
+    assert_eq!(chunk.document_id, id);
+
+    // LLM tagging ran with the bundled model: the session has automatic tags.
+    let session = engine.chat().session(session.id).await.unwrap();
+    assert!(!session.tags.is_empty(), "{session:?}");
+}
+
+#[tokio::test]
+async fn the_builder_swaps_every_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(InMemoryStore::new());
+    let llm = ScriptedLlm::new(Script::Fixed("Twenty-five days [1].".to_owned()), 4096);
+    let engine = Engine::builder(config(dir.path()))
+        .embedder(Arc::new(FakeEmbedder::new(16)))
+        .vector_store(store.clone())
+        .llm(Arc::new(llm.clone()))
+        .system_monitor(false)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(engine.health().borrow().status, HealthStatus::Ok);
+    let status = engine.models().status();
+    assert_eq!(status.state, LoadState::Loaded);
+    assert_eq!(status.model.unwrap().backend, BackendKind::Custom);
+
+    let ingested = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap();
+    let id = ingested.document.id;
+    let document = engine.documents().wait_until_done(id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(document.status, DocumentStatus::Ready, "{:?}", document.error);
+    assert!(store.len(TableName::Chunks) > 0, "the vectors went to the given store");
+
+    let session = engine.chat().create_session(CreateSession::default()).await.unwrap();
+    let ask = SendMessage::new("How many days of leave?");
+    let reply = engine.chat().send(session.id, ask).await.unwrap().finish().await.unwrap();
+    assert_eq!(reply.assistant_message.content, "Twenty-five days [1].");
+    assert_eq!(llm.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn start_up_removes_orphan_vectors_through_the_store_trait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(InMemoryStore::new());
+    let orphan = |session_id| EmbeddedRecord {
+        id: *ragd_engine::core::ChunkId::new().as_uuid(),
+        document_id: None,
+        session_id,
+        vector: vec![0.5; 16],
+    };
+    store.upsert(TableName::Chunks, vec![orphan(None), orphan(None)]).await.unwrap();
+    store.upsert(TableName::Memory, vec![orphan(Some(SessionId::new()))]).await.unwrap();
+    assert_eq!(store.len(TableName::Chunks), 2);
+    let _engine = Engine::builder(config(dir.path()))
+        .embedder(Arc::new(FakeEmbedder::new(16)))
+        .vector_store(store.clone())
+        .system_monitor(false)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(store.len(TableName::Chunks), 0);
+    assert_eq!(store.len(TableName::Memory), 0);
+}
+
+#[tokio::test]
+async fn the_vector_store_takes_the_loaded_embedders_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    // A first engine whose embedder is a 16-dimensional fake stamps the LanceDB tables
+    // with the fake's id and dimension, whatever `[embedding]` says.
+    let engine = Engine::builder(config(dir.path()))
+        .embedder(Arc::new(FakeEmbedder::new(16)))
+        .system_monitor(false)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(engine.health().borrow().status, HealthStatus::Ok);
+    drop(engine);
+
+    // The bundled MiniLM (384 dimensions) is then refused by those tables: semantic search
+    // and uploads are unavailable with the reason, everything else works.
+    let engine = Engine::builder(config(dir.path())).system_monitor(false).build().await.unwrap();
+    let health = engine.health().borrow().clone();
+    assert_eq!(health.status, HealthStatus::Degraded, "{health:?}");
+    let store = health.component("vector_store").unwrap();
+    assert!(!store.available, "{store:?}");
+    assert!(store.detail.contains("fake-bag-of-words"), "{store:?}");
+    assert!(engine.vector_store().is_none());
+    let err = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    let query = SearchQuery { text: "leave".to_owned(), top_k: 3, document_ids: Vec::new() };
+    assert!(engine.search().keyword(&query).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_bad_configuration_is_refused_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut config = config(&data);
+    config.ingest.chunk_overlap_tokens = config.ingest.chunk_max_tokens;
+    let err = Engine::open(config).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("chunk_overlap_tokens"), "{err}");
+    assert!(!data.exists());
+}
