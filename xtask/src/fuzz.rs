@@ -19,7 +19,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::local_server::serve_ragd;
+use crate::local_server::{ServeOptions, serve_ragd};
 use crate::{Result, home, run, setup};
 
 /// The cargo-fuzz release `fuzz extract` installs.
@@ -91,11 +91,16 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
     ensure_venv(&venv)?;
 
     let data = tempfile_dir()?;
-    let (server, port) = serve_ragd(&data, &assets)?;
+    // The server as it runs for real: the bundled model loaded (so the chat path answers,
+    // not only 503) and an API key required, which schemathesis sends with every request.
+    let key = "xtask-fuzz-key";
+    let options = ServeOptions { bundled_model: true, api_key: Some(key) };
+    let (server, port) = serve_ragd(&data, &assets, options)?;
 
     let url = format!("http://127.0.0.1:{port}/openapi.json");
     let mut st = Command::new(venv.join("bin/st"));
     st.args(["run", &url, "--checks", CHECKS, "-n", &examples, "--seed", &seed])
+        .args(["--header", &format!("Authorization: Bearer {key}")])
         .args(["--workers", "1", "--request-timeout", "30"])
         .args(["--phases", "examples,coverage,fuzzing"]);
     let result = run(st);

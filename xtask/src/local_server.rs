@@ -1,6 +1,6 @@
 //! Child processes that serve on loopback for xtask commands (`fuzz`, `bench http`): a free
 //! port, waiting until something listens, killing the child however the command ends, and
-//! `ragd serve` itself over a data directory without a chat model.
+//! `ragd serve` itself over a data directory.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -42,19 +42,35 @@ pub(crate) fn spawn_listening(mut cmd: Command, port: u16) -> Result<KillOnDrop>
     Err(format!("nothing listens on port {port} after 60 s"))
 }
 
-/// `ragd serve` from the test build on a free loopback port over `data`, with no chat model
-/// (chat answers 503 at once instead of generating) and the hub offline (a fuzzed model
-/// load by repo id must not reach for the network); returns it and its port.
-pub(crate) fn serve_ragd(data: &Path, assets: &Path) -> Result<(KillOnDrop, u16)> {
+/// How [`serve_ragd`] configures the server beyond its defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ServeOptions<'a> {
+    /// Load the bundled chat model at start (else none: chat answers 503 at once).
+    pub(crate) bundled_model: bool,
+    /// Require this API key (else the API is open).
+    pub(crate) api_key: Option<&'a str>,
+}
+
+/// `ragd serve` from the test build on a free loopback port over `data`, with the hub
+/// offline (a fuzzed model load by repo id must not reach for the network); returns it and
+/// its port.
+pub(crate) fn serve_ragd(
+    data: &Path,
+    assets: &Path,
+    options: ServeOptions<'_>,
+) -> Result<(KillOnDrop, u16)> {
     let port = free_port()?;
     let mut cmd = Command::new(crate::target_dir()?.join("debug/ragd"));
     crate::clean_cargo_env(&mut cmd);
     cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
         .arg(data)
         .env("RAGD_ASSETS_DIR", assets)
-        .env("RAGD_MODELS__AUTOLOAD", "none")
+        .env("RAGD_MODELS__AUTOLOAD", if options.bundled_model { "bundled" } else { "none" })
         .env("RAGD_HUB__OFFLINE", "true")
         .env("RUST_LOG", "warn");
+    if let Some(key) = options.api_key {
+        cmd.env("RAGD_AUTH__KEYS", key);
+    }
     crate::passive_openmp(&mut cmd);
     Ok((spawn_listening(cmd, port)?, port))
 }

@@ -18,7 +18,7 @@ pub enum Error {
     #[error(transparent)]
     Search(#[from] ragd_search::Error),
     /// No model is loaded, so nothing can answer.
-    #[error("no model is loaded; load one with POST /api/v1/models/load")]
+    #[error("no chat model is loaded")]
     NoModel,
     /// The request cannot be served as given.
     #[error("{0}")]

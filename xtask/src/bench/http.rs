@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::Result;
-use crate::local_server::{free_port, serve_ragd, spawn_listening};
+use crate::local_server::{ServeOptions, free_port, serve_ragd, spawn_listening};
 
 /// What wrk measured for one endpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +113,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .stdout(Stdio::null());
     let _ = ingest.status();
 
-    let (server, port) = serve_ragd(&data, &assets)?;
+    // No chat model and no keys: the routes measured need neither.
+    let (server, port) = serve_ragd(&data, &assets, ServeOptions::default())?;
 
     let peer_dir = work.join("peer");
     std::fs::create_dir_all(&peer_dir).map_err(|e| e.to_string())?;

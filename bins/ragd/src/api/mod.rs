@@ -122,12 +122,62 @@ fn documents_router() -> OpenApiRouter<AppState> {
 /// The OpenAPI document of every route [`router`] serves.
 #[must_use]
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().into_openapi()
+    let mut openapi = api_router().into_openapi();
+    declare_auth(&mut openapi);
+    openapi
+}
+
+/// Declares the bearer keys of `[auth]` and what every route but `/health` may answer
+/// because of them: 401 without a valid key (when keys are configured), 429 past the key's
+/// rate limit. Applied to the finished document, since routes join it after `ApiDoc`.
+fn declare_auth(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::content::ContentBuilder;
+    use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+    use utoipa::openapi::{Ref, ResponseBuilder};
+
+    const SCHEME: &str = "api_key";
+    let components = openapi.components.get_or_insert_with(Default::default);
+    let mut bearer = Http::new(HttpAuthScheme::Bearer);
+    bearer.description = Some(
+        "An API key, when `[auth]` configures any (`Authorization: Bearer <key>`); without keys \
+         the API is open."
+            .to_owned(),
+    );
+    components.add_security_scheme(SCHEME, SecurityScheme::Http(bearer));
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+            )
+            .build()
+    };
+    for (path, item) in &mut openapi.paths.paths {
+        if path == "/health" {
+            continue;
+        }
+        let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete]
+            .into_iter()
+            .chain([&mut item.patch])
+            .flatten();
+        for operation in operations {
+            operation.security = Some(vec![SecurityRequirement::new(SCHEME, Vec::<String>::new())]);
+            let responses = &mut operation.responses.responses;
+            responses
+                .entry("401".to_owned())
+                .or_insert_with(|| error("No valid API key (keys are configured)").into());
+            responses.entry("429".to_owned()).or_insert_with(|| {
+                error("Past the key's requests per minute; `Retry-After` says when to retry").into()
+            });
+        }
+    }
 }
 
 /// The whole HTTP application for `state`.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = api_router().split_for_parts();
+    let (api, mut openapi) = api_router().split_for_parts();
+    declare_auth(&mut openapi);
     let auth = state.auth.clone();
     // Every JSON body is bounded by `server.max_json_body_bytes` (413 past it); the
     // documents routes lift this for streamed uploads, which have their own limits, and

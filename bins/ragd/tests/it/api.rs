@@ -144,6 +144,14 @@ async fn openapi_is_3_1_and_lists_every_route() {
 
     // The error body shape is part of the document.
     assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
+    // API keys: a bearer scheme, required (and answered with 401/429) everywhere but /health.
+    assert_eq!(spec["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
+    assert!(spec["paths"]["/health"]["get"]["security"].is_null());
+    let send = &spec["paths"]["/api/v1/sessions/{id}/messages"]["post"];
+    assert_eq!(send["security"][0]["api_key"], serde_json::json!([]), "{send}");
+    for status in ["401", "429"] {
+        assert!(send["responses"][status].is_object(), "{status}: {send}");
+    }
 }
 
 #[tokio::test]

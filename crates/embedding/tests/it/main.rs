@@ -208,24 +208,3 @@ fn reports_its_metadata() {
     assert_eq!(embedder.provider(), "cpu");
     let _ = Device::Cpu;
 }
-
-/// Throughput at 256 tokens per text for batch sizes 1, 8 and 32; run it alone with
-/// `cargo test -p ragd-embedding --release --test it -- --ignored --nocapture throughput`.
-#[tokio::test]
-#[ignore = "a measurement, not a check; run it alone on a quiet machine"]
-async fn throughput() {
-    let texts: Vec<String> = (0..64).map(|i| text_of(400, i)).collect();
-    for batch_size in [1, 8, 32] {
-        let mut config = config();
-        config.intra_op_threads = None;
-        config.max_batch_size = batch_size;
-        let embedder = load(&config);
-        assert!(embedder.count_tokens(&texts[0]).unwrap() > 256);
-        // One warm-up call, then the timed run.
-        embedder.embed_documents(texts[..batch_size].to_vec()).await.unwrap();
-        let started = std::time::Instant::now();
-        embedder.embed_documents(texts.clone()).await.unwrap();
-        let rate = texts.len() as f64 / started.elapsed().as_secs_f64();
-        eprintln!("batch {batch_size:>2}: {rate:.1} texts/s at 256 tokens");
-    }
-}

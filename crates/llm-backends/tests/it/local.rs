@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use futures::StreamExt;
 use ragd_core::{
@@ -216,27 +215,4 @@ fn missing_and_invalid_model_files_are_reported() {
     std::fs::write(&path, b"plain text").unwrap();
     let err = LocalLlm::load(&LocalLlmConfig::new(&path)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-}
-
-/// Generation speed of ~64 tokens; run with
-/// `cargo test -p ragd-llm-backends --test it -- --ignored --nocapture throughput`.
-#[tokio::test]
-#[ignore = "a measurement, not a check; run it alone"]
-async fn throughput() {
-    let llm = llm();
-    // Warm up caches and threads.
-    llm.complete(ask(QUESTION, greedy(8))).await.unwrap();
-    let started = Instant::now();
-    let completion = llm
-        .complete(ask("Write a long story about a dragon who learns to cook.", greedy(64)))
-        .await
-        .unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    let tokens = completion.usage.completion_tokens;
-    eprintln!(
-        "prompt {} tokens, generated {tokens} tokens in {seconds:.3} s: {:.1} tokens/s \
-         (prompt evaluation included)",
-        completion.usage.prompt_tokens,
-        f64::from(tokens) / seconds
-    );
 }
