@@ -25,8 +25,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// A handle to the catalog database.
 ///
 /// Cloning is cheap and every clone shares one connection behind a mutex, so calls are
-/// serialized. Every method blocks on SQLite; async callers run them inside
-/// `tokio::task::spawn_blocking`.
+/// serialized. Every method blocks on SQLite; async callers run them through
+/// [`Catalog::run`], on Tokio's blocking pool.
 #[derive(Clone)]
 pub struct Catalog {
     conn: Arc<Mutex<Connection>>,
@@ -45,6 +45,20 @@ impl fmt::Debug for Catalog {
 }
 
 impl Catalog {
+    /// Runs `f` on this catalog on Tokio's blocking pool: the one way async code calls the
+    /// catalog without blocking the runtime.
+    ///
+    /// # Errors
+    /// What `f` returns; [`Error::Task`] when it panicked.
+    pub async fn run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Self) -> Result<T> + Send + 'static,
+    {
+        let catalog = self.clone();
+        tokio::task::spawn_blocking(move || f(&catalog)).await?
+    }
+
     /// Opens (creating if needed) the database file at `path` and migrates it to
     /// [`SCHEMA_VERSION`](crate::SCHEMA_VERSION).
     ///

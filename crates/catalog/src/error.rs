@@ -44,6 +44,9 @@ pub enum Error {
     /// A stored value could not be read back (an unknown status, a malformed id or time).
     #[error("catalog data is corrupt: {0}")]
     Corrupt(String),
+    /// A call run through [`crate::Catalog::run`] panicked or was cancelled.
+    #[error("a catalog call did not finish: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl Error {
@@ -55,7 +58,7 @@ impl Error {
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::SchemaTooNew { .. } => ErrorKind::Conflict,
-            Self::Corrupt(_) => ErrorKind::Internal,
+            Self::Corrupt(_) | Self::Task(_) => ErrorKind::Internal,
         }
     }
 
@@ -84,6 +87,7 @@ impl From<Error> for ragd_core::Error {
         let converted = Self::new(err.kind(), err.to_string());
         match err {
             Error::Sqlite(source) => converted.with_source(source),
+            Error::Task(source) => converted.with_source(source),
             Error::NotFound { .. }
             | Error::InvalidInput(_)
             | Error::SchemaTooNew { .. }

@@ -12,12 +12,14 @@
 //! the model is in-process.
 
 pub mod error;
+pub mod metadata;
 pub mod prompt;
 mod service;
 pub mod tagging;
 pub mod template;
 
 pub use error::{Error, Result};
+pub use metadata::ReplyMetadata;
 pub use prompt::{ContextChunk, Recollection};
 pub use service::{
     ChatConfig, ChatEvent, ChatParts, ChatService, ChatTurn, Citation, CreateSession, FixedModel,

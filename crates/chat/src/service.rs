@@ -43,6 +43,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::error::{Error, Result};
+use crate::metadata::{PromptInfo, ReplyMetadata, Timings};
 use crate::prompt::{self, BudgetConfig, ContextChunk, PromptParts, Recollection};
 use crate::tagging::{self, TaggingMode};
 use crate::template::ChatTemplate;
@@ -190,7 +191,7 @@ impl SendMessage {
 }
 
 /// A source the reply was given.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Citation {
     /// The number the prompt gave it (`[1]`, `[2]`, ...).
     pub number: usize,
@@ -365,10 +366,7 @@ impl ChatService {
         T: Send + 'static,
         F: FnOnce(&Catalog) -> ragd_catalog::Result<T> + Send + 'static,
     {
-        let catalog = self.inner.parts.catalog.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&catalog))
-            .await
-            .map_err(|err| Error::Task(err.to_string()))??)
+        Ok(self.inner.parts.catalog.run(f).await?)
     }
 
     async fn lock(&self, session: SessionId) -> OwnedMutexGuard<()> {
@@ -659,14 +657,14 @@ impl ChatService {
             })
             .collect();
         let recalled: Vec<Recollection> = recalled[..prompt.memories_used].to_vec();
-        let prompt_info = json!({
-            "prompt_tokens_estimate": prompt.prompt_tokens,
-            "budget_tokens": prompt.available,
-            "documents": prompt.documents_used,
-            "memories": prompt.memories_used,
-            "history_messages": prompt.history_used,
-            "summary": prompt.summary_used,
-        });
+        let prompt_info = PromptInfo {
+            prompt_tokens_estimate: prompt.prompt_tokens,
+            budget_tokens: prompt.available,
+            documents: prompt.documents_used,
+            memories: prompt.memories_used,
+            history_messages: prompt.history_used,
+            summary: prompt.summary_used,
+        };
 
         // 5. Generation.
         let stream = backend
@@ -758,7 +756,7 @@ impl ChatService {
         let ids: Vec<MessageId> = scored.iter().map(|(id, _)| *id).collect();
         let answers = self.db(move |c| c.get_messages(&ids)).await?;
         let questions: Vec<MessageId> =
-            answers.iter().filter_map(|m| reply_to(&m.metadata)).collect();
+            answers.iter().filter_map(|m| ReplyMetadata::reply_to(&m.metadata)).collect();
         let questions = self.db(move |c| c.get_messages(&questions)).await?;
         let questions: HashMap<MessageId, Message> =
             questions.into_iter().map(|m| (m.id, m)).collect();
@@ -767,7 +765,7 @@ impl ChatService {
         Ok(answers
             .into_iter()
             .filter_map(|answer| {
-                let question = questions.get(&reply_to(&answer.metadata)?)?;
+                let question = questions.get(&ReplyMetadata::reply_to(&answer.metadata)?)?;
                 Some((
                     answer.session_id,
                     Recollection {
@@ -902,10 +900,6 @@ impl ChatService {
     }
 }
 
-fn reply_to(metadata: &serde_json::Value) -> Option<MessageId> {
-    metadata.get("reply_to")?.as_str()?.parse().ok()
-}
-
 fn elapsed_ms(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
@@ -929,7 +923,7 @@ struct GenerationTask {
     settings: GenerationSettings,
     citations: Vec<Citation>,
     recalled: Vec<Recollection>,
-    prompt_info: serde_json::Value,
+    prompt_info: PromptInfo,
     retrieval_ms: u64,
     started: Instant,
 }
@@ -993,24 +987,25 @@ impl GenerationTask {
             0.0
         };
         let model = self.backend.model_id().to_owned();
-        let metadata = json!({
-            "reply_to": self.user_message.id,
-            "backend": self.backend.name(),
-            "settings": self.settings,
-            "usage": usage,
-            "finish_reason": finish_reason,
-            "cancelled": cancelled,
-            "timings": {
-                "retrieval_ms": self.retrieval_ms,
-                "first_token_ms": first_token_ms,
-                "generation_ms": generation_ms,
-                "total_ms": elapsed_ms(self.started),
-                "tokens_per_second": tokens_per_second,
+        let metadata = ReplyMetadata {
+            reply_to: Some(self.user_message.id),
+            backend: self.backend.name().to_owned(),
+            settings: Some(self.settings.clone()),
+            usage,
+            finish_reason,
+            cancelled,
+            timings: Timings {
+                retrieval_ms: self.retrieval_ms,
+                first_token_ms,
+                generation_ms,
+                total_ms: elapsed_ms(self.started),
+                tokens_per_second,
             },
-            "citations": self.citations,
-            "recalled": self.recalled.iter().map(|r| r.assistant_message_id).collect::<Vec<_>>(),
-            "prompt": self.prompt_info,
-        });
+            citations: self.citations.clone(),
+            recalled: self.recalled.iter().map(|r| r.assistant_message_id).collect(),
+            prompt: self.prompt_info,
+        }
+        .to_json();
         let assistant_id = MessageId::new();
         let stored = self
             .service

@@ -402,19 +402,11 @@ impl ModelProvider for ManagedModel {
 /// between the catalog delete and the vector delete can leave them. Returns how many went;
 /// failures are logged, not fatal.
 async fn remove_orphan_vectors(catalog: &Catalog, store: &dyn VectorStore) -> u64 {
-    let catalog = catalog.clone();
-    let ids = tokio::task::spawn_blocking(move || {
-        Ok::<_, ragd_catalog::Error>((catalog.all_chunk_ids()?, catalog.all_message_ids()?))
-    })
-    .await;
+    let ids = catalog.run(|c| Ok((c.all_chunk_ids()?, c.all_message_ids()?))).await;
     let (chunks, messages): (HashSet<_>, HashSet<_>) = match ids {
-        Ok(Ok(ids)) => ids,
-        Ok(Err(err)) => {
-            tracing::warn!(%err, "cannot list catalog ids; orphan vectors are kept");
-            return 0;
-        }
+        Ok(ids) => ids,
         Err(err) => {
-            tracing::warn!(%err, "orphan scan panicked; orphan vectors are kept");
+            tracing::warn!(%err, "cannot list catalog ids; orphan vectors are kept");
             return 0;
         }
     };

@@ -427,10 +427,7 @@ impl Ingestor {
         T: Send + 'static,
         F: FnOnce(&Catalog) -> ragd_catalog::Result<T> + Send + 'static,
     {
-        let catalog = self.inner.catalog.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&catalog))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))??)
+        Ok(self.inner.catalog.run(f).await?)
     }
 
     fn upload_path(&self, sha256: &str) -> PathBuf {

@@ -20,9 +20,6 @@ pub enum Error {
     /// The embedder or the vector store failed.
     #[error(transparent)]
     Core(#[from] ragd_core::Error),
-    /// A blocking task died.
-    #[error("background task failed: {0}")]
-    Task(String),
 }
 
 impl Error {
@@ -34,7 +31,6 @@ impl Error {
             Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::Catalog(err) => err.kind(),
             Self::Core(err) => err.kind(),
-            Self::Task(_) => ErrorKind::Internal,
         }
     }
 }
@@ -44,7 +40,7 @@ impl From<Error> for ragd_core::Error {
         match err {
             Error::Core(err) => err,
             Error::Catalog(err) => err.into(),
-            Error::InvalidInput(_) | Error::Unavailable(_) | Error::Task(_) => {
+            Error::InvalidInput(_) | Error::Unavailable(_) => {
                 Self::new(err.kind(), err.to_string())
             }
         }

@@ -218,10 +218,7 @@ impl Searcher {
         T: Send + 'static,
         F: FnOnce(&Catalog) -> ragd_catalog::Result<T> + Send + 'static,
     {
-        let catalog = self.parts.catalog.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&catalog))
-            .await
-            .map_err(|e| Error::Task(e.to_string()))??)
+        Ok(self.parts.catalog.run(f).await?)
     }
 }
 
