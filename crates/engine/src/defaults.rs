@@ -47,7 +47,7 @@ pub fn hub_config(config: &EngineConfig) -> Option<HubConfig> {
 pub(crate) struct EmbeddingFiles {
     /// The ONNX model.
     pub(crate) model: PathBuf,
-    /// Its `tokenizer.json` (the chunker counts tokens with it too).
+    /// Its `tokenizer.json`.
     pub(crate) tokenizer: PathBuf,
 }
 
@@ -182,13 +182,12 @@ pub(crate) fn chunker_config(config: &EngineConfig) -> ChunkerConfig {
     }
 }
 
-/// The chunker on the embedding model's tokenizer.
+/// The chunker, counting tokens through the embedder.
 pub(crate) fn chunker(
     config: &EngineConfig,
-    tokenizer: &std::path::Path,
+    embedder: Arc<dyn Embedder>,
 ) -> Result<Chunker, String> {
-    Chunker::from_file(chunker_config(config), tokenizer)
-        .map_err(|err| format!("{err} ({ASSETS_HINT})"))
+    Chunker::with_embedder(chunker_config(config), embedder).map_err(|err| err.to_string())
 }
 
 /// The documents service's configuration.

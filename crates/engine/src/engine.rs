@@ -123,20 +123,18 @@ impl EngineBuilder {
         let catalog_path = config.data_dir.join("ragd.sqlite3");
         let catalog = tokio::task::spawn_blocking(move || Catalog::open(&catalog_path)).await??;
 
-        // 3. The embedder, and the tokenizer the chunker counts with.
-        let (embedder, embedder_description, tokenizer) = match self.embedder {
+        // 3. The embedder.
+        let (embedder, embedder_description) = match self.embedder {
             Some(embedder) => {
                 let description = embedder.model_id().to_owned();
-                (Ok(embedder), Some(description), Ok(config.tokenizer_path()))
+                (Ok(embedder), Some(description))
             }
             None => match defaults::embedding_files(&config).await {
                 Ok(files) => match defaults::load_embedder(&config, &files).await {
-                    Ok((embedder, description)) => {
-                        (Ok(embedder), Some(description), Ok(files.tokenizer))
-                    }
-                    Err(reason) => (Err(reason.clone()), None, Err(reason)),
+                    Ok((embedder, description)) => (Ok(embedder), Some(description)),
+                    Err(reason) => (Err(reason), None),
                 },
-                Err(reason) => (Err(reason.clone()), None, Err(reason)),
+                Err(reason) => (Err(reason), None),
             },
         };
 
@@ -166,9 +164,11 @@ impl EngineBuilder {
         }
 
         // 6. The services.
-        let chunker = match (&vectors_reason, &tokenizer) {
-            (None, Ok(tokenizer)) => defaults::chunker(&config, tokenizer),
-            (Some(reason), _) | (None, Err(reason)) => Err(reason.clone()),
+        // The chunker counts tokens through the embedder: one source for the count.
+        let chunker = match (&vectors_reason, &embedder) {
+            (None, Some(embedder)) => defaults::chunker(&config, embedder.clone()),
+            (Some(reason), _) => Err(reason.clone()),
+            (None, None) => Err("no embedder".to_owned()),
         };
         let documents_reason = chunker.as_ref().err().cloned();
         let documents = Ingestor::new(

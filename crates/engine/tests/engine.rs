@@ -176,3 +176,28 @@ async fn a_bad_configuration_is_refused_before_anything_is_created() {
     assert!(err.to_string().contains("chunk_overlap_tokens"), "{err}");
     assert!(!data.exists());
 }
+
+#[tokio::test]
+async fn chunks_are_sized_by_the_loaded_embedders_own_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.ingest.chunk_max_tokens = 12;
+    config.ingest.chunk_overlap_tokens = 2;
+    let engine = Engine::builder(config).system_monitor(false).build().await.unwrap();
+    let ingested = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap();
+    let id = ingested.document.id;
+    let document = engine.documents().wait_until_done(id, Duration::from_secs(60)).await.unwrap();
+    assert_eq!(document.status, DocumentStatus::Ready, "{:?}", document.error);
+    let chunks = engine.documents().chunks(id, 100, 0).await.unwrap().items;
+    assert!(chunks.len() > 1, "{chunks:?}");
+    let embedder = engine.embedder().unwrap();
+    let special = embedder.count_tokens("").unwrap();
+    assert_eq!(special, 2, "MiniLM adds [CLS] and [SEP]");
+    for chunk in &chunks {
+        let counted = embedder.count_tokens(&chunk.text).unwrap() - special;
+        assert_eq!(counted, chunk.token_count as usize, "{chunk:?}");
+        assert!(counted <= 12, "{chunk:?}");
+        // The whole chunk fits the embedder's window: nothing is truncated.
+        assert!(counted + special <= embedder.max_tokens());
+    }
+}

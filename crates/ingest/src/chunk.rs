@@ -1,13 +1,16 @@
 //! Token-aware chunking of extracted text.
 //!
 //! [`Chunker`] splits [`Extracted::text`] into pieces of at most
-//! [`ChunkerConfig::max_tokens`] tokens, counted by the embedder's own tokenizer, with
+//! [`ChunkerConfig::max_tokens`] tokens, counted by the embedder itself
+//! ([`Chunker::with_embedder`], through [`Embedder::count_tokens`]: one source for the count
+//! the embedder will see) or by a tokenizer file ([`Chunker::from_file`]), with
 //! [`ChunkerConfig::overlap_tokens`] tokens shared by neighbours. It uses `text-splitter`,
 //! which cuts at the largest semantic boundary that fits (paragraphs, then lines, sentences
 //! and words); Markdown is split with its Markdown-aware splitter.
 //!
-//! Token counts exclude special tokens (`[CLS]`, `[SEP]`); callers whose model adds them
-//! should leave room for them in `max_tokens`. Truncation and padding configured in the
+//! Token counts exclude special tokens (`[CLS]`, `[SEP]`): with an embedder, what it counts
+//! for an empty text is taken off every count; callers whose model adds them should leave
+//! room for them in the embedder's window. Truncation and padding configured in the
 //! tokenizer file are switched off so counts reflect the whole text.
 //!
 //! Every [`ChunkPiece`] carries char offsets into the extracted text, and
@@ -19,7 +22,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 
-use text_splitter::{ChunkCharIndex, ChunkConfig, MarkdownSplitter, TextSplitter};
+use ragd_core::Embedder;
+use text_splitter::{ChunkCharIndex, ChunkConfig, ChunkSizer, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
 use crate::detect::DocumentKind;
@@ -79,16 +83,53 @@ pub struct ChunkPiece {
     pub heading: Option<String>,
 }
 
+/// What counts a chunk's tokens (special tokens excluded).
+#[derive(Clone)]
+enum Sizer {
+    /// A tokenizer of its own.
+    Tokenizer(Arc<Tokenizer>),
+    /// The embedder, less what it counts for an empty text.
+    Embedder {
+        /// The embedder whose window the chunks must fit.
+        embedder: Arc<dyn Embedder>,
+        /// Tokens it adds to every text.
+        special: usize,
+    },
+}
+
+impl Sizer {
+    fn count(&self, text: &str) -> Result<usize> {
+        match self {
+            Self::Tokenizer(tokenizer) => tokenizer
+                .encode_fast(text, false)
+                .map(|encoding| encoding.get_ids().len())
+                .map_err(|err| Error::Chunking(format!("tokenizer failed: {err}"))),
+            Self::Embedder { embedder, special } => embedder
+                .count_tokens(text)
+                .map(|count| count.saturating_sub(*special))
+                .map_err(|err| Error::Chunking(format!("the embedder cannot count tokens: {err}"))),
+        }
+    }
+}
+
+impl ChunkSizer for Sizer {
+    fn size(&self, chunk: &str) -> usize {
+        // A text that cannot be counted is never small enough to merge with another: the
+        // splitter then keeps it on its own, and the count below reports the error.
+        self.count(chunk).unwrap_or(usize::MAX)
+    }
+}
+
 /// Splits extracted text into token-bounded chunks.
 pub struct Chunker {
     /// The sizes this chunker was built with.
     config: ChunkerConfig,
-    /// The tokenizer, shared with both splitters.
-    tokenizer: Arc<Tokenizer>,
+    /// What counts tokens, shared with both splitters.
+    sizer: Sizer,
     /// The splitter for every format except Markdown.
-    text: TextSplitter<Arc<Tokenizer>>,
+    text: TextSplitter<Sizer>,
     /// The splitter for Markdown.
-    markdown: MarkdownSplitter<Arc<Tokenizer>>,
+    markdown: MarkdownSplitter<Sizer>,
 }
 
 impl fmt::Debug for Chunker {
@@ -104,23 +145,39 @@ impl Chunker {
     /// [`Error::InvalidConfig`] when the sizes are unusable; [`Error::Chunking`] when the
     /// tokenizer's truncation cannot be switched off.
     pub fn new(config: ChunkerConfig, mut tokenizer: Tokenizer) -> Result<Self> {
-        config.validate()?;
         tokenizer
             .with_truncation(None)
             .map_err(|err| Error::Chunking(format!("cannot disable truncation: {err}")))?;
         tokenizer.with_padding(None);
-        let tokenizer = Arc::new(tokenizer);
-        let splitter_config = || -> Result<ChunkConfig<Arc<Tokenizer>>> {
+        Self::with_sizer(config, Sizer::Tokenizer(Arc::new(tokenizer)))
+    }
+
+    /// A chunker counting tokens through `embedder` ([`Embedder::count_tokens`]), so chunks
+    /// are sized by exactly the count the embedder will see.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the sizes are unusable; [`Error::Chunking`] when the
+    /// embedder cannot count.
+    pub fn with_embedder(config: ChunkerConfig, embedder: Arc<dyn Embedder>) -> Result<Self> {
+        let special = embedder
+            .count_tokens("")
+            .map_err(|err| Error::Chunking(format!("the embedder cannot count tokens: {err}")))?;
+        Self::with_sizer(config, Sizer::Embedder { embedder, special })
+    }
+
+    fn with_sizer(config: ChunkerConfig, sizer: Sizer) -> Result<Self> {
+        config.validate()?;
+        let splitter_config = || -> Result<ChunkConfig<Sizer>> {
             Ok(ChunkConfig::new(config.max_tokens)
                 .with_overlap(config.overlap_tokens)
                 .map_err(|err| Error::InvalidConfig(err.to_string()))?
-                .with_sizer(Arc::clone(&tokenizer)))
+                .with_sizer(sizer.clone()))
         };
         Ok(Self {
             config,
             text: TextSplitter::new(splitter_config()?),
             markdown: MarkdownSplitter::new(splitter_config()?),
-            tokenizer,
+            sizer,
         })
     }
 
@@ -148,11 +205,7 @@ impl Chunker {
     /// # Errors
     /// [`Error::Chunking`] when the tokenizer rejects the text.
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
-        let encoding = self
-            .tokenizer
-            .encode_fast(text, false)
-            .map_err(|err| Error::Chunking(format!("tokenizer failed: {err}")))?;
-        Ok(encoding.get_ids().len())
+        self.sizer.count(text)
     }
 
     /// Splits a document's extracted text into chunks, in order.

@@ -320,3 +320,20 @@ fn fixture_files_match_their_expected_text() {
         check_chunks(&chunker(16, 4), detect(&bytes, document).unwrap(), &extracted);
     }
 }
+
+#[test]
+fn a_chunker_on_an_embedder_counts_with_the_embedders_own_count() {
+    use std::sync::Arc;
+
+    // The fake embedder counts words (and adds no special tokens).
+    let embedder = Arc::new(ragd_test_utils::FakeEmbedder::new(8));
+    let config = ChunkerConfig { max_tokens: 5, overlap_tokens: 1 };
+    let chunker = Chunker::with_embedder(config, embedder).unwrap();
+    let text = (0..40).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
+    let extracted = Extracted { text, pages: Vec::new(), headings: Vec::new() };
+    let pieces = check_chunks(&chunker, DocumentKind::Text, &extracted);
+    assert!(pieces.len() >= 8, "40 words in chunks of at most 5: {}", pieces.len());
+    for piece in &pieces {
+        assert_eq!(piece.token_count, piece.text.split_whitespace().count(), "{piece:?}");
+    }
+}
