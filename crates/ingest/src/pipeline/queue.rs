@@ -1,0 +1,83 @@
+//! The queue: [`Ingestor::recover`] re-queues what a previous process left unfinished and
+//! clears the files it left behind; `enqueue` runs a document's stages on a task once one of
+//! the `workers` permits is free, keeping the queue depth gauge current.
+
+use std::sync::atomic::Ordering;
+
+use ragd_core::{DocumentId, DocumentStatus};
+use tracing::Instrument;
+
+use super::Ingestor;
+use super::extraction::ATTEMPT_MARKER_PREFIX;
+use super::receive::PARTIAL_UPLOAD_PREFIX;
+use crate::error::Result;
+
+/// The statuses a worker may still change; documents left in one of them by a previous
+/// process are re-queued by [`Ingestor::recover`].
+const UNFINISHED: [DocumentStatus; 4] = [
+    DocumentStatus::Queued,
+    DocumentStatus::Extracting,
+    DocumentStatus::Chunking,
+    DocumentStatus::Embedding,
+];
+
+impl Ingestor {
+    /// Re-queues documents a previous process left unfinished (crash or kill mid-way) and
+    /// returns how many. Call once at start-up, inside a Tokio runtime.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
+    pub async fn recover(&self) -> Result<usize> {
+        let unfinished = self.db(|c| c.documents_with_status(&UNFINISHED)).await?;
+        let keep: Vec<String> = unfinished
+            .iter()
+            .map(|document| format!("{ATTEMPT_MARKER_PREFIX}{}", document.id))
+            .collect();
+        self.remove_stale_files(&keep).await;
+        for document in &unfinished {
+            tracing::info!(document_id = %document.id, status = ?document.status, "resuming unfinished document");
+            self.enqueue(document.id);
+        }
+        Ok(unfinished.len())
+    }
+
+    /// Removes `uploads/.upload-*` files (uploads cut off by a crash: none can be in flight
+    /// before [`Ingestor::recover`] has run) and attempt markers other than `keep` (those of
+    /// documents no longer unfinished).
+    async fn remove_stale_files(&self, keep: &[String]) {
+        let dir = &self.inner.config.uploads_dir;
+        let Ok(mut entries) = tokio::fs::read_dir(dir).await else { return };
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = name.starts_with(PARTIAL_UPLOAD_PREFIX)
+                || (name.starts_with(ATTEMPT_MARKER_PREFIX) && !keep.contains(&name));
+            if stale {
+                let path = entry.path();
+                match tokio::fs::remove_file(&path).await {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), "removed a file left by a stopped process");
+                    }
+                    Err(err) => {
+                        tracing::warn!(path = %path.display(), %err, "cannot remove a stale file");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues a document: a task waits for a worker permit, then runs its stages.
+    pub(super) fn enqueue(&self, id: DocumentId) {
+        let depth = self.inner.queued.fetch_add(1, Ordering::Relaxed) + 1;
+        metrics::gauge!(ragd_core::metric_names::INGEST_QUEUE_DEPTH).set(depth as f64);
+        let this = self.clone();
+        let work = async move {
+            let permit = this.inner.workers.clone().acquire_owned().await;
+            if permit.is_ok() {
+                this.process(id).await;
+            }
+            let depth = this.inner.queued.fetch_sub(1, Ordering::Relaxed) - 1;
+            metrics::gauge!(ragd_core::metric_names::INGEST_QUEUE_DEPTH).set(depth as f64);
+        };
+        tokio::spawn(work.instrument(tracing::info_span!("ingest.process", document_id = %id)));
+    }
+}

@@ -1,0 +1,171 @@
+//! Receiving uploads: [`Ingestor::ingest_stream`] and [`Ingestor::ingest_file`] stream a
+//! file to a temporary `uploads/.upload-*` file while hashing it (never holding it whole in
+//! memory), enforce the size limit, detect the type from the first bytes, move it to
+//! `uploads/<sha256>`, record it in the catalog (deduplicated by sha256) and queue it.
+
+use std::path::{Path, PathBuf};
+
+use futures::{Stream, StreamExt};
+use ragd_catalog::{InsertOutcome, NewDocument};
+use ragd_core::DocumentId;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{Ingested, Ingestor};
+use crate::detect::{DocumentKind, detect};
+use crate::error::{Error, Result};
+
+/// How many leading bytes of an upload are kept for type detection.
+const DETECT_PREFIX_BYTES: usize = 8 * 1024;
+
+/// The prefix of partial uploads in the uploads directory.
+pub(super) const PARTIAL_UPLOAD_PREFIX: &str = ".upload-";
+
+impl Ingestor {
+    /// Stores an upload and queues it. `stream` yields the file's bytes.
+    ///
+    /// # Errors
+    /// `PayloadTooLarge` past `max_upload_bytes`, `InvalidInput` for an empty file or a
+    /// broken stream, `UnsupportedMediaType` for formats ragd cannot read, `Unavailable`
+    /// when no tokenizer is loaded. Nothing is kept after an error.
+    pub async fn ingest_stream<S, B, E>(&self, filename: &str, stream: S) -> Result<Ingested>
+    where
+        S: Stream<Item = std::result::Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        if let Err(reason) = &self.inner.chunker {
+            return Err(Error::Unavailable(reason.clone()));
+        }
+        let filename = clean_filename(filename);
+        let upload = self.receive(&filename, stream).await?;
+        let new = NewDocument {
+            id: DocumentId::new(),
+            filename,
+            mime: upload.kind.mime().to_owned(),
+            sha256: upload.sha256,
+            bytes: upload.bytes,
+        };
+        match self.db(move |c| c.insert_document(new)).await? {
+            InsertOutcome::Created(document) => {
+                tracing::info!(document_id = %document.id, filename = %document.filename, bytes = document.bytes, "document queued");
+                self.enqueue(document.id);
+                Ok(Ingested { document, duplicate: false })
+            }
+            InsertOutcome::Existing(document) => {
+                tracing::info!(document_id = %document.id, "duplicate upload; existing document returned");
+                Ok(Ingested { document, duplicate: true })
+            }
+        }
+    }
+
+    /// Stores a file from disk and queues it, like an upload.
+    ///
+    /// # Errors
+    /// As [`Ingestor::ingest_stream`], plus I/O errors reading `path`.
+    pub async fn ingest_file(&self, path: &Path) -> Result<Ingested> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let name = path.file_name().map_or_else(|| "upload".into(), |n| n.to_string_lossy());
+        self.ingest_stream(&name, tokio_util::io::ReaderStream::new(file)).await
+    }
+
+    /// Streams `stream` into a temporary file while hashing it, checks size and type, and
+    /// moves it to `uploads/<sha256>`. The file is synced before the document is recorded,
+    /// so an acknowledged upload survives a crash.
+    async fn receive<S, B, E>(&self, filename: &str, mut stream: S) -> Result<Upload>
+    where
+        S: Stream<Item = std::result::Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        let dir = &self.inner.config.uploads_dir;
+        let limit = self.inner.config.max_upload_bytes;
+        let temp = TempFile {
+            path: dir.join(format!("{PARTIAL_UPLOAD_PREFIX}{}", DocumentId::new())),
+            keep: false,
+        };
+        let io_err = |source| Error::Io { path: temp.path.clone(), source };
+        let mut file = tokio::fs::File::create(&temp.path).await.map_err(io_err)?;
+        let mut hasher = Sha256::new();
+        let mut prefix = Vec::with_capacity(DETECT_PREFIX_BYTES);
+        let mut bytes: u64 = 0;
+        while let Some(piece) = stream.next().await {
+            let piece = piece
+                .map_err(|err| Error::Upload(format!("reading {filename:?} failed: {err}")))?;
+            let piece = piece.as_ref();
+            bytes += piece.len() as u64;
+            if bytes > limit {
+                return Err(Error::TooLarge { limit });
+            }
+            hasher.update(piece);
+            let room = DETECT_PREFIX_BYTES.saturating_sub(prefix.len());
+            prefix.extend_from_slice(&piece[..room.min(piece.len())]);
+            file.write_all(piece).await.map_err(io_err)?;
+        }
+        let kind = detect(&prefix, filename)?;
+        file.sync_all().await.map_err(io_err)?;
+        drop(file);
+
+        let sha256: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let stored = self.upload_path(&sha256);
+        if !tokio::fs::try_exists(&stored).await.unwrap_or(false) {
+            tokio::fs::rename(&temp.path, &stored)
+                .await
+                .map_err(|source| Error::Io { path: stored.clone(), source })?;
+        }
+        Ok(Upload { kind, sha256, bytes })
+    }
+}
+
+/// A received upload, stored under its sha256.
+struct Upload {
+    kind: DocumentKind,
+    sha256: String,
+    bytes: u64,
+}
+
+/// Removes a partial upload unless it was kept.
+struct TempFile {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep
+            && let Err(err) = std::fs::remove_file(&self.path)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %self.path.display(), %err, "cannot remove partial upload");
+        }
+    }
+}
+
+/// The name as given, without any directory part (so `../../etc/passwd` is stored as
+/// `passwd`) and without control characters; `upload` when nothing is left.
+fn clean_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
+        "upload".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_lose_directories_and_control_chars() {
+        assert_eq!(clean_filename("../../etc/passwd"), "passwd");
+        assert_eq!(clean_filename("C:\\docs\\a.pdf"), "a.pdf");
+        assert_eq!(clean_filename("a\u{0}b\n.txt"), "ab.txt");
+        assert_eq!(clean_filename(".."), "upload");
+        assert_eq!(clean_filename(""), "upload");
+    }
+}

@@ -1,0 +1,150 @@
+//! The stage machine a worker runs for one document: `queued -> extracting -> chunking ->
+//! embedding -> ready | failed(reason)`. [`Stop`] is why it ended early; `process` records
+//! the outcome, `run_stages` does the work.
+
+use std::sync::Arc;
+
+use ragd_core::{Chunk, ChunkId, DocumentId, DocumentStatus};
+
+use super::Ingestor;
+use crate::chunk::ChunkPiece;
+use crate::detect::DocumentKind;
+use crate::error::{Error, Result};
+
+/// Why a worker stopped early.
+pub(super) enum Stop {
+    /// The document was deleted while it was processed; nothing to record.
+    Gone,
+    /// The document failed; the reason is recorded.
+    Failed(String),
+}
+
+impl<E: Into<Error>> From<E> for Stop {
+    fn from(err: E) -> Self {
+        let err: Error = err.into();
+        if let Error::Catalog(catalog) = &err
+            && catalog.kind() == ragd_core::ErrorKind::NotFound
+        {
+            return Self::Gone;
+        }
+        Self::Failed(err.to_string())
+    }
+}
+
+impl Ingestor {
+    /// Runs every stage for one document and records the outcome.
+    pub(super) async fn process(&self, id: DocumentId) {
+        match self.run_stages(id).await {
+            Ok(chunks) => {
+                metrics::counter!(ragd_core::metric_names::INGEST_DOCUMENTS_TOTAL, "status" => "ready").increment(1);
+                tracing::info!(document_id = %id, chunks, "document ready");
+            }
+            Err(Stop::Gone) => {
+                tracing::info!(document_id = %id, "document deleted while processing");
+                if let Err(err) = self.delete_vectors(id).await {
+                    tracing::warn!(document_id = %id, %err, "cannot remove vectors of a deleted document");
+                }
+            }
+            Err(Stop::Failed(reason)) => {
+                metrics::counter!(ragd_core::metric_names::INGEST_DOCUMENTS_TOTAL, "status" => "failed").increment(1);
+                tracing::warn!(document_id = %id, %reason, "document failed");
+                let stored = reason.clone();
+                let recorded = self
+                    .db(move |c| {
+                        let progress = c.get_document(id)?.progress;
+                        c.set_status(id, DocumentStatus::Failed, progress, Some(&stored))
+                    })
+                    .await;
+                if let Err(err) = recorded {
+                    tracing::warn!(document_id = %id, %err, "cannot record the failure");
+                }
+            }
+        }
+    }
+
+    /// Records the stage and its progress (in percent).
+    pub(super) async fn set_status(
+        &self,
+        id: DocumentId,
+        status: DocumentStatus,
+        progress: u8,
+    ) -> std::result::Result<(), Stop> {
+        self.db(move |c| c.set_status(id, status, progress, None)).await?;
+        Ok(())
+    }
+
+    /// Extract, chunk, store, embed. Returns the number of chunks.
+    async fn run_stages(&self, id: DocumentId) -> std::result::Result<usize, Stop> {
+        let document = self.db(move |c| c.get_document(id)).await?;
+        let kind = DocumentKind::from_mime(&document.mime).ok_or_else(|| {
+            Stop::Failed(format!("unsupported stored media type {}", document.mime))
+        })?;
+        let chunker = match &self.inner.chunker {
+            Ok(chunker) => Arc::clone(chunker),
+            Err(reason) => return Err(Stop::Failed(format!("no chunker: {reason}"))),
+        };
+
+        self.set_status(id, DocumentStatus::Extracting, 0).await?;
+        let path = self.upload_path(&document.sha256);
+        let bytes = tokio::fs::read(&path)
+            .await
+            .map_err(|source| Error::Io { path: path.clone(), source })?;
+        let extracted = self.extract_guarded(id, kind, bytes).await?;
+        if extracted.text.trim().is_empty() {
+            return Err(Stop::Failed(
+                "no text could be extracted (a scanned PDF without a text layer?)".to_owned(),
+            ));
+        }
+
+        self.set_status(id, DocumentStatus::Chunking, 0).await?;
+        let (extracted, pieces) = blocking(move || {
+            let pieces = chunker.chunk(kind, &extracted)?;
+            Ok((extracted, pieces))
+        })
+        .await?;
+        let max_chunks = self.inner.config.max_chunks_per_document;
+        if pieces.len() > max_chunks {
+            return Err(Stop::Failed(format!(
+                "the document has {} chunks, more than ingest.max_chunks_per_document ({max_chunks})",
+                pieces.len()
+            )));
+        }
+        let chunks: Vec<Chunk> = pieces.into_iter().map(|piece| to_chunk(id, piece)).collect();
+        let count = chunks.len();
+        let text = extracted.text;
+        let stored = chunks.clone();
+        self.db(move |c| c.replace_chunks(id, &text, &stored)).await?;
+        metrics::counter!(ragd_core::metric_names::INGEST_CHUNKS_TOTAL).increment(count as u64);
+
+        self.set_status(id, DocumentStatus::Embedding, 0).await?;
+        self.embed_chunks(id, &chunks).await?;
+
+        // A delete that raced with the stages above leaves nothing to mark ready.
+        self.db(move |c| c.get_document(id)).await?;
+        self.set_status(id, DocumentStatus::Ready, 100).await?;
+        Ok(count)
+    }
+}
+
+/// Runs CPU-bound work on the blocking pool; a panic becomes an error, not a crash.
+async fn blocking<T, F>(f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|err| Error::Task(err.to_string()))?
+}
+
+fn to_chunk(document_id: DocumentId, piece: ChunkPiece) -> Chunk {
+    Chunk {
+        id: ChunkId::new(),
+        document_id,
+        ordinal: piece.ordinal,
+        text: piece.text,
+        char_start: piece.char_start as u64,
+        char_end: piece.char_end as u64,
+        token_count: u32::try_from(piece.token_count).unwrap_or(u32::MAX),
+        page: piece.page,
+        heading: piece.heading,
+    }
+}
