@@ -6,7 +6,7 @@
 use ragd_core::{FinishReason, GenerationSettings, MessageId, TokenUsage};
 use serde::{Deserialize, Serialize};
 
-use crate::service::Citation;
+use crate::types::Citation;
 
 /// The metadata of an assistant message.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,186 @@
+//! Context for a turn, on [`ChatService`]: document retrieval (hybrid search over the
+//! session's documents) and long-term memory: recalling earlier exchanges by vector
+//! similarity from the `memory` table, searching it on request, and embedding each new
+//! exchange into it.
+
+use std::collections::HashMap;
+
+use ragd_core::{
+    EmbeddedRecord, ErrorKind, Message, MessageId, SearchRequest, Session, SessionId, TableName,
+    VectorFilter,
+};
+use ragd_search::{HybridOptions, SearchQuery};
+
+use crate::error::{Error, Result};
+use crate::metadata::ReplyMetadata;
+use crate::prompt::{ContextChunk, Recollection};
+use crate::service::ChatService;
+use crate::types::MemoryHit;
+
+impl ChatService {
+    /// Earlier exchanges of the session most similar to `query`.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown session, `Unavailable` without an embedder or store,
+    /// `InvalidInput` for an empty query.
+    pub async fn search_memory(
+        &self,
+        id: SessionId,
+        query: &str,
+        top_k: usize,
+    ) -> Result<Vec<MemoryHit>> {
+        if query.trim().is_empty() {
+            return Err(Error::InvalidInput("the query is empty".to_owned()));
+        }
+        if top_k == 0 || top_k > ragd_search::MAX_TOP_K {
+            return Err(Error::InvalidInput(format!(
+                "top_k must be between 1 and {}",
+                ragd_search::MAX_TOP_K
+            )));
+        }
+        self.session(id).await?;
+        if self.parts().embedder.is_none() || self.parts().store.is_none() {
+            return Err(Error::Core(ragd_core::Error::unavailable(
+                "no embedding model or vector store is loaded",
+            )));
+        }
+        Ok(self
+            .recall(query, Some(id), top_k, &[])
+            .await?
+            .into_iter()
+            .map(|(session_id, exchange)| MemoryHit { session_id, exchange })
+            .collect())
+    }
+
+    /// Hybrid search over the session's documents; semantic or keyword alone when only one
+    /// side is available, nothing when neither is (logged, not an error: the model can
+    /// still answer).
+    pub(crate) async fn retrieve(
+        &self,
+        query: &str,
+        top_k: usize,
+        session: &Session,
+    ) -> Vec<ContextChunk> {
+        let Some(searcher) = &self.parts().searcher else { return Vec::new() };
+        if top_k == 0 {
+            return Vec::new();
+        }
+        let query = SearchQuery {
+            text: query.to_owned(),
+            top_k,
+            document_ids: session.document_ids.clone(),
+        };
+        let hits = match searcher.hybrid(&query, HybridOptions::default()).await {
+            Ok(hits) => hits,
+            Err(err) if err.kind() == ErrorKind::Unavailable => {
+                searcher.keyword(&query).await.unwrap_or_default()
+            }
+            Err(err) => {
+                tracing::warn!(session = %session.id, error = %err, "retrieval failed; answering without documents");
+                Vec::new()
+            }
+        };
+        hits.into_iter()
+            .map(|hit| ContextChunk {
+                chunk_id: hit.chunk.id,
+                document_id: hit.chunk.document_id,
+                filename: hit.filename,
+                page: hit.chunk.page,
+                text: hit.chunk.text,
+            })
+            .collect()
+    }
+
+    /// Earlier exchanges most similar to `query`, skipping those in `exclude`.
+    pub(crate) async fn recall(
+        &self,
+        query: &str,
+        session: Option<SessionId>,
+        top_k: usize,
+        exclude: &[MessageId],
+    ) -> Result<Vec<(SessionId, Recollection)>> {
+        let (Some(embedder), Some(store)) = (&self.parts().embedder, &self.parts().store) else {
+            return Ok(Vec::new());
+        };
+        if top_k == 0 {
+            return Ok(Vec::new());
+        }
+        let vector = embedder.embed_query(query.to_owned()).await?;
+        let filter =
+            VectorFilter { document_ids: Vec::new(), session_ids: session.into_iter().collect() };
+        let found = store
+            .search(SearchRequest {
+                table: TableName::Memory,
+                vector,
+                top_k: top_k + exclude.len(),
+                filter,
+            })
+            .await?;
+        let scored: Vec<(MessageId, f32)> = found
+            .into_iter()
+            .map(|record| (MessageId::from_uuid(record.id), record.score))
+            .filter(|(id, _)| !exclude.contains(id))
+            .take(top_k)
+            .collect();
+        let ids: Vec<MessageId> = scored.iter().map(|(id, _)| *id).collect();
+        let answers = self.db(move |c| c.get_messages(&ids)).await?;
+        let questions: Vec<MessageId> =
+            answers.iter().filter_map(|m| ReplyMetadata::reply_to(&m.metadata)).collect();
+        let questions = self.db(move |c| c.get_messages(&questions)).await?;
+        let questions: HashMap<MessageId, Message> =
+            questions.into_iter().map(|m| (m.id, m)).collect();
+        let scores: HashMap<MessageId, f32> = scored.into_iter().collect();
+        // Vectors whose messages are gone (a deleted session) are skipped.
+        Ok(answers
+            .into_iter()
+            .filter_map(|answer| {
+                let question = questions.get(&ReplyMetadata::reply_to(&answer.metadata)?)?;
+                Some((
+                    answer.session_id,
+                    Recollection {
+                        user_message_id: question.id,
+                        assistant_message_id: answer.id,
+                        user: question.content.clone(),
+                        assistant: answer.content.clone(),
+                        score: scores.get(&answer.id).copied().unwrap_or_default(),
+                    },
+                ))
+            })
+            .collect())
+    }
+
+    /// Embeds the exchange of `question` and `answer` into the `memory` table; a failure is
+    /// logged, not fatal (the exchange stays in the catalog and recent history).
+    pub(crate) async fn remember(&self, session: SessionId, question: &Message, answer: &Message) {
+        let (Some(embedder), Some(store)) = (&self.parts().embedder, &self.parts().store) else {
+            return;
+        };
+        let text = memory_text(&question.content, &answer.content);
+        let result = async {
+            let mut vectors = embedder.embed_documents(vec![text]).await?;
+            let vector = vectors
+                .pop()
+                .ok_or_else(|| ragd_core::Error::internal("the embedder returned no vector"))?;
+            store
+                .upsert(
+                    TableName::Memory,
+                    vec![EmbeddedRecord {
+                        id: *answer.id.as_uuid(),
+                        document_id: None,
+                        session_id: Some(session),
+                        vector,
+                    }],
+                )
+                .await
+        }
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(session = %session, error = %err, "embedding the exchange into memory failed");
+        }
+    }
+}
+
+/// The text an exchange is remembered by.
+fn memory_text(user: &str, assistant: &str) -> String {
+    format!("User: {user}\nAssistant: {assistant}")
+}
