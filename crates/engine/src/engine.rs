@@ -129,11 +129,8 @@ impl EngineBuilder {
                 let description = embedder.model_id().to_owned();
                 (Ok(embedder), Some(description))
             }
-            None => match defaults::embedding_files(&config).await {
-                Ok(files) => match defaults::load_embedder(&config, &files).await {
-                    Ok((embedder, description)) => (Ok(embedder), Some(description)),
-                    Err(reason) => (Err(reason), None),
-                },
+            None => match defaults::default_embedder(&config).await {
+                Ok((embedder, description)) => (Ok(embedder), Some(description)),
                 Err(reason) => (Err(reason), None),
             },
         };
@@ -142,9 +139,7 @@ impl EngineBuilder {
         let store: std::result::Result<Arc<dyn VectorStore>, String> = match (self.store, &embedder)
         {
             (Some(store), Ok(_)) => Ok(store),
-            (None, Ok(embedder)) => defaults::open_store(&config, embedder.as_ref())
-                .await
-                .map(|store| store as Arc<dyn VectorStore>),
+            (None, Ok(embedder)) => defaults::default_store(&config, embedder.as_ref()).await,
             (_, Err(reason)) => Err(reason.clone()),
         };
         let (embedder, store, vectors_reason) = match (embedder, store) {

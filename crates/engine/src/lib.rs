@@ -4,8 +4,9 @@
 //! A Rust program that embeds ragd depends on this crate alone and gets the same start-up
 //! rules as the `ragd` server and its CLI verbs, which are thin views over it:
 //!
-//! - [`Engine::open`] wires the defaults (the ONNX Runtime embedder, LanceDB, SQLite, the
-//!   model manager with llama.cpp) under one data directory;
+//! - [`Engine::open`] wires the defaults (the ONNX Runtime embedder with feature `ort`,
+//!   LanceDB with feature `lance`, both on by default; SQLite; the model manager with
+//!   llama.cpp) under one data directory;
 //! - [`Engine::builder`] takes trait objects ([`ragd_core::Embedder`],
 //!   [`ragd_core::VectorStore`], [`ragd_core::LlmBackend`]) to swap any backend;
 //! - [`Engine::documents`], [`Engine::search`], [`Engine::chat`], [`Engine::models`] and
@@ -37,6 +38,8 @@ mod defaults;
 mod engine;
 mod error;
 mod health;
+#[cfg(feature = "ort")]
+mod onnx;
 
 pub use config::{EXTRACT_WORKER_VERB, EngineConfig};
 pub use defaults::{hub_config, monitor_config};

@@ -183,12 +183,32 @@ impl Ingestor {
         self.db(move |c| c.list_documents(&query)).await
     }
 
-    /// The extracted text of a document, or the chars in `range` of it.
+    /// The extracted text of a document, or the chars from `start` (default 0) to `end`
+    /// (default: the end of the text) of it.
     ///
     /// # Errors
     /// `NotFound` for an unknown document or one without text yet, `InvalidInput` for a
     /// range outside the text.
-    pub async fn text(&self, id: DocumentId, range: Option<Range<usize>>) -> Result<String> {
+    pub async fn text(
+        &self,
+        id: DocumentId,
+        start: Option<usize>,
+        end: Option<usize>,
+    ) -> Result<String> {
+        let range: Option<Range<usize>> = match (start, end) {
+            (None, None) => None,
+            (start, Some(end)) => Some(start.unwrap_or(0)..end),
+            (Some(start), None) => {
+                let whole = self.db(move |c| c.document_text(id, None)).await?;
+                let len = whole.chars().count();
+                if start > len {
+                    return Err(Error::Catalog(ragd_catalog::Error::InvalidInput(format!(
+                        "start {start} is past the end of the text ({len} chars)"
+                    ))));
+                }
+                return Ok(whole.chars().skip(start).collect());
+            }
+        };
         self.db(move |c| c.document_text(id, range)).await
     }
 

@@ -286,17 +286,7 @@ impl ModelManager {
             self.settings().apply(patch)?;
         }
         {
-            let mut status =
-                self.inner.status.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if matches!(
-                status.state,
-                LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading
-            ) {
-                return Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("a model is already {}; wait for it to finish", status.state.as_str()),
-                ));
-            }
+            let mut status = self.idle_status()?;
             let model = ModelInfo {
                 backend: request.backend,
                 model: request.model.clone(),
@@ -343,17 +333,7 @@ impl ModelManager {
     /// # Errors
     /// `Conflict` while a load or unload is running.
     pub fn install(&self, backend: Arc<dyn LlmBackend>) -> Result<ModelStatus, Error> {
-        let mut status =
-            self.inner.status.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if matches!(
-            status.state,
-            LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading
-        ) {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!("a model is {}; wait for it to finish", status.state.as_str()),
-            ));
-        }
+        let mut status = self.idle_status()?;
         let info = ModelInfo {
             backend: BackendKind::Custom,
             model: backend.model_id().to_owned(),
@@ -366,6 +346,22 @@ impl ModelManager {
         write(&self.inner.backend, Some(backend));
         *status = ModelStatus { state: LoadState::Loaded, model: Some(info), since: Utc::now() };
         Ok(status.clone())
+    }
+
+    /// The status, write-locked, when no load or unload is running: the caller changes it
+    /// before anyone else can start one.
+    fn idle_status(&self) -> Result<std::sync::RwLockWriteGuard<'_, ModelStatus>, Error> {
+        let status = self.inner.status.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if matches!(
+            status.state,
+            LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading
+        ) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("a model is already {}; wait for it to finish", status.state.as_str()),
+            ));
+        }
+        Ok(status)
     }
 
     /// Releases the loaded model.

@@ -356,26 +356,8 @@ pub async fn text(
     ApiPath(id): ApiPath<DocumentId>,
     ApiQuery(query): ApiQuery<TextQuery>,
 ) -> Result<ApiJson<DocumentText>, ApiError> {
+    let text = state.engine.documents().text(id, query.start, query.end).await?;
     let start = query.start.unwrap_or(0);
-    let range = match (query.start, query.end) {
-        (None, None) => None,
-        (_, Some(end)) => Some(start..end),
-        (Some(_), None) => Some(start..usize::MAX),
-    };
-    let text = match range {
-        Some(range) if range.end == usize::MAX => {
-            let whole = state.engine.documents().text(id, None).await?;
-            let len = whole.chars().count();
-            if start > len {
-                return Err(ApiError::new(
-                    ErrorKind::InvalidInput,
-                    format!("start {start} is past the end of the text ({len} chars)"),
-                ));
-            }
-            whole.chars().skip(start).collect()
-        }
-        range => state.engine.documents().text(id, range).await?,
-    };
     Ok(ApiJson(DocumentText { document_id: id, start, text }))
 }
 

@@ -256,3 +256,86 @@ async fn a_loads_settings_may_be_partial_and_a_refused_load_changes_none() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("top_p"), "{body}");
 }
+
+/// The router over an engine built from the fakes of `ragd-test-utils`: handler tests that
+/// need no model files (the real-stack tests above and in the other modules stay).
+#[tokio::test]
+async fn the_router_serves_an_engine_built_over_fakes() {
+    use std::sync::Arc;
+
+    use ragd_test_utils::{FakeEmbedder, InMemoryStore, Script, ScriptedLlm};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = test_config(dir.path());
+    let llm = ScriptedLlm::new(Script::Fixed("Forty-two.".to_owned()), 2048);
+    let store = Arc::new(InMemoryStore::new());
+    let engine = ragd_engine::Engine::builder(config.engine_config())
+        .embedder(Arc::new(FakeEmbedder::new(8)))
+        .vector_store(store.clone())
+        .llm(Arc::new(llm.clone()))
+        .system_monitor(false)
+        .build()
+        .await
+        .unwrap();
+    let app = ragd::api::router(AppState::new(config, engine));
+    let request = |method: Method, uri: &str, body: Value| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let json = |response: axum::response::Response| async move {
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+    };
+
+    let (status, health) =
+        json(app.clone().oneshot(request(Method::GET, "/health", Value::Null)).await.unwrap())
+            .await;
+    assert_eq!((status, &health["status"]), (StatusCode::OK, &Value::from("ok")), "{health}");
+    let (status, model) = json(
+        app.clone()
+            .oneshot(request(Method::GET, "/api/v1/models/status", Value::Null))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&model["state"], &model["model"]["backend"]),
+        (&Value::from("loaded"), &Value::from("custom")),
+        "{model}"
+    );
+
+    let (status, session) = json(
+        app.clone()
+            .oneshot(request(Method::POST, "/api/v1/sessions", serde_json::json!({})))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    let uri = format!("/api/v1/sessions/{}/messages", session["id"].as_str().unwrap());
+    let (status, reply) = json(
+        app.clone()
+            .oneshot(request(
+                Method::POST,
+                &uri,
+                serde_json::json!({"content": "What is the answer?"}),
+            ))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(reply["assistant_message"]["content"], "Forty-two.");
+    assert_eq!(reply["assistant_message"]["metadata"]["backend"], llm_name(&llm));
+    assert_eq!(store.len(ragd_core::TableName::Memory), 1, "the exchange went to memory");
+}
+
+fn llm_name(llm: &ragd_test_utils::ScriptedLlm) -> String {
+    ragd_core::LlmBackend::name(llm).to_owned()
+}

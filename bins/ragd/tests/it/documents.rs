@@ -154,6 +154,17 @@ async fn upload_process_and_read_back_by_id() {
             app.get(&format!("/api/v1/documents/{id}/text?start={start}&end={end}")).await;
         assert_eq!(status, StatusCode::OK, "{text}");
         assert_eq!(text["text"], chunk["text"]);
+        // An open end reads to the end of the text; a start past it is a 400.
+        let (_, whole) = app.get(&format!("/api/v1/documents/{id}/text")).await;
+        let whole = whole["text"].as_str().unwrap().to_owned();
+        let (status, tail) = app.get(&format!("/api/v1/documents/{id}/text?start={start}")).await;
+        assert_eq!(status, StatusCode::OK, "{tail}");
+        let expected: String = whole.chars().skip(usize::try_from(start).unwrap()).collect();
+        assert_eq!(tail["text"], expected.as_str());
+        let past = whole.chars().count() + 1;
+        let (status, body) = app.get(&format!("/api/v1/documents/{id}/text?start={past}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("past the end"), "{body}");
         // And the chunk can be fetched by its own id.
         let chunk_id = chunk["id"].as_str().unwrap();
         let (status, by_id) = app.get(&format!("/api/v1/documents/chunks/{chunk_id}")).await;
