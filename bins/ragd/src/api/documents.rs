@@ -6,7 +6,6 @@
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use chrono::{DateTime, Utc};
 use ragd_core::{Chunk, ChunkId, Document, DocumentId, DocumentStatus, ErrorKind};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -78,10 +77,10 @@ pub struct DocumentDto {
     pub progress: u8,
     /// Why processing failed.
     pub error: Option<String>,
-    /// Upload time.
-    pub created_at: DateTime<Utc>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
+    /// Upload time (RFC 3339, UTC).
+    pub created_at: String,
+    /// Last change (RFC 3339, UTC).
+    pub updated_at: String,
 }
 
 impl From<Document> for DocumentDto {
@@ -95,8 +94,8 @@ impl From<Document> for DocumentDto {
             status: d.status.into(),
             progress: d.progress,
             error: d.error,
-            created_at: d.created_at,
-            updated_at: d.updated_at,
+            created_at: crate::api::timestamp(d.created_at),
+            updated_at: crate::api::timestamp(d.updated_at),
         }
     }
 }
@@ -255,7 +254,7 @@ pub struct ListQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DocumentList {
     /// The documents, newest first.
-    pub documents: Vec<DocumentDto>,
+    pub items: Vec<DocumentDto>,
     /// How many match the filters in all.
     pub total: u64,
     /// The page size used.
@@ -290,7 +289,7 @@ pub async fn list(
     };
     let page = state.engine.documents().documents(filter).await?;
     Ok(ApiJson(DocumentList {
-        documents: page.items.into_iter().map(Into::into).collect(),
+        items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
         limit,
         offset,
@@ -417,7 +416,7 @@ pub struct PageQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChunkList {
     /// The chunks, in document order.
-    pub chunks: Vec<ChunkDto>,
+    pub items: Vec<ChunkDto>,
     /// How many chunks the document has.
     pub total: u64,
     /// The page size used.
@@ -447,7 +446,7 @@ pub async fn chunks(
     let offset = query.offset.unwrap_or(0);
     let page = state.engine.documents().chunks(id, limit, offset).await?;
     Ok(ApiJson(ChunkList {
-        chunks: page.items.into_iter().map(Into::into).collect(),
+        items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
         limit,
         offset,

@@ -47,6 +47,13 @@ pub fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
+/// The one timestamp format on the wire: RFC 3339 in UTC with milliseconds and `Z`
+/// (`2026-12-02T11:51:08.123Z`).
+#[must_use]
+pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
 /// Path of the OpenAPI document.
 pub const OPENAPI_PATH: &str = "/openapi.json";
 /// Path of the browsable API page.

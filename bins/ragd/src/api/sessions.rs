@@ -89,8 +89,8 @@ impl From<Session> for SessionBody {
             id: s.id,
             name: s.name,
             model: s.model,
-            created_at: s.created_at.to_rfc3339(),
-            last_activity_at: s.last_activity_at.to_rfc3339(),
+            created_at: crate::api::timestamp(s.created_at),
+            last_activity_at: crate::api::timestamp(s.last_activity_at),
             document_ids: s.document_ids,
             tags: s.tags,
             summary: s.summary,
@@ -123,6 +123,10 @@ pub struct SessionList {
     pub items: Vec<SessionBody>,
     /// How many match in all.
     pub total: u64,
+    /// The page size used.
+    pub limit: u32,
+    /// The offset used.
+    pub offset: u32,
 }
 
 /// Paging.
@@ -162,7 +166,7 @@ impl From<Message> for MessageBody {
             id: m.id,
             role: m.role.as_str().to_owned(),
             content: m.content,
-            created_at: m.created_at.to_rfc3339(),
+            created_at: crate::api::timestamp(m.created_at),
             model: m.model,
             metadata: m.metadata,
         }
@@ -176,6 +180,10 @@ pub struct MessageList {
     pub items: Vec<MessageBody>,
     /// How many the session holds.
     pub total: u64,
+    /// The page size used.
+    pub limit: u32,
+    /// The offset used.
+    pub offset: u32,
 }
 
 /// Settings for one reply, overriding those in force.
@@ -374,17 +382,15 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<ApiJson<SessionList>, ApiError> {
-    let query = SessionQuery {
-        text: params.q,
-        tag: params.tag,
-        name_contains: params.name,
-        limit: page_size(params.limit)?,
-        offset: params.offset,
-    };
+    let (limit, offset) = (page_size(params.limit)?, params.offset);
+    let query =
+        SessionQuery { text: params.q, tag: params.tag, name_contains: params.name, limit, offset };
     let page = state.engine.chat().sessions(query).await?;
     Ok(ApiJson(SessionList {
         items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
+        limit,
+        offset,
     }))
 }
 
@@ -472,10 +478,13 @@ pub async fn messages(
     ApiPath(id): ApiPath<SessionId>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<ApiJson<MessageList>, ApiError> {
-    let page = state.engine.chat().messages(id, page_size(params.limit)?, params.offset).await?;
+    let (limit, offset) = (page_size(params.limit)?, params.offset);
+    let page = state.engine.chat().messages(id, limit, offset).await?;
     Ok(ApiJson(MessageList {
         items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
+        limit,
+        offset,
     }))
 }
 

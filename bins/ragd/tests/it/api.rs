@@ -334,6 +334,30 @@ async fn the_router_serves_an_engine_built_over_fakes() {
     assert_eq!(reply["assistant_message"]["content"], "Forty-two.");
     assert_eq!(reply["assistant_message"]["metadata"]["backend"], llm_name(&llm));
     assert_eq!(store.len(ragd_core::TableName::Memory), 1, "the exchange went to memory");
+
+    // Sessions and messages page like documents, with the same timestamps.
+    let (status, page) = json(
+        app.clone()
+            .oneshot(request(Method::GET, "/api/v1/sessions?limit=5", Value::Null))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (&page["total"], &page["limit"], &page["offset"]),
+        (&Value::from(1), &Value::from(5), &Value::from(0)),
+        "{page}"
+    );
+    let created = page["items"][0]["created_at"].as_str().unwrap();
+    assert!(created.len() == 24 && created.ends_with('Z'), "{created}");
+    let (_, messages) =
+        json(app.clone().oneshot(request(Method::GET, &uri, Value::Null)).await.unwrap()).await;
+    assert_eq!(
+        (&messages["total"], &messages["limit"]),
+        (&Value::from(2), &Value::from(50)),
+        "{messages}"
+    );
 }
 
 fn llm_name(llm: &ragd_test_utils::ScriptedLlm) -> String {

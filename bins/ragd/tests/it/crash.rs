@@ -178,7 +178,7 @@ fn sigkill_mid_embedding_loses_no_acknowledged_document_and_leaves_no_orphans() 
             let url = server.url("/api/v1/documents?limit=100");
             client.get(url).send().await.unwrap().json().await.unwrap()
         });
-        let docs = list["documents"].as_array().unwrap().clone();
+        let docs = list["items"].as_array().unwrap().clone();
         let embedding = docs
             .iter()
             .any(|doc| doc["status"] == "embedding" && doc["progress"].as_u64().unwrap_or(0) > 0);

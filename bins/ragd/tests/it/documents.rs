@@ -146,7 +146,7 @@ async fn upload_process_and_read_back_by_id() {
         let (status, page) = app.get(&format!("/api/v1/documents/{id}/chunks?limit=2")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(page["total"].as_u64().unwrap() >= 1);
-        let chunk = &page["chunks"][0];
+        let chunk = &page["items"][0];
         // A chunk's offsets address the same text in the document's text.
         let (start, end) =
             (chunk["char_start"].as_u64().unwrap(), chunk["char_end"].as_u64().unwrap());
@@ -172,7 +172,7 @@ async fn upload_process_and_read_back_by_id() {
         assert_eq!(by_id["text"], chunk["text"]);
     }
     let (_, pdf_chunks) = app.get(&format!("/api/v1/documents/{}/chunks", id_of(&body, 1))).await;
-    assert_eq!(pdf_chunks["chunks"][0]["page"], 1);
+    assert_eq!(pdf_chunks["items"][0]["page"], 1);
 }
 
 #[tokio::test]
@@ -269,14 +269,21 @@ async fn list_filters_and_pages() {
     }
     let (_, all) = app.get("/api/v1/documents?limit=2").await;
     assert_eq!(all["total"], 3);
-    assert_eq!(all["documents"].as_array().unwrap().len(), 2);
+    assert_eq!(all["items"].as_array().unwrap().len(), 2);
+    assert_eq!((&all["limit"], &all["offset"]), (&Value::from(2), &Value::from(0)), "{all}");
+    // One timestamp format on the wire: RFC 3339, UTC, milliseconds, `Z`.
+    let created = all["items"][0]["created_at"].as_str().unwrap();
+    assert!(
+        created.len() == 24 && created.ends_with('Z') && created.as_bytes()[19] == b'.',
+        "{created}"
+    );
     let (_, rest) = app.get("/api/v1/documents?limit=2&offset=2").await;
-    assert_eq!(rest["documents"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
     let (_, md) = app.get("/api/v1/documents?mime=text/markdown").await;
     assert_eq!(md["total"], 1);
     let (_, named) = app.get("/api/v1/documents?filename=GUIDE&status=ready").await;
     assert_eq!(named["total"], 1);
-    assert_eq!(named["documents"][0]["filename"], "guide.html");
+    assert_eq!(named["items"][0]["filename"], "guide.html");
 
     let (status, body) = app.get("/api/v1/documents?status=bogus").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
@@ -293,7 +300,7 @@ async fn delete_and_reindex() {
     let id = id_of(&body, 0);
     app.wait(&id).await;
     let (_, chunks) = app.get(&format!("/api/v1/documents/{id}/chunks")).await;
-    let chunk_id = chunks["chunks"][0]["id"].as_str().unwrap().to_owned();
+    let chunk_id = chunks["items"][0]["id"].as_str().unwrap().to_owned();
 
     let reindex =
         Request::post(format!("/api/v1/documents/{id}/reindex")).body(Body::empty()).unwrap();
