@@ -21,7 +21,6 @@ use ragd_core::{ChatMessage, ChatRole, ChunkId, DocumentId, MessageId};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::template::ChatTemplate;
 
 /// A document excerpt offered to the prompt.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,6 +106,10 @@ pub struct Prompt {
 /// Counts tokens the way the model does.
 pub type TokenCounter<'a> = &'a (dyn Fn(&str) -> Result<usize> + Sync);
 
+/// Counts the tokens of a whole prompt, rendered as the backend sends it
+/// ([`crate::template::PromptMeter::measure`]).
+pub type PromptMeasure<'a> = &'a (dyn Fn(&[ChatMessage]) -> Result<usize> + Sync);
+
 /// The system message for the chosen pieces.
 fn system_message(
     parts: &PromptParts<'_>,
@@ -176,13 +179,11 @@ fn share(budget: usize, fraction: f32) -> usize {
 pub fn build(
     parts: &PromptParts<'_>,
     budget: &BudgetConfig,
-    template: &ChatTemplate,
+    measure: PromptMeasure<'_>,
     count: TokenCounter<'_>,
 ) -> Result<Prompt> {
     let reserved = usize::try_from(budget.max_new_tokens).unwrap_or(usize::MAX);
     let available = budget.context_length.saturating_sub(reserved).saturating_sub(budget.margin);
-    let measure =
-        |messages: &[ChatMessage]| -> Result<usize> { count(&template.render(messages, true)?) };
 
     let bare = measure(&assemble(parts, false, 0, 0, 0))?;
     if bare > available {
@@ -294,10 +295,16 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::template::ChatTemplate;
 
     /// About four chars per token, like English with a BPE vocabulary.
     fn chars_over_four(text: &str) -> Result<usize> {
         Ok(text.chars().count().div_ceil(4))
+    }
+
+    /// A whole ChatML prompt, counted by [`chars_over_four`].
+    fn chatml(messages: &[ChatMessage]) -> Result<usize> {
+        chars_over_four(&ChatTemplate::chatml().render(messages, true)?)
     }
 
     fn chunk(n: usize, len: usize) -> ContextChunk {
@@ -348,8 +355,7 @@ mod tests {
             history: &history,
             user: "And coffee?",
         };
-        let prompt =
-            build(&parts, &budget(4096, 256), &ChatTemplate::chatml(), &chars_over_four).unwrap();
+        let prompt = build(&parts, &budget(4096, 256), &chatml, &chars_over_four).unwrap();
         assert_eq!((prompt.documents_used, prompt.memories_used, prompt.history_used), (2, 1, 2));
         assert!(prompt.summary_used);
         assert_eq!(prompt.messages.len(), 4);
@@ -370,8 +376,7 @@ mod tests {
             history: &history,
             user: "u",
         };
-        let prompt =
-            build(&parts, &budget(400, 100), &ChatTemplate::chatml(), &chars_over_four).unwrap();
+        let prompt = build(&parts, &budget(400, 100), &chatml, &chars_over_four).unwrap();
         assert!(prompt.history_used > 0 && prompt.history_used < 50);
         assert!(prompt.messages[1].content.starts_with(&format!("m{}", 50 - prompt.history_used)));
         assert!(prompt.prompt_tokens <= 400 - 100 - 8);
@@ -388,8 +393,7 @@ mod tests {
             history: &[],
             user: &long,
         };
-        let err = build(&parts, &budget(1024, 128), &ChatTemplate::chatml(), &chars_over_four)
-            .unwrap_err();
+        let err = build(&parts, &budget(1024, 128), &chatml, &chars_over_four).unwrap_err();
         assert!(matches!(err, Error::ContextTooLong { .. }), "{err}");
     }
 
@@ -425,7 +429,7 @@ mod tests {
             };
             let config = budget(context_length, max_new_tokens);
             let template = ChatTemplate::chatml();
-            match build(&parts, &config, &template, &chars_over_four) {
+            match build(&parts, &config, &chatml, &chars_over_four) {
                 Ok(prompt) => {
                     let rendered = template.render(&prompt.messages, true).unwrap();
                     let tokens = chars_over_four(&rendered).unwrap();

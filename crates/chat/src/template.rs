@@ -6,12 +6,16 @@
 //! one minijinja cannot compile or render, gets ChatML, the format most small instruct
 //! models were trained on.
 //!
-//! The backend renders the prompt itself when it generates (llama.cpp, or the remote
-//! server); ragd renders it only to budget the context window, so an approximate match is
-//! safe and the budget keeps a margin for it.
+//! [`PromptMeter`] is what budgets use: a backend that renders prompts itself (llama.cpp
+//! in process) counts them through [`LlmBackend::prompt_tokens`], so the budget counts the
+//! very string that is sent, with one renderer. Only for backends that do not (a remote
+//! server renders on its side) is the prompt rendered here and counted with the backend's
+//! tokenizer, an approximation the budget keeps a margin for.
 
 use minijinja::{Environment, ErrorKind as JinjaErrorKind, context};
-use ragd_core::ChatMessage;
+use std::sync::Arc;
+
+use ragd_core::{ChatMessage, LlmBackend};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -154,5 +158,32 @@ mod tests {
         assert!(!ChatTemplate::new(Some("{% for %}")).is_from_model());
         let strict = "{% if messages[0].role == 'system' %}{{ raise_exception('no system role') }}{% endif %}";
         assert!(!ChatTemplate::new(Some(strict)).is_from_model());
+    }
+}
+
+/// Counts a whole prompt's tokens as the backend will see it; see the module docs.
+#[derive(Debug)]
+pub struct PromptMeter {
+    backend: Arc<dyn LlmBackend>,
+    template: ChatTemplate,
+}
+
+impl PromptMeter {
+    /// A meter for `backend`, with the model's template as the fallback renderer.
+    #[must_use]
+    pub fn new(backend: Arc<dyn LlmBackend>) -> Self {
+        let template = ChatTemplate::new(backend.chat_template());
+        Self { backend, template }
+    }
+
+    /// The tokens `messages` take, with the generation prompt for the assistant's turn.
+    ///
+    /// # Errors
+    /// When rendering or counting fails.
+    pub fn measure(&self, messages: &[ChatMessage]) -> Result<usize> {
+        if let Some(tokens) = self.backend.prompt_tokens(messages) {
+            return Ok(tokens?);
+        }
+        Ok(self.backend.count_tokens(&self.template.render(messages, true)?)?)
     }
 }

@@ -33,7 +33,7 @@ use crate::generation::{GenerationTask, elapsed_ms};
 use crate::metadata::PromptInfo;
 use crate::prompt::{self, BudgetConfig, PromptParts, Recollection};
 use crate::service::ChatService;
-use crate::template::ChatTemplate;
+use crate::template::PromptMeter;
 use crate::types::{ChatTurn, Citation, SendMessage};
 
 /// Events buffered between the generation task and a slow reader.
@@ -131,7 +131,8 @@ impl ChatService {
         let retrieval_ms = elapsed_ms(started);
 
         // 4. The prompt.
-        let template = ChatTemplate::new(backend.chat_template());
+        let meter = PromptMeter::new(Arc::clone(&backend));
+        let measure = |messages: &[ChatMessage]| meter.measure(messages);
         let counter = {
             let backend = Arc::clone(&backend);
             move |text: &str| backend.count_tokens(text).map_err(Error::from)
@@ -156,7 +157,7 @@ impl ChatService {
                 history: &chat_history,
                 user: &content,
             };
-            prompt::build(&parts, &budget, &template, &counter)
+            prompt::build(&parts, &budget, &measure, &counter)
         };
         let mut prompt = fit(session.summary.as_deref())?;
         let first_kept = history.len() - prompt.history_used;
@@ -170,7 +171,7 @@ impl ChatService {
                 })
                 .await?;
             if !dropped_unsummarised.is_empty() {
-                match self.summarise(&backend, &session, &dropped_unsummarised, &template).await {
+                match self.summarise(&backend, &session, &dropped_unsummarised, &meter).await {
                     Ok(summary) => prompt = fit(Some(&summary))?,
                     Err(err) => {
                         tracing::warn!(session = %id, error = %err, "summarising old history failed; answering without it");

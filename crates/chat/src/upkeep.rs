@@ -13,7 +13,7 @@ use ragd_core::{
 use crate::error::Result;
 use crate::service::ChatService;
 use crate::tagging::{self, TaggingMode};
-use crate::template::ChatTemplate;
+use crate::template::PromptMeter;
 
 impl ChatService {
     /// Extends the session summary with `messages` (the oldest history not yet in it) and
@@ -23,7 +23,7 @@ impl ChatService {
         backend: &Arc<dyn LlmBackend>,
         session: &Session,
         messages: &[Message],
-        template: &ChatTemplate,
+        meter: &PromptMeter,
     ) -> Result<String> {
         let Some(last) = messages.last() else {
             return Ok(session.summary.clone().unwrap_or_default());
@@ -44,7 +44,7 @@ impl ChatService {
                 ChatMessage { role: ChatRole::System, content: instructions.to_owned() },
                 ChatMessage { role: ChatRole::User, content: text.to_owned() },
             ];
-            let tokens = backend.count_tokens(&template.render(&probe, true)?)?;
+            let tokens = meter.measure(&probe)?;
             Ok(tokens
                 + usize::try_from(max_new_tokens).unwrap_or(usize::MAX)
                 + self.config().margin_tokens

@@ -269,6 +269,17 @@ pub trait LlmBackend: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// The tokens `messages` take as this backend will send them to the model: rendered
+    /// with its own chat template and tokenised as the model reads them (special tokens
+    /// included). `None` when the backend does not render prompts itself (a remote server
+    /// renders on its side); callers then render the model's template and count with
+    /// [`LlmBackend::count_tokens`]. A backend that renders must answer here, so a prompt
+    /// budget counts the very string that is sent.
+    fn prompt_tokens(&self, messages: &[ChatMessage]) -> Option<Result<usize>> {
+        let _ = messages;
+        None
+    }
+
     /// Generates a whole completion.
     ///
     /// # Errors

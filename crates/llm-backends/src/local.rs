@@ -393,6 +393,16 @@ impl LlmBackend for LocalLlm {
         self.chat_template.as_deref()
     }
 
+    /// The prompt exactly as `complete` and `stream` send it: llama.cpp's rendering of the
+    /// model's template, tokenised with BOS and special tokens.
+    fn prompt_tokens(&self, messages: &[ChatMessage]) -> Option<ragd_core::Result<usize>> {
+        Some(
+            self.render(messages)
+                .map(|prompt| self.tokenize_prompt(&prompt).len())
+                .map_err(ragd_core::Error::from),
+        )
+    }
+
     async fn complete(&self, req: CompletionRequest) -> ragd_core::Result<Completion> {
         let mut receiver = self.start(req)?;
         let mut text = String::new();

@@ -68,6 +68,11 @@ async fn a_session_over_a_document_answers_with_its_citation_streams_and_is_foun
     assert!(metadata["usage"]["completion_tokens"].as_u64().unwrap() <= 24, "{metadata}");
     assert_eq!(metadata["backend"], "llama-cpp");
     assert!(metadata["prompt"]["prompt_tokens_estimate"].as_u64().unwrap() > 0);
+    // One renderer: the budget counted the prompt llama.cpp rendered and was sent.
+    assert_eq!(
+        metadata["prompt"]["prompt_tokens_estimate"], metadata["usage"]["prompt_tokens"],
+        "{metadata}"
+    );
 
     // Tags appear after the first exchange and find the session.
     let (_, stored) = app.get(&format!("/api/v1/sessions/{id}")).await;
