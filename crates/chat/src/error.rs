@@ -81,7 +81,7 @@ impl From<Error> for ragd_core::Error {
             | Error::ContextTooLong { .. }
             | Error::Template(_)
             | Error::Generation(_)
-            | Error::Task(_)) => Self::new(other.kind(), other.to_string()),
+            | Error::Task(_)) => Self::new(other.kind(), other.to_string()).with_source(other),
         }
     }
 }
@@ -104,5 +104,8 @@ mod tests {
         assert!(long.to_string().contains("10 prompt tokens"));
         let converted: ragd_core::Error = Error::NoModel.into();
         assert_eq!(converted.kind(), ErrorKind::Unavailable);
+        // The conversion keeps this error as the source.
+        let source = std::error::Error::source(&converted).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("no chat model is loaded"));
     }
 }

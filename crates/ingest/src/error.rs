@@ -122,8 +122,8 @@ impl From<Error> for ragd_core::Error {
         match err {
             Error::Core(err) => err,
             Error::Catalog(err) => err.into(),
-            Error::Io { .. } => Self::new(err.kind(), err.to_string()).with_source(err),
-            Error::Empty
+            Error::Io { .. }
+            | Error::Empty
             | Error::UnsupportedType { .. }
             | Error::Extraction { .. }
             | Error::InvalidConfig(_)
@@ -136,7 +136,7 @@ impl From<Error> for ragd_core::Error {
             | Error::Unavailable(_)
             | Error::Busy(_)
             | Error::Timeout(_)
-            | Error::Task(_) => Self::new(err.kind(), err.to_string()),
+            | Error::Task(_) => Self::new(err.kind(), err.to_string()).with_source(err),
         }
     }
 }
@@ -144,6 +144,14 @@ impl From<Error> for ragd_core::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conversion_into_the_core_error_keeps_the_source() {
+        let converted: ragd_core::Error = Error::TooManyFiles { max: 3 }.into();
+        assert_eq!(converted.kind(), ErrorKind::PayloadTooLarge);
+        let source = std::error::Error::source(&converted).map(ToString::to_string);
+        assert_eq!(source, Some(Error::TooManyFiles { max: 3 }.to_string()));
+    }
 
     #[test]
     fn kinds_are_mapped() {
