@@ -92,6 +92,18 @@ pub enum Error {
     /// A background task died (a panic in an extractor or a cancelled runtime).
     #[error("background task failed: {0}")]
     Task(String),
+    /// A background task or process could not be started or waited for.
+    #[error("background task failed: {what}: {source}")]
+    Spawn {
+        /// What was being started or waited for.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blocking task panicked or was cancelled.
+    #[error("background task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
 }
 
 impl Error {
@@ -104,7 +116,11 @@ impl Error {
             }
             Self::UnsupportedType { .. } => ErrorKind::UnsupportedMediaType,
             Self::TokenizerLoad { .. } => ErrorKind::Unavailable,
-            Self::Chunking(_) | Self::Io { .. } | Self::Task(_) => ErrorKind::Internal,
+            Self::Chunking(_)
+            | Self::Io { .. }
+            | Self::Task(_)
+            | Self::Spawn { .. }
+            | Self::Join(_) => ErrorKind::Internal,
             Self::Core(err) => err.kind(),
             Self::Catalog(err) => err.kind(),
             Self::TooLarge { .. } | Self::TooManyFiles { .. } => ErrorKind::PayloadTooLarge,
@@ -136,7 +152,9 @@ impl From<Error> for ragd_core::Error {
             | Error::Unavailable(_)
             | Error::Busy(_)
             | Error::Timeout(_)
-            | Error::Task(_) => Self::new(err.kind(), err.to_string()).with_source(err),
+            | Error::Task(_)
+            | Error::Spawn { .. }
+            | Error::Join(_) => Self::new(err.kind(), err.to_string()).with_source(err),
         }
     }
 }

@@ -184,7 +184,7 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
 /// # Errors
 /// [`Error::Extraction`] when the document fails, the worker crashes (the reason names
 /// the signal and the worker's last line of stderr) or takes too long (the worker is
-/// killed); [`Error::Empty`] for no bytes; [`Error::Task`] when the worker cannot start.
+/// killed); [`Error::Empty`] for no bytes; [`Error::Spawn`] when the worker cannot start.
 pub async fn extract_in_worker(
     command: &WorkerCommand,
     kind: DocumentKind,
@@ -202,11 +202,9 @@ pub async fn extract_in_worker(
         .env("RUST_BACKTRACE", "0")
         .kill_on_drop(true)
         .spawn()
-        .map_err(|err| {
-            Error::Task(format!(
-                "cannot start the extraction worker {}: {err}",
-                command.program.display()
-            ))
+        .map_err(|source| Error::Spawn {
+            what: format!("cannot start the extraction worker {}", command.program.display()),
+            source,
         })?;
     let pid = child.id();
     tracing::debug!(?pid, format, bytes = bytes.len(), "extraction worker started");
@@ -267,7 +265,8 @@ pub async fn extract_in_worker(
             limits.timeout.as_secs_f64()
         )));
     };
-    let status = status.map_err(|err| Error::Task(format!("waiting for the worker: {err}")))?;
+    let status = status
+        .map_err(|source| Error::Spawn { what: "waiting for the worker".to_owned(), source })?;
     let answer = String::from_utf8_lossy(&answer);
     let reply = answer
         .strip_prefix(WORKER_MAGIC)

@@ -192,7 +192,9 @@ async fn a_crashing_worker_fails_the_document_with_its_signal_and_last_words() {
     let result =
         extract_in_worker(&missing, DocumentKind::Text, b"x".to_vec(), &ExtractLimits::default())
             .await;
-    assert!(matches!(result, Err(Error::Task(_))), "{result:?}");
+    let Err(Error::Spawn { what, source }) = &result else { panic!("{result:?}") };
+    assert!(what.contains("/nonexistent/ragd"), "{what}");
+    assert_eq!(source.kind(), std::io::ErrorKind::NotFound, "the io error is kept as the source");
 }
 
 #[test]

@@ -88,7 +88,10 @@ async fn extract_on_thread(
                 tracing::warn!(elapsed = ?started.elapsed(), "an abandoned extraction finished");
             }
         })
-        .map_err(|err| Error::Task(format!("cannot start an extraction thread: {err}")))?;
+        .map_err(|source| Error::Spawn {
+            what: "cannot start an extraction thread".to_owned(),
+            source,
+        })?;
     match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(Error::Task("the extraction thread stopped without an answer".into())),

@@ -132,7 +132,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
-    tokio::task::spawn_blocking(f).await.map_err(|err| Error::Task(err.to_string()))?
+    tokio::task::spawn_blocking(f).await?
 }
 
 fn to_chunk(document_id: DocumentId, piece: ChunkPiece) -> Chunk {
