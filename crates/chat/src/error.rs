@@ -43,7 +43,7 @@ pub enum Error {
     },
     /// The chat template could not be rendered.
     #[error("chat template: {0}")]
-    Template(String),
+    Template(#[source] minijinja::Error),
     /// Generation stopped with an error after it had started.
     #[error("generation failed: {0}")]
     Generation(ragd_core::Error),

@@ -108,8 +108,7 @@ impl ChatTemplate {
             .iter()
             .map(|m| TemplateMessage { role: m.role.as_str(), content: &m.content })
             .collect();
-        let template =
-            self.env.get_template(TEMPLATE_NAME).map_err(|err| Error::Template(err.to_string()))?;
+        let template = self.env.get_template(TEMPLATE_NAME).map_err(Error::Template)?;
         template
             .render(context! {
                 messages => messages,
@@ -117,7 +116,7 @@ impl ChatTemplate {
                 bos_token => "",
                 eos_token => "",
             })
-            .map_err(|err| Error::Template(err.to_string()))
+            .map_err(Error::Template)
     }
 }
 

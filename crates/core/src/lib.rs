@@ -34,6 +34,7 @@ pub mod ids;
 pub mod llm;
 pub mod metric_names;
 pub mod store;
+pub mod time;
 pub mod types;
 
 pub use embed::{Embedder, Embedding};

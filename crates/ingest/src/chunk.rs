@@ -103,11 +103,11 @@ impl Sizer {
             Self::Tokenizer(tokenizer) => tokenizer
                 .encode_fast(text, false)
                 .map(|encoding| encoding.get_ids().len())
-                .map_err(|err| Error::Chunking(format!("tokenizer failed: {err}"))),
+                .map_err(|source| Error::Tokenizer { what: "counting tokens", source }),
             Self::Embedder { embedder, special } => embedder
                 .count_tokens(text)
                 .map(|count| count.saturating_sub(*special))
-                .map_err(|err| Error::Chunking(format!("the embedder cannot count tokens: {err}"))),
+                .map_err(Error::Count),
         }
     }
 }
@@ -147,7 +147,7 @@ impl Chunker {
     pub fn new(config: ChunkerConfig, mut tokenizer: Tokenizer) -> Result<Self> {
         tokenizer
             .with_truncation(None)
-            .map_err(|err| Error::Chunking(format!("cannot disable truncation: {err}")))?;
+            .map_err(|source| Error::Tokenizer { what: "disabling truncation", source })?;
         tokenizer.with_padding(None);
         Self::with_sizer(config, Sizer::Tokenizer(Arc::new(tokenizer)))
     }
@@ -159,9 +159,7 @@ impl Chunker {
     /// [`Error::InvalidConfig`] when the sizes are unusable; [`Error::Chunking`] when the
     /// embedder cannot count.
     pub fn with_embedder(config: ChunkerConfig, embedder: Arc<dyn Embedder>) -> Result<Self> {
-        let special = embedder
-            .count_tokens("")
-            .map_err(|err| Error::Chunking(format!("the embedder cannot count tokens: {err}")))?;
+        let special = embedder.count_tokens("").map_err(Error::Count)?;
         Self::with_sizer(config, Sizer::Embedder { embedder, special })
     }
 

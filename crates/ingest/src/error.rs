@@ -47,6 +47,18 @@ pub enum Error {
     /// an ordinal.
     #[error("chunking failed: {0}")]
     Chunking(String),
+    /// The tokenizer failed on a piece of text.
+    #[error("chunking failed: {what}: {source}")]
+    Tokenizer {
+        /// What the tokenizer was doing.
+        what: &'static str,
+        /// Its error.
+        #[source]
+        source: tokenizers::Error,
+    },
+    /// The embedder could not count a text's tokens.
+    #[error("chunking failed: the embedder cannot count tokens: {0}")]
+    Count(#[source] ragd_core::Error),
     /// A failure reported through a boundary trait.
     #[error(transparent)]
     Core(#[from] ragd_core::Error),
@@ -117,6 +129,8 @@ impl Error {
             Self::UnsupportedType { .. } => ErrorKind::UnsupportedMediaType,
             Self::TokenizerLoad { .. } => ErrorKind::Unavailable,
             Self::Chunking(_)
+            | Self::Tokenizer { .. }
+            | Self::Count(_)
             | Self::Io { .. }
             | Self::Task(_)
             | Self::Spawn { .. }
@@ -145,6 +159,8 @@ impl From<Error> for ragd_core::Error {
             | Error::InvalidConfig(_)
             | Error::TokenizerLoad { .. }
             | Error::Chunking(_)
+            | Error::Tokenizer { .. }
+            | Error::Count(_)
             | Error::TooLarge { .. }
             | Error::TooManyFiles { .. }
             | Error::NoFiles

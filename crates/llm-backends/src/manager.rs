@@ -66,6 +66,23 @@ pub struct LoadRequest {
     pub settings: Option<SettingsPatch>,
 }
 
+impl LoadRequest {
+    /// The GPU layers a device name asks for: `cpu` (or none) runs on the CPU, `cuda`
+    /// offloads every layer.
+    ///
+    /// # Errors
+    /// `InvalidInput` for another name.
+    pub fn gpu_layers_for(device: Option<&str>) -> Result<u32, Error> {
+        match device {
+            None | Some("cpu") => Ok(0),
+            Some("cuda") => Ok(u32::MAX),
+            Some(other) => {
+                Err(Error::invalid_input(format!("device {other:?} is not cpu or cuda")))
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for LoadRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadRequest")
@@ -134,7 +151,8 @@ pub struct ModelStatus {
     pub state: LoadState,
     /// The model concerned, if any.
     pub model: Option<ModelInfo>,
-    /// When the state last changed.
+    /// When the state last changed (in ragd's wire format, [`ragd_core::time`]).
+    #[serde(serialize_with = "ragd_core::time::serialize")]
     pub since: DateTime<Utc>,
 }
 

@@ -51,7 +51,7 @@ pub fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
 /// (`2026-12-02T11:51:08.123Z`).
 #[must_use]
 pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    ragd_core::time::to_wire(time)
 }
 
 /// Path of the OpenAPI document.

@@ -157,16 +157,7 @@ pub async fn load(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<LoadBody>,
 ) -> Result<(StatusCode, ApiJson<StatusBody>), ApiError> {
-    let gpu_layers = match body.device.as_deref() {
-        None | Some("cpu") => 0,
-        Some("cuda") => u32::MAX,
-        Some(other) => {
-            return Err(ApiError::new(
-                ErrorKind::InvalidInput,
-                format!("device {other:?} is not cpu or cuda"),
-            ));
-        }
-    };
+    let gpu_layers = LoadRequest::gpu_layers_for(body.device.as_deref())?;
     let hub = body.hub.map(HubFile::try_from).transpose()?;
     let model = match (body.model, &hub) {
         (Some(model), None) => model,

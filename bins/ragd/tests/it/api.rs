@@ -309,6 +309,8 @@ async fn the_router_serves_an_engine_built_over_fakes() {
         (&Value::from("loaded"), &Value::from("custom")),
         "{model}"
     );
+    let since = model["since"].as_str().unwrap();
+    assert!(since.len() == 24 && since.ends_with('Z'), "one timestamp format: {since}");
 
     let (status, session) = json(
         app.clone()
