@@ -5,8 +5,8 @@
 //! rules as the `ragd` server and its CLI verbs, which are thin views over it:
 //!
 //! - [`Engine::open`] wires the defaults (the ONNX Runtime embedder with feature `ort`,
-//!   LanceDB with feature `lance`, both on by default; SQLite; the model manager with
-//!   llama.cpp) under one data directory;
+//!   LanceDB with feature `lance`, the model manager with llama.cpp with feature `llama`,
+//!   all on by default; SQLite) under one data directory;
 //! - [`Engine::builder`] takes trait objects ([`ragd_core::Embedder`],
 //!   [`ragd_core::VectorStore`], [`ragd_core::LlmBackend`]) to swap any backend;
 //! - [`Engine::documents`], [`Engine::search`], [`Engine::chat`], [`Engine::models`] and

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "llama")]
 use llama_cpp_2::llama_batch::BatchAddError;
+#[cfg(feature = "llama")]
 use llama_cpp_2::{
     ApplyChatTemplateError, DecodeError, LlamaContextLoadError, LlamaModelLoadError,
 };
@@ -38,6 +40,7 @@ pub enum Error {
         path: PathBuf,
     },
     /// llama.cpp refused to load the model.
+    #[cfg(feature = "llama")]
     #[error("llama.cpp could not load the model {}: {source}", path.display())]
     LoadModel {
         /// The model file.
@@ -50,6 +53,7 @@ pub enum Error {
     #[error("could not initialise the llama.cpp backend: {0}")]
     Backend(String),
     /// llama.cpp could not create an inference context (usually out of memory).
+    #[cfg(feature = "llama")]
     #[error("could not create a llama.cpp context of {context_length} tokens: {source}")]
     CreateContext {
         /// The requested context length.
@@ -64,6 +68,7 @@ pub enum Error {
     #[error("invalid completion request: {0}")]
     InvalidRequest(String),
     /// The chat template could not render the conversation.
+    #[cfg(feature = "llama")]
     #[error("could not render the chat template: {0}")]
     Template(#[source] ApplyChatTemplateError),
     /// The prompt and the requested completion do not fit the context window.
@@ -92,9 +97,11 @@ pub enum Error {
     #[error("could not start the LLM worker thread: {0}")]
     Spawn(#[source] std::io::Error),
     /// A batch could not be filled (a bug: batches are sized to the context).
+    #[cfg(feature = "llama")]
     #[error("could not fill a llama.cpp batch: {0}")]
     Batch(#[source] BatchAddError),
     /// llama.cpp failed while evaluating tokens.
+    #[cfg(feature = "llama")]
     #[error("llama.cpp failed to decode: {0}")]
     Decode(#[source] DecodeError),
 }
@@ -108,16 +115,19 @@ impl Error {
             Self::MissingModel { .. }
             | Self::ReadModel { .. }
             | Self::Backend(_)
-            | Self::CreateContext { .. }
             | Self::WorkerStopped => ErrorKind::Unavailable,
-            Self::NotGguf { .. }
-            | Self::LoadModel { .. }
-            | Self::InvalidConfig(_)
-            | Self::InvalidRequest(_)
-            | Self::Template(_) => ErrorKind::InvalidInput,
+            #[cfg(feature = "llama")]
+            Self::CreateContext { .. } => ErrorKind::Unavailable,
+            Self::NotGguf { .. } | Self::InvalidConfig(_) | Self::InvalidRequest(_) => {
+                ErrorKind::InvalidInput
+            }
+            #[cfg(feature = "llama")]
+            Self::LoadModel { .. } | Self::Template(_) => ErrorKind::InvalidInput,
             Self::ContextTooLong { .. } => ErrorKind::ContextTooLong,
             Self::Overloaded { .. } => ErrorKind::Overloaded,
-            Self::Spawn(_) | Self::Batch(_) | Self::Decode(_) => ErrorKind::Internal,
+            Self::Spawn(_) => ErrorKind::Internal,
+            #[cfg(feature = "llama")]
+            Self::Batch(_) | Self::Decode(_) => ErrorKind::Internal,
         }
     }
 }
@@ -128,10 +138,15 @@ impl From<Error> for ragd_core::Error {
         match err {
             Error::Core(err) => err,
             Error::ReadModel { source, .. } | Error::Spawn(source) => converted.with_source(source),
+            #[cfg(feature = "llama")]
             Error::LoadModel { source, .. } => converted.with_source(source),
+            #[cfg(feature = "llama")]
             Error::CreateContext { source, .. } => converted.with_source(source),
+            #[cfg(feature = "llama")]
             Error::Template(source) => converted.with_source(source),
+            #[cfg(feature = "llama")]
             Error::Batch(source) => converted.with_source(source),
+            #[cfg(feature = "llama")]
             Error::Decode(source) => converted.with_source(source),
             Error::MissingModel { .. }
             | Error::Backend(_)
@@ -145,7 +160,7 @@ impl From<Error> for ragd_core::Error {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "llama"))]
 mod tests {
     use super::*;
 

@@ -19,14 +19,18 @@
 //! API only as error sources.
 
 pub mod error;
+#[cfg(feature = "llama")]
 mod local;
 pub mod manager;
 pub mod registry;
 pub mod remote;
+#[cfg(feature = "llama")]
 mod text;
+#[cfg(feature = "llama")]
 mod worker;
 
 pub use error::{Error, Result};
+#[cfg(feature = "llama")]
 pub use local::{DEFAULT_MAX_CONTEXT, DEFAULT_QUEUE_CAPACITY, LocalLlm, LocalLlmConfig};
 pub use registry::{
     ModelEntry, ModelFormat, ModelRegistry, ModelSource, RegistryConfig, hf_cache_dir, hf_repo_id,

@@ -20,6 +20,7 @@ use chrono::{DateTime, Utc};
 use ragd_core::{Error, ErrorKind, GenerationSettings, LlmBackend, SettingsPatch};
 use ragd_hub::{HubClient, HubConfig, HubFile, Progress};
 
+#[cfg(feature = "llama")]
 use crate::local::{LocalLlm, LocalLlmConfig};
 use crate::registry::{ModelEntry, ModelFormat, ModelRegistry, RegistryConfig};
 use crate::remote::HttpSettings;
@@ -413,6 +414,15 @@ impl ModelManager {
             size_bytes: None,
         };
         let backend: Arc<dyn LlmBackend> = match request.backend {
+            #[cfg(not(feature = "llama"))]
+            BackendKind::Local => {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    "this build runs no local models (feature `llama` is off); load an openai or \
+                     ollama model",
+                ));
+            }
+            #[cfg(feature = "llama")]
             BackendKind::Local => {
                 let path = self.local_path(request).await?;
                 info.size_bytes = std::fs::metadata(&path).ok().map(|m| m.len());
@@ -469,6 +479,7 @@ impl ModelManager {
     /// The GGUF file of a local load: the hub file when one is named, else a registry id or
     /// a path, else a hub reference `org/name/file.gguf`; hub files are downloaded when
     /// they are not cached.
+    #[cfg_attr(not(feature = "llama"), allow(dead_code))] // Local loads need the feature.
     async fn local_path(&self, request: &LoadRequest) -> Result<PathBuf, Error> {
         if let Some(file) = &request.hub {
             return self.hub_file(file).await;
@@ -485,6 +496,7 @@ impl ModelManager {
     }
 
     /// The cached copy of a hub file, downloading it (status `downloading`) when missing.
+    #[cfg_attr(not(feature = "llama"), allow(dead_code))] // Local loads need the feature.
     async fn hub_file(&self, file: &HubFile) -> Result<PathBuf, Error> {
         let Some(config) = &self.inner.config.hub else {
             return Err(Error::unavailable(format!(
