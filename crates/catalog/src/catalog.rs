@@ -179,7 +179,10 @@ impl Catalog {
         let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
         rows.map(|id| {
             let id = id?;
-            Uuid::parse_str(&id).map_err(|err| Error::Corrupt(format!("id {id:?}: {err}")))
+            Uuid::parse_str(&id).map_err(|err| Error::CorruptValue {
+                what: format!("id {id:?}"),
+                source: err.into(),
+            })
         })
         .collect()
     }

@@ -44,6 +44,15 @@ pub enum Error {
     /// A stored value could not be read back (an unknown status, a malformed id or time).
     #[error("catalog data is corrupt: {0}")]
     Corrupt(String),
+    /// A stored value could not be parsed back (a malformed id, time or metadata).
+    #[error("catalog data is corrupt: {what}: {source}")]
+    CorruptValue {
+        /// What was being read.
+        what: String,
+        /// The parser's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A call run through [`crate::Catalog::run`] panicked or was cancelled.
     #[error("a catalog call did not finish: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -58,7 +67,7 @@ impl Error {
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::SchemaTooNew { .. } => ErrorKind::Conflict,
-            Self::Corrupt(_) | Self::Task(_) => ErrorKind::Internal,
+            Self::Corrupt(_) | Self::CorruptValue { .. } | Self::Task(_) => ErrorKind::Internal,
         }
     }
 
@@ -88,6 +97,7 @@ impl From<Error> for ragd_core::Error {
         match err {
             Error::Sqlite(source) => converted.with_source(source),
             Error::Task(source) => converted.with_source(source),
+            Error::CorruptValue { source, .. } => converted.with_source(source),
             Error::NotFound { .. }
             | Error::InvalidInput(_)
             | Error::SchemaTooNew { .. }
@@ -114,5 +124,15 @@ mod tests {
         let err: ragd_core::Error = Error::not_found("chunk", "abc").into();
         assert_eq!(err.kind(), ErrorKind::NotFound);
         assert_eq!(err.message(), "chunk abc not found");
+    }
+
+    #[test]
+    fn a_corrupt_value_keeps_the_parser_error_as_its_source() {
+        let parse = uuid::Uuid::parse_str("not-a-uuid").unwrap_err();
+        let err = Error::CorruptValue { what: "id \"not-a-uuid\"".into(), source: parse.into() };
+        assert_eq!(err.kind(), ErrorKind::Internal);
+        let core: ragd_core::Error = err.into();
+        assert!(core.message().starts_with("catalog data is corrupt: id"), "{}", core.message());
+        assert!(std::error::Error::source(&core).is_some());
     }
 }

@@ -80,8 +80,10 @@ impl MessageRow {
             content: self.content,
             created_at: time_from_sql(&self.created_at)?,
             model: self.model,
-            metadata: serde_json::from_str(&self.metadata)
-                .map_err(|err| Error::Corrupt(format!("message {} metadata: {err}", self.id)))?,
+            metadata: serde_json::from_str(&self.metadata).map_err(|err| Error::CorruptValue {
+                what: format!("message {} metadata", self.id),
+                source: err.into(),
+            })?,
         })
     }
 }

@@ -60,9 +60,9 @@ pub(crate) fn time_to_sql(time: DateTime<Utc>) -> String {
 
 /// Parses a stored RFC 3339 time.
 pub(crate) fn time_from_sql(text: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|time| time.with_timezone(&Utc))
-        .map_err(|err| Error::Corrupt(format!("bad timestamp {text:?}: {err}")))
+    DateTime::parse_from_rfc3339(text).map(|time| time.with_timezone(&Utc)).map_err(|err| {
+        Error::CorruptValue { what: format!("timestamp {text:?}"), source: err.into() }
+    })
 }
 
 /// Formats an id for storage (a hyphenated lowercase UUID).
@@ -75,7 +75,10 @@ pub(crate) fn id_from_sql<T>(text: &str) -> Result<T>
 where
     T: FromStr<Err = ragd_core::IdParseError>,
 {
-    text.parse().map_err(|err| Error::Corrupt(format!("{err}")))
+    text.parse().map_err(|err: ragd_core::IdParseError| Error::CorruptValue {
+        what: format!("id {text:?}"),
+        source: err.into(),
+    })
 }
 
 /// Converts a stored integer to a narrower or unsigned type.

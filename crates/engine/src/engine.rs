@@ -201,7 +201,7 @@ impl EngineBuilder {
         // 8. The chat model.
         match self.llm {
             Some(llm) => {
-                models.install(llm).map_err(|err| Error::InvalidConfig(err.to_string()))?;
+                models.install(llm).map_err(Error::Model)?;
             }
             None if self.autoload => autoload(&config, &models),
             None => {}

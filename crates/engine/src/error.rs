@@ -33,6 +33,9 @@ pub enum Error {
     /// The chat service refused its configuration.
     #[error("chat: {0}")]
     Chat(#[from] ragd_chat::Error),
+    /// The model manager refused the chat model given to the builder.
+    #[error("chat model: {0}")]
+    Model(#[source] ragd_core::Error),
     /// A blocking start-up task panicked.
     #[error("a start-up task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -47,6 +50,7 @@ impl Error {
             Self::Catalog(err) => err.kind(),
             Self::Ingest(err) => err.kind(),
             Self::Chat(err) => err.kind(),
+            Self::Model(err) => err.kind(),
             Self::DataDir { .. } | Self::Task(_) => ErrorKind::Internal,
         }
     }

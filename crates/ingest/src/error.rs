@@ -113,6 +113,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The request to an extraction worker could not be encoded.
+    #[error("cannot encode the extraction worker's request: {0}")]
+    Encode(#[source] serde_json::Error),
     /// A blocking task panicked or was cancelled.
     #[error("background task failed: {0}")]
     Join(#[from] tokio::task::JoinError),
@@ -134,6 +137,7 @@ impl Error {
             | Self::Io { .. }
             | Self::Task(_)
             | Self::Spawn { .. }
+            | Self::Encode(_)
             | Self::Join(_) => ErrorKind::Internal,
             Self::Core(err) => err.kind(),
             Self::Catalog(err) => err.kind(),
@@ -170,6 +174,7 @@ impl From<Error> for ragd_core::Error {
             | Error::Timeout(_)
             | Error::Task(_)
             | Error::Spawn { .. }
+            | Error::Encode(_)
             | Error::Join(_) => Self::new(err.kind(), err.to_string()).with_source(err),
         }
     }

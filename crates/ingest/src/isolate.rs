@@ -215,7 +215,7 @@ pub async fn extract_in_worker(
         max_memory_bytes: command.max_memory_bytes,
         len: bytes.len() as u64,
     };
-    let mut header = serde_json::to_vec(&request).map_err(|err| Error::Task(err.to_string()))?;
+    let mut header = serde_json::to_vec(&request).map_err(Error::Encode)?;
     header.push(b'\n');
     let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())

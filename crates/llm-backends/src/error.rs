@@ -90,6 +90,16 @@ pub enum Error {
         /// The configured queue capacity.
         capacity: usize,
     },
+    /// A fixed piece of the prompt machinery (the fallback template, the probe message) could
+    /// not be built: a bug, with llama-cpp-2's error as the source.
+    #[error("could not build the {what}: {source}")]
+    Setup {
+        /// What was being built.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The generation thread has stopped, so no request can be answered.
     #[error("the LLM worker thread has stopped")]
     WorkerStopped,
@@ -125,7 +135,7 @@ impl Error {
             Self::LoadModel { .. } | Self::Template(_) => ErrorKind::InvalidInput,
             Self::ContextTooLong { .. } => ErrorKind::ContextTooLong,
             Self::Overloaded { .. } => ErrorKind::Overloaded,
-            Self::Spawn(_) => ErrorKind::Internal,
+            Self::Spawn(_) | Self::Setup { .. } => ErrorKind::Internal,
             #[cfg(feature = "llama")]
             Self::Batch(_) | Self::Decode(_) => ErrorKind::Internal,
         }
@@ -138,6 +148,7 @@ impl From<Error> for ragd_core::Error {
         match err {
             Error::Core(err) => err,
             Error::ReadModel { source, .. } | Error::Spawn(source) => converted.with_source(source),
+            Error::Setup { source, .. } => converted.with_source(source),
             #[cfg(feature = "llama")]
             Error::LoadModel { source, .. } => converted.with_source(source),
             #[cfg(feature = "llama")]

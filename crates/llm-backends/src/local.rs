@@ -314,7 +314,7 @@ impl LocalLlm {
 fn pick_template(model: &LlamaModel, from_model: Option<&str>) -> Result<LlamaChatTemplate> {
     let fallback = || {
         LlamaChatTemplate::new(FALLBACK_TEMPLATE)
-            .map_err(|err| Error::InvalidConfig(format!("fallback template: {err}")))
+            .map_err(|err| Error::Setup { what: "fallback chat template", source: err.into() })
     };
     let Some(source) = from_model else {
         tracing::warn!("the model has no chat template; using ChatML");
@@ -325,7 +325,7 @@ fn pick_template(model: &LlamaModel, from_model: Option<&str>) -> Result<LlamaCh
         return fallback();
     };
     let probe = LlamaChatMessage::new("user".to_owned(), "ping".to_owned())
-        .map_err(|err| Error::InvalidConfig(format!("probe message: {err}")))?;
+        .map_err(|err| Error::Setup { what: "template probe message", source: err.into() })?;
     match model.apply_chat_template(&template, &[probe], true) {
         Ok(_) => Ok(template),
         Err(err) => {

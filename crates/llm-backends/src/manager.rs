@@ -432,7 +432,7 @@ impl ModelManager {
                 local.gpu_layers = request.gpu_layers;
                 let loaded = tokio::task::spawn_blocking(move || LocalLlm::load(&local))
                     .await
-                    .map_err(|err| Error::internal(format!("the model loader panicked: {err}")))?;
+                    .map_err(|err| Error::internal("the model loader panicked").with_source(err))?;
                 Arc::new(loaded.map_err(Error::from)?)
             }
             BackendKind::Openai => {
