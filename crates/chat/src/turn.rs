@@ -68,17 +68,10 @@ impl ChatService {
                 ragd_search::MAX_TOP_K
             )));
         }
-        // Out-of-range settings refuse the message before it is stored. Those in force
-        // were checked when they were set, and are checked again here for providers that
-        // do not check.
-        let settings = match &request.settings {
-            Some(patch) => self.parts().models.settings().apply(patch)?,
-            None => {
-                let settings = self.parts().models.settings();
-                settings.validate()?;
-                settings
-            }
-        };
+        // Out-of-range settings refuse the message before it is stored. `apply` checks the
+        // result, so settings in force from a provider that does not check are checked too.
+        let patch = request.settings.unwrap_or_default();
+        let settings = self.parts().models.settings().apply(&patch)?;
         let guard = self.lock(id).await;
         // A full queue refuses before anything is stored: the client simply retries.
         let slot = self.generation_slot().await?;

@@ -164,29 +164,6 @@ pub struct SettingsPatch {
     pub stop: Option<Vec<String>>,
 }
 
-impl SettingsPatch {
-    /// `true` when the patch changes nothing.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        *self == Self::default()
-    }
-}
-
-impl From<GenerationSettings> for SettingsPatch {
-    /// A patch that sets every field.
-    fn from(s: GenerationSettings) -> Self {
-        Self {
-            temperature: Some(s.temperature),
-            top_p: Some(s.top_p),
-            top_k: Some(s.top_k),
-            repetition_penalty: Some(s.repetition_penalty),
-            max_new_tokens: Some(s.max_new_tokens),
-            seed: Some(s.seed),
-            stop: Some(s.stop),
-        }
-    }
-}
-
 /// A request for a chat completion.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CompletionRequest {
@@ -335,7 +312,6 @@ mod tests {
         let err = base.apply(&bad).expect_err("top_p out of range");
         assert!(err.message().contains("top_p"), "{err}");
         assert_eq!(base.seed, Some(7), "the base is untouched");
-        assert!(SettingsPatch::default().is_empty());
-        assert_eq!(base.apply(&SettingsPatch::from(base.clone())).expect("valid"), base);
+        assert_eq!(base.apply(&SettingsPatch::default()).expect("valid"), base);
     }
 }

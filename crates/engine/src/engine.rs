@@ -54,7 +54,16 @@ struct Inner {
     embedder_description: Option<String>,
     store: Option<Arc<dyn VectorStore>>,
     monitor: Option<SystemMonitor>,
-    health: watch::Receiver<Health>,
+    health: watch::Sender<Health>,
+}
+
+/// The embedder and the store opened with its identity: the two are used together or not
+/// at all.
+struct Vectors {
+    embedder: Arc<dyn Embedder>,
+    /// The embedder for status reports.
+    description: String,
+    store: Arc<dyn VectorStore>,
 }
 
 /// Builds an [`Engine`] with some backends of the caller's choosing; the rest are the
@@ -117,37 +126,45 @@ impl EngineBuilder {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| Error::DataDir { path: config.data_dir.clone(), source })?;
-        let (health_tx, health) = watch::channel(Health::starting());
 
         // 2. The catalog.
         let catalog_path = config.data_dir.join("ragd.sqlite3");
         let catalog = tokio::task::spawn_blocking(move || Catalog::open(&catalog_path)).await??;
 
-        // 3. The embedder.
-        let (embedder, embedder_description) = match self.embedder {
+        // 3. The embedder, with its description for status reports.
+        let embedder = match self.embedder {
             Some(embedder) => {
                 let description = embedder.model_id().to_owned();
-                (Ok(embedder), Some(description))
+                Ok((embedder, description))
             }
-            None => match defaults::default_embedder(&config).await {
-                Ok((embedder, description)) => (Ok(embedder), Some(description)),
-                Err(reason) => (Err(reason), None),
-            },
+            None => defaults::default_embedder(&config).await,
         };
 
-        // 4. The vector store, with the loaded embedder's identity.
-        let store: std::result::Result<Arc<dyn VectorStore>, String> = match (self.store, &embedder)
-        {
-            (Some(store), Ok(_)) => Ok(store),
-            (None, Ok(embedder)) => defaults::default_store(&config, embedder.as_ref()).await,
-            (_, Err(reason)) => Err(reason.clone()),
-        };
-        let (embedder, store, vectors_reason) = match (embedder, store) {
-            (Ok(embedder), Ok(store)) => (Some(embedder), Some(store), None),
-            (Err(reason), _) | (_, Err(reason)) => {
-                tracing::warn!("document uploads and semantic search are disabled: {reason}");
-                (None, None, Some(reason))
+        // 4. The vector store, with the loaded embedder's identity. Either both are there
+        // (uploads and semantic search work) or neither is used, with the reason.
+        let vectors = match (embedder, self.store) {
+            (Ok((embedder, description)), Some(store)) => {
+                Ok(Vectors { embedder, description, store })
             }
+            (Ok((embedder, description)), None) => {
+                defaults::default_store(&config, embedder.as_ref()).await.map(|store| Vectors {
+                    embedder,
+                    description,
+                    store,
+                })
+            }
+            (Err(reason), _) => Err(reason),
+        };
+        if let Err(reason) = &vectors {
+            tracing::warn!("document uploads and semantic search are disabled: {reason}");
+        }
+        let (embedder, embedder_description, store) = match &vectors {
+            Ok(v) => (
+                Some(Arc::clone(&v.embedder)),
+                Some(v.description.clone()),
+                Some(Arc::clone(&v.store)),
+            ),
+            Err(_) => (None, None, None),
         };
 
         // 5. Orphan vectors, before any worker writes vectors.
@@ -160,10 +177,9 @@ impl EngineBuilder {
 
         // 6. The services.
         // The chunker counts tokens through the embedder: one source for the count.
-        let chunker = match (&vectors_reason, &embedder) {
-            (None, Some(embedder)) => defaults::chunker(&config, embedder.clone()),
-            (Some(reason), _) => Err(reason.clone()),
-            (None, None) => Err("no embedder".to_owned()),
+        let chunker = match &vectors {
+            Ok(v) => defaults::chunker(&config, Arc::clone(&v.embedder)),
+            Err(reason) => Err(reason.clone()),
         };
         let documents_reason = chunker.as_ref().err().cloned();
         let documents = Ingestor::new(
@@ -216,21 +232,22 @@ impl EngineBuilder {
         };
 
         let mut components = vec![Component::available("catalog", "SQLite")];
-        components.push(match (&vectors_reason, &embedder_description) {
-            (None, Some(description)) => Component::available("embedder", description),
-            (Some(reason), _) => Component::unavailable("embedder", reason),
-            (None, None) => Component::unavailable("embedder", "not loaded"),
-        });
-        components.push(match &vectors_reason {
-            None => Component::available("vector_store", &config.vector_store_uri()),
-            Some(reason) => Component::unavailable("vector_store", reason),
-        });
+        match &vectors {
+            Ok(v) => components.extend([
+                Component::available("embedder", &v.description),
+                Component::available("vector_store", &config.vector_store_uri()),
+            ]),
+            Err(reason) => components.extend([
+                Component::unavailable("embedder", reason),
+                Component::unavailable("vector_store", reason),
+            ]),
+        }
         components.push(match &documents_reason {
             None => Component::available("documents", "uploads accepted"),
             Some(reason) => Component::unavailable("documents", reason),
         });
-        // The receiver lives in the engine, so the send cannot fail.
-        let _ = health_tx.send(Health::from_components(components));
+        // The engine keeps the sender, so watchers stay subscribed for later changes.
+        let (health, _) = watch::channel(Health::from_components(components));
 
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -326,7 +343,7 @@ impl Engine {
     /// execution provider.
     #[must_use]
     pub fn embedder_description(&self) -> Option<&str> {
-        self.inner.embedder.as_ref().and(self.inner.embedder_description.as_deref())
+        self.inner.embedder_description.as_deref()
     }
 
     /// The vector store, when it opened.
@@ -344,7 +361,7 @@ impl Engine {
     /// The components' health, as a watch channel (`borrow()` for now, `changed()` to wait).
     #[must_use]
     pub fn health(&self) -> watch::Receiver<Health> {
-        self.inner.health.clone()
+        self.inner.health.subscribe()
     }
 
     /// Waits until the chat model has loaded, at most `timeout`.

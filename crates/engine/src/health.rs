@@ -7,8 +7,6 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
-    /// The start-up sequence is running.
-    Starting,
     /// Every component is available.
     Ok,
     /// The engine serves, but some component is unavailable (see its reason).
@@ -46,10 +44,6 @@ pub struct Health {
 }
 
 impl Health {
-    pub(crate) const fn starting() -> Self {
-        Self { status: HealthStatus::Starting, components: Vec::new() }
-    }
-
     pub(crate) fn from_components(components: Vec<Component>) -> Self {
         let status = if components.iter().all(|c| c.available) {
             HealthStatus::Ok

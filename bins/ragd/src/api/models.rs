@@ -209,8 +209,7 @@ pub async fn unload(State(state): State<AppState>) -> Result<ApiJson<StatusBody>
 }
 
 /// The generation settings in force.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SettingsBody {
     /// Softmax temperature, 0 (greedy) to 2.
     pub temperature: f32,
@@ -226,20 +225,6 @@ pub struct SettingsBody {
     pub seed: Option<u64>,
     /// Up to 8 stop sequences.
     pub stop: Vec<String>,
-}
-
-impl From<SettingsBody> for GenerationSettings {
-    fn from(s: SettingsBody) -> Self {
-        Self {
-            temperature: s.temperature,
-            top_p: s.top_p,
-            top_k: s.top_k,
-            repetition_penalty: s.repetition_penalty,
-            max_new_tokens: s.max_new_tokens,
-            seed: s.seed,
-            stop: s.stop,
-        }
-    }
 }
 
 impl From<GenerationSettings> for SettingsBody {

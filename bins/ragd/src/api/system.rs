@@ -56,7 +56,6 @@ pub async fn health(State(state): State<AppState>) -> ApiJson<Health> {
 
 fn health_status(status: ragd_engine::HealthStatus) -> &'static str {
     match status {
-        ragd_engine::HealthStatus::Starting => "starting",
         ragd_engine::HealthStatus::Ok => "ok",
         ragd_engine::HealthStatus::Degraded => "degraded",
     }
@@ -76,7 +75,7 @@ pub struct Info {
     pub config: ConfigSummary,
     /// The bundled assets and whether each is present.
     pub assets: Vec<AssetStatus>,
-    /// The engine's health: `ok`, `degraded` or `starting`.
+    /// The engine's health: `ok` or `degraded`.
     #[schema(example = "ok")]
     pub health: &'static str,
     /// Each component, what it is, or why it is unavailable.
