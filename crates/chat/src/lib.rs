@@ -9,7 +9,9 @@
 //! [`ChatService`] is one type implemented across private modules by responsibility:
 //! `service` (the handle, per-session locks, the bounded generation queue), `sessions`
 //! (session CRUD), `turn` ([`ChatService::send`]; its module docs list the steps of sending a
-//! message), `retrieval` (documents and long-term memory), `upkeep` (summaries and tags) and
+//! message), `completion` ([`ChatService::complete`]: a stateless completion over the
+//! caller's conversation, with or without retrieval, for the OpenAI, Ollama and MCP
+//! protocols), `retrieval` (documents and long-term memory), `upkeep` (summaries and tags) and
 //! `generation` (the background task that streams and stores a reply). Its configuration and
 //! parts are in `config`, the request and response types in `types`.
 //!
@@ -18,6 +20,7 @@
 //! builds and tests without ONNX Runtime, LanceDB or llama.cpp, and nothing here assumes
 //! the model is in-process.
 
+mod completion;
 mod config;
 pub mod error;
 mod generation;
@@ -32,6 +35,9 @@ mod turn;
 mod types;
 mod upkeep;
 
+pub use completion::{
+    CompleteRequest, CompletionEvent, CompletionReply, CompletionStream, Retrieval,
+};
 pub use config::{ChatConfig, ChatParts, FixedModel, ModelProvider};
 pub use error::{Error, Result};
 pub use metadata::ReplyMetadata;

@@ -163,6 +163,12 @@ fn assemble(
     messages
 }
 
+/// Every part of `parts` in one conversation, left out nothing (what a caller that must not
+/// lose history is told it needs).
+pub(crate) fn assemble_all(parts: &PromptParts<'_>) -> Vec<ChatMessage> {
+    assemble(parts, true, parts.documents.len(), parts.memories.len(), parts.history.len())
+}
+
 fn share(budget: usize, fraction: f32) -> usize {
     let fraction = f64::from(fraction.clamp(0.0, 1.0));
     // Budgets are far below 2^52, so the float round trip is exact enough.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use ragd_core::{
-    EmbeddedRecord, ErrorKind, Message, MessageId, SearchRequest, Session, SessionId, TableName,
+    DocumentId, EmbeddedRecord, ErrorKind, Message, MessageId, SearchRequest, SessionId, TableName,
     VectorFilter,
 };
 use ragd_search::{HybridOptions, SearchQuery};
@@ -52,31 +52,29 @@ impl ChatService {
             .collect())
     }
 
-    /// Hybrid search over the session's documents; semantic or keyword alone when only one
-    /// side is available, nothing when neither is (logged, not an error: the model can
-    /// still answer).
+    /// Hybrid search over `document_ids` (all documents when empty); semantic or keyword
+    /// alone when only one side is available, nothing when neither is (logged, not an
+    /// error: the model can still answer). `scope` names the caller in the log.
     pub(crate) async fn retrieve(
         &self,
         query: &str,
         top_k: usize,
-        session: &Session,
+        document_ids: &[DocumentId],
+        scope: &str,
     ) -> Vec<ContextChunk> {
         let Some(searcher) = &self.parts().searcher else { return Vec::new() };
         if top_k == 0 {
             return Vec::new();
         }
-        let query = SearchQuery {
-            text: query.to_owned(),
-            top_k,
-            document_ids: session.document_ids.clone(),
-        };
+        let query =
+            SearchQuery { text: query.to_owned(), top_k, document_ids: document_ids.to_vec() };
         let hits = match searcher.hybrid(&query, HybridOptions::default()).await {
             Ok(hits) => hits,
             Err(err) if err.kind() == ErrorKind::Unavailable => {
                 searcher.keyword(&query).await.unwrap_or_default()
             }
             Err(err) => {
-                tracing::warn!(session = %session.id, error = %err, "retrieval failed; answering without documents");
+                tracing::warn!(scope, error = %err, "retrieval failed; answering without documents");
                 Vec::new()
             }
         };

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use ragd_catalog::{Catalog, NewDocument, SessionQuery};
 use ragd_chat::{
-    ChatConfig, ChatEvent, ChatParts, ChatService, CreateSession, Error, FixedModel, SendMessage,
-    TaggingMode,
+    ChatConfig, ChatEvent, ChatParts, ChatService, CompleteRequest, CreateSession, Error,
+    FixedModel, Retrieval, SendMessage, TaggingMode,
 };
 use ragd_core::{
-    Chunk, ChunkId, DocumentId, EmbeddedRecord, Embedder, ErrorKind, GenerationSettings,
-    LlmBackend, SettingsPatch, TableName, VectorStore,
+    ChatMessage, ChatRole, Chunk, ChunkId, DocumentId, EmbeddedRecord, Embedder, ErrorKind,
+    GenerationSettings, LlmBackend, SettingsPatch, TableName, VectorStore,
 };
 use ragd_search::{Searcher, SearcherParts};
 use ragd_test_utils::{FakeEmbedder, InMemoryStore, Script, ScriptedLlm};
@@ -406,4 +406,133 @@ async fn a_full_generation_queue_refuses_before_storing_anything() {
     turn.finish().await.unwrap();
     // The slot is free again.
     chat.send(other.id, ask("now?")).await.unwrap().finish().await.unwrap();
+}
+
+fn conversation(messages: &[(ChatRole, &str)]) -> Vec<ChatMessage> {
+    messages
+        .iter()
+        .map(|(role, content)| ChatMessage { role: *role, content: (*content).into() })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_completion_with_retrieval_cites_the_documents_and_stores_nothing() {
+    let fixture = Fixture::new();
+    let volcano = fixture
+        .add_document("volcanoes.txt", "Basaltic lava flows are fluid.\n\nPumice floats on water.")
+        .await;
+    let baking = fixture
+        .add_document("baking.txt", "Sourdough needs a starter.\n\nRye flour ferments fast.")
+        .await;
+    let llm = ScriptedLlm::new(Script::Fixed("Pumice floats [1].".into()), 2048);
+    let chat = fixture.service(Some(llm.clone()), ChatConfig::default());
+    let messages = conversation(&[
+        (ChatRole::System, "Answer in one line."),
+        (ChatRole::User, "Hello"),
+        (ChatRole::Assistant, "Hi."),
+        (ChatRole::User, "Does pumice float on water?"),
+    ]);
+    let request = CompleteRequest {
+        messages,
+        retrieval: Some(Retrieval { document_ids: vec![volcano], top_k: Some(2) }),
+        settings: None,
+    };
+    let reply = chat.complete(request).await.unwrap().finish().await.unwrap();
+    assert_eq!(reply.text, "Pumice floats [1].");
+    assert_eq!(reply.model, "scripted-model");
+    assert!(!reply.citations.is_empty());
+    assert!(reply.citations.iter().all(|c| c.document_id == volcano));
+    assert_eq!(reply.citations[0].number, 1);
+    let prompt = &llm.requests()[0].messages;
+    // The configured system prompt, then the caller's, then the numbered chunks.
+    assert_eq!(prompt[0].role, ChatRole::System);
+    assert!(prompt[0].content.starts_with(ChatConfig::default().system_prompt.trim()));
+    assert!(prompt[0].content.contains("Answer in one line."));
+    assert!(prompt[0].content.contains("[1] (volcanoes.txt, page 1)"));
+    assert!(!prompt[0].content.contains("Sourdough"), "restricted to the volcano document");
+    // The conversation follows as given.
+    let rest: Vec<&str> = prompt[1..].iter().map(|m| m.content.as_str()).collect();
+    assert_eq!(rest, ["Hello", "Hi.", "Does pumice float on water?"]);
+    // Nothing stored: no session, no memory.
+    assert_eq!(chat.sessions(SessionQuery::default()).await.unwrap().total, 0);
+    assert_eq!(fixture.store.len(TableName::Memory), 0);
+    let _ = baking;
+}
+
+#[tokio::test]
+async fn a_completion_without_retrieval_sends_the_conversation_as_given() {
+    let fixture = Fixture::new();
+    fixture.add_document("volcanoes.txt", "Pumice floats on water.").await;
+    let llm = ScriptedLlm::new(Script::Fixed("ok".into()), 2048);
+    let chat = fixture.service(Some(llm.clone()), ChatConfig::default());
+    let messages = conversation(&[(ChatRole::System, "Be terse."), (ChatRole::User, "Pumice?")]);
+    let request = CompleteRequest {
+        messages: messages.clone(),
+        retrieval: None,
+        settings: Some(SettingsPatch { max_new_tokens: Some(5), ..SettingsPatch::default() }),
+    };
+    let reply = chat.complete(request).await.unwrap().finish().await.unwrap();
+    assert!(reply.citations.is_empty());
+    let sent = &llm.requests()[0];
+    assert_eq!(sent.messages, messages);
+    assert_eq!(sent.settings.max_new_tokens, 5);
+}
+
+#[tokio::test]
+async fn a_completion_that_does_not_fit_is_refused_not_shortened() {
+    let fixture = Fixture::new();
+    fixture.add_document("volcanoes.txt", "Pumice floats on water.").await;
+    let llm = ScriptedLlm::new(Script::Fixed("ok".into()), 200);
+    let chat = fixture.service(Some(llm.clone()), ChatConfig::default());
+    let long = "word ".repeat(400);
+    let err = chat.complete(CompleteRequest::new(long.clone())).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ContextTooLong, "{err}");
+    // History that does not fit, with retrieval: refused too (documents give way first).
+    let messages = conversation(&[
+        (ChatRole::User, &long),
+        (ChatRole::Assistant, "ok"),
+        (ChatRole::User, "Pumice?"),
+    ]);
+    let request = CompleteRequest {
+        messages,
+        retrieval: Some(Retrieval::default()),
+        settings: Some(SettingsPatch { max_new_tokens: Some(8), ..SettingsPatch::default() }),
+    };
+    let err = chat.complete(request).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ContextTooLong, "{err}");
+    assert!(llm.requests().is_empty(), "nothing was generated");
+    // A conversation that ends with the assistant is refused.
+    let request = CompleteRequest {
+        messages: conversation(&[(ChatRole::User, "a"), (ChatRole::Assistant, "b")]),
+        retrieval: None,
+        settings: None,
+    };
+    assert_eq!(chat.complete(request).await.unwrap_err().kind(), ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn completions_share_the_generation_queue_with_sessions() {
+    let fixture = Fixture::new();
+    let llm = ScriptedLlm::new(Script::Fixed("a b c d e f g h".into()), 2048)
+        .with_token_delay(Duration::from_millis(50));
+    let config = ChatConfig {
+        max_concurrent_generations: 1,
+        max_queued_generations: 0,
+        tagging: TaggingMode::Off,
+        ..ChatConfig::default()
+    };
+    let chat = fixture.service(Some(llm), config);
+    let running = chat.complete(CompleteRequest::new("long answer please")).await.unwrap();
+    let err = chat.complete(CompleteRequest::new("me too")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Overloaded, "{err}");
+    let session = chat.create_session(CreateSession::default()).await.unwrap();
+    let err = chat.send(session.id, ask("and me")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Overloaded, "{err}");
+    let reply = running.finish().await.unwrap();
+    assert_eq!(reply.text, "a b c d e f g h");
+    // The slot is free again; a reader that goes away frees it too.
+    let dropped = chat.complete(CompleteRequest::new("again")).await.unwrap();
+    drop(dropped);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    chat.complete(CompleteRequest::new("now")).await.unwrap().finish().await.unwrap();
 }
