@@ -6,10 +6,14 @@
 //! and map the result (invariant 6); tests build the same router in process.
 //!
 //! Entry points: [`config::Config::load`] merges configuration, [`api::router`] builds the
-//! axum router, [`server::Server`] binds and serves it with graceful shutdown.
+//! axum router, [`server::Server`] binds and serves it with graceful shutdown. [`mcp`] is
+//! the Model Context Protocol server over the same engine: tools and document resources for
+//! AI assistants, served over Streamable HTTP at `/mcp` (inside [`api::router`]) and over
+//! stdin/stdout by `ragd mcp`.
 
 pub mod api;
 pub mod config;
+pub mod mcp;
 pub mod metrics;
 pub mod server;
 pub mod state;

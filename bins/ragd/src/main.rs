@@ -82,6 +82,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Serve the MCP (Model Context Protocol) server over stdin/stdout, for an assistant that
+    /// starts ragd itself; returns when the client closes stdin. Logs go to stderr.
+    Mcp {
+        /// Directory for the database, vectors and uploads.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Print the SHA-256 digest of an API key, for `[auth] key_sha256`.
     HashKey {
         /// The key.
@@ -114,7 +121,8 @@ fn main() -> ExitCode {
         }
         Command::Ingest { data_dir, .. }
         | Command::Search { data_dir, .. }
-        | Command::Chat { data_dir, .. } => {
+        | Command::Chat { data_dir, .. }
+        | Command::Mcp { data_dir } => {
             Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
         }
         Command::Config
@@ -143,6 +151,7 @@ fn main() -> ExitCode {
         Command::Chat { session, name, max_new_tokens, .. } => {
             chat::run(config, chat::ChatOptions { session, name, max_new_tokens })
         }
+        Command::Mcp { .. } => serve_mcp(&config),
         Command::HashKey { key } => print_hash(&key),
         Command::Config => print_config(&config),
         Command::Status { json } => print_status(&config, json),
@@ -218,6 +227,26 @@ fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         server.run(ragd::server::shutdown_signal()).await?;
         Ok(())
     })
+}
+
+/// `ragd mcp`: the MCP server over stdin/stdout. stdout carries only the protocol: logging
+/// goes to stderr, and nothing here prints.
+fn serve_mcp(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = runtime.block_on(async {
+        // The server's start-up (with the chat model, for `ask`), without the system monitor
+        // no MCP tool reports.
+        let engine = ragd_engine::Engine::builder(config.engine_config())
+            .system_monitor(false)
+            .build()
+            .await?;
+        ragd::mcp::serve_stdio(engine).await?;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    });
+    // Once the client is gone, background work (a model still loading, an ingestion worker)
+    // must not keep the process alive.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    result
 }
 
 #[allow(clippy::print_stdout)] // The digest is this verb's output.

@@ -19,11 +19,11 @@ use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use ragd_core::ErrorKind;
 use sha2::{Digest, Sha256};
 
-use crate::api::ApiError;
+use crate::api::{ApiError, Protocol};
 use crate::config::AuthSettings;
 
 /// Paths served without a key.
@@ -130,12 +130,14 @@ pub async fn require_key(State(auth): State<Auth>, request: Request, next: Next)
     if !auth.enabled() || OPEN_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
+    // Each protocol's clients expect their own error shape.
+    let protocol = Protocol::of_path(request.uri().path());
     let Some(key) = auth.authenticate(&request) else {
         return ApiError::new(
             ErrorKind::Unauthorized,
             "this server needs an API key: send `Authorization: Bearer <key>`",
         )
-        .into_response();
+        .into_response_for(protocol);
     };
     if let Err(wait) = auth.take_token(key) {
         let mut response = ApiError::new(
@@ -145,7 +147,7 @@ pub async fn require_key(State(auth): State<Auth>, request: Request, next: Next)
                 auth.per_minute
             ),
         )
-        .into_response();
+        .into_response_for(protocol);
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
         return response;
     }

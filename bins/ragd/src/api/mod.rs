@@ -8,16 +8,20 @@
 //! the result (architecture invariant 6).
 
 pub mod auth;
+pub mod compat;
 pub mod documents;
+pub mod embeddings;
 mod error;
 pub mod models;
+pub mod ollama;
+pub mod openai;
 pub mod search;
 pub mod sessions;
 pub mod system;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -25,7 +29,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use utoipa_swagger_ui::SwaggerUi;
 
-pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, status_for};
+pub use error::{
+    ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, OllamaErrorBody, OpenAiErrorBody,
+    OpenAiErrorDetail, Protocol, status_for,
+};
 
 use crate::state::AppState;
 
@@ -58,6 +65,8 @@ pub fn timestamp(time: chrono::DateTime<chrono::Utc>) -> String {
 pub const OPENAPI_PATH: &str = "/openapi.json";
 /// Path of the browsable API page.
 pub const DOCS_PATH: &str = "/docs";
+/// Path of the MCP endpoint (Streamable HTTP, [`crate::mcp`]).
+pub const MCP_PATH: &str = "/mcp";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -70,9 +79,12 @@ pub const DOCS_PATH: &str = "/docs";
         (name = "documents", description = "Upload, list, read and delete documents and their chunks"),
         (name = "search", description = "Keyword, semantic and hybrid search over chunks"),
         (name = "models", description = "Chat models: available, load status, generation settings"),
-        (name = "sessions", description = "Chat sessions with retrieval, long-term memory and tags")
+        (name = "sessions", description = "Chat sessions with retrieval, long-term memory and tags"),
+        (name = "embeddings", description = "Embeddings with ragd's embedding model"),
+        (name = "openai", description = "OpenAI-compatible API (`/v1`): models, chat completions with citations, embeddings"),
+        (name = "ollama", description = "Ollama-compatible API (`/api/...`): tags, show, chat, generate, embed, version")
     ),
-    components(schemas(ErrorBody, ErrorDetail))
+    components(schemas(ErrorBody, ErrorDetail, OpenAiErrorBody, OpenAiErrorDetail, OllamaErrorBody))
 )]
 struct ApiDoc;
 
@@ -85,6 +97,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             OpenApiRouter::new()
                 .routes(routes!(system::info))
                 .routes(routes!(system::system_status))
+                .routes(routes!(embeddings::embed))
                 .nest("/documents", documents_router())
                 .nest(
                     "/models",
@@ -110,6 +123,23 @@ fn api_router() -> OpenApiRouter<AppState> {
                         .routes(routes!(search::semantic))
                         .routes(routes!(search::hybrid)),
                 ),
+        )
+        .nest(
+            "/v1",
+            OpenApiRouter::new()
+                .routes(routes!(openai::models))
+                .routes(routes!(openai::chat_completions))
+                .routes(routes!(openai::embeddings)),
+        )
+        .nest(
+            "/api",
+            OpenApiRouter::new()
+                .routes(routes!(ollama::version))
+                .routes(routes!(ollama::tags))
+                .routes(routes!(ollama::show))
+                .routes(routes!(ollama::chat))
+                .routes(routes!(ollama::generate))
+                .routes(routes!(ollama::embed)),
         )
 }
 
@@ -151,12 +181,12 @@ fn declare_auth(openapi: &mut utoipa::openapi::OpenApi) {
             .to_owned(),
     );
     components.add_security_scheme(SCHEME, SecurityScheme::Http(bearer));
-    let error = |description: &str| {
+    let error = |description: &str, schema: &str| {
         ResponseBuilder::new()
             .description(description)
             .content(
                 "application/json",
-                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build(),
             )
             .build()
     };
@@ -164,6 +194,12 @@ fn declare_auth(openapi: &mut utoipa::openapi::OpenApi) {
         if path == "/health" {
             continue;
         }
+        // Each protocol answers errors in its own shape.
+        let schema = match Protocol::of_path(path) {
+            Protocol::Ragd => "ErrorBody",
+            Protocol::OpenAi => "OpenAiErrorBody",
+            Protocol::Ollama => "OllamaErrorBody",
+        };
         let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete]
             .into_iter()
             .chain([&mut item.patch])
@@ -173,9 +209,13 @@ fn declare_auth(openapi: &mut utoipa::openapi::OpenApi) {
             let responses = &mut operation.responses.responses;
             responses
                 .entry("401".to_owned())
-                .or_insert_with(|| error("No valid API key (keys are configured)").into());
+                .or_insert_with(|| error("No valid API key (keys are configured)", schema).into());
             responses.entry("429".to_owned()).or_insert_with(|| {
-                error("Past the key's requests per minute; `Retry-After` says when to retry").into()
+                error(
+                    "Past the key's requests per minute; `Retry-After` says when to retry",
+                    schema,
+                )
+                .into()
             });
         }
     }
@@ -191,6 +231,9 @@ pub fn router(state: AppState) -> Router {
     // their layer is the inner one, so it wins there.
     let api = api.layer(DefaultBodyLimit::max(state.config.server.max_json_body_bytes));
     api.merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
+        // The MCP endpoint (Streamable HTTP) is not part of the OpenAPI document; it is
+        // nested before the layers below, so API keys, metrics and tracing cover it too.
+        .nest_service(MCP_PATH, crate::mcp::http_service(state.engine.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(auth, auth::require_key))
@@ -199,16 +242,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found(method: Method, uri: Uri) -> ApiError {
+async fn not_found(method: Method, uri: Uri) -> Response {
     ApiError::not_found(format!("no route for {method} {}", uri.path()))
+        .into_response_for(Protocol::of_path(uri.path()))
 }
 
 /// 405 is a property of routing, not of the domain, so it has no `ErrorKind`; the body has
 /// the same shape as every other error.
-async fn method_not_allowed(method: Method, uri: Uri) -> impl IntoResponse {
-    let error = ErrorDetail {
-        code: "method_not_allowed",
-        message: format!("method {method} is not allowed on {}", uri.path()),
-    };
-    (StatusCode::METHOD_NOT_ALLOWED, Json(ErrorBody { error }))
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let message = format!("method {method} is not allowed on {}", uri.path());
+    match Protocol::of_path(uri.path()) {
+        Protocol::Ragd => {}
+        protocol @ (Protocol::OpenAi | Protocol::Ollama) => {
+            let mut response = ApiError::new(ragd_core::ErrorKind::InvalidInput, message)
+                .into_response_for(protocol);
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            return response;
+        }
+    }
+    let error = ErrorDetail { code: "method_not_allowed", message };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(ErrorBody { error })).into_response()
 }

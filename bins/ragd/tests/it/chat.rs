@@ -12,7 +12,7 @@ use tower::ServiceExt;
 use crate::documents::App;
 
 /// Waits for the autoloaded bundled model.
-async fn wait_for_model(app: &App) {
+pub(crate) async fn wait_for_model(app: &App) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let (_, status) = app.get("/api/v1/models/status").await;
