@@ -4,6 +4,8 @@
 //! - `cargo xtask serve [ARGS]`: set everything up, then run `ragd serve ARGS`.
 //! - `cargo xtask test [ARGS]`: set everything up, then run the whole test suite (doc tests
 //!   included) and the `ragd-engine` example, as a library user would.
+//! - `clients.rs`: the pinned official Python clients (`openai`, `ollama`, `mcp`) the protocol
+//!   tests drive `ragd` with, in `$HOME/.cache/ragd/clients-venv`, set up by `test`.
 //! - `cargo xtask fuzz`: schemathesis against a local `ragd` (no 5xx, responses match
 //!   the OpenAPI document).
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
@@ -22,6 +24,7 @@
 
 mod assets;
 mod bench;
+mod clients;
 mod fuzz;
 mod llama;
 mod local_server;
@@ -216,16 +219,18 @@ fn serve(args: &[String]) -> Result<()> {
 }
 
 /// Sets up, builds llama.cpp's `llama-server` (the OpenAI-compatible backend is tested
-/// against a real one), then runs every test.
+/// against a real one) and the venv of the official protocol clients, then runs every test.
 fn test(args: &[String]) -> Result<()> {
     let assets = setup()?;
     let server = llama::ToolsDir::locate()?.server()?;
+    let clients_python = clients::python()?;
     let mut cmd = cargo()?;
     cmd.args(["test", "--workspace"])
         .args(args)
         .env("RAGD_ASSETS_DIR", &assets)
         // Not `RAGD_*`: `ragd` reads those as configuration and refuses unknown keys.
-        .env("XTASK_LLAMA_SERVER", server);
+        .env("XTASK_LLAMA_SERVER", server)
+        .env(clients::PYTHON_ENV, clients_python);
     run(cmd)?;
     run_engine_example(&assets)
 }

@@ -3,12 +3,16 @@
 //! - `api`: the router in process through `tower::ServiceExt::oneshot`.
 //! - `chat`: sessions, replies with citations, memory, tags, streaming, on SmolLM2.
 //! - `chat_crash`: SIGKILL during a streamed reply keeps the user message.
+//! - `compat`: the OpenAI- and Ollama-compatible routes in process: limits, sessions,
+//!   error shapes, NDJSON.
 //! - `cli`: `ragd ingest` and `ragd status` as the built binary.
 //! - `crash`: `ragd` killed with SIGKILL mid-embedding, restarted on the same data dir.
 //! - `documents`: upload to read-back over the real pipeline.
 //! - `hostile`: zip bombs, cyclic PDFs, deep HTML, odd bytes and names, a 1 GB upload.
 //! - `hub`: hub downloads (a chat model over the API, the embedding model by repo id) from
 //!   a loopback hub.
+//! - `protocols`: the OpenAI- and Ollama-compatible APIs and MCP (HTTP and stdio) driven by
+//!   the official Python clients against the built `ragd` (`tests/clients/*.py`).
 //! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
 //! - `search`: keyword, semantic and hybrid search on the real model and stores.
 //! - `server`: a real server on an ephemeral loopback port, in process and as the built
@@ -20,10 +24,12 @@ mod api;
 mod chat;
 mod chat_crash;
 mod cli;
+mod compat;
 mod crash;
 mod documents;
 mod hostile;
 mod hub;
+mod protocols;
 mod search;
 mod server;
 mod system;
