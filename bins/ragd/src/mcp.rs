@@ -43,7 +43,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler,
 use serde::{Deserialize, Serialize};
 
 use crate::api::MAX_PAGE;
-use crate::api::documents::{ChunkDto, DocumentDto, DocumentList, DocumentText};
+use crate::api::documents::{ChunkDto, DocumentDto, DocumentList, DocumentText, Status};
 use crate::api::search::SearchResponse;
 
 /// What the server tells a client it is for (sent in the `initialize` answer).
@@ -203,38 +203,6 @@ pub struct GetDocumentTextArgs {
     pub end: Option<usize>,
 }
 
-/// A document's lifecycle state, to filter `list_documents` by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-#[schemars(inline)]
-pub enum DocumentState {
-    // Accepted, waiting for a worker.
-    Queued,
-    // Text is being extracted.
-    Extracting,
-    // Text is being split into chunks.
-    Chunking,
-    // Chunks are being embedded.
-    Embedding,
-    // Searchable.
-    Ready,
-    // Processing stopped with an error.
-    Failed,
-}
-
-impl From<DocumentState> for DocumentStatus {
-    fn from(state: DocumentState) -> Self {
-        match state {
-            DocumentState::Queued => Self::Queued,
-            DocumentState::Extracting => Self::Extracting,
-            DocumentState::Chunking => Self::Chunking,
-            DocumentState::Embedding => Self::Embedding,
-            DocumentState::Ready => Self::Ready,
-            DocumentState::Failed => Self::Failed,
-        }
-    }
-}
-
 /// Arguments of `list_documents`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -245,7 +213,7 @@ pub struct ListDocumentsArgs {
     /// Documents to skip (default 0).
     pub offset: Option<u32>,
     /// Only documents in this state (`ready` ones are searchable).
-    pub status: Option<DocumentState>,
+    pub status: Option<Status>,
     /// Only documents whose file name contains this text (case-insensitive).
     pub filename: Option<String>,
 }

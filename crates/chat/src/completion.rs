@@ -277,17 +277,7 @@ impl ChatService {
                 let needed = measure(&prompt::assemble_all(&whole))?;
                 return Err(too_long(needed, built.available, &budget));
             }
-            let citations = documents[..built.documents_used]
-                .iter()
-                .enumerate()
-                .map(|(index, d)| Citation {
-                    number: index + 1,
-                    chunk_id: d.chunk_id,
-                    document_id: d.document_id,
-                    filename: d.filename.clone(),
-                    page: d.page,
-                })
-                .collect();
+            let citations = Citation::numbered(&documents, built.documents_used);
             (built.messages, built.prompt_tokens, citations)
         } else {
             let needed = measure(&request.messages)?;

@@ -174,17 +174,7 @@ impl ChatService {
             }
         }
 
-        let citations: Vec<Citation> = documents[..prompt.documents_used]
-            .iter()
-            .enumerate()
-            .map(|(index, d)| Citation {
-                number: index + 1,
-                chunk_id: d.chunk_id,
-                document_id: d.document_id,
-                filename: d.filename.clone(),
-                page: d.page,
-            })
-            .collect();
+        let citations = Citation::numbered(&documents, prompt.documents_used);
         let recalled: Vec<Recollection> = recalled[..prompt.memories_used].to_vec();
         let prompt_info = PromptInfo {
             prompt_tokens_estimate: prompt.prompt_tokens,

@@ -61,6 +61,24 @@ pub struct Citation {
     pub page: Option<u32>,
 }
 
+impl Citation {
+    /// The citations of the first `used` of `documents`, numbered as the prompt numbers them
+    /// (`[1]`, `[2]`, ...).
+    pub(crate) fn numbered(documents: &[crate::prompt::ContextChunk], used: usize) -> Vec<Self> {
+        documents[..used.min(documents.len())]
+            .iter()
+            .enumerate()
+            .map(|(index, d)| Self {
+                number: index + 1,
+                chunk_id: d.chunk_id,
+                document_id: d.document_id,
+                filename: d.filename.clone(),
+                page: d.page,
+            })
+            .collect()
+    }
+}
+
 /// A stored reply.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Reply {

@@ -13,9 +13,13 @@ use utoipa::{IntoParams, ToSchema};
 use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, page_size};
 use crate::state::AppState;
 
-/// Where a document is in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// Where a document is in its lifecycle (also the `status` filter of the MCP tool
+/// `list_documents`, hence the JSON Schema for `rmcp`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, rmcp::schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
+#[schemars(crate = "rmcp::schemars", inline)]
 pub enum Status {
     /// Accepted, waiting for a worker.
     Queued,
