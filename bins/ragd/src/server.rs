@@ -45,6 +45,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> io::Result<()> {
         let grace = Duration::from_secs(self.state.config.server.shutdown_grace_secs);
         let addr = self.local_addr()?;
+        let streams = self.state.shutdown.clone();
         let app = api::router(self.state);
         tracing::info!("listening on http://{addr}");
 
@@ -52,6 +53,8 @@ impl Server {
         let shutdown = async move {
             shutdown.await;
             tracing::info!("shutdown requested, draining in-flight requests");
+            // Open MCP streams end now rather than at the end of the grace period.
+            streams.cancel();
             let _ = signalled_tx.send(());
         };
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).into_future();

@@ -19,6 +19,9 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// API keys and rate limits.
     pub auth: crate::api::auth::Auth,
+    /// Cancelled when the server starts shutting down, so long-lived streams (MCP sessions)
+    /// end instead of holding the graceful shutdown until its grace period is over.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -43,6 +46,12 @@ impl AppState {
             );
         }
         let auth = crate::api::auth::Auth::new(&config.auth);
-        Self { config: Arc::new(config), engine, metrics: crate::metrics::prometheus(), auth }
+        Self {
+            config: Arc::new(config),
+            engine,
+            metrics: crate::metrics::prometheus(),
+            auth,
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        }
     }
 }

@@ -233,7 +233,11 @@ pub fn router(state: AppState) -> Router {
     api.merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
         // The MCP endpoint (Streamable HTTP) is not part of the OpenAPI document; it is
         // nested before the layers below, so API keys, metrics and tracing cover it too.
-        .nest_service(MCP_PATH, crate::mcp::http_service(state.engine.clone()))
+        .nest_service(MCP_PATH, {
+            let mut mcp = crate::mcp::http_config();
+            mcp.cancellation_token = state.shutdown.child_token();
+            crate::mcp::http_service_with_config(state.engine.clone(), mcp)
+        })
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(auth, auth::require_key))

@@ -82,3 +82,56 @@ fn ragd_binary_rejects_a_bad_config_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("prot"), "{stderr}");
 }
+
+/// An MCP client holding its event stream open must not hold the graceful shutdown until
+/// the grace period ends: the stream ends when shutdown starts.
+#[tokio::test]
+async fn an_open_mcp_stream_does_not_hold_the_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.server.shutdown_grace_secs = 60;
+    let server = Server::bind(AppState::open(config).await.unwrap()).await.unwrap();
+    let addr = server.local_addr().unwrap();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(server.run(async {
+        let _ = stop_rx.await;
+    }));
+
+    // The MCP handshake over Streamable HTTP, then the server-to-client event stream.
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/mcp");
+    let accept = "application/json, text/event-stream";
+    let initialize = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "shutdown-test", "version": "1"}}});
+    let response =
+        client.post(&url).header("accept", accept).json(&initialize).send().await.unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let session = response.headers()["mcp-session-id"].to_str().unwrap().to_owned();
+    drop(response);
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let response = client
+        .post(&url)
+        .header("accept", accept)
+        .header("mcp-session-id", &session)
+        .json(&initialized)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let stream = client
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(stream.status().is_success(), "{}", stream.status());
+
+    let started = Instant::now();
+    stop_tx.send(()).unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(20), handle).await;
+    result.expect("the server stops long before its 60 s grace period").unwrap().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    drop(stream);
+}
