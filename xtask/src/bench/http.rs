@@ -7,13 +7,22 @@
 //! `POST /api/v1/search/keyword` (FTS5 over the fixtures). The peer is Python's
 //! `http.server` answering a static file of the size of `/health`'s body: the floor of what
 //! any HTTP stack on this machine costs, so the ratio says how much ragd adds to it.
+//!
+//! Then the OpenAI-compatible API (`protocols.py`, with the official `openai` SDK from the
+//! clients' virtualenv): time to first token of a streamed `/v1/chat/completions` and
+//! `/v1/embeddings` throughput, next to the same requests sent to llama.cpp's `llama-server`
+//! on the same GGUF with the same context length and threads (`--parallel 1`). ragd runs
+//! the `ragd` RAG model id too, whose prompt carries retrieved chunks (more prompt tokens, so
+//! a longer first token: the table shows both). For embeddings the peer is `llama-server
+//! --embeddings` on that GGUF, a different (larger) model than ragd's MiniLM: the request
+//! path is the same, the work is not, and the table says so.
 
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::Result;
-use crate::local_server::{ServeOptions, free_port, serve_ragd, spawn_listening};
+use crate::local_server::{KillOnDrop, ServeOptions, free_port, serve_ragd, spawn_listening};
 
 /// What wrk measured for one endpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,7 +185,176 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             result.requests_per_second / peer_health.requests_per_second
         );
     }
+    let protocols = protocols(&work, &data, &assets)?;
+    section.push('\n');
+    section.push_str(&protocols);
     super::append(&section)
+}
+
+/// Median and p90 of one measured quantity, as `protocols.py` prints them.
+fn stat(value: &serde_json::Value, server: &str, key: &str) -> Result<(f64, f64)> {
+    let entry = &value[server][key];
+    match (entry["median"].as_f64(), entry["p90"].as_f64()) {
+        (Some(median), Some(p90)) => Ok((median, p90)),
+        _ => Err(format!("protocols.py printed no {server}.{key}: {value}")),
+    }
+}
+
+fn run_protocols_py(python: &Path, args: &[String]) -> Result<serde_json::Value> {
+    let script = crate::workspace_root().join("xtask/src/bench/protocols.py");
+    let output = Command::new(python)
+        .arg(&script)
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!("protocols.py {} failed: {}", args.join(" "), output.status));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|e| format!("protocols.py output: {e}"))
+}
+
+/// `llama-server` on the bundled GGUF with ragd's context length and threads.
+fn llama_server(model: &Path, context: u64, embeddings: bool) -> Result<(KillOnDrop, u16)> {
+    let server = crate::llama::ToolsDir::locate()?.server()?;
+    let port = free_port()?;
+    let mut cmd = Command::new(server);
+    cmd.arg("--model")
+        .arg(model)
+        .args(["--alias", "peer", "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--ctx-size", &context.to_string(), "--parallel", "1", "--threads", "1"])
+        .arg("--no-webui")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if embeddings {
+        cmd.args(["--embeddings", "--pooling", "mean"]);
+    }
+    crate::passive_openmp(&mut cmd);
+    let child = spawn_listening(cmd, port)?;
+    // Listening comes before the model is loaded: wait for `/health`.
+    let url = format!("http://127.0.0.1:{port}/health");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let ok = Command::new("curl")
+            .args(["-sf", "-o", "/dev/null", &url])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok((child, port));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Err("llama-server did not become healthy in 120 s".to_owned())
+}
+
+/// The protocol part: chat time to first token and embeddings throughput, ragd vs
+/// `llama-server`, as a Markdown section.
+fn protocols(work: &Path, data: &Path, assets: &Path) -> Result<String> {
+    const KEY: &str = "bench-key";
+    const ROUNDS: &str = "10";
+    let python = crate::clients::python()?;
+    let gguf = assets.join(ragd_core::assets::CHAT_MODEL.path);
+    let (server, port) =
+        serve_ragd(data, assets, ServeOptions { bundled_model: true, api_key: Some(KEY) })?;
+    let ragd = format!("http://127.0.0.1:{port}/v1");
+    // ragd's model ids and the context length it loaded the GGUF with.
+    let models = Command::new("curl")
+        .args(["-sf", "-H", &format!("Authorization: Bearer {KEY}"), &format!("{ragd}/models")])
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut listed: serde_json::Value = serde_json::from_slice(&models.stdout).unwrap_or_default();
+    let kind_of = |listed: &serde_json::Value, kind: &str| {
+        listed["data"]
+            .as_array()
+            .and_then(|models| models.iter().find(|m| m["ragd"]["kind"] == kind).cloned())
+    };
+    while kind_of(&listed, "chat").is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let again = Command::new("curl")
+            .args(["-sf", "-H", &format!("Authorization: Bearer {KEY}"), &format!("{ragd}/models")])
+            .output()
+            .map_err(|e| format!("curl: {e}"))?;
+        listed = serde_json::from_slice(&again.stdout).unwrap_or_default();
+    }
+    let chat = kind_of(&listed, "chat").ok_or("ragd loaded no chat model in 120 s")?;
+    let embedding = kind_of(&listed, "embedding").ok_or("ragd has no embedding model")?;
+    let chat_id = chat["id"].as_str().unwrap_or_default().to_owned();
+    let embedding_id = embedding["id"].as_str().unwrap_or_default().to_owned();
+    let context = chat["ragd"]["context_length"].as_u64().ok_or("no context_length")?;
+
+    let args = |kind: &str, ragd_model: &str, peer: u16| -> Vec<String> {
+        [
+            kind,
+            &ragd,
+            KEY,
+            ragd_model,
+            &format!("http://127.0.0.1:{peer}/v1"),
+            "none",
+            "peer",
+            "--rounds",
+            ROUNDS,
+            "--batch",
+            "16",
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+    };
+    let (peer, peer_port) = llama_server(&gguf, context, false)?;
+    let chat_plain = run_protocols_py(&python, &args("chat", &chat_id, peer_port))?;
+    let chat_rag = run_protocols_py(&python, &args("chat", "ragd", peer_port))?;
+    drop(peer);
+    let (peer, peer_port) = llama_server(&gguf, context, true)?;
+    let embed = run_protocols_py(&python, &args("embed", &embedding_id, peer_port))?;
+    drop((peer, server));
+    let _ = work;
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "OpenAI-compatible API, official `openai` SDK, {ROUNDS} rounds alternating servers after \
+         one warm-up each, a new question every round (no prompt-cache hits); ragd with the \
+         bundled SmolLM2 (context {context}, 1 thread) and the fixture documents; peer: \
+         `llama-server` on the same GGUF, `--ctx-size {context} --parallel 1 --threads 1`.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| request | ragd median | ragd p90 | peer median | peer p90 | ragd ÷ peer (median) |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    let row = |out: &mut String, name: &str, result: &serde_json::Value, key: &str, same: bool| {
+        let (rm, rp) = stat(result, "ragd", key)?;
+        let (pm, pp) = stat(result, "peer", key)?;
+        let ratio = if same { format!("{:.2}", rm / pm) } else { "not the same work".to_owned() };
+        let _ = writeln!(out, "| {name} | {rm:.1} | {rp:.1} | {pm:.1} | {pp:.1} | {ratio} |");
+        Ok::<(), String>(())
+    };
+    row(&mut out, "chat, model id: time to first token, ms", &chat_plain, "first", true)?;
+    row(
+        &mut out,
+        "chat, model id: whole streamed request (16 tokens), ms",
+        &chat_plain,
+        "total",
+        true,
+    )?;
+    row(
+        &mut out,
+        "chat, `ragd` (hybrid retrieval, chunks in the prompt): time to first token, ms; \
+         peer: the plain question",
+        &chat_rag,
+        "first",
+        false,
+    )?;
+    row(
+        &mut out,
+        "embeddings, batches of 16, texts/s; ragd: MiniLM-L6 int8 (ONNX), peer: `llama-server \
+         --embeddings` on the SmolLM2 GGUF (another, larger model)",
+        &embed,
+        "rate",
+        false,
+    )?;
+    Ok(out)
 }
 
 #[cfg(test)]
