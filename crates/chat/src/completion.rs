@@ -263,19 +263,31 @@ impl ChatService {
                 user: &conversation.user,
             };
             let mut built = prompt::build(&parts, &budget, &measure, &counter)?;
-            if built.history_used < conversation.history.len() {
-                // The conversation comes first: retry with fewer documents, down to none.
-                let mut offered = built.documents_used;
-                while built.history_used < conversation.history.len() && offered > 0 {
-                    offered -= 1;
-                    let fewer = PromptParts { documents: &documents[..offered], ..parts };
-                    built = prompt::build(&fewer, &budget, &measure, &counter)?;
+            let fits = |built: &prompt::Prompt| built.history_used == conversation.history.len();
+            if !fits(&built) {
+                // The conversation comes first: retrieved chunks give way. Without any it
+                // must fit, or the request is refused.
+                let bare = PromptParts { documents: &[], ..parts };
+                let without = prompt::build(&bare, &budget, &measure, &counter)?;
+                if !fits(&without) {
+                    let needed = measure(&prompt::assemble_all(&bare))?;
+                    return Err(too_long(needed, without.available, &budget));
                 }
-            }
-            if built.history_used < conversation.history.len() {
-                let whole = PromptParts { documents: &[], ..parts };
-                let needed = measure(&prompt::assemble_all(&whole))?;
-                return Err(too_long(needed, built.available, &budget));
+                // The most chunks that still leave room for the whole conversation (fewer
+                // chunks never leave less room), by bisection: `low` fits, `high` does not.
+                let (mut low, mut high) = (0, built.documents_used);
+                built = without;
+                while high - low > 1 {
+                    let middle = low + (high - low) / 2;
+                    let fewer = PromptParts { documents: &documents[..middle], ..parts };
+                    let candidate = prompt::build(&fewer, &budget, &measure, &counter)?;
+                    if fits(&candidate) {
+                        low = middle;
+                        built = candidate;
+                    } else {
+                        high = middle;
+                    }
+                }
             }
             let citations = Citation::numbered(&documents, built.documents_used);
             (built.messages, built.prompt_tokens, citations)

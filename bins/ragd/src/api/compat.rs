@@ -15,6 +15,7 @@
 //! shapes (architecture invariant 6).
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use ragd_chat::{
     ChatEvent, ChatTurn, Citation, CompleteRequest, CompletionEvent, CompletionStream, Retrieval,
@@ -241,11 +242,22 @@ impl Generation {
     pub async fn collect(mut self) -> Result<Collected, ApiError> {
         let citations = self.citations().to_vec();
         let mut text = String::new();
+        let mut first_token_at = None;
         while let Some(event) = self.next().await {
             match event {
-                Generated::Token(piece) => text.push_str(&piece),
+                Generated::Token(piece) => {
+                    first_token_at.get_or_insert_with(Instant::now);
+                    text.push_str(&piece);
+                }
                 Generated::Done { finish_reason, usage, message_id } => {
-                    return Ok(Collected { text, citations, finish_reason, usage, message_id });
+                    return Ok(Collected {
+                        text,
+                        citations,
+                        finish_reason,
+                        usage,
+                        message_id,
+                        first_token_at,
+                    });
                 }
                 Generated::Failed(err) => return Err(err),
             }
@@ -267,6 +279,8 @@ pub struct Collected {
     pub usage: TokenUsage,
     /// The stored assistant message (session replies).
     pub message_id: Option<MessageId>,
+    /// When the first text arrived.
+    pub first_token_at: Option<Instant>,
 }
 
 /// Starts the generation `request` asks for.

@@ -14,7 +14,7 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRequest, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -65,10 +65,31 @@ impl IntoResponse for OllamaError {
     }
 }
 
-/// A JSON body whose rejections are answered in Ollama's error shape.
-#[derive(Debug, Clone, Copy, Default, axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(OllamaError))]
+/// A JSON body whose rejections are answered in Ollama's error shape. Like Ollama, the body
+/// is read as JSON whatever its `Content-Type` says (`curl -d` sends a form type).
+#[derive(Debug, Clone, Copy, Default)]
 pub struct OllamaJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for OllamaJson<T> {
+    type Rejection = OllamaError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(request, state).await.map_err(|rejection| {
+            let kind = if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ErrorKind::PayloadTooLarge
+            } else {
+                ErrorKind::InvalidInput
+            };
+            OllamaError(ApiError::new(kind, rejection.body_text()))
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|err| invalid(format!("the body is not the JSON this route takes: {err}")))
+    }
+}
 
 impl<T: Serialize> IntoResponse for OllamaJson<T> {
     fn into_response(self) -> Response {
@@ -253,7 +274,6 @@ pub struct ShowResponse {
         (status = 400, description = "No model named, or a malformed body", body = OllamaErrorBody),
         (status = 404, description = "No such model", body = OllamaErrorBody),
         (status = 413, description = "The body is too large", body = OllamaErrorBody),
-        (status = 415, description = "The body is not JSON", body = OllamaErrorBody),
         (status = 503, description = "No chat model is loaded", body = OllamaErrorBody)
     )
 )]
@@ -605,7 +625,6 @@ impl Route {
         (status = 400, description = "Unsupported field or option, bad settings, too long for the window", body = OllamaErrorBody),
         (status = 404, description = "No such model", body = OllamaErrorBody),
         (status = 413, description = "The body is too large", body = OllamaErrorBody),
-        (status = 415, description = "The body is not JSON", body = OllamaErrorBody),
         (status = 429, description = "The generation queue is full; `Retry-After` says when to retry", body = OllamaErrorBody),
         (status = 503, description = "No chat model is loaded", body = OllamaErrorBody)
     )
@@ -643,7 +662,6 @@ pub async fn chat(
         (status = 400, description = "Unsupported field or option, bad settings, too long for the window", body = OllamaErrorBody),
         (status = 404, description = "No such model", body = OllamaErrorBody),
         (status = 413, description = "The body is too large", body = OllamaErrorBody),
-        (status = 415, description = "The body is not JSON", body = OllamaErrorBody),
         (status = 429, description = "The generation queue is full; `Retry-After` says when to retry", body = OllamaErrorBody),
         (status = 503, description = "No chat model is loaded", body = OllamaErrorBody)
     )
@@ -687,9 +705,11 @@ async fn answer(
     let model = request.model.clone();
     let generation = compat::start(state, request).await?;
     if !stream {
-        let Collected { text, citations, finish_reason, usage, message_id } =
+        let Collected { text, citations, finish_reason, usage, message_id, first_token_at } =
             generation.collect().await?;
-        let clock = Clock { started, first_token_ns: None };
+        let first_token_ns = first_token_at
+            .map(|at| u64::try_from(at.duration_since(started).as_nanos()).unwrap_or(u64::MAX));
+        let clock = Clock { started, first_token_ns };
         let ragd = OllamaExtension {
             citations: citations.into_iter().map(Into::into).collect(),
             message_id,
@@ -802,7 +822,6 @@ pub struct EmbedResponse {
         (status = 400, description = "Empty or malformed input, other `dimensions`", body = OllamaErrorBody),
         (status = 404, description = "Not the embedding model", body = OllamaErrorBody),
         (status = 413, description = "The body is too large", body = OllamaErrorBody),
-        (status = 415, description = "The body is not JSON", body = OllamaErrorBody),
         (status = 429, description = "The embedding queue is full", body = OllamaErrorBody),
         (status = 503, description = "No embedding model is loaded", body = OllamaErrorBody)
     )
@@ -814,8 +833,7 @@ pub async fn embed(
     let started = Instant::now();
     let texts = compat::strings(body.input)
         .ok_or_else(|| invalid("`input` must be a string or an array of strings"))?;
-    let (embedder, embeddings, tokens) = compat::embed(&state, Some(&body.model), texts).await?;
-    if let Some(dimensions) = body.dimensions
+    if let (Some(dimensions), Some(embedder)) = (body.dimensions, state.engine.embedder())
         && dimensions != embedder.dimensions()
     {
         return Err(invalid(format!(
@@ -824,6 +842,7 @@ pub async fn embed(
             embedder.dimensions()
         )));
     }
+    let (embedder, embeddings, tokens) = compat::embed(&state, Some(&body.model), texts).await?;
     Ok(OllamaJson(EmbedResponse {
         model: embedder.model_id().to_owned(),
         embeddings,

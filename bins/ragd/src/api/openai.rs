@@ -268,7 +268,8 @@ fn stop_sequences(stop: Option<Value>) -> Result<Option<Vec<String>>, OpenAiErro
 /// Refuses fields that would change the answer and that ragd does not honour.
 fn refuse_unsupported(other: &Map<String, Value>) -> Result<(), OpenAiError> {
     for (field, value) in other {
-        if IGNORED_FIELDS.contains(&field.as_str()) {
+        // `null` is what many clients send for an option they do not set.
+        if value.is_null() || IGNORED_FIELDS.contains(&field.as_str()) {
             continue;
         }
         let neutral = match field.as_str() {
@@ -457,7 +458,7 @@ pub async fn chat_completions(
         let chunks = chunks(generation, ChunkContext { id, model, include_usage });
         return Ok(Sse::new(chunks).keep_alive(KeepAlive::default()).into_response());
     }
-    let Collected { text, citations, finish_reason: reason, usage, message_id } =
+    let Collected { text, citations, finish_reason: reason, usage, message_id, .. } =
         generation.collect().await?;
     let completion = ChatCompletion {
         id,
@@ -658,8 +659,8 @@ pub async fn embeddings(
         }
     };
     let texts = inputs(body.input)?;
-    let (embedder, vectors, tokens) = compat::embed(&state, Some(&body.model), texts).await?;
-    if let Some(dimensions) = body.dimensions
+    // Checked before any work: ragd's model cannot shorten its vectors.
+    if let (Some(dimensions), Some(embedder)) = (body.dimensions, state.engine.embedder())
         && dimensions != embedder.dimensions()
     {
         return Err(invalid(
@@ -672,6 +673,7 @@ pub async fn embeddings(
             ),
         ));
     }
+    let (embedder, vectors, tokens) = compat::embed(&state, Some(&body.model), texts).await?;
     let data = vectors
         .into_iter()
         .enumerate()
@@ -743,7 +745,8 @@ mod tests {
         // Neutral values of those fields are fine.
         let body = json!({"model": "m", "messages": [{"role": "user", "content": "x"}],
             "response_format": {"type": "text"}, "tools": [], "frequency_penalty": 0,
-            "logprobs": false, "store": false, "metadata": {"a": "b"}});
+            "logprobs": false, "store": false, "metadata": {"a": "b"},
+            "top_logprobs": null, "reasoning_effort": null});
         assert!(request(body).into_chat().is_ok());
     }
 

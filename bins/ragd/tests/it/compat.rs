@@ -247,6 +247,22 @@ async fn ollama_routes_stream_ndjson_with_citations_and_answer_in_ollama_shapes(
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["done_reason"], "load");
 
+    // Like Ollama, the body is JSON whatever the content type says (`curl -d`).
+    let request = Request::post("/api/generate")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(json!({"model": model}).to_string()))
+        .unwrap();
+    let (status, answer) = app.send(request).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["done_reason"], "load");
+
+    // The non-streamed answer times the first token too.
+    let body = json!({"model": model, "prompt": "One, two,", "stream": false,
+        "options": {"num_predict": 4, "temperature": 0}});
+    let (_, answer) = app.post("/api/generate", &body).await;
+    assert!(answer["eval_duration"].as_u64().unwrap() > 0, "{answer}");
+    assert!(answer["prompt_eval_duration"].as_u64() < answer["total_duration"].as_u64());
+
     // show, version, embed.
     let (status, shown) = app.post("/api/show", &json!({"model": "ragd"})).await;
     assert_eq!(status, StatusCode::OK, "{shown}");
