@@ -29,6 +29,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::api::ApiError;
+use crate::api::error::no_chat_model;
 use crate::state::AppState;
 
 /// The model id of retrieval-augmented answers over all documents.
@@ -131,13 +132,6 @@ pub fn resolve_model(state: &AppState, id: &str) -> Result<OfferedModel, ApiErro
     )
     .with_code("model_not_found")
     .with_param("model"))
-}
-
-fn no_chat_model() -> ApiError {
-    ApiError::new(
-        ErrorKind::Unavailable,
-        "no chat model is loaded; load one with POST /api/v1/models/load",
-    )
 }
 
 /// The `ragd` extension of a chat request: retrieval options of the [`RAG_MODEL`].
@@ -292,9 +286,6 @@ pub struct Collected {
 pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation, ApiError> {
     let model = resolve_model(state, &request.model)?;
     let chat = state.engine.chat();
-    let refused = |err: ragd_chat::Error| {
-        if matches!(err, ragd_chat::Error::NoModel) { no_chat_model() } else { ApiError::from(err) }
-    };
     match model.kind {
         ModelKind::Embedding => Err(ApiError::new(
             ErrorKind::InvalidInput,
@@ -314,7 +305,7 @@ pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation,
                 retrieval: None,
                 settings: Some(request.settings),
             };
-            Ok(Generation::Completion(chat.complete(completion).await.map_err(refused)?))
+            Ok(Generation::Completion(chat.complete(completion).await?))
         }
         ModelKind::Rag => {
             let rag = request.rag.unwrap_or_default();
@@ -334,14 +325,14 @@ pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation,
                     memory_all_sessions: false,
                     settings: Some(request.settings),
                 };
-                return Ok(Generation::Session(chat.send(session, send).await.map_err(refused)?));
+                return Ok(Generation::Session(chat.send(session, send).await?));
             }
             let completion = CompleteRequest {
                 messages: request.messages,
                 retrieval: Some(Retrieval { document_ids: rag.document_ids, top_k: rag.top_k }),
                 settings: Some(request.settings),
             };
-            Ok(Generation::Completion(chat.complete(completion).await.map_err(refused)?))
+            Ok(Generation::Completion(chat.complete(completion).await?))
         }
     }
 }
@@ -372,11 +363,12 @@ pub fn strings(value: serde_json::Value) -> Option<Vec<String>> {
 /// Embeddings of `inputs` by the embedding model `model`, with the tokens they took.
 ///
 /// # Errors
-/// 404 when `model` is not the embedding model, 400 for no input, too many or empty ones,
-/// 503 without an embedder.
+/// 404 when `model` is not the embedding model, 400 for `dimensions` other than the
+/// model's, for no input, too many or empty ones, 503 without an embedder.
 pub async fn embed(
     state: &AppState,
     model: Option<&str>,
+    dimensions: Option<usize>,
     inputs: Vec<String>,
 ) -> Result<(Arc<dyn Embedder>, Vec<Embedding>, usize), ApiError> {
     let embedder = state.engine.embedder().cloned().ok_or_else(|| {
@@ -394,6 +386,21 @@ pub async fn embed(
         )
         .with_code("model_not_found")
         .with_param("model"));
+    }
+    // Checked before any work: the model cannot shorten its vectors.
+    if let Some(dimensions) = dimensions
+        && dimensions != embedder.dimensions()
+    {
+        return Err(ApiError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "`{}` has {} dimensions and cannot shorten them; send {} or leave `dimensions` out",
+                embedder.model_id(),
+                embedder.dimensions(),
+                embedder.dimensions()
+            ),
+        )
+        .with_param("dimensions"));
     }
     if inputs.is_empty() {
         return Err(

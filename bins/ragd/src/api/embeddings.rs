@@ -48,7 +48,7 @@ pub async fn embed(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<EmbedBody>,
 ) -> Result<ApiJson<EmbedResult>, ApiError> {
-    let (embedder, embeddings, _tokens) = compat::embed(&state, None, body.input).await?;
+    let (embedder, embeddings, _tokens) = compat::embed(&state, None, None, body.input).await?;
     Ok(ApiJson(EmbedResult {
         model: embedder.model_id().to_owned(),
         dimension: embedder.dimensions(),

@@ -260,6 +260,24 @@ impl From<ragd_ingest::Error> for ApiError {
     }
 }
 
+/// The answer when no chat model is loaded, wherever a route needs one.
+pub(crate) fn no_chat_model() -> ApiError {
+    ApiError::new(
+        ErrorKind::Unavailable,
+        "no chat model is loaded; load one with POST /api/v1/models/load",
+    )
+}
+
+impl From<ragd_chat::Error> for ApiError {
+    fn from(err: ragd_chat::Error) -> Self {
+        // The library does not know its routes; the HTTP answer says where to load a model.
+        if matches!(err, ragd_chat::Error::NoModel) {
+            return no_chat_model();
+        }
+        Self::new(err.kind(), err.to_string())
+    }
+}
+
 impl From<ragd_search::Error> for ApiError {
     fn from(err: ragd_search::Error) -> Self {
         ragd_core::Error::from(err).into()

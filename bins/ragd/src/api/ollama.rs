@@ -833,16 +833,8 @@ pub async fn embed(
     let started = Instant::now();
     let texts = compat::strings(body.input)
         .ok_or_else(|| invalid("`input` must be a string or an array of strings"))?;
-    if let (Some(dimensions), Some(embedder)) = (body.dimensions, state.engine.embedder())
-        && dimensions != embedder.dimensions()
-    {
-        return Err(invalid(format!(
-            "`{}` has {} dimensions and cannot shorten them",
-            embedder.model_id(),
-            embedder.dimensions()
-        )));
-    }
-    let (embedder, embeddings, tokens) = compat::embed(&state, Some(&body.model), texts).await?;
+    let (embedder, embeddings, tokens) =
+        compat::embed(&state, Some(&body.model), body.dimensions, texts).await?;
     Ok(OllamaJson(EmbedResponse {
         model: embedder.model_id().to_owned(),
         embeddings,

@@ -659,21 +659,8 @@ pub async fn embeddings(
         }
     };
     let texts = inputs(body.input)?;
-    // Checked before any work: ragd's model cannot shorten its vectors.
-    if let (Some(dimensions), Some(embedder)) = (body.dimensions, state.engine.embedder())
-        && dimensions != embedder.dimensions()
-    {
-        return Err(invalid(
-            "dimensions",
-            format!(
-                "`{}` has {} dimensions and cannot shorten them; send {} or leave `dimensions` out",
-                embedder.model_id(),
-                embedder.dimensions(),
-                embedder.dimensions()
-            ),
-        ));
-    }
-    let (embedder, vectors, tokens) = compat::embed(&state, Some(&body.model), texts).await?;
+    let (embedder, vectors, tokens) =
+        compat::embed(&state, Some(&body.model), body.dimensions, texts).await?;
     let data = vectors
         .into_iter()
         .enumerate()

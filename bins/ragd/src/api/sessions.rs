@@ -14,7 +14,7 @@ use futures::StreamExt;
 use futures::stream::{self, Stream};
 use ragd_catalog::{SessionQuery, SessionUpdate};
 use ragd_chat::{ChatEvent, ChatTurn, Citation, CreateSession, MemoryHit, Reply, SendMessage};
-use ragd_core::{DocumentId, ErrorKind, Message, Session, SessionId, SettingsPatch};
+use ragd_core::{DocumentId, Message, Session, SessionId, SettingsPatch};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -334,12 +334,6 @@ pub struct MemoryResults {
     pub hits: Vec<RecalledBody>,
 }
 
-impl From<ragd_chat::Error> for ApiError {
-    fn from(err: ragd_chat::Error) -> Self {
-        Self::new(err.kind(), err.to_string())
-    }
-}
-
 /// Creates a session.
 #[utoipa::path(
     post,
@@ -521,17 +515,7 @@ pub async fn send(
         memory_all_sessions: body.memory_all_sessions,
         settings: body.settings.map(Into::into),
     };
-    let turn = state.engine.chat().send(id, request).await.map_err(|err| {
-        // The library does not know its routes; the HTTP answer says where to load one.
-        if matches!(err, ragd_chat::Error::NoModel) {
-            ApiError::new(
-                ErrorKind::Unavailable,
-                "no chat model is loaded; load one with POST /api/v1/models/load",
-            )
-        } else {
-            ApiError::from(err)
-        }
-    })?;
+    let turn = state.engine.chat().send(id, request).await?;
     if body.stream {
         return Ok(Sse::new(events(turn)).keep_alive(KeepAlive::default()).into_response());
     }
