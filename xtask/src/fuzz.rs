@@ -40,25 +40,6 @@ const SCHEMATHESIS: &str = "schemathesis==4.32.5";
 const CHECKS: &str = "status_code_conformance,content_type_conformance,\
 response_schema_conformance,response_headers_conformance";
 
-fn ensure_venv(venv: &Path) -> Result<()> {
-    let st = venv.join("bin/st");
-    let stamp = venv.join(".ragd-schemathesis");
-    if st.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == SCHEMATHESIS) {
-        return Ok(());
-    }
-    run({
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "venv"]).arg(venv);
-        cmd
-    })?;
-    run({
-        let mut cmd = Command::new(venv.join("bin/pip"));
-        cmd.args(["install", "--quiet", SCHEMATHESIS]);
-        cmd
-    })?;
-    std::fs::write(&stamp, SCHEMATHESIS).map_err(|e| format!("{}: {e}", stamp.display()))
-}
-
 /// Runs the fuzzer; fails when schemathesis finds anything.
 pub(crate) fn fuzz(args: &[String]) -> Result<()> {
     if let Some((first, rest)) = args.split_first()
@@ -88,7 +69,9 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
         build
     })?;
     let venv = home()?.join(".cache/ragd/fuzz-venv");
-    ensure_venv(&venv)?;
+    crate::venv::ensure(&venv, SCHEMATHESIS, |pip| {
+        pip.args(["--quiet", SCHEMATHESIS]);
+    })?;
 
     let data = tempfile_dir()?;
     // The server as it runs for real: the bundled model loaded (so the chat path answers,

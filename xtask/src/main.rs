@@ -32,6 +32,7 @@ mod sysdeps;
 mod third_party;
 #[cfg(test)]
 mod tidy;
+mod venv;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

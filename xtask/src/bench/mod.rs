@@ -104,26 +104,14 @@ fn ensure_venv(assets: &Path) -> Result<PathBuf> {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => crate::home()?.join(".cache/ragd/bench-venv"),
     };
-    let python = dir.join("bin/python");
-    let stamp = dir.join("ragd-requirements.txt");
     let wanted = REQUIREMENTS.join("\n") + "\n";
-    if python.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
-        eprintln!("xtask: bench: Python peers present in {}", dir.display());
-        return Ok(python);
-    }
-    if !python.is_file() {
-        let system = if crate::sysdeps::on_path("python3") { "python3" } else { "python" };
-        let mut venv = Command::new(system);
-        venv.args(["-m", "venv"]).arg(&dir);
-        crate::run(venv)?;
-    }
-    eprintln!("xtask: bench: installing the Python peers (torch alone is several GB)");
-    let mut pip = Command::new(&python);
-    pip.args(["-m", "pip", "install", "--progress-bar", "off", "--find-links"])
-        .arg(assets.join("wheels"))
-        .args(REQUIREMENTS);
-    crate::run(pip)?;
-    fs::write(&stamp, wanted).map_err(|err| format!("cannot write {}: {err}", stamp.display()))?;
+    let python = crate::venv::ensure(&dir, &wanted, |pip| {
+        eprintln!("xtask: bench: installing the Python peers (torch alone is several GB)");
+        pip.args(["--progress-bar", "off", "--find-links"])
+            .arg(assets.join("wheels"))
+            .args(REQUIREMENTS);
+    })?;
+    eprintln!("xtask: bench: Python peers in {}", dir.display());
     Ok(python)
 }
 
