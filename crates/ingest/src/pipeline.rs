@@ -184,32 +184,46 @@ impl Ingestor {
     }
 
     /// The extracted text of a document, or the chars from `start` (default 0) to `end`
-    /// (default: the end of the text) of it.
+    /// (default: the end of the text) of it. An `end` past the text stops at the end, so
+    /// "the first n chars" reads a shorter text whole.
     ///
     /// # Errors
     /// `NotFound` for an unknown document or one without text yet, `InvalidInput` for a
-    /// range outside the text.
+    /// `start` past the end of the text or an `end` before `start`.
     pub async fn text(
         &self,
         id: DocumentId,
         start: Option<usize>,
         end: Option<usize>,
     ) -> Result<String> {
-        let range: Option<Range<usize>> = match (start, end) {
-            (None, None) => None,
-            (start, Some(end)) => Some(start.unwrap_or(0)..end),
-            (Some(start), None) => {
-                let whole = self.db(move |c| c.document_text(id, None)).await?;
-                let len = whole.chars().count();
-                if start > len {
-                    return Err(Error::Catalog(ragd_catalog::Error::InvalidInput(format!(
-                        "start {start} is past the end of the text ({len} chars)"
-                    ))));
+        let invalid = |message: String| Error::Catalog(ragd_catalog::Error::InvalidInput(message));
+        let start = match (start, end) {
+            (None, None) => return self.db(move |c| c.document_text(id, None)).await,
+            (start, Some(end)) => {
+                let start = start.unwrap_or(0);
+                if end < start {
+                    return Err(invalid(format!(
+                        "char range {start}..{end} ends before it starts"
+                    )));
                 }
-                return Ok(whole.chars().skip(start).collect());
+                // The common case, a range inside the text, is sliced by the catalog.
+                let range: Range<usize> = start..end;
+                match self.db(move |c| c.document_text(id, Some(range))).await {
+                    Err(Error::Catalog(ragd_catalog::Error::InvalidInput(_))) => start,
+                    other => return other,
+                }
             }
+            (Some(start), None) => start,
         };
-        self.db(move |c| c.document_text(id, range)).await
+        let whole = self.db(move |c| c.document_text(id, None)).await?;
+        let len = whole.chars().count();
+        if start > len {
+            return Err(invalid(format!(
+                "start {start} is past the end of the text ({len} chars)"
+            )));
+        }
+        let count = end.map_or(usize::MAX, |end| end - start);
+        Ok(whole.chars().skip(start).take(count).collect())
     }
 
     /// A page of a document's chunks, in order.

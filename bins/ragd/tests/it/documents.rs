@@ -162,6 +162,13 @@ async fn upload_process_and_read_back_by_id() {
         let expected: String = whole.chars().skip(usize::try_from(start).unwrap()).collect();
         assert_eq!(tail["text"], expected.as_str());
         let past = whole.chars().count() + 1;
+        // An end past the text stops at the end (a reader asking for "the first 200 000
+        // chars" gets the whole text of a shorter document).
+        let (status, head) = app
+            .get(&format!("/api/v1/documents/{id}/text?start={start}&end={}", past + 100_000))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{head}");
+        assert_eq!(head["text"], expected.as_str());
         let (status, body) = app.get(&format!("/api/v1/documents/{id}/text?start={past}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(body["error"]["message"].as_str().unwrap().contains("past the end"), "{body}");
