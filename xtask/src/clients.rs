@@ -1,5 +1,5 @@
-//! The Python environment of the protocol tests (`bins/ragd/tests/it/protocols.rs`): the
-//! official `openai`, `ollama` and `mcp` clients, pinned in
+//! The Python environment of the protocol and browser tests (`bins/ragd/tests/it/protocols.rs`,
+//! `web.rs`): the official `openai`, `ollama` and `mcp` clients and Selenium, pinned in
 //! `bins/ragd/tests/clients/requirements.txt`, in a venv at `$HOME/.cache/ragd/clients-venv`.
 //!
 //! The venv is kept by [`crate::venv::ensure`]: filled again when the pins change. `cargo xtask test`

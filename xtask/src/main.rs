@@ -4,6 +4,8 @@
 //! - `cargo xtask serve [ARGS]`: set everything up, then run `ragd serve ARGS`.
 //! - `cargo xtask test [ARGS]`: set everything up, then run the whole test suite (doc tests
 //!   included) and the `ragd-engine` example, as a library user would.
+//! - `cargo xtask screenshots`: the web page's browser test, its pictures into
+//!   `docs/screenshots` (the README shows them).
 //! - `clients.rs`: the pinned official Python clients (`openai`, `ollama`, `mcp`) the protocol
 //!   tests drive `ragd` with, in `$HOME/.cache/ragd/clients-venv`, set up by `test`.
 //! - `cargo xtask fuzz`: schemathesis against a local `ragd` (no 5xx, responses match
@@ -46,6 +48,7 @@ commands:
   sysdeps              install the system packages the build needs (apt, as root)
   serve [ARGS...]      set up, then run `ragd serve ARGS...` (e.g. --port 8080)
   test [ARGS...]       set up, then run every test (`cargo test --workspace ARGS...`)
+  screenshots          run the web page's browser test, saving its pictures to docs/screenshots
   fuzz [--examples N]  fuzz the HTTP API with schemathesis against a local ragd (pip, pinned)
   bench embed [--n N] [--rounds R] [--threads T] [--batch B] [--skip-st]
                        embedding throughput vs Python onnxruntime and sentence-transformers
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         "sysdeps" => sysdeps::ensure(),
         "serve" => serve(rest),
         "test" => test(rest),
+        "screenshots" => screenshots(),
         "fuzz" => fuzz::fuzz(rest),
         "bench" => match rest.split_first() {
             Some((kind, args)) if matches!(kind.as_str(), "embed" | "search" | "http") => {
@@ -220,9 +224,11 @@ fn serve(args: &[String]) -> Result<()> {
 }
 
 /// Sets up, builds llama.cpp's `llama-server` (the OpenAI-compatible backend is tested
-/// against a real one) and the venv of the official protocol clients, then runs every test.
+/// against a real one), installs Chromium for the web page's tests and the venv of the
+/// official protocol clients and Selenium, then runs every test.
 fn test(args: &[String]) -> Result<()> {
     let assets = setup()?;
+    sysdeps::ensure_browser()?;
     let server = llama::ToolsDir::locate()?.server()?;
     let clients_python = clients::python()?;
     let mut cmd = cargo()?;
@@ -234,6 +240,30 @@ fn test(args: &[String]) -> Result<()> {
         .env(clients::PYTHON_ENV, clients_python);
     run(cmd)?;
     run_engine_example(&assets)
+}
+
+/// Runs the web page's browser test with its screenshots going to `docs/screenshots`, the
+/// pictures the README shows (`cargo xtask screenshots`).
+fn screenshots() -> Result<()> {
+    let assets = setup()?;
+    sysdeps::ensure_browser()?;
+    let clients_python = clients::python()?;
+    let dir = workspace_root().join("docs/screenshots");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut cmd = cargo()?;
+    cmd.args(["test", "--workspace", "--test", "it", "web::"])
+        .env("RAGD_ASSETS_DIR", &assets)
+        .env(clients::PYTHON_ENV, clients_python)
+        .env("XTASK_SCREENSHOTS_DIR", &dir);
+    run(cmd)?;
+    // Failure pictures are for debugging, not for the README.
+    for entry in std::fs::read_dir(&dir).map_err(|e| e.to_string())?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with("FAILED-") {
+            std::fs::remove_file(entry.path()).map_err(|e| e.to_string())?;
+        }
+    }
+    eprintln!("xtask: screenshots in {}", dir.display());
+    Ok(())
 }
 
 /// Runs `crates/engine/examples/rag.rs` as a library user would, from the build `cargo test

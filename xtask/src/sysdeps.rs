@@ -1,8 +1,11 @@
-//! The system packages the build needs, and installing them with apt when they are missing.
+//! The system packages the build and the tests need, and installing them with apt when they
+//! are missing.
 //!
 //! `protoc` (lancedb's build), `cmake` and libclang (llama.cpp's build through
-//! `llama-cpp-2`) cannot come from crates.io. As root on a Debian-like machine this installs
-//! them; otherwise it prints the exact command and stops.
+//! `llama-cpp-2`) cannot come from crates.io; the web page's browser tests need Debian's
+//! `chromium` and `chromium-driver` (`ensure_browser`, called by `cargo xtask test`). As root
+//! on a Debian-like machine this installs them; otherwise it prints the exact command and
+//! stops.
 
 use std::path::Path;
 use std::process::Command;
@@ -16,10 +19,21 @@ struct SysDep {
     present: fn() -> bool,
 }
 
-const DEPS: [SysDep; 3] = [
+/// What the build needs.
+const BUILD: [SysDep; 3] = [
     SysDep { what: "protoc", package: "protobuf-compiler", present: || on_path("protoc") },
     SysDep { what: "cmake", package: "cmake", present: || on_path("cmake") },
     SysDep { what: "libclang", package: "libclang-dev", present: libclang_present },
+];
+
+/// What the web page's browser tests need (`bins/ragd/tests/it/web.rs`).
+const BROWSER: [SysDep; 2] = [
+    SysDep { what: "chromium", package: "chromium", present: || on_path("chromium") },
+    SysDep {
+        what: "chromedriver",
+        package: "chromium-driver",
+        present: || on_path("chromedriver"),
+    },
 ];
 
 /// Whether `program` is an executable file in a `PATH` directory.
@@ -49,11 +63,21 @@ fn is_root() -> bool {
     Command::new("id").arg("-u").output().is_ok_and(|out| out.stdout.trim_ascii() == b"0")
 }
 
-/// Installs whatever is missing, or explains how to.
+/// Installs whatever the build needs that is missing, or explains how to.
 pub(crate) fn ensure() -> Result<()> {
-    let missing: Vec<&SysDep> = DEPS.iter().filter(|dep| !(dep.present)()).collect();
+    install(&BUILD)
+}
+
+/// Installs the browser and driver of the web page's tests when missing, or explains how to.
+pub(crate) fn ensure_browser() -> Result<()> {
+    install(&BROWSER)
+}
+
+fn install(deps: &[SysDep]) -> Result<()> {
+    let missing: Vec<&SysDep> = deps.iter().filter(|dep| !(dep.present)()).collect();
     if missing.is_empty() {
-        eprintln!("xtask: system packages present (protoc, cmake, libclang)");
+        let names: Vec<&str> = deps.iter().map(|dep| dep.what).collect();
+        eprintln!("xtask: system packages present ({})", names.join(", "));
         return Ok(());
     }
     let packages: Vec<&str> = missing.iter().map(|dep| dep.package).collect();

@@ -105,6 +105,9 @@ pub struct ServerConfig {
     /// The largest JSON request body (search, sessions, models); larger ones get 413.
     /// Uploads have their own limits (`ingest.max_upload_bytes` per file).
     pub max_json_body_bytes: usize,
+    /// Serve the web page's files from this directory instead of the copies embedded in
+    /// the binary (for developing or customising the page; the file names are fixed).
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// Logging settings.
@@ -168,6 +171,7 @@ impl Default for ServerConfig {
             port: 8080,
             shutdown_grace_secs: 10,
             max_json_body_bytes: 1024 * 1024,
+            ui_dir: None,
         }
     }
 }

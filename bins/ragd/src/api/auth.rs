@@ -4,7 +4,8 @@
 //! `RAGD_AUTH__KEYS`, hashed at load), so neither the config file nor memory holds a usable
 //! key. A request's `Authorization: Bearer <key>` is hashed and compared with every digest
 //! in constant time. With no key configured the API is open. `/health` is always open, so
-//! orchestrators can probe liveness without a secret.
+//! orchestrators can probe liveness without a secret, and so are the web page (`/`, `/ui/...`)
+//! and its files, which hold no data: the page asks for a key when the API needs one.
 //!
 //! The rate limit is a token bucket per key: `requests_per_minute` tokens of capacity,
 //! refilled continuously; a request without a token gets `429 overloaded` with
@@ -26,8 +27,15 @@ use sha2::{Digest, Sha256};
 use crate::api::{ApiError, Protocol};
 use crate::config::AuthSettings;
 
-/// Paths served without a key.
-const OPEN_PATHS: &[&str] = &["/health"];
+/// Paths served without a key: liveness, and the web page with its files (the page asks
+/// for a key when the API answers 401; it holds no data itself).
+const OPEN_PATHS: &[&str] = &["/health", "/"];
+
+/// Whether `path` is served without a key.
+fn is_open(path: &str) -> bool {
+    OPEN_PATHS.contains(&path)
+        || path.strip_prefix(crate::api::ui::UI_PATH).is_some_and(|rest| rest.starts_with('/'))
+}
 
 /// The hex SHA-256 of an API key, as `[auth] key_sha256` holds it.
 #[must_use]
@@ -127,7 +135,7 @@ impl Auth {
 
 /// The middleware: 401 without a valid key (when keys are configured), 429 over the rate.
 pub async fn require_key(State(auth): State<Auth>, request: Request, next: Next) -> Response {
-    if !auth.enabled() || OPEN_PATHS.contains(&request.uri().path()) {
+    if !auth.enabled() || is_open(request.uri().path()) {
         return next.run(request).await;
     }
     // Each protocol's clients expect their own error shape.

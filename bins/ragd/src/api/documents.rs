@@ -326,7 +326,7 @@ pub async fn get(
 pub struct TextQuery {
     /// First char (default 0).
     pub start: Option<usize>,
-    /// One past the last char (default: the end).
+    /// One past the last char (default: the end); past the end of the text it stops there.
     pub end: Option<usize>,
 }
 

@@ -18,6 +18,7 @@ pub mod openai;
 pub mod search;
 pub mod sessions;
 pub mod system;
+pub mod ui;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
@@ -90,6 +91,7 @@ struct ApiDoc;
 
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(ui::root))
         .routes(routes!(system::health))
         .routes(routes!(system::metrics))
         .nest(
@@ -191,7 +193,8 @@ fn declare_auth(openapi: &mut utoipa::openapi::OpenApi) {
             .build()
     };
     for (path, item) in &mut openapi.paths.paths {
-        if path == "/health" {
+        // Open without a key (`auth::OPEN_PATHS`).
+        if path == "/health" || path == "/" {
             continue;
         }
         // Each protocol answers errors in its own shape.
@@ -231,6 +234,8 @@ pub fn router(state: AppState) -> Router {
     // their layer is the inner one, so it wins there.
     let api = api.layer(DefaultBodyLimit::max(state.config.server.max_json_body_bytes));
     api.merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
+        // The page's files: not API routes, so not in the OpenAPI document.
+        .route(&format!("{}/{{*path}}", ui::UI_PATH), axum::routing::get(ui::asset))
         // The MCP endpoint (Streamable HTTP) is not part of the OpenAPI document; it is
         // nested before the layers below, so API keys, metrics and tracing cover it too.
         .nest_service(MCP_PATH, {

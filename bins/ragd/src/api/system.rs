@@ -54,7 +54,7 @@ pub async fn health(State(state): State<AppState>) -> ApiJson<Health> {
     })
 }
 
-fn health_status(status: ragd_engine::HealthStatus) -> &'static str {
+pub(crate) fn health_status(status: ragd_engine::HealthStatus) -> &'static str {
     match status {
         ragd_engine::HealthStatus::Ok => "ok",
         ragd_engine::HealthStatus::Degraded => "degraded",

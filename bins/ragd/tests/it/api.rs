@@ -144,9 +144,11 @@ async fn openapi_is_3_1_and_lists_every_route() {
 
     // The error body shape is part of the document.
     assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
-    // API keys: a bearer scheme, required (and answered with 401/429) everywhere but /health.
+    // API keys: a bearer scheme, required (and answered with 401/429) everywhere but /health
+    // and the page.
     assert_eq!(spec["components"]["securitySchemes"]["api_key"]["scheme"], "bearer");
     assert!(spec["paths"]["/health"]["get"]["security"].is_null());
+    assert!(spec["paths"]["/"]["get"]["security"].is_null());
     let send = &spec["paths"]["/api/v1/sessions/{id}/messages"]["post"];
     assert_eq!(send["security"][0]["api_key"], serde_json::json!([]), "{send}");
     for status in ["401", "429"] {
@@ -165,6 +167,92 @@ async fn docs_page_is_served_without_external_assets() {
     let (status, _, body) = call(Method::GET, "/docs/swagger-initializer.js").await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8(body).unwrap().contains("/openapi.json"));
+}
+
+/// `GET path` with `accept`, through `app`: status, headers and body.
+async fn fetch(
+    app: &crate::documents::App,
+    path: &str,
+    accept: &str,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let request = Request::get(path).header("accept", accept).body(Body::empty()).unwrap();
+    let response = app.router().oneshot(request).await.unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    (status, headers, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+#[tokio::test]
+async fn the_page_goes_to_browsers_and_json_to_clients_without_a_key() {
+    use crate::documents::App;
+
+    let app = App::with(|config| {
+        config.auth.key_sha256 = vec![ragd::api::auth::hash_key("s3cret")];
+        config.models.autoload = "none".to_owned();
+    })
+    .await;
+    let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let (status, headers, body) = fetch(&app, "/", browser).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("object-src 'none'"), "{csp}");
+    let html = String::from_utf8(body).unwrap();
+    assert!(html.contains(r#"<script type="module" src="/ui/app.js">"#), "{html}");
+    assert!(!html.contains("http://") && !html.contains("https://"), "no outside assets");
+
+    let (status, headers, body) = fetch(&app, "/", "application/json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    let root: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(root["name"], "ragd");
+    assert_eq!(root["version"], env!("CARGO_PKG_VERSION"));
+    assert!(root["status"] == "ok" || root["status"] == "degraded", "{root}");
+
+    // Every file the page loads is served without a key, with its type; the API is not.
+    for (path, mime) in [
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/style.css", "text/css"),
+        ("/ui/favicon.svg", "image/svg+xml"),
+    ] {
+        let (status, headers, body) = fetch(&app, path, "*/*").await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(headers["content-type"].to_str().unwrap().starts_with(mime), "{path}");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert!(!body.is_empty());
+    }
+    let (status, _, body) = fetch(&app, "/ui/../api/v1/info", "*/*").await;
+    assert_ne!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = fetch(&app, "/ui/secrets.js", "*/*").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"]["code"], "not_found");
+    let (status, _, _) = fetch(&app, "/api/v1/info", "application/json").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn ui_dir_serves_the_pages_files_from_disk() {
+    use crate::documents::App;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.js"), "// edited on disk\n").unwrap();
+    let ui_dir = dir.path().to_path_buf();
+    let app = App::with(move |config| {
+        config.server.ui_dir = Some(ui_dir);
+        config.models.autoload = "none".to_owned();
+    })
+    .await;
+    let (status, _, body) = fetch(&app, "/ui/app.js", "*/*").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, b"// edited on disk\n");
+    // A name the page does not have is not read from the directory either.
+    std::fs::write(dir.path().join("other.js"), "secret").unwrap();
+    let (status, _, _) = fetch(&app, "/ui/other.js", "*/*").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A file missing from the directory is a clear 503, not an empty page.
+    let (status, _, body) = fetch(&app, "/ui/style.css", "*/*").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(String::from_utf8_lossy(&body).contains("style.css"));
 }
 
 #[tokio::test]

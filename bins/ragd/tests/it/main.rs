@@ -13,6 +13,8 @@
 //!   a loopback hub.
 //! - `protocols`: the OpenAI- and Ollama-compatible APIs and MCP (HTTP and stdio) driven by
 //!   the official Python clients against the built `ragd` (`tests/clients/*.py`).
+//! - `served`: a built `ragd serve` and the Python scripts of `tests/clients` against it.
+//! - `web`: the web page in headless Chromium (Selenium), every panel's main flow.
 //! - `system`: `/api/v1/system/status` and `/metrics` on the real machine.
 //! - `search`: keyword, semantic and hybrid search on the real model and stores.
 //! - `server`: a real server on an ephemeral loopback port, in process and as the built
@@ -31,8 +33,10 @@ mod hostile;
 mod hub;
 mod protocols;
 mod search;
+mod served;
 mod server;
 mod system;
+mod web;
 
 use std::io::{BufRead, BufReader};
 use std::time::Duration;

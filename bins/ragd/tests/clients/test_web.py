@@ -1,0 +1,382 @@
+"""The web page in a real browser: Debian's headless Chromium driven through chromium-driver
+by Selenium, against a running `ragd serve` that requires an API key and starts with no
+chat model loaded (bins/ragd/tests/it/web.rs starts it and runs this script).
+
+Flows, in order, each saving a screenshot into WEB_TEST_SCREENSHOTS:
+  key        the page asks for the API key, refuses a wrong one, works with the right one;
+  upload     two fixtures (a PDF and a DOCX) dropped in reach `ready`; one opens with chunks;
+  search     an exact term puts the right chunk first in the keyword list;
+  models     the bundled model loads and shows `loaded`; an invalid setting shows the
+             server's own message next to the field; a valid one is saved;
+  chat       a streamed answer appears token by token; its citation opens the cited chunk;
+  unsupported an unsupported file shows the server's 415 message;
+  untrusted  a document holding `<img src=x onerror=alert(1)>` renders as text;
+  panels     every control of every panel has a label, and no panel is wider than a
+             400 px phone screen.
+
+Environment: WEB_TEST_BASE_URL, WEB_TEST_API_KEY, WEB_TEST_FIXTURES (fixtures/docs),
+WEB_TEST_WORK (a scratch directory), WEB_TEST_SCREENSHOTS (where the PNGs go).
+Exits non-zero, with the browser's console log and a screenshot, on the first failure.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+
+BASE = os.environ["WEB_TEST_BASE_URL"].rstrip("/")
+KEY = os.environ["WEB_TEST_API_KEY"]
+FIXTURES = Path(os.environ["WEB_TEST_FIXTURES"]).resolve()
+WORK = Path(os.environ["WEB_TEST_WORK"]).resolve()
+SHOTS = Path(os.environ["WEB_TEST_SCREENSHOTS"])
+
+# The exact term of the search flow and the question of the chat flow: both about the first
+# page of fixtures/docs/two-pages.pdf ("apples growing in quiet orchards").
+TERM = "orchards"
+QUESTION = "What grows in the quiet orchards?"
+# Hostile text: must show as these characters, never become elements or run.
+HOSTILE = '<img src=x onerror=alert(1)> and <script>alert(2)</script> stay text'
+
+
+def log(message):
+    print(f"[web] {message}", flush=True)
+
+
+def api(method, path, body=None):
+    """The REST API directly (with the key), to check what the page shows against it."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(BASE + path, data=data, method=method)
+    request.add_header("authorization", f"Bearer {KEY}")
+    if data is not None:
+        request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def browser():
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                "--window-size=1280,860", "--disable-gpu", "--lang=en-US"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+class Page:
+    def __init__(self, driver):
+        self.d = driver
+
+    def open(self, hash_route):
+        self.d.get(f"{BASE}/{hash_route}")
+
+    def go(self, hash_route):
+        """Navigates inside the page (the router handles it, no reload), with the notices
+        of earlier flows dismissed so that they cover nothing."""
+        self.d.execute_script(
+            "document.querySelectorAll('#notices .notice').forEach((n) => n.remove());"
+            "location.hash = arguments[0]", hash_route)
+
+    def wait(self, what, condition, timeout=30):
+        try:
+            return WebDriverWait(self.d, timeout, poll_frequency=0.1).until(lambda d: condition())
+        except TimeoutException:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}") from None
+
+    def find(self, css):
+        return self.d.find_elements(By.CSS_SELECTOR, css)
+
+    def one(self, css, timeout=30):
+        return self.wait(css, lambda: (self.find(css) or [None])[0], timeout)
+
+    def text(self, css):
+        found = self.find(css)
+        return found[0].text if found else ""
+
+    def shot(self, name):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.d.save_screenshot(str(SHOTS / f"{name}.png"))
+
+    def no_alert(self):
+        try:
+            alert = self.d.switch_to.alert
+            text = alert.text
+            alert.dismiss()
+            raise AssertionError(f"an alert opened: {text!r}")
+        except NoAlertPresentException:
+            pass
+
+    def upload(self, *paths):
+        self.one("#file-input").send_keys("\n".join(str(p) for p in paths))
+
+    def badge(self, filename):
+        return self.text(f'#uploads li[data-filename="{filename}"] .badge')
+
+
+def flow_key(page):
+    page.open("#/documents")
+    page.wait("the key dialog", lambda: page.d.execute_script(
+        "return document.getElementById('key-dialog').open"))
+    page.shot("key")
+    page.one("#key-input").send_keys("not-the-key")
+    page.one("#key-submit").click()
+    page.wait("the wrong key to be refused", lambda: "not accepted" in page.text("#key-error"))
+    page.one("#key-input").send_keys(KEY)
+    page.one("#key-submit").click()
+    page.wait("the dialog to close", lambda: not page.d.execute_script(
+        "return document.getElementById('key-dialog').open"))
+    page.one("#documents-table")
+    stored = page.d.execute_script("return sessionStorage.getItem('ragd.api_key')")
+    assert stored == KEY, f"the key is kept for the tab, got {stored!r}"
+
+
+def flow_upload(page):
+    page.go("#/documents")
+    pdf, docx = FIXTURES / "two-pages.pdf", FIXTURES / "report.docx"
+    page.upload(pdf, docx)
+    seen = {pdf.name: set(), docx.name: set()}
+
+    def both_ready():
+        for name in seen:
+            state = page.badge(name)
+            seen[name].add(state.split(" ")[0])
+            row = page.text(f'#uploads li[data-filename="{name}"]')
+            assert state != "failed", f"{name} failed: {row}"
+        return all(page.badge(name) == "ready" for name in seen)
+
+    page.wait("both uploads to be ready", both_ready, timeout=180)
+    log(f"states seen: {seen}")
+    for name, states in seen.items():
+        assert len(states - {"", "ready"}) >= 1, f"{name} showed no state before ready: {states}"
+    page.wait("both documents listed", lambda: len(page.find("#documents-table tr[data-document-id]")) >= 2)
+    page.shot("documents")
+
+    row = next(r for r in page.find("#documents-table tr[data-document-id]") if pdf.name in r.text)
+    row.find_element(By.CSS_SELECTOR, "a").click()
+    page.wait("the document view", lambda: "apples growing in quiet orchards" in page.text("#document-text"))
+    chunks = page.wait("its chunks", lambda: page.find("#chunks li[data-chunk-id]"))
+    assert any("quiet orchards" in c.text for c in chunks), [c.text for c in chunks]
+    page.shot("document")
+
+
+def flow_search(page):
+    page.go("#/search")
+    query = page.one("#search-query")
+    query.clear()
+    query.send_keys(TERM + Keys.ENTER)
+    first = page.one("#results-keyword li.hit", timeout=60)
+    assert "two-pages.pdf" in first.text, f"first keyword hit: {first.text!r}"
+    marks = [m.text.lower() for m in first.find_elements(By.CSS_SELECTOR, "mark")]
+    assert TERM in marks, f"the snippet marks the term: {marks}"
+    page.wait("semantic hits", lambda: page.find("#results-semantic li.hit"), 60)
+    page.wait("hybrid hits", lambda: page.find("#results-hybrid li.hit"), 60)
+    assert "q=" + TERM in page.d.current_url, page.d.current_url
+    # Reload keeps the search: the panel is a URL.
+    page.d.refresh()
+    again = page.one("#results-keyword li.hit", timeout=60)
+    assert "two-pages.pdf" in again.text
+    page.shot("search")
+
+
+def flow_models(page):
+    page.go("#/models")
+    bundled = page.wait("the bundled model listed", lambda: [
+        r for r in page.find("#models-available tr[data-model-id]") if "bundled" in r.text])
+    bundled[0].find_element(By.CSS_SELECTOR, "button").click()
+    page.wait("the model to be loaded", lambda: page.text("#model-state") == "loaded", timeout=300)
+    status, body = api("GET", "/api/v1/models/status")
+    assert status == 200 and body["state"] == "loaded", body
+    page.shot("models")
+
+    # An invalid value: the server's own message appears next to the field.
+    status, body = api("PUT", "/api/v1/models/config", {"temperature": 7})
+    assert status == 400, body
+    expected = body["error"]["message"]
+    temperature = page.one("#settings-temperature")
+    temperature.clear()
+    temperature.send_keys("7")
+    page.one("#settings-save").click()
+    page.wait("the server's message by the field",
+              lambda: page.text("#settings-temperature-error") == expected)
+    page.shot("settings-error")
+    # A valid change is saved (short answers keep the chat flow quick).
+    temperature.clear()
+    temperature.send_keys("0.2")
+    tokens = page.one("#settings-max_new_tokens")
+    tokens.clear()
+    tokens.send_keys("48")
+    page.one("#settings-save").click()
+    page.wait("the settings saved", lambda: api("GET", "/api/v1/models/config")[1]["max_new_tokens"] == 48)
+    assert page.text("#settings-temperature-error") == ""
+
+
+def flow_chat(page):
+    page.go("#/chat")
+    page.one("#new-session").click()
+    page.one("#new-session-name").send_keys("orchards")
+    status, listing = api("GET", "/api/v1/documents?filename=two-pages.pdf")
+    doc = listing["items"][0]["id"]
+    page.one(f'input[name="document"][value="{doc}"]').click()
+    page.one("#create-session").click()
+    page.wait("the new session", lambda: "#/chat/" in page.d.current_url)
+
+    # Record the reply's text at every change, to see it grow token by token.
+    page.d.execute_script("""
+        window.__lengths = [];
+        new MutationObserver(() => {
+          const reply = document.querySelector('#messages .message.assistant:last-child .content');
+          if (reply) window.__lengths.push(reply.textContent.length);
+        }).observe(document.getElementById('messages'),
+                   {subtree: true, childList: true, characterData: true});
+    """)
+    page.one("#chat-input").send_keys(QUESTION)
+    page.one("#chat-send").click()
+    page.wait("the stop button while streaming", lambda: page.one("#chat-stop").is_enabled(), 60)
+    done = '#messages .message.assistant[data-message-id]:not(.streaming)'
+    reply = page.one(done, timeout=180)
+    lengths = sorted(set(page.d.execute_script("return window.__lengths")))
+    log(f"reply lengths seen while streaming: {lengths}")
+    assert len([n for n in lengths if n > 0]) >= 3, f"the reply grew in steps: {lengths}"
+    assert reply.find_element(By.CSS_SELECTOR, ".content").text.strip(), "the reply has text"
+    user = page.find("#messages .message.user")
+    assert user and QUESTION in user[-1].text, "the question is shown"
+    page.shot("chat")
+
+    citation = page.wait("a citation", lambda: reply.find_elements(By.CSS_SELECTOR, "a.citation"))[0]
+    chunk = citation.get_attribute("data-chunk-id")
+    citation.click()
+    page.wait("the cited chunk", lambda: page.find(f'#chunks li.current[data-chunk-id="{chunk}"]'))
+    assert f"chunk={chunk}" in page.d.current_url, page.d.current_url
+    highlighted = page.one("#document-text mark.current-chunk").text
+    status, body = api("GET", f"/api/v1/documents/chunks/{chunk}")
+    assert status == 200, body
+    assert highlighted.strip() and highlighted.strip() in body["text"], (highlighted, body["text"])
+    page.shot("citation")
+    # Back returns to the conversation.
+    page.d.back()
+    page.one(done, timeout=30)
+
+
+def flow_unsupported(page):
+    page.go("#/documents")
+    page.upload(FIXTURES / "junk.bin")
+    row = '#uploads li[data-filename="junk.bin"]'
+    page.wait("the refusal", lambda: page.badge("junk.bin") == "failed", 60)
+    reason = page.text(f"{row} .reason")
+    assert "unsupported" in reason.lower() or "not supported" in reason.lower(), reason
+    notices = [n.text for n in page.find("#notices .notice")]
+    assert any(reason in n for n in notices), f"the 415 message is a notice too: {notices}"
+    page.shot("unsupported")
+
+
+def flow_untrusted(page):
+    hostile = WORK / "hostile.txt"
+    hostile.write_text(f"Untrusted text.\n\n{HOSTILE}\n", encoding="utf-8")
+    page.go("#/documents")
+    page.d.execute_script("window.__alerted = false; window.alert = () => { window.__alerted = true; };")
+    page.upload(hostile)
+    page.wait("the hostile document ready", lambda: page.badge(hostile.name) == "ready", 120)
+    row = next(r for r in page.find("#documents-table tr[data-document-id]") if hostile.name in r.text)
+    row.find_element(By.CSS_SELECTOR, "a").click()
+    page.wait("the text as text", lambda: HOSTILE in page.text("#document-text"))
+    chunks = page.wait("its chunk", lambda: page.find("#chunks li[data-chunk-id]"))
+    assert HOSTILE in chunks[0].text, chunks[0].text
+    # Search results show it as text too.
+    page.go("#/search?q=onerror")
+    hit = page.one("#results-keyword li.hit", timeout=60)
+    assert "onerror" in hit.text, hit.text
+    time.sleep(0.5)
+    injected = page.find("#main img, #main script")
+    assert not injected, f"elements came from document text: {[e.get_attribute('outerHTML') for e in injected]}"
+    page.no_alert()
+    assert page.d.execute_script("return window.__alerted") is False, "alert() was called"
+    page.shot("untrusted")
+
+
+# Controls a screen reader cannot name, and whether the page is wider than the window.
+UNLABELLED = """
+    return [...document.querySelectorAll('main input, main select, main textarea, main button')]
+      .filter((el) => el.type !== 'hidden' && el.offsetParent !== null)
+      .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                      && !el.getAttribute('aria-labelledby')
+                      && !(el.tagName === 'BUTTON' && el.textContent.trim()))
+      .map((el) => el.outerHTML.slice(0, 120));
+"""
+OVERFLOW = "return document.documentElement.scrollWidth - window.innerWidth"
+
+
+def flow_every_panel_labelled_and_phone_width(page):
+    panels = ["#/documents", "#/search?q=orchards", "#/chat", "#/models", "#/system"]
+    for width in (1280, 400):
+        page.d.set_window_size(width, 860)
+        for route in panels:
+            page.go(route)
+            page.wait(f"{route} to render", lambda: len(page.find("main *")) > 8)
+            time.sleep(0.8)
+            unlabelled = page.d.execute_script(UNLABELLED)
+            assert not unlabelled, f"{route}: controls without a label: {unlabelled}"
+            overflow = page.d.execute_script(OVERFLOW)
+            assert overflow <= 1, f"{route} at {width} px is {overflow} px wider than the window"
+    page.go("#/chat")
+    page.wait("the chat panel", lambda: page.find("#sessions li"))
+    page.shot("phone-chat")
+    page.d.set_window_size(1280, 860)
+    page.go("#/system")
+    page.wait("system cards", lambda: page.find("#system-cpu"))
+    time.sleep(2.5)
+    page.shot("system")
+
+
+FLOWS = [flow_key, flow_upload, flow_search, flow_models, flow_chat, flow_unsupported,
+         flow_untrusted, flow_every_panel_labelled_and_phone_width]
+
+
+def main():
+    driver = browser()
+    page = Page(driver)
+    try:
+        for flow in FLOWS:
+            started = time.monotonic()
+            log(f"{flow.__name__} ...")
+            try:
+                flow(page)
+            except Exception:
+                traceback.print_exc()
+                try:
+                    page.shot(f"FAILED-{flow.__name__}")
+                except Exception:  # noqa: BLE001 - the screenshot is a courtesy
+                    pass
+                for entry in driver.get_log("browser"):
+                    print(f"[console] {entry}", file=sys.stderr)
+                print(f"[page] {driver.current_url}\n{driver.find_element(By.TAG_NAME, 'body').text[:4000]}",
+                      file=sys.stderr)
+                return 1
+            log(f"{flow.__name__} ok ({time.monotonic() - started:.1f} s)")
+        # Chromium logs every 4xx answer as a SEVERE `network` entry; the flows cause
+        # those on purpose (401 before the key, 415, 400). Script errors are `javascript`.
+        errors = [e for e in driver.get_log("browser")
+                  if e.get("level") == "SEVERE" and e.get("source") != "network"]
+        assert not errors, f"console errors: {errors}"
+        return 0
+    finally:
+        driver.quit()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+// The search panel: one query, three rankings side by side (keyword, semantic, hybrid).
+//
+// `#/search?q=<query>&doc=<document id>&top_k=<n>` is a search: submitting the form sets the
+// hash, so back, forward and reload run it again. The three POSTs to /api/v1/search/* run in
+// parallel and each column shows its own answer or its own error. Every hit links to its
+// chunk in its document (`#/documents/<id>?chunk=<chunk id>`). Keyword snippets go through
+// dom.js `snippet()`, so only their `<mark>` markers become elements; all other text is text.
+
+import { ApiError, get, post } from './api.js';
+import { h, replace, snippet, field, fieldError } from './dom.js';
+
+const DEFAULT_TOP_K = 10;
+const MAX_TOP_K = 100;
+const TEXT_CHARS = 300;
+const MODES = [
+  { mode: 'keyword', title: 'Keyword', hint: 'Words of the query, ranked by BM25' },
+  { mode: 'semantic', title: 'Semantic', hint: 'Meaning, by embedding similarity' },
+  { mode: 'hybrid', title: 'Hybrid', hint: 'Both lists fused by rank (RRF)' },
+];
+
+export function render(main, { query }) {
+  const life = new AbortController();
+  const request = readRequest(query);
+  const columns = MODES.map(resultColumn);
+  const form = searchForm(request, life.signal, (next) => submit(next, columns, life.signal));
+  main.append(
+    h('h1', { text: 'Search' }),
+    form,
+    h('div', { class: 'search-results' }, columns.map((column) => column.element)));
+  if (request.q) runSearch(request, columns, life.signal);
+  else for (const column of columns) column.idle();
+  document.getElementById('search-query')?.focus({ preventScroll: true });
+  return () => life.abort();
+}
+
+/** `{q, doc, topK}` from the hash query. */
+function readRequest(query) {
+  return {
+    q: (query.get('q') ?? '').trim(),
+    doc: query.get('doc') ?? '',
+    topK: topK(query.get('top_k')),
+  };
+}
+
+function topK(value) {
+  const n = Number.parseInt(value ?? '', 10);
+  return Number.isFinite(n) ? Math.min(MAX_TOP_K, Math.max(1, n)) : DEFAULT_TOP_K;
+}
+
+function hashOf({ q, doc, topK: k }) {
+  const params = new URLSearchParams({ q });
+  if (doc) params.set('doc', doc);
+  if (k !== DEFAULT_TOP_K) params.set('top_k', String(k));
+  return `#/search?${params}`;
+}
+
+/** A new search sets the hash (the router renders it); the same search again runs at once. */
+function submit(request, columns, signal) {
+  const hash = hashOf(request);
+  if (location.hash === hash) runSearch(request, columns, signal);
+  else location.hash = hash;
+}
+
+// ---------------------------------------------------------------------------------------
+// The form
+
+function searchForm(request, signal, onSearch) {
+  const query = h('input', { id: 'search-query', name: 'q', type: 'search', required: true,
+    value: request.q, autocomplete: 'off', placeholder: 'What are you looking for?' });
+  const documents = h('select', { id: 'search-document', name: 'doc' },
+    h('option', { value: '', text: 'All documents' }),
+    request.doc ? h('option', { value: request.doc, selected: true, text: 'Loading…' }) : null);
+  const count = h('input', { id: 'search-top-k', name: 'top_k', type: 'number', min: 1, max: MAX_TOP_K,
+    step: 1, value: String(request.topK), inputmode: 'numeric' });
+  const form = h('form', { id: 'search-form', class: 'card search-form', role: 'search', novalidate: true },
+    h('div', { class: 'row' },
+      h('div', { class: 'grow search-query-field' }, field('Query', query)),
+      h('div', { class: 'search-document-field' }, field('Document', documents)),
+      h('div', { class: 'search-top-k-field' }, field('Results per list', count)),
+      h('div', { class: 'field search-submit' }, h('button', { type: 'submit', class: 'primary', text: 'Search' }))));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const next = readForm(query, documents, count);
+    if (next) onSearch(next);
+  });
+  loadDocuments(documents, request.doc, signal);
+  return form;
+}
+
+/** The form's request, or null (with the problem shown at its field) when it is not valid. */
+function readForm(query, documents, count) {
+  const q = query.value.trim();
+  const k = Number(count.value);
+  fieldError(query, q ? null : 'Type something to search for.');
+  const kValid = Number.isInteger(k) && k >= 1 && k <= MAX_TOP_K;
+  fieldError(count, kValid ? null : `A whole number from 1 to ${MAX_TOP_K}.`);
+  if (!q) { query.focus(); return null; }
+  if (!kValid) { count.focus(); return null; }
+  return { q, doc: documents.value, topK: k };
+}
+
+/** Fills the document choice with the ready documents, by name. */
+async function loadDocuments(select, chosen, signal) {
+  let items;
+  try {
+    items = (await get('/api/v1/documents?status=ready&limit=500', { signal })).items;
+  } catch (err) {
+    if (err.name === 'AbortError') return;
+    fieldError(select, `The documents could not be listed: ${err.message}`);
+    const stale = select.querySelector(`option[value="${CSS.escape(chosen)}"]`);
+    if (stale) stale.textContent = `Document ${chosen}`;
+    return;
+  }
+  items.sort((a, b) => a.filename.localeCompare(b.filename));
+  const options = items.map((doc) => h('option', { value: doc.id, text: doc.filename }));
+  if (chosen && !items.some((doc) => doc.id === chosen)) {
+    options.unshift(h('option', { value: chosen, text: `Document ${chosen.slice(0, 8)}… (not ready)` }));
+  }
+  replace(select, h('option', { value: '', text: 'All documents' }), options);
+  select.value = chosen;
+}
+
+// ---------------------------------------------------------------------------------------
+// The results
+
+/** One column: heading, a status line and the ranked hits. */
+function resultColumn({ mode, title, hint }) {
+  const status = h('p', { class: 'results-status muted', 'aria-live': 'polite' });
+  const list = h('ol', { class: 'hits', 'aria-labelledby': `results-${mode}-title` });
+  const element = h('section', { id: `results-${mode}`, class: `card results results-${mode}`,
+    'aria-labelledby': `results-${mode}-title` },
+    h('h2', { id: `results-${mode}-title`, text: title }),
+    h('p', { class: 'hint muted', text: hint }),
+    status, list);
+  const say = (text, kind = 'muted') => {
+    status.className = `results-status ${kind}`;
+    status.textContent = text;
+    if (kind === 'error') status.setAttribute('role', 'alert');
+    else status.removeAttribute('role');
+  };
+  return {
+    mode,
+    element,
+    idle() { replace(list); say('Enter a query to search.'); },
+    busy() { element.setAttribute('aria-busy', 'true'); say('Searching…'); },
+    show(hits) {
+      element.removeAttribute('aria-busy');
+      replace(list, hits.map((hit, i) => hitItem(hit, i + 1, mode)));
+      say(hits.length === 0 ? 'No matches' : `${hits.length} ${hits.length === 1 ? 'hit' : 'hits'}`);
+    },
+    fail(err) {
+      element.removeAttribute('aria-busy');
+      replace(list);
+      say(`${title} search failed: ${err instanceof ApiError ? err.message : String(err?.message ?? err)}`, 'error');
+    },
+  };
+}
+
+/** The three searches in parallel; each column fills when its answer comes. */
+function runSearch({ q, doc, topK: k }, columns, signal) {
+  const body = { query: q, top_k: k, document_ids: doc ? [doc] : [] };
+  for (const column of columns) {
+    column.busy();
+    post(`/api/v1/search/${column.mode}`, body, { signal })
+      .then((answer) => column.show(answer?.hits ?? []))
+      .catch((err) => { if (err.name !== 'AbortError') column.fail(err); });
+  }
+}
+
+function hitItem(hit, rank, mode) {
+  const href = `#/documents/${encodeURIComponent(hit.document_id)}?chunk=${encodeURIComponent(hit.chunk_id)}`;
+  const where = [hit.page !== null && hit.page !== undefined ? `page ${hit.page}` : null, hit.heading]
+    .filter(Boolean).join(' · ');
+  // BM25 scores of a small corpus are tiny: keep three significant digits there.
+  const score = !Number.isFinite(hit.score) ? '–'
+    : Math.abs(hit.score) >= 0.01 || hit.score === 0 ? hit.score.toFixed(3) : hit.score.toPrecision(3);
+  const text = mode === 'keyword' && hit.snippet ? snippet(hit.snippet) : truncate(hit.text, TEXT_CHARS);
+  return h('li', { class: 'hit', dataset: { chunkId: hit.chunk_id } },
+    h('div', { class: 'hit-head' },
+      h('span', { class: 'rank', title: 'Rank', text: rank }),
+      h('a', { href, class: 'hit-file', text: hit.filename }),
+      h('span', { class: 'hit-score' }, h('span', { class: 'muted', text: 'score ' }),
+        h('span', { class: 'score', text: score }))),
+    where ? h('div', { class: 'hit-where muted', text: where }) : null,
+    mode === 'hybrid' ? hybridRanks(hit) : null,
+    h('p', { class: 'hit-text' }, text));
+}
+
+/** Where a fused hit stood in each list. */
+function hybridRanks(hit) {
+  const place = (n) => (n === null || n === undefined ? '–' : `#${n}`);
+  return h('div', { class: 'hit-ranks muted' },
+    'keyword ', h('span', { class: 'keyword-rank', text: place(hit.keyword_rank) }),
+    ' · semantic ', h('span', { class: 'semantic-rank', text: place(hit.semantic_rank) }));
+}
+
+/** The first `limit` chars (Unicode scalar values) of `text`, with "…" when cut. */
+function truncate(text, limit) {
+  const chars = Array.from(String(text ?? ''));
+  return chars.length <= limit ? chars.join('') : `${chars.slice(0, limit).join('').trimEnd()}…`;
+}
