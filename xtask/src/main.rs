@@ -242,27 +242,33 @@ fn test(args: &[String]) -> Result<()> {
     run_engine_example(&assets)
 }
 
-/// Runs the web page's browser test with its screenshots going to `docs/screenshots`, the
-/// pictures the README shows (`cargo xtask screenshots`).
+/// The browser test's pictures the README shows.
+const README_SCREENSHOTS: [&str; 5] = ["documents", "search", "chat", "models", "system"];
+
+/// Runs the web page's browser test and keeps the pictures the README shows in
+/// `docs/screenshots` (`cargo xtask screenshots`).
 fn screenshots() -> Result<()> {
     let assets = setup()?;
     sysdeps::ensure_browser()?;
     let clients_python = clients::python()?;
-    let dir = workspace_root().join("docs/screenshots");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let taken = target_dir()?.join("tmp/web-screenshots");
+    if taken.exists() {
+        std::fs::remove_dir_all(&taken).map_err(|e| format!("{}: {e}", taken.display()))?;
+    }
     let mut cmd = cargo()?;
     cmd.args(["test", "--workspace", "--test", "it", "web::"])
         .env("RAGD_ASSETS_DIR", &assets)
         .env(clients::PYTHON_ENV, clients_python)
-        .env("XTASK_SCREENSHOTS_DIR", &dir);
+        .env("XTASK_SCREENSHOTS_DIR", &taken);
     run(cmd)?;
-    // Failure pictures are for debugging, not for the README.
-    for entry in std::fs::read_dir(&dir).map_err(|e| e.to_string())?.flatten() {
-        if entry.file_name().to_string_lossy().starts_with("FAILED-") {
-            std::fs::remove_file(entry.path()).map_err(|e| e.to_string())?;
-        }
+    let docs = workspace_root().join("docs/screenshots");
+    std::fs::create_dir_all(&docs).map_err(|e| format!("{}: {e}", docs.display()))?;
+    for name in README_SCREENSHOTS {
+        let file = format!("{name}.png");
+        std::fs::copy(taken.join(&file), docs.join(&file))
+            .map_err(|e| format!("{}: {e}", taken.join(&file).display()))?;
     }
-    eprintln!("xtask: screenshots in {}", dir.display());
+    eprintln!("xtask: {} in {}", README_SCREENSHOTS.join(", "), docs.display());
     Ok(())
 }
 
