@@ -9,6 +9,7 @@ Flows, in order, each saving a screenshot into WEB_TEST_SCREENSHOTS:
   models     the bundled model loads and shows `loaded`; an invalid setting shows the
              server's own message next to the field; a valid one is saved;
   chat       a streamed answer appears token by token; its citation opens the cited chunk;
+             Stop cuts a long answer short and the server stores it as cancelled;
   unsupported an unsupported file shows the server's 415 message;
   untrusted  a document holding `<img src=x onerror=alert(1)>` renders as text;
   panels     every control of every panel has a label, and no panel is wider than a
@@ -271,6 +272,27 @@ def flow_chat(page):
     # Back returns to the conversation.
     page.d.back()
     page.one(done, timeout=30)
+
+    # Stop: a long answer is cut short by the reader, and the server keeps what was made.
+    status, _ = api("PUT", "/api/v1/models/config", {"max_new_tokens": 2000})
+    assert status == 200
+    session = page.d.current_url.split("#/chat/")[1].split("?")[0]
+    page.one("#chat-input").send_keys("Write a very long story about the orchards and the rivers.")
+    page.one("#chat-send").click()
+    page.wait("the first tokens", lambda: len(page.text(
+        "#messages .message.assistant.streaming .content")) > 5, 60)
+    page.one("#chat-stop").click()
+    page.one("#messages .message.assistant.stopped", timeout=30)
+    page.wait("the stop button disabled", lambda: not page.one("#chat-stop").is_enabled())
+
+    def stored_cancelled():
+        _, messages = api("GET", f"/api/v1/sessions/{session}/messages")
+        replies = [m for m in messages["items"] if m["role"] == "assistant"]
+        return len(replies) == 2 and (replies[-1].get("metadata") or {}).get("cancelled") is True
+
+    page.wait("the stopped reply stored as cancelled", stored_cancelled, 30)
+    status, _ = api("PUT", "/api/v1/models/config", {"max_new_tokens": 48})
+    assert status == 200
 
 
 def flow_unsupported(page):

@@ -94,7 +94,7 @@ fn the_web_page_works_in_headless_chromium() {
     let session = &sessions["items"][0];
     let messages =
         api.get(&format!("/api/v1/sessions/{}/messages", session["id"].as_str().unwrap()));
-    assert_eq!(messages["total"], 2, "one question, one reply: {messages}");
+    assert_eq!(messages["total"], 4, "two questions, two replies (one stopped): {messages}");
     drop(api);
     server.stop();
 }
