@@ -325,6 +325,7 @@ impl RagdMcp {
             text: args.query,
             top_k: check_top_k(args.top_k.unwrap_or(DEFAULT_TOP_K))?,
             document_ids: parse_document_ids(args.document_ids.as_deref())?,
+            collection_ids: Vec::new(),
         };
         let search = self.engine.search();
         let hits = match mode {
@@ -389,6 +390,7 @@ impl RagdMcp {
             status: args.status.map(Into::into),
             mime: None,
             filename_contains: args.filename,
+            collection: None,
             limit,
             offset,
         };

@@ -31,7 +31,12 @@ pub(crate) fn run(
             .build()
             .await?;
         let search = engine.search();
-        let query = SearchQuery { text: text.to_owned(), top_k, document_ids: Vec::new() };
+        let query = SearchQuery {
+            text: text.to_owned(),
+            top_k,
+            document_ids: Vec::new(),
+            collection_ids: Vec::new(),
+        };
         let hits = match mode {
             SearchMode::Keyword => search.keyword(&query).await?,
             SearchMode::Semantic => search.semantic(&query).await?,

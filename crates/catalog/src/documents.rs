@@ -1,7 +1,7 @@
 //! Documents: inserting with deduplication, reading, listing, status updates and deletion.
 
 use chrono::Utc;
-use ragd_core::{Document, DocumentId, DocumentStatus};
+use ragd_core::{CollectionId, Document, DocumentId, DocumentStatus};
 use rusqlite::{
     Connection, OptionalExtension, TransactionBehavior, params, params_from_iter, types::Value,
 };
@@ -71,6 +71,8 @@ pub struct DocumentQuery {
     /// Only documents whose file name contains this text. It is matched literally
     /// (`%` and `_` are not wildcards) and ASCII letters match either case.
     pub filename_contains: Option<String>,
+    /// Only documents in this collection.
+    pub collection: Option<CollectionId>,
     /// Page size.
     pub limit: u32,
     /// How many matches to skip.
@@ -80,7 +82,14 @@ pub struct DocumentQuery {
 impl Default for DocumentQuery {
     /// No filters, the first 50 documents.
     fn default() -> Self {
-        Self { status: None, mime: None, filename_contains: None, limit: 50, offset: 0 }
+        Self {
+            status: None,
+            mime: None,
+            filename_contains: None,
+            collection: None,
+            limit: 50,
+            offset: 0,
+        }
     }
 }
 
@@ -194,6 +203,12 @@ impl Catalog {
         if let Some(part) = &query.filename_contains {
             clauses.push(r"filename LIKE ? ESCAPE '\'");
             values.push(Value::Text(format!("%{}%", escape_like(part))));
+        }
+        if let Some(collection) = query.collection {
+            clauses.push(
+                "id IN (SELECT document_id FROM collection_documents WHERE collection_id = ?)",
+            );
+            values.push(Value::Text(id_to_sql(collection)));
         }
         let filter = if clauses.is_empty() {
             String::new()

@@ -27,6 +27,22 @@ pub enum Error {
     /// The caller passed something the catalog cannot accept.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A name that must be unique is taken.
+    #[error("a {what} named {name:?} already exists")]
+    NameTaken {
+        /// What is named (`collection`).
+        what: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A row cannot be deleted while something else depends on it.
+    #[error("{what} is in use: {by}")]
+    InUse {
+        /// What was to be deleted.
+        what: String,
+        /// What uses it, and what to do.
+        by: String,
+    },
     /// The database was written by a newer ragd whose schema this build does not know.
     ///
     /// This is [`ErrorKind::Conflict`]: the stored data conflicts with this version of the
@@ -66,7 +82,9 @@ impl Error {
             Self::Sqlite(err) => sqlite_kind(err),
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
-            Self::SchemaTooNew { .. } => ErrorKind::Conflict,
+            Self::SchemaTooNew { .. } | Self::NameTaken { .. } | Self::InUse { .. } => {
+                ErrorKind::Conflict
+            }
             Self::Corrupt(_) | Self::CorruptValue { .. } | Self::Task(_) => ErrorKind::Internal,
         }
     }
@@ -100,6 +118,8 @@ impl From<Error> for ragd_core::Error {
             Error::CorruptValue { source, .. } => converted.with_source(source),
             Error::NotFound { .. }
             | Error::InvalidInput(_)
+            | Error::NameTaken { .. }
+            | Error::InUse { .. }
             | Error::SchemaTooNew { .. }
             | Error::Corrupt(_) => converted,
         }

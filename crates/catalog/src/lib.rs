@@ -48,6 +48,7 @@
 
 mod catalog;
 mod chunks;
+mod collections;
 mod documents;
 pub mod error;
 mod messages;
@@ -57,6 +58,10 @@ mod search;
 mod sessions;
 
 pub use catalog::{Catalog, Page};
+pub use collections::{
+    CollectionUpdate, MAX_COLLECTION_CHANGE, MAX_COLLECTION_DESCRIPTION_CHARS,
+    MAX_COLLECTION_NAME_CHARS, NewCollection,
+};
 pub use documents::{DocumentQuery, InsertOutcome, NewDocument};
 pub use error::{Error, Result};
 pub use messages::{MAX_MESSAGE_BYTES, NewMessage};

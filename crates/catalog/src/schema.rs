@@ -150,8 +150,41 @@ CREATE TRIGGER sessions_fts_after_delete AFTER DELETE ON sessions BEGIN
 END;
 ";
 
+/// Version 3: collections (named sets of documents) and the collections a session's
+/// retrieval is restricted to.
+///
+/// Names are unique regardless of ASCII case. Deleting a document takes it out of every
+/// collection; deleting a collection leaves its documents stored. `session_collections` does
+/// not cascade from `collections`: a collection a session uses cannot be deleted (the catalog
+/// refuses it by name), because the session would silently widen to every document.
+const V3: &str = r"
+CREATE TABLE collections (
+    id          TEXT NOT NULL PRIMARY KEY,
+    name        TEXT NOT NULL,
+    description TEXT,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX collections_name ON collections (name COLLATE NOCASE);
+
+CREATE TABLE collection_documents (
+    collection_id TEXT NOT NULL REFERENCES collections (id) ON DELETE CASCADE,
+    document_id   TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    added_at      TEXT NOT NULL,
+    PRIMARY KEY (collection_id, document_id)
+);
+CREATE INDEX collection_documents_document ON collection_documents (document_id);
+
+CREATE TABLE session_collections (
+    session_id    TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+    collection_id TEXT NOT NULL REFERENCES collections (id),
+    PRIMARY KEY (session_id, collection_id)
+);
+CREATE INDEX session_collections_collection ON session_collections (collection_id);
+";
+
 /// Every migration, in order. The schema version after all of them is their count.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The newest schema version this build knows (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

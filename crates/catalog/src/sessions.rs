@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use ragd_core::{DocumentId, MessageId, Session, SessionId};
+use ragd_core::{CollectionId, DocumentId, MessageId, Session, SessionId};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
@@ -60,6 +60,9 @@ pub struct NewSession {
     pub model: Option<String>,
     /// Documents retrieval is restricted to; each must exist.
     pub document_ids: Vec<DocumentId>,
+    /// Collections retrieval is restricted to (with the documents: their union); each must
+    /// exist.
+    pub collection_ids: Vec<CollectionId>,
     /// User tags (normalised by [`normalize_tag`]).
     pub tags: Vec<String>,
 }
@@ -93,6 +96,8 @@ pub struct SessionUpdate {
     pub name: Option<String>,
     /// A new set of retrieval documents (replacing the old set).
     pub document_ids: Option<Vec<DocumentId>>,
+    /// A new set of retrieval collections (replacing the old set).
+    pub collection_ids: Option<Vec<CollectionId>>,
     /// User tags to add.
     pub add_tags: Vec<String>,
     /// Tags (automatic or user) to remove.
@@ -171,6 +176,37 @@ fn check_documents(conn: &Connection, ids: &[DocumentId]) -> Result<Vec<Document
     Ok(unique)
 }
 
+/// Fails unless every collection exists; repeats are dropped.
+fn check_collections(conn: &Connection, ids: &[CollectionId]) -> Result<Vec<CollectionId>> {
+    let unique: Vec<CollectionId> =
+        ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    if unique.len() > MAX_SESSION_DOCUMENTS {
+        return Err(Error::InvalidInput(format!(
+            "a session may use at most {MAX_SESSION_DOCUMENTS} collections"
+        )));
+    }
+    for id in &unique {
+        crate::collections::require_collection(conn, *id)?;
+    }
+    Ok(unique)
+}
+
+/// Replaces a session's collection set.
+fn replace_collections(
+    conn: &Connection,
+    id: SessionId,
+    collections: &[CollectionId],
+) -> Result<()> {
+    conn.execute("DELETE FROM session_collections WHERE session_id = ?1", [id_to_sql(id)])?;
+    let mut statement = conn.prepare_cached(
+        "INSERT INTO session_collections (session_id, collection_id) VALUES (?1, ?2)",
+    )?;
+    for collection in collections {
+        statement.execute([id_to_sql(id), id_to_sql(collection)])?;
+    }
+    Ok(())
+}
+
 /// A `sessions` row as stored.
 struct SessionRow {
     id: String,
@@ -220,6 +256,14 @@ fn complete_session(conn: &Connection, row: SessionRow) -> Result<Session> {
         .query_map([&row.id], |r| r.get::<_, String>(0))?
         .map(|id| parse_id::<DocumentId>(&id?))
         .collect::<Result<Vec<_>>>()?;
+    let mut collections = conn.prepare_cached(
+        "SELECT collection_id FROM session_collections WHERE session_id = ?1 \
+         ORDER BY collection_id",
+    )?;
+    let collection_ids = collections
+        .query_map([&row.id], |r| r.get::<_, String>(0))?
+        .map(|id| parse_id::<CollectionId>(&id?))
+        .collect::<Result<Vec<_>>>()?;
     let mut tags =
         conn.prepare_cached("SELECT tag FROM session_tags WHERE session_id = ?1 ORDER BY tag")?;
     let tags = tags.query_map([&row.id], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
@@ -230,6 +274,7 @@ fn complete_session(conn: &Connection, row: SessionRow) -> Result<Session> {
         created_at: parse_time(&row.created_at)?,
         last_activity_at: parse_time(&row.last_activity_at)?,
         document_ids,
+        collection_ids,
         tags,
         summary: row.summary,
         summary_through: row.summary_through.as_deref().map(parse_id::<MessageId>).transpose()?,
@@ -316,12 +361,14 @@ impl Catalog {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let documents = check_documents(&tx, &new.document_ids)?;
+        let collections = check_collections(&tx, &new.collection_ids)?;
         tx.execute(
             "INSERT INTO sessions (id, name, model, created_at, last_activity_at) \
              VALUES (?1, ?2, ?3, ?4, ?4)",
             params![id_to_sql(new.id), name, new.model, now],
         )?;
         replace_documents(&tx, new.id, &documents)?;
+        replace_collections(&tx, new.id, &collections)?;
         insert_tags(&tx, new.id, &tags, TagSource::User)?;
         refresh_search_row(&tx, new.id)?;
         let session = select_session(&tx, new.id)?
@@ -421,6 +468,10 @@ impl Catalog {
         if let Some(documents) = &update.document_ids {
             let documents = check_documents(&tx, documents)?;
             replace_documents(&tx, id, &documents)?;
+        }
+        if let Some(collections) = &update.collection_ids {
+            let collections = check_collections(&tx, collections)?;
+            replace_collections(&tx, id, &collections)?;
         }
         {
             let mut statement =

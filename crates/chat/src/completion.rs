@@ -230,8 +230,13 @@ impl ChatService {
 
         let documents = match &request.retrieval {
             Some(retrieval) => {
-                self.retrieve(&conversation.user, top_k, &retrieval.document_ids, "completion")
-                    .await
+                self.retrieve(
+                    &conversation.user,
+                    top_k,
+                    (&retrieval.document_ids, &[]),
+                    "completion",
+                )
+                .await
             }
             None => Vec::new(),
         };

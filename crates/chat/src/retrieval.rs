@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 
 use ragd_core::{
-    DocumentId, EmbeddedRecord, ErrorKind, Message, MessageId, SearchRequest, SessionId, TableName,
-    VectorFilter,
+    CollectionId, DocumentId, EmbeddedRecord, ErrorKind, Message, MessageId, SearchRequest,
+    SessionId, TableName, VectorFilter,
 };
 use ragd_search::{HybridOptions, SearchQuery};
 
@@ -52,22 +52,28 @@ impl ChatService {
             .collect())
     }
 
-    /// Hybrid search over `document_ids` (all documents when empty); semantic or keyword
-    /// alone when only one side is available, nothing when neither is (logged, not an
-    /// error: the model can still answer). `scope` names the caller in the log.
+    /// Hybrid search over `document_ids` and the documents of `collection_ids` (all
+    /// documents when both are empty, nothing when only empty collections are named);
+    /// semantic or keyword alone when only one side is available, nothing when neither is
+    /// (logged, not an error: the model can still answer). `scope` names the caller in the
+    /// log.
     pub(crate) async fn retrieve(
         &self,
         query: &str,
         top_k: usize,
-        document_ids: &[DocumentId],
+        (document_ids, collection_ids): (&[DocumentId], &[CollectionId]),
         scope: &str,
     ) -> Vec<ContextChunk> {
         let Some(searcher) = &self.parts().searcher else { return Vec::new() };
         if top_k == 0 {
             return Vec::new();
         }
-        let query =
-            SearchQuery { text: query.to_owned(), top_k, document_ids: document_ids.to_vec() };
+        let query = SearchQuery {
+            text: query.to_owned(),
+            top_k,
+            document_ids: document_ids.to_vec(),
+            collection_ids: collection_ids.to_vec(),
+        };
         let hits = match searcher.hybrid(&query, HybridOptions::default()).await {
             Ok(hits) => hits,
             Err(err) if err.kind() == ErrorKind::Unavailable => {

@@ -13,7 +13,8 @@ impl ChatService {
     /// Creates a session.
     ///
     /// # Errors
-    /// `InvalidInput` for a bad name or tag, `NotFound` for an unknown document.
+    /// `InvalidInput` for a bad name or tag, `NotFound` for an unknown document or
+    /// collection.
     pub async fn create_session(&self, request: CreateSession) -> Result<Session> {
         let model = request
             .model
@@ -23,6 +24,7 @@ impl ChatService {
             name: request.name.unwrap_or_else(|| "New session".to_owned()),
             model,
             document_ids: request.document_ids,
+            collection_ids: request.collection_ids,
             tags: request.tags,
         };
         let session = self.db(move |c| c.create_session(new)).await?;

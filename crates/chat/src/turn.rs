@@ -100,7 +100,9 @@ impl ChatService {
 
         // 3. Context.
         let scope = format!("session {id}");
-        let documents = self.retrieve(&content, top_k, &session.document_ids, &scope).await;
+        let documents = self
+            .retrieve(&content, top_k, (&session.document_ids, &session.collection_ids), &scope)
+            .await;
         let memory_scope = (!request.memory_all_sessions).then_some(id);
         // The user message just stored is the newest (the session lock is held): read one
         // more than the window and leave it out.

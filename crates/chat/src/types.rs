@@ -15,8 +15,10 @@ use crate::prompt::Recollection;
 pub struct CreateSession {
     /// Its name; default "New session".
     pub name: Option<String>,
-    /// Documents retrieval is restricted to (empty: all documents).
+    /// Documents retrieval is restricted to (with `collection_ids` empty too: all documents).
     pub document_ids: Vec<ragd_core::DocumentId>,
+    /// Collections retrieval is restricted to, with `document_ids` (their union).
+    pub collection_ids: Vec<ragd_core::CollectionId>,
     /// The model; default: the loaded one.
     pub model: Option<String>,
     /// User tags.

@@ -108,6 +108,11 @@ id_newtype!(
     MessageId,
     "message"
 );
+id_newtype!(
+    /// Identifies a collection: a named set of documents.
+    CollectionId,
+    "collection"
+);
 
 #[cfg(test)]
 mod tests {

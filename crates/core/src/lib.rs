@@ -39,7 +39,7 @@ pub mod types;
 
 pub use embed::{Embedder, Embedding};
 pub use error::{Error, ErrorKind, Result};
-pub use ids::{ChunkId, DocumentId, IdParseError, MessageId, SessionId};
+pub use ids::{ChunkId, CollectionId, DocumentId, IdParseError, MessageId, SessionId};
 pub use llm::{
     ChatMessage, ChatRole, Completion, CompletionDelta, CompletionRequest, FinishReason,
     GenerationSettings, LlmBackend, SettingsPatch, TokenUsage,
@@ -48,4 +48,4 @@ pub use store::{
     DeleteRequest, EmbeddedRecord, ScoredRecord, SearchRequest, TableName, UpsertReport,
     VectorFilter, VectorStore,
 };
-pub use types::{Chunk, Document, DocumentStatus, Message, SearchHit, Session};
+pub use types::{Chunk, Collection, Document, DocumentStatus, Message, SearchHit, Session};

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ChunkId, DocumentId, MessageId, SessionId};
+use crate::ids::{ChunkId, CollectionId, DocumentId, MessageId, SessionId};
 use crate::llm::ChatRole;
 
 /// Where a document is in its lifecycle:
@@ -85,6 +85,24 @@ pub struct Chunk {
     pub heading: Option<String>,
 }
 
+/// A collection: a named set of documents. A document may be in several collections, and
+/// deleting a collection leaves its documents stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collection {
+    /// Stable id.
+    pub id: CollectionId,
+    /// Unique name.
+    pub name: String,
+    /// What the collection holds, for people.
+    pub description: Option<String>,
+    /// When the collection was created.
+    pub created_at: DateTime<Utc>,
+    /// When its name, description or documents last changed.
+    pub updated_at: DateTime<Utc>,
+    /// How many documents it holds.
+    pub document_count: u64,
+}
+
 /// A chat session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
@@ -100,6 +118,9 @@ pub struct Session {
     pub last_activity_at: DateTime<Utc>,
     /// Documents retrieval is restricted to.
     pub document_ids: Vec<DocumentId>,
+    /// Collections retrieval is restricted to: with `document_ids`, their union; both empty
+    /// is every document.
+    pub collection_ids: Vec<CollectionId>,
     /// Automatic and user meta-tags.
     pub tags: Vec<String>,
     /// Summary of older history that no longer fits the context window.

@@ -26,7 +26,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let document = engine.documents().wait_until_done(id, Duration::from_secs(120)).await?;
     println!("{}: {:?}", document.filename, document.status);
 
-    let query = SearchQuery { text: question.clone(), top_k: 3, document_ids: vec![id] };
+    let query = SearchQuery {
+        text: question.clone(),
+        top_k: 3,
+        document_ids: vec![id],
+        collection_ids: Vec::new(),
+    };
     for hit in engine.search().hybrid(&query, HybridOptions::default()).await? {
         println!("  {:.3} {}", hit.score, hit.chunk.text.lines().next().unwrap_or_default());
     }

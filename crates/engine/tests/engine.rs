@@ -54,8 +54,12 @@ async fn the_default_engine_ingests_searches_and_answers_with_citations() {
     let document = engine.documents().wait_until_done(id, Duration::from_secs(60)).await.unwrap();
     assert_eq!(document.status, DocumentStatus::Ready, "{:?}", document.error);
 
-    let query =
-        SearchQuery { text: "days of leave".to_owned(), top_k: 3, document_ids: Vec::new() };
+    let query = SearchQuery {
+        text: "days of leave".to_owned(),
+        top_k: 3,
+        document_ids: Vec::new(),
+        collection_ids: Vec::new(),
+    };
     let hits = engine.search().hybrid(&query, HybridOptions::default()).await.unwrap();
     assert!(!hits.is_empty());
     assert!(hits[0].chunk.text.contains("twenty-five days"), "{:?}", hits[0].chunk.text);
@@ -161,7 +165,12 @@ async fn the_vector_store_takes_the_loaded_embedders_identity() {
     assert!(engine.vector_store().is_none());
     let err = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
-    let query = SearchQuery { text: "leave".to_owned(), top_k: 3, document_ids: Vec::new() };
+    let query = SearchQuery {
+        text: "leave".to_owned(),
+        top_k: 3,
+        document_ids: Vec::new(),
+        collection_ids: Vec::new(),
+    };
     assert!(engine.search().keyword(&query).await.is_ok());
 }
 

@@ -72,6 +72,23 @@ impl UploadBatch {
         }
     }
 
+    /// Ends the batch like [`UploadBatch::finish`], then puts every stored document of it
+    /// (new ones and duplicates) into `collection`.
+    ///
+    /// # Errors
+    /// As [`UploadBatch::finish`]; `NotFound` when the collection is gone (the documents
+    /// stay stored, outside it).
+    pub async fn finish_into(self, collection: ragd_core::CollectionId) -> Result<Vec<BatchFile>> {
+        let ingestor = self.ingestor.clone();
+        let files = self.finish()?;
+        let stored = files
+            .iter()
+            .filter_map(|file| file.outcome.as_ref().ok().map(|ingested| ingested.document.id))
+            .collect();
+        ingestor.add_to_collection(collection, stored).await?;
+        Ok(files)
+    }
+
     /// The files, each with its outcome.
     ///
     /// # Errors

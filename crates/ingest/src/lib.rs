@@ -23,6 +23,7 @@
 
 pub mod batch;
 pub mod chunk;
+pub mod collections;
 pub mod detect;
 pub mod error;
 pub mod extract;

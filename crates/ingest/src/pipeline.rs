@@ -269,7 +269,7 @@ impl Ingestor {
     }
 
     /// Runs a catalog call on the blocking pool.
-    async fn db<T, F>(&self, f: F) -> Result<T>
+    pub(crate) async fn db<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Catalog) -> ragd_catalog::Result<T> + Send + 'static,

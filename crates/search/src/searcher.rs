@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use ragd_catalog::{Catalog, KeywordQuery};
 use ragd_core::{
-    Chunk, ChunkId, DocumentId, Embedder, SearchRequest, TableName, VectorFilter, VectorStore,
+    Chunk, ChunkId, CollectionId, DocumentId, Embedder, SearchRequest, TableName, VectorFilter,
+    VectorStore,
 };
 
 use crate::error::{Error, Result};
@@ -22,8 +23,11 @@ pub struct SearchQuery {
     pub text: String,
     /// How many hits to return, 1 to [`MAX_TOP_K`].
     pub top_k: usize,
-    /// Only search these documents; empty searches all.
+    /// Only search these documents and the documents of `collection_ids` (their union);
+    /// both empty searches all. Collections that hold no document search nothing.
     pub document_ids: Vec<DocumentId>,
+    /// Only search the documents of these collections (see `document_ids`).
+    pub collection_ids: Vec<CollectionId>,
 }
 
 /// How hybrid search fuses its two lists.
@@ -94,7 +98,8 @@ impl Searcher {
     /// `InvalidInput` for an empty query (no words) or `top_k` out of range.
     pub async fn keyword(&self, query: &SearchQuery) -> Result<Vec<Hit>> {
         validate(query)?;
-        self.keyword_hits(query, query.top_k).await
+        let Some(query) = self.scoped(query).await? else { return Ok(Vec::new()) };
+        self.keyword_hits(&query, query.top_k).await
     }
 
     /// Chunks whose vectors are closest to the query's.
@@ -103,7 +108,8 @@ impl Searcher {
     /// `InvalidInput` as for keyword search; `Unavailable` without an embedder or store.
     pub async fn semantic(&self, query: &SearchQuery) -> Result<Vec<Hit>> {
         validate(query)?;
-        self.semantic_hits(query, query.top_k).await
+        let Some(query) = self.scoped(query).await? else { return Ok(Vec::new()) };
+        self.semantic_hits(&query, query.top_k).await
     }
 
     /// Keyword and semantic lists fused by weighted reciprocal rank fusion.
@@ -115,6 +121,8 @@ impl Searcher {
         if options.keyword_weight < 0.0 || options.semantic_weight < 0.0 || options.rrf_k < 0.0 {
             return Err(Error::InvalidInput("weights and rrf_k must not be negative".to_owned()));
         }
+        let Some(query) = self.scoped(query).await? else { return Ok(Vec::new()) };
+        let query = &query;
         let depth = query.top_k.saturating_mul(options.candidates_factor.max(1)).min(MAX_TOP_K * 4);
         let keyword = match self.keyword_hits(query, depth).await {
             Ok(hits) => hits,
@@ -147,6 +155,31 @@ impl Searcher {
             .take(query.top_k)
             .filter_map(|(id, score)| by_id.remove(&id).map(|hit| Hit { score, ..hit }))
             .collect())
+    }
+
+    /// The query with its collections resolved to their documents (joined with
+    /// `document_ids`), or `None` when it names collections but the scope holds no document:
+    /// an empty scope searches nothing, never everything.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown collection.
+    async fn scoped(&self, query: &SearchQuery) -> Result<Option<SearchQuery>> {
+        if query.collection_ids.is_empty() {
+            return Ok(Some(query.clone()));
+        }
+        let collections = query.collection_ids.clone();
+        let mut documents = self.db(move |c| c.collection_documents(&collections)).await?;
+        documents.extend(query.document_ids.iter().copied());
+        documents.sort_unstable();
+        documents.dedup();
+        if documents.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(SearchQuery {
+            document_ids: documents,
+            collection_ids: Vec::new(),
+            ..query.clone()
+        }))
     }
 
     async fn keyword_hits(&self, query: &SearchQuery, depth: usize) -> Result<Vec<Hit>> {

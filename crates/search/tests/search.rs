@@ -78,7 +78,12 @@ async fn corpus(texts: &[&[&str]]) -> Corpus {
 }
 
 fn query(text: &str, top_k: usize) -> SearchQuery {
-    SearchQuery { text: text.to_owned(), top_k, document_ids: Vec::new() }
+    SearchQuery {
+        text: text.to_owned(),
+        top_k,
+        document_ids: Vec::new(),
+        collection_ids: Vec::new(),
+    }
 }
 
 const TEXTS: &[&[&str]] = &[

@@ -139,6 +139,16 @@ pub struct UploadForm {
     files: Vec<Vec<u8>>,
 }
 
+/// Where an upload goes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// A collection (id or name) to put every stored file of the upload in, new ones and
+    /// duplicates alike.
+    pub collection: Option<String>,
+}
+
 /// Uploads one or more files (multipart field `files`, repeated).
 ///
 /// Files are streamed to disk and queued; the answer comes at once with each document's
@@ -153,11 +163,13 @@ pub struct UploadForm {
     post,
     path = "/",
     tag = "documents",
+    params(UploadQuery),
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 202, description = "Queued", body = UploadResponse),
         (status = 200, description = "Every file was already stored", body = UploadResponse),
         (status = 400, description = "No files or an empty file", body = ErrorBody),
+        (status = 404, description = "The collection does not exist (nothing was read)", body = ErrorBody),
         (status = 413, description = "A file is larger than ingest.max_upload_bytes, or more than ingest.max_files_per_upload files", body = ErrorBody),
         (status = 415, description = "Unsupported document type", body = ErrorBody),
         (status = 503, description = "Ingestion is unavailable (tokenizer asset missing)", body = ErrorBody)
@@ -165,6 +177,7 @@ pub struct UploadForm {
 )]
 pub async fn upload(
     State(state): State<AppState>,
+    ApiQuery(target): ApiQuery<UploadQuery>,
     headers: axum::http::HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -188,6 +201,11 @@ pub async fn upload(
             format!("the request declares {length} bytes; an upload may carry at most {cap}"),
         ));
     }
+    // An unknown collection is refused before a byte of the body is read.
+    let collection = match &target.collection {
+        Some(key) => Some(state.engine.documents().collection(key).await?.id),
+        None => None,
+    };
     let mut multipart = multipart?;
     // Any refusal or early return drops the batch, which removes what it queued.
     let mut batch = state.engine.documents().batch();
@@ -204,8 +222,11 @@ pub async fn upload(
         let filename = field.file_name().unwrap_or("upload").to_owned();
         batch.add(&filename, Box::pin(field)).await?;
     }
-    let entries: Vec<UploadedDocument> =
-        batch.finish()?.into_iter().map(UploadedDocument::from).collect();
+    let files = match collection {
+        Some(collection) => batch.finish_into(collection).await?,
+        None => batch.finish()?,
+    };
+    let entries: Vec<UploadedDocument> = files.into_iter().map(UploadedDocument::from).collect();
     let status =
         if entries.iter().all(|e| e.duplicate) { StatusCode::OK } else { StatusCode::ACCEPTED };
     Ok((status, ApiJson(UploadResponse { documents: entries })))
@@ -248,6 +269,8 @@ pub struct ListQuery {
     pub mime: Option<String>,
     /// Only documents whose file name contains this (case-insensitive).
     pub filename: Option<String>,
+    /// Only documents in this collection (id or name).
+    pub collection: Option<String>,
     /// Page size, 1 to 500 (default 50).
     pub limit: Option<u32>,
     /// Items to skip.
@@ -275,7 +298,8 @@ pub struct DocumentList {
     params(ListQuery),
     responses(
         (status = 200, description = "A page of documents", body = DocumentList),
-        (status = 400, description = "Bad filter or paging", body = ErrorBody)
+        (status = 400, description = "Bad filter or paging", body = ErrorBody),
+        (status = 404, description = "The collection does not exist", body = ErrorBody)
     )
 )]
 pub async fn list(
@@ -284,10 +308,15 @@ pub async fn list(
 ) -> Result<ApiJson<DocumentList>, ApiError> {
     let limit = page_size(query.limit)?;
     let offset = query.offset.unwrap_or(0);
+    let collection = match &query.collection {
+        Some(key) => Some(state.engine.documents().collection(key).await?.id),
+        None => None,
+    };
     let filter = ragd_catalog::DocumentQuery {
         status: query.status.map(Into::into),
         mime: query.mime,
         filename_contains: query.filename,
+        collection,
         limit,
         offset,
     };

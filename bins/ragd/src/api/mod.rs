@@ -8,6 +8,7 @@
 //! the result (architecture invariant 6).
 
 pub mod auth;
+pub mod collections;
 pub mod compat;
 pub mod documents;
 pub mod embeddings;
@@ -78,6 +79,7 @@ pub const MCP_PATH: &str = "/mcp";
     tags(
         (name = "system", description = "Health, server information, system status, metrics"),
         (name = "documents", description = "Upload, list, read and delete documents and their chunks"),
+        (name = "collections", description = "Named sets of documents, to upload into and to restrict search and chat to"),
         (name = "search", description = "Keyword, semantic and hybrid search over chunks"),
         (name = "models", description = "Chat models: available, load status, generation settings"),
         (name = "sessions", description = "Chat sessions with retrieval, long-term memory and tags"),
@@ -101,6 +103,14 @@ fn api_router() -> OpenApiRouter<AppState> {
                 .routes(routes!(system::system_status))
                 .routes(routes!(embeddings::embed))
                 .nest("/documents", documents_router())
+                .nest(
+                    "/collections",
+                    OpenApiRouter::new()
+                        .routes(routes!(collections::create, collections::list))
+                        .routes(routes!(collections::get, collections::update, collections::delete))
+                        .routes(routes!(collections::add_documents))
+                        .routes(routes!(collections::remove_document)),
+                )
                 .nest(
                     "/models",
                     OpenApiRouter::new()

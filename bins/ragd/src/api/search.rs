@@ -4,7 +4,7 @@
 //! the text by id and fetch it again from `/api/v1/documents`.
 
 use axum::extract::State;
-use ragd_core::{ChunkId, DocumentId};
+use ragd_core::{ChunkId, CollectionId, DocumentId};
 use ragd_search::{Hit, HybridOptions, SearchQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -25,10 +25,15 @@ pub struct SearchRequest {
     /// How many hits, 1 to 100 (default 10).
     #[serde(default = "default_top_k")]
     pub top_k: usize,
-    /// Only search these documents.
+    /// Only search these documents (with `collection_ids`: their union; neither: all).
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub document_ids: Vec<DocumentId>,
+    /// Only search the documents of these collections; collections that hold no document
+    /// search nothing.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub collection_ids: Vec<CollectionId>,
 }
 
 /// Weights of the two lists in hybrid search.
@@ -62,10 +67,15 @@ pub struct HybridRequest {
     /// How many hits, 1 to 100 (default 10).
     #[serde(default = "default_top_k")]
     pub top_k: usize,
-    /// Only search these documents.
+    /// Only search these documents (with `collection_ids`: their union; neither: all).
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub document_ids: Vec<DocumentId>,
+    /// Only search the documents of these collections; collections that hold no document
+    /// search nothing.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub collection_ids: Vec<CollectionId>,
     /// The RRF constant k (default 60); larger flattens the head of each list.
     #[serde(default)]
     pub rrf_k: Option<f32>,
@@ -147,6 +157,7 @@ fn respond(mode: &'static str, hits: Vec<Hit>) -> ApiJson<SearchResponse> {
     responses(
         (status = 200, description = "Hits, best first", body = SearchResponse),
         (status = 400, description = "Empty query or top_k out of range", body = ErrorBody),
+        (status = 404, description = "A collection does not exist", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
@@ -154,7 +165,12 @@ pub async fn keyword(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<ApiJson<SearchResponse>, ApiError> {
-    let query = SearchQuery { text: req.query, top_k: req.top_k, document_ids: req.document_ids };
+    let query = SearchQuery {
+        text: req.query,
+        top_k: req.top_k,
+        document_ids: req.document_ids,
+        collection_ids: req.collection_ids,
+    };
     Ok(respond("keyword", state.engine.search().keyword(&query).await?))
 }
 
@@ -167,6 +183,7 @@ pub async fn keyword(
     responses(
         (status = 200, description = "Hits, best first", body = SearchResponse),
         (status = 400, description = "Empty query or top_k out of range", body = ErrorBody),
+        (status = 404, description = "A collection does not exist", body = ErrorBody),
         (status = 503, description = "No embedding model or vector store", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
@@ -175,7 +192,12 @@ pub async fn semantic(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<ApiJson<SearchResponse>, ApiError> {
-    let query = SearchQuery { text: req.query, top_k: req.top_k, document_ids: req.document_ids };
+    let query = SearchQuery {
+        text: req.query,
+        top_k: req.top_k,
+        document_ids: req.document_ids,
+        collection_ids: req.collection_ids,
+    };
     Ok(respond("semantic", state.engine.search().semantic(&query).await?))
 }
 
@@ -188,6 +210,7 @@ pub async fn semantic(
     responses(
         (status = 200, description = "Hits, best first", body = SearchResponse),
         (status = 400, description = "Empty query, top_k out of range, negative weights", body = ErrorBody),
+        (status = 404, description = "A collection does not exist", body = ErrorBody),
         (status = 503, description = "No embedding model or vector store", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
@@ -196,7 +219,12 @@ pub async fn hybrid(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<HybridRequest>,
 ) -> Result<ApiJson<SearchResponse>, ApiError> {
-    let query = SearchQuery { text: req.query, top_k: req.top_k, document_ids: req.document_ids };
+    let query = SearchQuery {
+        text: req.query,
+        top_k: req.top_k,
+        document_ids: req.document_ids,
+        collection_ids: req.collection_ids,
+    };
     let defaults = HybridOptions::default();
     let options = HybridOptions {
         rrf_k: req.rrf_k.unwrap_or(defaults.rrf_k),

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use futures::stream::{self, Stream};
 use ragd_catalog::{SessionQuery, SessionUpdate};
 use ragd_chat::{ChatEvent, ChatTurn, Citation, CreateSession, MemoryHit, Reply, SendMessage};
-use ragd_core::{DocumentId, Message, Session, SessionId, SettingsPatch};
+use ragd_core::{CollectionId, DocumentId, Message, Session, SessionId, SettingsPatch};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -29,10 +29,15 @@ pub struct CreateSessionBody {
     /// Its name (default "New session").
     #[serde(default)]
     pub name: Option<String>,
-    /// Documents retrieval is restricted to (default: all documents).
+    /// Documents retrieval is restricted to (default, with no collections: all documents).
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub document_ids: Vec<DocumentId>,
+    /// Collections retrieval is restricted to, with `document_ids` (their union); the
+    /// collections' current documents are searched at each reply.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub collection_ids: Vec<CollectionId>,
     /// The model (default: the loaded one).
     #[serde(default)]
     pub model: Option<String>,
@@ -52,6 +57,10 @@ pub struct UpdateSessionBody {
     #[serde(default)]
     #[schema(value_type = Option<Vec<String>>)]
     pub document_ids: Option<Vec<DocumentId>>,
+    /// A new set of retrieval collections.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub collection_ids: Option<Vec<CollectionId>>,
     /// Tags to add.
     #[serde(default)]
     pub add_tags: Vec<String>,
@@ -74,9 +83,12 @@ pub struct SessionBody {
     pub created_at: String,
     /// When its last prompt or response was stored (RFC 3339).
     pub last_activity_at: String,
-    /// Documents retrieval is restricted to (empty: all).
+    /// Documents retrieval is restricted to (with no collections either: all).
     #[schema(value_type = Vec<String>)]
     pub document_ids: Vec<DocumentId>,
+    /// Collections retrieval is restricted to (with `document_ids`: their union).
+    #[schema(value_type = Vec<String>)]
+    pub collection_ids: Vec<CollectionId>,
     /// Automatic and user tags.
     pub tags: Vec<String>,
     /// Summary of history that no longer fits the model's window.
@@ -92,6 +104,7 @@ impl From<Session> for SessionBody {
             created_at: crate::api::timestamp(s.created_at),
             last_activity_at: crate::api::timestamp(s.last_activity_at),
             document_ids: s.document_ids,
+            collection_ids: s.collection_ids,
             tags: s.tags,
             summary: s.summary,
         }
@@ -343,7 +356,7 @@ pub struct MemoryResults {
     responses(
         (status = 201, description = "Created", body = SessionBody),
         (status = 400, description = "Bad name or tags", body = ErrorBody),
-        (status = 404, description = "A document does not exist", body = ErrorBody),
+        (status = 404, description = "A document or collection does not exist", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
@@ -354,6 +367,7 @@ pub async fn create(
     let request = CreateSession {
         name: body.name,
         document_ids: body.document_ids,
+        collection_ids: body.collection_ids,
         model: body.model,
         tags: body.tags,
     };
@@ -417,7 +431,7 @@ pub async fn get(
     responses(
         (status = 200, description = "The session now", body = SessionBody),
         (status = 400, description = "Bad values", body = ErrorBody),
-        (status = 404, description = "No such session or document", body = ErrorBody),
+        (status = 404, description = "No such session, document or collection", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
@@ -429,6 +443,7 @@ pub async fn update(
     let update = SessionUpdate {
         name: body.name,
         document_ids: body.document_ids,
+        collection_ids: body.collection_ids,
         add_tags: body.add_tags,
         remove_tags: body.remove_tags,
     };

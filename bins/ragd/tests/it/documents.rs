@@ -69,6 +69,18 @@ impl App {
         self.send(request).await
     }
 
+    pub(crate) async fn patch(&self, uri: &str, body: &Value) -> (StatusCode, Value) {
+        let request = Request::patch(uri)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    pub(crate) async fn delete(&self, uri: &str) -> (StatusCode, Value) {
+        self.send(Request::delete(uri).body(Body::empty()).unwrap()).await
+    }
+
     /// Uploads `text` as `name`, waits until it is ready and returns the document id.
     pub(crate) async fn add(&self, name: &str, text: &str) -> String {
         let (status, body) = self.upload(&[(name, text.as_bytes())]).await;
@@ -84,6 +96,15 @@ impl App {
     }
 
     pub(crate) async fn upload(&self, files: &[(&str, &[u8])]) -> (StatusCode, Value) {
+        self.upload_to("/api/v1/documents", files).await
+    }
+
+    /// Uploads `files` to `uri` (`/api/v1/documents?collection=...`, say).
+    pub(crate) async fn upload_to(
+        &self,
+        uri: &str,
+        files: &[(&str, &[u8])],
+    ) -> (StatusCode, Value) {
         let mut body = Vec::new();
         for (name, bytes) in files {
             body.extend_from_slice(
@@ -96,7 +117,7 @@ impl App {
             body.extend_from_slice(b"\r\n");
         }
         body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-        let request = Request::post("/api/v1/documents")
+        let request = Request::post(uri)
             .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
             .body(Body::from(body))
             .unwrap();

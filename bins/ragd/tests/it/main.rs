@@ -6,6 +6,7 @@
 //! - `compat`: the OpenAI- and Ollama-compatible routes in process: limits, sessions,
 //!   error shapes, NDJSON.
 //! - `cli`: `ragd ingest` and `ragd status` as the built binary.
+//! - `collections`: collections over the API: uploads into them, scoped search and sessions.
 //! - `crash`: `ragd` killed with SIGKILL mid-embedding, restarted on the same data dir.
 //! - `documents`: upload to read-back over the real pipeline.
 //! - `hostile`: zip bombs, cyclic PDFs, deep HTML, odd bytes and names, a 1 GB upload.
@@ -26,6 +27,7 @@ mod api;
 mod chat;
 mod chat_crash;
 mod cli;
+mod collections;
 mod compat;
 mod crash;
 mod documents;

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
 mod chunks;
+mod collections;
 mod documents;
 mod schema;
 mod search;

@@ -13,6 +13,7 @@ fn new_session(catalog: &Catalog, name: &str) -> SessionId {
             name: name.to_owned(),
             model: None,
             document_ids: Vec::new(),
+            collection_ids: Vec::new(),
             tags: Vec::new(),
         })
         .unwrap()
@@ -44,6 +45,7 @@ fn create_get_update_and_delete_a_session() {
             name: "  Trip planning ".into(),
             model: Some("m".into()),
             document_ids: vec![doc.id, doc.id],
+            collection_ids: Vec::new(),
             tags: vec!["Travel".into(), "travel".into()],
         })
         .unwrap();
@@ -59,6 +61,7 @@ fn create_get_update_and_delete_a_session() {
             &SessionUpdate {
                 name: Some("Japan".into()),
                 document_ids: Some(vec![other.id]),
+                collection_ids: None,
                 add_tags: vec!["Food".into()],
                 remove_tags: vec!["travel".into()],
             },
@@ -83,6 +86,7 @@ fn bad_input_is_refused_with_clear_errors() {
             name: name.into(),
             model: None,
             document_ids: documents,
+            collection_ids: Vec::new(),
             tags,
         })
     };
@@ -223,6 +227,7 @@ fn summary_is_stored_and_deleting_a_document_unlinks_it() {
             name: "s".into(),
             model: None,
             document_ids: vec![doc.id],
+            collection_ids: Vec::new(),
             tags: vec![],
         })
         .unwrap()
