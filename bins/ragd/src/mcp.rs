@@ -418,6 +418,7 @@ impl RagdMcp {
     ) -> Result<CallToolResult, ToolError> {
         let retrieval = ragd_chat::Retrieval {
             document_ids: parse_document_ids(args.document_ids.as_deref())?,
+            collection_ids: Vec::new(),
             top_k: args.top_k.map(check_top_k).transpose()?,
         };
         let request = ragd_chat::CompleteRequest::new(args.question).with_retrieval(retrieval);

@@ -40,8 +40,11 @@ const EVENT_BUFFER: usize = 64;
 /// Where a completion retrieves its context from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Retrieval {
-    /// The documents to search; empty: all documents.
+    /// The documents to search (with `collection_ids`: their union; neither: all
+    /// documents).
     pub document_ids: Vec<DocumentId>,
+    /// The collections to search; ones that hold no document find nothing.
+    pub collection_ids: Vec<ragd_core::CollectionId>,
     /// How many chunks to retrieve (default: the configured `top_k`).
     pub top_k: Option<usize>,
 }
@@ -233,7 +236,7 @@ impl ChatService {
                 self.retrieve(
                     &conversation.user,
                     top_k,
-                    (&retrieval.document_ids, &[]),
+                    (&retrieval.document_ids, &retrieval.collection_ids),
                     "completion",
                 )
                 .await

@@ -434,7 +434,11 @@ async fn a_completion_with_retrieval_cites_the_documents_and_stores_nothing() {
     ]);
     let request = CompleteRequest {
         messages,
-        retrieval: Some(Retrieval { document_ids: vec![volcano], top_k: Some(2) }),
+        retrieval: Some(Retrieval {
+            document_ids: vec![volcano],
+            collection_ids: Vec::new(),
+            top_k: Some(2),
+        }),
         settings: None,
     };
     let reply = chat.complete(request).await.unwrap().finish().await.unwrap();

@@ -138,10 +138,15 @@ pub fn resolve_model(state: &AppState, id: &str) -> Result<OfferedModel, ApiErro
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RagOptions {
-    /// Retrieve only from these documents (default: all).
+    /// Retrieve only from these documents (with `collection_ids`: their union; neither:
+    /// all documents).
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub document_ids: Vec<DocumentId>,
+    /// Retrieve only from the documents of these collections.
+    #[serde(default)]
+    #[schema(value_type = Vec<String>)]
+    pub collection_ids: Vec<ragd_core::CollectionId>,
     /// How many chunks to retrieve (default: the configured `chat.top_k`).
     #[serde(default)]
     pub top_k: Option<usize>,
@@ -310,11 +315,11 @@ pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation,
         ModelKind::Rag => {
             let rag = request.rag.unwrap_or_default();
             if let Some(session) = rag.session_id {
-                if !rag.document_ids.is_empty() {
+                if !rag.document_ids.is_empty() || !rag.collection_ids.is_empty() {
                     return Err(ApiError::new(
                         ErrorKind::InvalidInput,
                         "a session retrieves from its own documents: send `session_id` or \
-                         `document_ids`, not both",
+                         `document_ids`/`collection_ids`, not both",
                     )
                     .with_param("ragd"));
                 }
@@ -329,7 +334,11 @@ pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation,
             }
             let completion = CompleteRequest {
                 messages: request.messages,
-                retrieval: Some(Retrieval { document_ids: rag.document_ids, top_k: rag.top_k }),
+                retrieval: Some(Retrieval {
+                    document_ids: rag.document_ids,
+                    collection_ids: rag.collection_ids,
+                    top_k: rag.top_k,
+                }),
                 settings: Some(request.settings),
             };
             Ok(Generation::Completion(chat.complete(completion).await?))

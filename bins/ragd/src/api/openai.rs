@@ -4,7 +4,7 @@
 //! ragd unchanged.
 //!
 //! ragd's additions travel in extension fields that SDKs pass through: a request may carry
-//! `ragd: {document_ids, top_k, session_id}` (with the model `ragd`), and answers of the
+//! `ragd: {document_ids, collection_ids, top_k, session_id}` (with the model `ragd`), and answers of the
 //! `ragd` model carry `ragd: {citations}` (the same citation shape as the sessions API).
 //! Errors take OpenAI's shape (`{"error": {"message", "type", "param", "code"}}`) with the
 //! matching status, so the SDKs raise the right exception.

@@ -118,6 +118,24 @@ async fn uploads_search_and_sessions_are_scoped_by_collection() {
     assert!(!cited.is_empty(), "the collection's documents are retrieved: {reply}");
     assert!(cited.iter().all(|id| inside.iter().any(|i| i == id)), "{reply}");
 
+    // So does a completion of the OpenAI-compatible API that names the collection.
+    let body = json!({
+        "model": "ragd",
+        "messages": [{"role": "user", "content": "How do I make a sourdough starter?"}],
+        "max_tokens": 4,
+        "ragd": {"collection_ids": [nature_id]},
+    });
+    let (status, answer) = app.post("/v1/chat/completions", &body).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let cited: Vec<&str> = answer["ragd"]["citations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no citations: {answer}"))
+        .iter()
+        .map(|c| c["document_id"].as_str().unwrap())
+        .collect();
+    assert!(!cited.is_empty(), "{answer}");
+    assert!(cited.iter().all(|id| inside.iter().any(|i| i == id)), "{answer}");
+
     // The collection is in use: deleting it is refused; out of the session, it can go.
     let (status, body) = app.delete(&format!("/api/v1/collections/{nature_id}")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
