@@ -2,10 +2,12 @@
 // readable errors.
 //
 // Every call goes through `request()`. When the server answers 401 the page asks for the
-// API key once (the dialog in index.html), keeps it in sessionStorage (this tab only) and
-// sends it as `Authorization: Bearer <key>` from then on. Errors become `ApiError`s whose
-// message is the server's `{"error": {"code", "message"}}`, or a sentence about the status
-// when the body is not that shape (a proxy's 502, a network failure).
+// API key (the dialog in index.html; one dialog however many requests wait), keeps it in
+// sessionStorage (this tab only) and sends it as `Authorization: Bearer <key>` from then
+// on. Closing the dialog without a key fails the waiting requests with a 401 `ApiError`;
+// the page asks again at the next navigation. Errors become `ApiError`s whose message is
+// the server's `{"error": {"code", "message"}}`, or a sentence about the status when the
+// body is not that shape (a proxy's 502, a network failure).
 
 import { h } from './dom.js';
 
@@ -40,34 +42,56 @@ function key() {
   return sessionStorage.getItem(KEY_STORAGE);
 }
 
+/** The open key dialog: `{promise, resolve, reject}`, or null. */
 let asking = null;
+/** The reader closed the dialog without a key: 401s fail at once until the next navigation. */
+let declined = false;
+let keyDialogWired = false;
 
-/** Shows the key dialog (once, however many requests wait) and resolves when a key is given. */
+window.addEventListener('hashchange', () => { declined = false; });
+
+/** The dialog's listeners, added once: submit keeps the key, Cancel or Escape declines. */
+function wireKeyDialog() {
+  if (keyDialogWired) return;
+  keyDialogWired = true;
+  const dialog = document.getElementById('key-dialog');
+  const form = document.getElementById('key-form');
+  const input = document.getElementById('key-input');
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const value = input.value.trim();
+    if (!value) { input.focus(); return; }
+    sessionStorage.setItem(KEY_STORAGE, value);
+    input.value = '';
+    dialog.close('key');
+  });
+  document.getElementById('key-cancel').addEventListener('click', () => dialog.close());
+  dialog.addEventListener('close', () => {
+    const pending = asking;
+    asking = null;
+    if (!pending) return;
+    if (dialog.returnValue === 'key') pending.resolve();
+    else {
+      declined = true;
+      pending.reject(new ApiError(401, 'unauthorized', STATUS_TEXT[401]));
+    }
+  });
+}
+
+/** Shows the key dialog (once, however many requests wait); resolves when a key is given. */
 function askKey(wrong) {
+  if (declined) return Promise.reject(new ApiError(401, 'unauthorized', STATUS_TEXT[401]));
   if (!asking) {
-    asking = new Promise((resolve) => {
-      const dialog = document.getElementById('key-dialog');
-      const form = document.getElementById('key-form');
-      const input = document.getElementById('key-input');
-      document.getElementById('key-error').textContent = wrong ? 'That key was not accepted.' : '';
-      const submit = (event) => {
-        event.preventDefault();
-        const value = input.value.trim();
-        if (!value) return;
-        sessionStorage.setItem(KEY_STORAGE, value);
-        form.removeEventListener('submit', submit);
-        dialog.close();
-        input.value = '';
-        asking = null;
-        resolve();
-      };
-      form.addEventListener('submit', submit);
-      dialog.addEventListener('cancel', (event) => event.preventDefault());
-      if (!dialog.open) dialog.showModal();
-      input.focus();
-    });
+    wireKeyDialog();
+    const dialog = document.getElementById('key-dialog');
+    asking = {};
+    asking.promise = new Promise((resolve, reject) => Object.assign(asking, { resolve, reject }));
+    document.getElementById('key-error').textContent = wrong ? 'That key was not accepted.' : '';
+    dialog.returnValue = '';
+    if (!dialog.open) dialog.showModal();
+    document.getElementById('key-input').focus();
   }
-  return asking;
+  return asking.promise;
 }
 
 async function errorOf(response) {
@@ -106,10 +130,13 @@ export async function request(method, path, body, { signal } = {}) {
     try {
       response = await fetch(path, { method, headers, body: payload, signal });
     } catch (err) {
-      if (err.name === 'AbortError') throw err;
+      if (isAbort(err)) throw err;
       throw new ApiError(0, 'network', 'The server cannot be reached');
     }
     if (response.status === 401) {
+      // A key given while this request was under way: send it again with that key.
+      const now = key();
+      if (now && now !== current) continue;
       // Ask (again, when the key we sent was refused), then send the same request again.
       if (current) sessionStorage.removeItem(KEY_STORAGE);
       await askKey(Boolean(current));
@@ -142,34 +169,77 @@ export function upload(files) {
 
 /**
  * POSTs JSON and reads the answer as server-sent events: yields `{event, data}` with
- * `data` parsed as JSON. Aborting `signal` closes the connection (ragd then stops
- * generating).
+ * `data` parsed as JSON (the text itself when it is not JSON). Aborting `signal`, or
+ * leaving the loop early, closes the connection (ragd then stops generating).
  */
 export async function* events(path, body, { signal } = {}) {
   const response = await request('POST', path, body, { signal });
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const parser = sseParser();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      yield* parser.push(value);
+    }
+    yield* parser.end();
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}
+
+/**
+ * The event-stream format, as text arrives: lines end with CRLF, LF or a lone CR (also when
+ * a CRLF is split between two reads), `data:` lines of one event are joined with "\n",
+ * comments (`:` keep-alives) and other fields are skipped. One liberty: an event still open
+ * when the stream ends (no blank line after it) is delivered rather than dropped.
+ */
+function sseParser() {
   let buffer = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-    let end;
-    while ((end = buffer.search(/\r?\n\r?\n/)) >= 0) {
-      const block = buffer.slice(0, end);
-      buffer = buffer.slice(end).replace(/^\r?\n\r?\n/, '');
-      let event = 'message';
-      const data = [];
-      for (const line of block.split(/\r?\n/)) {
-        if (line.startsWith('event:')) event = line.slice(6).trim();
-        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-      }
-      if (data.length === 0) continue;
-      const text = data.join('\n');
-      let parsed = text;
-      try { parsed = JSON.parse(text); } catch { /* keep the text */ }
-      yield { event, data: parsed };
+  let event = '';
+  let data = [];
+  const dispatch = () => {
+    if (data.length === 0) { event = ''; return null; }
+    const text = data.join('\n');
+    let parsed = text;
+    try { parsed = JSON.parse(text); } catch { /* keep the text */ }
+    const out = { event: event || 'message', data: parsed };
+    event = '';
+    data = [];
+    return out;
+  };
+  const field = (line) => {
+    if (line.startsWith(':')) return;
+    const colon = line.indexOf(':');
+    const name = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (name === 'event') event = value;
+    else if (name === 'data') data.push(value);
+  };
+  function* lines(final) {
+    for (;;) {
+      const end = /\r\n|\r|\n/.exec(buffer);
+      // A CR that ends the buffer may be the first half of a CRLF: wait for the next read.
+      if (!end || (end[0] === '\r' && end.index === buffer.length - 1 && !final)) break;
+      const line = buffer.slice(0, end.index);
+      buffer = buffer.slice(end.index + end[0].length);
+      if (line === '') {
+        const out = dispatch();
+        if (out) yield out;
+      } else field(line);
+    }
+    if (final) {
+      if (buffer) field(buffer);
+      buffer = '';
+      const out = dispatch();
+      if (out) yield out;
     }
   }
+  return {
+    push(text) { buffer += text; return lines(false); },
+    end() { return lines(true); },
+  };
 }
 
 /** Shows a message in the corner of the page; errors stay until dismissed, others fade. */
@@ -186,9 +256,17 @@ export function notify(message, kind = 'error') {
   return note;
 }
 
+/** Whether `err` is the end of a request the page aborted itself (the reader left). */
+export const isAbort = (err) => err?.name === 'AbortError';
+
+/** The sentence to show for `err`: the server's message for API errors. */
+export function errorText(err) {
+  return String(err?.message ?? err);
+}
+
 /** Shows `err` as a notice: the server's message for API errors. */
 export function showError(err, what) {
-  if (err?.name === 'AbortError') return null;
-  const text = err instanceof ApiError ? err.message : String(err?.message ?? err);
+  if (isAbort(err)) return null;
+  const text = errorText(err);
   return notify(what ? `${what}: ${text}` : text, 'error');
 }

@@ -11,8 +11,10 @@
 // nodes only. The `[n]` markers in a reply become links to the cited chunk by splitting
 // text, never by parsing HTML.
 
-import { get, post, patch, del, events, notify, showError } from './api.js';
-import { h, append, replace, field, fieldError, time } from './dom.js';
+import { get, post, patch, del, events, notify, showError, errorText, isAbort } from './api.js';
+import {
+  h, append, replace, field, fieldError, time, facts, documentHref, keepingFocus, whileBusy, Lifetime,
+} from './dom.js';
 
 const PAGE = 100;
 const SESSION_LIMIT = 100;
@@ -23,28 +25,30 @@ const STOPPED_LOOKUP_MS = 700;
 /** The sidebar's filters, kept while the reader moves between sessions. */
 const filters = { q: '', tag: '' };
 
-/** Fills `main` with the chat panel; the returned function stops streams and timers. */
-export async function render(main, { path }) {
+/**
+ * Fills `main` with the chat panel and starts its loads; the returned function stops
+ * streams, loads and timers. It returns at once, so that the router can stop the panel
+ * even while the session is still loading.
+ */
+export function render(main, { path }) {
   const panel = createPanel(main, path[0] ?? null);
   append(main, [h('div', { class: 'split chat' }, sidebar(panel), panel.els.conversation),
     newSessionDialog(panel), renameDialog(panel), deleteDialog(panel)]);
-  const loads = [loadSessions(panel)];
-  if (panel.sessionId) loads.push(loadConversation(panel));
+  loadSessions(panel);
+  if (panel.sessionId) loadConversation(panel);
   else showHint(panel);
-  await Promise.all(loads);
   return () => close(panel);
 }
 
-/** The panel's state: its elements, the running reply, timers and pending loads. */
+/** The panel's state: its elements, the running reply, and its lifetime (loads, timers). */
 function createPanel(main, sessionId) {
   return {
     main,
     sessionId,
     session: null,
-    closed: false,
-    loads: new AbortController(),
+    life: new Lifetime(),
+    sessionLoads: 0,
     stream: null,
-    timers: new Set(),
     oldest: 0,
     els: { conversation: h('section', { class: 'chat-main', 'aria-label': 'Conversation' }) },
   };
@@ -52,27 +56,13 @@ function createPanel(main, sessionId) {
 
 /** Leaving the panel: abort the reply being streamed, pending loads and timers. */
 function close(panel) {
-  panel.closed = true;
-  panel.loads.abort();
+  panel.life.stop();
   panel.stream?.controller.abort();
-  for (const timer of panel.timers) clearTimeout(timer);
-  panel.timers.clear();
   for (const dialog of panel.main.querySelectorAll('dialog[open]')) dialog.close();
 }
 
-/** `setTimeout` that `close` cancels. */
-function later(panel, ms, fn) {
-  const timer = setTimeout(() => {
-    panel.timers.delete(timer);
-    if (!panel.closed) fn();
-  }, ms);
-  panel.timers.add(timer);
-  return timer;
-}
-
 const sessionPath = (id) => `/api/v1/sessions/${encodeURIComponent(id)}`;
-const chunkHref = (c) =>
-  `#/documents/${encodeURIComponent(c.document_id)}?chunk=${encodeURIComponent(c.chunk_id)}`;
+const chunkHref = (c) => documentHref(c.document_id, c.chunk_id);
 
 /** "a, b , ,c" → ["a", "b", "c"]. */
 function splitTags(text) {
@@ -94,12 +84,12 @@ function sidebar(panel) {
   const onFilter = () => {
     filters.q = search.value.trim();
     filters.tag = tag.value.trim();
-    clearTimeout(panel.filterTimer);
-    panel.timers.delete(panel.filterTimer);
-    panel.filterTimer = later(panel, FILTER_DELAY_MS, () => loadSessions(panel));
+    panel.life.cancel(panel.filterTimer);
+    panel.filterTimer = panel.life.after(FILTER_DELAY_MS, () => loadSessions(panel));
   };
   search.addEventListener('input', onFilter);
   tag.addEventListener('input', onFilter);
+  panel.els.search = search;
   panel.els.sessions = h('ul', { id: 'sessions', class: 'session-list', 'aria-label': 'Sessions' });
   panel.els.sessionCount = h('p', { class: 'muted session-count', 'aria-live': 'polite' });
   return h('aside', { class: 'card chat-sidebar', 'aria-labelledby': 'sessions-title' },
@@ -113,18 +103,26 @@ function sidebar(panel) {
     panel.els.sessions);
 }
 
-/** Fetches the sessions matching the filters and lists them. */
+/**
+ * Fetches the sessions matching the filters and lists them. Only the newest of overlapping
+ * loads (typing in a filter, a reply's refresh) is shown; the keyboard focus stays on the
+ * same control of the same session (on the search field when that session is gone).
+ */
 async function loadSessions(panel) {
+  const mine = ++panel.sessionLoads;
   const query = new URLSearchParams({ limit: String(SESSION_LIMIT) });
   if (filters.q) query.set('q', filters.q);
   if (filters.tag) query.set('tag', filters.tag);
   try {
-    const page = await get(`/api/v1/sessions?${query}`, { signal: panel.loads.signal });
-    if (panel.closed) return;
-    replace(panel.els.sessions, page.items.map((s) => sessionItem(panel, s)));
+    const page = await get(`/api/v1/sessions?${query}`, { signal: panel.life.signal });
+    if (!panel.life.alive || mine !== panel.sessionLoads) return;
+    keepingFocus(panel.els.sessions, 'sessionId',
+      () => replace(panel.els.sessions, page.items.map((s) => sessionItem(panel, s))), panel.els.search);
     panel.els.sessionCount.textContent = sessionCount(page);
   } catch (err) {
-    if (!panel.closed) showError(err, 'Sessions');
+    if (!panel.life.alive || mine !== panel.sessionLoads || isAbort(err)) return;
+    panel.els.sessionCount.textContent = `The sessions could not be listed: ${errorText(err)}`;
+    showError(err, 'Sessions');
   }
 }
 
@@ -141,15 +139,15 @@ function sessionItem(panel, session) {
   const current = session.id === panel.sessionId;
   return h('li', { dataset: { sessionId: session.id }, class: current ? 'current' : null,
     'aria-current': current ? 'true' : null },
-  h('a', { class: 'session-name', href: `#/chat/${encodeURIComponent(session.id)}`,
+  h('a', { class: 'session-name', href: `#/chat/${encodeURIComponent(session.id)}`, dataset: { action: 'open' },
     'aria-current': current ? 'page' : null, text: session.name }),
   h('div', { class: 'session-tags' }, tagList(session.tags)),
   h('div', { class: 'session-foot' },
     h('time', { class: 'muted', datetime: session.last_activity_at, text: time(session.last_activity_at) }),
     h('span', { class: 'session-actions' },
-      h('button', { type: 'button', class: 'link rename-session', text: 'Rename',
+      h('button', { type: 'button', class: 'link rename-session', dataset: { action: 'rename' }, text: 'Rename',
         'aria-label': `Rename ${session.name}`, onclick: () => openRename(panel, session) }),
-      h('button', { type: 'button', class: 'link delete-session', text: 'Delete',
+      h('button', { type: 'button', class: 'link delete-session', dataset: { action: 'delete' }, text: 'Delete',
         'aria-label': `Delete ${session.name}`, onclick: () => openDelete(panel, session) }))));
 }
 
@@ -189,10 +187,12 @@ async function openNewSession(panel) {
   dialog.showModal();
   name.focus();
   try {
-    const page = await get('/api/v1/documents?status=ready&limit=500', { signal: panel.loads.signal });
-    if (!panel.closed) replace(picker, documentChoices(page.items));
+    const page = await get('/api/v1/documents?status=ready&limit=500', { signal: panel.life.signal });
+    if (panel.life.alive) replace(picker, documentChoices(page.items));
   } catch (err) {
-    if (!panel.closed) replace(picker, h('p', { class: 'field-error', text: `Documents could not be listed: ${err.message}` }));
+    if (panel.life.alive && !isAbort(err)) {
+      replace(picker, h('p', { class: 'field-error', text: `Documents could not be listed: ${errorText(err)}` }));
+    }
   }
 }
 
@@ -225,18 +225,18 @@ async function createSession(panel) {
     tags: splitTags(tags.value),
   };
   if (name.value.trim()) body.name = name.value.trim();
-  button.disabled = true;
+  if (button.disabled) return;
   error.textContent = '';
-  try {
-    const session = await post('/api/v1/sessions', body);
-    dialog.close();
-    location.hash = `#/chat/${encodeURIComponent(session.id)}`;
-  } catch (err) {
-    error.textContent = err.message;
-    showError(err, 'New session');
-  } finally {
-    button.disabled = false;
-  }
+  await whileBusy(button, async () => {
+    try {
+      const session = await post('/api/v1/sessions', body);
+      dialog.close();
+      location.hash = `#/chat/${encodeURIComponent(session.id)}`;
+    } catch (err) {
+      error.textContent = errorText(err);
+      showError(err, 'New session');
+    }
+  });
 }
 
 function renameDialog(panel) {
@@ -249,7 +249,7 @@ function renameDialog(panel) {
       h('div', { class: 'actions' },
         h('button', { type: 'button', text: 'Cancel', onclick: () => dialog.close() }),
         h('button', { id: 'rename-session-save', type: 'submit', class: 'primary', text: 'Rename' }))));
-  panel.els.renameDialog = { dialog, name };
+  panel.els.renameDialog = { dialog, name, save: dialog.querySelector('#rename-session-save') };
   return dialog;
 }
 
@@ -263,19 +263,22 @@ function openRename(panel, session) {
 }
 
 async function renameSession(panel) {
-  const { dialog, name } = panel.els.renameDialog;
+  const { dialog, name, save } = panel.els.renameDialog;
   const value = name.value.trim();
   if (!value) { fieldError(name, 'A name is needed.'); return; }
-  try {
-    const session = await patch(sessionPath(panel.renaming.id), { name: value });
-    dialog.close();
-    if (panel.closed) return;
-    if (session.id === panel.sessionId && panel.els.header) showHeader(panel, session);
-    await loadSessions(panel);
-  } catch (err) {
-    fieldError(name, err.message);
-    showError(err, 'Rename');
-  }
+  if (save.disabled) return;
+  await whileBusy(save, async () => {
+    try {
+      const session = await patch(sessionPath(panel.renaming.id), { name: value });
+      dialog.close();
+      if (!panel.life.alive) return;
+      if (session.id === panel.sessionId && panel.els.header) showHeader(panel, session);
+      await loadSessions(panel);
+    } catch (err) {
+      fieldError(name, errorText(err));
+      showError(err, 'Rename');
+    }
+  });
 }
 
 function deleteDialog(panel) {
@@ -288,7 +291,7 @@ function deleteDialog(panel) {
     h('div', { class: 'actions' },
       h('button', { id: 'delete-session-cancel', type: 'button', text: 'Cancel', onclick: () => dialog.close() }),
       h('button', { id: 'delete-session-confirm', type: 'submit', class: 'danger', text: 'Delete' }))));
-  panel.els.deleteDialog = { dialog, text };
+  panel.els.deleteDialog = { dialog, text, confirm: dialog.querySelector('#delete-session-confirm') };
   return dialog;
 }
 
@@ -301,19 +304,22 @@ function openDelete(panel, session) {
 }
 
 async function deleteSession(panel) {
-  const { dialog } = panel.els.deleteDialog;
+  const { dialog, confirm } = panel.els.deleteDialog;
   const session = panel.deleting;
-  try {
-    await del(sessionPath(session.id));
-    dialog.close();
-    notify(`Deleted “${session.name}”.`, 'info');
-    if (panel.closed) return;
-    if (session.id === panel.sessionId) location.hash = '#/chat';
-    else await loadSessions(panel);
-  } catch (err) {
-    dialog.close();
-    showError(err, 'Delete');
-  }
+  if (confirm.disabled) return;
+  await whileBusy(confirm, async () => {
+    try {
+      await del(sessionPath(session.id));
+      dialog.close();
+      notify(`Deleted “${session.name}”.`, 'info');
+      if (!panel.life.alive) return;
+      if (session.id === panel.sessionId) location.hash = '#/chat';
+      else await loadSessions(panel);
+    } catch (err) {
+      dialog.close();
+      showError(err, 'Delete');
+    }
+  });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -328,7 +334,7 @@ function showHint(panel) {
 
 /** Loads the session, the names of its documents and its history, then shows the composer. */
 async function loadConversation(panel) {
-  const signal = panel.loads.signal;
+  const signal = panel.life.signal;
   const box = panel.els.conversation;
   replace(box, h('p', { class: 'muted', text: 'Loading the session…' }));
   let session;
@@ -338,10 +344,10 @@ async function loadConversation(panel) {
       documentNames(signal),
     ]);
   } catch (err) {
-    if (!panel.closed) showMissing(panel, err);
+    if (panel.life.alive) showMissing(panel, err);
     return;
   }
-  if (panel.closed) return;
+  if (!panel.life.alive) return;
   panel.els.header = h('header', { class: 'card chat-header' });
   panel.els.messages = h('div', { id: 'messages', role: 'log', 'aria-label': 'Messages', tabindex: 0 });
   panel.els.earlier = h('button', { type: 'button', id: 'chat-earlier', class: 'link', hidden: true,
@@ -350,12 +356,12 @@ async function loadConversation(panel) {
   showHeader(panel, session);
   await loadHistory(panel);
   // Stacked on phones: bring the conversation, below the sessions, into view.
-  if (!panel.closed && matchMedia('(max-width: 720px)').matches) box.scrollIntoView();
+  if (panel.life.alive && matchMedia('(max-width: 720px)').matches) box.scrollIntoView();
 }
 
 function showMissing(panel, err) {
-  if (err.name === 'AbortError') return;
-  const text = err.status === 404 ? 'This session does not exist (any more).' : `The session could not be loaded: ${err.message}`;
+  if (isAbort(err)) return;
+  const text = err.status === 404 ? 'This session does not exist (any more).' : `The session could not be loaded: ${errorText(err)}`;
   replace(panel.els.conversation, h('div', { class: 'card chat-hint', role: 'alert' },
     h('p', { text }), h('p', {}, h('a', { href: '#/chat', text: 'Back to the sessions' }))));
 }
@@ -366,7 +372,7 @@ async function documentNames(signal) {
     const page = await get('/api/v1/documents?limit=500', { signal });
     return new Map(page.items.map((d) => [d.id, d.filename]));
   } catch (err) {
-    if (err.name === 'AbortError') throw err;
+    if (isAbort(err)) throw err;
     return new Map();
   }
 }
@@ -389,12 +395,12 @@ function showHeader(panel, session) {
 /** Re-reads the session (its tags and activity move after a reply) and the list. */
 async function refreshSession(panel) {
   try {
-    const session = await get(sessionPath(panel.sessionId), { signal: panel.loads.signal });
-    if (!panel.closed) showHeader(panel, session);
+    const session = await get(sessionPath(panel.sessionId), { signal: panel.life.signal });
+    if (panel.life.alive) showHeader(panel, session);
   } catch (err) {
-    if (!panel.closed) console.warn(err);
+    if (panel.life.alive) console.warn(err);
   }
-  if (!panel.closed) await loadSessions(panel);
+  if (panel.life.alive) await loadSessions(panel);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -405,18 +411,22 @@ const messagesPath = (panel, limit, offset) =>
 
 /** The newest page of messages (at most 100), oldest first. */
 async function loadHistory(panel) {
-  const signal = panel.loads.signal;
+  const signal = panel.life.signal;
   try {
     let page = await get(messagesPath(panel, PAGE, 0), { signal });
     if (page.total > PAGE) page = await get(messagesPath(panel, PAGE, page.total - PAGE), { signal });
-    if (panel.closed) return;
+    if (!panel.life.alive) return;
     panel.oldest = page.offset;
     replace(panel.els.messages, page.items.map(messageElement));
     if (page.items.length === 0) panel.els.messages.append(emptyNote());
     panel.els.earlier.hidden = panel.oldest === 0;
     scrollToEnd(panel);
   } catch (err) {
-    if (!panel.closed) showError(err, 'Messages');
+    if (!panel.life.alive || isAbort(err)) return;
+    // Said where the messages would be, not only in a notice that may be dismissed.
+    replace(panel.els.messages, h('p', { class: 'load-error', role: 'alert',
+      text: `The messages could not be loaded: ${errorText(err)}` }));
+    showError(err, 'Messages');
   }
 }
 
@@ -424,14 +434,24 @@ function emptyNote() {
   return h('p', { class: 'muted chat-empty', text: 'No messages yet. Ask something about your documents.' });
 }
 
-/** Prepends the page before the oldest shown message, keeping the view where it was. */
-async function loadEarlier(panel) {
+/**
+ * Prepends the page before the oldest shown message, keeping the view where it was. The
+ * button is disabled meanwhile (a second click would prepend the same page twice); when
+ * it hides, at the first message, the focus goes to the messages.
+ */
+function loadEarlier(panel) {
+  const button = panel.els.earlier;
+  if (button.disabled) return null;
+  return whileBusy(button, () => prependEarlier(panel), () => panel.els.messages);
+}
+
+async function prependEarlier(panel) {
   const offset = Math.max(0, panel.oldest - PAGE);
   const limit = panel.oldest - offset;
   if (limit <= 0) return;
   try {
-    const page = await get(messagesPath(panel, limit, offset), { signal: panel.loads.signal });
-    if (panel.closed) return;
+    const page = await get(messagesPath(panel, limit, offset), { signal: panel.life.signal });
+    if (!panel.life.alive) return;
     const box = panel.els.messages;
     const before = box.scrollHeight;
     box.prepend(...page.items.map(messageElement));
@@ -439,7 +459,7 @@ async function loadEarlier(panel) {
     panel.oldest = offset;
     panel.els.earlier.hidden = offset === 0;
   } catch (err) {
-    if (!panel.closed) showError(err, 'Earlier messages');
+    if (panel.life.alive) showError(err, 'Earlier messages');
   }
 }
 
@@ -538,12 +558,10 @@ function replyFacts(message) {
 }
 
 function replyDetails(message) {
-  const facts = replyFacts(message);
+  const known = replyFacts(message);
   return h('details', { class: 'reply-details' },
     h('summary', { text: 'Details' }),
-    facts.length
-      ? h('dl', { class: 'facts' }, facts.map(([label, value]) => [h('dt', { text: label }), h('dd', { text: value })]))
-      : h('p', { class: 'muted', text: 'No details were stored with this reply.' }));
+    known.length ? facts(known) : h('p', { class: 'muted', text: 'No details were stored with this reply.' }));
 }
 
 function markStopped(el, note = 'stopped') {
@@ -560,7 +578,7 @@ function nearEnd(panel) {
 }
 
 function scrollToEnd(panel) {
-  if (!panel.closed) panel.els.messages.scrollTop = panel.els.messages.scrollHeight;
+  if (panel.life.alive) panel.els.messages.scrollTop = panel.els.messages.scrollHeight;
 }
 
 /** Runs `fn` (which adds text) and follows the end if the reader was there. */
@@ -591,14 +609,18 @@ function composer(panel) {
     field('Message', input, 'Enter sends; Shift+Enter adds a line.'),
     h('div', { class: 'composer-actions' }, status, stop, send));
   Object.assign(panel.els, { form, input, send, stop, status });
-  queueMicrotask(() => { if (!panel.closed && matchMedia('(min-width: 721px)').matches) input.focus(); });
+  queueMicrotask(() => { if (panel.life.alive && matchMedia('(min-width: 721px)').matches) input.focus(); });
   return form;
 }
 
 function setStreaming(panel, streaming) {
-  const { send, stop, status } = panel.els;
+  const { send, stop, status, input } = panel.els;
+  const focused = document.activeElement;
   send.disabled = streaming;
   stop.disabled = !streaming;
+  // A button disabled while it has the focus drops it (to the page's body): Send (when the
+  // reply starts) and Stop (when it ends) hand it to the message field instead.
+  if ((focused === send || focused === stop) && focused.disabled) input.focus();
   if (streaming) status.textContent = 'Waiting for the model…';
 }
 
@@ -620,35 +642,36 @@ async function send(panel, text) {
   try {
     const path = `${sessionPath(panel.sessionId)}/messages`;
     for await (const { event, data } of events(path, { content: text, stream: true }, { signal: stream.controller.signal })) {
-      if (panel.closed) return;
+      if (!panel.life.alive) return;
       if (event === 'start') onStart(panel, stream, data);
       else if (event === 'token') onToken(panel, stream, data);
       else if (event === 'done') onDone(panel, stream, data);
       else if (event === 'error') onFailed(panel, stream, data?.error?.message ?? 'The reply failed.');
     }
-    if (!stream.ended && !panel.closed) onFailed(panel, stream, 'The connection closed before the reply was complete.');
+    if (!stream.ended && panel.life.alive) onFailed(panel, stream, 'The connection closed before the reply was complete.');
   } catch (err) {
-    if (panel.closed) return;
-    if (err.name === 'AbortError') onStopped(panel, stream);
+    if (!panel.life.alive) return;
+    if (isAbort(err)) onStopped(panel, stream);
     else if (!stream.reply) refused(panel, err);
-    else onFailed(panel, stream, err.message || 'The connection was lost.');
+    else onFailed(panel, stream, errorText(err) || 'The connection was lost.');
   } finally {
     if (panel.stream === stream) panel.stream = null;
-    if (!panel.closed) setStreaming(panel, false);
+    if (panel.life.alive) setStreaming(panel, false);
   }
 }
 
 /** The server refused the message (429 busy, 503 no model, 400 too long…): the text stays. */
 function refused(panel, err) {
   panel.els.status.textContent = '';
-  fieldError(panel.els.input, err.message);
+  fieldError(panel.els.input, errorText(err));
   showError(err, 'Not sent');
   panel.els.input.focus();
 }
 
 /** The message was accepted: show it and an empty reply that tokens fill. */
 function onStart(panel, stream, data) {
-  panel.els.input.value = '';
+  // Only the sent text goes: what the reader typed while waiting stays.
+  if (panel.els.input.value === stream.text) panel.els.input.value = '';
   panel.els.status.textContent = 'Generating…';
   stream.citations = data?.citations ?? [];
   stream.user = data?.user_message ?? { id: '', role: 'user', content: stream.text };
@@ -670,9 +693,10 @@ function onToken(panel, stream, data) {
 
 /** The stored reply replaces the streamed one. */
 function onDone(panel, stream, reply) {
+  const message = reply?.assistant_message;
+  if (!message) { onFailed(panel, stream, 'The server sent an unreadable reply.'); return; }
   stream.ended = true;
   panel.els.status.textContent = '';
-  const message = reply.assistant_message;
   if (!message.metadata?.citations && reply.citations) {
     message.metadata = { ...message.metadata, citations: reply.citations };
   }
@@ -709,7 +733,7 @@ function onStopped(panel, stream) {
   reply.removeAttribute('aria-busy');
   const empty = !reply.querySelector('.content').textContent;
   markStopped(reply, empty ? 'stopped before any text' : 'stopped');
-  if (!empty && stream.user?.id) later(panel, STOPPED_LOOKUP_MS, () => showStoredPartial(panel, reply, stream.user.id));
+  if (!empty && stream.user?.id) panel.life.after(STOPPED_LOOKUP_MS, () => showStoredPartial(panel, reply, stream.user.id));
 }
 
 /**
@@ -718,17 +742,17 @@ function onStopped(panel, stream) {
  */
 async function showStoredPartial(panel, reply, userMessageId, retry = true) {
   try {
-    const head = await get(messagesPath(panel, 1, 0), { signal: panel.loads.signal });
-    const page = await get(messagesPath(panel, 4, Math.max(0, head.total - 4)), { signal: panel.loads.signal });
+    const head = await get(messagesPath(panel, 1, 0), { signal: panel.life.signal });
+    const page = await get(messagesPath(panel, 4, Math.max(0, head.total - 4)), { signal: panel.life.signal });
     const stored = page.items.find((m) => m.role === 'assistant' && m.metadata?.reply_to === userMessageId);
-    if (panel.closed || !reply.isConnected) return;
+    if (!panel.life.alive || !reply.isConnected) return;
     if (stored) {
       reply.replaceWith(messageElement(stored));
       refreshSession(panel);
     } else if (retry) {
-      later(panel, 3 * STOPPED_LOOKUP_MS, () => showStoredPartial(panel, reply, userMessageId, false));
+      panel.life.after(3 * STOPPED_LOOKUP_MS, () => showStoredPartial(panel, reply, userMessageId, false));
     }
   } catch (err) {
-    if (!panel.closed) console.warn(err);
+    if (panel.life.alive) console.warn(err);
   }
 }

@@ -13,8 +13,8 @@
 //
 // File names and document text are untrusted: they reach the DOM as text only (dom.js).
 
-import { ApiError, get, post, del, upload, notify, showError } from './api.js';
-import { h, replace, bytes, time, field } from './dom.js';
+import { ApiError, get, post, del, upload, notify, showError, errorText, isAbort } from './api.js';
+import { h, replace, bytes, time, field, documentHref, keepingFocus, whileBusy, Lifetime } from './dom.js';
 
 const API = '/api/v1/documents';
 const STATES = ['queued', 'extracting', 'chunking', 'embedding', 'ready', 'failed'];
@@ -40,45 +40,9 @@ export function render(main, { path, query }) {
 // ---------------------------------------------------------------------------------------
 // Shared helpers
 
-/** Timers and requests of one rendering of the panel, all stopped when the reader leaves. */
-class Lifetime {
-  constructor() {
-    this.alive = true;
-    this.controller = new AbortController();
-    this.timers = new Set();
-    this.stops = [];
-  }
-
-  get signal() { return this.controller.signal; }
-
-  /** Runs `fn` once after `ms` unless the panel is left first; returns the timer. */
-  after(ms, fn) {
-    const timer = setTimeout(() => { this.timers.delete(timer); if (this.alive) fn(); }, ms);
-    this.timers.add(timer);
-    return timer;
-  }
-
-  cancel(timer) {
-    clearTimeout(timer);
-    this.timers.delete(timer);
-  }
-
-  onStop(fn) { this.stops.push(fn); }
-
-  stop() {
-    this.alive = false;
-    this.controller.abort();
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    for (const fn of this.stops) fn();
-  }
-}
-
 const isDone = (status) => status === 'ready' || status === 'failed';
 const documentUrl = (id) => `${API}/${encodeURIComponent(id)}`;
-const documentHref = (id, chunk) =>
-  `#/documents/${encodeURIComponent(id)}${chunk ? `?chunk=${encodeURIComponent(chunk)}` : ''}`;
-const aborted = (err, life) => err?.name === 'AbortError' || !life.alive;
+const aborted = (err, life) => isAbort(err) || !life.alive;
 
 /** "embedding 40 %" while embedding, the bare state otherwise. */
 function statusText(status, progress) {
@@ -94,7 +58,7 @@ function statusBadge(doc) {
   });
 }
 
-/** A labelled <select> of `[value, label]` pairs with `selected` chosen. */
+/** A <select> of `[value, label]` pairs with `selected` chosen (`field()` labels it). */
 function select(id, options, selected) {
   return h('select', { id },
     options.map(([value, label]) => h('option', { value, selected: value === selected, text: label })));
@@ -207,6 +171,9 @@ class DocumentList {
 
   /** Fetches the page; refreshes itself every few seconds while a document is processing. */
   async load() {
+    // Called after awaits too (reindex, delete): once the reader has left, saveHash would
+    // put this list's URL over the panel now shown.
+    if (!this.life.alive) return;
     const mine = ++this.generation;
     this.life.cancel(this.refreshTimer);
     this.saveHash();
@@ -234,22 +201,21 @@ class DocumentList {
   }
 
   showLoadError(err) {
-    const message = err instanceof ApiError ? err.message : String(err?.message ?? err);
     replace(this.tbody, h('tr', {}, h('td', { colspan: 6, class: 'load-error', role: 'alert',
-      text: `The documents could not be loaded: ${message}` })));
+      text: `The documents could not be loaded: ${errorText(err)}` })));
   }
 
   /** Rebuilds the rows, keeping keyboard focus on the same control of the same row. */
   showRows(items) {
-    const focus = focusedControl(this.tbody);
-    if (items.length === 0) {
-      const filtered = this.filters.filename || this.filters.status || this.filters.mime;
-      replace(this.tbody, h('tr', {}, h('td', { colspan: 6, class: 'muted empty',
-        text: filtered ? 'No documents match these filters.' : 'No documents yet: add files above.' })));
-    } else {
-      replace(this.tbody, items.map((doc) => this.row(doc)));
-    }
-    restoreFocus(this.tbody, focus);
+    keepingFocus(this.tbody, 'documentId', () => {
+      if (items.length === 0) {
+        const filtered = this.filters.filename || this.filters.status || this.filters.mime;
+        replace(this.tbody, h('tr', {}, h('td', { colspan: 6, class: 'muted empty',
+          text: filtered ? 'No documents match these filters.' : 'No documents yet: add files above.' })));
+      } else {
+        replace(this.tbody, items.map((doc) => this.row(doc)));
+      }
+    }, document.getElementById('filter-name'));
   }
 
   row(doc) {
@@ -271,8 +237,14 @@ class DocumentList {
 
   showPager({ items, total, offset }) {
     this.range.textContent = total === 0 ? '0 of 0' : `${offset + 1}–${offset + items.length} of ${total}`;
+    const focused = document.activeElement;
     this.prev.disabled = offset === 0;
     this.next.disabled = offset + items.length >= total;
+    // "Next" on the last page (or "Previous" on the first) would drop the focus it has.
+    if ((focused === this.prev || focused === this.next) && focused.disabled) {
+      const other = focused === this.prev ? this.next : this.prev;
+      (other.disabled ? document.getElementById('filter-name') : other)?.focus();
+    }
   }
 
   async reindex(doc) {
@@ -294,22 +266,11 @@ class DocumentList {
     } catch (err) {
       showError(err, `Delete ${doc.filename}`);
     }
+    if (!this.life.alive) return;
+    // The row and its button are gone: keep the focus in the list's controls.
     document.getElementById('filter-name')?.focus();
     this.load();
   }
-}
-
-/** `{id, action}` of the focused control inside `container`'s rows, if any. */
-function focusedControl(container) {
-  const active = document.activeElement;
-  if (!active || !container.contains(active)) return null;
-  return { id: active.closest('tr')?.dataset.documentId, action: active.dataset.action };
-}
-
-function restoreFocus(container, focus) {
-  if (!focus?.id || !focus.action) return;
-  const row = container.querySelector(`tr[data-document-id="${CSS.escape(focus.id)}"]`);
-  row?.querySelector(`[data-action="${CSS.escape(focus.action)}"]`)?.focus();
 }
 
 /** Asks in a modal <dialog> whether to delete `doc`; resolves to true or false. */
@@ -399,6 +360,7 @@ class UploadRow {
     this.name = h('span', { class: 'upload-name', text: file.name });
     this.badge = h('span', { class: 'badge uploading', text: 'uploading' });
     this.note = h('span', { class: 'upload-note muted' });
+    this.noteText = ''; // what the note says when polling works
     this.bar = h('progress', { max: 100, value: 0, hidden: true, 'aria-label': `Embedding ${file.name}` });
     this.reason = h('p', { class: 'reason', hidden: true });
     this.element = h('li', { class: 'upload-row', dataset: { filename: file.name } },
@@ -411,7 +373,7 @@ class UploadRow {
     if (entry.error || !entry.id) { this.fail(entry.error?.message ?? 'refused by the server'); return; }
     this.id = entry.id;
     this.name.replaceChildren(h('a', { href: documentHref(entry.id), text: this.file.name }));
-    if (entry.duplicate) this.note.textContent = 'duplicate: already stored';
+    if (entry.duplicate) this.setNote('duplicate: already stored');
     this.show({ status: entry.status ?? 'queued', progress: 0 });
   }
 
@@ -429,6 +391,18 @@ class UploadRow {
     this.show({ status: 'failed', error: message });
   }
 
+  setNote(text) {
+    this.noteText = text;
+    this.note.textContent = text;
+    this.note.classList.remove('poll-error');
+  }
+
+  /** A poll failed: say so in the note until the next one works. */
+  pollError(message) {
+    this.note.textContent = `status unknown: ${message}`;
+    this.note.classList.add('poll-error');
+  }
+
   showReason(message) {
     this.reason.textContent = message;
     this.reason.hidden = false;
@@ -443,7 +417,7 @@ async function startUpload(files, list, life, refresh) {
   try {
     answer = await upload(files);
   } catch (err) {
-    const message = err instanceof ApiError ? err.message : String(err?.message ?? err);
+    const message = errorText(err);
     for (const row of rows) row.fail(message);
     showError(err, files.length === 1 ? `Upload of ${files[0].name}` : `Upload of ${files.length} files`);
     return;
@@ -472,15 +446,13 @@ function pollUploads(rows, life, refresh) {
 
 async function pollOne(row, life) {
   try {
-    row.show(await get(documentUrl(row.id), { signal: life.signal }));
-    row.note.classList.remove('poll-error');
+    const doc = await get(documentUrl(row.id), { signal: life.signal });
+    row.show(doc);
+    if (row.note.classList.contains('poll-error')) row.setNote(row.noteText);
   } catch (err) {
     if (aborted(err, life)) return;
     if (err instanceof ApiError && err.status === 404) row.fail('the document was deleted');
-    else {
-      row.note.textContent = `status unknown: ${err.message}`;
-      row.note.classList.add('poll-error');
-    }
+    else row.pollError(errorText(err));
   }
 }
 
@@ -515,7 +487,7 @@ class DocumentView {
     this.list = h('ol', { id: 'chunks', class: 'chunks', 'aria-labelledby': 'chunks-title' });
     this.chunkNote = h('p', { class: 'muted chunk-note', 'aria-live': 'polite' });
     this.more = h('button', { type: 'button', id: 'chunks-more', hidden: true, text: 'More chunks',
-      onclick: () => this.loadChunks() });
+      onclick: () => this.moreChunks() });
     this.element = h('div', { class: 'document-view' },
       h('p', { class: 'back' }, h('a', { href: '#/documents', id: 'back-to-documents', text: '← Back to documents' })),
       this.title,
@@ -540,7 +512,7 @@ class DocumentView {
   }
 
   showMissing(err) {
-    const message = err instanceof ApiError && err.status === 404 ? 'There is no such document.' : err.message;
+    const message = err instanceof ApiError && err.status === 404 ? 'There is no such document.' : errorText(err);
     this.title.textContent = 'Document not found';
     replace(this.element.querySelector('.document-layout'));
     replace(this.meta, h('p', { class: 'load-error', role: 'alert', text: message }));
@@ -552,7 +524,9 @@ class DocumentView {
       this.showDocument(await get(documentUrl(this.id), { signal: this.life.signal }));
     } catch (err) {
       if (aborted(err, this.life)) return;
-      this.textNote.textContent = `The document's state is unknown: ${err.message}`;
+      // Deleted meanwhile: say so and stop following it.
+      if (err instanceof ApiError && err.status === 404) { this.showMissing(err); return; }
+      this.textNote.textContent = `The document's state is unknown: ${errorText(err)}`;
     }
     if (isDone(this.doc.status)) await this.loadContent();
     else this.life.after(DOCUMENT_POLL_MS, () => this.poll());
@@ -608,7 +582,7 @@ class DocumentView {
       if (aborted(err, this.life)) return;
       this.textNote.textContent = err instanceof ApiError && err.status === 404
         ? (this.doc?.status === 'failed' ? 'No text was extracted.' : 'No text yet: it appears once extraction is done.')
-        : `The text could not be loaded: ${err.message}`;
+        : `The text could not be loaded: ${errorText(err)}`;
     }
   }
 
@@ -619,6 +593,13 @@ class DocumentView {
   async fetchText() {
     const url = `${documentUrl(this.id)}/text?end=${TEXT_LIMIT + 1}`;
     return (await get(url, { signal: this.life.signal })).text;
+  }
+
+  /** "More chunks": the next page; the focus goes to its first chunk once the button hides. */
+  moreChunks() {
+    const last = this.list.lastElementChild;
+    return whileBusy(this.more, () => this.loadChunks(),
+      () => (last ? last.nextElementSibling : this.list.firstElementChild)?.querySelector('a'));
   }
 
   /** Appends the next page of chunks. */
@@ -634,7 +615,7 @@ class DocumentView {
       this.showChunkCount();
     } catch (err) {
       if (aborted(err, this.life)) return;
-      this.chunkNote.textContent = `The chunks could not be loaded: ${err.message}`;
+      this.chunkNote.textContent = `The chunks could not be loaded: ${errorText(err)}`;
     } finally {
       this.more.disabled = false;
     }
@@ -663,7 +644,9 @@ class DocumentView {
   }
 
   chunkItem(chunk) {
-    const href = documentHref(this.id, chunk.id);
+    // A chunk of another document (an old or hand-made link) links to its own document.
+    const here = chunk.document_id === this.id;
+    const href = documentHref(chunk.document_id, chunk.id);
     const link = h('a', { href, class: 'chunk-link', text: `#${chunk.ordinal}`,
       'aria-label': `Chunk ${chunk.ordinal}${chunk.heading ? `, ${chunk.heading}` : ''}` });
     const item = h('li', { class: 'chunk', dataset: { chunkId: chunk.id } },
@@ -674,6 +657,7 @@ class DocumentView {
         h('span', { class: 'muted chunk-tokens', text: `${chunk.token_count} tokens` })),
       h('div', { class: 'chunk-text', text: chunk.text }));
     const choose = (event) => {
+      if (!here) return;
       if (event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
       if (event.target.closest('a') !== link && String(window.getSelection?.() ?? '')) return; // selecting text
       event.preventDefault();

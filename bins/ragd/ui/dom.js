@@ -1,4 +1,5 @@
-// Building the page's DOM without ever parsing strings as HTML.
+// Building the page's DOM without ever parsing strings as HTML, and the small helpers the
+// panels share (formats, form fields, links to the page's routes, timers).
 //
 // Document text, file names, chunk text and model output are untrusted: they reach the DOM
 // only as text nodes (`textContent`), never through `innerHTML`. `h()` is the one way the
@@ -94,11 +95,65 @@ export function field(label, control, hint) {
   return h('div', { class: 'field' }, h('label', { for: control.id, text: label }), control, help, error);
 }
 
+/**
+ * `[[term, value, class?], …]` as a `<dl class="facts">`: null entries are left out, a value
+ * may be a node, and an absent one (null, undefined, '') shows as "–".
+ */
+export function facts(pairs) {
+  return h('dl', { class: 'facts' }, pairs.filter(Boolean).map(([term, value, cls]) => [
+    h('dt', { text: term }),
+    h('dd', { class: cls }, value === null || value === undefined || value === '' ? '–' : value)]));
+}
+
+/** The page's link to a document (`#/documents/<id>`), marking one of its chunks when given. */
+export function documentHref(id, chunkId) {
+  const chunk = chunkId ? `?chunk=${encodeURIComponent(chunkId)}` : '';
+  return `#/documents/${encodeURIComponent(id)}${chunk}`;
+}
+
 /** Puts `message` (or nothing) in the error line of the field around `control`. */
 export function fieldError(control, message) {
   const error = document.getElementById(`${control.id}-error`);
   if (error) error.textContent = message ?? '';
   control.toggleAttribute('aria-invalid', Boolean(message));
+}
+
+/**
+ * Runs `rebuild()`, which replaces the items inside `container`, keeping the keyboard focus
+ * on the same control (its `data-action`) of the same item (the element whose dataset has
+ * `key`, e.g. `documentId` for `data-document-id`). When that item is gone the focus goes
+ * to `fallback`, if given, rather than to the page's body.
+ */
+export function keepingFocus(container, key, rebuild, fallback) {
+  const active = document.activeElement;
+  const inside = active && active !== container && container.contains(active) ? active : null;
+  const attr = `data-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const id = inside?.closest(`[${attr}]`)?.getAttribute(attr);
+  const action = inside?.dataset.action;
+  rebuild();
+  if (!inside) return;
+  const item = id ? container.querySelector(`[${attr}="${CSS.escape(id)}"]`) : null;
+  const target = action ? item?.querySelector(`[data-action="${CSS.escape(action)}"]`) : null;
+  (target ?? fallback)?.focus();
+}
+
+/**
+ * Disables `button` while `work()` runs and resolves to its result. A browser sends the
+ * focus of a control it disables to the page's body, so a button that had the focus gets
+ * it back afterwards (or `fallback()`'s element, when the button is no longer shown).
+ */
+export async function whileBusy(button, work, fallback) {
+  const focused = document.activeElement === button;
+  button.disabled = true;
+  try {
+    return await work();
+  } finally {
+    button.disabled = false;
+    if (focused && (document.activeElement === document.body || document.activeElement === null)) {
+      button.focus();
+      if (document.activeElement !== button) fallback?.()?.focus();
+    }
+  }
 }
 
 /** Calls `fn` every `ms` (and once now) until the returned function is called. */
@@ -112,4 +167,44 @@ export function every(ms, fn) {
   };
   tick();
   return () => { stopped = true; clearTimeout(timer); };
+}
+
+/**
+ * The timers and requests of one rendering of a panel, all stopped when the reader leaves
+ * it: `signal` aborts the requests, `after()` timers are cleared, `onStop()` callbacks run.
+ */
+export class Lifetime {
+  constructor() {
+    this.alive = true;
+    this.controller = new AbortController();
+    this.timers = new Set();
+    this.stops = [];
+  }
+
+  get signal() { return this.controller.signal; }
+
+  /** Runs `fn` once after `ms` unless the panel is left first; returns the timer. */
+  after(ms, fn) {
+    const timer = setTimeout(() => { this.timers.delete(timer); if (this.alive) fn(); }, ms);
+    this.timers.add(timer);
+    return timer;
+  }
+
+  cancel(timer) {
+    clearTimeout(timer);
+    this.timers.delete(timer);
+  }
+
+  onStop(fn) { this.stops.push(fn); }
+
+  stop() {
+    if (!this.alive) return;
+    this.alive = false;
+    this.controller.abort();
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const fn of this.stops) {
+      try { fn(); } catch (err) { console.warn(err); }
+    }
+  }
 }

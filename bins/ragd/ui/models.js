@@ -8,8 +8,8 @@
 // when it names none). Values typed into number fields are sent as typed (as a string when
 // they are not a number), so the server's message says what is wrong with them.
 
-import { get, post, put, showError } from './api.js';
-import { h, append, replace, bytes, time, field, fieldError } from './dom.js';
+import { get, post, put, showError, errorText, isAbort } from './api.js';
+import { h, append, replace, bytes, time, field, fieldError, facts, Lifetime } from './dom.js';
 
 const API = '/api/v1/models';
 /** States during which the status changes quickly. */
@@ -18,18 +18,25 @@ const FAST_MS = 1000;
 const SLOW_MS = 5000;
 
 export function render(main) {
-  const panel = { alive: true };
+  const life = new Lifetime();
+  // `accepted` counts accepted loads and unloads: a status poll that was under way when one
+  // was accepted answers the state before it, and is not shown.
+  const panel = { life, accepted: 0 };
   const poller = poll(() => refreshStatus(panel));
+  life.onStop(poller.stop);
   // A load or unload was accepted: show its status now and follow it closely.
   const started = (status) => {
+    if (!life.alive) return;
+    panel.accepted += 1;
     panel.state = status.state;
     panel.status.show(status);
+    panel.available.mark(status);
     poller.now();
   };
   panel.status = statusCard(() => unloadModel(started));
   panel.available = availableCard((id) => loadAvailable(id, started));
   panel.load = loadForm(started);
-  panel.settings = settingsForm();
+  panel.settings = settingsForm(life);
   append(main, [
     h('h1', { text: 'Models' }),
     panel.status.card,
@@ -38,7 +45,7 @@ export function render(main) {
   ]);
   refreshAvailable(panel);
   panel.settings.reload();
-  return () => { panel.alive = false; poller.stop(); };
+  return () => life.stop();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -71,14 +78,16 @@ function poll(fn) {
 
 /** One status poll; resolves to the delay before the next. */
 async function refreshStatus(panel) {
+  const accepted = panel.accepted;
   let status;
   try {
-    status = await get(`${API}/status`);
+    status = await get(`${API}/status`, { signal: panel.life.signal });
   } catch (err) {
-    panel.status.fail(err);
+    if (panel.life.alive && !isAbort(err)) panel.status.fail(err);
     return SLOW_MS;
   }
-  if (!panel.alive) return SLOW_MS;
+  if (!panel.life.alive) return SLOW_MS;
+  if (accepted !== panel.accepted) return FAST_MS;
   const before = panel.state;
   panel.state = status.state;
   panel.status.show(status);
@@ -98,13 +107,20 @@ async function refreshStatus(panel) {
 function statusCard(onUnload) {
   const state = h('span', { id: 'model-state', class: 'badge', 'aria-live': 'polite', text: '…' });
   const since = h('span', { id: 'model-since', class: 'muted' });
-  const unload = h('button', { type: 'button', id: 'unload', class: 'danger', text: 'Unload', onclick: onUnload });
+  // Focus goes here when Unload, focused, disables itself (the model is unloading).
+  const title = h('h2', { id: 'model-status-title', tabindex: '-1', text: 'Chat model' });
+  let unloading = false;
+  const unload = h('button', { type: 'button', id: 'unload', class: 'danger', text: 'Unload',
+    onclick: async () => {
+      if (unloading) return;
+      unloading = true;
+      try { await onUnload(); } finally { unloading = false; }
+    } });
   const error = h('p', { class: 'field-error', role: 'status' });
   const body = h('div', { class: 'model-status-body' }, h('p', { class: 'muted', text: 'Loading the status…' }));
   let shown = '';
   const card = h('section', { class: 'card', id: 'model-status', 'aria-labelledby': 'model-status-title' },
-    h('div', { class: 'model-status-head' },
-      h('h2', { id: 'model-status-title', text: 'Chat model' }), state, since,
+    h('div', { class: 'model-status-head' }, title, state, since,
       h('span', { class: 'grow' }), unload),
     error, body);
   return {
@@ -114,14 +130,16 @@ function statusCard(onUnload) {
       if (state.textContent !== status.state) state.textContent = status.state;
       state.className = `badge ${status.state}`;
       since.textContent = status.since ? `since ${time(status.since)}` : '';
+      const focused = document.activeElement === unload;
       unload.disabled = status.state === 'not_loaded' || status.state === 'unloading';
+      if (focused && unload.disabled) title.focus();
       error.textContent = '';
       // Rebuilt only when it changed, so that a failure (an alert) is announced once.
       const key = JSON.stringify(status);
       if (key !== shown) replace(body, failure(status), download(status), modelFacts(status.model));
       shown = key;
     },
-    fail(err) { error.textContent = `Cannot read the model status: ${err.message}`; },
+    fail(err) { error.textContent = `Cannot read the model status: ${errorText(err)}`; },
   };
 }
 
@@ -156,12 +174,6 @@ function modelFacts(model) {
     model.size_bytes != null ? ['Size', bytes(model.size_bytes)] : null,
     model.path ? ['Path', model.path, 'mono'] : null,
   ]);
-}
-
-/** `[[term, value, class?], …]` (null entries skipped) as a <dl>. */
-function facts(pairs) {
-  return h('dl', { class: 'facts' }, pairs.filter(Boolean).map(([term, value, cls]) => [
-    h('dt', { text: term }), h('dd', { class: cls, text: value ?? '–' })]));
 }
 
 async function unloadModel(started) {
@@ -215,7 +227,7 @@ function availableCard(onLoad) {
       if (focused) rows.get(focused)?.button.focus();
     },
     fail(err) {
-      replace(tbody, h('tr', {}, h('td', { colspan: '6', class: 'field-error', text: `Cannot list the models: ${err.message}` })));
+      replace(tbody, h('tr', {}, h('td', { colspan: '6', class: 'field-error', text: `Cannot list the models: ${errorText(err)}` })));
     },
   };
 }
@@ -248,10 +260,10 @@ function isCurrent(model, status) {
 
 async function refreshAvailable(panel) {
   try {
-    const answer = await get(`${API}/available`);
-    if (panel.alive) panel.available.show(answer.models ?? []);
+    const answer = await get(`${API}/available`, { signal: panel.life.signal });
+    if (panel.life.alive) panel.available.show(answer.models ?? []);
   } catch (err) {
-    panel.available.fail(err);
+    if (panel.life.alive && !isAbort(err)) panel.available.fail(err);
   }
 }
 
@@ -386,7 +398,7 @@ const LOAD_ERROR_FIELDS = [
 
 function showLoadError(err, c, error) {
   showError(err, 'Load');
-  const message = err.message ?? String(err);
+  const message = errorText(err);
   // A conflict (409) is about the server's state, not about a field.
   const rule = err.status === 400 ? LOAD_ERROR_FIELDS.find(([pattern]) => pattern.test(message)) : null;
   let control = rule ? c[rule[1]] : null;
@@ -442,7 +454,7 @@ const SETTINGS = [
 ];
 const SETTING_NAMES = [...SETTINGS.map(([name]) => name), 'stop'];
 
-function settingsForm() {
+function settingsForm(life) {
   const controls = settingsControls();
   const error = h('p', { id: 'settings-error', class: 'field-error', 'aria-live': 'polite' });
   const saved = h('span', { id: 'settings-saved', class: 'settings-saved', role: 'status' });
@@ -467,9 +479,9 @@ function settingsForm() {
     const patch = Object.fromEntries(changed().map((name) => [name, settingValue(name, controls[name].value)]));
     try {
       fill(await put(`${API}/config`, patch));
-      clearTimeout(state.savedTimer);
+      life.cancel(state.savedTimer);
       saved.textContent = 'Saved';
-      state.savedTimer = setTimeout(() => { saved.textContent = ''; }, 4000);
+      state.savedTimer = life.after(4000, () => { saved.textContent = ''; });
     } catch (err) {
       showSettingsError(err, controls, error);
     }
@@ -483,10 +495,10 @@ function settingsForm() {
     dirty: () => changed().length > 0,
     async reload() {
       try {
-        fill(await get(`${API}/config`));
+        fill(await get(`${API}/config`, { signal: life.signal }));
         error.textContent = '';
       } catch (err) {
-        error.textContent = `Cannot read the settings: ${err.message}`;
+        if (life.alive && !isAbort(err)) error.textContent = `Cannot read the settings: ${errorText(err)}`;
       }
     },
   };
@@ -517,7 +529,7 @@ function settingValue(name, text) {
 
 /** The server's message under the field it names first, or above the form. */
 function showSettingsError(err, controls, error) {
-  const message = err.message ?? String(err);
+  const message = errorText(err);
   let best = null;
   for (const name of SETTING_NAMES) {
     const at = message.search(new RegExp(`\\b${name}\\b`));

@@ -6,8 +6,8 @@
 // chunk in its document (`#/documents/<id>?chunk=<chunk id>`). Keyword snippets go through
 // dom.js `snippet()`, so only their `<mark>` markers become elements; all other text is text.
 
-import { ApiError, get, post } from './api.js';
-import { h, replace, snippet, field, fieldError } from './dom.js';
+import { get, post, errorText, isAbort } from './api.js';
+import { h, replace, snippet, field, fieldError, documentHref } from './dom.js';
 
 const DEFAULT_TOP_K = 10;
 const MAX_TOP_K = 100;
@@ -22,15 +22,22 @@ export function render(main, { query }) {
   const life = new AbortController();
   const request = readRequest(query);
   const columns = MODES.map(resultColumn);
-  const form = searchForm(request, life.signal, (next) => submit(next, columns, life.signal));
+  // The running search: a new one (the same query submitted again) or leaving aborts it.
+  let run = new AbortController();
+  const search = (next) => {
+    run.abort();
+    run = new AbortController();
+    runSearch(next, columns, run.signal);
+  };
+  const form = searchForm(request, life.signal, (next) => submit(next, search));
   main.append(
     h('h1', { text: 'Search' }),
     form,
     h('div', { class: 'search-results' }, columns.map((column) => column.element)));
-  if (request.q) runSearch(request, columns, life.signal);
+  if (request.q) search(request);
   else for (const column of columns) column.idle();
   document.getElementById('search-query')?.focus({ preventScroll: true });
-  return () => life.abort();
+  return () => { life.abort(); run.abort(); };
 }
 
 /** `{q, doc, topK}` from the hash query. */
@@ -55,9 +62,9 @@ function hashOf({ q, doc, topK: k }) {
 }
 
 /** A new search sets the hash (the router renders it); the same search again runs at once. */
-function submit(request, columns, signal) {
+function submit(request, search) {
   const hash = hashOf(request);
-  if (location.hash === hash) runSearch(request, columns, signal);
+  if (location.hash === hash) search(request);
   else location.hash = hash;
 }
 
@@ -105,9 +112,10 @@ async function loadDocuments(select, chosen, signal) {
   try {
     items = (await get('/api/v1/documents?status=ready&limit=500', { signal })).items;
   } catch (err) {
-    if (err.name === 'AbortError') return;
-    fieldError(select, `The documents could not be listed: ${err.message}`);
-    const stale = select.querySelector(`option[value="${CSS.escape(chosen)}"]`);
+    if (isAbort(err)) return;
+    fieldError(select, `The documents could not be listed: ${errorText(err)}`);
+    // The chosen document keeps its place, under its id ("All documents" stays as it is).
+    const stale = chosen ? select.querySelector(`option[value="${CSS.escape(chosen)}"]`) : null;
     if (stale) stale.textContent = `Document ${chosen}`;
     return;
   }
@@ -151,7 +159,7 @@ function resultColumn({ mode, title, hint }) {
     fail(err) {
       element.removeAttribute('aria-busy');
       replace(list);
-      say(`${title} search failed: ${err instanceof ApiError ? err.message : String(err?.message ?? err)}`, 'error');
+      say(`${title} search failed: ${errorText(err)}`, 'error');
     },
   };
 }
@@ -163,12 +171,12 @@ function runSearch({ q, doc, topK: k }, columns, signal) {
     column.busy();
     post(`/api/v1/search/${column.mode}`, body, { signal })
       .then((answer) => column.show(answer?.hits ?? []))
-      .catch((err) => { if (err.name !== 'AbortError') column.fail(err); });
+      .catch((err) => { if (!isAbort(err)) column.fail(err); });
   }
 }
 
 function hitItem(hit, rank, mode) {
-  const href = `#/documents/${encodeURIComponent(hit.document_id)}?chunk=${encodeURIComponent(hit.chunk_id)}`;
+  const href = documentHref(hit.document_id, hit.chunk_id);
   const where = [hit.page !== null && hit.page !== undefined ? `page ${hit.page}` : null, hit.heading]
     .filter(Boolean).join(' · ');
   // BM25 scores of a small corpus are tiny: keep three significant digits there.

@@ -9,8 +9,8 @@
 // away as a gap. Charts are drawn on <canvas> in the page's CSS colours, for the screen's
 // pixel ratio, and redrawn when they change size or the colour scheme changes.
 
-import { get } from './api.js';
-import { h, append, replace, bytes, time, duration, every } from './dom.js';
+import { get, errorText, isAbort } from './api.js';
+import { h, append, replace, bytes, time, duration, every, facts } from './dom.js';
 
 const URL_STATUS = '/api/v1/system/status';
 const POLL_MS = 2000;
@@ -25,18 +25,19 @@ let latest = null;
 
 export function render(main) {
   const view = systemView();
+  const requests = new AbortController();
   append(main, view.root);
   if (latest) view.update(latest);
   const stop = every(POLL_MS, async () => {
     try {
-      const status = await get(URL_STATUS);
+      const status = await get(URL_STATUS, { signal: requests.signal });
       record(status);
       view.update(status);
     } catch (err) {
-      view.fail(err);
+      if (!isAbort(err)) view.fail(err);
     }
   });
-  return () => { stop(); view.destroy(); };
+  return () => { stop(); requests.abort(); view.destroy(); };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -88,7 +89,7 @@ function systemView() {
       charts.update(status);
       fillCards(bodies, status);
     },
-    fail(err) { error.textContent = `Cannot read the system status: ${err.message}`; },
+    fail(err) { error.textContent = `Cannot read the system status: ${errorText(err)}`; },
     destroy: charts.destroy,
   };
 }
@@ -253,12 +254,6 @@ function networkCard(networks) {
 
 // ---------------------------------------------------------------------------------------
 // Small builders and formats
-
-/** `[[term, value], …]` as a <dl>; a value may be a node; null shows as "–". */
-function facts(pairs) {
-  return h('dl', { class: 'facts' }, pairs.map(([term, value]) => [
-    h('dt', { text: term }), h('dd', {}, value === null || value === undefined || value === '' ? '–' : value)]));
-}
 
 /** A table; a heading is its text or `[text, class]` (`num`: right-aligned, `optional`: hidden on narrow screens). */
 function table(headings, rows) {

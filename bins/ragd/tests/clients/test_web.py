@@ -236,6 +236,7 @@ def flow_chat(page):
     page.one(f'input[name="document"][value="{doc}"]').click()
     page.one("#create-session").click()
     page.wait("the new session", lambda: "#/chat/" in page.d.current_url)
+    page.one("#messages")  # drawn once the session and its history have loaded
 
     # Record the reply's text at every change, to see it grow token by token.
     page.d.execute_script("""
