@@ -81,12 +81,7 @@ pub(crate) fn run(config: Config, options: ChatOptions) -> Result<(), Box<dyn st
                 }
                 _ => {}
             }
-            let request = SendMessage {
-                content: line,
-                top_k: None,
-                memory_all_sessions: false,
-                settings: settings.clone(),
-            };
+            let request = SendMessage { settings: settings.clone(), ..SendMessage::new(line) };
             let mut turn = match engine.chat().send(session.id, request).await {
                 Ok(turn) => turn,
                 Err(err) => {

@@ -326,6 +326,7 @@ impl RagdMcp {
             top_k: check_top_k(args.top_k.unwrap_or(DEFAULT_TOP_K))?,
             document_ids: parse_document_ids(args.document_ids.as_deref())?,
             collection_ids: Vec::new(),
+            filter: ragd_core::MetadataFilter::default(),
         };
         let search = self.engine.search();
         let hits = match mode {
@@ -391,6 +392,7 @@ impl RagdMcp {
             mime: None,
             filename_contains: args.filename,
             collection: None,
+            metadata: ragd_core::MetadataFilter::default(),
             limit,
             offset,
         };
@@ -419,6 +421,7 @@ impl RagdMcp {
         let retrieval = ragd_chat::Retrieval {
             document_ids: parse_document_ids(args.document_ids.as_deref())?,
             collection_ids: Vec::new(),
+            filter: ragd_core::MetadataFilter::default(),
             top_k: args.top_k.map(check_top_k).transpose()?,
         };
         let request = ragd_chat::CompleteRequest::new(args.question).with_retrieval(retrieval);

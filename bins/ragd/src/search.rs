@@ -36,6 +36,7 @@ pub(crate) fn run(
             top_k,
             document_ids: Vec::new(),
             collection_ids: Vec::new(),
+            filter: ragd_core::MetadataFilter::default(),
         };
         let hits = match mode {
             SearchMode::Keyword => search.keyword(&query).await?,

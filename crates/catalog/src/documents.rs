@@ -1,7 +1,7 @@
 //! Documents: inserting with deduplication, reading, listing, status updates and deletion.
 
 use chrono::Utc;
-use ragd_core::{CollectionId, Document, DocumentId, DocumentStatus};
+use ragd_core::{CollectionId, Document, DocumentId, DocumentStatus, MetadataFilter};
 use rusqlite::{
     Connection, OptionalExtension, TransactionBehavior, params, params_from_iter, types::Value,
 };
@@ -62,7 +62,7 @@ impl InsertOutcome {
 }
 
 /// Filters and paging for [`Catalog::list_documents`]. Filters combine with AND.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DocumentQuery {
     /// Only documents in this state.
     pub status: Option<DocumentStatus>,
@@ -73,6 +73,8 @@ pub struct DocumentQuery {
     pub filename_contains: Option<String>,
     /// Only documents in this collection.
     pub collection: Option<CollectionId>,
+    /// Only documents whose metadata satisfies this filter (empty: no condition).
+    pub metadata: MetadataFilter,
     /// Page size.
     pub limit: u32,
     /// How many matches to skip.
@@ -87,6 +89,7 @@ impl Default for DocumentQuery {
             mime: None,
             filename_contains: None,
             collection: None,
+            metadata: MetadataFilter::default(),
             limit: 50,
             offset: 0,
         }
@@ -114,16 +117,29 @@ pub(crate) fn escape_like(text: &str) -> String {
     escaped
 }
 
-/// Reads one document by a column value, if it exists.
+/// Reads one document (with its metadata) by a column value, if it exists.
 fn select_document_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Document>> {
     let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE {column} = ?1");
-    conn.query_row(&sql, [value], DocumentRow::read)
+    let Some(document) = conn
+        .query_row(&sql, [value], DocumentRow::read)
         .optional()?
         .map(DocumentRow::into_document)
-        .transpose()
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    let mut documents = [document];
+    crate::metadata::attach(conn, &mut documents)?;
+    let [document] = documents;
+    Ok(Some(document))
 }
 
-/// Runs a document query and converts every row.
+/// Reads one document with its metadata.
+pub(crate) fn read_document(conn: &Connection, id: DocumentId) -> Result<Document> {
+    select_document_by(conn, "id", &id_to_sql(id))?.ok_or_else(|| Error::not_found("document", id))
+}
+
+/// Runs a document query and converts every row, metadata included.
 fn collect_documents(
     conn: &Connection,
     sql: &str,
@@ -131,7 +147,11 @@ fn collect_documents(
 ) -> Result<Vec<Document>> {
     let mut statement = conn.prepare(sql)?;
     let rows = statement.query_map(params, DocumentRow::read)?;
-    rows.map(|row| row.map_err(Error::from).and_then(DocumentRow::into_document)).collect()
+    let mut documents = rows
+        .map(|row| row.map_err(Error::from).and_then(DocumentRow::into_document))
+        .collect::<Result<Vec<_>>>()?;
+    crate::metadata::attach(conn, &mut documents)?;
+    Ok(documents)
 }
 
 impl Catalog {
@@ -210,6 +230,8 @@ impl Catalog {
             );
             values.push(Value::Text(id_to_sql(collection)));
         }
+        let metadata = crate::metadata::filter_sql(&query.metadata, &mut values);
+        clauses.extend(metadata.iter().map(String::as_str));
         let filter = if clauses.is_empty() {
             String::new()
         } else {

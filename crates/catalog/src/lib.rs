@@ -52,6 +52,7 @@ mod collections;
 mod documents;
 pub mod error;
 mod messages;
+mod metadata;
 mod rows;
 mod schema;
 mod search;

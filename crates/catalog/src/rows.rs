@@ -137,6 +137,8 @@ impl DocumentRow {
             error: self.error,
             created_at: time_from_sql(&self.created_at)?,
             updated_at: time_from_sql(&self.updated_at)?,
+            // Filled in by the reader (`metadata::attach`), which holds the connection.
+            metadata: ragd_core::Metadata::new(),
         })
     }
 }

@@ -183,8 +183,21 @@ CREATE TABLE session_collections (
 CREATE INDEX session_collections_collection ON session_collections (collection_id);
 ";
 
+/// Version 4: user metadata of documents, one row per key. `value` has no declared type, so
+/// it keeps what was stored (TEXT, REAL, or INTEGER 0/1 for bools); `kind` says which.
+const V4: &str = r"
+CREATE TABLE document_metadata (
+    document_id TEXT NOT NULL REFERENCES documents (id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('string', 'number', 'bool')),
+    value,
+    PRIMARY KEY (document_id, key)
+);
+CREATE INDEX document_metadata_key_value ON document_metadata (key, kind, value);
+";
+
 /// Every migration, in order. The schema version after all of them is their count.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The newest schema version this build knows (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -30,6 +30,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use crate::error::{Error, Result};
 use crate::prompt::{self, BudgetConfig, PromptParts};
+use crate::retrieval::Scope;
 use crate::service::ChatService;
 use crate::template::PromptMeter;
 use crate::types::Citation;
@@ -38,13 +39,15 @@ use crate::types::Citation;
 const EVENT_BUFFER: usize = 64;
 
 /// Where a completion retrieves its context from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Retrieval {
     /// The documents to search (with `collection_ids`: their union; neither: all
     /// documents).
     pub document_ids: Vec<DocumentId>,
     /// The collections to search; ones that hold no document find nothing.
     pub collection_ids: Vec<ragd_core::CollectionId>,
+    /// Metadata the searched documents must have (empty: no condition).
+    pub filter: ragd_core::MetadataFilter,
     /// How many chunks to retrieve (default: the configured `top_k`).
     pub top_k: Option<usize>,
 }
@@ -236,7 +239,11 @@ impl ChatService {
                 self.retrieve(
                     &conversation.user,
                     top_k,
-                    (&retrieval.document_ids, &retrieval.collection_ids),
+                    Scope {
+                        document_ids: retrieval.document_ids.clone(),
+                        collection_ids: retrieval.collection_ids.clone(),
+                        filter: retrieval.filter.clone(),
+                    },
                     "completion",
                 )
                 .await

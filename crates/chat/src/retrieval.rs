@@ -6,12 +6,24 @@
 use std::collections::HashMap;
 
 use ragd_core::{
-    CollectionId, DocumentId, EmbeddedRecord, ErrorKind, Message, MessageId, SearchRequest,
-    SessionId, TableName, VectorFilter,
+    CollectionId, DocumentId, EmbeddedRecord, ErrorKind, Message, MessageId, MetadataFilter,
+    SearchRequest, SessionId, TableName, VectorFilter,
 };
 use ragd_search::{HybridOptions, SearchQuery};
 
 use crate::error::{Error, Result};
+
+/// What retrieval may read: the union of `document_ids` and the documents of
+/// `collection_ids` (every document when both are empty), narrowed by `filter`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Scope {
+    /// Documents to search.
+    pub(crate) document_ids: Vec<DocumentId>,
+    /// Collections to search.
+    pub(crate) collection_ids: Vec<CollectionId>,
+    /// Metadata the documents must have.
+    pub(crate) filter: MetadataFilter,
+}
 use crate::metadata::ReplyMetadata;
 use crate::prompt::{ContextChunk, Recollection};
 use crate::service::ChatService;
@@ -52,17 +64,15 @@ impl ChatService {
             .collect())
     }
 
-    /// Hybrid search over `document_ids` and the documents of `collection_ids` (all
-    /// documents when both are empty, nothing when only empty collections are named);
-    /// semantic or keyword alone when only one side is available, nothing when neither is
-    /// (logged, not an error: the model can still answer). `scope` names the caller in the
-    /// log.
+    /// Hybrid search within `scope` (see [`Scope`]); semantic or keyword alone when only one
+    /// side is available, nothing when neither is (logged, not an error: the model can
+    /// still answer). `caller` names the caller in the log.
     pub(crate) async fn retrieve(
         &self,
         query: &str,
         top_k: usize,
-        (document_ids, collection_ids): (&[DocumentId], &[CollectionId]),
-        scope: &str,
+        scope: Scope,
+        caller: &str,
     ) -> Vec<ContextChunk> {
         let Some(searcher) = &self.parts().searcher else { return Vec::new() };
         if top_k == 0 {
@@ -71,8 +81,9 @@ impl ChatService {
         let query = SearchQuery {
             text: query.to_owned(),
             top_k,
-            document_ids: document_ids.to_vec(),
-            collection_ids: collection_ids.to_vec(),
+            document_ids: scope.document_ids,
+            collection_ids: scope.collection_ids,
+            filter: scope.filter,
         };
         let hits = match searcher.hybrid(&query, HybridOptions::default()).await {
             Ok(hits) => hits,
@@ -80,7 +91,7 @@ impl ChatService {
                 searcher.keyword(&query).await.unwrap_or_default()
             }
             Err(err) => {
-                tracing::warn!(scope, error = %err, "retrieval failed; answering without documents");
+                tracing::warn!(scope = caller, error = %err, "retrieval failed; answering without documents");
                 Vec::new()
             }
         };

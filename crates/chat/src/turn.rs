@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::generation::{GenerationTask, elapsed_ms};
 use crate::metadata::PromptInfo;
 use crate::prompt::{self, BudgetConfig, PromptParts, Recollection};
+use crate::retrieval::Scope;
 use crate::service::ChatService;
 use crate::template::PromptMeter;
 use crate::types::{ChatTurn, Citation, SendMessage};
@@ -101,7 +102,16 @@ impl ChatService {
         // 3. Context.
         let scope = format!("session {id}");
         let documents = self
-            .retrieve(&content, top_k, (&session.document_ids, &session.collection_ids), &scope)
+            .retrieve(
+                &content,
+                top_k,
+                Scope {
+                    document_ids: session.document_ids.clone(),
+                    collection_ids: session.collection_ids.clone(),
+                    filter: request.filter.clone(),
+                },
+                &scope,
+            )
             .await;
         let memory_scope = (!request.memory_all_sessions).then_some(id);
         // The user message just stored is the newest (the session lock is held): read one

@@ -37,6 +37,9 @@ pub struct SendMessage {
     /// Changes to the settings in force, for this reply only; checked like the settings
     /// in force (a value out of range refuses the message before it is stored).
     pub settings: Option<SettingsPatch>,
+    /// Metadata the documents retrieved for this reply must have (within the session's
+    /// documents and collections; empty: no condition).
+    pub filter: ragd_core::MetadataFilter,
 }
 
 impl SendMessage {
@@ -44,7 +47,13 @@ impl SendMessage {
     /// settings in force.
     #[must_use]
     pub fn new(content: impl Into<String>) -> Self {
-        Self { content: content.into(), top_k: None, memory_all_sessions: false, settings: None }
+        Self {
+            content: content.into(),
+            top_k: None,
+            memory_all_sessions: false,
+            settings: None,
+            filter: ragd_core::MetadataFilter::default(),
+        }
     }
 }
 

@@ -109,7 +109,7 @@ impl Fixture {
 }
 
 fn ask(text: &str) -> SendMessage {
-    SendMessage { content: text.into(), top_k: None, memory_all_sessions: false, settings: None }
+    SendMessage::new(text)
 }
 
 #[tokio::test]
@@ -437,6 +437,7 @@ async fn a_completion_with_retrieval_cites_the_documents_and_stores_nothing() {
         retrieval: Some(Retrieval {
             document_ids: vec![volcano],
             collection_ids: Vec::new(),
+            filter: ragd_core::MetadataFilter::default(),
             top_k: Some(2),
         }),
         settings: None,

@@ -32,6 +32,7 @@ pub mod embed;
 pub mod error;
 pub mod ids;
 pub mod llm;
+pub mod metadata;
 pub mod metric_names;
 pub mod store;
 pub mod time;
@@ -43,6 +44,11 @@ pub use ids::{ChunkId, CollectionId, DocumentId, IdParseError, MessageId, Sessio
 pub use llm::{
     ChatMessage, ChatRole, Completion, CompletionDelta, CompletionRequest, FinishReason,
     GenerationSettings, LlmBackend, SettingsPatch, TokenUsage,
+};
+pub use metadata::{
+    Condition, MAX_FILTER_VALUES, MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_CHARS, Metadata, MetadataFilter, MetadataValue, check_key,
+    metadata_from_json,
 };
 pub use store::{
     DeleteRequest, EmbeddedRecord, ScoredRecord, SearchRequest, TableName, UpsertReport,

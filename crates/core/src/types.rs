@@ -60,6 +60,9 @@ pub struct Document {
     pub created_at: DateTime<Utc>,
     /// When the document last changed.
     pub updated_at: DateTime<Utc>,
+    /// User metadata (string keys to string, number or bool values).
+    #[serde(default)]
+    pub metadata: crate::metadata::Metadata,
 }
 
 /// One piece of a document's extracted text, the unit of retrieval.

@@ -31,6 +31,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         top_k: 3,
         document_ids: vec![id],
         collection_ids: Vec::new(),
+        filter: ragd_core::MetadataFilter::default(),
     };
     for hit in engine.search().hybrid(&query, HybridOptions::default()).await? {
         println!("  {:.3} {}", hit.score, hit.chunk.text.lines().next().unwrap_or_default());

@@ -59,6 +59,7 @@ async fn the_default_engine_ingests_searches_and_answers_with_citations() {
         top_k: 3,
         document_ids: Vec::new(),
         collection_ids: Vec::new(),
+        filter: ragd_core::MetadataFilter::default(),
     };
     let hits = engine.search().hybrid(&query, HybridOptions::default()).await.unwrap();
     assert!(!hits.is_empty());
@@ -170,6 +171,7 @@ async fn the_vector_store_takes_the_loaded_embedders_identity() {
         top_k: 3,
         document_ids: Vec::new(),
         collection_ids: Vec::new(),
+        filter: ragd_core::MetadataFilter::default(),
     };
     assert!(engine.search().keyword(&query).await.is_ok());
 }

@@ -72,20 +72,32 @@ impl UploadBatch {
         }
     }
 
-    /// Ends the batch like [`UploadBatch::finish`], then puts every stored document of it
-    /// (new ones and duplicates) into `collection`.
+    /// Ends the batch like [`UploadBatch::finish`], then gives every stored document of it
+    /// (new ones and duplicates) `metadata` (keys set, others kept) and puts it into
+    /// `collection`.
     ///
     /// # Errors
     /// As [`UploadBatch::finish`]; `NotFound` when the collection is gone (the documents
     /// stay stored, outside it).
-    pub async fn finish_into(self, collection: ragd_core::CollectionId) -> Result<Vec<BatchFile>> {
+    pub async fn complete(
+        self,
+        collection: Option<ragd_core::CollectionId>,
+        metadata: ragd_core::Metadata,
+    ) -> Result<Vec<BatchFile>> {
         let ingestor = self.ingestor.clone();
         let files = self.finish()?;
-        let stored = files
+        let stored: Vec<ragd_core::DocumentId> = files
             .iter()
             .filter_map(|file| file.outcome.as_ref().ok().map(|ingested| ingested.document.id))
             .collect();
-        ingestor.add_to_collection(collection, stored).await?;
+        if !metadata.is_empty() {
+            for id in &stored {
+                ingestor.update_metadata(*id, metadata.clone(), Vec::new()).await?;
+            }
+        }
+        if let Some(collection) = collection {
+            ingestor.add_to_collection(collection, stored).await?;
+        }
         Ok(files)
     }
 

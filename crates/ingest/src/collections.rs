@@ -1,4 +1,5 @@
-//! Collections on the [`Ingestor`]: named sets of documents, kept in the catalog
+//! Collections and document metadata on the [`Ingestor`]: named sets of documents and
+//! user key-values, kept in the catalog
 //! (`ragd_catalog` holds the rules: unique names, documents in several collections, a
 //! collection a session uses cannot be deleted). These are the service calls the HTTP API
 //! and embedding programs use; each is one catalog transaction.
@@ -74,6 +75,19 @@ impl Ingestor {
         documents: Vec<DocumentId>,
     ) -> Result<Collection> {
         self.db(move |c| c.add_to_collection(id, &documents)).await
+    }
+
+    /// Sets metadata keys of a document and removes others; the document now.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown document, `InvalidInput` past 64 keys.
+    pub async fn update_metadata(
+        &self,
+        id: DocumentId,
+        set: ragd_core::Metadata,
+        remove: Vec<String>,
+    ) -> Result<ragd_core::Document> {
+        self.db(move |c| c.update_document_metadata(id, &set, &remove)).await
     }
 
     /// Takes documents out of a collection; they stay stored.

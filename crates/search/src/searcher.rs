@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ragd_catalog::{Catalog, KeywordQuery};
 use ragd_core::{
-    Chunk, ChunkId, CollectionId, DocumentId, Embedder, SearchRequest, TableName, VectorFilter,
-    VectorStore,
+    Chunk, ChunkId, CollectionId, DocumentId, Embedder, MetadataFilter, SearchRequest, TableName,
+    VectorFilter, VectorStore,
 };
 
 use crate::error::{Error, Result};
@@ -17,7 +17,7 @@ use crate::fusion::{RankedList, fuse};
 pub const MAX_TOP_K: usize = 100;
 
 /// What a search looks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SearchQuery {
     /// Free text.
     pub text: String,
@@ -28,6 +28,9 @@ pub struct SearchQuery {
     pub document_ids: Vec<DocumentId>,
     /// Only search the documents of these collections (see `document_ids`).
     pub collection_ids: Vec<CollectionId>,
+    /// Only search documents whose metadata satisfies this filter (within the scope of
+    /// `document_ids` and `collection_ids`); resolved to documents before ranking.
+    pub filter: MetadataFilter,
 }
 
 /// How hybrid search fuses its two lists.
@@ -157,19 +160,48 @@ impl Searcher {
             .collect())
     }
 
-    /// The query with its collections resolved to their documents (joined with
-    /// `document_ids`), or `None` when it names collections but the scope holds no document:
-    /// an empty scope searches nothing, never everything.
+    /// The query with its collections and metadata filter resolved to documents: the union
+    /// of `document_ids` and the collections' documents, narrowed to the documents the
+    /// filter matches. `None` when that leaves no document: a scope that names something
+    /// but holds nothing searches nothing, never everything.
     ///
     /// # Errors
     /// `NotFound` for an unknown collection.
     async fn scoped(&self, query: &SearchQuery) -> Result<Option<SearchQuery>> {
-        if query.collection_ids.is_empty() {
+        if query.collection_ids.is_empty() && query.filter.is_empty() {
             return Ok(Some(query.clone()));
         }
-        let collections = query.collection_ids.clone();
-        let mut documents = self.db(move |c| c.collection_documents(&collections)).await?;
-        documents.extend(query.document_ids.iter().copied());
+        let (collections, filter) = (query.collection_ids.clone(), query.filter.clone());
+        let (from_collections, matching) = self
+            .db(move |c| {
+                let from_collections = if collections.is_empty() {
+                    None
+                } else {
+                    Some(c.collection_documents(&collections)?)
+                };
+                let matching =
+                    if filter.is_empty() { None } else { Some(c.documents_matching(&filter)?) };
+                Ok((from_collections, matching))
+            })
+            .await?;
+        // The scope: named documents and collections; none named is every document.
+        let scope: Option<Vec<DocumentId>> = match from_collections {
+            Some(mut documents) => {
+                documents.extend(query.document_ids.iter().copied());
+                Some(documents)
+            }
+            None if query.document_ids.is_empty() => None,
+            None => Some(query.document_ids.clone()),
+        };
+        let mut documents = match (scope, matching) {
+            (Some(scope), Some(matching)) => {
+                let matching: std::collections::HashSet<DocumentId> =
+                    matching.into_iter().collect();
+                scope.into_iter().filter(|id| matching.contains(id)).collect()
+            }
+            (Some(documents), None) | (None, Some(documents)) => documents,
+            (None, None) => return Ok(Some(query.clone())),
+        };
         documents.sort_unstable();
         documents.dedup();
         if documents.is_empty() {
@@ -178,6 +210,7 @@ impl Searcher {
         Ok(Some(SearchQuery {
             document_ids: documents,
             collection_ids: Vec::new(),
+            filter: MetadataFilter::default(),
             ..query.clone()
         }))
     }

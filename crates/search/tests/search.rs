@@ -83,6 +83,7 @@ fn query(text: &str, top_k: usize) -> SearchQuery {
         top_k,
         document_ids: Vec::new(),
         collection_ids: Vec::new(),
+        filter: ragd_core::MetadataFilter::default(),
     }
 }
 

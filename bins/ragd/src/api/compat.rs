@@ -135,7 +135,7 @@ pub fn resolve_model(state: &AppState, id: &str) -> Result<OfferedModel, ApiErro
 }
 
 /// The `ragd` extension of a chat request: retrieval options of the [`RAG_MODEL`].
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RagOptions {
     /// Retrieve only from these documents (with `collection_ids`: their union; neither:
@@ -147,6 +147,11 @@ pub struct RagOptions {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub collection_ids: Vec<ragd_core::CollectionId>,
+    /// Retrieve only from documents whose metadata satisfies this filter (the form of the
+    /// search routes' `filter`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
     /// How many chunks to retrieve (default: the configured `chat.top_k`).
     #[serde(default)]
     pub top_k: Option<usize>,
@@ -314,6 +319,8 @@ pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation,
         }
         ModelKind::Rag => {
             let rag = request.rag.unwrap_or_default();
+            let filter = crate::api::search::metadata_filter(rag.filter.as_ref())
+                .map_err(|err| err.with_param("ragd"))?;
             if let Some(session) = rag.session_id {
                 if !rag.document_ids.is_empty() || !rag.collection_ids.is_empty() {
                     return Err(ApiError::new(
@@ -329,6 +336,7 @@ pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation,
                     top_k: rag.top_k,
                     memory_all_sessions: false,
                     settings: Some(request.settings),
+                    filter,
                 };
                 return Ok(Generation::Session(chat.send(session, send).await?));
             }
@@ -337,6 +345,7 @@ pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation,
                 retrieval: Some(Retrieval {
                     document_ids: rag.document_ids,
                     collection_ids: rag.collection_ids,
+                    filter,
                     top_k: rag.top_k,
                 }),
                 settings: Some(request.settings),

@@ -85,6 +85,9 @@ pub struct DocumentDto {
     pub created_at: String,
     /// Last change (RFC 3339, UTC).
     pub updated_at: String,
+    /// User metadata: string keys to string, number or bool values.
+    #[schema(value_type = Object)]
+    pub metadata: ragd_core::Metadata,
 }
 
 impl From<Document> for DocumentDto {
@@ -100,8 +103,59 @@ impl From<Document> for DocumentDto {
             error: d.error,
             created_at: crate::api::timestamp(d.created_at),
             updated_at: crate::api::timestamp(d.updated_at),
+            metadata: d.metadata,
         }
     }
+}
+
+/// Changes to a document.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDocumentBody {
+    /// Metadata keys to set (string, number or bool values) or, with `null`, to remove;
+    /// keys not named are left as they are.
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Sets or removes metadata keys of a document.
+#[utoipa::path(
+    patch,
+    path = "/{id}",
+    tag = "documents",
+    params(("id" = uuid::Uuid, Path, description = "Document id")),
+    request_body = UpdateDocumentBody,
+    responses(
+        (status = 200, description = "The document now", body = DocumentDto),
+        (status = 400, description = "Malformed id, key or value, or more than 64 keys", body = ErrorBody),
+        (status = 404, description = "No such document", body = ErrorBody),
+        (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
+    )
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DocumentId>,
+    ApiJson(body): ApiJson<UpdateDocumentBody>,
+) -> Result<ApiJson<DocumentDto>, ApiError> {
+    let (set, remove) = metadata_changes(&body.metadata)?;
+    Ok(ApiJson(state.engine.documents().update_metadata(id, set, remove).await?.into()))
+}
+
+/// Splits a metadata patch into keys to set and keys to remove (`null`), checked.
+fn metadata_changes(
+    patch: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(ragd_core::Metadata, Vec<String>), ApiError> {
+    let invalid =
+        |message: String| ApiError::new(ErrorKind::InvalidInput, message).with_param("metadata");
+    let (removed, kept): (Vec<_>, Vec<_>) = patch.iter().partition(|(_, value)| value.is_null());
+    let kept: serde_json::Map<String, serde_json::Value> =
+        kept.into_iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let set = ragd_core::metadata_from_json(&serde_json::Value::Object(kept)).map_err(invalid)?;
+    let remove = removed
+        .into_iter()
+        .map(|(key, _)| ragd_core::check_key(key).map(|()| key.clone()).map_err(invalid))
+        .collect::<Result<_, _>>()?;
+    Ok((set, remove))
 }
 
 /// One file of an upload.
@@ -209,12 +263,26 @@ pub async fn upload(
     let mut multipart = multipart?;
     // Any refusal or early return drops the batch, which removes what it queued.
     let mut batch = state.engine.documents().batch();
+    let mut metadata = ragd_core::Metadata::new();
     while let Some(field) = multipart.next_field().await? {
+        if field.name() == Some("metadata") {
+            let text = field.text().await?;
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
+                ApiError::new(
+                    ErrorKind::InvalidInput,
+                    format!("the `metadata` field is not JSON: {err}"),
+                )
+            })?;
+            metadata = ragd_core::metadata_from_json(&value)
+                .map_err(|message| ApiError::new(ErrorKind::InvalidInput, message))?;
+            continue;
+        }
         if field.name() != Some("files") {
             return Err(ApiError::new(
                 ErrorKind::InvalidInput,
                 format!(
-                    "unexpected form field {:?}; send files in the field `files`",
+                    "unexpected form field {:?}; send files in the field `files` (and \
+                     optionally a JSON object in `metadata`)",
                     field.name().unwrap_or("")
                 ),
             ));
@@ -222,10 +290,7 @@ pub async fn upload(
         let filename = field.file_name().unwrap_or("upload").to_owned();
         batch.add(&filename, Box::pin(field)).await?;
     }
-    let files = match collection {
-        Some(collection) => batch.finish_into(collection).await?,
-        None => batch.finish()?,
-    };
+    let files = batch.complete(collection, metadata).await?;
     let entries: Vec<UploadedDocument> = files.into_iter().map(UploadedDocument::from).collect();
     let status =
         if entries.iter().all(|e| e.duplicate) { StatusCode::OK } else { StatusCode::ACCEPTED };
@@ -271,10 +336,23 @@ pub struct ListQuery {
     pub filename: Option<String>,
     /// Only documents in this collection (id or name).
     pub collection: Option<String>,
+    /// Only documents whose metadata satisfies this filter: JSON, the form of the search
+    /// routes' `filter` (`{"lang":"en","year":{"gte":2020}}`).
+    pub filter: Option<String>,
     /// Page size, 1 to 500 (default 50).
     pub limit: Option<u32>,
     /// Items to skip.
     pub offset: Option<u32>,
+}
+
+/// The `filter` query parameter of the list, parsed.
+fn list_filter(text: Option<&str>) -> Result<ragd_core::MetadataFilter, ApiError> {
+    let Some(text) = text else { return Ok(ragd_core::MetadataFilter::default()) };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|err| {
+        ApiError::new(ErrorKind::InvalidInput, format!("`filter` is not JSON: {err}"))
+            .with_param("filter")
+    })?;
+    crate::api::search::metadata_filter(Some(&value))
 }
 
 /// A page of documents.
@@ -317,6 +395,7 @@ pub async fn list(
         mime: query.mime,
         filename_contains: query.filename,
         collection,
+        metadata: list_filter(query.filter.as_deref())?,
         limit,
         offset,
     };

@@ -158,7 +158,7 @@ fn api_router() -> OpenApiRouter<AppState> {
 fn documents_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(documents::upload, documents::list))
-        .routes(routes!(documents::get, documents::delete))
+        .routes(routes!(documents::get, documents::update, documents::delete))
         .routes(routes!(documents::text))
         .routes(routes!(documents::chunks))
         .routes(routes!(documents::reindex))

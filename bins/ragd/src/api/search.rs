@@ -4,13 +4,26 @@
 //! the text by id and fetch it again from `/api/v1/documents`.
 
 use axum::extract::State;
-use ragd_core::{ChunkId, CollectionId, DocumentId};
+use ragd_core::{ChunkId, CollectionId, DocumentId, ErrorKind, MetadataFilter};
 use ragd_search::{Hit, HybridOptions, SearchQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::api::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
+
+/// A metadata filter of a request body (`filter`), checked.
+///
+/// # Errors
+/// `InvalidInput` naming an unknown operator or a bad value, with `param` `filter`.
+pub fn metadata_filter(value: Option<&serde_json::Value>) -> Result<MetadataFilter, ApiError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(MetadataFilter::default()),
+        Some(value) => MetadataFilter::from_json(value).map_err(|message| {
+            ApiError::new(ErrorKind::InvalidInput, message).with_param("filter")
+        }),
+    }
+}
 
 fn default_top_k() -> usize {
     10
@@ -34,6 +47,12 @@ pub struct SearchRequest {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub collection_ids: Vec<CollectionId>,
+    /// Only search documents whose metadata satisfies this filter: `{key: value}` (equals),
+    /// `{key: {"in": [values]}}`, `{key: {"gte": n, "lt": n}}` (also `gt`, `lte`); all must
+    /// hold. Applied before ranking.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
 }
 
 /// Weights of the two lists in hybrid search.
@@ -76,6 +95,12 @@ pub struct HybridRequest {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub collection_ids: Vec<CollectionId>,
+    /// Only search documents whose metadata satisfies this filter: `{key: value}` (equals),
+    /// `{key: {"in": [values]}}`, `{key: {"gte": n, "lt": n}}` (also `gt`, `lte`); all must
+    /// hold. Applied before ranking.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
     /// The RRF constant k (default 60); larger flattens the head of each list.
     #[serde(default)]
     pub rrf_k: Option<f32>,
@@ -170,6 +195,7 @@ pub async fn keyword(
         top_k: req.top_k,
         document_ids: req.document_ids,
         collection_ids: req.collection_ids,
+        filter: metadata_filter(req.filter.as_ref())?,
     };
     Ok(respond("keyword", state.engine.search().keyword(&query).await?))
 }
@@ -197,6 +223,7 @@ pub async fn semantic(
         top_k: req.top_k,
         document_ids: req.document_ids,
         collection_ids: req.collection_ids,
+        filter: metadata_filter(req.filter.as_ref())?,
     };
     Ok(respond("semantic", state.engine.search().semantic(&query).await?))
 }
@@ -224,6 +251,7 @@ pub async fn hybrid(
         top_k: req.top_k,
         document_ids: req.document_ids,
         collection_ids: req.collection_ids,
+        filter: metadata_filter(req.filter.as_ref())?,
     };
     let defaults = HybridOptions::default();
     let options = HybridOptions {

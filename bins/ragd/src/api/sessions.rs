@@ -240,6 +240,11 @@ pub struct SendBody {
     /// Settings for this reply only.
     #[serde(default)]
     pub settings: Option<ReplySettings>,
+    /// Retrieve only from documents whose metadata satisfies this filter (within the
+    /// session's documents and collections); the form of the search routes' `filter`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub filter: Option<serde_json::Value>,
 }
 
 /// A source of a reply.
@@ -529,6 +534,7 @@ pub async fn send(
         top_k: body.top_k,
         memory_all_sessions: body.memory_all_sessions,
         settings: body.settings.map(Into::into),
+        filter: crate::api::search::metadata_filter(body.filter.as_ref())?,
     };
     let turn = state.engine.chat().send(id, request).await?;
     if body.stream {

@@ -12,6 +12,7 @@
 //! - `hostile`: zip bombs, cyclic PDFs, deep HTML, odd bytes and names, a 1 GB upload.
 //! - `hub`: hub downloads (a chat model over the API, the embedding model by repo id) from
 //!   a loopback hub.
+//! - `metadata`: document metadata and the filters of search, sessions and completions.
 //! - `protocols`: the OpenAI- and Ollama-compatible APIs and MCP (HTTP and stdio) driven by
 //!   the official Python clients against the built `ragd` (`tests/clients/*.py`).
 //! - `served`: a built `ragd serve` and the Python scripts of `tests/clients` against it.
@@ -33,6 +34,7 @@ mod crash;
 mod documents;
 mod hostile;
 mod hub;
+mod metadata;
 mod protocols;
 mod search;
 mod served;

@@ -5,6 +5,7 @@
 mod chunks;
 mod collections;
 mod documents;
+mod metadata;
 mod schema;
 mod search;
 mod sessions;
