@@ -1,7 +1,8 @@
 // The chat panel: `#/chat` (the sessions) and `#/chat/<session id>` (one conversation).
 //
-// The sidebar lists sessions (filtered by free text and tag), creates them (a dialog with a
-// picker of ready documents), renames and deletes them. The conversation shows the stored
+// The sidebar lists sessions (filtered by free text and tag), creates them (a dialog with
+// pickers of ready documents and of collections), renames and deletes them. The header of a
+// conversation names the documents and collections its retrieval is restricted to. The conversation shows the stored
 // history, oldest first, paged in 100 messages at a time, and sends new messages as
 // server-sent events: `start` (the stored user message and the citations), `token` (text
 // appended as it arrives), then `done` (the stored reply) or `error`. Stop aborts the
@@ -159,33 +160,40 @@ function newSessionDialog(panel) {
     autocomplete: 'off', placeholder: 'New session' });
   const tags = h('input', { id: 'new-session-tags', name: 'tags', type: 'text', autocomplete: 'off' });
   const picker = h('div', { class: 'doc-picker', id: 'new-session-documents' });
+  const collectionPicker = h('div', { class: 'doc-picker', id: 'new-session-collections' });
   const error = h('p', { class: 'field-error', id: 'new-session-error', role: 'alert' });
   const dialog = h('dialog', { id: 'new-session-dialog', 'aria-labelledby': 'new-session-title' },
     h('form', { id: 'new-session-form', onsubmit: (e) => { e.preventDefault(); createSession(panel); } },
       h('h2', { id: 'new-session-title', text: 'New session' }),
       field('Name (optional)', name),
+      h('p', { class: 'hint muted', id: 'new-session-scope-hint',
+        text: 'Retrieval uses the checked documents and the documents of the checked collections; none checked: all documents.' }),
       h('fieldset', { class: 'doc-fieldset' },
         h('legend', { text: 'Documents' }),
-        h('p', { class: 'hint muted', text: 'Retrieval uses the checked documents; none checked: all documents.' }),
         picker),
+      h('fieldset', { class: 'doc-fieldset' },
+        h('legend', { text: 'Collections' }),
+        collectionPicker),
       field('Tags (optional)', tags, 'Separated by commas'),
       error,
       h('div', { class: 'actions' },
         h('button', { type: 'button', text: 'Cancel', onclick: () => dialog.close() }),
         h('button', { id: 'create-session', type: 'submit', class: 'primary', text: 'Create' }))));
-  panel.els.newDialog = { dialog, name, tags, picker, error };
+  panel.els.newDialog = { dialog, name, tags, picker, collectionPicker, error };
   return dialog;
 }
 
-/** Opens the new-session dialog and loads the ready documents into its picker. */
+/** Opens the new-session dialog and loads the ready documents and the collections into it. */
 async function openNewSession(panel) {
-  const { dialog, name, tags, picker, error } = panel.els.newDialog;
+  const { dialog, name, tags, picker, collectionPicker, error } = panel.els.newDialog;
   name.value = '';
   tags.value = '';
   error.textContent = '';
   replace(picker, h('p', { class: 'muted', text: 'Loading documents…' }));
+  replace(collectionPicker, h('p', { class: 'muted', text: 'Loading collections…' }));
   dialog.showModal();
   name.focus();
+  loadCollectionChoices(panel, collectionPicker);
   try {
     const page = await get('/api/v1/documents?status=ready&limit=500', { signal: panel.life.signal });
     if (panel.life.alive) replace(picker, documentChoices(page.items));
@@ -217,11 +225,38 @@ function documentChoices(documents) {
   return [field('Filter documents', filter), list];
 }
 
+/** The collections as checkboxes, each labelled with its name and size. */
+async function loadCollectionChoices(panel, picker) {
+  let items;
+  try {
+    items = (await get('/api/v1/collections?limit=500', { signal: panel.life.signal })).items;
+  } catch (err) {
+    if (panel.life.alive && !isAbort(err)) {
+      replace(picker, h('p', { class: 'field-error', text: `Collections could not be listed: ${errorText(err)}` }));
+    }
+    return;
+  }
+  if (!panel.life.alive) return;
+  if (items.length === 0) {
+    replace(picker, h('p', { class: 'muted', text: 'No collections yet; they are made in the Documents panel.' }));
+    return;
+  }
+  replace(picker, h('ul', { class: 'doc-choices collection-choices' }, items.map((c) => {
+    const id = `collection-${c.id}`;
+    const count = `${c.document_count} ${c.document_count === 1 ? 'document' : 'documents'}`;
+    return h('li', {},
+      h('input', { type: 'checkbox', name: 'collection', value: c.id, id }),
+      h('label', { for: id }, h('span', { class: 'collection-choice-name', text: c.name }),
+        ' ', h('span', { class: 'muted', text: `(${count})` })));
+  })));
+}
+
 async function createSession(panel) {
-  const { dialog, name, tags, picker, error } = panel.els.newDialog;
+  const { dialog, name, tags, picker, collectionPicker, error } = panel.els.newDialog;
   const button = dialog.querySelector('#create-session');
   const body = {
     document_ids: [...picker.querySelectorAll('input[name=document]:checked')].map((c) => c.value),
+    collection_ids: [...collectionPicker.querySelectorAll('input[name=collection]:checked')].map((c) => c.value),
     tags: splitTags(tags.value),
   };
   if (name.value.trim()) body.name = name.value.trim();
@@ -339,9 +374,10 @@ async function loadConversation(panel) {
   replace(box, h('p', { class: 'muted', text: 'Loading the session…' }));
   let session;
   try {
-    [session, panel.documentNames] = await Promise.all([
+    [session, panel.documentNames, panel.collectionNames] = await Promise.all([
       get(sessionPath(panel.sessionId), { signal }),
       documentNames(signal),
+      collectionNames(signal),
     ]);
   } catch (err) {
     if (panel.life.alive) showMissing(panel, err);
@@ -377,17 +413,38 @@ async function documentNames(signal) {
   }
 }
 
+/** Collection id → name, for the header. */
+async function collectionNames(signal) {
+  try {
+    const page = await get('/api/v1/collections?limit=500', { signal });
+    return new Map(page.items.map((c) => [c.id, c.name]));
+  } catch (err) {
+    if (isAbort(err)) throw err;
+    return new Map();
+  }
+}
+
 function showHeader(panel, session) {
   panel.session = session;
   document.title = `${session.name} · Chat · ragd`;
   const names = panel.documentNames ?? new Map();
-  const docs = session.document_ids.length === 0
+  const collectionIds = session.collection_ids ?? [];
+  const everything = session.document_ids.length === 0 && collectionIds.length === 0;
+  // With collections only, the documents line is left out: they are the collections'.
+  const docs = everything
     ? h('span', { class: 'muted', text: 'all documents' })
     : session.document_ids.map((id) => h('a', { class: 'doc-name', href: `#/documents/${encodeURIComponent(id)}`,
       text: names.get(id) ?? `unknown document ${id.slice(0, 8)}` }));
+  const collections = panel.collectionNames ?? new Map();
+  const collectionLinks = collectionIds.map((id) => h('a', { class: 'doc-name collection-link',
+    href: `#/documents?collection=${encodeURIComponent(id)}`, dataset: { collectionId: id },
+    text: collections.get(id) ?? `unknown collection ${id.slice(0, 8)}` }));
   replace(panel.els.header,
     h('h1', { id: 'session-title', text: session.name }),
-    h('p', { class: 'session-docs' }, h('span', { class: 'muted', text: 'Documents: ' }), docs),
+    everything || session.document_ids.length
+      ? h('p', { class: 'session-docs' }, h('span', { class: 'muted', text: 'Documents: ' }), docs) : null,
+    collectionIds.length
+      ? h('p', { class: 'session-collections' }, h('span', { class: 'muted', text: 'Collections: ' }), collectionLinks) : null,
     session.tags.length ? h('p', { class: 'session-header-tags' }, h('span', { class: 'muted', text: 'Tags: ' }), tagList(session.tags)) : null,
     h('p', { class: 'muted session-model', text: `${session.model ?? 'default model'} · created ${time(session.created_at)}` }));
 }

@@ -1,10 +1,18 @@
 // The documents panel: upload files and watch them through the pipeline; list, filter,
-// reindex and delete documents; read one document's extracted text and chunks.
+// reindex and delete documents; group them in collections; read one document's extracted
+// text and chunks.
 //
-// `#/documents?filename=&status=&mime=&offset=` is the list: the filters and the page live
-// in the hash (kept with `history.replaceState`, so typing in a filter does not re-render
-// the panel) and a reload keeps them. An upload is one multipart request; each file's row
-// then polls its document every 500 ms until it is `ready` or `failed`.
+// `#/documents?filename=&status=&mime=&collection=&offset=` is the list: the filters and the
+// page live in the hash (kept with `history.replaceState`, so typing in a filter does not
+// re-render the panel) and a reload keeps them. An upload is one multipart request (into
+// the collection chosen by the upload area, if any); each file's row then polls its
+// document every 500 ms until it is `ready` or `failed`.
+//
+// Collections: the card above the list shows them (name, document count, description),
+// creates, renames and deletes them; choosing one (there or in the list's "Collection"
+// filter) lists only its documents, and each row can then be taken out of it. Every row can
+// be added to a collection. The API does not say which collections hold a document, so the
+// document view shows none.
 //
 // `#/documents/<id>?chunk=<chunk id>` is one document: its metadata, its extracted text
 // (the first 200 000 chars of a big one) and its chunks, 100 at a time. The chunk named in
@@ -13,8 +21,10 @@
 //
 // File names and document text are untrusted: they reach the DOM as text only (dom.js).
 
-import { ApiError, get, post, del, upload, notify, showError, errorText, isAbort } from './api.js';
-import { h, replace, bytes, time, field, documentHref, keepingFocus, whileBusy, Lifetime } from './dom.js';
+import { ApiError, api, get, post, patch, del, upload, notify, showError, errorText, isAbort } from './api.js';
+import {
+  h, append, replace, bytes, time, field, fieldError, documentHref, keepingFocus, whileBusy, Lifetime,
+} from './dom.js';
 
 const API = '/api/v1/documents';
 const STATES = ['queued', 'extracting', 'chunking', 'embedding', 'ready', 'failed'];
@@ -32,6 +42,12 @@ const LIST_REFRESH_MS = 3000;
 const DOCUMENT_POLL_MS = 1000;
 const TEXT_LIMIT = 200_000;
 const CHUNK_PAGE = 100;
+const COLLECTIONS_API = '/api/v1/collections';
+/** The most collections the panel lists (the API's largest page). */
+const COLLECTION_LIMIT = 500;
+
+/** The collection uploads go into, kept while the page is open (the reader's last choice). */
+let uploadTarget = '';
 
 export function render(main, { path, query }) {
   return path.length > 0 ? renderDocument(main, path[0], query) : renderList(main, query);
@@ -65,16 +81,124 @@ function select(id, options, selected) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Collections: one list shared by the panel's controls
+
+const collectionUrl = (key) => `${COLLECTIONS_API}/${encodeURIComponent(key)}`;
+const documentCount = (n) => `${n} ${n === 1 ? 'document' : 'documents'}`;
+
+/**
+ * The collections, by name: loaded when the panel opens and again after every change the
+ * page makes (create, rename, delete, adding or removing documents, uploads into one, a
+ * document deleted), then every control that shows them is told (`onChange`).
+ */
+class Collections {
+  constructor(life) {
+    this.life = life;
+    this.items = [];
+    this.total = 0;
+    this.loaded = false;
+    this.error = null;
+    this.loads = 0;
+    this.listeners = [];
+  }
+
+  onChange(fn) { this.listeners.push(fn); }
+
+  byId(id) { return this.items.find((c) => c.id === id) ?? null; }
+
+  /** The collection an id or a name (any ASCII case, as the API matches it) stands for. */
+  find(key) {
+    if (!key) return null;
+    const lower = key.toLowerCase();
+    return this.byId(key) ?? this.items.find((c) => c.name.toLowerCase() === lower) ?? null;
+  }
+
+  /** A collection's name for messages; its id when it is not (or no longer) listed. */
+  nameOf(id) { return this.byId(id)?.name ?? `collection ${id}`; }
+
+  async load() {
+    const mine = ++this.loads;
+    try {
+      const page = await get(`${COLLECTIONS_API}?limit=${COLLECTION_LIMIT}`, { signal: this.life.signal });
+      if (!this.life.alive || mine !== this.loads) return;
+      this.items = page.items;
+      this.total = page.total;
+      this.error = null;
+    } catch (err) {
+      if (aborted(err, this.life) || mine !== this.loads) return;
+      this.error = err;
+    }
+    this.loaded = true;
+    for (const fn of this.listeners) fn();
+  }
+}
+
+/** The options each collection <select> shows now, to rebuild it only when they change. */
+const shownOptions = new WeakMap();
+
+/**
+ * Fills a <select> with `first` (the "none" choice, value '') and the collections by name,
+ * and chooses `chosen`. A chosen collection that is not listed keeps its place, as
+ * "Unknown collection" once the list is known. Options that did not change are left alone,
+ * so a list opened by the reader stays open when the collections are reloaded.
+ */
+function fillCollectionSelect(select, collections, first, chosen) {
+  const options = [['', first], ...collections.items.map((c) => [c.id, c.name])];
+  if (chosen && !collections.byId(chosen)) {
+    options.push([chosen, collections.loaded && !collections.error ? 'Unknown collection' : `Collection ${chosen}`]);
+  }
+  const key = JSON.stringify(options);
+  if (shownOptions.get(select) !== key) {
+    replace(select, options.map(([value, label]) => h('option', { value, text: label })));
+    shownOptions.set(select, key);
+  }
+  select.value = chosen;
+}
+
+/**
+ * A modal <dialog> made for one question and removed once answered: `build(dialog, finish)`
+ * fills it; `finish(answer)` closes it and resolves the promise (Escape answers null).
+ */
+function ask(host, attrs, build, focus) {
+  return new Promise((resolve) => {
+    const dialog = h('dialog', attrs);
+    let settled = false;
+    const finish = (answer) => {
+      if (settled) return;
+      settled = true;
+      if (dialog.open) dialog.close();
+      dialog.remove();
+      resolve(answer);
+    };
+    build(dialog, finish);
+    dialog.addEventListener('cancel', (event) => { event.preventDefault(); finish(null); });
+    host.append(dialog);
+    dialog.showModal();
+    (focus ? dialog.querySelector(focus) : null)?.focus();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 // The list: upload area, filters, table, pager
 
 function renderList(main, query) {
   const life = new Lifetime();
-  const list = new DocumentList(life, readFilters(query));
+  const collections = new Collections(life);
+  const list = new DocumentList(life, readFilters(query), collections);
+  const card = new CollectionsCard(life, collections, list);
+  const upload = uploadArea(life, collections, () => { list.load(); collections.load(); });
+  list.onCollection = () => card.show();
+  collections.onChange(() => {
+    list.showCollections();
+    card.show();
+    upload.showCollections();
+  });
   main.append(
     h('h1', { text: 'Documents' }),
-    uploadArea(life, () => list.load()),
+    h('div', { class: 'documents-top' }, upload.element, card.element),
     list.element);
   list.load();
+  collections.load();
   return () => life.stop();
 }
 
@@ -86,15 +210,20 @@ function readFilters(query) {
     filename: query.get('filename') ?? '',
     status: STATES.includes(status) ? status : '',
     mime: TYPES.some(([type]) => type === mime) ? mime : '',
+    // An id, or a name (the API takes either; it becomes the id once the collections load).
+    collection: (query.get('collection') ?? '').trim(),
     offset: Math.max(0, Number.parseInt(query.get('offset') ?? '0', 10) || 0),
   };
 }
 
 /** The table of documents with its filters and pager. */
 class DocumentList {
-  constructor(life, filters) {
+  constructor(life, filters, collections) {
     this.life = life;
     this.filters = filters;
+    this.collections = collections;
+    /** Called when the chosen collection changes (the collections card marks it). */
+    this.onCollection = null;
     this.generation = 0;
     this.refreshTimer = null;
     this.tbody = h('tbody');
@@ -123,10 +252,38 @@ class DocumentList {
     });
     status.addEventListener('change', () => this.filter({ status: status.value }));
     type.addEventListener('change', () => this.filter({ mime: type.value }));
+    this.collectionSelect = h('select', { id: 'filter-collection' },
+      h('option', { value: '', text: 'All documents' }));
+    this.collectionSelect.addEventListener('change', () => this.setCollection(this.collectionSelect.value));
+    this.showCollections();
     return h('div', { class: 'row filters', role: 'search', 'aria-label': 'Filter documents' },
       h('div', { class: 'grow' }, field('File name', name)),
       field('Status', status),
-      field('Type', type));
+      field('Type', type),
+      h('div', { class: 'filter-collection-field' }, field('Collection', this.collectionSelect)));
+  }
+
+  /** The collection filter's choices, from the collections now known. */
+  showCollections() {
+    const f = this.filters;
+    // A collection named in the hash by its name: from now on by its id.
+    const named = this.collections.find(f.collection);
+    if (named && named.id !== f.collection) {
+      f.collection = named.id;
+      this.saveHash();
+      this.onCollection?.();
+    }
+    fillCollectionSelect(this.collectionSelect, this.collections, 'All documents', f.collection);
+    // The rows' "Remove from collection" buttons name the collection.
+    if (f.collection && this.items) this.showRows(this.items);
+  }
+
+  /** Lists the documents of one collection (`''`: of all). */
+  setCollection(id) {
+    if (this.collectionSelect.value !== id) fillCollectionSelect(this.collectionSelect, this.collections, 'All documents', id);
+    if (this.filters.collection === id) return;
+    this.filter({ collection: id });
+    this.onCollection?.();
   }
 
   table() {
@@ -154,6 +311,7 @@ class DocumentList {
     if (f.filename) params.set('filename', f.filename);
     if (f.status) params.set('status', f.status);
     if (f.mime) params.set('mime', f.mime);
+    if (f.collection) params.set('collection', f.collection);
     if (f.offset) params.set('offset', String(f.offset));
     const search = params.toString();
     const hash = `#/documents${search ? `?${search}` : ''}`;
@@ -166,6 +324,7 @@ class DocumentList {
     if (f.filename) params.set('filename', f.filename);
     if (f.status) params.set('status', f.status);
     if (f.mime) params.set('mime', f.mime);
+    if (f.collection) params.set('collection', f.collection);
     return `${API}?${params}`;
   }
 
@@ -183,7 +342,9 @@ class DocumentList {
     } catch (err) {
       if (aborted(err, this.life) || mine !== this.generation) return;
       this.showLoadError(err);
-      this.refreshTimer = this.life.after(LIST_REFRESH_MS * 2, () => this.load());
+      // A collection that does not exist will not appear by waiting.
+      const gone = err instanceof ApiError && err.status === 404 && this.filters.collection;
+      if (!gone) this.refreshTimer = this.life.after(LIST_REFRESH_MS * 2, () => this.load());
       return;
     }
     if (mine !== this.generation || !this.life.alive) return;
@@ -201,17 +362,29 @@ class DocumentList {
   }
 
   showLoadError(err) {
-    replace(this.tbody, h('tr', {}, h('td', { colspan: 6, class: 'load-error', role: 'alert',
-      text: `The documents could not be loaded: ${errorText(err)}` })));
+    this.items = null;
+    const gone = err instanceof ApiError && err.status === 404 && this.filters.collection;
+    const all = gone ? h('button', { type: 'button', class: 'link', id: 'show-all-documents',
+      text: 'Show all documents', onclick: () => this.setCollection('') }) : null;
+    replace(this.tbody, h('tr', {}, h('td', { colspan: 6, class: 'load-error', role: 'alert' },
+      gone ? 'This collection does not exist (any more). ' : `The documents could not be loaded: ${errorText(err)}`,
+      all)));
+    this.range.textContent = '';
+    this.prev.disabled = true;
+    this.next.disabled = true;
   }
 
   /** Rebuilds the rows, keeping keyboard focus on the same control of the same row. */
   showRows(items) {
+    this.items = items;
     keepingFocus(this.tbody, 'documentId', () => {
       if (items.length === 0) {
-        const filtered = this.filters.filename || this.filters.status || this.filters.mime;
-        replace(this.tbody, h('tr', {}, h('td', { colspan: 6, class: 'muted empty',
-          text: filtered ? 'No documents match these filters.' : 'No documents yet: add files above.' })));
+        const { filename, status, mime, collection } = this.filters;
+        const filtered = filename || status || mime;
+        let text = 'No documents yet: add files above.';
+        if (filtered) text = 'No documents match these filters.';
+        else if (collection) text = 'This collection holds no documents yet: upload into it, or add documents to it from the list of all documents.';
+        replace(this.tbody, h('tr', {}, h('td', { colspan: 6, class: 'muted empty', text })));
       } else {
         replace(this.tbody, items.map((doc) => this.row(doc)));
       }
@@ -229,10 +402,40 @@ class DocumentList {
       h('td', { class: 'num', text: bytes(doc.bytes) }),
       h('td', { class: 'doc-created' }, h('time', { datetime: doc.created_at, text: time(doc.created_at) })),
       h('td', { class: 'doc-actions' },
+        h('button', { type: 'button', dataset: { action: 'add-to-collection' },
+          'aria-label': `Add to collection: ${name}`, text: 'Add to collection',
+          onclick: () => this.addToCollection(doc) }),
+        this.filters.collection ? h('button', { type: 'button', dataset: { action: 'remove-from-collection' },
+          'aria-label': `Remove from collection ${this.collections.nameOf(this.filters.collection)}: ${name}`,
+          text: 'Remove from collection', onclick: () => this.removeFromCollection(doc) }) : null,
         h('button', { type: 'button', dataset: { action: 'reindex' }, 'aria-label': `Reindex ${name}`,
           text: 'Reindex', onclick: () => this.reindex(doc) }),
         h('button', { type: 'button', class: 'danger', dataset: { action: 'delete' },
           'aria-label': `Delete ${name}`, text: 'Delete', onclick: () => this.remove(doc) })));
+  }
+
+  /** Asks which collection to add `doc` to, and adds it. */
+  async addToCollection(doc) {
+    const collection = await chooseCollection(this.element, doc, this.collections, this.filters.collection);
+    if (!collection || !this.life.alive) return;
+    notify(`${doc.filename} was added to ${collection.name}.`, 'info');
+    this.collections.load();
+    if (this.filters.collection === collection.id) this.load();
+  }
+
+  /** Takes `doc` out of the collection the list shows; the document stays stored. */
+  async removeFromCollection(doc) {
+    const id = this.filters.collection;
+    const name = this.collections.nameOf(id);
+    try {
+      await del(`${collectionUrl(id)}/documents/${encodeURIComponent(doc.id)}`);
+      notify(`${doc.filename} was taken out of ${name}; it stays stored.`, 'info');
+    } catch (err) {
+      showError(err, `Remove ${doc.filename} from ${name}`);
+    }
+    if (!this.life.alive) return;
+    this.collections.load();
+    this.load();
   }
 
   showPager({ items, total, offset }) {
@@ -270,6 +473,8 @@ class DocumentList {
     // The row and its button are gone: keep the focus in the list's controls.
     document.getElementById('filter-name')?.focus();
     this.load();
+    // It left its collections too.
+    this.collections.load();
   }
 }
 
@@ -301,13 +506,259 @@ function confirmDelete(host, doc) {
   });
 }
 
+/**
+ * Asks in a modal <dialog> which collection to add `doc` to, and adds it there; the server's
+ * refusal is shown in the dialog, which stays open. Resolves to the collection, or null.
+ */
+function chooseCollection(host, doc, collections, current) {
+  const choice = h('select', { id: 'add-to-collection-select', name: 'collection' });
+  const confirm = h('button', { type: 'submit', id: 'add-to-collection-confirm', class: 'primary', text: 'Add' });
+  const options = collections.items.map((c) => [c.id, `${c.name} (${documentCount(c.document_count)})`]);
+  replace(choice, options.map(([value, label]) => h('option', { value, text: label })));
+  // Not the collection the list shows (the document is already in it): the reader's upload
+  // target, or the first other one.
+  const preferred = collections.items.find((c) => c.id === uploadTarget && c.id !== current)
+    ?? collections.items.find((c) => c.id !== current);
+  if (preferred) choice.value = preferred.id;
+  const none = collections.items.length === 0;
+  confirm.disabled = none;
+  return ask(host, { id: 'add-to-collection-dialog', 'aria-labelledby': 'add-to-collection-title',
+    'aria-describedby': 'add-to-collection-text' }, (dialog, finish) => {
+    const submit = async (event) => {
+      event.preventDefault();
+      if (confirm.disabled || !choice.value) return;
+      fieldError(choice, null);
+      await whileBusy(confirm, async () => {
+        try {
+          finish(await post(`${collectionUrl(choice.value)}/documents`, { document_ids: [doc.id] }));
+        } catch (err) {
+          fieldError(choice, errorText(err));
+        }
+      });
+    };
+    append(dialog, h('form', { onsubmit: submit },
+      h('h2', { id: 'add-to-collection-title', text: 'Add to a collection' }),
+      h('p', { id: 'add-to-collection-text' }, h('strong', { class: 'filename', text: doc.filename }),
+        none ? ' cannot be added yet: there are no collections. Create one under “Collections” first.'
+          : ' stays where it is and is also listed in the collection.'),
+      none ? null : field('Collection', choice),
+      h('div', { class: 'actions' },
+        h('button', { type: 'button', id: 'add-to-collection-cancel', text: 'Cancel', onclick: () => finish(null) }),
+        confirm)));
+  }, none ? '#add-to-collection-cancel' : '#add-to-collection-select');
+}
+
+// ---------------------------------------------------------------------------------------
+// The collections card
+
+/** The collections: choose one to list its documents; create, rename, delete. */
+class CollectionsCard {
+  constructor(life, collections, list) {
+    this.life = life;
+    this.collections = collections;
+    this.list = list;
+    this.items = h('ul', { id: 'collections-list', class: 'collections-list', 'aria-labelledby': 'collections-title' });
+    this.note = h('p', { id: 'collections-note', class: 'muted collections-note', 'aria-live': 'polite',
+      text: 'Loading the collections…' });
+    this.name = h('input', { id: 'new-collection-name', name: 'name', type: 'text', autocomplete: 'off',
+      placeholder: 'e.g. Handbooks' });
+    this.description = h('input', { id: 'new-collection-description', name: 'description', type: 'text',
+      autocomplete: 'off' });
+    this.create = h('button', { id: 'create-collection', type: 'submit', class: 'primary', text: 'Create' });
+    for (const input of [this.name, this.description]) input.addEventListener('input', () => fieldError(input, null));
+    const form = h('form', { id: 'new-collection-form', class: 'row new-collection', novalidate: true,
+      'aria-label': 'New collection', onsubmit: (event) => { event.preventDefault(); this.createCollection(); } },
+    h('div', { class: 'grow' }, field('New collection', this.name)),
+    h('div', { class: 'grow' }, field('Description (optional)', this.description)),
+    h('div', { class: 'field create-field' }, this.create));
+    this.element = h('section', { id: 'collections', class: 'card collections', 'aria-labelledby': 'collections-title' },
+      h('h2', { id: 'collections-title', text: 'Collections' }), this.note, this.items, form);
+  }
+
+  /** Lists the collections, marking the one the list shows; the focus stays where it was. */
+  show() {
+    const { items, total, error, loaded } = this.collections;
+    let note = 'Choose a collection to list only its documents.';
+    if (!loaded) note = 'Loading the collections…';
+    else if (error) note = `The collections could not be listed: ${errorText(error)}`;
+    else if (items.length === 0) note = 'No collections yet. A collection groups documents; search and chat can be limited to it.';
+    else if (total > items.length) note = `The first ${items.length} of ${total} collections, by name.`;
+    this.note.textContent = note;
+    this.note.classList.toggle('load-error', Boolean(error));
+    keepingFocus(this.items, 'collectionId', () => replace(this.items, items.map((c) => this.item(c))), this.name);
+  }
+
+  item(c) {
+    const current = this.list.filters.collection === c.id;
+    return h('li', { class: current ? 'collection current' : 'collection', dataset: { collectionId: c.id } },
+      h('button', { type: 'button', class: 'collection-show', dataset: { action: 'show' },
+        'aria-pressed': String(current), title: current ? 'List all documents' : 'List only its documents',
+        text: c.name, onclick: () => this.list.setCollection(current ? '' : c.id) }),
+      h('span', { class: 'collection-count muted', text: documentCount(c.document_count) }),
+      c.description ? h('span', { class: 'collection-description muted', title: c.description, text: c.description }) : null,
+      h('span', { class: 'collection-actions' },
+        h('button', { type: 'button', class: 'link', dataset: { action: 'rename' }, text: 'Rename',
+          'aria-label': `Rename ${c.name}`, onclick: () => this.rename(c) }),
+        h('button', { type: 'button', class: 'link danger-link', dataset: { action: 'delete' }, text: 'Delete',
+          'aria-label': `Delete ${c.name}`, onclick: () => this.remove(c) })));
+  }
+
+  async createCollection() {
+    const name = this.name.value.trim();
+    if (!name) { fieldError(this.name, 'A name is needed.'); this.name.focus(); return; }
+    if (this.create.disabled) return;
+    const body = { name };
+    const description = this.description.value.trim();
+    if (description) body.description = description;
+    await whileBusy(this.create, async () => {
+      try {
+        const collection = await post(COLLECTIONS_API, body);
+        if (!this.life.alive) return;
+        this.name.value = '';
+        this.description.value = '';
+        fieldError(this.name, null);
+        fieldError(this.description, null);
+        notify(`The collection ${collection.name} was created.`, 'info');
+        await this.collections.load();
+      } catch (err) {
+        if (aborted(err, this.life)) return;
+        const control = blamed(err, this.name, this.description);
+        fieldError(control, errorText(err));
+        control.focus();
+      }
+    });
+  }
+
+  /** The rename dialog: name and description, each with the server's objection by it. */
+  async rename(c) {
+    const name = h('input', { id: 'rename-collection-name', type: 'text', autocomplete: 'off', value: c.name });
+    const description = h('textarea', { id: 'rename-collection-description', rows: 2, value: c.description ?? '' });
+    const save = h('button', { type: 'submit', id: 'rename-collection-save', class: 'primary', text: 'Save' });
+    const renamed = await ask(this.element, { id: 'rename-collection-dialog', 'aria-labelledby': 'rename-collection-title' },
+      (dialog, finish) => {
+        const submit = async (event) => {
+          event.preventDefault();
+          const value = name.value.trim();
+          fieldError(name, value ? null : 'A name is needed.');
+          fieldError(description, null);
+          if (!value) { name.focus(); return; }
+          if (save.disabled) return;
+          await whileBusy(save, async () => {
+            try {
+              finish(await patch(collectionUrl(c.id), { name: value, description: description.value.trim() || null }));
+            } catch (err) {
+              const control = blamed(err, name, description);
+              fieldError(control, errorText(err));
+              control.focus();
+            }
+          });
+        };
+        append(dialog, h('form', { onsubmit: submit, novalidate: true },
+          h('h2', { id: 'rename-collection-title', text: 'Rename collection' }),
+          field('Name', name),
+          field('Description (optional)', description),
+          h('div', { class: 'actions' },
+            h('button', { type: 'button', id: 'rename-collection-cancel', text: 'Cancel', onclick: () => finish(null) }),
+            save)));
+      }, '#rename-collection-name');
+    if (!renamed || !this.life.alive) return;
+    if (renamed.name !== c.name) notify(`${c.name} is now called ${renamed.name}.`, 'info');
+    await this.collections.load();
+  }
+
+  /**
+   * Deletes a collection after asking; its documents stay stored. The server refuses (409)
+   * while a chat session is restricted to it: the dialog then says which sessions, by name.
+   */
+  async remove(c) {
+    const error = h('div', { id: 'delete-collection-error', class: 'dialog-error', role: 'alert' });
+    const confirm = h('button', { type: 'button', id: 'delete-collection-confirm', class: 'danger', text: 'Delete' });
+    const deleted = await ask(this.element, { id: 'delete-collection-dialog', 'aria-labelledby': 'delete-collection-title',
+      'aria-describedby': 'delete-collection-text' }, (dialog, finish) => {
+      confirm.addEventListener('click', () => whileBusy(confirm, async () => {
+        replace(error);
+        try {
+          await del(collectionUrl(c.id));
+          finish(true);
+        } catch (err) {
+          if (aborted(err, this.life)) return;
+          if (err instanceof ApiError && err.status === 409) await this.showInUse(error, c, err);
+          else replace(error, h('p', { text: `It could not be deleted: ${errorText(err)}` }));
+        }
+      }));
+      append(dialog, [
+        h('h2', { id: 'delete-collection-title', text: 'Delete this collection?' }),
+        h('p', { id: 'delete-collection-text' }, 'The collection ', h('strong', { class: 'collection-title', text: c.name }),
+          ' is removed. ', keptDocuments(c.document_count)),
+        error,
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', id: 'delete-collection-cancel', text: 'Cancel', onclick: () => finish(null) }),
+          confirm)]);
+    }, '#delete-collection-cancel');
+    if (!deleted || !this.life.alive) return;
+    notify(`The collection ${c.name} was deleted; its documents stay stored.`, 'info');
+    if (this.list.filters.collection === c.id) this.list.setCollection('');
+    if (uploadTarget === c.id) uploadTarget = '';
+    await this.collections.load();
+  }
+
+  /** The 409 of a delete, in words: which chat sessions use the collection, with links. */
+  async showInUse(box, c, err) {
+    // "collection <id> is in use: 1 chat session(s) restricted to it; take it out of them first"
+    const why = err.message.split(' is in use: ')[1];
+    const sentence = why
+      ? `“${c.name}” cannot be deleted: ${why}.`
+      : `“${c.name}” cannot be deleted: ${err.message.replaceAll(c.id, c.name)}`;
+    replace(box, h('p', { text: sentence }));
+    let sessions = [];
+    try {
+      const page = await get('/api/v1/sessions?limit=100', { signal: this.life.signal });
+      sessions = page.items.filter((s) => (s.collection_ids ?? []).includes(c.id));
+    } catch (lookup) {
+      if (aborted(lookup, this.life)) return;
+    }
+    if (sessions.length === 0) return;
+    box.append(h('p', {}, sessions.length === 1 ? 'Used by the chat session ' : 'Used by the chat sessions ',
+      sessions.map((s, i) => [i > 0 ? ', ' : null,
+        h('a', { href: `#/chat/${encodeURIComponent(s.id)}`, class: 'session-link', text: s.name })]),
+      ' (without it, a session would search every document).'));
+  }
+}
+
+/** What becomes of a deleted collection's documents, in words. */
+function keptDocuments(n) {
+  if (n === 0) return 'It holds no documents.';
+  return n === 1 ? 'Its document stays stored.' : `Its ${n} documents stay stored.`;
+}
+
+/** The form field a refused collection name or description belongs to. */
+function blamed(err, name, description) {
+  return /description/i.test(errorText(err)) ? description : name;
+}
+
 // ---------------------------------------------------------------------------------------
 // Uploads
 
-/** The file input, the drop zone and the list of this visit's uploads. */
-function uploadArea(life, refresh) {
+/**
+ * The collection choice, the file input, the drop zone and the list of this visit's
+ * uploads: `{element, showCollections}` (the choice follows the collections).
+ */
+function uploadArea(life, collections, refresh) {
   const uploads = h('ul', { id: 'uploads', class: 'uploads', 'aria-live': 'polite' });
-  const start = (files) => { if (files.length > 0) startUpload(files, uploads, life, refresh); };
+  const target = h('select', { id: 'upload-collection', name: 'collection' },
+    h('option', { value: '', text: 'No collection' }));
+  target.addEventListener('change', () => { uploadTarget = target.value; });
+  const showCollections = () => {
+    // The remembered choice was deleted (elsewhere): uploads go into no collection.
+    if (uploadTarget && collections.loaded && !collections.error && !collections.byId(uploadTarget)) uploadTarget = '';
+    fillCollectionSelect(target, collections, 'No collection', uploadTarget);
+  };
+  showCollections();
+  const start = (files) => {
+    if (files.length === 0) return;
+    const into = target.value ? { id: target.value, name: collections.nameOf(target.value) } : null;
+    startUpload(files, into, uploads, life, refresh);
+  };
   const input = h('input', { type: 'file', id: 'file-input', multiple: true, class: 'file-input' });
   input.addEventListener('change', () => {
     const files = [...input.files];
@@ -319,8 +770,11 @@ function uploadArea(life, refresh) {
     h('label', { for: 'file-input', class: 'add-files', text: 'Add files' }),
     h('span', { class: 'muted', text: 'or drop files here. PDF, DOCX, HTML, Markdown and plain text.' }));
   watchDrops(zone, life, start);
-  return h('section', { class: 'card upload', 'aria-labelledby': 'upload-title' },
-    h('h2', { id: 'upload-title', text: 'Upload' }), zone, uploads);
+  const element = h('section', { class: 'card upload', 'aria-labelledby': 'upload-title' },
+    h('h2', { id: 'upload-title', text: 'Upload' }),
+    h('div', { class: 'upload-target' }, field('Put new files in', target)),
+    zone, uploads);
+  return { element, showCollections };
 }
 
 /** Drag and drop onto `zone`; files dropped elsewhere on the page are ignored, not opened. */
@@ -353,7 +807,7 @@ function watchDrops(zone, life, start) {
 
 /** One file's row in `#uploads`. */
 class UploadRow {
-  constructor(file) {
+  constructor(file, into) {
     this.file = file;
     this.id = null;
     this.status = 'uploading';
@@ -364,7 +818,9 @@ class UploadRow {
     this.bar = h('progress', { max: 100, value: 0, hidden: true, 'aria-label': `Embedding ${file.name}` });
     this.reason = h('p', { class: 'reason', hidden: true });
     this.element = h('li', { class: 'upload-row', dataset: { filename: file.name } },
-      h('div', { class: 'upload-head' }, this.name, this.badge, this.note), this.bar, this.reason);
+      h('div', { class: 'upload-head' }, this.name, this.badge,
+        into ? h('span', { class: 'tag upload-collection', title: 'Put in this collection', text: into.name }) : null,
+        this.note), this.bar, this.reason);
   }
 
   /** The server's answer for this file: an id to poll, or why it was refused. */
@@ -409,13 +865,21 @@ class UploadRow {
   }
 }
 
+/** Uploads `files` in one request (into a collection, if given). */
+function uploadInto(files, into) {
+  if (!into) return upload(files);
+  const form = new FormData();
+  for (const file of files) form.append('files', file, file.name);
+  return api('POST', `${API}?collection=${encodeURIComponent(into.id)}`, form);
+}
+
 /** Uploads `files` in one request, then follows each document until it is done. */
-async function startUpload(files, list, life, refresh) {
-  const rows = files.map((file) => new UploadRow(file));
+async function startUpload(files, into, list, life, refresh) {
+  const rows = files.map((file) => new UploadRow(file, into));
   list.append(...rows.map((row) => row.element));
   let answer;
   try {
-    answer = await upload(files);
+    answer = await uploadInto(files, into);
   } catch (err) {
     const message = errorText(err);
     for (const row of rows) row.fail(message);

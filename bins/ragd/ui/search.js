@@ -1,7 +1,9 @@
 // The search panel: one query, three rankings side by side (keyword, semantic, hybrid).
 //
-// `#/search?q=<query>&doc=<document id>&top_k=<n>` is a search: submitting the form sets the
-// hash, so back, forward and reload run it again. The three POSTs to /api/v1/search/* run in
+// `#/search?q=<query>&doc=<document id>&collection=<collection id>&top_k=<n>` is a search:
+// submitting the form sets the hash, so back, forward and reload run it again. A document
+// and a collection together search their union (the API's `document_ids` and
+// `collection_ids`); neither searches every document. The three POSTs to /api/v1/search/* run in
 // parallel and each column shows its own answer or its own error. Every hit links to its
 // chunk in its document (`#/documents/<id>?chunk=<chunk id>`). Keyword snippets go through
 // dom.js `snippet()`, so only their `<mark>` markers become elements; all other text is text.
@@ -40,11 +42,12 @@ export function render(main, { query }) {
   return () => { life.abort(); run.abort(); };
 }
 
-/** `{q, doc, topK}` from the hash query. */
+/** `{q, doc, collection, topK}` from the hash query. */
 function readRequest(query) {
   return {
     q: (query.get('q') ?? '').trim(),
     doc: query.get('doc') ?? '',
+    collection: (query.get('collection') ?? '').trim(),
     topK: topK(query.get('top_k')),
   };
 }
@@ -54,9 +57,10 @@ function topK(value) {
   return Number.isFinite(n) ? Math.min(MAX_TOP_K, Math.max(1, n)) : DEFAULT_TOP_K;
 }
 
-function hashOf({ q, doc, topK: k }) {
+function hashOf({ q, doc, collection, topK: k }) {
   const params = new URLSearchParams({ q });
   if (doc) params.set('doc', doc);
+  if (collection) params.set('collection', collection);
   if (k !== DEFAULT_TOP_K) params.set('top_k', String(k));
   return `#/search?${params}`;
 }
@@ -77,25 +81,30 @@ function searchForm(request, signal, onSearch) {
   const documents = h('select', { id: 'search-document', name: 'doc' },
     h('option', { value: '', text: 'All documents' }),
     request.doc ? h('option', { value: request.doc, selected: true, text: 'Loading…' }) : null);
+  const collections = h('select', { id: 'search-collection', name: 'collection' },
+    h('option', { value: '', text: 'All documents' }),
+    request.collection ? h('option', { value: request.collection, selected: true, text: 'Loading…' }) : null);
   const count = h('input', { id: 'search-top-k', name: 'top_k', type: 'number', min: 1, max: MAX_TOP_K,
     step: 1, value: String(request.topK), inputmode: 'numeric' });
   const form = h('form', { id: 'search-form', class: 'card search-form', role: 'search', novalidate: true },
     h('div', { class: 'row' },
       h('div', { class: 'grow search-query-field' }, field('Query', query)),
       h('div', { class: 'search-document-field' }, field('Document', documents)),
+      h('div', { class: 'search-collection-field' }, field('Collection', collections)),
       h('div', { class: 'search-top-k-field' }, field('Results per list', count)),
       h('div', { class: 'field search-submit' }, h('button', { type: 'submit', class: 'primary', text: 'Search' }))));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const next = readForm(query, documents, count);
+    const next = readForm(query, documents, collections, count);
     if (next) onSearch(next);
   });
   loadDocuments(documents, request.doc, signal);
+  loadCollections(collections, request.collection, signal);
   return form;
 }
 
 /** The form's request, or null (with the problem shown at its field) when it is not valid. */
-function readForm(query, documents, count) {
+function readForm(query, documents, collections, count) {
   const q = query.value.trim();
   const k = Number(count.value);
   fieldError(query, q ? null : 'Type something to search for.');
@@ -103,7 +112,7 @@ function readForm(query, documents, count) {
   fieldError(count, kValid ? null : `A whole number from 1 to ${MAX_TOP_K}.`);
   if (!q) { query.focus(); return null; }
   if (!kValid) { count.focus(); return null; }
-  return { q, doc: documents.value, topK: k };
+  return { q, doc: documents.value, collection: collections.value, topK: k };
 }
 
 /** Fills the document choice with the ready documents, by name. */
@@ -126,6 +135,28 @@ async function loadDocuments(select, chosen, signal) {
   }
   replace(select, h('option', { value: '', text: 'All documents' }), options);
   select.value = chosen;
+}
+
+/** Fills the collection choice with the collections, by name (with their sizes). */
+async function loadCollections(select, chosen, signal) {
+  let items;
+  try {
+    items = (await get('/api/v1/collections?limit=500', { signal })).items;
+  } catch (err) {
+    if (isAbort(err)) return;
+    fieldError(select, `The collections could not be listed: ${errorText(err)}`);
+    const stale = chosen ? select.querySelector(`option[value="${CSS.escape(chosen)}"]`) : null;
+    if (stale) stale.textContent = `Collection ${chosen}`;
+    return;
+  }
+  const lower = chosen.toLowerCase();
+  // A collection named in the hash by its name is chosen by its id.
+  const match = items.find((c) => c.id === chosen) ?? items.find((c) => c.name.toLowerCase() === lower);
+  const options = items.map((c) => h('option', { value: c.id,
+    text: `${c.name} (${c.document_count} ${c.document_count === 1 ? 'document' : 'documents'})` }));
+  if (chosen && !match) options.push(h('option', { value: chosen, text: 'Unknown collection' }));
+  replace(select, h('option', { value: '', text: 'All documents' }), options);
+  select.value = match ? match.id : chosen;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -164,11 +195,29 @@ function resultColumn({ mode, title, hint }) {
   };
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The id of the collection a hash names: itself when it is an id, else the collection of
+ * that name (the API's search takes ids only); rejects with the API's 404 when none.
+ */
+async function collectionId(key, signal) {
+  if (UUID.test(key)) return key;
+  return (await get(`/api/v1/collections/${encodeURIComponent(key)}`, { signal })).id;
+}
+
 /** The three searches in parallel; each column fills when its answer comes. */
-function runSearch({ q, doc, topK: k }, columns, signal) {
-  const body = { query: q, top_k: k, document_ids: doc ? [doc] : [] };
+async function runSearch({ q, doc, collection, topK: k }, columns, signal) {
+  for (const column of columns) column.busy();
+  let collectionIds = [];
+  try {
+    if (collection) collectionIds = [await collectionId(collection, signal)];
+  } catch (err) {
+    if (!isAbort(err)) for (const column of columns) column.fail(err);
+    return;
+  }
+  const body = { query: q, top_k: k, document_ids: doc ? [doc] : [], collection_ids: collectionIds };
   for (const column of columns) {
-    column.busy();
     post(`/api/v1/search/${column.mode}`, body, { signal })
       .then((answer) => column.show(answer?.hits ?? []))
       .catch((err) => { if (!isAbort(err)) column.fail(err); });

@@ -12,6 +12,8 @@ Flows, in order, each saving a screenshot into WEB_TEST_SCREENSHOTS:
              Stop cuts a long answer short and the server stores it as cancelled;
   unsupported an unsupported file shows the server's 415 message;
   untrusted  a document holding `<img src=x onerror=alert(1)>` renders as text;
+  collections a collection made in the page takes an upload, filters the list (kept on
+             reload) and scopes search; a session restricted to it keeps it from deletion;
   panels     every control of every panel has a label, and no panel is wider than a
              400 px phone screen.
 
@@ -332,6 +334,116 @@ def flow_untrusted(page):
     page.shot("untrusted")
 
 
+def flow_collections(page):
+    """A collection made in the page takes an upload, filters the list (also after a
+    reload), limits a search and a chat session, and cannot be deleted while that session
+    uses it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import Select
+
+    def steady(read):
+        """`read()`, or None when the page redrew what it was reading (a stale element)."""
+        try:
+            return read()
+        except StaleElementReferenceException:
+            return None
+
+    name = "Orchards"
+    handbook = FIXTURES / "handbook.md"
+    item_css = "#collections-list li[data-collection-id]"
+    page.go("#/documents")
+    page.one("#new-collection-name").send_keys(name)
+    page.one("#new-collection-description").send_keys("Fruit, and the staff handbook")
+    page.one("#create-collection").click()
+    collection = page.wait("the new collection listed", lambda: steady(lambda: next(
+        (li.get_attribute("data-collection-id") for li in page.find(item_css) if name in li.text), None)))
+    item_css = f'#collections-list li[data-collection-id="{collection}"]'
+    status, body = api("GET", f"/api/v1/collections/{collection}")
+    assert status == 200 and body["name"] == name and body["document_count"] == 0, body
+    page.wait("its count", lambda: "0 documents" in (steady(lambda: page.text(item_css)) or ""))
+
+    # A taken name (any case): the server's 409 message next to the field.
+    status, body = api("POST", "/api/v1/collections", {"name": name.lower()})
+    assert status == 409, body
+    page.one("#new-collection-name").send_keys(name.lower())
+    page.one("#create-collection").click()
+    page.wait("the conflict by the name field",
+              lambda: page.text("#new-collection-name-error") == body["error"]["message"])
+    page.one("#new-collection-name").clear()
+
+    # Upload into it.
+    page.one(f'#upload-collection option[value="{collection}"]')
+    Select(page.one("#upload-collection")).select_by_value(collection)
+    page.upload(handbook)
+    page.wait("the handbook ready", lambda: steady(lambda: page.badge(handbook.name)) == "ready", 120)
+    page.wait("the count updated", lambda: "1 document" in (steady(lambda: page.text(item_css)) or ""))
+
+    # Filtering by the collection lists exactly the handbook, also after a reload.
+    def listed():
+        return steady(lambda: [r.text for r in page.find("#documents-table tr[data-document-id]")]) or []
+
+    def only_the_handbook():
+        rows = listed()
+        return (len(rows) == 1 and handbook.name in rows[0]
+                and steady(lambda: page.text("#documents-range")) == "1–1 of 1")
+
+    everything = api("GET", "/api/v1/documents")[1]["total"]
+    assert everything > 1, f"other documents are stored too: {everything}"
+    page.wait("all documents listed", lambda: len(listed()) == everything)
+    Select(page.one("#filter-collection")).select_by_value(collection)
+    page.wait("only the collection's document", only_the_handbook)
+    assert f"collection={collection}" in page.d.current_url, page.d.current_url
+    page.wait("the collection marked", lambda: page.find(f'{item_css} button[aria-pressed="true"]'))
+    page.d.refresh()
+    page.wait("the filter kept by the reload", only_the_handbook)
+    page.wait("the filter's choice shown", lambda: page.one("#filter-collection").get_attribute("value") == collection)
+    page.shot("collections")
+
+    # Search limited to the collection.
+    page.go("#/search")
+    page.one(f'#search-collection option[value="{collection}"]')
+    Select(page.one("#search-collection")).select_by_value(collection)
+    query = page.one("#search-query")
+    query.clear()
+    query.send_keys("leave" + Keys.ENTER)
+    page.wait("keyword hits", lambda: page.find("#results-keyword li.hit"), 60)
+    files = [e.text for e in page.find("#results-keyword li.hit .hit-file")]
+    assert files and all(f == handbook.name for f in files), f"keyword hits: {files}"
+    # Semantic search ranks every chunk in scope: outside the collection it would list others.
+    page.wait("semantic hits", lambda: page.find("#results-semantic li.hit"), 60)
+    files = [e.text for e in page.find("#results-semantic li.hit .hit-file")]
+    assert files and all(f == handbook.name for f in files), f"semantic hits: {files}"
+    assert f"collection={collection}" in page.d.current_url, page.d.current_url
+
+    status, body = api("GET", f"/api/v1/collections/{collection}")
+    assert status == 200 and body["document_count"] == 1, body
+
+    # A chat session limited to the collection names it in its header.
+    page.go("#/chat")
+    page.one("#new-session").click()
+    page.one("#new-session-name").send_keys("orchard staff")
+    box = page.one(f'input[type="checkbox"][name="collection"][value="{collection}"]')
+    label = page.one(f'label[for="{box.get_attribute("id")}"]').text
+    assert name in label and "1 document" in label, label
+    box.click()
+    page.one("#create-session").click()
+    page.wait("the new session", lambda: "#/chat/" in page.d.current_url)
+    session = page.d.current_url.split("#/chat/")[1].split("?")[0]
+    page.wait("the collection in the header",
+              lambda: name in (steady(lambda: page.text(".chat-header .session-collections")) or ""))
+    status, body = api("GET", f"/api/v1/sessions/{session}")
+    assert status == 200 and body["collection_ids"] == [collection], body
+
+    # While the session uses it, deleting the collection is refused, and the dialog says why.
+    page.go(f"#/documents?collection={collection}")
+    page.one(f'{item_css} button[data-action="delete"]').click()
+    page.one("#delete-collection-confirm").click()
+    page.wait("the refusal in the dialog", lambda: "orchard staff" in page.text("#delete-collection-error"))
+    assert name in page.text("#delete-collection-error"), page.text("#delete-collection-error")
+    page.one("#delete-collection-cancel").click()
+    assert api("GET", f"/api/v1/collections/{collection}")[0] == 200
+
+
 # Controls a screen reader cannot name, and whether the page is wider than the window.
 UNLABELLED = """
     return [...document.querySelectorAll('main input, main select, main textarea, main button')]
@@ -367,7 +479,7 @@ def flow_every_panel_labelled_and_phone_width(page):
 
 
 FLOWS = [flow_key, flow_upload, flow_search, flow_models, flow_chat, flow_unsupported,
-         flow_untrusted, flow_every_panel_labelled_and_phone_width]
+         flow_untrusted, flow_collections, flow_every_panel_labelled_and_phone_width]
 
 
 def main():
