@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod chat;
+mod eval;
 mod ingest;
 mod search;
 
@@ -63,6 +64,22 @@ enum Command {
         /// How many hits.
         #[arg(long, default_value_t = 5)]
         top_k: usize,
+        /// Directory for the database, vectors and uploads.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Score keyword, semantic and hybrid search on a labelled set of queries (JSON; see
+    /// `fixtures/eval/README.md`) against the documents of the data directory.
+    Eval {
+        /// The labelled set.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Recall is counted in the top K hits (MRR and nDCG at 10).
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
         /// Directory for the database, vectors and uploads.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
@@ -121,6 +138,7 @@ fn main() -> ExitCode {
         }
         Command::Ingest { data_dir, .. }
         | Command::Search { data_dir, .. }
+        | Command::Eval { data_dir, .. }
         | Command::Chat { data_dir, .. }
         | Command::Mcp { data_dir } => {
             Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
@@ -148,6 +166,7 @@ fn main() -> ExitCode {
         Command::Serve { .. } => serve(config),
         Command::Ingest { paths, .. } => ingest::run(&config, &paths),
         Command::Search { query, mode, top_k, .. } => search::run(&config, &query, mode, top_k),
+        Command::Eval { file, k, json, .. } => eval::run(&config, &file, k, json),
         Command::Chat { session, name, max_new_tokens, .. } => {
             chat::run(config, chat::ChatOptions { session, name, max_new_tokens })
         }

@@ -7,12 +7,14 @@
 //!   needs no score calibration between BM25 and cosine.
 //!
 //! [`Searcher`] is the service the HTTP API, the CLI and chat share. Every mode can be
-//! restricted to a set of documents.
+//! restricted to documents, collections and a metadata filter. [`eval`] scores the modes
+//! against a labelled set of queries (`ragd eval`).
 //!
 //! Architecture invariant: written against `ragd-core` traits and `ragd-catalog` only; it
 //! never depends on `ragd-embedding`, `ragd-vector-store` or `ragd-llm-backends`.
 
 pub mod error;
+pub mod eval;
 mod fusion;
 mod searcher;
 

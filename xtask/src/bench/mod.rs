@@ -3,6 +3,7 @@
 //! - `cargo xtask bench embed`: embedding throughput ([`embed`]).
 //! - `cargo xtask bench search`: vector search latency and recall ([`search`]).
 //! - `cargo xtask bench http`: HTTP throughput and p99 with wrk ([`http`]).
+//! - `cargo xtask bench eval`: retrieval quality on the labelled set ([`eval`]).
 //!
 //! Performance is reported as ratios against a peer measured in the same run, never as
 //! timed assertions in tests: absolute numbers depend on the machine and on what else runs
@@ -15,6 +16,7 @@
 //! `$HOME/.cache/ragd/bench-venv` (`XTASK_BENCH_VENV` overrides it), installed from PyPI.
 
 mod embed;
+mod eval;
 mod http;
 mod search;
 
@@ -44,6 +46,7 @@ pub(crate) fn run(kind: &str, args: &[String]) -> Result<()> {
         "embed" => embed::run(args),
         "search" => search::run(args),
         "http" => http::run(args),
+        "eval" => eval::run(args),
         other => Err(format!("unknown benchmark {other:?}")),
     }
 }

@@ -102,3 +102,50 @@ fn chat_answers_from_stdin_and_the_session_can_be_resumed() {
     let catalog = ragd_catalog::Catalog::open(&data.join("ragd.sqlite3")).unwrap();
     assert_eq!(catalog.count_messages(id.parse().unwrap()).unwrap(), 4);
 }
+
+#[test]
+fn eval_scores_each_search_mode_on_a_labelled_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let handbook = fixture("handbook.md");
+    let pdf = fixture("two-pages.pdf");
+    let out = ragd(
+        &["ingest", handbook.to_str().unwrap(), pdf.to_str().unwrap(), "--data-dir", data],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let set = dir.path().join("set.json");
+    std::fs::write(
+        &set,
+        serde_json::json!({"queries": [
+            {"query": "leave days", "relevant": [{"document": "handbook.md", "phrase": "twenty-five days"}]},
+            {"query": "orchards", "relevant": [{"document": "two-pages.pdf"}]},
+            {"query": "zebra", "relevant": [{"document": "nothing.md"}]},
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+
+    let out = ragd(&["eval", set.to_str().unwrap(), "--json", "--data-dir", data], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["queries"], 3);
+    // The keyword queries are found at rank 1; the third has no relevant document stored.
+    let keyword = &report["modes"]["keyword"];
+    assert!((keyword["recall@10"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{report}");
+    assert!((keyword["mrr@10"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-9, "{report}");
+    for mode in ["semantic", "hybrid"] {
+        let ndcg = report["modes"][mode]["ndcg@10"].as_f64().unwrap();
+        assert!((0.0..=2.0 / 3.0 + 1e-9).contains(&ndcg) && ndcg > 0.0, "{mode}: {report}");
+    }
+
+    // A table by default; a malformed set is a clear error.
+    let out = ragd(&["eval", set.to_str().unwrap(), "--data-dir", data], dir.path());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nDCG@10"));
+    std::fs::write(&set, r#"{"queries": []}"#).unwrap();
+    let out = ragd(&["eval", set.to_str().unwrap(), "--data-dir", data], dir.path());
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no queries"));
+}
