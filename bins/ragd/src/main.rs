@@ -13,6 +13,7 @@ mod chat;
 mod eval;
 mod ingest;
 mod search;
+mod sync;
 
 use clap::{Parser, Subcommand};
 use ragd::config::{Config, ConfigFile, Env, LogFormat, Overrides};
@@ -64,6 +65,19 @@ enum Command {
         /// How many hits.
         #[arg(long, default_value_t = 5)]
         top_k: usize,
+        /// Directory for the database, vectors and uploads.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Make the documents that came from a folder match it: add new files, replace changed
+    /// ones, remove deleted ones (by content hash); running it again changes nothing.
+    Sync {
+        /// The folder.
+        #[arg(value_name = "DIR")]
+        folder: PathBuf,
+        /// Put the folder's documents in this collection (created when missing).
+        #[arg(long, value_name = "NAME")]
+        collection: Option<String>,
         /// Directory for the database, vectors and uploads.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
@@ -139,6 +153,7 @@ fn main() -> ExitCode {
         Command::Ingest { data_dir, .. }
         | Command::Search { data_dir, .. }
         | Command::Eval { data_dir, .. }
+        | Command::Sync { data_dir, .. }
         | Command::Chat { data_dir, .. }
         | Command::Mcp { data_dir } => {
             Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
@@ -167,6 +182,9 @@ fn main() -> ExitCode {
         Command::Ingest { paths, .. } => ingest::run(&config, &paths),
         Command::Search { query, mode, top_k, .. } => search::run(&config, &query, mode, top_k),
         Command::Eval { file, k, json, .. } => eval::run(&config, &file, k, json),
+        Command::Sync { folder, collection, .. } => {
+            sync::run(&config, &folder, collection.as_deref())
+        }
         Command::Chat { session, name, max_new_tokens, .. } => {
             chat::run(config, chat::ChatOptions { session, name, max_new_tokens })
         }

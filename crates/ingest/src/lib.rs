@@ -16,7 +16,8 @@
 //!   with char offsets, page numbers and heading paths.
 //! - [`Ingestor`]: the service behind uploads: streams files to disk, records them in the
 //!   catalog and runs `queued -> extracting -> chunking -> embedding -> ready | failed` on a
-//!   bounded pool of workers, resuming unfinished documents after a restart.
+//!   bounded pool of workers, resuming unfinished documents after a restart; collections
+//!   and document metadata ([`collections`]); folder sync ([`sync`]).
 //!
 //! Architecture invariant: written against the `ragd-core` traits (and `ragd-catalog` rows)
 //! only; it never depends on `ragd-embedding`, `ragd-vector-store` or `ragd-llm-backends`.
@@ -30,6 +31,7 @@ pub mod extract;
 pub mod guard;
 pub mod isolate;
 pub mod pipeline;
+pub mod sync;
 
 pub use batch::{BatchFile, UploadBatch};
 pub use chunk::{ChunkPiece, Chunker, ChunkerConfig};
@@ -39,3 +41,4 @@ pub use extract::{Extracted, HeadingSpan, PageSpan, extract, extract_with};
 pub use guard::ExtractLimits;
 pub use isolate::{Isolation, WorkerCommand, run_worker};
 pub use pipeline::{IngestConfig, IngestParts, Ingested, Ingestor};
+pub use sync::{SOURCE_PATH, SOURCE_ROOT, SyncChange, SyncItem};

@@ -149,3 +149,76 @@ fn eval_scores_each_search_mode_on_a_labelled_set() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no queries"));
 }
+
+#[test]
+fn sync_adds_updates_removes_and_a_second_run_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("notes");
+    std::fs::create_dir_all(folder.join("sub")).unwrap();
+    std::fs::write(folder.join("a.md"), "# A\n\nThe first note about herons.\n").unwrap();
+    std::fs::write(folder.join("sub/b.md"), "# B\n\nThe second note about otters.\n").unwrap();
+    std::fs::write(folder.join("c.txt"), "The third note about beavers.\n").unwrap();
+    std::fs::write(folder.join(".hidden.md"), "skipped").unwrap();
+    let data = dir.path().join("data");
+    let sync = || {
+        let out = ragd(
+            &[
+                "sync",
+                folder.to_str().unwrap(),
+                "--collection",
+                "notes",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+            dir.path(),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+
+    let first = sync();
+    assert!(first.contains("3 added, 0 updated, 0 removed, 0 unchanged, 0 failed"), "{first}");
+    assert!(first.contains("+ sub/b.md"), "{first}");
+    assert!(sync().contains("nothing changed: 3 files up to date"));
+
+    let catalog = || ragd_catalog::Catalog::open(&data.join("ragd.sqlite3")).unwrap();
+    let path_of = |doc: &ragd_core::Document| doc.metadata[ragd_ingest::SOURCE_PATH].clone();
+    let before = catalog().list_documents(&ragd_catalog::DocumentQuery::default()).unwrap().items;
+    let old_a = before
+        .iter()
+        .find(|d| path_of(d) == ragd_core::MetadataValue::String("a.md".into()))
+        .unwrap()
+        .id;
+
+    std::fs::write(folder.join("a.md"), "# A\n\nThe first note, now about storks.\n").unwrap();
+    std::fs::remove_file(folder.join("c.txt")).unwrap();
+    std::fs::write(folder.join("d.md"), "# D\n\nA fourth note about cranes.\n").unwrap();
+    let second = sync();
+    assert!(second.contains("1 added, 1 updated, 1 removed, 1 unchanged, 0 failed"), "{second}");
+    assert!(
+        second.contains("~ a.md") && second.contains("- c.txt") && second.contains("+ d.md"),
+        "{second}"
+    );
+    assert!(sync().contains("nothing changed: 3 files up to date"));
+
+    let catalog = catalog();
+    let after = catalog.list_documents(&ragd_catalog::DocumentQuery::default()).unwrap().items;
+    let mut paths: Vec<String> = after
+        .iter()
+        .map(|d| {
+            let ragd_core::MetadataValue::String(path) = path_of(d) else { panic!("{d:?}") };
+            path
+        })
+        .collect();
+    paths.sort();
+    assert_eq!(paths, ["a.md", "d.md", "sub/b.md"]);
+    assert!(after.iter().all(|d| d.status == DocumentStatus::Ready), "{after:?}");
+    assert!(after.iter().all(|d| d.id != old_a), "the old content of a.md is gone");
+    assert_eq!(catalog.find_collection("notes").unwrap().document_count, 3);
+    let text = after
+        .iter()
+        .find(|d| path_of(d) == ragd_core::MetadataValue::String("a.md".into()))
+        .unwrap();
+    assert!(catalog.document_text(text.id, None).unwrap().contains("storks"));
+}
