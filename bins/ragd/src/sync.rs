@@ -17,7 +17,7 @@ const PER_DOCUMENT_TIMEOUT: Duration = Duration::from_secs(600);
 fn line(item: &SyncItem) -> Option<String> {
     match &item.change {
         SyncChange::Added(id) => Some(format!("+ {} ({id})", item.path)),
-        SyncChange::Updated { new, old } => Some(format!("~ {} ({old} -> {new})", item.path)),
+        SyncChange::Updated(id) => Some(format!("~ {} ({id})", item.path)),
         SyncChange::Removed(id) => Some(format!("- {} ({id})", item.path)),
         SyncChange::Failed(reason) => Some(format!("✗ {}: {reason}", item.path)),
         SyncChange::Unchanged(_) => None,
@@ -69,7 +69,7 @@ pub(crate) fn run(
         let new: Vec<_> = items
             .iter()
             .filter_map(|item| match &item.change {
-                SyncChange::Added(id) | SyncChange::Updated { new: id, .. } => Some((item, *id)),
+                SyncChange::Added(id) | SyncChange::Updated(id) => Some((item, *id)),
                 SyncChange::Unchanged(_) | SyncChange::Removed(_) | SyncChange::Failed(_) => None,
             })
             .collect();
@@ -89,7 +89,7 @@ pub(crate) fn run(
 
         let count = |f: fn(&SyncChange) -> bool| items.iter().filter(|i| f(&i.change)).count();
         let added = count(|c| matches!(c, SyncChange::Added(_)));
-        let updated = count(|c| matches!(c, SyncChange::Updated { .. }));
+        let updated = count(|c| matches!(c, SyncChange::Updated(_)));
         let removed = count(|c| matches!(c, SyncChange::Removed(_)));
         let unchanged = count(|c| matches!(c, SyncChange::Unchanged(_)));
         if added + updated + removed + failed == 0 {

@@ -287,6 +287,52 @@ impl Catalog {
         Ok(())
     }
 
+    /// Points a finished (`ready` or `failed`) document at a new stored file and queues it
+    /// again, keeping its id, chunks (until reprocessed), collections and metadata. Returns
+    /// the document as it was before.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown id; [`Error::InUse`] while it is being processed,
+    /// or when another document already holds this content (sha256);
+    /// [`Error::InvalidInput`] for a malformed sha256.
+    pub fn replace_document_file(&self, id: DocumentId, new: &NewDocument) -> Result<Document> {
+        let sha256 = normalize_sha256(&new.sha256)?;
+        let bytes = int_to_sql(new.bytes, "document size")?;
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let before = read_document(&tx, id)?;
+        if !before.status.is_terminal() {
+            return Err(Error::InUse {
+                what: format!("document {id}"),
+                by: "it is still being processed; replace it once it is ready or failed".to_owned(),
+            });
+        }
+        if let Some(other) = select_document_by(&tx, "sha256", &sha256)?
+            && other.id != id
+        {
+            return Err(Error::InUse {
+                what: "this content".to_owned(),
+                by: format!("document {} ({}) holds the same bytes", other.id, other.filename),
+            });
+        }
+        tx.execute(
+            "UPDATE documents SET filename = ?1, mime = ?2, sha256 = ?3, bytes = ?4, status = ?5, \
+                 progress = 0, error = NULL, updated_at = ?6 WHERE id = ?7",
+            params![
+                new.filename,
+                new.mime,
+                sha256,
+                bytes,
+                status_to_sql(DocumentStatus::Queued),
+                time_to_sql(Utc::now()),
+                id_to_sql(id),
+            ],
+        )?;
+        tx.commit()?;
+        Ok(before)
+    }
+
     /// Deletes a document with its text, chunks and full-text entries.
     ///
     /// Returns `false` when no document had this id.

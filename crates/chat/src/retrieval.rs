@@ -121,8 +121,11 @@ impl ChatService {
             return Ok(Vec::new());
         }
         let vector = embedder.embed_query(query.to_owned()).await?;
-        let filter =
-            VectorFilter { document_ids: Vec::new(), session_ids: session.into_iter().collect() };
+        let filter = VectorFilter {
+            document_ids: Vec::new(),
+            session_ids: session.into_iter().collect(),
+            ids: Vec::new(),
+        };
         let found = store
             .search(SearchRequest {
                 table: TableName::Memory,

@@ -66,7 +66,8 @@ impl ChatService {
         let _guard = self.lock(id).await;
         self.session(id).await?;
         if let Some(store) = &self.parts().store {
-            let filter = VectorFilter { document_ids: Vec::new(), session_ids: vec![id] };
+            let filter =
+                VectorFilter { document_ids: Vec::new(), session_ids: vec![id], ids: Vec::new() };
             let removed = store.delete(DeleteRequest { table: TableName::Memory, filter }).await?;
             tracing::debug!(session = %id, removed, "deleted memory vectors");
         }

@@ -52,13 +52,15 @@ pub struct VectorFilter {
     pub document_ids: Vec<DocumentId>,
     /// Only rows of these sessions (empty: no restriction).
     pub session_ids: Vec<SessionId>,
+    /// Only rows with these ids (empty: no restriction).
+    pub ids: Vec<Uuid>,
 }
 
 impl VectorFilter {
     /// `true` when the filter restricts nothing.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.document_ids.is_empty() && self.session_ids.is_empty()
+        self.document_ids.is_empty() && self.session_ids.is_empty() && self.ids.is_empty()
     }
 }
 

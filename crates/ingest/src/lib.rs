@@ -40,5 +40,5 @@ pub use error::{Error, Result};
 pub use extract::{Extracted, HeadingSpan, PageSpan, extract, extract_with};
 pub use guard::ExtractLimits;
 pub use isolate::{Isolation, WorkerCommand, run_worker};
-pub use pipeline::{IngestConfig, IngestParts, Ingested, Ingestor};
+pub use pipeline::{ChunkDiff, IngestConfig, IngestParts, Ingested, Ingestor, Replaced};
 pub use sync::{SOURCE_PATH, SOURCE_ROOT, SyncChange, SyncItem};

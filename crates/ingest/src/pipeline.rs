@@ -50,6 +50,8 @@ mod embed;
 mod extraction;
 mod queue;
 mod receive;
+
+pub use receive::Replaced;
 mod stages;
 
 use std::ops::Range;
@@ -90,6 +92,23 @@ struct Inner {
     config: IngestConfig,
     workers: Arc<Semaphore>,
     queued: AtomicU64,
+    /// Documents whose next processing may keep the vectors of unchanged chunks (their
+    /// content was replaced while they were `ready`). Lost in a crash, which only means a
+    /// full re-embed.
+    reuse: std::sync::Mutex<std::collections::HashSet<DocumentId>>,
+    /// What the last processing of a replaced document did to its chunks.
+    diffs: std::sync::Mutex<std::collections::HashMap<DocumentId, ChunkDiff>>,
+}
+
+/// How a replaced document's chunks changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChunkDiff {
+    /// Chunks whose text was unchanged: their vectors were kept, not embedded again.
+    pub kept: usize,
+    /// New or changed chunks, embedded.
+    pub added: usize,
+    /// Old chunks that are gone, with their vectors.
+    pub removed: usize,
 }
 
 impl Ingestor {
@@ -110,6 +129,8 @@ impl Ingestor {
                 config,
                 workers,
                 queued: AtomicU64::new(0),
+                reuse: std::sync::Mutex::default(),
+                diffs: std::sync::Mutex::default(),
             }),
         })
     }
@@ -269,6 +290,26 @@ impl Ingestor {
     }
 
     /// Runs a catalog call on the blocking pool.
+    /// Marks `id` so that its next processing keeps the vectors of unchanged chunks.
+    pub(crate) fn allow_reuse(&self, id: DocumentId) {
+        self.inner.reuse.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id);
+    }
+
+    /// Whether `id` may keep vectors this time (and forgets it).
+    pub(crate) fn take_reuse(&self, id: DocumentId) -> bool {
+        self.inner.reuse.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id)
+    }
+
+    /// Records what processing a replaced document did to its chunks.
+    pub(crate) fn record_diff(&self, id: DocumentId, diff: ChunkDiff) {
+        self.inner.diffs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id, diff);
+    }
+
+    /// Takes the recorded chunk diff of `id`, if any.
+    pub(crate) fn take_diff(&self, id: DocumentId) -> Option<ChunkDiff> {
+        self.inner.diffs.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&id)
+    }
+
     pub(crate) async fn db<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,

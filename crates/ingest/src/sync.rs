@@ -5,9 +5,10 @@
 //! A synced document carries two metadata keys: [`SOURCE_ROOT`] (the folder's canonical
 //! path) and [`SOURCE_PATH`] (the file's path relative to it, `/`-separated), so the folder's
 //! documents are found with a metadata filter and a file is matched to its document by
-//! path. A changed file is ingested first and its old document deleted after, so a crash in
-//! between leaves two documents for the path, which the next run resolves (the one whose
-//! hash matches the file stays). Optionally every synced document is put in a collection.
+//! path. A changed file replaces its document's content (`Ingestor::replace_stream`: same
+//! id, collections and metadata; unchanged chunks keep their vectors). A crash leaves the
+//! folder half synced, which the next run finishes (extra documents for a path, if any, are
+//! resolved to one). Optionally every synced document is put in a collection.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -31,13 +32,9 @@ pub const SOURCE_PATH: &str = "source_path";
 pub enum SyncChange {
     /// A new file, ingested as this document.
     Added(DocumentId),
-    /// A changed file: its new document, and the old one deleted.
-    Updated {
-        /// The document of the file's new content.
-        new: DocumentId,
-        /// The document of its old content, now deleted.
-        old: DocumentId,
-    },
+    /// A changed file: its document's content was replaced (same id; unchanged chunks keep
+    /// their vectors).
+    Updated(DocumentId),
     /// The file's content is the stored one.
     Unchanged(DocumentId),
     /// The file is gone; its document was deleted.
@@ -231,16 +228,35 @@ impl Ingestor {
                 SyncChange::Unchanged(current.id)
             }
             (None, Some(old)) => {
-                let new = self.ingest_synced(root, path, file, collection).await?;
-                SyncChange::Updated { new, old: old.id }
+                let id = old.id;
+                let content = tokio::fs::File::open(file)
+                    .await
+                    .map_err(|source| Error::Io { path: file.to_path_buf(), source })?;
+                let name =
+                    file.file_name().map_or_else(|| "upload".into(), |n| n.to_string_lossy());
+                let stream = tokio_util::io::ReaderStream::new(content);
+                // Processing is waited for by the caller, not here.
+                self.replace_stream(id, &name, stream, std::time::Duration::ZERO).await?;
+                if let Some(collection) = collection {
+                    self.add_to_collection(collection, vec![id]).await?;
+                }
+                SyncChange::Updated(id)
             }
             (None, None) => {
                 SyncChange::Added(self.ingest_synced(root, path, file, collection).await?)
             }
         };
-        // Extra documents for the path (a crash between ingest and delete): keep one.
-        for document in stale.iter().chain(current.iter().skip(1)) {
-            self.delete(document.id).await?;
+        // Extra documents for the path (from an interrupted earlier run): keep one.
+        let kept = match &change {
+            SyncChange::Added(id) | SyncChange::Updated(id) | SyncChange::Unchanged(id) => {
+                Some(*id)
+            }
+            SyncChange::Removed(_) | SyncChange::Failed(_) => None,
+        };
+        for document in stale.iter().chain(current.iter()) {
+            if Some(document.id) != kept {
+                self.delete(document.id).await?;
+            }
         }
         Ok(change)
     }

@@ -243,8 +243,11 @@ impl Searcher {
             ));
         };
         let vector = embedder.embed_query(query.text.clone()).await?;
-        let filter =
-            VectorFilter { document_ids: query.document_ids.clone(), session_ids: Vec::new() };
+        let filter = VectorFilter {
+            document_ids: query.document_ids.clone(),
+            session_ids: Vec::new(),
+            ids: Vec::new(),
+        };
         let scored = store
             .search(SearchRequest { table: TableName::Chunks, vector, top_k: depth, filter })
             .await?;

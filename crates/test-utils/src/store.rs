@@ -46,7 +46,8 @@ fn matches(filter: &VectorFilter, record: &EmbeddedRecord) -> bool {
         || record.document_id.is_some_and(|id| filter.document_ids.contains(&id));
     let session_ok = filter.session_ids.is_empty()
         || record.session_id.is_some_and(|id| filter.session_ids.contains(&id));
-    doc_ok && session_ok
+    let id_ok = filter.ids.is_empty() || filter.ids.contains(&record.id);
+    doc_ok && session_ok && id_ok
 }
 
 #[async_trait]

@@ -15,11 +15,14 @@ use crate::schema::{COL_DOCUMENT_ID, COL_ID, COL_SESSION_ID};
 pub(crate) fn predicate(filter: &VectorFilter) -> Option<String> {
     let documents = filter.document_ids.iter().map(|id| *id.as_uuid());
     let sessions = filter.session_ids.iter().map(|id| *id.as_uuid());
-    let clauses: Vec<String> =
-        [in_list(COL_DOCUMENT_ID, documents), in_list(COL_SESSION_ID, sessions)]
-            .into_iter()
-            .flatten()
-            .collect();
+    let clauses: Vec<String> = [
+        in_list(COL_DOCUMENT_ID, documents),
+        in_list(COL_SESSION_ID, sessions),
+        in_list(COL_ID, filter.ids.iter().copied()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if clauses.is_empty() { None } else { Some(clauses.join(" AND ")) }
 }
 
@@ -55,7 +58,11 @@ mod tests {
     fn both_lists_are_combined_with_and() {
         let doc = DocumentId::new();
         let session = SessionId::new();
-        let filter = VectorFilter { document_ids: vec![doc, doc], session_ids: vec![session] };
+        let filter = VectorFilter {
+            document_ids: vec![doc, doc],
+            session_ids: vec![session],
+            ids: Vec::new(),
+        };
         assert_eq!(
             predicate(&filter).unwrap(),
             format!("document_id IN ('{doc}', '{doc}') AND session_id IN ('{session}')")

@@ -155,7 +155,8 @@ impl LanceStore {
     /// # Errors
     /// [`Error::Storage`] when LanceDB fails, [`Error::Corrupt`] for an unreadable id.
     pub async fn ids_for_document(&self, document: DocumentId) -> Result<Vec<Uuid>> {
-        let filter = VectorFilter { document_ids: vec![document], session_ids: Vec::new() };
+        let filter =
+            VectorFilter { document_ids: vec![document], session_ids: Vec::new(), ids: Vec::new() };
         self.ids(TableName::Chunks, filter::predicate(&filter)).await
     }
 

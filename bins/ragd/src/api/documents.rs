@@ -108,6 +108,106 @@ impl From<Document> for DocumentDto {
     }
 }
 
+/// How long `PUT .../content` waits for the new content to be processed before it answers
+/// 202 with the document still processing.
+const REPLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What happened to a replaced document's chunks.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChunkChanges {
+    /// Chunks whose text was unchanged: their vectors were kept.
+    pub kept: usize,
+    /// New or changed chunks, embedded.
+    pub added: usize,
+    /// Old chunks that are gone, with their vectors.
+    pub removed: usize,
+}
+
+/// The answer of `PUT /api/v1/documents/{id}/content`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplaceResponse {
+    /// The document now.
+    pub document: DocumentDto,
+    /// `false` when the bytes were the stored ones (nothing was done).
+    pub changed: bool,
+    /// Chunks kept, added and removed, when the document was ready before and is done now
+    /// (`null` otherwise: it was failed before, or is still processing).
+    pub chunks: Option<ChunkChanges>,
+}
+
+/// The multipart form of a replacement (for the OpenAPI document).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Describes the form for OpenAPI; the handler reads the stream itself.
+pub struct ReplaceForm {
+    /// The new file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Replaces a document's file, keeping its id, collections and metadata.
+///
+/// The new content is processed again; chunks whose text did not change keep their vectors
+/// (when the document was `ready`), only changed ones are embedded. The answer waits up to
+/// 60 s for that: `200` with the counts of chunks kept, added and removed, or `202` with the
+/// document still processing. Identical bytes answer `200` with `changed: false`.
+#[utoipa::path(
+    put,
+    path = "/{id}/content",
+    tag = "documents",
+    params(("id" = uuid::Uuid, Path, description = "Document id")),
+    request_body(content = ReplaceForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "Replaced and processed (or unchanged)", body = ReplaceResponse),
+        (status = 202, description = "Replaced; still processing", body = ReplaceResponse),
+        (status = 400, description = "No file, an empty file, or another form field", body = ErrorBody),
+        (status = 404, description = "No such document", body = ErrorBody),
+        (status = 409, description = "Still processing, or another document holds the same bytes", body = ErrorBody),
+        (status = 413, description = "Larger than ingest.max_upload_bytes", body = ErrorBody),
+        (status = 415, description = "Unsupported document type", body = ErrorBody),
+        (status = 503, description = "Ingestion is unavailable (tokenizer asset missing)", body = ErrorBody)
+    )
+)]
+pub async fn replace(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<DocumentId>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let mut multipart = multipart?;
+    let Some(field) = multipart.next_field().await? else {
+        return Err(ApiError::new(
+            ErrorKind::InvalidInput,
+            "send the new file in the field `file`",
+        ));
+    };
+    if field.name() != Some("file") {
+        return Err(ApiError::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "unexpected form field {:?}; send the new file in the field `file`",
+                field.name().unwrap_or("")
+            ),
+        ));
+    }
+    let filename = field.file_name().unwrap_or("upload").to_owned();
+    let replaced = state
+        .engine
+        .documents()
+        .replace_stream(id, &filename, Box::pin(field), REPLACE_WAIT)
+        .await?;
+    let status =
+        if replaced.document.status.is_terminal() { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let body = ReplaceResponse {
+        chunks: replaced.chunks.map(|c| ChunkChanges {
+            kept: c.kept,
+            added: c.added,
+            removed: c.removed,
+        }),
+        changed: replaced.changed,
+        document: replaced.document.into(),
+    };
+    Ok((status, ApiJson(body)))
+}
+
 /// Changes to a document.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -162,6 +162,7 @@ fn documents_router() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::text))
         .routes(routes!(documents::chunks))
         .routes(routes!(documents::reindex))
+        .routes(routes!(documents::replace))
         .routes(routes!(documents::chunk))
         // Upload size is enforced per file while streaming (`ingest.max_upload_bytes`), so
         // axum's 2 MB default body limit is lifted here; no other route here reads a body.

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use ragd::AppState;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use crate::test_config;
@@ -425,4 +425,132 @@ async fn an_upload_declaring_more_than_all_files_may_carry_is_refused_unread() {
     let (status, body) = app.send(request).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["error"]["code"], "payload_too_large");
+}
+
+/// A Markdown document of `sections` sections, each long enough to be its own chunk; the
+/// section named `changed` gets other words.
+fn sectioned(sections: &[&str], changed: Option<&str>) -> String {
+    let mut text = String::from("# Field notes\n\n");
+    for name in sections {
+        let topic = if Some(*name) == changed { "glaciers carving fjords" } else { name };
+        text.push_str(&format!("## {name}\n\n"));
+        for n in 0..40 {
+            text.push_str(&format!("Observation {n} about {topic} in the {name} section. "));
+        }
+        text.push_str("\n\n");
+    }
+    text
+}
+
+async fn put_content(
+    app: &App,
+    id: &str,
+    name: &str,
+    bytes: &[u8],
+    field: &str,
+) -> (StatusCode, Value) {
+    let mut body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{name}\"\r\n\
+         Content-Type: text/markdown\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
+    let request = Request::put(format!("/api/v1/documents/{id}/content"))
+        .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+        .body(Body::from(body))
+        .unwrap();
+    app.send(request).await
+}
+
+async fn chunk_ids(app: &App, id: &str) -> Vec<String> {
+    let (_, chunks) = app.get(&format!("/api/v1/documents/{id}/chunks?limit=500")).await;
+    chunks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn replacing_content_keeps_the_id_and_the_vectors_of_unchanged_chunks() {
+    let app = App::new().await;
+    let sections = ["herons", "otters", "beavers", "kingfishers"];
+    let id = app.add("notes.md", &sectioned(&sections, None)).await;
+    let (_, collection) = app.post("/api/v1/collections", &json!({"name": "field"})).await;
+    let (status, _) =
+        app.post("/api/v1/collections/field/documents", &json!({"document_ids": [id]})).await;
+    assert_eq!(status, StatusCode::OK, "{collection}");
+    let before = chunk_ids(&app, &id).await;
+    assert!(before.len() >= 4, "one chunk per section at least: {before:?}");
+
+    // One section changes: the others keep their chunk ids (and vectors).
+    let new = sectioned(&sections, Some("otters"));
+    let (status, replaced) = put_content(&app, &id, "notes-v2.md", new.as_bytes(), "file").await;
+    assert_eq!(status, StatusCode::OK, "{replaced}");
+    assert_eq!(replaced["changed"], true);
+    assert_eq!(replaced["document"]["id"], id.as_str());
+    assert_eq!(replaced["document"]["status"], "ready", "{replaced}");
+    assert_eq!(replaced["document"]["filename"], "notes-v2.md");
+    let (kept, added, removed) = (
+        replaced["chunks"]["kept"].as_u64().unwrap(),
+        replaced["chunks"]["added"].as_u64().unwrap(),
+        replaced["chunks"]["removed"].as_u64().unwrap(),
+    );
+    assert!(kept >= 2 && added >= 1 && removed >= 1, "{replaced}");
+    let after = chunk_ids(&app, &id).await;
+    assert_eq!(after.len() as u64, kept + added, "{replaced}");
+    let still: Vec<&String> = after.iter().filter(|c| before.contains(c)).collect();
+    assert_eq!(still.len() as u64, kept, "kept chunks keep their ids");
+    for gone in before.iter().filter(|c| !after.contains(c)) {
+        let (status, _) = app.get(&format!("/api/v1/documents/chunks/{gone}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    // The new text is found by meaning and by word, the old one no longer by word; the
+    // collection still holds the document.
+    let (_, hits) = app
+        .post("/api/v1/search/semantic", &json!({"query": "glaciers carving fjords", "top_k": 1}))
+        .await;
+    assert_eq!(hits["hits"][0]["document_id"], id.as_str(), "{hits}");
+    let (_, old) = app.post("/api/v1/search/keyword", &json!({"query": "otters"})).await;
+    assert!(
+        old["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| !h["text"].as_str().unwrap().contains("about otters")),
+        "{old}"
+    );
+    // A kept chunk is still found by meaning: its vector was kept with its id.
+    let (_, unchanged) = app
+        .post(
+            "/api/v1/search/semantic",
+            &json!({"query": "observation about kingfishers", "top_k": 1}),
+        )
+        .await;
+    let found = unchanged["hits"][0]["chunk_id"].as_str().unwrap().to_owned();
+    assert!(still.contains(&&found), "{unchanged}");
+    let (_, field) = app.get("/api/v1/collections/field").await;
+    assert_eq!(field["document_count"], 1);
+
+    // The same bytes again change nothing; another document's bytes are refused.
+    let (status, same) = put_content(&app, &id, "notes-v2.md", new.as_bytes(), "file").await;
+    assert_eq!(status, StatusCode::OK, "{same}");
+    assert_eq!(same["changed"], false);
+    assert_eq!(chunk_ids(&app, &id).await, after);
+    let other = app.add("other.md", "# Other\n\nSomething else entirely.\n").await;
+    let (status, body) = put_content(&app, &other, "dup.md", new.as_bytes(), "file").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains(&id), "{body}");
+    // Bad requests.
+    let unknown = uuid::Uuid::now_v7();
+    let (status, _) = put_content(&app, &unknown.to_string(), "x.md", b"# X\n\nx\n", "file").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = put_content(&app, &id, "x.md", b"# X\n\nx\n", "files").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = put_content(&app, &id, "junk.bin", &fixture("junk.bin"), "file").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    let (_, doc) = app.get(&format!("/api/v1/documents/{id}")).await;
+    assert_eq!(doc["filename"], "notes-v2.md", "a refused replacement changes nothing: {doc}");
 }

@@ -11,7 +11,7 @@ use ragd_core::DocumentId;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
-use super::{Ingested, Ingestor};
+use super::{ChunkDiff, Ingested, Ingestor};
 use crate::detect::{DocumentKind, detect};
 use crate::error::{Error, Result};
 
@@ -57,6 +57,71 @@ impl Ingestor {
                 Ok(Ingested { document, duplicate: true })
             }
         }
+    }
+
+    /// Replaces the file of a finished document, keeping its id, collections and metadata,
+    /// and processes it again; the chunks whose text is unchanged keep their vectors when
+    /// the document was `ready`. Waits up to `wait` for the processing and returns the
+    /// document with what happened to its chunks (`None` when it was not done in time or
+    /// nothing was reused). Identical bytes change nothing (`changed: false`).
+    ///
+    /// # Errors
+    /// As [`Ingestor::ingest_stream`]; `NotFound` for an unknown document; `Conflict` while
+    /// it is being processed or when another document holds the same bytes.
+    pub async fn replace_stream<S, B, E>(
+        &self,
+        id: DocumentId,
+        filename: &str,
+        stream: S,
+        wait: std::time::Duration,
+    ) -> Result<Replaced>
+    where
+        S: Stream<Item = std::result::Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
+        if let Err(reason) = &self.inner.chunker {
+            return Err(Error::Unavailable(reason.clone()));
+        }
+        // Refuse before reading the body when the document is missing or busy.
+        let current = self.db(move |c| c.get_document(id)).await?;
+        if !current.status.is_terminal() {
+            return Err(Error::Busy(format!(
+                "document {id} is still being processed; replace it once it is ready or failed"
+            )));
+        }
+        let filename = clean_filename(filename);
+        let upload = self.receive(&filename, stream).await?;
+        if upload.sha256 == current.sha256 {
+            return Ok(Replaced { document: current, changed: false, chunks: None });
+        }
+        let new = NewDocument {
+            id,
+            filename,
+            mime: upload.kind.mime().to_owned(),
+            sha256: upload.sha256,
+            bytes: upload.bytes,
+        };
+        let before = self.db(move |c| c.replace_document_file(id, &new)).await?;
+        // The old bytes belong to no document any more.
+        let old = self.upload_path(&before.sha256);
+        if let Err(err) = tokio::fs::remove_file(&old).await
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %old.display(), %err, "cannot remove the replaced file");
+        }
+        if before.status == ragd_core::DocumentStatus::Ready {
+            self.allow_reuse(id);
+        }
+        tracing::info!(document_id = %id, "document content replaced; queued again");
+        self.enqueue(id);
+        let document = match self.wait_until_done(id, wait).await {
+            Ok(document) => document,
+            Err(Error::Timeout(_)) => self.db(move |c| c.get_document(id)).await?,
+            Err(err) => return Err(err),
+        };
+        let chunks = if document.status.is_terminal() { self.take_diff(id) } else { None };
+        Ok(Replaced { document, changed: true, chunks })
     }
 
     /// Stores a file from disk and queues it, like an upload.
@@ -117,6 +182,17 @@ impl Ingestor {
         }
         Ok(Upload { kind, sha256, bytes })
     }
+}
+
+/// What [`Ingestor::replace_stream`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replaced {
+    /// The document now (`ready`, `failed`, or still processing when the wait ran out).
+    pub document: ragd_core::Document,
+    /// `false` when the new bytes were the stored ones (nothing was done).
+    pub changed: bool,
+    /// What happened to its chunks, when it was `ready` before and is done now.
+    pub chunks: Option<ChunkDiff>,
 }
 
 /// A received upload, stored under its sha256.

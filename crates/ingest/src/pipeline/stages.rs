@@ -2,11 +2,12 @@
 //! embedding -> ready | failed(reason)`. [`Stop`] is why it ended early; `process` records
 //! the outcome, `run_stages` does the work.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use ragd_core::{Chunk, ChunkId, DocumentId, DocumentStatus};
 
-use super::Ingestor;
+use super::{ChunkDiff, Ingestor};
 use crate::chunk::ChunkPiece;
 use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
@@ -109,15 +110,35 @@ impl Ingestor {
                 pieces.len()
             )));
         }
-        let chunks: Vec<Chunk> = pieces.into_iter().map(|piece| to_chunk(id, piece)).collect();
+        let mut chunks: Vec<Chunk> = pieces.into_iter().map(|piece| to_chunk(id, piece)).collect();
         let count = chunks.len();
+        // A replaced document that was ready keeps the ids, and so the vectors, of the
+        // chunks whose text did not change.
+        let reuse = if self.take_reuse(id) {
+            let old = self.db(move |c| c.list_chunks(id, u32::MAX, 0)).await?.items;
+            Some(reuse_ids(&mut chunks, old))
+        } else {
+            None
+        };
         let text = extracted.text;
         let stored = chunks.clone();
         self.db(move |c| c.replace_chunks(id, &text, &stored)).await?;
         metrics::counter!(ragd_core::metric_names::INGEST_CHUNKS_TOTAL).increment(count as u64);
 
         self.set_status(id, DocumentStatus::Embedding, 0).await?;
-        self.embed_chunks(id, &chunks).await?;
+        match reuse {
+            Some((kept, removed)) => {
+                self.embed_changed(id, &chunks, &kept, &removed).await?;
+                let diff = ChunkDiff {
+                    kept: kept.len(),
+                    added: count - kept.len(),
+                    removed: removed.len(),
+                };
+                tracing::info!(document_id = %id, ?diff, "replaced document: unchanged chunks kept their vectors");
+                self.record_diff(id, diff);
+            }
+            None => self.embed_chunks(id, &chunks).await?,
+        }
 
         // A delete that raced with the stages above leaves nothing to mark ready.
         self.db(move |c| c.get_document(id)).await?;
@@ -133,6 +154,24 @@ where
     F: FnOnce() -> Result<T> + Send + 'static,
 {
     tokio::task::spawn_blocking(f).await?
+}
+
+/// Gives each new chunk whose text equals an old chunk's the old chunk's id (each old id
+/// once, in order). Returns the ids kept and the old ids no new chunk took.
+fn reuse_ids(chunks: &mut [Chunk], old: Vec<Chunk>) -> (HashSet<ChunkId>, Vec<ChunkId>) {
+    let mut by_text: HashMap<String, VecDeque<ChunkId>> = HashMap::new();
+    for chunk in old {
+        by_text.entry(chunk.text).or_default().push_back(chunk.id);
+    }
+    let mut kept = HashSet::new();
+    for chunk in chunks.iter_mut() {
+        if let Some(id) = by_text.get_mut(&chunk.text).and_then(VecDeque::pop_front) {
+            chunk.id = id;
+            kept.insert(id);
+        }
+    }
+    let removed = by_text.into_values().flatten().collect();
+    (kept, removed)
 }
 
 fn to_chunk(document_id: DocumentId, piece: ChunkPiece) -> Chunk {

@@ -60,7 +60,11 @@ async fn rows_added_after_the_index_are_still_found() {
             table: TableName::Chunks,
             vector: late.vector.clone(),
             top_k: 3,
-            filter: VectorFilter { document_ids: vec![doc], session_ids: Vec::new() },
+            filter: VectorFilter {
+                document_ids: vec![doc],
+                session_ids: Vec::new(),
+                ids: Vec::new(),
+            },
         })
         .await
         .unwrap();

@@ -117,7 +117,11 @@ async fn delete_by_document_removes_exactly_its_rows() {
     let deleted = store
         .delete(DeleteRequest {
             table: TableName::Chunks,
-            filter: VectorFilter { document_ids: vec![gone], session_ids: Vec::new() },
+            filter: VectorFilter {
+                document_ids: vec![gone],
+                session_ids: Vec::new(),
+                ids: Vec::new(),
+            },
         })
         .await
         .unwrap();
