@@ -138,6 +138,16 @@ enum Command {
     ExtractWorker,
 }
 
+/// The engine the offline verbs (`search`, `eval`, `sync`) work on: the server's start-up,
+/// without the chat model and the system sampler they never use.
+async fn offline_engine(config: &Config) -> Result<ragd_engine::Engine, ragd_engine::Error> {
+    ragd_engine::Engine::builder(config.engine_config())
+        .autoload_model(false)
+        .system_monitor(false)
+        .build()
+        .await
+}
+
 #[allow(clippy::print_stderr)] // Errors before logging is installed go to stderr directly.
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -24,12 +24,7 @@ pub(crate) fn run(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        // The same start-up as the server, without the chat model this verb never uses.
-        let engine = ragd_engine::Engine::builder(config.engine_config())
-            .autoload_model(false)
-            .system_monitor(false)
-            .build()
-            .await?;
+        let engine = crate::offline_engine(config).await?;
         let search = engine.search();
         let query = SearchQuery {
             text: text.to_owned(),

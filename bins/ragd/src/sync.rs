@@ -34,11 +34,7 @@ pub(crate) fn run(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let engine = ragd_engine::Engine::builder(config.engine_config())
-            .autoload_model(false)
-            .system_monitor(false)
-            .build()
-            .await?;
+        let engine = crate::offline_engine(config).await?;
         let documents = engine.documents();
         // A named collection that does not exist yet is created.
         let collection = match collection {

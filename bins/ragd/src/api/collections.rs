@@ -9,8 +9,9 @@ use axum::http::StatusCode;
 use ragd_catalog::CollectionUpdate;
 use ragd_core::{Collection, CollectionId, DocumentId};
 use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
+use crate::api::sessions::PageParams;
 use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, page_size};
 use crate::state::AppState;
 
@@ -82,18 +83,6 @@ impl From<Collection> for CollectionBody {
             updated_at: crate::api::timestamp(c.updated_at),
         }
     }
-}
-
-/// Paging.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Page size, 1 to 500 (default 50).
-    pub limit: Option<u32>,
-    /// How many to skip.
-    #[serde(default)]
-    pub offset: u32,
 }
 
 /// A page of collections, by name.

@@ -13,7 +13,7 @@ const RIVER: &str = "# Rivers\n\nThe river Varn floods the meadows every spring.
 const BREAD: &str = "# Bread\n\nSourdough needs a starter of flour and water.\n";
 
 /// The document ids of a search's hits.
-fn hit_documents(body: &Value) -> Vec<String> {
+pub(crate) fn hit_documents(body: &Value) -> Vec<String> {
     body["hits"]
         .as_array()
         .unwrap_or_else(|| panic!("no hits: {body}"))

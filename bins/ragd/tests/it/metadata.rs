@@ -7,6 +7,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
 
 use crate::chat::wait_for_model;
+use crate::collections::hit_documents;
 use crate::documents::App;
 
 const BOUNDARY: &str = "ragd-metadata-boundary-51f0";
@@ -32,15 +33,6 @@ async fn upload_with_metadata(
         .body(Body::from(body))
         .unwrap();
     app.send(request).await
-}
-
-fn hit_documents(body: &Value) -> Vec<String> {
-    body["hits"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no hits: {body}"))
-        .iter()
-        .map(|hit| hit["document_id"].as_str().unwrap().to_owned())
-        .collect()
 }
 
 #[tokio::test]
