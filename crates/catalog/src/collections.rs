@@ -401,6 +401,31 @@ impl Catalog {
         Ok(collection)
     }
 
+    /// The newest document of a collection with exactly this file name, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown collection.
+    pub fn collection_document_named(
+        &self,
+        collection: CollectionId,
+        filename: &str,
+    ) -> Result<Option<DocumentId>> {
+        let conn = self.lock();
+        require_collection(&conn, collection)?;
+        let id: Option<String> = conn
+            .query_row(
+                "SELECT d.id FROM documents d \
+                 JOIN collection_documents m ON m.document_id = d.id \
+                 WHERE m.collection_id = ?1 AND d.filename = ?2 \
+                 ORDER BY d.created_at DESC, d.id DESC LIMIT 1",
+                params![id_to_sql(collection), filename],
+                |row| row.get(0),
+            )
+            .optional()?;
+        id.map(|id| id_from_sql(&id)).transpose()
+    }
+
     /// The collections a document is in, by name.
     ///
     /// # Errors

@@ -20,6 +20,9 @@ pub struct BatchFile {
     pub filename: String,
     /// The stored (or already present) document, or why this file was refused.
     pub outcome: Result<Ingested>,
+    /// `true` when the file replaced the content of a document of the same name in the
+    /// batch's collection (see [`Ingestor::batch_replacing`]).
+    pub replaced: bool,
 }
 
 /// The files of one upload; see the module docs. Create it with [`Ingestor::batch`], feed
@@ -29,13 +32,26 @@ pub struct UploadBatch {
     ingestor: Ingestor,
     files: Vec<BatchFile>,
     finished: bool,
+    /// Files named like a document of this collection replace its content.
+    replace_in: Option<ragd_core::CollectionId>,
 }
 
 impl Ingestor {
     /// An empty upload batch over this ingestor.
     #[must_use]
     pub fn batch(&self) -> UploadBatch {
-        UploadBatch { ingestor: self.clone(), files: Vec::new(), finished: false }
+        UploadBatch { ingestor: self.clone(), files: Vec::new(), finished: false, replace_in: None }
+    }
+
+    /// An empty upload batch in which a file with the name of a document of `collection`
+    /// replaces that document's content ([`Ingestor::replace_stream`]: same id, unchanged
+    /// chunks keep their vectors) instead of becoming a new document. A replacement is not
+    /// undone when the request is refused later.
+    #[must_use]
+    pub fn batch_replacing(&self, collection: ragd_core::CollectionId) -> UploadBatch {
+        let mut batch = self.batch();
+        batch.replace_in = Some(collection);
+        batch
     }
 }
 
@@ -58,7 +74,25 @@ impl UploadBatch {
             self.rollback().await;
             return Err(Error::TooManyFiles { max });
         }
-        match self.ingestor.ingest_stream(filename, stream).await {
+        let target = match self.replace_in {
+            Some(collection) => {
+                let name = crate::pipeline::clean_filename(filename);
+                self.ingestor.db(move |c| c.collection_document_named(collection, &name)).await?
+            }
+            None => None,
+        };
+        let (outcome, replaced) = match target {
+            Some(id) => {
+                let outcome = self
+                    .ingestor
+                    .replace_stream(id, filename, stream, std::time::Duration::ZERO)
+                    .await
+                    .map(|r| Ingested { document: r.document, duplicate: !r.changed });
+                (outcome, true)
+            }
+            None => (self.ingestor.ingest_stream(filename, stream).await, false),
+        };
+        match outcome {
             Err(err @ Error::TooLarge { .. }) => {
                 // Going on would mean reading the rest of an oversized body to find the next
                 // file: the request is refused as a whole, at once.
@@ -66,7 +100,7 @@ impl UploadBatch {
                 Err(err)
             }
             outcome => {
-                self.files.push(BatchFile { filename: filename.to_owned(), outcome });
+                self.files.push(BatchFile { filename: filename.to_owned(), outcome, replaced });
                 Ok(())
             }
         }
@@ -133,6 +167,7 @@ impl UploadBatch {
     fn created(&self) -> Vec<ragd_core::DocumentId> {
         self.files
             .iter()
+            .filter(|file| !file.replaced)
             .filter_map(|file| file.outcome.as_ref().ok())
             .filter(|ingested| !ingested.duplicate)
             .map(|ingested| ingested.document.id)

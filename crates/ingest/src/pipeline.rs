@@ -52,6 +52,7 @@ mod queue;
 mod receive;
 
 pub use receive::Replaced;
+pub(crate) use receive::clean_filename;
 mod stages;
 
 use std::ops::Range;

@@ -273,6 +273,9 @@ pub struct UploadedDocument {
     pub status_url: Option<String>,
     /// `true` when the same bytes were uploaded before.
     pub duplicate: bool,
+    /// `true` when the file replaced the content of the collection's document of the same
+    /// name (`on_conflict=replace`); its id is that document's.
+    pub replaced: bool,
     /// Why the file was refused.
     pub error: Option<ErrorDetail>,
 }
@@ -301,6 +304,19 @@ pub struct UploadQuery {
     /// A collection (id or name) to put every stored file of the upload in, new ones and
     /// duplicates alike.
     pub collection: Option<String>,
+    /// What a file named like a document of `collection` does: `new` (default) becomes a
+    /// new document, `replace` replaces that document's content (same id).
+    pub on_conflict: Option<OnConflict>,
+}
+
+/// What an upload does with a file named like a document of the target collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnConflict {
+    /// Store it as a new document.
+    New,
+    /// Replace the existing document's content.
+    Replace,
 }
 
 /// Uploads one or more files (multipart field `files`, repeated).
@@ -362,7 +378,19 @@ pub async fn upload(
     };
     let mut multipart = multipart?;
     // Any refusal or early return drops the batch, which removes what it queued.
-    let mut batch = state.engine.documents().batch();
+    let mut batch = match (target.on_conflict, collection) {
+        (Some(OnConflict::Replace), Some(collection)) => {
+            state.engine.documents().batch_replacing(collection)
+        }
+        (Some(OnConflict::Replace), None) => {
+            return Err(ApiError::new(
+                ErrorKind::InvalidInput,
+                "on_conflict=replace needs a collection to look for the older document in",
+            )
+            .with_param("on_conflict"));
+        }
+        (Some(OnConflict::New) | None, _) => state.engine.documents().batch(),
+    };
     let mut metadata = ragd_core::Metadata::new();
     while let Some(field) = multipart.next_field().await? {
         if field.name() == Some("metadata") {
@@ -408,6 +436,7 @@ impl From<ragd_ingest::BatchFile> for UploadedDocument {
                     filename: document.filename,
                     status: Some(document.status.into()),
                     duplicate: ingested.duplicate,
+                    replaced: file.replaced,
                     error: None,
                 }
             }
@@ -417,6 +446,7 @@ impl From<ragd_ingest::BatchFile> for UploadedDocument {
                 status: None,
                 status_url: None,
                 duplicate: false,
+                replaced: file.replaced,
                 error: Some(ApiError::from(err).detail()),
             },
         }

@@ -214,3 +214,54 @@ async fn collections_are_managed_by_id_or_name_with_clear_errors() {
     let (status, _) = app.get("/api/v1/documents?collection=gamma").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_upload_can_replace_the_document_of_the_same_name_in_a_collection() {
+    let app = App::with(|config| config.models.autoload = "none".to_owned()).await;
+    let (status, _) = app.post("/api/v1/collections", &json!({"name": "Docs"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, first) = app
+        .upload_to(
+            "/api/v1/documents?collection=Docs",
+            &[("notes.md", b"# Notes\n\nHerons nest in reeds.\n")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+    let id = first["documents"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.wait(&id).await["status"], "ready");
+
+    // Same name, same collection, asked to replace: same id, new content.
+    let (status, second) = app
+        .upload_to(
+            "/api/v1/documents?collection=Docs&on_conflict=replace",
+            &[("notes.md", b"# Notes\n\nCranes dance in winter fields.\n")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{second}");
+    assert_eq!(second["documents"][0]["id"], id.as_str(), "{second}");
+    assert_eq!(second["documents"][0]["replaced"], true, "{second}");
+    assert_eq!(app.wait(&id).await["status"], "ready");
+    let (_, text) = app.get(&format!("/api/v1/documents/{id}/text")).await;
+    assert!(text["text"].as_str().unwrap().contains("Cranes"), "{text}");
+    let (_, all) = app.get("/api/v1/documents").await;
+    assert_eq!(all["total"], 1, "{all}");
+
+    // Without the option the same name is a new document.
+    let (status, third) = app
+        .upload_to(
+            "/api/v1/documents?collection=Docs",
+            &[("notes.md", b"# Notes\n\nStorks return in spring.\n")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{third}");
+    assert_ne!(third["documents"][0]["id"], id.as_str());
+    assert_eq!(third["documents"][0]["replaced"], false);
+
+    for uri in [
+        "/api/v1/documents?on_conflict=replace",
+        "/api/v1/documents?collection=Docs&on_conflict=merge",
+    ] {
+        let (status, body) = app.upload_to(uri, &[("x.md", b"# X\n\nx text\n")]).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+    }
+}

@@ -221,7 +221,7 @@ impl Drop for TempFile {
 
 /// The name as given, without any directory part (so `../../etc/passwd` is stored as
 /// `passwd`) and without control characters; `upload` when nothing is left.
-fn clean_filename(name: &str) -> String {
+pub(crate) fn clean_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
     let cleaned: String = base.chars().filter(|c| !c.is_control()).collect();
     let cleaned = cleaned.trim();
