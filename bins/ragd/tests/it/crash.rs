@@ -1,7 +1,8 @@
 //! Crash safety: the built `ragd` is killed with SIGKILL while documents are embedding,
 //! restarted on the same data dir, and every acknowledged (202) document must reach
 //! `ready` with the chunk count of a clean ingest, with exactly one vector per chunk in
-//! LanceDB (no orphans either way).
+//! LanceDB (no orphans either way). The same holds for a document whose content is being
+//! replaced (`PUT .../content`) when the kill comes.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -253,4 +254,128 @@ fn sigkill_mid_embedding_loses_no_acknowledged_document_and_leaves_no_orphans() 
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
         assert!(!name.starts_with('.'), "{name} left behind");
     }
+}
+
+/// Waits until document `id` is `ready` (a `failed` ends the wait with a panic).
+fn wait_ready(
+    server: &Server,
+    client: &reqwest::Client,
+    runtime: &tokio::runtime::Runtime,
+    id: &str,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let doc: Value = runtime.block_on(async {
+            let url = server.url(&format!("/api/v1/documents/{id}"));
+            client.get(url).send().await.unwrap().json().await.unwrap()
+        });
+        if doc["status"] == "ready" {
+            return doc;
+        }
+        assert_ne!(doc["status"], "failed", "{doc}");
+        assert!(Instant::now() < deadline, "document {id} did not finish: {doc}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigkill_mid_replacement_keeps_the_document_and_one_vector_per_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::new();
+    let old = document(0);
+    // Half the old text, half new: some chunks could keep their vectors, most are embedded.
+    let half: String = old.split_inclusive(". ").take(150).collect();
+    let new = format!("{half}{}", document(5));
+
+    let server = Server::start(&data, dir.path());
+    let upload: Value = runtime.block_on(async {
+        let response = client
+            .post(server.url("/api/v1/documents"))
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(multipart(&[("notes.txt".to_owned(), old.clone())]))
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    });
+    let id = upload["documents"][0]["id"].as_str().unwrap().to_owned();
+    let before = wait_ready(&server, &client, &runtime, &id);
+
+    // Replace in the background (the answer waits for processing); kill mid-embedding.
+    let body = format!(
+        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\n{new}\r\n--{BOUNDARY}--\r\n"
+    );
+    let url = server.url(&format!("/api/v1/documents/{id}/content"));
+    let put = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            // The connection dies with the server; its answer does not matter.
+            let _ = reqwest::Client::new()
+                .put(url)
+                .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+                .body(body)
+                .send()
+                .await;
+        });
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let doc: Value = runtime.block_on(async {
+            let url = server.url(&format!("/api/v1/documents/{id}"));
+            client.get(url).send().await.unwrap().json().await.unwrap()
+        });
+        if doc["status"] == "embedding" && doc["progress"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            doc["status"] != "ready" || doc["sha256"] == before["sha256"],
+            "done before the kill: {doc}"
+        );
+        assert!(Instant::now() < deadline, "the replacement never reached embedding: {doc}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.kill();
+    put.join().unwrap();
+
+    // Restarted, the same document finishes with the new content.
+    let server = Server::start(&data, dir.path());
+    let after = wait_ready(&server, &client, &runtime, &id);
+    server.stop();
+    assert_ne!(after["sha256"], before["sha256"], "{after}");
+
+    let catalog = Catalog::open(&data.join("ragd.sqlite3")).unwrap();
+    assert_eq!(catalog.count_documents().unwrap(), 1);
+    let doc_id = id.parse().unwrap();
+    assert!(catalog.document_text(doc_id, None).unwrap().contains("Document 5 sentence"));
+    let clean = clean_chunk_counts(&[("notes.txt".to_owned(), new)], dir.path());
+    assert_eq!(chunk_counts(&catalog), clean);
+    runtime.block_on(async {
+        let uri = data.join("lance").to_string_lossy().into_owned();
+        let config = LanceStoreConfig::new(uri, "sentence-transformers/all-MiniLM-L6-v2", 384);
+        let store = LanceStore::open(config).await.unwrap();
+        let chunks: HashSet<_> = catalog
+            .list_chunks(doc_id, 10_000, 0)
+            .unwrap()
+            .items
+            .iter()
+            .map(|chunk| *chunk.id.as_uuid())
+            .collect();
+        let vectors: HashSet<_> =
+            store.ids_for_document(doc_id).await.unwrap().into_iter().collect();
+        assert_eq!(vectors, chunks, "vectors and chunks differ after the restart");
+        assert_eq!(
+            store.count(TableName::Chunks).await.unwrap(),
+            chunks.len() as u64,
+            "orphan vectors"
+        );
+    });
+    // Only the new file is stored.
+    let stored: Vec<String> = std::fs::read_dir(data.join("uploads"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(stored, vec![after["sha256"].as_str().unwrap().to_owned()], "{stored:?}");
 }
