@@ -23,7 +23,7 @@
 use std::sync::Arc;
 
 use ragd_catalog::DocumentQuery;
-use ragd_core::{ChunkId, DocumentId, DocumentStatus, ErrorKind};
+use ragd_core::{ChunkId, CollectionId, DocumentId, DocumentStatus, ErrorKind};
 use ragd_engine::Engine;
 use ragd_llm_backends::manager::LoadState;
 use ragd_search::{HybridOptions, MAX_TOP_K, SearchQuery};
@@ -126,6 +126,16 @@ fn parse_document_ids(ids: Option<&[IdArg]>) -> Result<Vec<DocumentId>, ToolErro
     ids.unwrap_or_default().iter().map(|id| id.parse("document_ids")).collect()
 }
 
+/// A metadata filter argument, checked.
+fn metadata_filter(
+    value: Option<&serde_json::Value>,
+) -> Result<ragd_core::MetadataFilter, ToolError> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(ragd_core::MetadataFilter::default()),
+        Some(value) => ragd_core::MetadataFilter::from_json(value).map_err(ToolError),
+    }
+}
+
 /// `top_k`, checked to be 1 to [`MAX_TOP_K`].
 fn check_top_k(top_k: usize) -> Result<usize, ToolError> {
     match top_k {
@@ -181,6 +191,12 @@ pub struct SearchArgs {
     pub top_k: Option<usize>,
     /// Only search these documents (ids from `list_documents`); omit to search all.
     pub document_ids: Option<Vec<IdArg>>,
+    /// Only search the documents of these collections (names or ids; with
+    /// `document_ids`, their union).
+    pub collections: Option<Vec<String>>,
+    /// Only search documents whose metadata matches, e.g. `{"lang": "en", "year":
+    /// {"gte": 2020}, "team": {"in": ["hr", "it"]}}`.
+    pub filter: Option<serde_json::Value>,
 }
 
 /// Arguments of `get_chunk`.
@@ -226,6 +242,10 @@ pub struct AskArgs {
     pub question: String,
     /// Only use these documents (ids from `list_documents`); omit to use all.
     pub document_ids: Option<Vec<IdArg>>,
+    /// Only use the documents of these collections (names or ids).
+    pub collections: Option<Vec<String>>,
+    /// Only use documents whose metadata matches (the form of `search`'s `filter`).
+    pub filter: Option<serde_json::Value>,
     /// How many chunks to retrieve as context, 1 to 100 (default: the server's setting).
     #[schemars(range(min = 1, max = MAX_TOP_K))]
     pub top_k: Option<usize>,
@@ -306,6 +326,18 @@ impl RagdMcp {
         &self.engine
     }
 
+    /// The ids of collections named by name or id; an unknown one is an error naming it.
+    async fn collection_ids(
+        &self,
+        keys: Option<&[String]>,
+    ) -> Result<Vec<CollectionId>, ToolError> {
+        let mut ids = Vec::new();
+        for key in keys.unwrap_or_default() {
+            ids.push(self.engine.documents().collection(key).await?.id);
+        }
+        Ok(ids)
+    }
+
     #[tool(
         name = "search",
         description = "Search the stored documents for passages relevant to a query. Modes: \
@@ -325,8 +357,8 @@ impl RagdMcp {
             text: args.query,
             top_k: check_top_k(args.top_k.unwrap_or(DEFAULT_TOP_K))?,
             document_ids: parse_document_ids(args.document_ids.as_deref())?,
-            collection_ids: Vec::new(),
-            filter: ragd_core::MetadataFilter::default(),
+            collection_ids: self.collection_ids(args.collections.as_deref()).await?,
+            filter: metadata_filter(args.filter.as_ref())?,
         };
         let search = self.engine.search();
         let hits = match mode {
@@ -420,8 +452,8 @@ impl RagdMcp {
     ) -> Result<CallToolResult, ToolError> {
         let retrieval = ragd_chat::Retrieval {
             document_ids: parse_document_ids(args.document_ids.as_deref())?,
-            collection_ids: Vec::new(),
-            filter: ragd_core::MetadataFilter::default(),
+            collection_ids: self.collection_ids(args.collections.as_deref()).await?,
+            filter: metadata_filter(args.filter.as_ref())?,
             top_k: args.top_k.map(check_top_k).transpose()?,
         };
         let request = ragd_chat::CompleteRequest::new(args.question).with_retrieval(retrieval);

@@ -162,6 +162,23 @@ async def search_finds_the_document(client: Client) -> None:
         assert all(hit["document_id"] == DOC for hit in hits), f"{mode} outside {DOC}: {hits}"
 
 
+async def search_by_collection_and_metadata(client: Client) -> None:
+    """The harness put DOC alone in the collection `lighthouses` and gave it `topic: sea`."""
+    for scope in ({"collections": ["lighthouses"]}, {"filter": {"topic": "sea"}}):
+        arguments = {"query": "flour water yeast starter", "mode": "semantic", "top_k": 5, **scope}
+        hits = hits_of(json_of(await call(client, "search", arguments)))
+        assert hits, f"{scope}: nothing found"
+        assert all(hit["document_id"] == DOC for hit in hits), f"{scope} leaked: {hits}"
+    for arguments, word in (
+        ({"query": "x", "filter": {"topic": {"between": 1}}}, "between"),
+        ({"query": "x", "collections": ["no-such-collection"]}, "no-such-collection"),
+    ):
+        result = await call(client, "search", arguments)
+        assert result.is_error, f"search({arguments}) did not fail: {result.content}"
+        message = " ".join(getattr(block, "text", "") for block in result.content)
+        assert word in message, f"the error does not name {word!r}: {message}"
+
+
 async def get_chunk_returns_the_hit(client: Client) -> None:
     chunk_id = state["chunk_id"]
     chunk = json_of(await call(client, "get_chunk", {"chunk_id": chunk_id}))
@@ -252,6 +269,7 @@ def unauthorized_http_is_refused() -> None:
 CHECKS: list[Callable[[Client], Awaitable[None]]] = [
     the_tools_are_listed,
     search_finds_the_document,
+    search_by_collection_and_metadata,
     get_chunk_returns_the_hit,
     list_documents_lists_both,
     get_document_text_reads_the_text,

@@ -85,6 +85,23 @@ fn the_official_openai_ollama_and_mcp_clients_work_against_ragd() {
         |body| body["state"] == "loaded",
         |body| body["state"] == "failed",
     );
+    // The lighthouse document alone in a collection, with metadata: MCP search scopes.
+    let (status, body) = api.send(
+        api.client.post(server.url("/api/v1/collections")).json(&json!({"name": "lighthouses"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = api.send(
+        api.client
+            .post(server.url("/api/v1/collections/lighthouses/documents"))
+            .json(&json!({"document_ids": [doc]})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api.send(
+        api.client
+            .patch(server.url(&format!("/api/v1/documents/{doc}")))
+            .json(&json!({"metadata": {"topic": "sea"}})),
+    );
+    assert_eq!(status, 200, "{body}");
     // Short answers wherever a request sets no limit of its own (the MCP `ask` tool).
     api.put("/api/v1/models/config", &json!({"max_new_tokens": 24}));
 
