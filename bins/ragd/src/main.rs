@@ -88,9 +88,9 @@ enum Command {
         /// The labelled set.
         #[arg(value_name = "FILE")]
         file: PathBuf,
-        /// Recall is counted in the top K hits (MRR and nDCG at 10).
-        #[arg(long, default_value_t = 10)]
-        k: usize,
+        /// Recall is counted in the top K hits, 1 to 100 (MRR and nDCG at 10).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+        k: u16,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -191,7 +191,7 @@ fn main() -> ExitCode {
         Command::Serve { .. } => serve(config),
         Command::Ingest { paths, .. } => ingest::run(&config, &paths),
         Command::Search { query, mode, top_k, .. } => search::run(&config, &query, mode, top_k),
-        Command::Eval { file, k, json, .. } => eval::run(&config, &file, k, json),
+        Command::Eval { file, k, json, .. } => eval::run(&config, &file, usize::from(k), json),
         Command::Sync { folder, collection, .. } => {
             sync::run(&config, &folder, collection.as_deref())
         }

@@ -20,6 +20,9 @@ fn line(item: &SyncItem) -> Option<String> {
         SyncChange::Updated(id) => Some(format!("~ {} ({id})", item.path)),
         SyncChange::Removed(id) => Some(format!("- {} ({id})", item.path)),
         SyncChange::Failed(reason) => Some(format!("✗ {}: {reason}", item.path)),
+        SyncChange::Duplicate(id) => {
+            Some(format!("= {} (same bytes as document {id}; not synced)", item.path))
+        }
         SyncChange::Unchanged(_) => None,
     }
 }
@@ -66,7 +69,10 @@ pub(crate) fn run(
             .iter()
             .filter_map(|item| match &item.change {
                 SyncChange::Added(id) | SyncChange::Updated(id) => Some((item, *id)),
-                SyncChange::Unchanged(_) | SyncChange::Removed(_) | SyncChange::Failed(_) => None,
+                SyncChange::Unchanged(_)
+                | SyncChange::Removed(_)
+                | SyncChange::Duplicate(_)
+                | SyncChange::Failed(_) => None,
             })
             .collect();
         bar.set_length(new.len() as u64);
@@ -88,11 +94,17 @@ pub(crate) fn run(
         let updated = count(|c| matches!(c, SyncChange::Updated(_)));
         let removed = count(|c| matches!(c, SyncChange::Removed(_)));
         let unchanged = count(|c| matches!(c, SyncChange::Unchanged(_)));
+        let duplicates = count(|c| matches!(c, SyncChange::Duplicate(_)));
+        let skipped = if duplicates > 0 {
+            format!(" ({duplicates} duplicates of other documents skipped)")
+        } else {
+            String::new()
+        };
         if added + updated + removed + failed == 0 {
-            println!("nothing changed: {unchanged} files up to date");
+            println!("nothing changed: {unchanged} files up to date{skipped}");
         } else {
             println!(
-                "{added} added, {updated} updated, {removed} removed, {unchanged} unchanged, {failed} failed"
+                "{added} added, {updated} updated, {removed} removed, {unchanged} unchanged, {failed} failed{skipped}"
             );
         }
         if failed > 0 {

@@ -90,6 +90,21 @@ fn collect_chunks(
 }
 
 impl Catalog {
+    /// Removes a document's extracted text and chunks (with their full-text entries), so
+    /// that a document that failed keeps nothing searchable from an earlier content.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Sqlite`] when the delete fails.
+    pub fn clear_document_content(&self, id: DocumentId) -> Result<()> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id_to_sql(id)])?;
+        tx.execute("DELETE FROM document_texts WHERE document_id = ?1", [id_to_sql(id)])?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Stores a document's extracted text and chunks, replacing any earlier ones, in one
     /// transaction. Used for the first ingest and for reindexing.
     ///

@@ -287,6 +287,37 @@ impl Catalog {
         Ok(())
     }
 
+    /// Queues a finished (`ready` or `failed`) document again (progress 0, no error), in
+    /// one statement, so two callers cannot both queue it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown id; [`Error::InUse`] while it is being processed.
+    pub fn requeue_finished(&self, id: DocumentId) -> Result<()> {
+        let updated = self.lock().execute(
+            "UPDATE documents SET status = ?1, progress = 0, error = NULL, updated_at = ?2 \
+             WHERE id = ?3 AND status IN (?4, ?5)",
+            params![
+                status_to_sql(DocumentStatus::Queued),
+                time_to_sql(Utc::now()),
+                id_to_sql(id),
+                status_to_sql(DocumentStatus::Ready),
+                status_to_sql(DocumentStatus::Failed),
+            ],
+        )?;
+        if updated == 1 {
+            return Ok(());
+        }
+        let document = self.get_document(id)?;
+        Err(Error::InUse {
+            what: format!("document {id}"),
+            by: format!(
+                "it is still {}; try again once it is ready or failed",
+                status_to_sql(document.status)
+            ),
+        })
+    }
+
     /// Points a finished (`ready` or `failed`) document at a new stored file and queues it
     /// again, keeping its id, chunks (until reprocessed), collections and metadata. Returns
     /// the document as it was before.

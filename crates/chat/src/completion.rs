@@ -231,6 +231,14 @@ impl ChatService {
         };
         let settings =
             self.parts().models.settings().apply(&request.settings.unwrap_or_default())?;
+        // An unknown collection is the caller's mistake (404), not a quiet answer without
+        // documents, which is what retrieval does with errors.
+        if let Some(retrieval) = &request.retrieval
+            && !retrieval.collection_ids.is_empty()
+        {
+            let ids = retrieval.collection_ids.clone();
+            self.db(move |c| c.collection_documents(&ids).map(|_| ())).await?;
+        }
         let slot = self.generation_slot().await?;
         let backend = self.parts().models.backend().ok_or(Error::NoModel)?;
 

@@ -46,7 +46,7 @@ pub use llm::{
     GenerationSettings, LlmBackend, SettingsPatch, TokenUsage,
 };
 pub use metadata::{
-    Condition, MAX_FILTER_VALUES, MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS,
+    Condition, MAX_FILTER_KEYS, MAX_FILTER_VALUES, MAX_METADATA_KEY_CHARS, MAX_METADATA_KEYS,
     MAX_METADATA_VALUE_CHARS, Metadata, MetadataFilter, MetadataValue, check_key,
     metadata_from_json,
 };

@@ -24,6 +24,8 @@ pub const MAX_METADATA_KEY_CHARS: usize = 64;
 pub const MAX_METADATA_VALUE_CHARS: usize = 1024;
 /// The most values an `in` condition may list.
 pub const MAX_FILTER_VALUES: usize = 100;
+/// The most keys one filter may name (each becomes a subquery).
+pub const MAX_FILTER_KEYS: usize = 32;
 
 /// One metadata value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,6 +159,9 @@ impl MetadataFilter {
         let serde_json::Value::Object(object) = value else {
             return Err(format!("a filter must be a JSON object of key to condition, not {value}"));
         };
+        if object.len() > MAX_FILTER_KEYS {
+            return Err(format!("a filter may name at most {MAX_FILTER_KEYS} keys"));
+        }
         let mut conditions = Vec::with_capacity(object.len());
         for (key, condition) in object {
             check_key(key)?;
@@ -259,6 +264,9 @@ mod tests {
         assert!(err(json!({"x": {}})).contains("empty condition"));
         assert!(err(json!(["x"])).contains("JSON object"));
         assert!(err(json!({"": 1})).contains("1 to"));
+        let many: serde_json::Map<String, serde_json::Value> =
+            (0..=MAX_FILTER_KEYS).map(|i| (format!("k{i}"), json!(1))).collect();
+        assert!(err(serde_json::Value::Object(many)).contains("at most"));
     }
 
     #[test]

@@ -159,14 +159,8 @@ impl Ingestor {
     /// # Errors
     /// `NotFound` for an unknown id, `Conflict` while the document is still processing.
     pub async fn reindex(&self, id: DocumentId) -> Result<Document> {
-        let document = self.db(move |c| c.get_document(id)).await?;
-        if !document.status.is_terminal() {
-            return Err(Error::Busy(format!(
-                "document {id} is still {}; reindex it once it is ready or failed",
-                status_name(document.status)
-            )));
-        }
-        self.db(move |c| c.set_status(id, DocumentStatus::Queued, 0, None)).await?;
+        // One conditional update: a concurrent reindex or replacement cannot queue it twice.
+        self.db(move |c| c.requeue_finished(id)).await?;
         self.enqueue(id);
         self.db(move |c| c.get_document(id)).await
     }

@@ -39,6 +39,10 @@ pub enum SyncChange {
     Unchanged(DocumentId),
     /// The file is gone; its document was deleted.
     Removed(DocumentId),
+    /// The file's bytes are already stored as another document (uploaded otherwise, from
+    /// another folder, or another file of this one); that document is left as it is and
+    /// is not synced from this file.
+    Duplicate(DocumentId),
     /// The file could not be read or was refused.
     Failed(String),
 }
@@ -129,23 +133,28 @@ impl Ingestor {
         }
     }
 
-    /// Ingests a file as the document of `path` under `root`.
+    /// Ingests a file as the document of `path` under `root`; a file whose bytes another
+    /// document already holds is [`SyncChange::Duplicate`], and that document is neither
+    /// tagged nor, later, deleted by this folder's syncs.
     async fn ingest_synced(
         &self,
         root: &str,
         path: &str,
         file: &Path,
         collection: Option<CollectionId>,
-    ) -> Result<DocumentId> {
+    ) -> Result<SyncChange> {
         let ingested = self.ingest_file(file).await?;
         let id = ingested.document.id;
+        if ingested.duplicate {
+            return Ok(SyncChange::Duplicate(id));
+        }
         let metadata: Metadata =
             [(SOURCE_ROOT.to_owned(), text(root)), (SOURCE_PATH.to_owned(), text(path))].into();
         self.update_metadata(id, metadata, Vec::new()).await?;
         if let Some(collection) = collection {
             self.add_to_collection(collection, vec![id]).await?;
         }
-        Ok(id)
+        Ok(SyncChange::Added(id))
     }
 
     /// Makes the documents that came from `folder` match it (see the module docs), calling
@@ -242,16 +251,14 @@ impl Ingestor {
                 }
                 SyncChange::Updated(id)
             }
-            (None, None) => {
-                SyncChange::Added(self.ingest_synced(root, path, file, collection).await?)
-            }
+            (None, None) => self.ingest_synced(root, path, file, collection).await?,
         };
         // Extra documents for the path (from an interrupted earlier run): keep one.
         let kept = match &change {
             SyncChange::Added(id) | SyncChange::Updated(id) | SyncChange::Unchanged(id) => {
                 Some(*id)
             }
-            SyncChange::Removed(_) | SyncChange::Failed(_) => None,
+            SyncChange::Removed(_) | SyncChange::Duplicate(_) | SyncChange::Failed(_) => None,
         };
         for document in stale.iter().chain(current.iter()) {
             if Some(document.id) != kept {

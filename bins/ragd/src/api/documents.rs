@@ -296,6 +296,28 @@ pub struct UploadForm {
     files: Vec<Vec<u8>>,
 }
 
+/// The largest `metadata` form field of an upload.
+const METADATA_FIELD_BYTES: usize = 64 * 1024;
+
+/// A text form field, refused past `limit` bytes before more is read.
+async fn bounded_text(
+    mut field: axum::extract::multipart::Field<'_>,
+    limit: usize,
+) -> Result<String, ApiError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await? {
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                format!("the `metadata` field may hold at most {limit} bytes"),
+            ));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    String::from_utf8(bytes)
+        .map_err(|_| ApiError::new(ErrorKind::InvalidInput, "the `metadata` field is not UTF-8"))
+}
+
 /// Where an upload goes.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -394,7 +416,7 @@ pub async fn upload(
     let mut metadata = ragd_core::Metadata::new();
     while let Some(field) = multipart.next_field().await? {
         if field.name() == Some("metadata") {
-            let text = field.text().await?;
+            let text = bounded_text(field, METADATA_FIELD_BYTES).await?;
             let value: serde_json::Value = serde_json::from_str(&text).map_err(|err| {
                 ApiError::new(
                     ErrorKind::InvalidInput,

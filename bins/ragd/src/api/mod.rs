@@ -156,17 +156,20 @@ fn api_router() -> OpenApiRouter<AppState> {
 }
 
 fn documents_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    // Uploads and replacements stream their files with their own per-file limit
+    // (`ingest.max_upload_bytes`), so axum's default body limit is lifted for them only;
+    // every other route here keeps the JSON limit of the layer around the API.
+    let streamed = OpenApiRouter::new()
         .routes(routes!(documents::upload, documents::list))
+        .routes(routes!(documents::replace))
+        .layer(DefaultBodyLimit::disable());
+    OpenApiRouter::new()
         .routes(routes!(documents::get, documents::update, documents::delete))
         .routes(routes!(documents::text))
         .routes(routes!(documents::chunks))
         .routes(routes!(documents::reindex))
-        .routes(routes!(documents::replace))
         .routes(routes!(documents::chunk))
-        // Upload size is enforced per file while streaming (`ingest.max_upload_bytes`), so
-        // axum's 2 MB default body limit is lifted here; no other route here reads a body.
-        .layer(DefaultBodyLimit::disable())
+        .merge(streamed)
 }
 
 /// The OpenAPI document of every route [`router`] serves.

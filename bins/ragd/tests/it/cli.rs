@@ -182,6 +182,14 @@ fn sync_adds_updates_removes_and_a_second_run_changes_nothing() {
     assert!(first.contains("+ sub/b.md"), "{first}");
     assert!(sync().contains("nothing changed: 3 files up to date"));
 
+    // A copy of a synced file is not a second document, and is reported as such each time.
+    std::fs::copy(folder.join("a.md"), folder.join("copy-of-a.md")).unwrap();
+    let copied = sync();
+    assert!(copied.contains("= copy-of-a.md") && copied.contains("1 duplicates"), "{copied}");
+    assert!(copied.contains("nothing changed: 3 files up to date"), "{copied}");
+    std::fs::remove_file(folder.join("copy-of-a.md")).unwrap();
+    assert!(sync().contains("nothing changed: 3 files up to date"));
+
     let catalog = || ragd_catalog::Catalog::open(&data.join("ragd.sqlite3")).unwrap();
     let path_of = |doc: &ragd_core::Document| doc.metadata[ragd_ingest::SOURCE_PATH].clone();
     let before = catalog().list_documents(&ragd_catalog::DocumentQuery::default()).unwrap().items;

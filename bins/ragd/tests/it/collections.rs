@@ -136,6 +136,11 @@ async fn uploads_search_and_sessions_are_scoped_by_collection() {
     assert!(!cited.is_empty(), "{answer}");
     assert!(cited.iter().all(|id| inside.iter().any(|i| i == id)), "{answer}");
 
+    let mut unknown_scope = body.clone();
+    unknown_scope["ragd"] = json!({"collection_ids": [uuid::Uuid::now_v7().to_string()]});
+    let (status, refused) = app.post("/v1/chat/completions", &unknown_scope).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+
     // The collection is in use: deleting it is refused; out of the session, it can go.
     let (status, body) = app.delete(&format!("/api/v1/collections/{nature_id}")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");

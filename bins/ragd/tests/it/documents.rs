@@ -553,4 +553,20 @@ async fn replacing_content_keeps_the_id_and_the_vectors_of_unchanged_chunks() {
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
     let (_, doc) = app.get(&format!("/api/v1/documents/{id}")).await;
     assert_eq!(doc["filename"], "notes-v2.md", "a refused replacement changes nothing: {doc}");
+
+    // A replacement that fails leaves nothing of the old content searchable.
+    let (status, failed) = put_content(&app, &id, "blank.txt", b"   \n\n   \n", "file").await;
+    assert_eq!(status, StatusCode::OK, "{failed}");
+    assert_eq!(failed["document"]["status"], "failed", "{failed}");
+    let (_, chunks) = app.get(&format!("/api/v1/documents/{id}/chunks")).await;
+    assert_eq!(chunks["total"], 0, "{chunks}");
+    let (status, _) = app.get(&format!("/api/v1/documents/{id}/text")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, hits) = app.post("/api/v1/search/keyword", &json!({"query": "kingfishers"})).await;
+    assert!(hits["hits"].as_array().unwrap().is_empty(), "{hits}");
+    let (_, hits) = app.post("/api/v1/search/semantic", &json!({"query": "kingfishers"})).await;
+    assert!(
+        hits["hits"].as_array().unwrap().iter().all(|h| h["document_id"] != id.as_str()),
+        "{hits}"
+    );
 }

@@ -102,6 +102,17 @@ async fn metadata_filters_narrow_search_and_chat_before_ranking() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (status, body) = upload_with_metadata(&app, &[("x.md", "# X\n\nx text\n")], "[1, 2]").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Bodies are bounded: a huge PATCH is 413 (JSON limit), a huge metadata field too.
+    let huge = format!(r#"{{"metadata": {{"k": "{}"}}}}"#, "x".repeat(2 * 1024 * 1024));
+    let request = Request::patch(format!("/api/v1/documents/{german}"))
+        .header("content-type", "application/json")
+        .body(Body::from(huge))
+        .unwrap();
+    let (status, body) = app.send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let big = format!(r#"{{"k": "{}"}}"#, "x".repeat(100 * 1024));
+    let (status, body) = upload_with_metadata(&app, &[("y.md", "# Y\n\ny text\n")], &big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
 
     // A session reply and a RAG completion cite only documents the filter lets through.
     wait_for_model(&app).await;

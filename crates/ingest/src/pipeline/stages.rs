@@ -49,6 +49,14 @@ impl Ingestor {
             Err(Stop::Failed(reason)) => {
                 metrics::counter!(ragd_core::metric_names::INGEST_DOCUMENTS_TOTAL, "status" => "failed").increment(1);
                 tracing::warn!(document_id = %id, %reason, "document failed");
+                // Nothing of an earlier content stays searchable (a replaced or reindexed
+                // document that now fails): the row and the stored file remain.
+                if let Err(err) = self.db(move |c| c.clear_document_content(id)).await {
+                    tracing::warn!(document_id = %id, %err, "cannot remove the chunks of a failed document");
+                }
+                if let Err(err) = self.delete_vectors(id).await {
+                    tracing::warn!(document_id = %id, %err, "cannot remove the vectors of a failed document");
+                }
                 let stored = reason.clone();
                 let recorded = self
                     .db(move |c| {
@@ -76,6 +84,9 @@ impl Ingestor {
 
     /// Extract, chunk, store, embed. Returns the number of chunks.
     async fn run_stages(&self, id: DocumentId) -> std::result::Result<usize, Stop> {
+        // Taken at the start, so that a mark or an old diff never outlives this run.
+        let reuse = self.take_reuse(id);
+        let _ = self.take_diff(id);
         let document = self.db(move |c| c.get_document(id)).await?;
         let kind = DocumentKind::from_mime(&document.mime).ok_or_else(|| {
             Stop::Failed(format!("unsupported stored media type {}", document.mime))
@@ -114,7 +125,7 @@ impl Ingestor {
         let count = chunks.len();
         // A replaced document that was ready keeps the ids, and so the vectors, of the
         // chunks whose text did not change.
-        let reuse = if self.take_reuse(id) {
+        let reuse = if reuse {
             let old = self.db(move |c| c.list_chunks(id, u32::MAX, 0)).await?.items;
             Some(reuse_ids(&mut chunks, old))
         } else {
