@@ -2,8 +2,8 @@
 // reindex and delete documents; group them in collections; read one document's extracted
 // text and chunks.
 //
-// `#/documents?filename=&status=&mime=&collection=&offset=` is the list: the filters and the
-// page live in the hash (kept with `history.replaceState`, so typing in a filter does not
+// `#/documents?filename=&status=&mime=&collection=&filter=&offset=` is the list: the filters
+// (`filter`: a metadata filter as the JSON the API takes, as typed) and the page live in the hash (kept with `history.replaceState`, so typing in a filter does not
 // re-render the panel) and a reload keeps them. An upload is one multipart request (into
 // the collection chosen by the upload area, if any); each file's row then polls its
 // document every 500 ms until it is `ready` or `failed`.
@@ -14,14 +14,18 @@
 // be added to a collection. The API does not say which collections hold a document, so the
 // document view shows none.
 //
-// `#/documents/<id>?chunk=<chunk id>` is one document: its metadata, its extracted text
-// (the first 200 000 chars of a big one) and its chunks, 100 at a time. The chunk named in
+// `#/documents/<id>?chunk=<chunk id>` is one document: its details, its metadata (key → text,
+// number or yes/no; added, changed and removed with PATCH), a new version of its file (PUT
+// …/content: it keeps its id, and the answer says how many chunks were kept), its extracted
+// text (the first 200 000 chars of a big one) and its chunks, 100 at a time. The chunk named in
 // the query is marked in the text: chunk offsets count Unicode scalar values (Rust chars),
 // so they are mapped through `Array.from(text)`, never used as UTF-16 indexes.
 //
 // File names and document text are untrusted: they reach the DOM as text only (dom.js).
 
-import { ApiError, api, get, post, patch, del, upload, notify, showError, errorText, isAbort } from './api.js';
+import {
+  ApiError, api, request, get, post, patch, del, upload, notify, showError, errorText, isAbort,
+} from './api.js';
 import {
   h, append, replace, bytes, time, field, fieldError, documentHref, keepingFocus, whileBusy, Lifetime,
 } from './dom.js';
@@ -45,6 +49,30 @@ const CHUNK_PAGE = 100;
 const COLLECTIONS_API = '/api/v1/collections';
 /** The most collections the panel lists (the API's largest page). */
 const COLLECTION_LIMIT = 500;
+
+/** The example a metadata filter field shows (the list's and the search's). */
+export const FILTER_EXAMPLE = '{"lang": "en", "year": {"gte": 2020}}';
+const FILTER_TYPING_MS = 400;
+
+/**
+ * A metadata filter field's text → `{filter}` (null when empty) or `{error}` when it is not
+ * JSON. Whether it is a valid filter is the server's to say (a 400 naming the problem).
+ */
+export function parseFilter(text) {
+  const trimmed = String(text ?? '').trim();
+  if (!trimmed) return { filter: null };
+  try {
+    return { filter: JSON.parse(trimmed) };
+  } catch (err) {
+    return { error: `This is not valid JSON (${err.message}). A filter is an object, e.g. ${FILTER_EXAMPLE}.` };
+  }
+}
+
+/** The text input of a metadata filter (`field()` labels it). */
+export function filterInput(id, value) {
+  return h('input', { id, type: 'text', class: 'json-input', value, autocomplete: 'off', spellcheck: 'false',
+    autocapitalize: 'off', placeholder: '{"lang": "en"}' });
+}
 
 /** The collection uploads go into, kept while the page is open (the reader's last choice). */
 let uploadTarget = '';
@@ -212,6 +240,8 @@ function readFilters(query) {
     mime: TYPES.some(([type]) => type === mime) ? mime : '',
     // An id, or a name (the API takes either; it becomes the id once the collections load).
     collection: (query.get('collection') ?? '').trim(),
+    // A metadata filter, the JSON as typed (checked when the list loads).
+    metadata: (query.get('filter') ?? '').trim(),
     offset: Math.max(0, Number.parseInt(query.get('offset') ?? '0', 10) || 0),
   };
 }
@@ -252,6 +282,18 @@ class DocumentList {
     });
     status.addEventListener('change', () => this.filter({ status: status.value }));
     type.addEventListener('change', () => this.filter({ mime: type.value }));
+    this.metadataInput = filterInput('filter-metadata', f.metadata);
+    const metadata = this.metadataInput;
+    let typingFilter = null;
+    const applyFilter = () => {
+      this.life.cancel(typingFilter);
+      if (metadata.value.trim() !== this.filters.metadata) this.filter({ metadata: metadata.value.trim() });
+    };
+    metadata.addEventListener('input', () => {
+      this.life.cancel(typingFilter);
+      typingFilter = this.life.after(FILTER_TYPING_MS, applyFilter);
+    });
+    metadata.addEventListener('keydown', (event) => { if (event.key === 'Enter') applyFilter(); });
     this.collectionSelect = h('select', { id: 'filter-collection' },
       h('option', { value: '', text: 'All documents' }));
     this.collectionSelect.addEventListener('change', () => this.setCollection(this.collectionSelect.value));
@@ -260,7 +302,9 @@ class DocumentList {
       h('div', { class: 'grow' }, field('File name', name)),
       field('Status', status),
       field('Type', type),
-      h('div', { class: 'filter-collection-field' }, field('Collection', this.collectionSelect)));
+      h('div', { class: 'filter-collection-field' }, field('Collection', this.collectionSelect)),
+      h('div', { class: 'filter-metadata-field' },
+        field('Metadata filter (JSON)', metadata, `For example ${FILTER_EXAMPLE}`)));
   }
 
   /** The collection filter's choices, from the collections now known. */
@@ -312,19 +356,22 @@ class DocumentList {
     if (f.status) params.set('status', f.status);
     if (f.mime) params.set('mime', f.mime);
     if (f.collection) params.set('collection', f.collection);
+    if (f.metadata) params.set('filter', f.metadata);
     if (f.offset) params.set('offset', String(f.offset));
     const search = params.toString();
     const hash = `#/documents${search ? `?${search}` : ''}`;
     if (location.hash !== hash) history.replaceState(null, '', hash);
   }
 
-  query() {
+  /** The list's URL; `filter` is the parsed metadata filter (null: none). */
+  query(filter) {
     const f = this.filters;
     const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(f.offset) });
     if (f.filename) params.set('filename', f.filename);
     if (f.status) params.set('status', f.status);
     if (f.mime) params.set('mime', f.mime);
     if (f.collection) params.set('collection', f.collection);
+    if (filter !== null) params.set('filter', JSON.stringify(filter));
     return `${API}?${params}`;
   }
 
@@ -336,11 +383,21 @@ class DocumentList {
     const mine = ++this.generation;
     this.life.cancel(this.refreshTimer);
     this.saveHash();
+    const { filter, error } = parseFilter(this.filters.metadata);
+    if (error) {
+      this.showFilterError(error);
+      return;
+    }
     let page;
     try {
-      page = await get(this.query(), { signal: this.life.signal });
+      page = await get(this.query(filter), { signal: this.life.signal });
     } catch (err) {
       if (aborted(err, this.life) || mine !== this.generation) return;
+      // The server's objection to the metadata filter, under it; waiting will not fix it.
+      if (err instanceof ApiError && err.status === 400 && filter !== null) {
+        this.showFilterError(errorText(err));
+        return;
+      }
       this.showLoadError(err);
       // A collection that does not exist will not appear by waiting.
       const gone = err instanceof ApiError && err.status === 404 && this.filters.collection;
@@ -348,6 +405,7 @@ class DocumentList {
       return;
     }
     if (mine !== this.generation || !this.life.alive) return;
+    fieldError(this.metadataInput, null);
     if (page.items.length === 0 && this.filters.offset > 0 && page.total > 0) {
       // The page emptied (deletions, or an old link): show the last one.
       this.filters.offset = Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE;
@@ -359,6 +417,17 @@ class DocumentList {
     if (page.items.some((doc) => !isDone(doc.status))) {
       this.refreshTimer = this.life.after(LIST_REFRESH_MS, () => this.load());
     }
+  }
+
+  /** The metadata filter is not JSON, or the server refused it: why, under the field. */
+  showFilterError(message) {
+    fieldError(this.metadataInput, message);
+    this.items = null;
+    replace(this.tbody, h('tr', {}, h('td', { colspan: 6, class: 'muted empty',
+      text: 'The metadata filter is not valid: see the message under it.' })));
+    this.range.textContent = '';
+    this.prev.disabled = true;
+    this.next.disabled = true;
   }
 
   showLoadError(err) {
@@ -379,8 +448,8 @@ class DocumentList {
     this.items = items;
     keepingFocus(this.tbody, 'documentId', () => {
       if (items.length === 0) {
-        const { filename, status, mime, collection } = this.filters;
-        const filtered = filename || status || mime;
+        const { filename, status, mime, collection, metadata } = this.filters;
+        const filtered = filename || status || mime || metadata;
         let text = 'No documents yet: add files above.';
         if (filtered) text = 'No documents match these filters.';
         else if (collection) text = 'This collection holds no documents yet: upload into it, or add documents to it from the list of all documents.';
@@ -952,10 +1021,14 @@ class DocumentView {
     this.chunkNote = h('p', { class: 'muted chunk-note', 'aria-live': 'polite' });
     this.more = h('button', { type: 'button', id: 'chunks-more', hidden: true, text: 'More chunks',
       onclick: () => this.moreChunks() });
+    this.metadata = new MetadataCard(this);
+    this.replacer = new ReplaceCard(this);
+    this.tools = h('div', { class: 'document-tools' }, this.metadata.element, this.replacer.element);
     this.element = h('div', { class: 'document-view' },
       h('p', { class: 'back' }, h('a', { href: '#/documents', id: 'back-to-documents', text: '← Back to documents' })),
       this.title,
-      h('section', { class: 'card', 'aria-label': 'Metadata' }, this.meta),
+      h('section', { class: 'card', 'aria-label': 'Details' }, this.meta),
+      this.tools,
       h('div', { class: 'document-layout' },
         h('section', { class: 'card document-text-card', 'aria-labelledby': 'document-text-title' },
           h('h2', { id: 'document-text-title', text: 'Extracted text' }), this.textNote, this.pre),
@@ -964,21 +1037,30 @@ class DocumentView {
   }
 
   async start() {
+    let doc;
     try {
-      this.showDocument(await get(documentUrl(this.id), { signal: this.life.signal }));
+      doc = await get(documentUrl(this.id), { signal: this.life.signal });
     } catch (err) {
       if (aborted(err, this.life)) return;
       this.showMissing(err);
       return;
     }
+    await this.reload(doc);
+  }
+
+  /** Shows `doc`, loads its text and chunks, and follows it while it is processing. */
+  async reload(doc) {
+    this.totalChunks = 0;
+    this.showDocument(doc);
     await this.loadContent();
-    if (!isDone(this.doc.status)) this.life.after(DOCUMENT_POLL_MS, () => this.poll());
+    if (this.life.alive && !isDone(this.doc.status)) this.life.after(DOCUMENT_POLL_MS, () => this.poll());
   }
 
   showMissing(err) {
     const message = err instanceof ApiError && err.status === 404 ? 'There is no such document.' : errorText(err);
     this.title.textContent = 'Document not found';
     replace(this.element.querySelector('.document-layout'));
+    replace(this.tools);
     replace(this.meta, h('p', { class: 'load-error', role: 'alert', text: message }));
   }
 
@@ -1014,6 +1096,8 @@ class DocumentView {
     ];
     replace(this.meta, rows.filter(Boolean).map(([term, value]) =>
       h('div', { class: 'meta-item' }, h('dt', { text: term }), h('dd', {}, value))));
+    this.metadata.show(doc.metadata ?? {});
+    this.replacer.show(doc);
   }
 
   /** (Re)loads the text and the first chunk page, then marks the selected chunk. */
@@ -1207,6 +1291,275 @@ class DocumentView {
     mark.append(middle);
     return mark;
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// One document's metadata, and a new version of its file
+
+/** The value types of metadata: [JSON type, what the page calls it]. */
+const METADATA_TYPES = [['string', 'text'], ['number', 'number'], ['boolean', 'yes/no']];
+const TYPE_NAMES = Object.fromEntries(METADATA_TYPES);
+
+function metadataType(value) {
+  if (typeof value === 'number') return 'number';
+  if (typeof value === 'boolean') return 'boolean';
+  return 'string';
+}
+
+/** A metadata value as the page shows it: booleans as yes/no. */
+function metadataText(value) {
+  if (typeof value === 'boolean') return value ? 'yes' : 'no';
+  return String(value);
+}
+
+/**
+ * The document's metadata as `li[data-metadata-key]` rows (key, value, its type), each with
+ * Edit (fills the form) and Remove, and a form that sets one key: a number is sent as a JSON
+ * number, yes/no as true/false. The server's objection shows by the field it is about.
+ */
+class MetadataCard {
+  constructor(view) {
+    this.view = view;
+    this.shown = null; // the metadata the list shows, as JSON
+    this.list = h('ul', { id: 'metadata-list', class: 'metadata-list', 'aria-labelledby': 'metadata-title' });
+    this.note = h('p', { id: 'metadata-note', class: 'muted metadata-note', text: 'Loading…' });
+    this.status = h('p', { id: 'metadata-status', class: 'muted metadata-status', role: 'status' });
+    this.key = h('input', { id: 'metadata-key', name: 'key', type: 'text', autocomplete: 'off',
+      spellcheck: 'false', autocapitalize: 'off', placeholder: 'e.g. lang' });
+    this.type = select('metadata-type', METADATA_TYPES, 'string');
+    this.text = h('input', { id: 'metadata-value', name: 'value', type: 'text', autocomplete: 'off',
+      placeholder: 'e.g. en' });
+    // For yes/no the value is chosen: this <select> takes the text input's place (and its id).
+    this.yesNo = h('select', { name: 'value' },
+      h('option', { value: 'true', text: 'yes' }), h('option', { value: 'false', text: 'no' }));
+    this.value = this.text;
+    this.save = h('button', { type: 'submit', id: 'metadata-save', class: 'primary', text: 'Save' });
+    this.key.addEventListener('input', () => fieldError(this.key, null));
+    this.text.addEventListener('input', () => fieldError(this.text, null));
+    this.type.addEventListener('change', () => this.setType(this.type.value));
+    const form = h('form', { id: 'metadata-form', class: 'row metadata-form', novalidate: true,
+      'aria-label': 'Set a metadata key', onsubmit: (event) => { event.preventDefault(); this.submit(); } },
+    h('div', { class: 'metadata-key-field' }, field('Key', this.key)),
+    h('div', { class: 'metadata-type-field' }, field('Type', this.type)),
+    h('div', { class: 'metadata-value-field' }, field('Value', this.text)),
+    h('div', { class: 'field metadata-save-field' }, this.save));
+    this.element = h('section', { id: 'metadata', class: 'card metadata-card', 'aria-labelledby': 'metadata-title' },
+      h('h2', { id: 'metadata-title', text: 'Metadata' }),
+      this.note, this.list, form, this.status);
+  }
+
+  /** Lists `metadata` by key (rebuilt only when it changed; the focus stays where it was). */
+  show(metadata) {
+    const entries = Object.entries(metadata).sort(([a], [b]) => a.localeCompare(b));
+    const key = JSON.stringify(entries);
+    if (key === this.shown) return;
+    this.shown = key;
+    this.note.textContent = entries.length === 0
+      ? 'No metadata yet. Keys with values (text, numbers, yes/no) let search and the list filter documents.'
+      : 'Search and the document list can filter on these.';
+    keepingFocus(this.list, 'metadataKey', () => replace(this.list, entries.map(([k, v]) => this.item(k, v))), this.key);
+  }
+
+  item(key, value) {
+    const type = metadataType(value);
+    return h('li', { class: 'metadata-item', dataset: { metadataKey: key } },
+      h('span', { class: 'metadata-key', text: key }),
+      h('span', { class: 'metadata-value', text: metadataText(value) }),
+      h('span', { class: 'metadata-type muted', title: 'Type of the value', text: TYPE_NAMES[type] }),
+      h('span', { class: 'metadata-actions' },
+        h('button', { type: 'button', class: 'link', dataset: { action: 'edit' }, text: 'Edit',
+          'aria-label': `Edit ${key}`, onclick: () => this.edit(key, value) }),
+        h('button', { type: 'button', class: 'link danger-link', dataset: { action: 'remove' }, text: 'Remove',
+          'aria-label': `Remove ${key}`, onclick: (event) => this.remove(key, event.currentTarget) })));
+  }
+
+  /** Shows the text input or the yes/no choice as the value control. */
+  setType(type) {
+    this.type.value = type;
+    const wanted = type === 'boolean' ? this.yesNo : this.text;
+    this.text.placeholder = type === 'number' ? 'e.g. 2021' : 'e.g. en';
+    this.text.inputMode = type === 'number' ? 'decimal' : 'text';
+    if (wanted === this.value) return;
+    const old = this.value;
+    fieldError(old, null);
+    const describedBy = old.getAttribute('aria-describedby');
+    old.removeAttribute('id');
+    old.replaceWith(wanted);
+    wanted.id = 'metadata-value';
+    wanted.setAttribute('aria-describedby', describedBy);
+    this.value = wanted;
+  }
+
+  /** Edit: the key's type and value in the form, ready to change. */
+  edit(key, value) {
+    this.key.value = key;
+    fieldError(this.key, null);
+    this.setType(metadataType(value));
+    if (typeof value === 'boolean') this.yesNo.value = String(value);
+    else this.text.value = String(value);
+    this.value.focus();
+    if (this.value === this.text) this.text.select();
+  }
+
+  /** The form's value as JSON (a number, a bool or a string), or `{error}`. */
+  read() {
+    const type = this.type.value;
+    if (type === 'boolean') return { value: this.yesNo.value === 'true' };
+    const text = this.text.value.trim();
+    if (!text) return { error: 'A value is needed (Remove takes a key away).' };
+    if (type === 'number') {
+      const number = Number(text);
+      if (!Number.isFinite(number)) return { error: `“${text}” is not a number: write it with digits, e.g. 2021 or 3.5.` };
+      return { value: number };
+    }
+    return { value: text };
+  }
+
+  async submit() {
+    const key = this.key.value.trim();
+    fieldError(this.key, key ? null : 'A key is needed.');
+    if (!key) { this.key.focus(); return; }
+    const { value, error } = this.read();
+    fieldError(this.value, error ?? null);
+    if (error) { this.value.focus(); return; }
+    if (this.save.disabled) return;
+    await whileBusy(this.save, async () => {
+      const done = await this.change({ [key]: value }, (err) => {
+        // "metadata key … must be 1 to 64 chars", "at most 64 keys": the key; the rest: the value.
+        const control = /metadata key|keys/i.test(errorText(err)) ? this.key : this.value;
+        fieldError(control, errorText(err));
+        control.focus();
+      });
+      if (!done) return;
+      this.status.textContent = `${key} is set to ${metadataText(value)}.`;
+      this.key.value = '';
+      this.text.value = '';
+      this.key.focus();
+    });
+  }
+
+  async remove(key, button) {
+    await whileBusy(button, async () => {
+      const done = await this.change({ [key]: null }, (err) => showError(err, `Remove ${key}`));
+      if (done) this.status.textContent = `${key} was removed.`;
+    }, () => this.key);
+  }
+
+  /** PATCHes the metadata and shows the document the server answers; false when refused. */
+  async change(metadata, refused) {
+    const { view } = this;
+    try {
+      const doc = await patch(documentUrl(view.id), { metadata }, { signal: view.life.signal });
+      if (!view.life.alive) return false;
+      view.showDocument(doc);
+      return true;
+    } catch (err) {
+      if (aborted(err, view.life)) return false;
+      refused(err);
+      return false;
+    }
+  }
+}
+
+/** "1 chunk", "12 chunks". */
+const chunkCount = (n) => `${n} ${n === 1 ? 'chunk' : 'chunks'}`;
+
+/**
+ * A new version of the document's file (PUT …/content): the document keeps its id,
+ * collections and metadata; the server's answer (chunks kept, added, removed; unchanged;
+ * still processing) is shown and the view reloads. Only a finished document can be replaced.
+ */
+class ReplaceCard {
+  constructor(view) {
+    this.view = view;
+    this.busy = false;
+    this.input = h('input', { type: 'file', id: 'replace-file', name: 'file' });
+    this.input.addEventListener('change', () => {
+      const file = this.input.files?.[0];
+      this.input.value = '';
+      if (file) this.replace(file);
+    });
+    this.note = h('p', { id: 'replace-note', class: 'muted replace-note',
+      text: 'A new version of this file. The document keeps its id, collections and metadata; '
+        + 'chunks whose text did not change keep their embeddings.' });
+    this.result = h('p', { id: 'replace-result', class: 'replace-result', role: 'status' });
+    this.element = h('section', { id: 'replace', class: 'card replace-card', 'aria-labelledby': 'replace-title' },
+      h('h2', { id: 'replace-title', text: 'Replace file' }),
+      this.note,
+      field('New version of the file', this.input),
+      this.result);
+  }
+
+  show(doc) {
+    const done = isDone(doc.status);
+    this.input.disabled = this.busy || !done;
+    this.input.title = !done && !this.busy ? 'It can be replaced once it is ready or failed.' : '';
+  }
+
+  say(text, kind = '') {
+    this.result.className = `replace-result ${kind}`.trim();
+    this.result.textContent = text;
+  }
+
+  async replace(file) {
+    const { view } = this;
+    this.busy = true;
+    this.input.disabled = true;
+    this.showRefusal(null);
+    this.say(`Sending ${file.name} and processing it…`, 'muted');
+    try {
+      const form = new FormData();
+      form.append('file', file, file.name);
+      const response = await request('PUT', `${documentUrl(view.id)}/content`, form, { signal: view.life.signal });
+      const answer = await response.json();
+      if (!view.life.alive) return;
+      this.say(replaceSummary(response.status, answer, file.name));
+      if (answer.changed !== false) {
+        // The marked chunk may be gone with the old text.
+        view.selected = null;
+        const href = documentHref(view.id);
+        if (location.hash !== href) history.replaceState(null, '', href);
+      }
+      this.busy = false;
+      await view.reload(answer.document);
+    } catch (err) {
+      if (aborted(err, view.life)) return;
+      this.say('');
+      this.showRefusal(err);
+    } finally {
+      this.busy = false;
+      if (view.life.alive && view.doc) this.show(view.doc);
+    }
+  }
+
+  /** The server's refusal under the file field, a 409 in words (`null` clears it). */
+  showRefusal(err) {
+    const error = document.getElementById(`${this.input.id}-error`) ?? this.result;
+    this.input.toggleAttribute('aria-invalid', Boolean(err));
+    if (!err) { replace(error); return; }
+    const message = errorText(err);
+    const duplicate = /document (\S+) \((.*)\) holds the same bytes/.exec(message);
+    if (err instanceof ApiError && err.status === 409 && duplicate) {
+      replace(error, 'Not replaced: another document, ',
+        h('a', { href: documentHref(duplicate[1]), class: 'duplicate-link', text: duplicate[2] }),
+        ', already holds exactly this file.');
+    } else if (err instanceof ApiError && err.status === 409 && /still being processed/.test(message)) {
+      replace(error, 'Not replaced: this document is still being processed. Try again once it is ready or failed.');
+    } else {
+      replace(error, `Not replaced: ${message}`);
+    }
+  }
+}
+
+/** The answer of a replacement in words. */
+function replaceSummary(status, answer, filename) {
+  if (status === 202) return `Replaced by ${filename}; still processing: the text and chunks appear when it is done.`;
+  if (answer.changed === false) return `Unchanged: ${filename} holds the same content as the stored file.`;
+  const doc = answer.document ?? {};
+  if (doc.status === 'failed') return `Replaced by ${filename}, but processing failed: ${doc.error ?? 'no reason given'}.`;
+  const chunks = answer.chunks;
+  if (!chunks) return `Replaced by ${filename} and processed again.`;
+  return `Replaced by ${filename}: ${chunkCount(chunks.kept)} kept, ${chunks.added} added, ${chunks.removed} removed.`;
 }
 
 /** UTF-16 code units of `chars[from..to]`. */

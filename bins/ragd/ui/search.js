@@ -1,15 +1,18 @@
 // The search panel: one query, three rankings side by side (keyword, semantic, hybrid).
 //
-// `#/search?q=<query>&doc=<document id>&collection=<collection id>&top_k=<n>` is a search:
-// submitting the form sets the hash, so back, forward and reload run it again. A document
-// and a collection together search their union (the API's `document_ids` and
-// `collection_ids`); neither searches every document. The three POSTs to /api/v1/search/* run in
+// `#/search?q=<query>&doc=<document id>&collection=<collection id>&top_k=<n>&filter=<JSON>` is a
+// search: submitting the form sets the hash, so back, forward and reload run it again. A
+// document and a collection together search their union (the API's `document_ids` and
+// `collection_ids`); neither searches every document. `filter` is a metadata filter, sent as
+// the API's `filter` (it narrows the documents searched); text that is not JSON is refused
+// here, and the server's objection to a filter (a 400) is shown under its field. The three POSTs to /api/v1/search/* run in
 // parallel and each column shows its own answer or its own error. Every hit links to its
 // chunk in its document (`#/documents/<id>?chunk=<chunk id>`). Keyword snippets go through
 // dom.js `snippet()`, so only their `<mark>` markers become elements; all other text is text.
 
 import { get, post, errorText, isAbort } from './api.js';
 import { h, replace, snippet, field, fieldError, documentHref } from './dom.js';
+import { FILTER_EXAMPLE, parseFilter, filterInput } from './documents.js';
 
 const DEFAULT_TOP_K = 10;
 const MAX_TOP_K = 100;
@@ -42,13 +45,14 @@ export function render(main, { query }) {
   return () => { life.abort(); run.abort(); };
 }
 
-/** `{q, doc, collection, topK}` from the hash query. */
+/** `{q, doc, collection, topK, filter}` from the hash query (`filter`: the JSON as typed). */
 function readRequest(query) {
   return {
     q: (query.get('q') ?? '').trim(),
     doc: query.get('doc') ?? '',
     collection: (query.get('collection') ?? '').trim(),
     topK: topK(query.get('top_k')),
+    filter: (query.get('filter') ?? '').trim(),
   };
 }
 
@@ -57,11 +61,12 @@ function topK(value) {
   return Number.isFinite(n) ? Math.min(MAX_TOP_K, Math.max(1, n)) : DEFAULT_TOP_K;
 }
 
-function hashOf({ q, doc, collection, topK: k }) {
+function hashOf({ q, doc, collection, topK: k, filter }) {
   const params = new URLSearchParams({ q });
   if (doc) params.set('doc', doc);
   if (collection) params.set('collection', collection);
   if (k !== DEFAULT_TOP_K) params.set('top_k', String(k));
+  if (filter) params.set('filter', filter);
   return `#/search?${params}`;
 }
 
@@ -86,16 +91,21 @@ function searchForm(request, signal, onSearch) {
     request.collection ? h('option', { value: request.collection, selected: true, text: 'Loading…' }) : null);
   const count = h('input', { id: 'search-top-k', name: 'top_k', type: 'number', min: 1, max: MAX_TOP_K,
     step: 1, value: String(request.topK), inputmode: 'numeric' });
+  const filter = filterInput('search-filter', request.filter);
+  filter.addEventListener('input', () => fieldError(filter, null));
   const form = h('form', { id: 'search-form', class: 'card search-form', role: 'search', novalidate: true },
     h('div', { class: 'row' },
       h('div', { class: 'grow search-query-field' }, field('Query', query)),
       h('div', { class: 'search-document-field' }, field('Document', documents)),
       h('div', { class: 'search-collection-field' }, field('Collection', collections)),
       h('div', { class: 'search-top-k-field' }, field('Results per list', count)),
-      h('div', { class: 'field search-submit' }, h('button', { type: 'submit', class: 'primary', text: 'Search' }))));
+      h('div', { class: 'field search-submit' }, h('button', { type: 'submit', class: 'primary', text: 'Search' }))),
+    h('div', { class: 'row' },
+      h('div', { class: 'search-filter-field' },
+        field('Metadata filter (JSON, optional)', filter, `Only documents whose metadata matches, e.g. ${FILTER_EXAMPLE}`))));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const next = readForm(query, documents, collections, count);
+    const next = readForm(query, documents, collections, count, filter);
     if (next) onSearch(next);
   });
   loadDocuments(documents, request.doc, signal);
@@ -104,15 +114,19 @@ function searchForm(request, signal, onSearch) {
 }
 
 /** The form's request, or null (with the problem shown at its field) when it is not valid. */
-function readForm(query, documents, collections, count) {
+function readForm(query, documents, collections, count, filterField) {
   const q = query.value.trim();
   const k = Number(count.value);
+  const filter = filterField.value.trim();
   fieldError(query, q ? null : 'Type something to search for.');
   const kValid = Number.isInteger(k) && k >= 1 && k <= MAX_TOP_K;
   fieldError(count, kValid ? null : `A whole number from 1 to ${MAX_TOP_K}.`);
+  const filterProblem = parseFilter(filter).error ?? null;
+  fieldError(filterField, filterProblem);
   if (!q) { query.focus(); return null; }
   if (!kValid) { count.focus(); return null; }
-  return { q, doc: documents.value, collection: collections.value, topK: k };
+  if (filterProblem) { filterField.focus(); return null; }
+  return { q, doc: documents.value, collection: collections.value, topK: k, filter };
 }
 
 /** Fills the document choice with the ready documents, by name. */
@@ -207,7 +221,15 @@ async function collectionId(key, signal) {
 }
 
 /** The three searches in parallel; each column fills when its answer comes. */
-async function runSearch({ q, doc, collection, topK: k }, columns, signal) {
+async function runSearch({ q, doc, collection, topK: k, filter: filterText }, columns, signal) {
+  const filterField = document.getElementById('search-filter');
+  const { filter, error } = parseFilter(filterText);
+  if (error) {
+    // Only a hand-made link gets here: the form checks the JSON before it searches.
+    if (filterField) fieldError(filterField, error);
+    for (const column of columns) column.fail(new Error('the metadata filter is not valid JSON'));
+    return;
+  }
   for (const column of columns) column.busy();
   let collectionIds = [];
   try {
@@ -217,10 +239,17 @@ async function runSearch({ q, doc, collection, topK: k }, columns, signal) {
     return;
   }
   const body = { query: q, top_k: k, document_ids: doc ? [doc] : [], collection_ids: collectionIds };
+  if (filter !== null) body.filter = filter;
+  const refused = (err) => {
+    // The server's objection to the filter (every column gets it): under the field too.
+    if (filter !== null && err?.status === 400 && /filter/i.test(errorText(err)) && filterField) {
+      fieldError(filterField, errorText(err));
+    }
+  };
   for (const column of columns) {
     post(`/api/v1/search/${column.mode}`, body, { signal })
       .then((answer) => column.show(answer?.hits ?? []))
-      .catch((err) => { if (!isAbort(err)) column.fail(err); });
+      .catch((err) => { if (!isAbort(err)) { refused(err); column.fail(err); } });
   }
 }
 

@@ -14,6 +14,9 @@ Flows, in order, each saving a screenshot into WEB_TEST_SCREENSHOTS:
   untrusted  a document holding `<img src=x onerror=alert(1)>` renders as text;
   collections a collection made in the page takes an upload, filters the list (kept on
              reload) and scopes search; a session restricted to it keeps it from deletion;
+  metadata   metadata set in a document's view (text, number) reaches the API typed, filters
+             the list (the server's 400 shown by the field) and search; a same-bytes
+             replacement of a file says it is unchanged;
   panels     every control of every panel has a label, and no panel is wider than a
              400 px phone screen.
 
@@ -444,6 +447,118 @@ def flow_collections(page):
     assert api("GET", f"/api/v1/collections/{collection}")[0] == 200
 
 
+def flow_metadata(page):
+    """Metadata set in the document view is stored typed, filters the document list (a bad
+    filter shows the server's message) and search; replacing a file with the same bytes
+    says it is unchanged."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import Select
+
+    def steady(read):
+        try:
+            return read()
+        except StaleElementReferenceException:
+            return None
+
+    pdf = "two-pages.pdf"
+    status, listing = api("GET", f"/api/v1/documents?filename={pdf}")
+    assert status == 200 and listing["items"], listing
+    doc = listing["items"][0]["id"]
+    page.go(f"#/documents/{doc}")
+    page.wait("the document view", lambda: page.text("#document-title") == pdf)
+    for key, kind, value in (("lang", "string", "en"), ("year", "number", "2021")):
+        page.one("#metadata-key").send_keys(key)
+        Select(page.one("select#metadata-type")).select_by_value(kind)
+        page.one("#metadata-value").send_keys(value)
+        page.one("button#metadata-save").click()
+        row = f'#metadata-list li[data-metadata-key="{key}"]'
+        page.wait(f"the {key} row", lambda: value in (steady(lambda: page.text(row)) or ""))
+        assert page.one("#metadata-key").get_attribute("value") == "", "the form is cleared"
+    assert "number" in page.text('#metadata-list li[data-metadata-key="year"] .metadata-type').lower()
+    status, body = api("GET", f"/api/v1/documents/{doc}")
+    assert status == 200, body
+    assert body["metadata"] == {"lang": "en", "year": 2021}, body["metadata"]
+    assert isinstance(body["metadata"]["year"], (int, float)) and body["metadata"]["year"] == 2021
+    page.shot("metadata")
+    # A key the server refuses: its message by the key field.
+    status, refusal = api("PATCH", f"/api/v1/documents/{doc}", {"metadata": {"k" * 65: "x"}})
+    assert status == 400, refusal
+    page.one("#metadata-key").send_keys("k" * 65)
+    Select(page.one("select#metadata-type")).select_by_value("string")
+    page.one("#metadata-value").send_keys("x")
+    page.one("button#metadata-save").click()
+    page.wait("the refusal by the key field",
+              lambda: page.text("#metadata-key-error") == refusal["error"]["message"])
+    page.one("#metadata-key").clear()
+    page.one("#metadata-value").clear()
+    # Every control of the view is labelled, and it fits a phone.
+    page.d.set_window_size(400, 860)
+    time.sleep(0.5)
+    try:
+        unlabelled = page.d.execute_script(UNLABELLED)
+        assert not unlabelled, f"document view: controls without a label: {unlabelled}"
+        overflow = page.d.execute_script(OVERFLOW)
+        assert overflow <= 1, f"the document view at 400 px is {overflow} px wider than the window"
+    finally:
+        page.d.set_window_size(1280, 860)
+
+    # The list filtered by metadata, kept in the hash; a bad operator: the server's message.
+    def listed():
+        return steady(lambda: [r.text for r in page.find("#documents-table tr[data-document-id]")]) or []
+
+    page.go("#/documents")
+    page.wait("the list", lambda: len(listed()) > 1)
+    field = page.one("#filter-metadata")
+    field.send_keys('{"year": {"gte": 2020}}')
+    page.wait("only the PDF listed", lambda: len(listed()) == 1 and pdf in listed()[0]
+              and steady(lambda: page.text("#documents-range")) == "1–1 of 1")
+    assert "filter=" in page.d.current_url, page.d.current_url
+    status, body = api("GET", "/api/v1/documents?filter=%7B%22year%22%3A%7B%22between%22%3A1%7D%7D")
+    assert status == 400 and "between" in body["error"]["message"], body
+    field.clear()
+    field.send_keys('{"year": {"between": 1}}')
+    page.wait("the server's message by the filter",
+              lambda: page.text("#filter-metadata-error") == body["error"]["message"])
+    field.clear()
+    field.send_keys('{"year": ')
+    page.wait("the local JSON message", lambda: "not valid JSON" in page.text("#filter-metadata-error"))
+    field.clear()
+    field.send_keys('{"year": {"gte": 2020}}')
+    page.wait("the message gone", lambda: page.text("#filter-metadata-error") == "")
+    page.d.refresh()
+    page.wait("the filter kept by the reload", lambda: len(listed()) == 1 and pdf in listed()[0])
+    assert page.one("#filter-metadata").get_attribute("value") == '{"year": {"gte": 2020}}'
+
+    # Search limited by metadata: "the" is in other documents too, but only the PDF is "en".
+    status, everywhere = api("POST", "/api/v1/search/keyword", {"query": "the"})
+    assert status == 200 and {h["filename"] for h in everywhere["hits"]} - {pdf}, everywhere
+    page.go("#/search")
+    page.one("#search-filter").send_keys('{"lang": "en"}')
+    query = page.one("#search-query")
+    query.clear()
+    query.send_keys("the" + Keys.ENTER)
+    page.wait("keyword hits", lambda: steady(lambda: page.find("#results-keyword li.hit")), 60)
+    files = steady(lambda: [e.text for e in page.find("#results-keyword li.hit .hit-file")])
+    assert files and all(f == pdf for f in files), f"keyword hits: {files}"
+    assert "filter=" in page.d.current_url, page.d.current_url
+    filter_box = page.one("#search-filter")
+    filter_box.clear()
+    filter_box.send_keys('{"lang": {"between": 1}}' + Keys.ENTER)
+    page.wait("the server's message by the search filter",
+              lambda: "between" in page.text("#search-filter-error"))
+
+    # Replacing report.docx with itself: unchanged.
+    docx = FIXTURES / "report.docx"
+    status, listing = api("GET", f"/api/v1/documents?filename={docx.name}")
+    assert status == 200 and listing["items"], listing
+    page.go(f"#/documents/{listing['items'][0]['id']}")
+    page.wait("the document view", lambda: page.text("#document-title") == docx.name)
+    page.wait("the file input enabled", lambda: page.one("#replace-file").is_enabled())
+    page.one("#replace-file").send_keys(str(docx))
+    page.wait("the answer", lambda: "unchanged" in page.text("#replace-result").lower(), 60)
+    page.shot("replace")
+
+
 # Controls a screen reader cannot name, and whether the page is wider than the window.
 UNLABELLED = """
     return [...document.querySelectorAll('main input, main select, main textarea, main button')]
@@ -479,7 +594,7 @@ def flow_every_panel_labelled_and_phone_width(page):
 
 
 FLOWS = [flow_key, flow_upload, flow_search, flow_models, flow_chat, flow_unsupported,
-         flow_untrusted, flow_collections, flow_every_panel_labelled_and_phone_width]
+         flow_untrusted, flow_collections, flow_metadata, flow_every_panel_labelled_and_phone_width]
 
 
 def main():
