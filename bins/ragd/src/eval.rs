@@ -42,7 +42,7 @@ pub(crate) fn run(
     let set = EvalSet::from_json(&text).map_err(|err| format!("{}: {err}", file.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let engine = crate::offline_engine(config).await?;
+        let engine = crate::offline_engine(config, false).await?;
         if engine.catalog().count_documents()? == 0 {
             return Err(format!(
                 "no documents in {}: ingest the set's documents first (`ragd ingest DIR`)",

@@ -139,11 +139,18 @@ enum Command {
 }
 
 /// The engine the offline verbs (`search`, `eval`, `sync`) work on: the server's start-up,
-/// without the chat model and the system sampler they never use.
-async fn offline_engine(config: &Config) -> Result<ragd_engine::Engine, ragd_engine::Error> {
+/// without the chat model and the system sampler they never use. The read-only ones
+/// (`writes: false`) also skip recovery, so they can run next to a server on the same data
+/// directory without deleting an upload it is receiving or resuming a document it is
+/// processing.
+async fn offline_engine(
+    config: &Config,
+    writes: bool,
+) -> Result<ragd_engine::Engine, ragd_engine::Error> {
     ragd_engine::Engine::builder(config.engine_config())
         .autoload_model(false)
         .system_monitor(false)
+        .recover(writes)
         .build()
         .await
 }

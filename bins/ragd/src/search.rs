@@ -24,7 +24,7 @@ pub(crate) fn run(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let engine = crate::offline_engine(config).await?;
+        let engine = crate::offline_engine(config, false).await?;
         let search = engine.search();
         let query = SearchQuery {
             text: text.to_owned(),

@@ -37,7 +37,7 @@ pub(crate) fn run(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let engine = crate::offline_engine(config).await?;
+        let engine = crate::offline_engine(config, true).await?;
         let documents = engine.documents();
         // A named collection that does not exist yet is created.
         let collection = match collection {

@@ -13,6 +13,9 @@
 //! 7. resume or fail documents a previous run left unfinished;
 //! 8. start loading the chat model (`models.autoload`) in the background.
 //!
+//! Steps 5 and 7 change the data directory; a read-only program that may run next to a
+//! server skips them ([`EngineBuilder::recover`]).
+//!
 //! An embedder or store that cannot be had does not stop the engine: uploads and semantic
 //! search then answer `Unavailable` with the reason, and [`Engine::health`] says why.
 
@@ -76,6 +79,7 @@ pub struct EngineBuilder {
     llm: Option<Arc<dyn LlmBackend>>,
     autoload: bool,
     system_monitor: bool,
+    recover: bool,
 }
 
 impl EngineBuilder {
@@ -106,6 +110,17 @@ impl EngineBuilder {
     #[must_use]
     pub fn autoload_model(mut self, autoload: bool) -> Self {
         self.autoload = autoload;
+        self
+    }
+
+    /// Whether steps 5 and 7 (removing orphan vectors; removing partial uploads and
+    /// resuming unfinished documents) run; on by default. A read-only program that may run
+    /// next to a server on the same data directory (the `search` and `eval` verbs) turns
+    /// it off, so it never deletes an upload the server is receiving or processes a
+    /// document the server is processing.
+    #[must_use]
+    pub fn recover(mut self, recover: bool) -> Self {
+        self.recover = recover;
         self
     }
 
@@ -168,7 +183,7 @@ impl EngineBuilder {
         };
 
         // 5. Orphan vectors, before any worker writes vectors.
-        if let Some(store) = &store {
+        if let Some(store) = store.as_ref().filter(|_| self.recover) {
             let removed = remove_orphan_vectors(&catalog, store.as_ref()).await;
             if removed > 0 {
                 tracing::info!(removed, "removed vectors whose chunk or message no longer exists");
@@ -209,7 +224,7 @@ impl EngineBuilder {
         )?;
 
         // 7. Documents left unfinished.
-        let resumed = documents.recover().await?;
+        let resumed = if self.recover { documents.recover().await? } else { 0 };
         if resumed > 0 {
             tracing::info!(resumed, "resumed documents left unfinished by the previous run");
         }
@@ -288,6 +303,7 @@ impl Engine {
             llm: None,
             autoload: true,
             system_monitor: true,
+            recover: true,
         }
     }
 

@@ -142,6 +142,38 @@ async fn start_up_removes_orphan_vectors_through_the_store_trait() {
 }
 
 #[tokio::test]
+async fn a_read_only_start_up_changes_nothing_in_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(InMemoryStore::new());
+    let orphan = EmbeddedRecord {
+        id: *ragd_engine::core::ChunkId::new().as_uuid(),
+        document_id: None,
+        session_id: None,
+        vector: vec![0.5; 16],
+    };
+    store.upsert(TableName::Chunks, vec![orphan]).await.unwrap();
+    // An upload a server next door is receiving.
+    let uploads = dir.path().join("uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    let partial = uploads.join(".upload-in-flight");
+    std::fs::write(&partial, b"half a file").unwrap();
+    let build = |recover| {
+        Engine::builder(config(dir.path()))
+            .embedder(Arc::new(FakeEmbedder::new(16)))
+            .vector_store(store.clone())
+            .system_monitor(false)
+            .recover(recover)
+            .build()
+    };
+    drop(build(false).await.unwrap());
+    assert!(partial.is_file(), "a read-only start-up removed an upload in flight");
+    assert_eq!(store.len(TableName::Chunks), 1, "a read-only start-up removed vectors");
+    drop(build(true).await.unwrap());
+    assert!(!partial.exists(), "recovery removes partial uploads");
+    assert_eq!(store.len(TableName::Chunks), 0);
+}
+
+#[tokio::test]
 async fn the_vector_store_takes_the_loaded_embedders_identity() {
     let dir = tempfile::tempdir().unwrap();
     // A first engine whose embedder is a 16-dimensional fake stamps the LanceDB tables
