@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ragd_catalog::{Catalog, DocumentQuery};
-use ragd_core::{DocumentStatus, TableName};
+use ragd_core::{Document, DocumentStatus, TableName};
 use ragd_vector_store::{LanceStore, LanceStoreConfig};
 use serde_json::Value;
 
@@ -143,6 +143,30 @@ fn chunk_counts(catalog: &Catalog) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// Each of `documents` has exactly one vector per chunk in the LanceDB of `data`, and the
+/// store and the catalog hold no chunk or vector of any other document.
+async fn assert_one_vector_per_chunk(data: &Path, catalog: &Catalog, documents: &[Document]) {
+    let uri = data.join("lance").to_string_lossy().into_owned();
+    let config = LanceStoreConfig::new(uri, "sentence-transformers/all-MiniLM-L6-v2", 384);
+    let store = LanceStore::open(config).await.unwrap();
+    let mut all_chunks = 0;
+    for doc in documents {
+        let chunks: HashSet<_> = catalog
+            .list_chunks(doc.id, 10_000, 0)
+            .unwrap()
+            .items
+            .iter()
+            .map(|chunk| *chunk.id.as_uuid())
+            .collect();
+        let vectors: HashSet<_> =
+            store.ids_for_document(doc.id).await.unwrap().into_iter().collect();
+        assert_eq!(vectors, chunks, "{}: vectors and chunks differ", doc.filename);
+        all_chunks += chunks.len() as u64;
+    }
+    assert_eq!(store.count(TableName::Chunks).await.unwrap(), all_chunks, "orphan vectors");
+    assert_eq!(catalog.count_chunks(None).unwrap(), all_chunks, "orphan chunk rows");
+}
+
 #[test]
 fn sigkill_mid_embedding_loses_no_acknowledged_document_and_leaves_no_orphans() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,27 +252,7 @@ fn sigkill_mid_embedding_loses_no_acknowledged_document_and_leaves_no_orphans() 
     assert_eq!(ready.len(), files.len());
 
     // Exactly one vector per chunk: none missing, none orphaned by the killed run.
-    runtime.block_on(async {
-        let uri = data.join("lance").to_string_lossy().into_owned();
-        let config = LanceStoreConfig::new(uri, "sentence-transformers/all-MiniLM-L6-v2", 384);
-        let store = LanceStore::open(config).await.unwrap();
-        let mut all_chunks = 0;
-        for doc in &ready {
-            let chunks: HashSet<_> = catalog
-                .list_chunks(doc.id, 10_000, 0)
-                .unwrap()
-                .items
-                .iter()
-                .map(|chunk| *chunk.id.as_uuid())
-                .collect();
-            let vectors: HashSet<_> =
-                store.ids_for_document(doc.id).await.unwrap().into_iter().collect();
-            assert_eq!(vectors, chunks, "{}: vectors and chunks differ", doc.filename);
-            all_chunks += chunks.len() as u64;
-        }
-        assert_eq!(store.count(TableName::Chunks).await.unwrap(), all_chunks, "orphan vectors");
-        assert_eq!(catalog.count_chunks(None).unwrap(), all_chunks, "orphan chunk rows");
-    });
+    runtime.block_on(assert_one_vector_per_chunk(&data, &catalog, &ready));
     // No partial uploads or extraction markers left in the uploads directory.
     for entry in std::fs::read_dir(data.join("uploads")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -352,26 +356,8 @@ fn sigkill_mid_replacement_keeps_the_document_and_one_vector_per_chunk() {
     assert!(catalog.document_text(doc_id, None).unwrap().contains("Document 5 sentence"));
     let clean = clean_chunk_counts(&[("notes.txt".to_owned(), new)], dir.path());
     assert_eq!(chunk_counts(&catalog), clean);
-    runtime.block_on(async {
-        let uri = data.join("lance").to_string_lossy().into_owned();
-        let config = LanceStoreConfig::new(uri, "sentence-transformers/all-MiniLM-L6-v2", 384);
-        let store = LanceStore::open(config).await.unwrap();
-        let chunks: HashSet<_> = catalog
-            .list_chunks(doc_id, 10_000, 0)
-            .unwrap()
-            .items
-            .iter()
-            .map(|chunk| *chunk.id.as_uuid())
-            .collect();
-        let vectors: HashSet<_> =
-            store.ids_for_document(doc_id).await.unwrap().into_iter().collect();
-        assert_eq!(vectors, chunks, "vectors and chunks differ after the restart");
-        assert_eq!(
-            store.count(TableName::Chunks).await.unwrap(),
-            chunks.len() as u64,
-            "orphan vectors"
-        );
-    });
+    let document = catalog.get_document(doc_id).unwrap();
+    runtime.block_on(assert_one_vector_per_chunk(&data, &catalog, &[document]));
     // Only the new file is stored.
     let stored: Vec<String> = std::fs::read_dir(data.join("uploads"))
         .unwrap()
