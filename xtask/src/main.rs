@@ -11,7 +11,7 @@
 //! - `cargo xtask fuzz`: schemathesis against a local `ragd` (no 5xx, responses match
 //!   the OpenAPI document).
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
-//! - `cargo xtask bench embed|search|http|eval|llm [ARGS]`: benchmarks against peers, appended to
+//! - `cargo xtask bench embed|search|http|eval|reembed|llm [ARGS]`: benchmarks against peers, appended to
 //!   `docs/BENCHMARKS.md` (see `bench/mod.rs`; `llm` is in `llama.rs`).
 //! - `cargo xtask llama-tools`: build llama.cpp's `llama-server` and `llama-bench` (cached).
 //! - `cargo xtask third-party [--check]`: write `docs/THIRD_PARTY.md` from `cargo metadata`
@@ -57,6 +57,8 @@ commands:
   bench http [--seconds S] [--connections C]
                        HTTP req/s and p99 with wrk vs Python http.server
   bench eval           recall@10, MRR@10, nDCG@10 of each search mode on fixtures/eval
+  bench reembed [--chunks N]
+                       re-embed with another model vs a plain ingest; search latency meanwhile
   bench llm [--rounds R] [--reps N] [--threads T] [--pp P] [--tg G] [--record]
                        tokens/s of the local LLM vs llama-bench on the bundled GGUF
                        (benchmarks append their results to docs/BENCHMARKS.md)

@@ -12,6 +12,7 @@ use std::process::ExitCode;
 mod chat;
 mod eval;
 mod ingest;
+mod reembed;
 mod search;
 mod sync;
 
@@ -98,6 +99,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Re-embed every chunk and remembered exchange with the configured embedding model,
+    /// with a progress bar (a server does this by itself when the model changed).
+    Reembed {
+        /// Directory for the database, vectors and uploads.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Chat with the loaded model in the terminal (a new session, or `--session ID`).
     Chat {
         /// Resume this session.
@@ -171,6 +179,7 @@ fn main() -> ExitCode {
         | Command::Search { data_dir, .. }
         | Command::Eval { data_dir, .. }
         | Command::Sync { data_dir, .. }
+        | Command::Reembed { data_dir }
         | Command::Chat { data_dir, .. }
         | Command::Mcp { data_dir } => {
             Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
@@ -199,6 +208,7 @@ fn main() -> ExitCode {
         Command::Ingest { paths, .. } => ingest::run(&config, &paths),
         Command::Search { query, mode, top_k, .. } => search::run(&config, &query, mode, top_k),
         Command::Eval { file, k, json, .. } => eval::run(&config, &file, usize::from(k), json),
+        Command::Reembed { .. } => reembed::run(&config),
         Command::Sync { folder, collection, .. } => {
             sync::run(&config, &folder, collection.as_deref())
         }

@@ -51,6 +51,7 @@ mod chunks;
 mod collections;
 mod documents;
 pub mod error;
+mod generations;
 mod messages;
 mod metadata;
 mod rows;
@@ -65,6 +66,7 @@ pub use collections::{
 };
 pub use documents::{DocumentQuery, InsertOutcome, NewDocument};
 pub use error::{Error, Result};
+pub use generations::{GenerationState, VectorGeneration};
 pub use messages::{MAX_MESSAGE_BYTES, NewMessage};
 pub use schema::SCHEMA_VERSION;
 pub use search::{HIGHLIGHT_END, HIGHLIGHT_START, KeywordHit, KeywordQuery, MAX_QUERY_TERMS};

@@ -196,8 +196,25 @@ CREATE TABLE document_metadata (
 CREATE INDEX document_metadata_key_value ON document_metadata (key, kind, value);
 ";
 
+/// Version 5: generations of the vector index (see `generations.rs`): at most one active
+/// and at most one building.
+const V5: &str = r"
+CREATE TABLE vector_generations (
+    generation INTEGER NOT NULL PRIMARY KEY,
+    model_id   TEXT    NOT NULL,
+    dimensions INTEGER NOT NULL,
+    state      TEXT    NOT NULL CHECK (state IN ('active', 'building', 'retired')),
+    created_at TEXT    NOT NULL,
+    updated_at TEXT    NOT NULL
+);
+CREATE UNIQUE INDEX vector_generations_one_active
+    ON vector_generations (state) WHERE state = 'active';
+CREATE UNIQUE INDEX vector_generations_one_building
+    ON vector_generations (state) WHERE state = 'building';
+";
+
 /// Every migration, in order. The schema version after all of them is their count.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The newest schema version this build knows (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

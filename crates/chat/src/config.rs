@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use ragd_catalog::Catalog;
-use ragd_core::{Embedder, GenerationSettings, LlmBackend, VectorStore};
+use ragd_core::{GenerationSettings, LlmBackend, Vectors};
 use ragd_search::Searcher;
 
 use crate::error::{Error, Result};
@@ -133,7 +133,7 @@ impl ChatConfig {
     }
 }
 
-/// What the chat service works with. Retrieval and memory need the embedder and store;
+/// What the chat service works with. Retrieval and memory need `vectors`;
 /// without them chat still works, with keyword retrieval only and no memory.
 #[derive(Debug, Clone)]
 pub struct ChatParts {
@@ -141,10 +141,8 @@ pub struct ChatParts {
     pub catalog: Catalog,
     /// Document retrieval.
     pub searcher: Option<Searcher>,
-    /// Embeds exchanges and recall queries.
-    pub embedder: Option<Arc<dyn Embedder>>,
-    /// Holds the `memory` table.
-    pub store: Option<Arc<dyn VectorStore>>,
+    /// Embeds exchanges and recall queries and holds the `memory` table.
+    pub vectors: Option<Arc<dyn Vectors>>,
     /// The model to answer with.
     pub models: Arc<dyn ModelProvider>,
 }

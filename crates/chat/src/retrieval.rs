@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use ragd_core::{
     CollectionId, DocumentId, EmbeddedRecord, ErrorKind, Message, MessageId, MetadataFilter,
-    SearchRequest, SessionId, TableName, VectorFilter,
+    SearchRequest, SessionId, TableName, VectorFilter, VectorSpace,
 };
 use ragd_search::{HybridOptions, SearchQuery};
 
@@ -51,7 +51,7 @@ impl ChatService {
             )));
         }
         self.session(id).await?;
-        if self.parts().embedder.is_none() || self.parts().store.is_none() {
+        if self.parts().vectors.is_none() {
             return Err(Error::Core(ragd_core::Error::unavailable(
                 "no embedding model or vector store is loaded",
             )));
@@ -114,12 +114,13 @@ impl ChatService {
         top_k: usize,
         exclude: &[MessageId],
     ) -> Result<Vec<(SessionId, Recollection)>> {
-        let (Some(embedder), Some(store)) = (&self.parts().embedder, &self.parts().store) else {
+        let space = match &self.parts().vectors {
+            Some(vectors) if top_k > 0 => vectors.query_space().await,
+            Some(_) | None => None,
+        };
+        let Some(VectorSpace { embedder, store }) = space else {
             return Ok(Vec::new());
         };
-        if top_k == 0 {
-            return Ok(Vec::new());
-        }
         let vector = embedder.embed_query(query.to_owned()).await?;
         let filter = VectorFilter {
             document_ids: Vec::new(),
@@ -170,35 +171,42 @@ impl ChatService {
     /// Embeds the exchange of `question` and `answer` into the `memory` table; a failure is
     /// logged, not fatal (the exchange stays in the catalog and recent history).
     pub(crate) async fn remember(&self, session: SessionId, question: &Message, answer: &Message) {
-        let (Some(embedder), Some(store)) = (&self.parts().embedder, &self.parts().store) else {
+        let Some(vectors) = &self.parts().vectors else {
             return;
         };
         let text = memory_text(&question.content, &answer.content);
-        let result = async {
-            let mut vectors = embedder.embed_documents(vec![text]).await?;
-            let vector = vectors
-                .pop()
-                .ok_or_else(|| ragd_core::Error::internal("the embedder returned no vector"))?;
-            store
-                .upsert(
-                    TableName::Memory,
-                    vec![EmbeddedRecord {
-                        id: *answer.id.as_uuid(),
-                        document_id: None,
-                        session_id: Some(session),
-                        vector,
-                    }],
-                )
-                .await
-        }
-        .await;
-        if let Err(err) = result {
-            tracing::warn!(session = %session, error = %err, "embedding the exchange into memory failed");
+        // Every space being written (two while the index is rebuilt with another model).
+        let spaces = vectors.write_spaces().await;
+        for space in spaces.spaces() {
+            let result = async {
+                let mut vectors = space.embedder.embed_documents(vec![text.clone()]).await?;
+                let vector = vectors
+                    .pop()
+                    .ok_or_else(|| ragd_core::Error::internal("the embedder returned no vector"))?;
+                space
+                    .store
+                    .upsert(
+                        TableName::Memory,
+                        vec![EmbeddedRecord {
+                            id: *answer.id.as_uuid(),
+                            document_id: None,
+                            session_id: Some(session),
+                            vector,
+                        }],
+                    )
+                    .await
+            }
+            .await;
+            if let Err(err) = result {
+                tracing::warn!(session = %session, error = %err, "embedding the exchange into memory failed");
+            }
         }
     }
 }
 
-/// The text an exchange is remembered by.
-fn memory_text(user: &str, assistant: &str) -> String {
+/// The text an exchange is remembered by: what the `memory` table's vector of it embeds.
+/// A rebuild of the index embeds the same text again.
+#[must_use]
+pub fn memory_text(user: &str, assistant: &str) -> String {
     format!("User: {user}\nAssistant: {assistant}")
 }

@@ -65,11 +65,18 @@ impl ChatService {
     pub async fn delete_session(&self, id: SessionId) -> Result<()> {
         let _guard = self.lock(id).await;
         self.session(id).await?;
-        if let Some(store) = &self.parts().store {
-            let filter =
-                VectorFilter { document_ids: Vec::new(), session_ids: vec![id], ids: Vec::new() };
-            let removed = store.delete(DeleteRequest { table: TableName::Memory, filter }).await?;
-            tracing::debug!(session = %id, removed, "deleted memory vectors");
+        if let Some(vectors) = &self.parts().vectors {
+            let spaces = vectors.write_spaces().await;
+            for space in spaces.spaces() {
+                let filter = VectorFilter {
+                    document_ids: Vec::new(),
+                    session_ids: vec![id],
+                    ids: Vec::new(),
+                };
+                let removed =
+                    space.store.delete(DeleteRequest { table: TableName::Memory, filter }).await?;
+                tracing::debug!(session = %id, removed, "deleted memory vectors");
+            }
         }
         if !self.db(move |c| c.delete_session(id)).await? {
             return Err(Error::Catalog(ragd_catalog::Error::NotFound {

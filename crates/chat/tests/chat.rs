@@ -41,10 +41,10 @@ impl Fixture {
     fn service(&self, llm: Option<ScriptedLlm>, config: ChatConfig) -> ChatService {
         let store: Arc<dyn VectorStore> = self.store.clone();
         let embedder: Arc<dyn Embedder> = self.embedder.clone();
+        let vectors = ragd_core::FixedVectors::shared(embedder, store);
         let searcher = Searcher::new(SearcherParts {
             catalog: self.catalog.clone(),
-            embedder: Some(embedder.clone()),
-            store: Some(store.clone()),
+            vectors: Some(vectors.clone()),
         });
         let backend = llm.map(|llm| Arc::new(llm) as Arc<dyn LlmBackend>);
         let settings = GenerationSettings { max_new_tokens: 32, ..GenerationSettings::default() };
@@ -52,8 +52,7 @@ impl Fixture {
             ChatParts {
                 catalog: self.catalog.clone(),
                 searcher: Some(searcher),
-                embedder: Some(embedder),
-                store: Some(store),
+                vectors: Some(vectors),
                 models: Arc::new(FixedModel { backend, settings }),
             },
             config,

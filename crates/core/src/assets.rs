@@ -36,6 +36,15 @@ pub const EMBEDDING_TOKENIZER: AssetFile = AssetFile {
     purpose: "tokenizer of the default embedding model",
 };
 
+/// The second bundled embedding model (paraphrase-MiniLM-L3-v2, fp32, 384 dimensions),
+/// for switching models without the hub: it reads the default model's tokenizer (the same
+/// uncased BERT vocabulary).
+pub const PARAPHRASE_EMBEDDING_MODEL: AssetFile = AssetFile {
+    name: "paraphrase-minilm-l3-v2.onnx",
+    path: "paraphrase-minilm-l3-v2/model.onnx",
+    purpose: "second embedding model (paraphrase-MiniLM-L3-v2, fp32 ONNX, 384-dim)",
+};
+
 /// The bundled small chat model (SmolLM2-135M-Instruct, GGUF Q4_1).
 pub const CHAT_MODEL: AssetFile = AssetFile {
     name: "smollm2-135m-instruct",
@@ -44,4 +53,5 @@ pub const CHAT_MODEL: AssetFile = AssetFile {
 };
 
 /// Every asset file, in a stable order.
-pub const ALL: [AssetFile; 4] = [ONNX_RUNTIME, EMBEDDING_MODEL, EMBEDDING_TOKENIZER, CHAT_MODEL];
+pub const ALL: [AssetFile; 5] =
+    [ONNX_RUNTIME, EMBEDDING_MODEL, EMBEDDING_TOKENIZER, PARAPHRASE_EMBEDDING_MODEL, CHAT_MODEL];

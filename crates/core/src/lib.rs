@@ -9,6 +9,8 @@
 //!   [`LlmBackend`]. Concrete implementations live in their own crates and are wired
 //!   together only in the `ragd` binary, so logic written against these traits builds and
 //!   tests without ONNX Runtime, LanceDB or llama.cpp.
+//! - [`vectors`]: [`Vectors`], which hands out an embedder and the store built with it as
+//!   one pair, so a query never meets vectors of another model.
 //! - [`assets`]: where the bundled models and runtime sit inside the asset directory.
 //! - [`error`]: [`ErrorKind`], the shared classification every crate maps its errors onto,
 //!   and [`Error`], the error type of the traits.
@@ -37,6 +39,7 @@ pub mod metric_names;
 pub mod store;
 pub mod time;
 pub mod types;
+pub mod vectors;
 
 pub use embed::{Embedder, Embedding};
 pub use error::{Error, ErrorKind, Result};
@@ -55,3 +58,4 @@ pub use store::{
     VectorFilter, VectorStore,
 };
 pub use types::{Chunk, Collection, Document, DocumentStatus, Message, SearchHit, Session};
+pub use vectors::{FixedVectors, VectorSpace, Vectors, WriteSpaces};

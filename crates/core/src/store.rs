@@ -135,6 +135,12 @@ pub trait VectorStore: Send + Sync + fmt::Debug + 'static {
     /// `Unavailable` when the store cannot be read or written.
     async fn retain(&self, table: TableName, keep: &HashSet<Uuid>) -> Result<u64>;
 
+    /// The ids of every row of `table`. A rebuild uses it to find what is still missing.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be read.
+    async fn ids(&self, table: TableName) -> Result<HashSet<Uuid>>;
+
     /// Checks the store can be read.
     ///
     /// # Errors

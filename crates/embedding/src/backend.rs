@@ -83,6 +83,8 @@ pub(crate) struct Backend {
     dimensions: usize,
     /// Whether the model takes `token_type_ids` (some exports drop it).
     takes_token_type_ids: bool,
+    /// The output with one vector per token.
+    hidden_output: String,
 }
 
 impl std::fmt::Debug for Backend {
@@ -107,7 +109,7 @@ impl Backend {
         require_file("embedding model", &config.model_path)?;
         let environment = environment(&config.ort_dylib_path)?;
         let (session, provider) = build_session(&environment, config)?;
-        let takes_token_type_ids = check_model(&session, config)?;
+        let interface = check_model(&session, config)?;
 
         let mut tokenizer = tokenizer.clone();
         tokenizer
@@ -125,7 +127,8 @@ impl Backend {
                 token_budget: config.batch_token_budget,
             },
             dimensions: config.dimensions,
-            takes_token_type_ids,
+            takes_token_type_ids: interface.takes_token_type_ids,
+            hidden_output: interface.hidden_output,
         };
         Ok(Loaded { backend, provider })
     }
@@ -181,9 +184,9 @@ impl Backend {
             inputs.push((TOKEN_TYPE_IDS.into(), Tensor::from_array((shape, type_ids))?.into()));
         }
         let outputs = self.session.run(inputs)?;
-        let hidden = outputs
-            .get(LAST_HIDDEN_STATE)
-            .ok_or_else(|| Error::Output(format!("no `{LAST_HIDDEN_STATE}` output")))?;
+        let name = self.hidden_output.as_str();
+        let hidden =
+            outputs.get(name).ok_or_else(|| Error::Output(format!("no `{name}` output")))?;
         let (hidden_shape, hidden) = hidden.try_extract_tensor::<f32>()?;
         let expected = [rows, sequence, self.dimensions];
         let matches = hidden_shape.len() == 3
@@ -193,7 +196,7 @@ impl Backend {
                 .all(|(&got, want)| usize::try_from(got) == Ok(want));
         if !matches {
             return Err(Error::Output(format!(
-                "`{LAST_HIDDEN_STATE}` has shape {hidden_shape}, expected {expected:?}"
+                "`{name}` has shape {hidden_shape}, expected {expected:?}"
             )));
         }
         Ok(mean_pool_normalized(hidden, &mask, sequence, self.dimensions))
@@ -280,9 +283,19 @@ fn commit(mut builder: SessionBuilder, model: &Path) -> Result<Session> {
         .map_err(|source| Error::Model { path: model.to_path_buf(), source })
 }
 
-/// Checks the model's inputs and output size against `config`; returns whether it takes
-/// `token_type_ids`.
-fn check_model(session: &Session, config: &EmbedderConfig) -> Result<bool> {
+/// What [`check_model`] learned about a model's interface.
+struct ModelInterface {
+    /// Whether it takes `token_type_ids`.
+    takes_token_type_ids: bool,
+    /// The output holding one vector per token, to be mean-pooled.
+    hidden_output: String,
+}
+
+/// Checks the model's inputs and output size against `config` and finds the token-level
+/// output: `last_hidden_state` when there is one (the usual export), else the only 3-D
+/// output whose last dimension is the configured one (exports that also pool inside the
+/// graph name their outputs after graph nodes, such as `onnx::Shape_422`).
+fn check_model(session: &Session, config: &EmbedderConfig) -> Result<ModelInterface> {
     let mismatch =
         |message: String| Error::ModelMismatch { path: config.model_path.clone(), message };
     let has_input = |name: &str| session.inputs().iter().any(|input| input.name() == name);
@@ -291,12 +304,46 @@ fn check_model(session: &Session, config: &EmbedderConfig) -> Result<bool> {
             return Err(mismatch(format!("the model has no `{required}` input")));
         }
     }
-    let output = session
-        .outputs()
-        .iter()
-        .find(|output| output.name() == LAST_HIDDEN_STATE)
-        .ok_or_else(|| mismatch(format!("the model has no `{LAST_HIDDEN_STATE}` output")))?;
-    if let ValueType::Tensor { shape, .. } = output.dtype() {
+    let dimensions_of = |output: &ort::value::Outlet| {
+        if let ValueType::Tensor { shape, .. } = output.dtype() {
+            Some(shape.to_vec())
+        } else {
+            None
+        }
+    };
+    let output = if let Some(named) =
+        session.outputs().iter().find(|output| output.name() == LAST_HIDDEN_STATE)
+    {
+        named
+    } else {
+        let token_level: Vec<_> = session
+            .outputs()
+            .iter()
+            .filter(|output| {
+                dimensions_of(output).is_some_and(|shape| {
+                    shape.len() == 3
+                        && shape.last().and_then(|&d| usize::try_from(d).ok())
+                            == Some(config.dimensions)
+                })
+            })
+            .collect();
+        match token_level.as_slice() {
+            [only] => *only,
+            [] => {
+                return Err(mismatch(format!(
+                    "the model has no `{LAST_HIDDEN_STATE}` output and no other [batch, tokens, {}] output",
+                    config.dimensions
+                )));
+            }
+            [..] => {
+                return Err(mismatch(format!(
+                    "the model has no `{LAST_HIDDEN_STATE}` output and several [batch, tokens, {}] outputs",
+                    config.dimensions
+                )));
+            }
+        }
+    };
+    if let Some(shape) = dimensions_of(output) {
         // A dynamic last dimension (-1) is checked on every batch instead.
         if let Some(&last) = shape.last()
             && last >= 0
@@ -308,5 +355,8 @@ fn check_model(session: &Session, config: &EmbedderConfig) -> Result<bool> {
             )));
         }
     }
-    Ok(has_input(TOKEN_TYPE_IDS))
+    Ok(ModelInterface {
+        takes_token_type_ids: has_input(TOKEN_TYPE_IDS),
+        hidden_output: output.name().to_owned(),
+    })
 }

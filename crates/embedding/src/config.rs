@@ -55,6 +55,30 @@ impl EmbedderConfig {
     /// The model id of the bundled default model.
     pub const MINILM_MODEL_ID: &'static str = "sentence-transformers/all-MiniLM-L6-v2";
 
+    /// The model id of the second bundled model.
+    pub const PARAPHRASE_MODEL_ID: &'static str = "sentence-transformers/paraphrase-MiniLM-L3-v2";
+
+    /// The configuration for the second bundled model, paraphrase-MiniLM-L3-v2 (fp32 ONNX,
+    /// 384 dimensions, the same tokenizer as all-MiniLM-L6-v2), in `assets_dir`.
+    #[must_use]
+    pub fn paraphrase_minilm(assets_dir: &Path, ort_dylib: &Path) -> Self {
+        Self {
+            model_path: assets_dir.join(assets::PARAPHRASE_EMBEDDING_MODEL.path),
+            model_id: Self::PARAPHRASE_MODEL_ID.to_owned(),
+            ..Self::minilm(assets_dir, ort_dylib)
+        }
+    }
+
+    /// The bundled configuration for `model_id`, if it is a bundled model's.
+    #[must_use]
+    pub fn bundled(model_id: &str, assets_dir: &Path, ort_dylib: &Path) -> Option<Self> {
+        match model_id {
+            Self::MINILM_MODEL_ID => Some(Self::minilm(assets_dir, ort_dylib)),
+            Self::PARAPHRASE_MODEL_ID => Some(Self::paraphrase_minilm(assets_dir, ort_dylib)),
+            _ => None,
+        }
+    }
+
     /// The default configuration for the bundled all-MiniLM-L6-v2 (int8 ONNX, 384
     /// dimensions), with the model and tokenizer at their places in `assets_dir` (see
     /// [`ragd_core::assets`]) and ONNX Runtime loaded from `ort_dylib`.

@@ -208,9 +208,12 @@ pub struct EmbeddingSettings {
     pub model_path: Option<PathBuf>,
     /// Its `tokenizer.json` (also used to size chunks); default: the bundled one.
     pub tokenizer_path: Option<PathBuf>,
-    /// The model's id, stored with the vector tables (a change requires a reindex); a
-    /// Hugging Face repo id, which is where the model comes from when `model_path` is unset
-    /// and the id is not the bundled MiniLM's.
+    /// The model's id, stored with the vector tables: when it differs from the id the index
+    /// was built with, the index is re-embedded in the background (queries use the old one
+    /// until the swap). A bundled model's id (`sentence-transformers/all-MiniLM-L6-v2`, the
+    /// default, or `sentence-transformers/paraphrase-MiniLM-L3-v2`) uses the assets; any
+    /// other is a Hugging Face repo id, where the model comes from when `model_path` is
+    /// unset.
     pub model_id: String,
     /// Vector length of the model.
     pub dimensions: usize,
@@ -220,7 +223,7 @@ pub struct EmbeddingSettings {
     pub intra_op_threads: Option<usize>,
     /// `cpu`, `cuda` or `cuda:N` (CUDA needs the `cuda` build feature; falls back to CPU).
     pub device: String,
-    /// Without `model_path`, a `model_id` other than the bundled MiniLM is a Hugging Face
+    /// Without `model_path`, a `model_id` other than a bundled model's is a Hugging Face
     /// repo: this file of it is the ONNX model (with the repo's `tokenizer.json`), taken
     /// from the hub cache or downloaded into it.
     pub onnx_file: String,

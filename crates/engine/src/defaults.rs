@@ -52,21 +52,40 @@ pub(crate) async fn default_embedder(
     }
 }
 
-/// The default vector store (LanceDB, feature `lance`), its tables stamped with the identity
-/// of the embedder that loaded (so a table written by another model or dimension is
-/// refused, not mixed), or why there is none.
-#[cfg_attr(not(feature = "lance"), allow(clippy::unused_async))] // Async with the feature.
-pub(crate) async fn default_store(
+/// The embedder for another model id than the configured one (the model an existing index
+/// was built with, to keep serving it while it is rebuilt): the bundled files for a bundled
+/// model, else the Hugging Face repo of that id from the cache.
+pub(crate) async fn embedder_for(
     config: &EngineConfig,
-    embedder: &dyn Embedder,
+    model_id: &str,
+    dimensions: usize,
+) -> Result<(Arc<dyn Embedder>, String), String> {
+    let mut other = config.clone();
+    other.embedding.model_id = model_id.to_owned();
+    other.embedding.dimensions = dimensions;
+    other.embedding.model_path = None;
+    other.embedding.tokenizer_path = None;
+    default_embedder(&other).await
+}
+
+/// The vector store of `generation` (LanceDB, feature `lance`), its tables stamped with
+/// `model_id` and `dimensions` (a table written by another model or dimension is refused,
+/// not mixed), or why there is none.
+#[cfg_attr(not(feature = "lance"), allow(clippy::unused_async))] // Async with the feature.
+pub(crate) async fn generation_store(
+    config: &EngineConfig,
+    model_id: &str,
+    dimensions: usize,
+    generation: u32,
 ) -> Result<Arc<dyn VectorStore>, String> {
     #[cfg(feature = "lance")]
     {
         let store_config = ragd_vector_store::LanceStoreConfig {
             uri: config.vector_store_uri(),
-            model_id: embedder.model_id().to_owned(),
-            dimensions: embedder.dimensions(),
+            model_id: model_id.to_owned(),
+            dimensions,
             index_threshold_rows: config.vector_store.index_threshold_rows,
+            generation,
         };
         ragd_vector_store::LanceStore::open(store_config)
             .await
@@ -75,12 +94,52 @@ pub(crate) async fn default_store(
     }
     #[cfg(not(feature = "lance"))]
     {
-        let _ = (config, embedder);
-        Err("this build has no default vector store (feature `lance` is off); give one to \
-             Engine::builder"
-            .to_owned())
+        let _ = (config, model_id, dimensions, generation);
+        Err(NO_STORE.to_owned())
     }
 }
+
+/// The model id and dimension recorded in the `chunks` table of `generation`, if that
+/// table exists (a data directory from before generations were recorded).
+#[cfg_attr(not(feature = "lance"), allow(clippy::unused_async))] // Async with the feature.
+pub(crate) async fn recorded_model(
+    config: &EngineConfig,
+    generation: u32,
+) -> Result<Option<(String, usize)>, String> {
+    #[cfg(feature = "lance")]
+    {
+        ragd_vector_store::LanceStore::recorded_model(&config.vector_store_uri(), generation)
+            .await
+            .map_err(|err| err.to_string())
+    }
+    #[cfg(not(feature = "lance"))]
+    {
+        let _ = (config, generation);
+        Ok(None)
+    }
+}
+
+/// Drops the tables of `generation`.
+#[cfg_attr(not(feature = "lance"), allow(clippy::unused_async))] // Async with the feature.
+pub(crate) async fn drop_generation(config: &EngineConfig, generation: u32) -> Result<(), String> {
+    #[cfg(feature = "lance")]
+    {
+        ragd_vector_store::LanceStore::drop_generation(&config.vector_store_uri(), generation)
+            .await
+            .map(|_| ())
+            .map_err(|err| err.to_string())
+    }
+    #[cfg(not(feature = "lance"))]
+    {
+        let _ = (config, generation);
+        Ok(())
+    }
+}
+
+/// Why there is no default vector store in a build without LanceDB.
+#[cfg(not(feature = "lance"))]
+const NO_STORE: &str =
+    "this build has no default vector store (feature `lance` is off); give one to Engine::builder";
 
 /// The chunk sizes from `[ingest]`.
 pub(crate) fn chunker_config(config: &EngineConfig) -> ChunkerConfig {

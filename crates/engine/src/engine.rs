@@ -37,6 +37,7 @@ use crate::config::EngineConfig;
 use crate::defaults;
 use crate::error::{Error, Result};
 use crate::health::{Component, Health};
+use crate::index::{self, Index, IndexStatus, IndexSwitch, StartError};
 
 /// The engine: every service over one data directory. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -55,18 +56,21 @@ struct Inner {
     chat: ChatService,
     embedder: Option<Arc<dyn Embedder>>,
     embedder_description: Option<String>,
-    store: Option<Arc<dyn VectorStore>>,
+    vectors: Option<Arc<dyn ragd_core::Vectors>>,
+    index: Option<Arc<Index>>,
     monitor: Option<SystemMonitor>,
     health: watch::Sender<Health>,
 }
 
-/// The embedder and the store opened with its identity: the two are used together or not
-/// at all.
+/// The configured embedder and the vector spaces opened for it: used together or not at
+/// all.
 struct Vectors {
     embedder: Arc<dyn Embedder>,
     /// The embedder for status reports.
     description: String,
-    store: Arc<dyn VectorStore>,
+    opened: crate::index::Opened,
+    /// Whether the spaces are generations of the default store.
+    rebuildable: bool,
 }
 
 /// Builds an [`Engine`] with some backends of the caller's choosing; the rest are the
@@ -155,35 +159,60 @@ impl EngineBuilder {
             None => defaults::default_embedder(&config).await,
         };
 
-        // 4. The vector store, with the loaded embedder's identity. Either both are there
-        // (uploads and semantic search work) or neither is used, with the reason.
-        let vectors = match (embedder, self.store) {
+        // 4. The vector spaces: a store given to the builder holds the embedder's vectors;
+        // the default store keeps one generation of tables per embedding model, opens the
+        // one queries use with the model it was built with, and finds the rebuild to run
+        // when the configured model is another.
+        let opened = match (embedder, self.store) {
             (Ok((embedder, description)), Some(store)) => {
-                Ok(Vectors { embedder, description, store })
-            }
-            (Ok((embedder, description)), None) => {
-                defaults::default_store(&config, embedder.as_ref()).await.map(|store| Vectors {
+                let space = crate::index::GenerationSpace {
+                    generation: 0,
+                    model_id: embedder.model_id().to_owned(),
+                    dimensions: embedder.dimensions(),
+                    space: ragd_core::VectorSpace::new(Arc::clone(&embedder), store),
+                };
+                Ok(Vectors {
                     embedder,
                     description,
-                    store,
+                    opened: crate::index::Opened {
+                        switch: IndexSwitch::new(Some(space)),
+                        build: None,
+                        reason: None,
+                        unserved: None,
+                    },
+                    rebuildable: false,
                 })
+            }
+            (Ok((embedder, description)), None) => {
+                crate::index::open(&config, &catalog, &embedder, &description, self.recover)
+                    .await
+                    .map(|opened| Vectors { embedder, description, opened, rebuildable: true })
             }
             (Err(reason), _) => Err(reason),
         };
-        if let Err(reason) = &vectors {
+        if let Err(reason) = &opened {
             tracing::warn!("document uploads and semantic search are disabled: {reason}");
         }
-        let (embedder, embedder_description, store) = match &vectors {
-            Ok(v) => (
-                Some(Arc::clone(&v.embedder)),
-                Some(v.description.clone()),
-                Some(Arc::clone(&v.store)),
-            ),
-            Err(_) => (None, None, None),
-        };
+        let (embedder, embedder_description, switch, build, query_reason, rebuildable, unserved) =
+            match opened {
+                Ok(v) => (
+                    Some(v.embedder),
+                    Some(v.description),
+                    Some(Arc::new(v.opened.switch)),
+                    v.opened.build,
+                    v.opened.reason,
+                    v.rebuildable,
+                    v.opened.unserved,
+                ),
+                Err(reason) => (None, None, None, None, Some(reason), false, None),
+            };
+        let vectors: Option<Arc<dyn ragd_core::Vectors>> =
+            switch.clone().map(|s| s as Arc<dyn ragd_core::Vectors>);
 
         // 5. Orphan vectors, before any worker writes vectors.
-        if let Some(store) = store.as_ref().filter(|_| self.recover) {
+        if let Some(store) =
+            switch.as_deref().and_then(index::active_store).filter(|_| self.recover)
+        {
             let removed = remove_orphan_vectors(&catalog, store.as_ref()).await;
             if removed > 0 {
                 tracing::info!(removed, "removed vectors whose chunk or message no longer exists");
@@ -191,37 +220,40 @@ impl EngineBuilder {
         }
 
         // 6. The services.
-        // The chunker counts tokens through the embedder: one source for the count.
-        let chunker = match &vectors {
-            Ok(v) => defaults::chunker(&config, Arc::clone(&v.embedder)),
-            Err(reason) => Err(reason.clone()),
+        // The chunker counts tokens through the configured embedder: one source for the
+        // count, and chunks sized for the model the index is (re)built with.
+        let chunker = match (&embedder, &query_reason, &switch) {
+            (Some(embedder), _, Some(_)) => defaults::chunker(&config, Arc::clone(embedder)),
+            (_, Some(reason), _) => Err(reason.clone()),
+            (_, None, _) => Err("no embedding model is loaded".to_owned()),
         };
         let documents_reason = chunker.as_ref().err().cloned();
         let documents = Ingestor::new(
-            IngestParts {
-                catalog: catalog.clone(),
-                chunker,
-                embedder: embedder.clone(),
-                store: store.clone(),
-            },
+            IngestParts { catalog: catalog.clone(), chunker, vectors: vectors.clone() },
             defaults::ingest_config(&config),
         )?;
-        let search = Searcher::new(SearcherParts {
-            catalog: catalog.clone(),
-            embedder: embedder.clone(),
-            store: store.clone(),
-        });
+        let search =
+            Searcher::new(SearcherParts { catalog: catalog.clone(), vectors: vectors.clone() });
         let models = defaults::model_manager(&config);
         let chat = ChatService::new(
             ChatParts {
                 catalog: catalog.clone(),
                 searcher: Some(search.clone()),
-                embedder: embedder.clone(),
-                store: store.clone(),
+                vectors: vectors.clone(),
                 models: Arc::new(ManagedModel(models.clone())),
             },
             config.chat.clone(),
         )?;
+        let index = switch.as_ref().map(|switch| {
+            Index::new(
+                config.clone(),
+                catalog.clone(),
+                Arc::clone(switch),
+                embedder.clone(),
+                rebuildable,
+                unserved,
+            )
+        });
 
         // 7. Documents left unfinished.
         let resumed = if self.recover { documents.recover().await? } else { 0 };
@@ -247,15 +279,22 @@ impl EngineBuilder {
         };
 
         let mut components = vec![Component::available("catalog", "SQLite")];
-        match &vectors {
-            Ok(v) => components.extend([
-                Component::available("embedder", &v.description),
+        match (&embedder_description, &query_reason) {
+            (Some(description), None) => components.extend([
+                Component::available("embedder", description),
                 Component::available("vector_store", &config.vector_store_uri()),
             ]),
-            Err(reason) => components.extend([
-                Component::unavailable("embedder", reason),
+            (Some(description), Some(reason)) => components.extend([
+                Component::available("embedder", description),
                 Component::unavailable("vector_store", reason),
             ]),
+            (None, reason) => {
+                let reason = reason.as_deref().unwrap_or("no embedding model is loaded");
+                components.extend([
+                    Component::unavailable("embedder", reason),
+                    Component::unavailable("vector_store", reason),
+                ]);
+            }
         }
         components.push(match &documents_reason {
             None => Component::available("documents", "uploads accepted"),
@@ -263,6 +302,12 @@ impl EngineBuilder {
         });
         // The engine keeps the sender, so watchers stay subscribed for later changes.
         let (health, _) = watch::channel(Health::from_components(components));
+        if let Some(index) = &index {
+            index.report_to(health.clone());
+            if let Some(build) = build {
+                index.spawn_build(build);
+            }
+        }
 
         Ok(Engine {
             inner: Arc::new(Inner {
@@ -275,7 +320,8 @@ impl EngineBuilder {
                 chat,
                 embedder,
                 embedder_description,
-                store,
+                vectors,
+                index,
                 monitor,
                 health,
             }),
@@ -362,10 +408,42 @@ impl Engine {
         self.inner.embedder_description.as_deref()
     }
 
-    /// The vector store, when it opened.
+    /// The vector spaces queries and writes use, when the embedder and store opened.
     #[must_use]
-    pub fn vector_store(&self) -> Option<&Arc<dyn VectorStore>> {
-        self.inner.store.as_ref()
+    pub fn vectors(&self) -> Option<&Arc<dyn ragd_core::Vectors>> {
+        self.inner.vectors.as_ref()
+    }
+
+    /// The vector index: the generation queries use, the re-embed in progress, the last
+    /// one finished.
+    ///
+    /// # Errors
+    /// `Unavailable` when no embedder or store opened.
+    pub fn index_status(&self) -> ragd_core::Result<IndexStatus> {
+        self.index().map(|index| index.status())
+    }
+
+    /// Re-embeds the index with the configured embedding model in the background (see
+    /// the `index` module docs), and returns the status with the rebuild started.
+    ///
+    /// # Errors
+    /// `Conflict` while a re-embed runs, `Unavailable` when there is no embedder or the
+    /// store was given to the builder.
+    pub async fn reembed(&self) -> ragd_core::Result<IndexStatus> {
+        match self.index()?.start_reembed().await {
+            Ok(status) => Ok(status),
+            Err(StartError::Running(reason)) => Err(ragd_core::Error::new(
+                ragd_core::ErrorKind::Conflict,
+                format!("a re-embed is already running: {reason}"),
+            )),
+            Err(StartError::Unavailable(reason)) => Err(ragd_core::Error::unavailable(reason)),
+        }
+    }
+
+    fn index(&self) -> ragd_core::Result<&Arc<Index>> {
+        self.inner.index.as_ref().ok_or_else(|| {
+            ragd_core::Error::unavailable("no embedding model or vector store is loaded")
+        })
     }
 
     /// The background system sampler; `None` when turned off or the platform reports nothing.

@@ -53,6 +53,13 @@ impl Health {
         Self { status, components }
     }
 
+    /// This health with `component` in place of the one of its name.
+    pub(crate) fn with(mut self, component: Component) -> Self {
+        self.components.retain(|c| c.name != component.name);
+        self.components.push(component);
+        Self::from_components(self.components)
+    }
+
     /// The component named `name`.
     #[must_use]
     pub fn component(&self, name: &str) -> Option<&Component> {

@@ -38,6 +38,7 @@ mod defaults;
 mod engine;
 mod error;
 mod health;
+mod index;
 #[cfg(feature = "ort")]
 mod onnx;
 
@@ -46,6 +47,7 @@ pub use defaults::{hub_config, monitor_config};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result};
 pub use health::{Component, Health, HealthStatus};
+pub use index::{BuildPhase, BuildProgress, BuildReport, GenerationInfo, IndexStatus};
 
 /// The services' crates, so a program needs no other ragd dependency for their types.
 pub use ragd_catalog as catalog;

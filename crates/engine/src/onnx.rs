@@ -1,4 +1,4 @@
-//! The ONNX Runtime embedder (feature `ort`): where its files are (the bundled MiniLM, a
+//! The ONNX Runtime embedder (feature `ort`): where its files are (a bundled MiniLM, a
 //! path, or a Hugging Face repo through `ragd-hub`), its window, and loading it.
 
 use std::path::PathBuf;
@@ -28,16 +28,17 @@ pub(crate) struct EmbeddingFiles {
     pub(crate) tokenizer: PathBuf,
 }
 
-/// Where the embedding model's files are: `embedding.model_path` when set, the bundled
-/// MiniLM for its id, else the hub repo `embedding.model_id` (its `embedding.onnx_file` and
+/// Where the embedding model's files are: `embedding.model_path` when set, a bundled
+/// model's for its id, else the hub repo `embedding.model_id` (its `embedding.onnx_file` and
 /// `tokenizer.json`, or `embedding.tokenizer_path`), from the cache or downloaded into it.
 pub(crate) async fn embedding_files(config: &EngineConfig) -> Result<EmbeddingFiles, String> {
     let settings = &config.embedding;
     if let Some(model) = &settings.model_path {
         return Ok(EmbeddingFiles { model: model.clone(), tokenizer: config.tokenizer_path() });
     }
-    if settings.model_id == EmbedderConfig::MINILM_MODEL_ID {
-        let bundled = EmbedderConfig::minilm(&config.assets_dir, &config.ort_dylib());
+    if let Some(bundled) =
+        EmbedderConfig::bundled(&settings.model_id, &config.assets_dir, &config.ort_dylib())
+    {
         return Ok(EmbeddingFiles {
             model: bundled.model_path,
             tokenizer: config.tokenizer_path(),

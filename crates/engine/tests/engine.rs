@@ -174,30 +174,34 @@ async fn a_read_only_start_up_changes_nothing_in_the_data_directory() {
 }
 
 #[tokio::test]
-async fn the_vector_store_takes_the_loaded_embedders_identity() {
+async fn another_embedding_model_is_served_from_the_old_index_until_the_rebuild_swaps() {
     let dir = tempfile::tempdir().unwrap();
     // A first engine whose embedder is a 16-dimensional fake stamps the LanceDB tables
     // with the fake's id and dimension, whatever `[embedding]` says.
+    let llm = ScriptedLlm::new(Script::Fixed("Twenty-five days of leave.".to_owned()), 4096);
     let engine = Engine::builder(config(dir.path()))
         .embedder(Arc::new(FakeEmbedder::new(16)))
+        .llm(Arc::new(llm))
         .system_monitor(false)
         .build()
         .await
         .unwrap();
     assert_eq!(engine.health().borrow().status, HealthStatus::Ok);
+    let ingested = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap();
+    let document = ingested.document.id;
+    engine.documents().wait_until_done(document, Duration::from_secs(60)).await.unwrap();
+    // One exchange in long-term memory.
+    let session = engine.chat().create_session(CreateSession::default()).await.unwrap();
+    let ask = SendMessage::new("How many days of leave?");
+    engine.chat().send(session.id, ask).await.unwrap().finish().await.unwrap();
     drop(engine);
 
-    // The bundled MiniLM (384 dimensions) is then refused by those tables: semantic search
-    // and uploads are unavailable with the reason, everything else works.
+    // The bundled MiniLM (384 dimensions) cannot use those tables and the fake cannot be
+    // loaded by id, so semantic search waits for the rebuild with MiniLM, which starts by
+    // itself; keyword search works throughout.
     let engine = Engine::builder(config(dir.path())).system_monitor(false).build().await.unwrap();
-    let health = engine.health().borrow().clone();
-    assert_eq!(health.status, HealthStatus::Degraded, "{health:?}");
-    let store = health.component("vector_store").unwrap();
-    assert!(!store.available, "{store:?}");
-    assert!(store.detail.contains("fake-bag-of-words"), "{store:?}");
-    assert!(engine.vector_store().is_none());
-    let err = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+    let status = engine.index_status().unwrap();
+    assert_eq!(status.configured_model.as_deref(), Some("sentence-transformers/all-MiniLM-L6-v2"));
     let query = SearchQuery {
         text: "leave".to_owned(),
         top_k: 3,
@@ -206,6 +210,36 @@ async fn the_vector_store_takes_the_loaded_embedders_identity() {
         filter: ragd_core::MetadataFilter::default(),
     };
     assert!(engine.search().keyword(&query).await.is_ok());
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let report = loop {
+        let status = engine.index_status().unwrap();
+        if let Some(report) = status.last_build {
+            break report;
+        }
+        assert!(status.error.is_none(), "{status:?}");
+        assert!(std::time::Instant::now() < deadline, "the rebuild did not finish: {status:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(report.target.model_id, "sentence-transformers/all-MiniLM-L6-v2");
+    assert_eq!(report.target.dimensions, 384);
+    let chunks = engine.catalog().count_chunks(None).unwrap();
+    assert!(chunks > 0);
+    assert_eq!(report.chunks, chunks);
+    assert_eq!(report.memories, 1, "the remembered exchange is re-embedded too");
+    let recalled = engine.chat().search_memory(session.id, "days of leave", 3).await.unwrap();
+    assert_eq!(recalled.len(), 1);
+    assert_eq!(recalled[0].exchange.assistant, "Twenty-five days of leave.");
+    let hits = engine.search().semantic(&query).await.unwrap();
+    assert!(!hits.is_empty());
+    assert!(hits.iter().all(|hit| hit.chunk.document_id == document));
+    assert_eq!(engine.health().borrow().status, HealthStatus::Ok, "the swap reports the store");
+    // The old generation is gone, the new one is what the next start opens.
+    drop(engine);
+    let engine = Engine::builder(config(dir.path())).system_monitor(false).build().await.unwrap();
+    let status = engine.index_status().unwrap();
+    assert_eq!(status.active.unwrap().model_id, "sentence-transformers/all-MiniLM-L6-v2");
+    assert!(status.building.is_none());
+    assert!(!dir.path().join("lance/chunks.lance").exists(), "generation 0 was dropped");
 }
 
 #[tokio::test]

@@ -62,7 +62,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ragd_catalog::{Catalog, DocumentQuery, Page};
-use ragd_core::{Chunk, ChunkId, Document, DocumentId, DocumentStatus, Embedder, VectorStore};
+use ragd_core::{Chunk, ChunkId, Document, DocumentId, DocumentStatus, Vectors};
 use tokio::sync::Semaphore;
 
 pub use self::config::{IngestConfig, IngestParts};
@@ -88,8 +88,7 @@ pub struct Ingestor {
 struct Inner {
     catalog: Catalog,
     chunker: std::result::Result<Arc<Chunker>, String>,
-    embedder: Option<Arc<dyn Embedder>>,
-    store: Option<Arc<dyn VectorStore>>,
+    vectors: Option<Arc<dyn Vectors>>,
     config: IngestConfig,
     workers: Arc<Semaphore>,
     queued: AtomicU64,
@@ -125,8 +124,7 @@ impl Ingestor {
             inner: Arc::new(Inner {
                 catalog: parts.catalog,
                 chunker: parts.chunker.map(Arc::new),
-                embedder: parts.embedder,
-                store: parts.store,
+                vectors: parts.vectors,
                 config,
                 workers,
                 queued: AtomicU64::new(0),

@@ -62,8 +62,10 @@ impl Harness {
         let parts = IngestParts {
             catalog,
             chunker,
-            embedder: Some(Arc::new(FakeEmbedder::new(16))),
-            store: Some(store.clone()),
+            vectors: Some(ragd_core::FixedVectors::shared(
+                Arc::new(FakeEmbedder::new(16)),
+                store.clone(),
+            )),
         };
         (Ingestor::new(parts, config).unwrap(), store)
     }

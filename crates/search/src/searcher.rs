@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use ragd_catalog::{Catalog, KeywordQuery};
 use ragd_core::{
-    Chunk, ChunkId, CollectionId, DocumentId, Embedder, MetadataFilter, SearchRequest, TableName,
-    VectorFilter, VectorStore,
+    Chunk, ChunkId, CollectionId, DocumentId, MetadataFilter, SearchRequest, TableName,
+    VectorFilter, VectorSpace, Vectors,
 };
 
 use crate::error::{Error, Result};
@@ -71,15 +71,13 @@ pub struct Hit {
     pub semantic_rank: Option<usize>,
 }
 
-/// What a [`Searcher`] reads. Semantic search needs both `embedder` and `store`.
+/// What a [`Searcher`] reads. Semantic search needs `vectors`.
 #[derive(Debug, Clone)]
 pub struct SearcherParts {
     /// Chunk text, documents and the FTS5 index.
     pub catalog: Catalog,
-    /// Embeds queries.
-    pub embedder: Option<Arc<dyn Embedder>>,
-    /// Holds chunk vectors.
-    pub store: Option<Arc<dyn VectorStore>>,
+    /// Embeds queries and holds chunk vectors, one model at a time.
+    pub vectors: Option<Arc<dyn Vectors>>,
 }
 
 /// The search service. Cheap to clone.
@@ -237,11 +235,17 @@ impl Searcher {
     }
 
     async fn semantic_hits(&self, query: &SearchQuery, depth: usize) -> Result<Vec<Hit>> {
-        let (Some(embedder), Some(store)) = (&self.parts.embedder, &self.parts.store) else {
+        let space = match &self.parts.vectors {
+            Some(vectors) => vectors.query_space().await,
+            None => None,
+        };
+        let Some(VectorSpace { embedder, store }) = space else {
             return Err(Error::Unavailable(
                 "no embedding model or vector store is loaded".to_owned(),
             ));
         };
+        // One space from the embedding to the search: the query vector and the stored
+        // vectors come from the same model even if the index is swapped meanwhile.
         let vector = embedder.embed_query(query.text.clone()).await?;
         let filter = VectorFilter {
             document_ids: query.document_ids.clone(),

@@ -71,8 +71,7 @@ async fn corpus(texts: &[&[&str]]) -> Corpus {
     }
     let searcher = Searcher::new(SearcherParts {
         catalog: catalog.clone(),
-        embedder: Some(embedder),
-        store: Some(store),
+        vectors: Some(ragd_core::FixedVectors::shared(embedder, store)),
     });
     Corpus { searcher, catalog, docs }
 }
@@ -163,8 +162,7 @@ async fn bad_queries_are_invalid_input() {
 #[tokio::test]
 async fn semantic_without_a_model_is_unavailable_and_deleted_chunks_are_skipped() {
     let c = corpus(TEXTS).await;
-    let keyword_only =
-        Searcher::new(SearcherParts { catalog: c.catalog.clone(), embedder: None, store: None });
+    let keyword_only = Searcher::new(SearcherParts { catalog: c.catalog.clone(), vectors: None });
     assert_eq!(
         keyword_only.semantic(&query("zebra", 3)).await.unwrap_err().kind(),
         ErrorKind::Unavailable

@@ -110,6 +110,10 @@ impl VectorStore for InMemoryStore {
         Ok((before - rows.len()) as u64)
     }
 
+    async fn ids(&self, table: TableName) -> Result<HashSet<Uuid>> {
+        Ok(self.lock().get(&table).into_iter().flatten().map(|r| r.id).collect())
+    }
+
     async fn health(&self) -> Result<()> {
         Ok(())
     }

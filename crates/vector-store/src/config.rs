@@ -18,6 +18,10 @@ pub struct LanceStoreConfig {
     pub dimensions: usize,
     /// Build an ANN index on a table once it has at least this many rows.
     pub index_threshold_rows: usize,
+    /// Which set of tables to open: each embedding model an index is (re)built with gets
+    /// its own generation, so two models' vectors never share a table. Generation 0 is
+    /// `chunks` and `memory`; generation `n` is `chunks_g<n>` and `memory_g<n>`.
+    pub generation: u32,
 }
 
 impl LanceStoreConfig {
@@ -28,6 +32,24 @@ impl LanceStoreConfig {
             model_id: model_id.into(),
             dimensions,
             index_threshold_rows: DEFAULT_INDEX_THRESHOLD_ROWS,
+            generation: 0,
         }
+    }
+
+    /// This configuration for tables of `generation`.
+    #[must_use]
+    pub fn with_generation(mut self, generation: u32) -> Self {
+        self.generation = generation;
+        self
+    }
+}
+
+/// The on-disk name of `table` in `generation`.
+#[must_use]
+pub fn table_name(table: ragd_core::TableName, generation: u32) -> String {
+    if generation == 0 {
+        table.as_str().to_owned()
+    } else {
+        format!("{}_g{generation}", table.as_str())
     }
 }

@@ -48,14 +48,14 @@ pub enum Error {
     #[error(
         "vector table {table} was built with schema version {}, embedding model {:?} and \
          {} dimensions, but this ragd expects schema version {}, model {:?} and {} \
-         dimensions; reindex the documents (POST /api/v1/documents/{{id}}/reindex) or \
-         delete the data/lance directory and restart to rebuild it",
+         dimensions; re-embed the index with this model or open it with the model it was \
+         built with",
         found.schema_version, found.model_id, found.dimensions,
         expected.schema_version, expected.model_id, expected.dimensions
     )]
     ShapeMismatch {
         /// The table's name.
-        table: &'static str,
+        table: String,
         /// What the table on disk was built with.
         found: Box<TableShape>,
         /// What this configuration expects.
@@ -65,13 +65,12 @@ pub enum Error {
     ///
     /// This is [`ErrorKind::Conflict`] for the same reason as [`Error::ShapeMismatch`].
     #[error(
-        "vector table {table} was not written by this version of ragd ({reason}); reindex \
-         the documents (POST /api/v1/documents/{{id}}/reindex) or delete the data/lance \
-         directory and restart to rebuild it"
+        "vector table {table} was not written by this version of ragd ({reason}); re-embed \
+         the index or remove the table to rebuild it"
     )]
     ForeignTable {
         /// The table's name.
-        table: &'static str,
+        table: String,
         /// What is wrong with it.
         reason: String,
     },
@@ -150,10 +149,14 @@ mod tests {
     fn kinds_are_mapped() {
         assert_eq!(Error::InvalidInput("x".into()).kind(), ErrorKind::InvalidInput);
         assert_eq!(Error::Corrupt("x".into()).kind(), ErrorKind::Internal);
-        let mismatch =
-            Error::ShapeMismatch { table: "chunks", found: shape("a", 3), expected: shape("b", 4) };
+        let mismatch = Error::ShapeMismatch {
+            table: "chunks".to_owned(),
+            found: shape("a", 3),
+            expected: shape("b", 4),
+        };
         assert_eq!(mismatch.kind(), ErrorKind::Conflict);
-        let foreign = Error::ForeignTable { table: "chunks", reason: "no metadata".into() };
+        let foreign =
+            Error::ForeignTable { table: "chunks".to_owned(), reason: "no metadata".into() };
         assert_eq!(foreign.kind(), ErrorKind::Conflict);
         let timeout = Error::lance("search", lancedb::Error::Timeout { message: "slow".into() });
         assert_eq!(timeout.kind(), ErrorKind::Timeout);
@@ -173,11 +176,13 @@ mod tests {
 
     #[test]
     fn mismatch_message_says_how_to_recover() {
-        let err =
-            Error::ShapeMismatch { table: "chunks", found: shape("a", 3), expected: shape("b", 4) };
+        let err = Error::ShapeMismatch {
+            table: "chunks".to_owned(),
+            found: shape("a", 3),
+            expected: shape("b", 4),
+        };
         let message = err.to_string();
-        assert!(message.contains("reindex"), "{message}");
-        assert!(message.contains("/api/v1/documents/{id}/reindex"), "{message}");
-        assert!(message.contains("data/lance"), "{message}");
+        assert!(message.contains("re-embed the index"), "{message}");
+        assert!(!message.contains("/api/"), "a library error names no route: {message}");
     }
 }

@@ -67,17 +67,25 @@ pub(crate) fn table_schema(shape: &TableShape, dimensions: i32) -> SchemaRef {
     Arc::new(data_schema(dimensions).as_ref().clone().with_metadata(metadata))
 }
 
+/// The model id and dimension a stored table's metadata records, if it has them.
+pub(crate) fn recorded_model(schema: &Schema) -> Option<(String, usize)> {
+    let metadata = schema.metadata();
+    let model_id = metadata.get(KEY_MODEL_ID)?.clone();
+    let dimensions = metadata.get(KEY_DIMENSIONS)?.parse().ok()?;
+    Some((model_id, dimensions))
+}
+
 /// Checks that a stored table's schema is the one this configuration expects.
 ///
 /// # Errors
 /// [`Error::ForeignTable`] when the metadata or columns are not ragd's,
 /// [`Error::ShapeMismatch`] when the table was built with another model, dimension or
 /// schema version.
-pub(crate) fn check(table: &'static str, schema: &Schema, expected: &TableShape) -> Result<()> {
+pub(crate) fn check(table: &str, schema: &Schema, expected: &TableShape) -> Result<()> {
     let metadata = schema.metadata();
     let get = |key: &str| {
         metadata.get(key).cloned().ok_or_else(|| Error::ForeignTable {
-            table,
+            table: table.to_owned(),
             reason: format!("its schema metadata has no {key}"),
         })
     };
@@ -85,13 +93,13 @@ pub(crate) fn check(table: &'static str, schema: &Schema, expected: &TableShape)
     let model_id = get(KEY_MODEL_ID)?;
     let dimensions = get(KEY_DIMENSIONS)?;
     let dimensions = dimensions.parse::<usize>().map_err(|_| Error::ForeignTable {
-        table,
+        table: table.to_owned(),
         reason: format!("{KEY_DIMENSIONS} is {dimensions:?}, not a number"),
     })?;
     let found = TableShape { schema_version, model_id, dimensions };
     if &found != expected {
         return Err(Error::ShapeMismatch {
-            table,
+            table: table.to_owned(),
             found: Box::new(found),
             expected: Box::new(expected.clone()),
         });
@@ -100,18 +108,20 @@ pub(crate) fn check(table: &'static str, schema: &Schema, expected: &TableShape)
 }
 
 /// Checks the column types, so a table whose metadata lies is still refused.
-fn check_columns(table: &'static str, schema: &Schema, dimensions: usize) -> Result<()> {
+fn check_columns(table: &str, schema: &Schema, dimensions: usize) -> Result<()> {
     let column_type = |name: &str| {
-        schema
-            .field_with_name(name)
-            .map(|f| f.data_type().clone())
-            .map_err(|_| Error::ForeignTable { table, reason: format!("it has no {name} column") })
+        schema.field_with_name(name).map(|f| f.data_type().clone()).map_err(|_| {
+            Error::ForeignTable {
+                table: table.to_owned(),
+                reason: format!("it has no {name} column"),
+            }
+        })
     };
     for name in [COL_ID, COL_DOCUMENT_ID, COL_SESSION_ID] {
         let data_type = column_type(name)?;
         if data_type != DataType::Utf8 {
             return Err(Error::ForeignTable {
-                table,
+                table: table.to_owned(),
                 reason: format!("its {name} column is {data_type}, not Utf8"),
             });
         }
@@ -125,7 +135,7 @@ fn check_columns(table: &'static str, schema: &Schema, dimensions: usize) -> Res
         Ok(())
     } else {
         Err(Error::ForeignTable {
-            table,
+            table: table.to_owned(),
             reason: format!("its vector column is not FixedSizeList<Float32>[{dimensions}]"),
         })
     }

@@ -18,7 +18,7 @@ use ragd_core::{
 };
 use uuid::Uuid;
 
-use crate::config::LanceStoreConfig;
+use crate::config::{LanceStoreConfig, table_name};
 use crate::error::{Error, Result, TableShape};
 use crate::filter;
 use crate::rows;
@@ -74,7 +74,7 @@ pub struct LanceStore {
 #[derive(Debug)]
 struct StoreTable {
     /// The table's name on disk.
-    name: &'static str,
+    name: String,
     /// The LanceDB handle.
     table: Table,
     /// Whether the vector column is known to have an ANN index.
@@ -101,16 +101,15 @@ impl LanceStore {
                     i32::MAX
                 ))
             })?;
-        let connection = lancedb::connect(&config.uri)
-            .execute()
-            .await
-            .map_err(|err| Error::lance("connect to the LanceDB database", err))?;
+        let connection = connect(&config.uri).await?;
         let shape = schema::expected_shape(&config.model_id, config.dimensions);
-        let chunks = open_table(&connection, TableName::Chunks, &shape, dimensions).await?;
-        let memory = open_table(&connection, TableName::Memory, &shape, dimensions).await?;
+        let name = |table| table_name(table, config.generation);
+        let chunks = open_table(&connection, name(TableName::Chunks), &shape, dimensions).await?;
+        let memory = open_table(&connection, name(TableName::Memory), &shape, dimensions).await?;
         tracing::info!(
             model_id = %config.model_id,
             dimensions = config.dimensions,
+            generation = config.generation,
             "opened the LanceDB vector store"
         );
         Ok(Self {
@@ -120,6 +119,50 @@ impl LanceStore {
             chunks,
             memory,
         })
+    }
+
+    /// The embedding model id and dimension the `chunks` table of `generation` at `uri`
+    /// was built with; `None` when there is no such table or it lacks ragd's metadata.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when LanceDB fails.
+    pub async fn recorded_model(uri: &str, generation: u32) -> Result<Option<(String, usize)>> {
+        let connection = connect(uri).await?;
+        let name = table_name(TableName::Chunks, generation);
+        if !table_exists(&connection, &name).await? {
+            return Ok(None);
+        }
+        let table = connection
+            .open_table(&name)
+            .execute()
+            .await
+            .map_err(|err| Error::lance(format!("open table {name}"), err))?;
+        let stored = table
+            .schema()
+            .await
+            .map_err(|err| Error::lance(format!("read the schema of {name}"), err))?;
+        Ok(schema::recorded_model(&stored))
+    }
+
+    /// Drops the tables of `generation` at `uri` (those that exist) and says how many went.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when LanceDB fails.
+    pub async fn drop_generation(uri: &str, generation: u32) -> Result<usize> {
+        let connection = connect(uri).await?;
+        let mut dropped = 0;
+        for table in [TableName::Chunks, TableName::Memory] {
+            let name = table_name(table, generation);
+            if table_exists(&connection, &name).await? {
+                connection
+                    .drop_table(&name, &[])
+                    .await
+                    .map_err(|err| Error::lance(format!("drop table {name}"), err))?;
+                tracing::info!(table = %name, "dropped vector table");
+                dropped += 1;
+            }
+        }
+        Ok(dropped)
     }
 
     /// The configuration the store was opened with.
@@ -157,7 +200,7 @@ impl LanceStore {
     pub async fn ids_for_document(&self, document: DocumentId) -> Result<Vec<Uuid>> {
         let filter =
             VectorFilter { document_ids: vec![document], session_ids: Vec::new(), ids: Vec::new() };
-        self.ids(TableName::Chunks, filter::predicate(&filter)).await
+        self.list_ids(TableName::Chunks, filter::predicate(&filter)).await
     }
 
     /// The handle of `table`.
@@ -169,7 +212,7 @@ impl LanceStore {
     }
 
     /// The ids of the rows of `table` matching `predicate` (all rows for `None`).
-    async fn ids(&self, table: TableName, predicate: Option<String>) -> Result<Vec<Uuid>> {
+    async fn list_ids(&self, table: TableName, predicate: Option<String>) -> Result<Vec<Uuid>> {
         let handle = self.table(table);
         let mut query = handle.table.query().select(Select::columns(&[COL_ID]));
         if let Some(predicate) = predicate {
@@ -229,7 +272,7 @@ impl LanceStore {
             .await
             .map_err(|err| Error::lance(format!("upsert into {}", handle.name), err))?;
         tracing::debug!(
-            table = handle.name,
+            table = %handle.name,
             inserted = result.num_inserted_rows,
             updated = result.num_updated_rows,
             "upserted vectors"
@@ -254,7 +297,7 @@ impl LanceStore {
         let rows = match table.table.count_rows(None).await {
             Ok(rows) => rows,
             Err(err) => {
-                tracing::warn!(table = table.name, error = %err, "could not count rows for indexing");
+                tracing::warn!(table = %table.name, error = %err, "could not count rows for indexing");
                 return;
             }
         };
@@ -264,10 +307,10 @@ impl LanceStore {
         match build_vector_index(&table.table, rows).await {
             Ok(()) => {
                 table.has_vector_index.store(true, Ordering::Release);
-                tracing::info!(table = table.name, rows, "built the ANN vector index");
+                tracing::info!(table = %table.name, rows, "built the ANN vector index");
             }
             Err(err) => tracing::warn!(
-                table = table.name,
+                table = %table.name,
                 rows,
                 error = %err,
                 "could not build the ANN vector index; searches stay exact but slower"
@@ -321,35 +364,47 @@ impl LanceStore {
     }
 }
 
-/// Opens (creating it if missing) one table and checks it was built with `shape`.
-async fn open_table(
-    connection: &Connection,
-    table: TableName,
-    shape: &TableShape,
-    dimensions: i32,
-) -> Result<StoreTable> {
-    let name = table.as_str();
+/// Connects to the LanceDB database at `uri`.
+async fn connect(uri: &str) -> Result<Connection> {
+    lancedb::connect(uri)
+        .execute()
+        .await
+        .map_err(|err| Error::lance("connect to the LanceDB database", err))
+}
+
+/// Whether a table called `name` exists.
+async fn table_exists(connection: &Connection, name: &str) -> Result<bool> {
     let existing = connection
         .table_names()
         .execute()
         .await
         .map_err(|err| Error::lance("list the tables", err))?;
+    Ok(existing.iter().any(|n| n == name))
+}
+
+/// Opens (creating it if missing) one table and checks it was built with `shape`.
+async fn open_table(
+    connection: &Connection,
+    name: String,
+    shape: &TableShape,
+    dimensions: i32,
+) -> Result<StoreTable> {
     // An existing table is opened unchanged, so the check below reads the metadata it was
     // built with; a new table is created with this configuration's metadata.
-    let handle = if existing.iter().any(|n| n == name) {
+    let handle = if table_exists(connection, &name).await? {
         connection
-            .open_table(name)
+            .open_table(&name)
             .execute()
             .await
             .map_err(|err| Error::lance(format!("open table {name}"), err))?
     } else {
-        create_table(connection, name, shape, dimensions).await?
+        create_table(connection, &name, shape, dimensions).await?
     };
     let stored = handle
         .schema()
         .await
         .map_err(|err| Error::lance(format!("read the schema of {name}"), err))?;
-    schema::check(name, &stored, shape)?;
+    schema::check(&name, &stored, shape)?;
     let indexed = has_vector_index(&handle).await?;
     Ok(StoreTable {
         name,
@@ -362,7 +417,7 @@ async fn open_table(
 /// Creates an empty table, or opens it when another process created it meanwhile.
 async fn create_table(
     connection: &Connection,
-    name: &'static str,
+    name: &str,
     shape: &TableShape,
     dimensions: i32,
 ) -> Result<Table> {
@@ -457,7 +512,7 @@ impl VectorStore for LanceStore {
     async fn retain(&self, table: TableName, keep: &HashSet<Uuid>) -> ragd_core::Result<u64> {
         let handle = self.table(table);
         let orphans: Vec<Uuid> =
-            self.ids(table, None).await?.into_iter().filter(|id| !keep.contains(id)).collect();
+            self.list_ids(table, None).await?.into_iter().filter(|id| !keep.contains(id)).collect();
         let mut removed = 0;
         for batch in orphans.chunks(DELETE_BATCH) {
             let Some(predicate) = filter::ids_predicate(batch.iter().copied()) else {
@@ -466,9 +521,13 @@ impl VectorStore for LanceStore {
             removed += delete_where(handle, &predicate).await?;
         }
         if removed > 0 {
-            tracing::info!(table = handle.name, removed, "removed orphaned vectors");
+            tracing::info!(table = %handle.name, removed, "removed orphaned vectors");
         }
         Ok(removed)
+    }
+
+    async fn ids(&self, table: TableName) -> ragd_core::Result<HashSet<Uuid>> {
+        Ok(self.list_ids(table, None).await?.into_iter().collect())
     }
 
     async fn health(&self) -> ragd_core::Result<()> {

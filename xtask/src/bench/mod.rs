@@ -4,6 +4,8 @@
 //! - `cargo xtask bench search`: vector search latency and recall ([`search`]).
 //! - `cargo xtask bench http`: HTTP throughput and p99 with wrk ([`http`]).
 //! - `cargo xtask bench eval`: retrieval quality on the labelled set ([`eval`]).
+//! - `cargo xtask bench reembed`: re-embedding with another model against a plain ingest,
+//!   and search latency during it ([`reembed`]).
 //!
 //! Performance is reported as ratios against a peer measured in the same run, never as
 //! timed assertions in tests: absolute numbers depend on the machine and on what else runs
@@ -18,6 +20,7 @@
 mod embed;
 mod eval;
 mod http;
+mod reembed;
 mod search;
 
 use std::fmt::Write as _;
@@ -47,6 +50,7 @@ pub(crate) fn run(kind: &str, args: &[String]) -> Result<()> {
         "search" => search::run(args),
         "http" => http::run(args),
         "eval" => eval::run(args),
+        "reembed" => reembed::run(args),
         other => Err(format!("unknown benchmark {other:?}")),
     }
 }

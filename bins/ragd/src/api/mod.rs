@@ -13,6 +13,7 @@ pub mod compat;
 pub mod documents;
 pub mod embeddings;
 mod error;
+pub mod index;
 pub mod models;
 pub mod ollama;
 pub mod openai;
@@ -81,6 +82,7 @@ pub const MCP_PATH: &str = "/mcp";
         (name = "documents", description = "Upload, list, read and delete documents and their chunks"),
         (name = "collections", description = "Named sets of documents, to upload into and to restrict search and chat to"),
         (name = "search", description = "Keyword, semantic and hybrid search over chunks"),
+        (name = "index", description = "The vector index: its embedding model and re-embedding it with another"),
         (name = "models", description = "Chat models: available, load status, generation settings"),
         (name = "sessions", description = "Chat sessions with retrieval, long-term memory and tags"),
         (name = "embeddings", description = "Embeddings with ragd's embedding model"),
@@ -127,6 +129,12 @@ fn api_router() -> OpenApiRouter<AppState> {
                         .routes(routes!(sessions::get, sessions::update, sessions::delete))
                         .routes(routes!(sessions::send, sessions::messages))
                         .routes(routes!(sessions::memory_search)),
+                )
+                .nest(
+                    "/index",
+                    OpenApiRouter::new()
+                        .routes(routes!(index::status))
+                        .routes(routes!(index::reembed)),
                 )
                 .nest(
                     "/search",

@@ -234,3 +234,47 @@ fn sync_adds_updates_removes_and_a_second_run_changes_nothing() {
         .unwrap();
     assert!(catalog.document_text(text.id, None).unwrap().contains("storks"));
 }
+
+#[test]
+fn reembed_rebuilds_with_the_configured_model_and_reports_chunks_per_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let handbook = fixture("handbook.md");
+    let out = ragd(
+        &["ingest", handbook.to_str().unwrap(), "--data-dir", data.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let chunks = ragd_catalog::Catalog::open(&data.join("ragd.sqlite3"))
+        .unwrap()
+        .count_chunks(None)
+        .unwrap();
+
+    let paraphrase = "sentence-transformers/paraphrase-MiniLM-L3-v2";
+    let reembed = |model: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ragd"));
+        command
+            .args(["reembed", "--data-dir", data.to_str().unwrap()])
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG");
+        if let Some(model) = model {
+            command.env("RAGD_EMBEDDING__MODEL_ID", model);
+        }
+        command.output().unwrap()
+    };
+    // The same model: a rebuild by hand; then another model: the rebuild it needs.
+    for (model, generation) in [(None, 1), (Some(paraphrase), 2)] {
+        let out = reembed(model);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let name = model.unwrap_or("sentence-transformers/all-MiniLM-L6-v2");
+        let expected =
+            format!("re-embedded {chunks} chunks and 0 remembered exchanges with {name}");
+        assert!(stdout.contains(&expected), "{stdout}");
+        assert!(stdout.contains(&format!("index generation {generation} is in use")), "{stdout}");
+    }
+    let catalog = ragd_catalog::Catalog::open(&data.join("ragd.sqlite3")).unwrap();
+    let generations = catalog.vector_generations().unwrap();
+    assert_eq!(generations.len(), 1, "the old generations are gone: {generations:?}");
+    assert_eq!(generations[0].model_id, paraphrase);
+}

@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::documents::assets_dir;
 use crate::listening_address;
 
-const BOUNDARY: &str = "ragd-crash-boundary-41d7";
+pub(crate) const BOUNDARY: &str = "ragd-crash-boundary-41d7";
 
 /// Settings that make embedding take a while (many small chunks, small batches), shared by
 /// the killed server, its restart and the clean reference ingest.
@@ -42,17 +42,23 @@ fn ragd(args: &[&str], cwd: &Path) -> Command {
 }
 
 /// A running `ragd serve` and its address.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     addr: String,
 }
 
 impl Server {
-    fn start(data: &Path, cwd: &Path) -> Self {
+    pub(crate) fn start(data: &Path, cwd: &Path) -> Self {
+        Self::start_with(data, cwd, &[])
+    }
+
+    /// [`Server::start`] with more environment variables (configuration overrides).
+    pub(crate) fn start_with(data: &Path, cwd: &Path, env: &[(&str, &str)]) -> Self {
         let mut child = ragd(
             &["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", data.to_str().unwrap()],
             cwd,
         )
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -62,18 +68,18 @@ impl Server {
         Self { child, addr }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
     /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
     /// SIGTERM and wait for a clean exit.
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -92,7 +98,7 @@ impl Drop for Server {
 }
 
 /// A long text, different for each `seed`: many chunks to embed.
-fn document(seed: usize) -> String {
+pub(crate) fn document(seed: usize) -> String {
     let words = ["river", "orchard", "lantern", "harbour", "meadow", "signal", "copper", "glacier"];
     (0..400)
         .map(|i| {
@@ -102,7 +108,7 @@ fn document(seed: usize) -> String {
         .collect()
 }
 
-fn multipart(files: &[(String, String)]) -> Vec<u8> {
+pub(crate) fn multipart(files: &[(String, String)]) -> Vec<u8> {
     let mut body = Vec::new();
     for (name, text) in files {
         body.extend_from_slice(
@@ -146,8 +152,21 @@ fn chunk_counts(catalog: &Catalog) -> BTreeMap<String, u64> {
 /// Each of `documents` has exactly one vector per chunk in the LanceDB of `data`, and the
 /// store and the catalog hold no chunk or vector of any other document.
 async fn assert_one_vector_per_chunk(data: &Path, catalog: &Catalog, documents: &[Document]) {
+    let model = "sentence-transformers/all-MiniLM-L6-v2";
+    assert_one_vector_per_chunk_in(data, catalog, documents, model, 0).await;
+}
+
+/// [`assert_one_vector_per_chunk`] in the tables of `generation`, built with `model`
+/// (opening them with another model fails).
+pub(crate) async fn assert_one_vector_per_chunk_in(
+    data: &Path,
+    catalog: &Catalog,
+    documents: &[Document],
+    model: &str,
+    generation: u32,
+) {
     let uri = data.join("lance").to_string_lossy().into_owned();
-    let config = LanceStoreConfig::new(uri, "sentence-transformers/all-MiniLM-L6-v2", 384);
+    let config = LanceStoreConfig::new(uri, model, 384).with_generation(generation);
     let store = LanceStore::open(config).await.unwrap();
     let mut all_chunks = 0;
     for doc in documents {
@@ -261,7 +280,7 @@ fn sigkill_mid_embedding_loses_no_acknowledged_document_and_leaves_no_orphans() 
 }
 
 /// Waits until document `id` is `ready` (a `failed` ends the wait with a panic).
-fn wait_ready(
+pub(crate) fn wait_ready(
     server: &Server,
     client: &reqwest::Client,
     runtime: &tokio::runtime::Runtime,

@@ -36,6 +36,7 @@ mod hostile;
 mod hub;
 mod metadata;
 mod protocols;
+mod reembed;
 mod search;
 mod served;
 mod server;

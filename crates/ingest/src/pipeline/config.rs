@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ragd_catalog::Catalog;
-use ragd_core::{Embedder, VectorStore};
+use ragd_core::Vectors;
 
 use crate::chunk::{Chunker, ChunkerConfig};
 use crate::guard::ExtractLimits;
@@ -66,8 +66,6 @@ pub struct IngestParts {
     pub catalog: Catalog,
     /// The token-aware chunker; without it uploads answer `Unavailable` with this reason.
     pub chunker: std::result::Result<Chunker, String>,
-    /// Embeds chunk text.
-    pub embedder: Option<Arc<dyn Embedder>>,
-    /// Stores chunk vectors.
-    pub store: Option<Arc<dyn VectorStore>>,
+    /// Embeds chunk text and stores chunk vectors.
+    pub vectors: Option<Arc<dyn Vectors>>,
 }

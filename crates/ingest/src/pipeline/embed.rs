@@ -3,6 +3,7 @@
 
 use ragd_core::{
     Chunk, DeleteRequest, DocumentId, DocumentStatus, EmbeddedRecord, TableName, VectorFilter,
+    VectorSpace,
 };
 
 use super::Ingestor;
@@ -16,48 +17,35 @@ impl Ingestor {
         id: DocumentId,
         chunks: &[Chunk],
     ) -> std::result::Result<(), Stop> {
-        let (Some(embedder), Some(store)) = (&self.inner.embedder, &self.inner.store) else {
+        if self.inner.vectors.is_none() {
             tracing::debug!(document_id = %id, "no embedder or vector store configured; no vectors written");
             return Ok(());
-        };
+        }
         self.delete_vectors(id).await?;
-        self.write_vectors(id, chunks, embedder.as_ref(), store.as_ref()).await
+        self.write_vectors(id, chunks).await
     }
 
     /// Embeds `chunks` batch by batch and upserts their vectors, reporting progress.
+    ///
+    /// Each batch goes to every space being written (two while the index is rebuilt with
+    /// another model), holding them for the batch so a swap never splits it.
     async fn write_vectors(
         &self,
         id: DocumentId,
         chunks: &[Chunk],
-        embedder: &dyn ragd_core::Embedder,
-        store: &dyn ragd_core::VectorStore,
     ) -> std::result::Result<(), Stop> {
+        let Some(vectors) = &self.inner.vectors else { return Ok(()) };
         if chunks.is_empty() {
             return Ok(());
         }
         let batch = self.inner.config.embed_batch_size.max(1);
         let mut done = 0;
         for part in chunks.chunks(batch) {
-            let texts = part.iter().map(|c| c.text.clone()).collect();
-            let vectors = embedder.embed_documents(texts).await.map_err(Error::from)?;
-            if vectors.len() != part.len() {
-                return Err(Stop::Failed(format!(
-                    "the embedder returned {} vectors for {} chunks",
-                    vectors.len(),
-                    part.len()
-                )));
+            let spaces = vectors.write_spaces().await;
+            for space in spaces.spaces() {
+                write_batch(id, part, space).await?;
             }
-            let records = part
-                .iter()
-                .zip(vectors)
-                .map(|(chunk, vector)| EmbeddedRecord {
-                    id: *chunk.id.as_uuid(),
-                    document_id: Some(id),
-                    session_id: None,
-                    vector,
-                })
-                .collect();
-            store.upsert(TableName::Chunks, records).await.map_err(Error::from)?;
+            drop(spaces);
             done += part.len();
             metrics::counter!(ragd_core::metric_names::EMBEDDING_TEXTS_TOTAL, "table" => "chunks")
                 .increment(part.len() as u64);
@@ -76,27 +64,68 @@ impl Ingestor {
         kept: &std::collections::HashSet<ragd_core::ChunkId>,
         removed: &[ragd_core::ChunkId],
     ) -> std::result::Result<(), Stop> {
-        let (Some(embedder), Some(store)) = (&self.inner.embedder, &self.inner.store) else {
-            return Ok(());
-        };
+        let Some(vectors) = &self.inner.vectors else { return Ok(()) };
         if !removed.is_empty() {
-            let ids = removed.iter().map(|chunk| *chunk.as_uuid()).collect();
-            let filter = VectorFilter { document_ids: vec![id], session_ids: Vec::new(), ids };
-            store
-                .delete(DeleteRequest { table: TableName::Chunks, filter })
-                .await
-                .map_err(Error::from)?;
+            let ids: Vec<_> = removed.iter().map(|chunk| *chunk.as_uuid()).collect();
+            let spaces = vectors.write_spaces().await;
+            for space in spaces.spaces() {
+                let filter = VectorFilter {
+                    document_ids: vec![id],
+                    session_ids: Vec::new(),
+                    ids: ids.clone(),
+                };
+                space
+                    .store
+                    .delete(DeleteRequest { table: TableName::Chunks, filter })
+                    .await
+                    .map_err(Error::from)?;
+            }
         }
         let changed: Vec<Chunk> =
             chunks.iter().filter(|c| !kept.contains(&c.id)).cloned().collect();
-        self.write_vectors(id, &changed, embedder.as_ref(), store.as_ref()).await
+        self.write_vectors(id, &changed).await
     }
 
-    /// Removes the document's vectors; without a vector store there are none.
+    /// Removes the document's vectors from every space; without vectors there are none.
     pub(super) async fn delete_vectors(&self, id: DocumentId) -> Result<u64> {
-        let Some(store) = &self.inner.store else { return Ok(0) };
-        let filter =
-            VectorFilter { document_ids: vec![id], session_ids: Vec::new(), ids: Vec::new() };
-        Ok(store.delete(DeleteRequest { table: TableName::Chunks, filter }).await?)
+        let Some(vectors) = &self.inner.vectors else { return Ok(0) };
+        let spaces = vectors.write_spaces().await;
+        let mut removed = 0;
+        for space in spaces.spaces() {
+            let filter =
+                VectorFilter { document_ids: vec![id], session_ids: Vec::new(), ids: Vec::new() };
+            removed =
+                space.store.delete(DeleteRequest { table: TableName::Chunks, filter }).await?;
+        }
+        Ok(removed)
     }
+}
+
+/// Embeds one batch of a document's chunks with `space`'s model into its store.
+async fn write_batch(
+    id: DocumentId,
+    part: &[Chunk],
+    space: &VectorSpace,
+) -> std::result::Result<(), Stop> {
+    let texts = part.iter().map(|c| c.text.clone()).collect();
+    let vectors = space.embedder.embed_documents(texts).await.map_err(Error::from)?;
+    if vectors.len() != part.len() {
+        return Err(Stop::Failed(format!(
+            "the embedder returned {} vectors for {} chunks",
+            vectors.len(),
+            part.len()
+        )));
+    }
+    let records = part
+        .iter()
+        .zip(vectors)
+        .map(|(chunk, vector)| EmbeddedRecord {
+            id: *chunk.id.as_uuid(),
+            document_id: Some(id),
+            session_id: None,
+            vector,
+        })
+        .collect();
+    space.store.upsert(TableName::Chunks, records).await.map_err(Error::from)?;
+    Ok(())
 }
