@@ -88,13 +88,15 @@ fn main() -> ExitCode {
         "screenshots" => screenshots(),
         "fuzz" => fuzz::fuzz(rest),
         "bench" => match rest.split_first() {
-            Some((kind, args)) if matches!(kind.as_str(), "embed" | "search" | "http" | "eval") => {
+            Some((kind, args))
+                if matches!(kind.as_str(), "embed" | "search" | "http" | "eval" | "reembed") =>
+            {
                 bench::run(kind, args)
             }
             Some((kind, args)) if kind == "llm" => llama::bench_llm(args),
-            _ => {
-                Err(format!("usage: cargo xtask bench embed|search|http|llm [OPTIONS]\n\n{USAGE}"))
-            }
+            _ => Err(format!(
+                "usage: cargo xtask bench embed|search|http|eval|reembed|llm [OPTIONS]\n\n{USAGE}"
+            )),
         },
         "llama-tools" => llama::tools_command(),
         "third-party" => third_party::command(rest),
