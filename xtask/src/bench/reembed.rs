@@ -28,9 +28,13 @@ pub(super) fn run(args: &[String]) -> Result<()> {
             .ok_or_else(|| format!("--chunks needs a number of at least 100\n{USAGE}"))?,
         _ => return Err(USAGE.to_owned()),
     };
-    let setup = Setup::new("reembed")?;
+    // No Python peer: the peer is ragd's own ingest, so no virtual environment either.
+    let assets = crate::setup()?;
+    let mut build = crate::cargo()?;
+    build.args(["test", "--workspace", "--no-run"]);
+    crate::run(build)?;
     let mut cmd = Setup::example("bench_reembed")?;
-    cmd.env("RUST_LOG", "warn,lance=error").arg(&setup.assets).arg(chunks.to_string());
+    cmd.env("RUST_LOG", "warn,lance=error").arg(&assets).arg(chunks.to_string());
     let load = load_average();
     let r = json_line(cmd)?;
 
