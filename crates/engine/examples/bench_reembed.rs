@@ -47,7 +47,7 @@ fn config(data: &Path, assets: &str, model: &str) -> EngineConfig {
 
 /// Document `seed`: paragraphs of pseudo-random words, about one chunk each.
 fn document(seed: usize) -> String {
-    let mut state = seed as u64 * 6_364_136_223_846_793_005 + 1;
+    let mut state = (seed as u64).wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     let mut next = || {
         state =
             state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
