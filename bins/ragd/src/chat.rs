@@ -35,6 +35,7 @@ pub(crate) fn run(config: Config, options: ChatOptions) -> Result<(), Box<dyn st
         // The same start-up as the server (the chat model loads in the background).
         let engine = ragd_engine::Engine::builder(config.engine_config())
             .system_monitor(false)
+            .rebuild_index(false)
             .build()
             .await?;
         if let Err(err) = engine.wait_for_model(LOAD_TIMEOUT).await {

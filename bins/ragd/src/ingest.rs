@@ -56,6 +56,7 @@ pub(crate) fn run(config: &Config, paths: &[PathBuf]) -> Result<(), Box<dyn std:
         // The same start-up as the server, without the chat model this verb never uses.
         let engine = ragd_engine::Engine::builder(config.engine_config())
             .autoload_model(false)
+            .rebuild_index(false)
             .build()
             .await?;
         let documents = engine.documents();

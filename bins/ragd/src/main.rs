@@ -147,7 +147,8 @@ enum Command {
 }
 
 /// The engine the offline verbs (`search`, `eval`, `sync`) work on: the server's start-up,
-/// without the chat model and the system sampler they never use. The read-only ones
+/// without the chat model and the system sampler they never use, and without re-embedding
+/// the index (a server on the same data directory may be doing that). The read-only ones
 /// (`writes: false`) also skip recovery, so they can run next to a server on the same data
 /// directory without deleting an upload it is receiving or resuming a document it is
 /// processing.
@@ -159,6 +160,7 @@ async fn offline_engine(
         .autoload_model(false)
         .system_monitor(false)
         .recover(writes)
+        .rebuild_index(false)
         .build()
         .await
 }
@@ -302,6 +304,7 @@ fn serve_mcp(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
         // no MCP tool reports.
         let engine = ragd_engine::Engine::builder(config.engine_config())
             .system_monitor(false)
+            .rebuild_index(false)
             .build()
             .await?;
         ragd::mcp::serve_stdio(engine).await?;

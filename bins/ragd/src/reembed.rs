@@ -2,6 +2,7 @@
 //! foreground with a progress bar. When the configured model differs from the index's, the
 //! engine has already started that rebuild at open; this verb follows it to the end.
 //! Otherwise it re-embeds with the same model (after a model file changed under its id).
+//! Run it with no server on the data directory: one process builds at a time.
 
 use std::time::Duration;
 
@@ -17,13 +18,18 @@ const POLL: Duration = Duration::from_millis(200);
 pub(crate) fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
-        let engine = crate::offline_engine(config, true).await?;
+        // The server's start-up without the chat model and the system sampler; a re-embed
+        // the configured model needs starts (or resumes) at open.
+        let engine = ragd_engine::Engine::builder(config.engine_config())
+            .autoload_model(false)
+            .system_monitor(false)
+            .build()
+            .await?;
         let status = engine.index_status()?;
         if status.building.is_none() {
             match engine.reembed().await {
                 Ok(_) => {}
-                // Started by the engine at open (the configured model changed) or by a
-                // server on the same data directory: follow it.
+                // Started by the engine at open: follow it.
                 Err(err) if err.kind() == ErrorKind::Conflict => {}
                 Err(err) => return Err(err.into()),
             }

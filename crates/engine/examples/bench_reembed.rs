@@ -1,8 +1,9 @@
 //! The re-embed benchmark's contender (`cargo xtask bench reembed` runs it and writes the
-//! table): on one data directory, ingest generated documents with model A, measure semantic
-//! search latency on the idle index, reopen with model B (the rebuild starts by itself) and
-//! measure the same searches while it runs; then ingest the same documents with model B
-//! into a fresh directory, the plain-ingest peer of the rebuild. Prints one JSON line.
+//! table): on one data directory, ingest generated documents with model A, reopen with
+//! model B (the rebuild starts by itself; its chunks/s is the throughput), measure semantic
+//! search latency on the idle index, then again while a second re-embed (by hand) runs;
+//! finally ingest the same documents with model B into a fresh directory, the plain-ingest
+//! peer of the rebuild. Prints one JSON line.
 //!
 //! `bench_reembed ASSETS_DIR CHUNKS`
 
@@ -94,6 +95,30 @@ async fn search_ms(engine: &Engine, text: &str) -> Result<f64, Box<dyn std::erro
     Ok(started.elapsed().as_secs_f64() * 1000.0)
 }
 
+/// Waits for a re-embed to finish that builds a generation after `after`, running `meanwhile`
+/// in a loop (or polling); returns its report.
+async fn wait_for_build<F, Fut>(
+    engine: &Engine,
+    after: u32,
+    meanwhile: F,
+) -> Result<ragd_engine::BuildReport, Box<dyn std::error::Error>>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+{
+    loop {
+        let status = engine.index_status()?;
+        if let Some(report) = status.last_build.filter(|r| r.target.generation > after) {
+            return Ok(report);
+        }
+        if let Some(error) = status.error {
+            return Err(error.into());
+        }
+        meanwhile().await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn percentile(values: &mut [f64], p: f64) -> f64 {
     values.sort_by(f64::total_cmp);
     if values.is_empty() {
@@ -120,12 +145,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect::<Result<_, _>>()?;
 
-    // Model A: ingest, then the idle search latency.
+    // Model A: ingest.
     let data = work.path().join("data");
     let engine =
         Engine::builder(config(&data, &assets, MODEL_A)).system_monitor(false).build().await?;
     let ingest_a = ingest(&engine, &files).await?;
     let stored = engine.catalog().count_chunks(None)?;
+    drop(engine);
+
+    // Model B on the same directory: the rebuild starts at open; nothing else runs.
+    let engine =
+        Engine::builder(config(&data, &assets, MODEL_B)).system_monitor(false).build().await?;
+    let report = wait_for_build(&engine, 0, || async { Ok(()) }).await?;
+
+    // Search latency on the idle index, then during a second re-embed (same model, by
+    // hand) that the searches run against.
     let mut idle = Vec::new();
     for round in 0..5 {
         for text in QUERIES {
@@ -135,24 +169,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     }
-    drop(engine);
-
-    // Model B on the same directory: the rebuild starts at open; search meanwhile.
-    let engine =
-        Engine::builder(config(&data, &assets, MODEL_B)).system_monitor(false).build().await?;
-    let mut during = Vec::new();
-    let report = loop {
-        let status = engine.index_status()?;
-        if let Some(report) = status.last_build {
-            break report;
-        }
-        if let Some(error) = status.error {
-            return Err(error.into());
-        }
+    let before = report.target.generation;
+    engine.reembed().await?;
+    let during = std::sync::Mutex::new(Vec::new());
+    let (searcher, samples) = (&engine, &during);
+    wait_for_build(&engine, before, || async move {
         for text in QUERIES {
-            during.push(search_ms(&engine, text).await?);
+            let ms = search_ms(searcher, text).await?;
+            samples.lock().map_err(|_| "poisoned")?.push(ms);
         }
-    };
+        Ok(())
+    })
+    .await?;
+    let mut during = during.into_inner().map_err(|_| "poisoned")?;
     drop(engine);
 
     // The peer: a plain ingest of the same documents with model B.

@@ -54,7 +54,8 @@ pub(crate) async fn default_embedder(
 
 /// The embedder for another model id than the configured one (the model an existing index
 /// was built with, to keep serving it while it is rebuilt): the bundled files for a bundled
-/// model, else the Hugging Face repo of that id from the cache.
+/// model, else the Hugging Face repo of that id from the cache (never downloaded: start-up
+/// does not wait on the network for a model that is on its way out).
 pub(crate) async fn embedder_for(
     config: &EngineConfig,
     model_id: &str,
@@ -65,6 +66,7 @@ pub(crate) async fn embedder_for(
     other.embedding.dimensions = dimensions;
     other.embedding.model_path = None;
     other.embedding.tokenizer_path = None;
+    other.hub.offline = true;
     default_embedder(&other).await
 }
 

@@ -84,6 +84,7 @@ pub struct EngineBuilder {
     autoload: bool,
     system_monitor: bool,
     recover: bool,
+    rebuild_index: bool,
 }
 
 impl EngineBuilder {
@@ -128,6 +129,17 @@ impl EngineBuilder {
         self
     }
 
+    /// Whether this engine starts or resumes re-embedding the vector index when the
+    /// configured embedding model differs from the index's (and drops leftover
+    /// generations); on by default, and only with [`EngineBuilder::recover`]. One process
+    /// per data directory should build: the `ragd` verbs other than `serve` and `reembed`
+    /// turn it off and use the generation in force.
+    #[must_use]
+    pub fn rebuild_index(mut self, rebuild: bool) -> Self {
+        self.rebuild_index = rebuild;
+        self
+    }
+
     /// Whether the background system sampler runs (for [`Engine::monitor`]); on by default.
     #[must_use]
     pub fn system_monitor(mut self, on: bool) -> Self {
@@ -151,6 +163,7 @@ impl EngineBuilder {
         let catalog = tokio::task::spawn_blocking(move || Catalog::open(&catalog_path)).await??;
 
         // 3. The embedder, with its description for status reports.
+        let own_embedder = self.embedder.is_none();
         let embedder = match self.embedder {
             Some(embedder) => {
                 let description = embedder.model_id().to_owned();
@@ -184,9 +197,22 @@ impl EngineBuilder {
                 })
             }
             (Ok((embedder, description)), None) => {
-                crate::index::open(&config, &catalog, &embedder, &description, self.recover)
-                    .await
-                    .map(|opened| Vectors { embedder, description, opened, rebuildable: true })
+                let rebuild = self.recover && self.rebuild_index;
+                crate::index::open(
+                    &config,
+                    &catalog,
+                    &embedder,
+                    &description,
+                    self.recover,
+                    rebuild,
+                )
+                .await
+                .map(|opened| Vectors {
+                    embedder,
+                    description,
+                    opened,
+                    rebuildable: true,
+                })
             }
             (Err(reason), _) => Err(reason),
         };
@@ -251,6 +277,7 @@ impl EngineBuilder {
                 Arc::clone(switch),
                 embedder.clone(),
                 rebuildable,
+                own_embedder,
                 unserved,
             )
         });
@@ -350,6 +377,7 @@ impl Engine {
             autoload: true,
             system_monitor: true,
             recover: true,
+            rebuild_index: true,
         }
     }
 

@@ -13,13 +13,17 @@
 //! 3. takes the write lock (writes in flight finish first, new ones wait), embeds what
 //!    appeared meanwhile, drops vectors whose chunk or exchange went away, and activates the
 //!    new generation in one catalog transaction; then queries use the new space;
-//! 4. drops the old generation's tables once no query holds them.
+//! 4. drops the old generation's tables once no query holds them (or after 10 s).
+//!
+//! One rebuild runs at a time per process; only a process that may build (the server, `ragd
+//! reembed`) starts or resumes one, the others use the active generation.
 //!
 //! Queries take one space for the whole query (embedding and search), so a query never
 //! compares vectors of two models; a half-built generation is never active, because only
 //! step 3 activates one.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -190,6 +194,11 @@ pub(crate) struct Index {
     /// Whether the spaces are generations of the default store (a store given to the
     /// engine builder cannot be rebuilt).
     rebuildable: bool,
+    /// Whether a rebuild task runs (until it dropped the old tables).
+    running: AtomicBool,
+    /// Whether the configured embedder is the engine's own (loaded from the configuration),
+    /// so a rebuild may load another instance of it.
+    own_embedder: bool,
     status: Mutex<IndexStatus>,
     /// The active generation's store when its model could not be loaded: it cannot answer
     /// queries, but a rebuild reads which exchanges it remembers.
@@ -214,6 +223,7 @@ impl Index {
         switch: Arc<IndexSwitch>,
         target: Option<Arc<dyn ragd_core::Embedder>>,
         rebuildable: bool,
+        own_embedder: bool,
         unserved: Option<Arc<dyn VectorStore>>,
     ) -> Arc<Self> {
         let configured_model = target.as_ref().map(|e| e.model_id().to_owned());
@@ -224,6 +234,8 @@ impl Index {
             switch,
             target,
             rebuildable,
+            running: AtomicBool::new(false),
+            own_embedder,
             status: Mutex::new(IndexStatus {
                 active,
                 configured_model,
@@ -259,25 +271,32 @@ impl Index {
         let Some(target) = self.target.clone() else {
             return Err(StartError::Unavailable("no embedding model is loaded".to_owned()));
         };
-        let (model, dimensions) = (target.model_id().to_owned(), target.dimensions());
-        let started =
-            self.catalog.run(move |c| c.start_generation(&model, dimensions)).await.map_err(
-                |err| {
-                    if matches!(err, ragd_catalog::Error::InUse { .. }) {
-                        StartError::Running(err.to_string())
-                    } else {
-                        StartError::Unavailable(err.to_string())
-                    }
-                },
-            )?;
+        // One rebuild at a time in this process, until its old tables are dropped.
+        if self.running.swap(true, Ordering::AcqRel) {
+            return Err(StartError::Running("a re-embed is in progress".to_owned()));
+        }
+        let started = self.claim_generation(target.as_ref()).await;
+        let started = match started {
+            Ok(started) => started,
+            Err(err) => {
+                self.running.store(false, Ordering::Release);
+                return Err(err);
+            }
+        };
         let store = defaults::generation_store(
             &self.config,
             &started.model_id,
             started.dimensions,
             started.generation,
         )
-        .await
-        .map_err(StartError::Unavailable)?;
+        .await;
+        let store = match store {
+            Ok(store) => store,
+            Err(reason) => {
+                self.running.store(false, Ordering::Release);
+                return Err(StartError::Unavailable(reason));
+            }
+        };
         let space = GenerationSpace {
             generation: started.generation,
             model_id: started.model_id,
@@ -288,8 +307,34 @@ impl Index {
         Ok(self.status())
     }
 
+    /// The generation a re-embed with `target` fills: one a failed or interrupted run left
+    /// `building` for the same model (resumed), else a new one (a leftover for another
+    /// model is dropped first).
+    async fn claim_generation(
+        &self,
+        target: &dyn ragd_core::Embedder,
+    ) -> Result<ragd_catalog::VectorGeneration, StartError> {
+        let unavailable = |err: ragd_catalog::Error| StartError::Unavailable(err.to_string());
+        let (model, dimensions) = (target.model_id().to_owned(), target.dimensions());
+        let recorded = self.catalog.run(Catalog::vector_generations).await.map_err(unavailable)?;
+        if let Some(leftover) = recorded.iter().find(|g| g.state == GenerationState::Building) {
+            if leftover.model_id == model && leftover.dimensions == dimensions {
+                return Ok(leftover.clone());
+            }
+            self.drop_generation(leftover.generation).await;
+        }
+        self.catalog.run(move |c| c.start_generation(&model, dimensions)).await.map_err(|err| {
+            if matches!(err, ragd_catalog::Error::InUse { .. }) {
+                StartError::Running(err.to_string())
+            } else {
+                StartError::Unavailable(err.to_string())
+            }
+        })
+    }
+
     /// Runs the rebuild of `target` in the background.
     pub(crate) fn spawn_build(self: &Arc<Self>, target: GenerationSpace) {
+        self.running.store(true, Ordering::Release);
         let index = Arc::clone(self);
         self.set_status(|s| {
             s.building = Some(BuildProgress {
@@ -313,19 +358,6 @@ impl Index {
                         seconds = report.seconds,
                         "re-embedded the vector index"
                     );
-                    if let Some(health) = index.health.get() {
-                        let detail = index.config.vector_store_uri();
-                        health.send_modify(|h| {
-                            *h = h
-                                .clone()
-                                .with(crate::health::Component::available("vector_store", &detail));
-                        });
-                    }
-                    index.set_status(|s| {
-                        s.active = Some(report.target.clone());
-                        s.building = None;
-                        s.last_build = Some(report);
-                    });
                 }
                 Err(reason) => {
                     tracing::error!(generation, %reason, "re-embedding the vector index failed; it resumes at the next start or re-embed");
@@ -336,11 +368,13 @@ impl Index {
                     });
                 }
             }
+            index.running.store(false, Ordering::Release);
         });
     }
 
     async fn build(&self, target: GenerationSpace) -> Result<BuildReport, String> {
         let started = Instant::now();
+        let embedder = self.build_embedder(&target).await;
         // 1. From now on every write goes to both spaces.
         {
             let _exclusive = self.switch.writes.write().await;
@@ -371,7 +405,7 @@ impl Index {
         let missing: Vec<Uuid> = all_chunks.difference(&have).copied().collect();
         let mut chunks = 0;
         for batch in missing.chunks(BUILD_BATCH) {
-            let embedded = self.embed_chunks(&target, batch).await?;
+            let embedded = self.embed_chunks(&target, embedder.as_ref(), batch).await?;
             chunks += embedded;
             done += batch.len() as u64;
             progress(BuildPhase::Chunks, done);
@@ -380,33 +414,36 @@ impl Index {
         let missing: Vec<Uuid> = old_memory.difference(&have_memory).copied().collect();
         let mut memories = 0;
         for batch in missing.chunks(BUILD_BATCH) {
-            memories += self.embed_memories(&target, batch).await?;
+            memories += self.embed_memories(&target, embedder.as_ref(), batch).await?;
             done += batch.len() as u64;
             progress(BuildPhase::Memory, done);
         }
 
-        // 3. Catch up and swap, with writes held off.
+        // 3. Catch up and swap, with writes held off. A first catch-up without the lock
+        // leaves little for the pass under it.
         progress(BuildPhase::Swapping, done);
+        let all_chunks = self.db(Catalog::all_chunk_ids).await?;
+        let have = ids(&target, TableName::Chunks).await?;
+        let missing: Vec<Uuid> = all_chunks.difference(&have).copied().collect();
+        for batch in missing.chunks(BUILD_BATCH) {
+            chunks += self.embed_chunks(&target, embedder.as_ref(), batch).await?;
+        }
         let exclusive = self.switch.writes.write().await;
         let all_chunks = self.db(Catalog::all_chunk_ids).await?;
         let have = ids(&target, TableName::Chunks).await?;
         let missing: Vec<Uuid> = all_chunks.difference(&have).copied().collect();
         for batch in missing.chunks(BUILD_BATCH) {
-            chunks += self.embed_chunks(&target, batch).await?;
+            chunks += self.embed_chunks(&target, embedder.as_ref(), batch).await?;
         }
         let old_memory = self.old_memory_ids().await?;
         let have_memory = ids(&target, TableName::Memory).await?;
         let missing: Vec<Uuid> = old_memory.difference(&have_memory).copied().collect();
         for batch in missing.chunks(BUILD_BATCH) {
-            memories += self.embed_memories(&target, batch).await?;
+            memories += self.embed_memories(&target, embedder.as_ref(), batch).await?;
         }
-        // Vectors of chunks and exchanges deleted while the rebuild ran. Without an old
-        // memory table to go by, the catalog's messages decide.
-        let keep_memory = if self.old_store().is_some() {
-            old_memory
-        } else {
-            self.db(Catalog::all_message_ids).await?
-        };
+        // Vectors of chunks and exchanges deleted while the rebuild ran (exchanges
+        // remembered meanwhile are in the catalog and stay).
+        let keep_memory = self.db(Catalog::all_message_ids).await?;
         let store = &target.space.store;
         store.retain(TableName::Chunks, &all_chunks).await.map_err(|e| e.to_string())?;
         store.retain(TableName::Memory, &keep_memory).await.map_err(|e| e.to_string())?;
@@ -419,6 +456,26 @@ impl Index {
         });
         self.unserved.lock().unwrap_or_else(PoisonError::into_inner).take();
         drop(exclusive);
+        tracing::info!(generation, model = %target.model_id, "the re-embedded index is in use");
+        if let Some(health) = self.health.get() {
+            let detail = self.config.vector_store_uri();
+            health.send_modify(|h| {
+                *h = h.clone().with(crate::health::Component::available("vector_store", &detail));
+            });
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        let report = BuildReport {
+            target: target.info(),
+            chunks,
+            memories,
+            seconds,
+            chunks_per_second: if seconds > 0.0 { chunks as f64 / seconds } else { 0.0 },
+        };
+        self.set_status(|s| {
+            s.active = Some(target.info());
+            s.building = None;
+            s.last_build = Some(report.clone());
+        });
 
         // 4. The old tables, once no query holds them.
         if let Some(old) = old {
@@ -431,14 +488,28 @@ impl Index {
         if let Some(retired) = retired {
             self.drop_generation(retired).await;
         }
-        let seconds = started.elapsed().as_secs_f64();
-        Ok(BuildReport {
-            target: target.info(),
-            chunks,
-            memories,
-            seconds,
-            chunks_per_second: if seconds > 0.0 { chunks as f64 / seconds } else { 0.0 },
-        })
+        Ok(report)
+    }
+
+    /// What the rebuild embeds with: the configured model loaded once more with half the
+    /// cores (at least one), so searches served meanwhile keep the other half; the writers'
+    /// instance when the model was given to the engine builder or cannot load twice.
+    async fn build_embedder(&self, target: &GenerationSpace) -> Arc<dyn ragd_core::Embedder> {
+        let shared = Arc::clone(&target.space.embedder);
+        if !self.own_embedder {
+            return shared;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let mut config = self.config.clone();
+        config.embedding.intra_op_threads = Some((cores / 2).max(1));
+        match defaults::default_embedder(&config).await {
+            Ok((embedder, _)) if embedder.model_id() == target.model_id => embedder,
+            Ok(_) => shared,
+            Err(reason) => {
+                tracing::warn!(%reason, "the re-embed uses the shared embedder");
+                shared
+            }
+        }
     }
 
     /// Drops a generation's tables and forgets it; failures are logged (the next start
@@ -473,15 +544,19 @@ impl Index {
     }
 
     /// Embeds the chunks with these ids (those still in the catalog) into `target`.
-    async fn embed_chunks(&self, target: &GenerationSpace, batch: &[Uuid]) -> Result<u64, String> {
+    async fn embed_chunks(
+        &self,
+        target: &GenerationSpace,
+        embedder: &dyn ragd_core::Embedder,
+        batch: &[Uuid],
+    ) -> Result<u64, String> {
         let ids: Vec<ChunkId> = batch.iter().map(|id| ChunkId::from_uuid(*id)).collect();
         let chunks = self.db(move |c| c.get_chunks(&ids)).await?;
         if chunks.is_empty() {
             return Ok(0);
         }
         let texts = chunks.iter().map(|c| c.text.clone()).collect();
-        let vectors =
-            target.space.embedder.embed_documents(texts).await.map_err(|e| e.to_string())?;
+        let vectors = embedder.embed_documents(texts).await.map_err(|e| e.to_string())?;
         let records: Vec<EmbeddedRecord> = chunks
             .iter()
             .zip(vectors)
@@ -501,6 +576,7 @@ impl Index {
     async fn embed_memories(
         &self,
         target: &GenerationSpace,
+        embedder: &dyn ragd_core::Embedder,
         batch: &[Uuid],
     ) -> Result<u64, String> {
         let ids: Vec<MessageId> = batch.iter().map(|id| MessageId::from_uuid(*id)).collect();
@@ -521,8 +597,7 @@ impl Index {
             return Ok(0);
         }
         let texts = rows.iter().map(|(_, text)| text.clone()).collect();
-        let vectors =
-            target.space.embedder.embed_documents(texts).await.map_err(|e| e.to_string())?;
+        let vectors = embedder.embed_documents(texts).await.map_err(|e| e.to_string())?;
         let records: Vec<EmbeddedRecord> = rows
             .iter()
             .zip(vectors)
@@ -568,7 +643,8 @@ pub(crate) struct Opened {
 }
 
 /// Opens the generations for `target` (the configured embedder): the active one with the
-/// model it was built with, and, when `recover` is on, the rebuild to run (a new one when
+/// model it was built with (recording generation 0 for an older data directory when
+/// `recover` is on), and, when `rebuild` is on, the rebuild to run (a new one when
 /// the configured model differs from the active one's, or the one a previous run left
 /// unfinished); leftover generations are dropped.
 pub(crate) async fn open(
@@ -577,6 +653,7 @@ pub(crate) async fn open(
     target: &Arc<dyn ragd_core::Embedder>,
     target_description: &str,
     recover: bool,
+    rebuild: bool,
 ) -> Result<Opened, String> {
     let db_err = |err: ragd_catalog::Error| err.to_string();
     let (model, dimensions) = (target.model_id().to_owned(), target.dimensions());
@@ -590,7 +667,20 @@ pub(crate) async fn open(
         let (m, d) = defaults::recorded_model(config, 0)
             .await?
             .unwrap_or_else(|| (model.clone(), dimensions));
-        catalog.run(move |c| c.ensure_active_generation(0, &m, d)).await.map_err(db_err)?
+        if recover {
+            catalog.run(move |c| c.ensure_active_generation(0, &m, d)).await.map_err(db_err)?
+        } else {
+            // A read-only start-up records nothing.
+            let now = chrono::Utc::now();
+            ragd_catalog::VectorGeneration {
+                generation: 0,
+                model_id: m,
+                dimensions: d,
+                state: GenerationState::Active,
+                created_at: now,
+                updated_at: now,
+            }
+        }
     };
     let same = |m: &str, d: usize| m == model && d == dimensions;
 
@@ -631,7 +721,7 @@ pub(crate) async fn open(
     };
 
     let mut build = None;
-    if recover {
+    if rebuild {
         for generation in &recorded {
             let leftover = match generation.state {
                 GenerationState::Retired => true,

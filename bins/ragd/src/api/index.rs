@@ -97,7 +97,8 @@ impl From<BuildReport> for BuildReportBody {
 /// The vector index.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IndexStatusBody {
-    /// `ready`, or `building` while a re-embed runs.
+    /// `ready`, `building` while a re-embed runs, or `unavailable` when no generation can
+    /// answer queries and none is being built (see `error`).
     pub state: String,
     /// The generation search and chat use; `null` when none can answer (its model cannot
     /// be loaded) until a re-embed finishes.
@@ -117,7 +118,11 @@ pub struct IndexStatusBody {
 
 impl From<IndexStatus> for IndexStatusBody {
     fn from(status: IndexStatus) -> Self {
-        let state = if status.building.is_some() { "building" } else { "ready" };
+        let state = match (&status.building, &status.active) {
+            (Some(_), _) => "building",
+            (None, Some(_)) => "ready",
+            (None, None) => "unavailable",
+        };
         Self {
             state: state.to_owned(),
             active: status.active.map(Into::into),
@@ -154,7 +159,7 @@ pub async fn status(State(state): State<AppState>) -> Result<ApiJson<IndexStatus
     responses(
         (status = 202, description = "Started; follow it in /api/v1/index/status", body = IndexStatusBody),
         (status = 409, description = "A re-embed is already running", body = ErrorBody),
-        (status = 503, description = "No embedding model or vector store is loaded", body = ErrorBody)
+        (status = 503, description = "No embedding model or vector store is loaded, or the store cannot be rebuilt", body = ErrorBody)
     )
 )]
 pub async fn reembed(

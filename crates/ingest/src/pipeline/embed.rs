@@ -90,14 +90,15 @@ impl Ingestor {
     pub(super) async fn delete_vectors(&self, id: DocumentId) -> Result<u64> {
         let Some(vectors) = &self.inner.vectors else { return Ok(0) };
         let spaces = vectors.write_spaces().await;
-        let mut removed = 0;
+        let mut removed = Vec::new();
         for space in spaces.spaces() {
             let filter =
                 VectorFilter { document_ids: vec![id], session_ids: Vec::new(), ids: Vec::new() };
-            removed =
-                space.store.delete(DeleteRequest { table: TableName::Chunks, filter }).await?;
+            let request = DeleteRequest { table: TableName::Chunks, filter };
+            removed.push(space.store.delete(request).await?);
         }
-        Ok(removed)
+        // What the space queries use held.
+        Ok(removed.first().copied().unwrap_or(0))
     }
 }
 
