@@ -132,6 +132,21 @@ pub struct AuthSettings {
     pub key_sha256: Vec<String>,
     /// Requests per minute one key may make (0: unlimited).
     pub requests_per_minute: u32,
+    /// Keys limited to some collections (`[[auth.scoped_keys]]`): they see only those
+    /// collections' documents, the sessions restricted to them and their search hits, and
+    /// cannot change what all keys share (collections, models, the index).
+    pub scoped_keys: Vec<ScopedKey>,
+}
+
+/// One key limited to collections.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScopedKey {
+    /// The SHA-256 digest (64 hex digits) of the key; `ragd hash-key KEY` prints one.
+    pub key_sha256: String,
+    /// The collections it may use, by name or id (a name that does not exist yet grants
+    /// nothing until a key without limits creates it).
+    pub collections: Vec<String>,
 }
 
 impl AuthSettings {
@@ -142,13 +157,28 @@ impl AuthSettings {
                 self.key_sha256.push(crate::api::auth::hash_key(key));
             }
         }
-        for digest in &mut self.key_sha256 {
+        let scoped = self.scoped_keys.iter_mut().map(|key| &mut key.key_sha256);
+        for digest in self.key_sha256.iter_mut().chain(scoped) {
             if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConfigError::Auth(format!(
                     "key_sha256 entry {digest:?} is not 64 hex digits (`ragd hash-key KEY` prints one)"
                 )));
             }
             digest.make_ascii_lowercase();
+        }
+        for key in &self.scoped_keys {
+            if key.collections.is_empty() {
+                return Err(ConfigError::Auth(format!(
+                    "scoped key {} names no collections",
+                    &key.key_sha256[..8]
+                )));
+            }
+            if self.key_sha256.contains(&key.key_sha256) {
+                return Err(ConfigError::Auth(format!(
+                    "key {} is both unlimited and scoped",
+                    &key.key_sha256[..8]
+                )));
+            }
         }
         Ok(())
     }
@@ -586,5 +616,29 @@ mod tests {
         assert_eq!(token.expose(), "hf_file");
 
         assert!(HfToken::discover(&Env::from_pairs([("HOME", "/nonexistent")])).is_none());
+    }
+
+    #[test]
+    fn scoped_keys_load_from_the_file_and_bad_ones_are_refused() {
+        let digest = "A".repeat(64);
+        let file = format!(
+            "[[auth.scoped_keys]]\nkey_sha256 = \"{digest}\"\ncollections = [\"legal\", \"hr\"]\n"
+        );
+        let config = load(Some(&file), &[], &Overrides::default());
+        let key = &config.auth.scoped_keys[0];
+        assert_eq!(key.key_sha256, "a".repeat(64), "digests are lowercased");
+        assert_eq!(key.collections, ["legal", "hr"]);
+
+        let none = format!("[[auth.scoped_keys]]\nkey_sha256 = \"{digest}\"\ncollections = []\n");
+        let short = "[[auth.scoped_keys]]\nkey_sha256 = \"abc\"\ncollections = [\"x\"]\n";
+        let both = format!("[auth]\nkey_sha256 = [\"{digest}\"]\n{file}");
+        for (text, expected) in [
+            (none.as_str(), "names no collections"),
+            (short, "not 64 hex digits"),
+            (both.as_str(), "both unlimited and scoped"),
+        ] {
+            let err = try_load(Some(text), &[], &Overrides::default()).unwrap_err();
+            assert!(err.to_string().contains(expected), "{err}");
+        }
     }
 }

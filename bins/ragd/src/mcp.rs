@@ -305,6 +305,7 @@ fn resource_error(err: &ragd_ingest::Error) -> ErrorData {
         | ErrorKind::ContextTooLong
         | ErrorKind::Overloaded
         | ErrorKind::Unauthorized
+        | ErrorKind::Forbidden
         | ErrorKind::Unavailable
         | ErrorKind::Timeout
         | ErrorKind::Unsupported
@@ -424,6 +425,7 @@ impl RagdMcp {
             mime: None,
             filename_contains: args.filename,
             collection: None,
+            in_any_collection: None,
             metadata: ragd_core::MetadataFilter::default(),
             limit,
             offset,

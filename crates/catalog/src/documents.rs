@@ -73,6 +73,9 @@ pub struct DocumentQuery {
     pub filename_contains: Option<String>,
     /// Only documents in this collection.
     pub collection: Option<CollectionId>,
+    /// Only documents in at least one of these collections (`None`: no condition; an empty
+    /// list matches nothing).
+    pub in_any_collection: Option<Vec<CollectionId>>,
     /// Only documents whose metadata satisfies this filter (empty: no condition).
     pub metadata: MetadataFilter,
     /// Page size.
@@ -89,11 +92,18 @@ impl Default for DocumentQuery {
             mime: None,
             filename_contains: None,
             collection: None,
+            in_any_collection: None,
             metadata: MetadataFilter::default(),
             limit: 50,
             offset: 0,
         }
     }
+}
+
+/// `n` SQL placeholders separated by commas (`?, ?, ?`); empty for 0 (SQLite reads `IN ()`
+/// as matching nothing).
+pub(crate) fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
 /// Checks a hex sha256 and returns it lowercased.
@@ -229,6 +239,15 @@ impl Catalog {
                 "id IN (SELECT document_id FROM collection_documents WHERE collection_id = ?)",
             );
             values.push(Value::Text(id_to_sql(collection)));
+        }
+        let any_clause;
+        if let Some(collections) = &query.in_any_collection {
+            any_clause = format!(
+                "id IN (SELECT document_id FROM collection_documents WHERE collection_id IN ({}))",
+                placeholders(collections.len())
+            );
+            clauses.push(&any_clause);
+            values.extend(collections.iter().map(|c| Value::Text(id_to_sql(c))));
         }
         let metadata = crate::metadata::filter_sql(&query.metadata, &mut values);
         clauses.extend(metadata.iter().map(String::as_str));

@@ -76,6 +76,10 @@ pub struct SessionQuery {
     pub tag: Option<String>,
     /// Only sessions whose name contains this text (literally, ASCII case-insensitive).
     pub name_contains: Option<String>,
+    /// Only sessions restricted to some of these collections and nothing outside them: at
+    /// least one collection, all of them in the list, and every document of the session in
+    /// one of them (`None`: no condition).
+    pub within_collections: Option<Vec<CollectionId>>,
     /// Page size.
     pub limit: u32,
     /// How many matches to skip.
@@ -85,7 +89,14 @@ pub struct SessionQuery {
 impl Default for SessionQuery {
     /// No filters, the 50 most recently active sessions.
     fn default() -> Self {
-        Self { text: None, tag: None, name_contains: None, limit: 50, offset: 0 }
+        Self {
+            text: None,
+            tag: None,
+            name_contains: None,
+            within_collections: None,
+            limit: 50,
+            offset: 0,
+        }
     }
 }
 
@@ -415,6 +426,22 @@ impl Catalog {
         if let Some(part) = &query.name_contains {
             clauses.push(r"s.name LIKE ? ESCAPE '\'");
             values.push(Value::Text(format!("%{}%", crate::documents::escape_like(part))));
+        }
+        let within_clause;
+        if let Some(collections) = &query.within_collections {
+            let list = crate::documents::placeholders(collections.len());
+            within_clause = format!(
+                "s.id IN (SELECT session_id FROM session_collections) \
+                 AND s.id NOT IN (SELECT session_id FROM session_collections \
+                                  WHERE collection_id NOT IN ({list})) \
+                 AND s.id NOT IN (SELECT session_id FROM session_documents \
+                                  WHERE document_id NOT IN (SELECT document_id \
+                                      FROM collection_documents WHERE collection_id IN ({list})))"
+            );
+            clauses.push(&within_clause);
+            for _ in 0..2 {
+                values.extend(collections.iter().map(|c| Value::Text(id_to_sql(c))));
+            }
         }
         let filter = if clauses.is_empty() {
             String::new()

@@ -37,6 +37,9 @@ pub enum ErrorKind {
     Overloaded,
     /// The request carries no valid credentials.
     Unauthorized,
+    /// The credentials are valid but do not allow this operation (a key limited to some
+    /// collections asking to change what every key shares).
+    Forbidden,
     /// A dependency (model, backend, store) is not available right now.
     Unavailable,
     /// The operation exceeded its time limit.
@@ -49,7 +52,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for exhaustive tests and documentation.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 13] = [
         Self::NotFound,
         Self::InvalidInput,
         Self::Conflict,
@@ -58,6 +61,7 @@ impl ErrorKind {
         Self::ContextTooLong,
         Self::Overloaded,
         Self::Unauthorized,
+        Self::Forbidden,
         Self::Unavailable,
         Self::Timeout,
         Self::Unsupported,
@@ -76,6 +80,7 @@ impl ErrorKind {
             Self::ContextTooLong => "context_too_long",
             Self::Overloaded => "overloaded",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::Unavailable => "unavailable",
             Self::Timeout => "timeout",
             Self::Unsupported => "unsupported",

@@ -7,6 +7,10 @@
 //! orchestrators can probe liveness without a secret, and so are the web page (`/`, `/ui/...`)
 //! and its files, which hold no data: the page asks for a key when the API needs one.
 //!
+//! A key may be scoped to collections (`[[auth.scoped_keys]]`): the middleware puts its
+//! [`KeyScope`] into the request, and handlers check what they serve against it
+//! (`scope.rs`).
+//!
 //! The rate limit is a token bucket per key: `requests_per_minute` tokens of capacity,
 //! refilled continuously; a request without a token gets `429 overloaded` with
 //! `Retry-After`. (The `governor` crate would have been the first choice, but it turns on
@@ -24,6 +28,7 @@ use axum::response::Response;
 use ragd_core::ErrorKind;
 use sha2::{Digest, Sha256};
 
+use crate::api::scope::KeyScope;
 use crate::api::{ApiError, Protocol};
 use crate::config::AuthSettings;
 
@@ -70,7 +75,8 @@ struct Bucket {
 /// Authentication and rate-limit state, shared by every request.
 #[derive(Debug, Clone, Default)]
 pub struct Auth {
-    keys: Arc<Vec<[u8; 32]>>,
+    /// Each key's digest, with its collections when it is scoped.
+    keys: Arc<Vec<([u8; 32], KeyScope)>>,
     per_minute: u32,
     buckets: Arc<Mutex<HashMap<[u8; 32], Bucket>>>,
 }
@@ -80,7 +86,13 @@ impl Auth {
     /// malformed ones are skipped here).
     #[must_use]
     pub fn new(settings: &AuthSettings) -> Self {
-        let keys = settings.key_sha256.iter().filter_map(|hex| parse_hex(hex)).collect();
+        let unlimited =
+            settings.key_sha256.iter().filter_map(|hex| parse_hex(hex)).map(|d| (d, KeyScope::All));
+        let scoped = settings.scoped_keys.iter().filter_map(|key| {
+            let scope = KeyScope::Collections(key.collections.clone().into());
+            parse_hex(&key.key_sha256).map(|digest| (digest, scope))
+        });
+        let keys = unlimited.chain(scoped).collect();
         Self {
             keys: Arc::new(keys),
             per_minute: settings.requests_per_minute,
@@ -94,8 +106,8 @@ impl Auth {
         !self.keys.is_empty()
     }
 
-    /// The matching key's digest, if the request carries a valid one.
-    fn authenticate(&self, request: &Request) -> Option<[u8; 32]> {
+    /// The matching key's digest and scope, if the request carries a valid one.
+    fn authenticate(&self, request: &Request) -> Option<([u8; 32], KeyScope)> {
         let header = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
         let (scheme, key) = header.split_once(' ')?;
         if !scheme.eq_ignore_ascii_case("bearer") {
@@ -103,9 +115,13 @@ impl Auth {
         }
         let presented = digest(key.trim());
         // Compare with every key so the time does not reveal which one matched.
-        let matched =
-            self.keys.iter().fold(false, |found, key| found | constant_time_eq(key, &presented));
-        matched.then_some(presented)
+        let mut matched = None;
+        for (key, scope) in self.keys.iter() {
+            if constant_time_eq(key, &presented) {
+                matched = Some(scope.clone());
+            }
+        }
+        matched.map(|scope| (presented, scope))
     }
 
     /// Takes a token from the key's bucket, or says how many seconds until one is there.
@@ -134,13 +150,13 @@ impl Auth {
 }
 
 /// The middleware: 401 without a valid key (when keys are configured), 429 over the rate.
-pub async fn require_key(State(auth): State<Auth>, request: Request, next: Next) -> Response {
+pub async fn require_key(State(auth): State<Auth>, mut request: Request, next: Next) -> Response {
     if !auth.enabled() || is_open(request.uri().path()) {
         return next.run(request).await;
     }
     // Each protocol's clients expect their own error shape.
     let protocol = Protocol::of_path(request.uri().path());
-    let Some(key) = auth.authenticate(&request) else {
+    let Some((key, scope)) = auth.authenticate(&request) else {
         return ApiError::new(
             ErrorKind::Unauthorized,
             "this server needs an API key: send `Authorization: Bearer <key>`",
@@ -159,6 +175,19 @@ pub async fn require_key(State(auth): State<Auth>, request: Request, next: Next)
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
         return response;
     }
+    // The MCP tools do not check scopes yet: a scoped key gets none of them.
+    if matches!(scope, KeyScope::Collections(_))
+        && request.uri().path().starts_with(crate::api::MCP_PATH)
+    {
+        return ApiError::new(
+            ErrorKind::Forbidden,
+            "this API key is limited to some collections; the MCP server needs a key without limits",
+        )
+        .into_response_for(protocol);
+    }
+    // Handlers read the key's scope from the request (an open server or an unlimited key
+    // leaves none: everything is visible).
+    request.extensions_mut().insert(scope);
     next.run(request).await
 }
 
@@ -180,6 +209,7 @@ mod tests {
             keys: None,
             key_sha256: vec![hash_key("k")],
             requests_per_minute: 2,
+            scoped_keys: Vec::new(),
         });
         let key = digest("k");
         assert!(auth.take_token(key).is_ok());

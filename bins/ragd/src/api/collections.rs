@@ -11,6 +11,7 @@ use ragd_core::{Collection, CollectionId, DocumentId};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::scope::KeyScope;
 use crate::api::sessions::PageParams;
 use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, page_size};
 use crate::state::AppState;
@@ -113,8 +114,11 @@ pub struct CollectionList {
 )]
 pub async fn create(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiJson(body): ApiJson<CreateCollectionBody>,
 ) -> Result<(StatusCode, ApiJson<CollectionBody>), ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    allowed.require_unlimited("create collections")?;
     let collection =
         state.engine.documents().create_collection(body.name, body.description).await?;
     Ok((StatusCode::CREATED, ApiJson(collection.into())))
@@ -133,10 +137,24 @@ pub async fn create(
 )]
 pub async fn list(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<ApiJson<CollectionList>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
     let (limit, offset) = (page_size(params.limit)?, params.offset);
-    let page = state.engine.documents().collections(limit, offset).await?;
+    let page = if let Some(ids) = allowed.collections() {
+        // A scoped key's few collections, by name like the full list.
+        let mut items = Vec::new();
+        for id in ids {
+            items.push(state.engine.documents().collection(&id.to_string()).await?);
+        }
+        items.sort_by_key(|c| c.name.to_lowercase());
+        let total = items.len() as u64;
+        let items = items.into_iter().skip(offset as usize).take(limit as usize).collect();
+        ragd_catalog::Page { items, total }
+    } else {
+        state.engine.documents().collections(limit, offset).await?
+    };
     Ok(ApiJson(CollectionList {
         items: page.items.into_iter().map(Into::into).collect(),
         total: page.total,
@@ -158,9 +176,13 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(key): ApiPath<String>,
 ) -> Result<ApiJson<CollectionBody>, ApiError> {
-    Ok(ApiJson(state.engine.documents().collection(&key).await?.into()))
+    let allowed = scope.resolve(&state.engine).await?;
+    let collection = state.engine.documents().collection(&key).await?;
+    allowed.check_collection(collection.id, &key)?;
+    Ok(ApiJson(collection.into()))
 }
 
 /// Renames a collection or changes its description.
@@ -180,9 +202,12 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateCollectionBody>,
 ) -> Result<ApiJson<CollectionBody>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    allowed.require_unlimited("rename collections")?;
     let documents = state.engine.documents();
     let id = documents.collection(&key).await?.id;
     let update = CollectionUpdate { name: body.name, description: body.description };
@@ -203,8 +228,11 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(key): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    allowed.require_unlimited("delete collections")?;
     let documents = state.engine.documents();
     let id = documents.collection(&key).await?.id;
     documents.delete_collection(id).await?;
@@ -227,11 +255,15 @@ pub async fn delete(
 )]
 pub async fn add_documents(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(key): ApiPath<String>,
     ApiJson(body): ApiJson<CollectionDocumentsBody>,
 ) -> Result<ApiJson<CollectionBody>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
     let documents = state.engine.documents();
     let id = documents.collection(&key).await?.id;
+    allowed.check_collection(id, &key)?;
+    allowed.check_documents(&state.engine, &body.document_ids).await?;
     Ok(ApiJson(documents.add_to_collection(id, body.document_ids).await?.into()))
 }
 
@@ -252,10 +284,14 @@ pub async fn add_documents(
 )]
 pub async fn remove_document(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath((key, document)): ApiPath<(String, DocumentId)>,
 ) -> Result<StatusCode, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
     let documents = state.engine.documents();
     let id = documents.collection(&key).await?.id;
+    allowed.check_collection(id, &key)?;
+    allowed.check_document(&state.engine, document).await?;
     documents.remove_from_collection(id, vec![document]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -30,6 +30,7 @@ use utoipa::ToSchema;
 
 use crate::api::ApiError;
 use crate::api::error::no_chat_model;
+use crate::api::scope::KeyScope;
 use crate::state::AppState;
 
 /// The model id of retrieval-augmented answers over all documents.
@@ -293,7 +294,11 @@ pub struct Collected {
 /// 404 for an unknown model (or the embedding model), 400 for `ragd` options on a plain
 /// model id or for a conversation the services refuse, 503 without a chat model, 429 when
 /// the generation queue is full.
-pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation, ApiError> {
+pub async fn start(
+    state: &AppState,
+    scope: &KeyScope,
+    request: ChatRequest,
+) -> Result<Generation, ApiError> {
     let model = resolve_model(state, &request.model)?;
     let chat = state.engine.chat();
     match model.kind {
@@ -330,6 +335,7 @@ pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation,
                     )
                     .with_param("ragd"));
                 }
+                scope.resolve(&state.engine).await?.session(&state.engine, session).await?;
                 let content = last_user_message(&request.messages)?;
                 let send = SendMessage {
                     content,
@@ -340,11 +346,17 @@ pub async fn start(state: &AppState, request: ChatRequest) -> Result<Generation,
                 };
                 return Ok(Generation::Session(chat.send(session, send).await?));
             }
+            // A scoped key retrieves from its collections only.
+            let allowed = scope.resolve(&state.engine).await?;
+            let collection_ids = allowed
+                .restrict_search(&state.engine, &rag.document_ids, rag.collection_ids)
+                .await
+                .map_err(|err| err.with_param("ragd"))?;
             let completion = CompleteRequest {
                 messages: request.messages,
                 retrieval: Some(Retrieval {
                     document_ids: rag.document_ids,
-                    collection_ids: rag.collection_ids,
+                    collection_ids,
                     filter,
                     top_k: rag.top_k,
                 }),

@@ -10,6 +10,7 @@ use ragd_core::{Chunk, ChunkId, Document, DocumentId, DocumentStatus, ErrorKind}
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::scope::KeyScope;
 use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, page_size};
 use crate::state::AppState;
 
@@ -169,9 +170,11 @@ pub struct ReplaceForm {
 )]
 pub async fn replace(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<DocumentId>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    scope.resolve(&state.engine).await?.check_document(&state.engine, id).await?;
     let mut multipart = multipart?;
     let Some(field) = multipart.next_field().await? else {
         return Err(ApiError::new(
@@ -234,9 +237,11 @@ pub struct UpdateDocumentBody {
 )]
 pub async fn update(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<DocumentId>,
     ApiJson(body): ApiJson<UpdateDocumentBody>,
 ) -> Result<ApiJson<DocumentDto>, ApiError> {
+    scope.resolve(&state.engine).await?.check_document(&state.engine, id).await?;
     let (set, remove) = metadata_changes(&body.metadata)?;
     Ok(ApiJson(state.engine.documents().update_metadata(id, set, remove).await?.into()))
 }
@@ -369,10 +374,12 @@ pub enum OnConflict {
 )]
 pub async fn upload(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiQuery(target): ApiQuery<UploadQuery>,
     headers: axum::http::HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
     // A declared length beyond every file at its limit (plus form overhead) is refused
     // before a byte of the body is read; without a length, the per-file limits apply as
     // the body streams.
@@ -395,9 +402,17 @@ pub async fn upload(
     }
     // An unknown collection is refused before a byte of the body is read.
     let collection = match &target.collection {
-        Some(key) => Some(state.engine.documents().collection(key).await?.id),
+        Some(key) => {
+            let id = state.engine.documents().collection(key).await?.id;
+            allowed.check_collection(id, key)?;
+            Some(id)
+        }
         None => None,
     };
+    // A document outside every collection would be visible to every unlimited key only.
+    if collection.is_none() {
+        allowed.require_unlimited("upload documents outside its collections (add ?collection=)")?;
+    }
     let mut multipart = multipart?;
     // Any refusal or early return drops the batch, which removes what it queued.
     let mut batch = match (target.on_conflict, collection) {
@@ -534,12 +549,18 @@ pub struct DocumentList {
 )]
 pub async fn list(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<DocumentList>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
     let limit = page_size(query.limit)?;
     let offset = query.offset.unwrap_or(0);
     let collection = match &query.collection {
-        Some(key) => Some(state.engine.documents().collection(key).await?.id),
+        Some(key) => {
+            let id = state.engine.documents().collection(key).await?.id;
+            allowed.check_collection(id, key)?;
+            Some(id)
+        }
         None => None,
     };
     let filter = ragd_catalog::DocumentQuery {
@@ -547,6 +568,7 @@ pub async fn list(
         mime: query.mime,
         filename_contains: query.filename,
         collection,
+        in_any_collection: allowed.collections(),
         metadata: list_filter(query.filter.as_deref())?,
         limit,
         offset,
@@ -574,8 +596,10 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<DocumentId>,
 ) -> Result<ApiJson<DocumentDto>, ApiError> {
+    scope.resolve(&state.engine).await?.check_document(&state.engine, id).await?;
     Ok(ApiJson(state.engine.documents().document(id).await?.into()))
 }
 
@@ -616,9 +640,11 @@ pub struct DocumentText {
 )]
 pub async fn text(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<DocumentId>,
     ApiQuery(query): ApiQuery<TextQuery>,
 ) -> Result<ApiJson<DocumentText>, ApiError> {
+    scope.resolve(&state.engine).await?.check_document(&state.engine, id).await?;
     let text = state.engine.documents().text(id, query.start, query.end).await?;
     let start = query.start.unwrap_or(0);
     Ok(ApiJson(DocumentText { document_id: id, start, text }))
@@ -703,9 +729,11 @@ pub struct ChunkList {
 )]
 pub async fn chunks(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<DocumentId>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<ApiJson<ChunkList>, ApiError> {
+    scope.resolve(&state.engine).await?.check_document(&state.engine, id).await?;
     let limit = page_size(query.limit)?;
     let offset = query.offset.unwrap_or(0);
     let page = state.engine.documents().chunks(id, limit, offset).await?;
@@ -731,9 +759,15 @@ pub async fn chunks(
 )]
 pub async fn chunk(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<ChunkId>,
 ) -> Result<ApiJson<ChunkDto>, ApiError> {
-    Ok(ApiJson(state.engine.documents().chunk(id).await?.into()))
+    let allowed = scope.resolve(&state.engine).await?;
+    let chunk = state.engine.documents().chunk(id).await?;
+    if allowed.check_document(&state.engine, chunk.document_id).await.is_err() {
+        return Err(ApiError::new(ErrorKind::NotFound, format!("chunk {id} not found")));
+    }
+    Ok(ApiJson(chunk.into()))
 }
 
 /// Deletes a document with its text, chunks, search entries, vectors and stored file.
@@ -750,8 +784,10 @@ pub async fn chunk(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<DocumentId>,
 ) -> Result<StatusCode, ApiError> {
+    scope.resolve(&state.engine).await?.check_document(&state.engine, id).await?;
     state.engine.documents().delete(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -771,7 +807,9 @@ pub async fn delete(
 )]
 pub async fn reindex(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<DocumentId>,
 ) -> Result<(StatusCode, ApiJson<DocumentDto>), ApiError> {
+    scope.resolve(&state.engine).await?.check_document(&state.engine, id).await?;
     Ok((StatusCode::ACCEPTED, ApiJson(state.engine.documents().reindex(id).await?.into())))
 }

@@ -116,6 +116,7 @@ pub const fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorKind::Overloaded => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorKind::Unsupported => StatusCode::NOT_IMPLEMENTED,
@@ -205,6 +206,7 @@ impl ApiError {
             | ErrorKind::PayloadTooLarge
             | ErrorKind::UnsupportedMediaType
             | ErrorKind::ContextTooLong
+            | ErrorKind::Forbidden
             | ErrorKind::Unavailable
             | ErrorKind::Timeout
             | ErrorKind::Unsupported
@@ -375,6 +377,7 @@ mod tests {
             (ErrorKind::ContextTooLong, 400),
             (ErrorKind::Overloaded, 429),
             (ErrorKind::Unauthorized, 401),
+            (ErrorKind::Forbidden, 403),
             (ErrorKind::Unavailable, 503),
             (ErrorKind::Timeout, 504),
             (ErrorKind::Unsupported, 501),

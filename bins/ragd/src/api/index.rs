@@ -12,6 +12,7 @@ use ragd_engine::{BuildPhase, BuildProgress, BuildReport, GenerationInfo, IndexS
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::api::scope::KeyScope;
 use crate::api::{ApiError, ApiJson, ErrorBody, timestamp};
 use crate::state::AppState;
 
@@ -164,7 +165,9 @@ pub async fn status(State(state): State<AppState>) -> Result<ApiJson<IndexStatus
 )]
 pub async fn reembed(
     State(state): State<AppState>,
+    scope: KeyScope,
 ) -> Result<(StatusCode, ApiJson<IndexStatusBody>), ApiError> {
+    scope.resolve(&state.engine).await?.require_unlimited("re-embed the index")?;
     let status = state.engine.reembed().await?;
     Ok((StatusCode::ACCEPTED, ApiJson(status.into())))
 }

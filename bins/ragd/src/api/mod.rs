@@ -17,6 +17,7 @@ pub mod index;
 pub mod models;
 pub mod ollama;
 pub mod openai;
+pub mod scope;
 pub mod search;
 pub mod sessions;
 pub mod system;

@@ -11,6 +11,7 @@ use ragd_llm_backends::registry::{ModelEntry, ModelFormat, ModelSource};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::scope::KeyScope;
 use crate::api::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
 
@@ -155,8 +156,10 @@ pub struct StatusBody {
 )]
 pub async fn load(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiJson(body): ApiJson<LoadBody>,
 ) -> Result<(StatusCode, ApiJson<StatusBody>), ApiError> {
+    scope.resolve(&state.engine).await?.require_unlimited("load models")?;
     let gpu_layers = LoadRequest::gpu_layers_for(body.device.as_deref())?;
     let hub = body.hub.map(HubFile::try_from).transpose()?;
     let model = match (body.model, &hub) {
@@ -204,7 +207,11 @@ pub async fn status(State(state): State<AppState>) -> ApiJson<StatusBody> {
         (status = 409, description = "A load is running", body = ErrorBody)
     )
 )]
-pub async fn unload(State(state): State<AppState>) -> Result<ApiJson<StatusBody>, ApiError> {
+pub async fn unload(
+    State(state): State<AppState>,
+    scope: KeyScope,
+) -> Result<ApiJson<StatusBody>, ApiError> {
+    scope.resolve(&state.engine).await?.require_unlimited("unload the chat model")?;
     Ok(ApiJson(StatusBody { status: state.engine.models().unload()? }))
 }
 
@@ -314,7 +321,9 @@ mod double_option {
 )]
 pub async fn put_config(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiJson(patch): ApiJson<SettingsPatch>,
 ) -> Result<ApiJson<SettingsBody>, ApiError> {
+    scope.resolve(&state.engine).await?.require_unlimited("change the generation settings")?;
     Ok(ApiJson(state.engine.models().update_settings(&patch.into())?.into()))
 }

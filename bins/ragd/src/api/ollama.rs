@@ -27,6 +27,7 @@ use utoipa::ToSchema;
 use crate::api::compat::{
     self, ChatRequest, Collected, Generated, Generation, ModelKind, RagOptions,
 };
+use crate::api::scope::KeyScope;
 use crate::api::sessions::CitationBody;
 use crate::api::{ApiError, OllamaErrorBody, Protocol};
 use crate::state::AppState;
@@ -631,6 +632,7 @@ impl Route {
 )]
 pub async fn chat(
     State(state): State<AppState>,
+    scope: KeyScope,
     OllamaJson(body): OllamaJson<ChatBody>,
 ) -> Result<Response, OllamaError> {
     let started = Instant::now();
@@ -647,7 +649,7 @@ pub async fn chat(
         settings: settings(body.options)?,
         rag: body.ragd,
     };
-    answer(&state, request, Route::Chat, body.stream.unwrap_or(true), started).await
+    answer(&state, &scope, request, Route::Chat, body.stream.unwrap_or(true), started).await
 }
 
 /// Completes a prompt, streamed as newline-delimited JSON unless `stream: false`.
@@ -668,6 +670,7 @@ pub async fn chat(
 )]
 pub async fn generate(
     State(state): State<AppState>,
+    scope: KeyScope,
     OllamaJson(body): OllamaJson<GenerateBody>,
 ) -> Result<Response, OllamaError> {
     let started = Instant::now();
@@ -692,18 +695,19 @@ pub async fn generate(
     }
     messages.push(ChatMessage { role: ChatRole::User, content: body.prompt });
     let request = ChatRequest { model: body.model, messages, settings, rag: body.ragd };
-    answer(&state, request, Route::Generate, body.stream.unwrap_or(true), started).await
+    answer(&state, &scope, request, Route::Generate, body.stream.unwrap_or(true), started).await
 }
 
 async fn answer(
     state: &AppState,
+    scope: &KeyScope,
     request: ChatRequest,
     route: Route,
     stream: bool,
     started: Instant,
 ) -> Result<Response, OllamaError> {
     let model = request.model.clone();
-    let generation = compat::start(state, request).await?;
+    let generation = compat::start(state, scope, request).await?;
     if !stream {
         let Collected { text, citations, finish_reason, usage, message_id, first_token_at } =
             generation.collect().await?;

@@ -28,6 +28,7 @@ use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
 use crate::api::compat::{self, ChatRequest, Collected, Generated, Generation, RagOptions};
+use crate::api::scope::KeyScope;
 use crate::api::sessions::CitationBody;
 use crate::api::{ApiError, OpenAiErrorBody, Protocol};
 use crate::state::AppState;
@@ -448,11 +449,12 @@ fn fingerprint() -> String {
 )]
 pub async fn chat_completions(
     State(state): State<AppState>,
+    scope: KeyScope,
     OpenAiJson(body): OpenAiJson<ChatCompletionRequest>,
 ) -> Result<Response, OpenAiError> {
     let (request, stream, include_usage) = body.into_chat()?;
     let model = request.model.clone();
-    let generation = compat::start(&state, request).await?;
+    let generation = compat::start(&state, &scope, request).await?;
     let id = format!("chatcmpl-{}", uuid::Uuid::now_v7().simple());
     if stream {
         let chunks = chunks(generation, ChunkContext { id, model, include_usage });

@@ -9,6 +9,7 @@ use ragd_search::{Hit, HybridOptions, SearchQuery};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::api::scope::KeyScope;
 use crate::api::{ApiError, ApiJson, ErrorBody};
 use crate::state::AppState;
 
@@ -188,13 +189,17 @@ fn respond(mode: &'static str, hits: Vec<Hit>) -> ApiJson<SearchResponse> {
 )]
 pub async fn keyword(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<ApiJson<SearchResponse>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    let collection_ids =
+        allowed.restrict_search(&state.engine, &req.document_ids, req.collection_ids).await?;
     let query = SearchQuery {
         text: req.query,
         top_k: req.top_k,
         document_ids: req.document_ids,
-        collection_ids: req.collection_ids,
+        collection_ids,
         filter: metadata_filter(req.filter.as_ref())?,
     };
     Ok(respond("keyword", state.engine.search().keyword(&query).await?))
@@ -216,13 +221,17 @@ pub async fn keyword(
 )]
 pub async fn semantic(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiJson(req): ApiJson<SearchRequest>,
 ) -> Result<ApiJson<SearchResponse>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    let collection_ids =
+        allowed.restrict_search(&state.engine, &req.document_ids, req.collection_ids).await?;
     let query = SearchQuery {
         text: req.query,
         top_k: req.top_k,
         document_ids: req.document_ids,
-        collection_ids: req.collection_ids,
+        collection_ids,
         filter: metadata_filter(req.filter.as_ref())?,
     };
     Ok(respond("semantic", state.engine.search().semantic(&query).await?))
@@ -244,13 +253,17 @@ pub async fn semantic(
 )]
 pub async fn hybrid(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiJson(req): ApiJson<HybridRequest>,
 ) -> Result<ApiJson<SearchResponse>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    let collection_ids =
+        allowed.restrict_search(&state.engine, &req.document_ids, req.collection_ids).await?;
     let query = SearchQuery {
         text: req.query,
         top_k: req.top_k,
         document_ids: req.document_ids,
-        collection_ids: req.collection_ids,
+        collection_ids,
         filter: metadata_filter(req.filter.as_ref())?,
     };
     let defaults = HybridOptions::default();

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::api::scope::KeyScope;
 use crate::api::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, page_size};
 use crate::state::AppState;
 
@@ -367,12 +368,18 @@ pub struct MemoryResults {
 )]
 pub async fn create(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiJson(body): ApiJson<CreateSessionBody>,
 ) -> Result<(StatusCode, ApiJson<SessionBody>), ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    // A scoped key's session is restricted to its collections (all of them when it names
+    // none), so the key can always read it back and it never retrieves anything else.
+    allowed.check_documents(&state.engine, &body.document_ids).await?;
+    let collection_ids = allowed.restrict(body.collection_ids)?;
     let request = CreateSession {
         name: body.name,
         document_ids: body.document_ids,
-        collection_ids: body.collection_ids,
+        collection_ids,
         model: body.model,
         tags: body.tags,
     };
@@ -393,11 +400,19 @@ pub async fn create(
 )]
 pub async fn list(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<ApiJson<SessionList>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
     let (limit, offset) = (page_size(params.limit)?, params.offset);
-    let query =
-        SessionQuery { text: params.q, tag: params.tag, name_contains: params.name, limit, offset };
+    let query = SessionQuery {
+        text: params.q,
+        tag: params.tag,
+        name_contains: params.name,
+        within_collections: allowed.collections(),
+        limit,
+        offset,
+    };
     let page = state.engine.chat().sessions(query).await?;
     Ok(ApiJson(SessionList {
         items: page.items.into_iter().map(Into::into).collect(),
@@ -421,9 +436,11 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<ApiJson<SessionBody>, ApiError> {
-    Ok(ApiJson(state.engine.chat().session(id).await?.into()))
+    let allowed = scope.resolve(&state.engine).await?;
+    Ok(ApiJson(allowed.session(&state.engine, id).await?.into()))
 }
 
 /// Renames a session, changes its documents, adds or removes tags.
@@ -442,13 +459,23 @@ pub async fn get(
 )]
 pub async fn update(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<SessionId>,
     ApiJson(body): ApiJson<UpdateSessionBody>,
 ) -> Result<ApiJson<SessionBody>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    allowed.session(&state.engine, id).await?;
+    if let Some(documents) = &body.document_ids {
+        allowed.check_documents(&state.engine, documents).await?;
+    }
+    let collection_ids = match body.collection_ids {
+        Some(asked) => Some(allowed.restrict(asked)?),
+        None => None,
+    };
     let update = SessionUpdate {
         name: body.name,
         document_ids: body.document_ids,
-        collection_ids: body.collection_ids,
+        collection_ids,
         add_tags: body.add_tags,
         remove_tags: body.remove_tags,
     };
@@ -469,8 +496,11 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<SessionId>,
 ) -> Result<StatusCode, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    allowed.session(&state.engine, id).await?;
     state.engine.chat().delete_session(id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -489,9 +519,12 @@ pub async fn delete(
 )]
 pub async fn messages(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<SessionId>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<ApiJson<MessageList>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    allowed.session(&state.engine, id).await?;
     let (limit, offset) = (page_size(params.limit)?, params.offset);
     let page = state.engine.chat().messages(id, limit, offset).await?;
     Ok(ApiJson(MessageList {
@@ -526,9 +559,15 @@ pub async fn messages(
 )]
 pub async fn send(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<SessionId>,
     ApiJson(body): ApiJson<SendBody>,
 ) -> Result<Response, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    allowed.session(&state.engine, id).await?;
+    if body.memory_all_sessions {
+        allowed.require_unlimited("recall memory across all sessions")?;
+    }
     let request = SendMessage {
         content: body.content,
         top_k: body.top_k,
@@ -586,9 +625,12 @@ fn events(turn: ChatTurn) -> impl Stream<Item = Result<Event, Infallible>> {
 )]
 pub async fn memory_search(
     State(state): State<AppState>,
+    scope: KeyScope,
     ApiPath(id): ApiPath<SessionId>,
     ApiQuery(params): ApiQuery<MemoryParams>,
 ) -> Result<ApiJson<MemoryResults>, ApiError> {
+    let allowed = scope.resolve(&state.engine).await?;
+    allowed.session(&state.engine, id).await?;
     let hits = state.engine.chat().search_memory(id, &params.q, params.top_k).await?;
     Ok(ApiJson(MemoryResults {
         hits: hits.into_iter().map(|MemoryHit { exchange, .. }| exchange.into()).collect(),

@@ -37,6 +37,7 @@ mod hub;
 mod metadata;
 mod protocols;
 mod reembed;
+mod scoped;
 mod search;
 mod served;
 mod server;
