@@ -42,9 +42,10 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, tool, tool_handler, tool_router};
 use serde::{Deserialize, Serialize};
 
-use crate::api::MAX_PAGE;
 use crate::api::documents::{ChunkDto, DocumentDto, DocumentList, DocumentText, Status};
+use crate::api::scope::KeyScope;
 use crate::api::search::SearchResponse;
+use crate::api::{ApiError, MAX_PAGE};
 
 /// What the server tells a client it is for (sent in the `initialize` answer).
 const INSTRUCTIONS: &str = "ragd searches and answers over the user's own documents \
@@ -287,6 +288,23 @@ impl From<ragd_search::Error> for ToolError {
     }
 }
 
+impl From<ApiError> for ToolError {
+    fn from(err: ApiError) -> Self {
+        Self(err.message().to_owned())
+    }
+}
+
+/// The scope of the API key the request came with: the key middleware puts it into the
+/// HTTP request, which rmcp hands to the handler; over stdio there is no key and no limit.
+fn key_scope(context: &RequestContext<RoleServer>) -> KeyScope {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<KeyScope>())
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// A tool's answer: `value` as JSON text content and as structured content.
 fn json_result(value: &impl Serialize) -> Result<CallToolResult, ToolError> {
     serde_json::to_value(value)
@@ -352,13 +370,19 @@ impl RagdMcp {
     async fn search(
         &self,
         Parameters(args): Parameters<SearchArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
         let mode = args.mode.unwrap_or_default();
+        let allowed = key_scope(&context).resolve(&self.engine).await?;
+        let document_ids = parse_document_ids(args.document_ids.as_deref())?;
+        let collection_ids = self.collection_ids(args.collections.as_deref()).await?;
+        let collection_ids =
+            allowed.restrict_search(&self.engine, &document_ids, collection_ids).await?;
         let query = SearchQuery {
             text: args.query,
             top_k: check_top_k(args.top_k.unwrap_or(DEFAULT_TOP_K))?,
-            document_ids: parse_document_ids(args.document_ids.as_deref())?,
-            collection_ids: self.collection_ids(args.collections.as_deref()).await?,
+            document_ids,
+            collection_ids,
             filter: metadata_filter(args.filter.as_ref())?,
         };
         let search = self.engine.search();
@@ -383,9 +407,14 @@ impl RagdMcp {
     async fn get_chunk(
         &self,
         Parameters(args): Parameters<GetChunkArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
         let id: ChunkId = args.chunk_id.parse("chunk_id")?;
         let chunk = self.engine.documents().chunk(id).await?;
+        let allowed = key_scope(&context).resolve(&self.engine).await?;
+        if allowed.check_document(&self.engine, chunk.document_id).await.is_err() {
+            return Err(ToolError(format!("chunk {id} not found")));
+        }
         json_result(&ChunkDto::from(chunk))
     }
 
@@ -400,8 +429,11 @@ impl RagdMcp {
     async fn get_document_text(
         &self,
         Parameters(args): Parameters<GetDocumentTextArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
         let id: DocumentId = args.document_id.parse("document_id")?;
+        let allowed = key_scope(&context).resolve(&self.engine).await?;
+        allowed.check_document(&self.engine, id).await?;
         let text = self.engine.documents().text(id, args.start, args.end).await?;
         json_result(&DocumentText { document_id: id, start: args.start.unwrap_or(0), text })
     }
@@ -417,7 +449,9 @@ impl RagdMcp {
     async fn list_documents(
         &self,
         Parameters(args): Parameters<ListDocumentsArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
+        let allowed = key_scope(&context).resolve(&self.engine).await?;
         let limit = page_limit(args.limit)?;
         let offset = args.offset.unwrap_or(0);
         let query = DocumentQuery {
@@ -425,7 +459,7 @@ impl RagdMcp {
             mime: None,
             filename_contains: args.filename,
             collection: None,
-            in_any_collection: None,
+            in_any_collection: allowed.collections(),
             metadata: ragd_core::MetadataFilter::default(),
             limit,
             offset,
@@ -451,10 +485,16 @@ impl RagdMcp {
     async fn ask(
         &self,
         Parameters(args): Parameters<AskArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ToolError> {
+        let allowed = key_scope(&context).resolve(&self.engine).await?;
+        let document_ids = parse_document_ids(args.document_ids.as_deref())?;
+        let collection_ids = self.collection_ids(args.collections.as_deref()).await?;
+        let collection_ids =
+            allowed.restrict_search(&self.engine, &document_ids, collection_ids).await?;
         let retrieval = ragd_chat::Retrieval {
-            document_ids: parse_document_ids(args.document_ids.as_deref())?,
-            collection_ids: self.collection_ids(args.collections.as_deref()).await?,
+            document_ids,
+            collection_ids,
             filter: metadata_filter(args.filter.as_ref())?,
             top_k: args.top_k.map(check_top_k).transpose()?,
         };
@@ -517,8 +557,12 @@ impl ServerHandler for RagdMcp {
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        let allowed = key_scope(&context)
+            .resolve(&self.engine)
+            .await
+            .map_err(|err| ErrorData::internal_error(err.message().to_owned(), None))?;
         let offset = match request.and_then(|r| r.cursor) {
             Some(cursor) => cursor.parse::<u32>().map_err(|_| {
                 ErrorData::invalid_params(format!("invalid cursor {cursor:?}"), None)
@@ -527,6 +571,7 @@ impl ServerHandler for RagdMcp {
         };
         let query = DocumentQuery {
             status: Some(DocumentStatus::Ready),
+            in_any_collection: allowed.collections(),
             limit: MAX_PAGE,
             offset,
             ..DocumentQuery::default()
@@ -573,10 +618,17 @@ impl ServerHandler for RagdMcp {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let id = parse_document_uri(&request.uri)
             .map_err(|reason| ErrorData::resource_not_found(reason, None))?;
+        let visible = match key_scope(&context).resolve(&self.engine).await {
+            Ok(allowed) => allowed.check_document(&self.engine, id).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = visible {
+            return Err(ErrorData::resource_not_found(err.message().to_owned(), None));
+        }
         let text = self
             .engine
             .documents()

@@ -45,7 +45,10 @@ pub(crate) fn run(config: &Config) -> Result<(), Box<dyn std::error::Error>> {
                     building.target.model_id, building.done, building.total, building.phase
                 ));
             } else if let Some(report) = status.last_build {
-                break report;
+                // Done once the old tables are dropped too.
+                if !status.running {
+                    break report;
+                }
             } else {
                 let reason = status.error.unwrap_or_else(|| "the re-embed stopped".to_owned());
                 return Err(reason.into());

@@ -181,6 +181,9 @@ pub struct IndexStatus {
     /// Why the last rebuild stopped, when it failed (it resumes at the next start or
     /// re-embed).
     pub error: Option<String>,
+    /// Whether a rebuild task runs: from its start until the old tables are dropped (a
+    /// little after the swap); another re-embed is refused meanwhile.
+    pub running: bool,
 }
 
 /// The index and its rebuilds. Cheap to share.
@@ -242,6 +245,7 @@ impl Index {
                 building: None,
                 last_build: None,
                 error: None,
+                running: false,
             }),
             unserved: Mutex::new(unserved),
             health: std::sync::OnceLock::new(),
@@ -254,7 +258,9 @@ impl Index {
     }
 
     pub(crate) fn status(&self) -> IndexStatus {
-        self.status.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        status.running = self.running.load(Ordering::Acquire);
+        status
     }
 
     fn set_status(&self, f: impl FnOnce(&mut IndexStatus)) {

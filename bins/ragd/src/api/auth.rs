@@ -175,16 +175,6 @@ pub async fn require_key(State(auth): State<Auth>, mut request: Request, next: N
         response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
         return response;
     }
-    // The MCP tools do not check scopes yet: a scoped key gets none of them.
-    if matches!(scope, KeyScope::Collections(_))
-        && request.uri().path().starts_with(crate::api::MCP_PATH)
-    {
-        return ApiError::new(
-            ErrorKind::Forbidden,
-            "this API key is limited to some collections; the MCP server needs a key without limits",
-        )
-        .into_response_for(protocol);
-    }
     // Handlers read the key's scope from the request (an open server or an unlimited key
     // leaves none: everything is visible).
     request.extensions_mut().insert(scope);

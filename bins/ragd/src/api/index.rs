@@ -113,6 +113,9 @@ pub struct IndexStatusBody {
     /// Why the last re-embed stopped, when it failed; it resumes at the next start or
     /// re-embed.
     pub error: Option<String>,
+    /// Whether a re-embed runs, from its start until the old tables are dropped (a little
+    /// after the swap); another one is refused with 409 meanwhile.
+    pub running: bool,
     /// When this status was read.
     pub checked_at: String,
 }
@@ -131,6 +134,7 @@ impl From<IndexStatus> for IndexStatusBody {
             building: status.building.map(Into::into),
             last_build: status.last_build.map(Into::into),
             error: status.error,
+            running: status.running,
             checked_at: timestamp(chrono::Utc::now()),
         }
     }

@@ -12,6 +12,7 @@
 //! what every key shares (creating, renaming or deleting collections, uploads outside its
 //! collections, loading models, changing generation settings, re-embedding the index)
 //! answers 403 `forbidden`. Keys without limits, and a server without keys, see everything.
+//! The MCP tools read the same scope from the HTTP request rmcp hands them (`mcp.rs`).
 
 use std::collections::HashSet;
 use std::convert::Infallible;

@@ -78,7 +78,10 @@ impl Client {
             let (code, status) = self.get(server, "/api/v1/index/status");
             assert_eq!(code, 200, "{status}");
             assert!(status["error"].is_null(), "{status}");
-            if status["state"] == "ready" && status["active"]["model_id"] == model {
+            if status["state"] == "ready"
+                && status["active"]["model_id"] == model
+                && status["running"] == false
+            {
                 return status;
             }
             assert!(Instant::now() < deadline, "the re-embed did not finish: {status}");

@@ -1,12 +1,15 @@
 //! API keys scoped to collections, on the real router, models and stores: a scoped key sees
 //! only its collections' documents, sessions and search hits; everything else answers 404
-//! worded exactly as for something missing; what every key shares answers 403.
+//! worded exactly as for something missing; what every key shares answers 403. The MCP
+//! tools, over Streamable HTTP with the same key, see the same.
 
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use tower::ServiceExt;
 
 use crate::collections::hit_documents;
 use crate::documents::App;
@@ -187,7 +190,7 @@ async fn a_scoped_key_sees_only_its_collections_and_cannot_change_shared_state()
     let (status, hits) =
         team.post("/api/v1/search/keyword", &json!({"query": "bread", "top_k": 10})).await;
     assert_eq!(status, StatusCode::OK, "{hits}");
-    assert_eq!(hit_documents(&hits), [meadow]);
+    assert_eq!(hit_documents(&hits), std::slice::from_ref(&meadow));
     let (status, hits) =
         admin.post("/api/v1/search/keyword", &json!({"query": "bread", "top_k": 10})).await;
     assert_eq!(status, StatusCode::OK);
@@ -238,8 +241,83 @@ async fn a_scoped_key_sees_only_its_collections_and_cannot_change_shared_state()
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = team.call("DELETE", "/api/v1/collections/Nature", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _) = team.post("/mcp", &json!({})).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The MCP tools see what the key sees.
+    let session = team.mcp_session().await;
+    let found =
+        team.mcp_tool(&session, "search", json!({"query": "bread", "mode": "keyword"})).await;
+    let documents: Vec<&str> = found["structuredContent"]["hits"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{found}"))
+        .iter()
+        .map(|hit| hit["document_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(documents, [meadow.as_str()], "{found}");
+    let listed = team.mcp_tool(&session, "list_documents", json!({})).await;
+    assert_eq!(listed["structuredContent"]["total"], 2, "{listed}");
+    let read = team.mcp_tool(&session, "get_document_text", json!({"document_id": bread})).await;
+    assert_eq!(read["isError"], true, "{read}");
+    assert!(read.to_string().contains("not found"), "{read}");
+}
+
+impl As<'_> {
+    /// One MCP JSON-RPC message over Streamable HTTP; the answer's session id and its
+    /// JSON-RPC reply (from the SSE stream), if any.
+    async fn mcp(&self, session: Option<&str>, message: &Value) -> (Option<String>, Value) {
+        let mut request = Request::post("/mcp")
+            .header("host", "127.0.0.1")
+            .header("authorization", format!("Bearer {}", self.key))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(session) = session {
+            request = request
+                .header("mcp-session-id", session)
+                .header("mcp-protocol-version", "2025-06-18");
+        }
+        let request = request.body(Body::from(message.to_string())).unwrap();
+        let response = self.app.router().oneshot(request).await.unwrap();
+        let status = response.status();
+        let session = response
+            .headers()
+            .get("mcp-session-id")
+            .map(|value| value.to_str().unwrap().to_owned());
+        let body = tokio::time::timeout(Duration::from_secs(30), response.into_body().collect())
+            .await
+            .expect("the MCP answer ends")
+            .unwrap()
+            .to_bytes();
+        let text = String::from_utf8_lossy(&body).into_owned();
+        assert!(status.is_success(), "{status}: {text}");
+        let reply = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+            .find(|value| value.get("id").is_some())
+            .unwrap_or(Value::Null);
+        (session, reply)
+    }
+
+    async fn mcp_session(&self) -> String {
+        let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "scoped-test", "version": "1"}
+        }});
+        let (session, reply) = self.mcp(None, &initialize).await;
+        assert!(reply["result"]["serverInfo"].is_object(), "{reply}");
+        let session = session.expect("a session id");
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        self.mcp(Some(&session), &initialized).await;
+        session
+    }
+
+    /// Calls an MCP tool; returns its result.
+    async fn mcp_tool(&self, session: &str, tool: &str, arguments: Value) -> Value {
+        let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                          "params": {"name": tool, "arguments": arguments}});
+        let (_, reply) = self.mcp(Some(session), &call).await;
+        reply["result"].clone()
+    }
 }
 
 /// The id of the collection `Secret`, as the unlimited key sees it.
