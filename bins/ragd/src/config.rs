@@ -108,6 +108,9 @@ pub struct ServerConfig {
     /// Serve the web page's files from this directory instead of the copies embedded in
     /// the binary (for developing or customising the page; the file names are fixed).
     pub ui_dir: Option<PathBuf>,
+    /// Folders `POST /api/v1/documents/sync` may sync (each with everything under it); the
+    /// API syncs nothing while this is empty. `ragd sync` is not limited by it.
+    pub sync_dirs: Vec<PathBuf>,
 }
 
 /// Logging settings.
@@ -202,6 +205,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 10,
             max_json_body_bytes: 1024 * 1024,
             ui_dir: None,
+            sync_dirs: Vec::new(),
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// API keys and rate limits.
     pub auth: crate::api::auth::Auth,
+    /// Held while a folder is synced through the API: one at a time.
+    pub sync: Arc<tokio::sync::Mutex<()>>,
     /// Cancelled when the server starts shutting down, so long-lived streams (MCP sessions)
     /// end instead of holding the graceful shutdown until its grace period is over.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -51,6 +53,7 @@ impl AppState {
             engine,
             metrics: crate::metrics::prometheus(),
             auth,
+            sync: Arc::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }

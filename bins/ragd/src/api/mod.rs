@@ -20,6 +20,7 @@ pub mod openai;
 pub mod scope;
 pub mod search;
 pub mod sessions;
+pub mod sync;
 pub mod system;
 pub mod ui;
 
@@ -178,6 +179,7 @@ fn documents_router() -> OpenApiRouter<AppState> {
         .routes(routes!(documents::chunks))
         .routes(routes!(documents::reindex))
         .routes(routes!(documents::chunk))
+        .routes(routes!(sync::sync))
         .merge(streamed)
 }
 

@@ -570,3 +570,54 @@ async fn replacing_content_keeps_the_id_and_the_vectors_of_unchanged_chunks() {
         "{hits}"
     );
 }
+
+#[tokio::test]
+async fn a_server_folder_syncs_over_the_api_only_inside_sync_dirs() {
+    let outside = tempfile::tempdir().unwrap();
+    let shared = tempfile::tempdir().unwrap();
+    let folder = shared.path().join("team");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("a.md"), "# A\n\nApples in the orchard.\n").unwrap();
+    std::fs::write(folder.join("b.md"), "# B\n\nBoats on the river.\n").unwrap();
+    let root = shared.path().to_path_buf();
+    let app = App::with(move |config| config.server.sync_dirs = vec![root]).await;
+    let sync = |folder: &std::path::Path| json!({"folder": folder, "collection": "Team"});
+
+    let (status, body) = app.post("/api/v1/documents/sync", &sync(&folder)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["changed"], true);
+    let changes: Vec<(&str, &str)> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["path"].as_str().unwrap(), i["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(changes, [("a.md", "added"), ("b.md", "added")]);
+    for item in body["items"].as_array().unwrap() {
+        assert_eq!(app.wait(item["document_id"].as_str().unwrap()).await["status"], "ready");
+    }
+    let (status, team) = app.get("/api/v1/collections/Team").await;
+    assert_eq!(status, StatusCode::OK, "the collection was created: {team}");
+    assert_eq!(team["document_count"], 2);
+
+    // Nothing changed: it says so. Then one file changes and one goes.
+    let (_, again) = app.post("/api/v1/documents/sync", &sync(&folder)).await;
+    assert_eq!(again["changed"], false, "{again}");
+    std::fs::write(folder.join("a.md"), "# A\n\nApples and pears in the orchard.\n").unwrap();
+    std::fs::remove_file(folder.join("b.md")).unwrap();
+    let (status, body) = app.post("/api/v1/documents/sync", &sync(&folder)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let changes: Vec<&str> =
+        body["items"].as_array().unwrap().iter().map(|i| i["change"].as_str().unwrap()).collect();
+    assert_eq!(changes, ["updated", "removed"]);
+
+    // Only inside server.sync_dirs, links and `..` resolved first.
+    let escape = shared.path().join("team/../..");
+    for folder in [outside.path(), escape.as_path(), std::path::Path::new("/nonexistent")] {
+        let (status, body) = app.post("/api/v1/documents/sync", &sync(folder)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{}: {body}", folder.display());
+        assert_eq!(body["error"]["code"], "invalid_input");
+    }
+    let (status, _) = app.post("/api/v1/documents/sync", &json!({"dir": "x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
