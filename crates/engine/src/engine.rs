@@ -58,6 +58,8 @@ struct Inner {
     embedder_description: Option<String>,
     vectors: Option<Arc<dyn ragd_core::Vectors>>,
     index: Option<Arc<Index>>,
+    /// The lock on `<data_dir>/ragd.lock` while this engine owns the data directory.
+    owner_lock: Option<std::fs::File>,
     monitor: Option<SystemMonitor>,
     health: watch::Sender<Health>,
 }
@@ -123,6 +125,11 @@ impl EngineBuilder {
     /// next to a server on the same data directory (the `search` and `eval` verbs) turns
     /// it off, so it never deletes an upload the server is receiving or processes a
     /// document the server is processing.
+    ///
+    /// Recovery also needs the data directory to itself: the engine that recovers holds a
+    /// lock on `<data_dir>/ragd.lock` while it lives, and another engine opened meanwhile
+    /// with recovery on (a CLI verb next to a server) skips recovery and rebuilds, with a
+    /// warning; [`Engine::owns_data_dir`] says which one it is.
     #[must_use]
     pub fn recover(mut self, recover: bool) -> Self {
         self.recover = recover;
@@ -157,6 +164,12 @@ impl EngineBuilder {
         config.validate()?;
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| Error::DataDir { path: config.data_dir.clone(), source })?;
+        // The engine that recovers owns the data directory for its lifetime; another one
+        // that would recover meanwhile (a CLI verb next to a server) runs as a guest, without
+        // recovery or rebuilds, so it never takes over the owner's unfinished work.
+        let owner_lock = if self.recover { own_data_dir(&config.data_dir)? } else { None };
+        let recover = owner_lock.is_some();
+        let rebuild_index = self.rebuild_index && recover;
 
         // 2. The catalog.
         let catalog_path = config.data_dir.join("ragd.sqlite3");
@@ -196,24 +209,16 @@ impl EngineBuilder {
                     rebuildable: false,
                 })
             }
-            (Ok((embedder, description)), None) => {
-                let rebuild = self.recover && self.rebuild_index;
-                crate::index::open(
-                    &config,
-                    &catalog,
-                    &embedder,
-                    &description,
-                    self.recover,
-                    rebuild,
-                )
-                .await
-                .map(|opened| Vectors {
-                    embedder,
-                    description,
-                    opened,
-                    rebuildable: true,
-                })
-            }
+            (Ok((embedder, description)), None) => crate::index::open(
+                &config,
+                &catalog,
+                &embedder,
+                &description,
+                recover,
+                rebuild_index,
+            )
+            .await
+            .map(|opened| Vectors { embedder, description, opened, rebuildable: true }),
             (Err(reason), _) => Err(reason),
         };
         if let Err(reason) = &opened {
@@ -236,9 +241,7 @@ impl EngineBuilder {
             switch.clone().map(|s| s as Arc<dyn ragd_core::Vectors>);
 
         // 5. Orphan vectors, before any worker writes vectors.
-        if let Some(store) =
-            switch.as_deref().and_then(index::active_store).filter(|_| self.recover)
-        {
+        if let Some(store) = switch.as_deref().and_then(index::active_store).filter(|_| recover) {
             let removed = remove_orphan_vectors(&catalog, store.as_ref()).await;
             if removed > 0 {
                 tracing::info!(removed, "removed vectors whose chunk or message no longer exists");
@@ -283,7 +286,7 @@ impl EngineBuilder {
         });
 
         // 7. Documents left unfinished.
-        let resumed = if self.recover { documents.recover().await? } else { 0 };
+        let resumed = if recover { documents.recover().await? } else { 0 };
         if resumed > 0 {
             tracing::info!(resumed, "resumed documents left unfinished by the previous run");
         }
@@ -349,6 +352,7 @@ impl EngineBuilder {
                 embedder_description,
                 vectors,
                 index,
+                owner_lock,
                 monitor,
                 health,
             }),
@@ -434,6 +438,13 @@ impl Engine {
     #[must_use]
     pub fn embedder_description(&self) -> Option<&str> {
         self.inner.embedder_description.as_deref()
+    }
+
+    /// Whether this engine owns its data directory (it recovered it and may rebuild the
+    /// index), or is a guest next to the engine that does.
+    #[must_use]
+    pub fn owns_data_dir(&self) -> bool {
+        self.inner.owner_lock.is_some()
     }
 
     /// The vector spaces queries and writes use, when the embedder and store opened.
@@ -529,6 +540,30 @@ impl ModelProvider for ManagedModel {
 
     fn settings(&self) -> GenerationSettings {
         self.0.settings()
+    }
+}
+
+/// Takes the lock on `<data_dir>/ragd.lock`: the file when this engine now owns the data
+/// directory, `None` when another process (or engine) holds it.
+fn own_data_dir(data_dir: &std::path::Path) -> Result<Option<std::fs::File>> {
+    let path = data_dir.join("ragd.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| Error::DataDir { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            tracing::warn!(
+                path = %path.display(),
+                "another ragd process owns this data directory; this one skips recovery and \
+                 index rebuilds"
+            );
+            Ok(None)
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(Error::DataDir { path, source }),
     }
 }
 
