@@ -768,7 +768,11 @@ pub(crate) async fn open(
             });
         }
     }
-    Ok(Opened { switch: IndexSwitch::new(active_space), build, reason, unserved })
+    // The space being built takes writes from the start, before the rebuild task runs: with
+    // no active space (its model cannot load) writes would otherwise go nowhere.
+    let switch = IndexSwitch::new(active_space);
+    switch.update(|s| s.building.clone_from(&build));
+    Ok(Opened { switch, build, reason, unserved })
 }
 
 /// Drops a retired or abandoned generation's tables and forgets it.

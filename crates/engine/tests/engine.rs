@@ -242,6 +242,95 @@ async fn another_embedding_model_is_served_from_the_old_index_until_the_rebuild_
     assert!(!dir.path().join("lance/chunks.lance").exists(), "generation 0 was dropped");
 }
 
+/// [`FakeEmbedder`] under another model id, taking `per_text` for each text it embeds.
+#[derive(Debug)]
+struct SlowEmbedder {
+    inner: FakeEmbedder,
+    id: &'static str,
+    per_text: Duration,
+}
+
+#[async_trait::async_trait]
+impl ragd_engine::core::Embedder for SlowEmbedder {
+    fn model_id(&self) -> &str {
+        self.id
+    }
+
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+
+    fn max_tokens(&self) -> usize {
+        self.inner.max_tokens()
+    }
+
+    fn count_tokens(&self, text: &str) -> ragd_engine::core::Result<usize> {
+        self.inner.count_tokens(text)
+    }
+
+    async fn embed_documents(
+        &self,
+        texts: Vec<String>,
+    ) -> ragd_engine::core::Result<Vec<ragd_engine::core::Embedding>> {
+        tokio::time::sleep(self.per_text * u32::try_from(texts.len()).unwrap()).await;
+        self.inner.embed_documents(texts).await
+    }
+
+    async fn embed_query(
+        &self,
+        text: String,
+    ) -> ragd_engine::core::Result<ragd_engine::core::Embedding> {
+        self.inner.embed_query(text).await
+    }
+}
+
+#[tokio::test]
+async fn exchanges_remembered_during_a_rebuild_survive_the_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.ingest.chunk_max_tokens = 24;
+    config.ingest.chunk_overlap_tokens = 0;
+    let embedder =
+        |id, per_text| Arc::new(SlowEmbedder { inner: FakeEmbedder::new(16), id, per_text });
+    // An index built with a model that the next start cannot load by its id.
+    let engine = Engine::builder(config.clone())
+        .embedder(embedder("fake-a", Duration::ZERO))
+        .system_monitor(false)
+        .build()
+        .await
+        .unwrap();
+    let ingested = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap();
+    engine
+        .documents()
+        .wait_until_done(ingested.document.id, Duration::from_secs(60))
+        .await
+        .unwrap();
+    drop(engine);
+
+    // Another model: the rebuild starts at open and takes a while; an exchange made
+    // meanwhile goes to the new index only (the old one has no model to serve it).
+    let llm = ScriptedLlm::new(Script::Fixed("Twenty-five days of leave.".to_owned()), 4096);
+    let engine = Engine::builder(config)
+        .embedder(embedder("fake-b", Duration::from_millis(40)))
+        .llm(Arc::new(llm))
+        .system_monitor(false)
+        .build()
+        .await
+        .unwrap();
+    let session = engine.chat().create_session(CreateSession::default()).await.unwrap();
+    let ask = SendMessage::new("How many days of leave?");
+    engine.chat().send(session.id, ask).await.unwrap().finish().await.unwrap();
+    let status = engine.index_status().unwrap();
+    assert!(status.building.is_some(), "the rebuild ended before the exchange: {status:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while engine.index_status().unwrap().last_build.is_none() {
+        assert!(std::time::Instant::now() < deadline, "the rebuild did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let recalled = engine.chat().search_memory(session.id, "days of leave", 3).await.unwrap();
+    assert_eq!(recalled.len(), 1, "the exchange made during the rebuild is remembered");
+}
+
 #[tokio::test]
 async fn a_bad_configuration_is_refused_before_anything_is_created() {
     let dir = tempfile::tempdir().unwrap();
