@@ -67,11 +67,14 @@ pub struct VectorGeneration {
 
 const COLUMNS: &str = "generation, model_id, dimensions, state, created_at, updated_at";
 
-fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String, i64, String, String, String)> {
+/// A row as read, before its values are checked.
+type RawRow = (i64, String, i64, String, String, String);
+
+fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }
 
-fn convert(raw: (i64, String, i64, String, String, String)) -> Result<VectorGeneration> {
+fn convert(raw: RawRow) -> Result<VectorGeneration> {
     let (generation, model_id, dimensions, state, created_at, updated_at) = raw;
     Ok(VectorGeneration {
         generation: u32::try_from(generation)
@@ -83,6 +86,31 @@ fn convert(raw: (i64, String, i64, String, String, String)) -> Result<VectorGene
         created_at: time_from_sql(&created_at)?,
         updated_at: time_from_sql(&updated_at)?,
     })
+}
+
+/// Records a generation in `state`, created now, and returns its row.
+fn insert(
+    tx: &rusqlite::Transaction<'_>,
+    generation: i64,
+    model_id: &str,
+    dimensions: usize,
+    state: GenerationState,
+) -> Result<RawRow> {
+    let now = time_to_sql(Utc::now());
+    tx.execute(
+        "INSERT INTO vector_generations \
+         (generation, model_id, dimensions, state, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![generation, model_id, dimensions as i64, state.as_str(), now],
+    )?;
+    Ok((
+        generation,
+        model_id.to_owned(),
+        dimensions as i64,
+        state.as_str().to_owned(),
+        now.clone(),
+        now,
+    ))
 }
 
 impl Catalog {
@@ -119,24 +147,11 @@ impl Catalog {
                 read,
             )
             .optional()?;
-        let active = if let Some(active) = active {
-            active
-        } else {
-            let now = time_to_sql(Utc::now());
-            tx.execute(
-                "INSERT INTO vector_generations \
-                 (generation, model_id, dimensions, state, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, 'active', ?4, ?4)",
-                params![generation, model_id, dimensions as i64, now],
-            )?;
-            (
-                i64::from(generation),
-                model_id.to_owned(),
-                dimensions as i64,
-                "active".into(),
-                now.clone(),
-                now,
-            )
+        let active = match active {
+            Some(active) => active,
+            None => {
+                insert(&tx, i64::from(generation), model_id, dimensions, GenerationState::Active)?
+            }
         };
         tx.commit()?;
         convert(active)
@@ -169,15 +184,9 @@ impl Catalog {
             [],
             |row| row.get(0),
         )?;
-        let now = time_to_sql(Utc::now());
-        tx.execute(
-            "INSERT INTO vector_generations \
-             (generation, model_id, dimensions, state, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, 'building', ?4, ?4)",
-            params![next, model_id, dimensions as i64, now],
-        )?;
+        let started = insert(&tx, next, model_id, dimensions, GenerationState::Building)?;
         tx.commit()?;
-        convert((next, model_id.to_owned(), dimensions as i64, "building".into(), now.clone(), now))
+        convert(started)
     }
 
     /// Activates the building generation `generation` and retires the active one, in one
