@@ -42,7 +42,7 @@ pub use config::{ChatConfig, ChatParts, FixedModel, ModelProvider};
 pub use error::{Error, Result};
 pub use metadata::ReplyMetadata;
 pub use prompt::{ContextChunk, Recollection};
-pub use retrieval::memory_text;
+pub use retrieval::{exchanges, memory_text};
 pub use service::ChatService;
 pub use tagging::TaggingMode;
 pub use types::{ChatEvent, ChatTurn, Citation, CreateSession, MemoryHit, Reply, SendMessage};

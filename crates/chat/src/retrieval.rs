@@ -5,9 +5,10 @@
 
 use std::collections::HashMap;
 
+use ragd_catalog::Catalog;
 use ragd_core::{
-    CollectionId, DocumentId, EmbeddedRecord, ErrorKind, Message, MessageId, MetadataFilter,
-    SearchRequest, SessionId, TableName, VectorFilter, VectorSpace,
+    CollectionId, DocumentId, ErrorKind, Message, MessageId, MetadataFilter, SearchRequest,
+    SessionId, TableName, VectorFilter, VectorSpace,
 };
 use ragd_search::{HybridOptions, SearchQuery};
 
@@ -142,28 +143,21 @@ impl ChatService {
             .take(top_k)
             .collect();
         let ids: Vec<MessageId> = scored.iter().map(|(id, _)| *id).collect();
-        let answers = self.db(move |c| c.get_messages(&ids)).await?;
-        let questions: Vec<MessageId> =
-            answers.iter().filter_map(|m| ReplyMetadata::reply_to(&m.metadata)).collect();
-        let questions = self.db(move |c| c.get_messages(&questions)).await?;
-        let questions: HashMap<MessageId, Message> =
-            questions.into_iter().map(|m| (m.id, m)).collect();
+        let exchanges = self.db(move |c| exchanges(c, &ids)).await?;
         let scores: HashMap<MessageId, f32> = scored.into_iter().collect();
-        // Vectors whose messages are gone (a deleted session) are skipped.
-        Ok(answers
+        Ok(exchanges
             .into_iter()
-            .filter_map(|answer| {
-                let question = questions.get(&ReplyMetadata::reply_to(&answer.metadata)?)?;
-                Some((
+            .map(|(question, answer)| {
+                (
                     answer.session_id,
                     Recollection {
                         user_message_id: question.id,
                         assistant_message_id: answer.id,
-                        user: question.content.clone(),
-                        assistant: answer.content.clone(),
                         score: scores.get(&answer.id).copied().unwrap_or_default(),
+                        user: question.content,
+                        assistant: answer.content,
                     },
-                ))
+                )
             })
             .collect())
     }
@@ -178,30 +172,42 @@ impl ChatService {
         // Every space being written (two while the index is rebuilt with another model).
         let spaces = vectors.write_spaces().await;
         for space in spaces.spaces() {
-            let result = async {
-                let mut vectors = space.embedder.embed_documents(vec![text.clone()]).await?;
-                let vector = vectors
-                    .pop()
-                    .ok_or_else(|| ragd_core::Error::internal("the embedder returned no vector"))?;
-                space
-                    .store
-                    .upsert(
-                        TableName::Memory,
-                        vec![EmbeddedRecord {
-                            id: *answer.id.as_uuid(),
-                            document_id: None,
-                            session_id: Some(session),
-                            vector,
-                        }],
-                    )
-                    .await
-            }
+            let entry = (*answer.id.as_uuid(), session, text.clone());
+            let written = ragd_core::write_memory_vectors(
+                space.embedder.as_ref(),
+                space.store.as_ref(),
+                vec![entry],
+            )
             .await;
-            if let Err(err) = result {
+            if let Err(err) = written {
                 tracing::warn!(session = %session, error = %err, "embedding the exchange into memory failed");
             }
         }
     }
+}
+
+/// The exchanges (question, answer) whose answers have these ids, in the answers' order:
+/// what the `memory` table's vectors stand for. Answers that are gone (a deleted session)
+/// or whose question is gone are skipped.
+///
+/// # Errors
+/// When the catalog cannot be read.
+pub fn exchanges(
+    catalog: &Catalog,
+    answers: &[MessageId],
+) -> ragd_catalog::Result<Vec<(Message, Message)>> {
+    let answers = catalog.get_messages(answers)?;
+    let question_ids: Vec<MessageId> =
+        answers.iter().filter_map(|m| ReplyMetadata::reply_to(&m.metadata)).collect();
+    let questions: HashMap<MessageId, Message> =
+        catalog.get_messages(&question_ids)?.into_iter().map(|m| (m.id, m)).collect();
+    Ok(answers
+        .into_iter()
+        .filter_map(|answer| {
+            let question = questions.get(&ReplyMetadata::reply_to(&answer.metadata)?)?;
+            Some((question.clone(), answer))
+        })
+        .collect())
 }
 
 /// The text an exchange is remembered by: what the `memory` table's vector of it embeds.

@@ -58,4 +58,7 @@ pub use store::{
     VectorFilter, VectorStore,
 };
 pub use types::{Chunk, Collection, Document, DocumentStatus, Message, SearchHit, Session};
-pub use vectors::{FixedVectors, VectorSpace, Vectors, WriteSpaces};
+pub use vectors::{
+    FixedVectors, MemoryEntry, VectorSpace, Vectors, WriteSpaces, write_chunk_vectors,
+    write_memory_vectors,
+};

@@ -14,8 +14,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::embed::Embedder;
-use crate::store::VectorStore;
+use crate::embed::{Embedder, Embedding};
+use crate::error::{Error, Result};
+use crate::ids::SessionId;
+use crate::store::{EmbeddedRecord, TableName, VectorStore};
+use crate::types::Chunk;
 
 /// An embedder and the vector store holding its vectors.
 #[derive(Debug, Clone)]
@@ -75,6 +78,87 @@ pub trait Vectors: Send + Sync + fmt::Debug + 'static {
     /// The spaces a write goes to (empty when there is none); hold the value for the
     /// whole write.
     async fn write_spaces(&self) -> WriteSpaces;
+}
+
+/// Embeds `texts` with `embedder` and checks it answered one vector per text.
+async fn embed_all(
+    embedder: &dyn Embedder,
+    texts: Vec<String>,
+    what: &str,
+) -> Result<Vec<Embedding>> {
+    let expected = texts.len();
+    let vectors = embedder.embed_documents(texts).await?;
+    if vectors.len() == expected {
+        Ok(vectors)
+    } else {
+        Err(Error::internal(format!(
+            "the embedder returned {} vectors for {expected} {what}",
+            vectors.len()
+        )))
+    }
+}
+
+/// Embeds `chunks` with `embedder` and writes their vectors into `store`'s `chunks` table
+/// (replacing any of the same ids); returns how many were written. Ingestion and index
+/// rebuilds both write chunk vectors through it.
+///
+/// # Errors
+/// What the embedder or the store reports; `Internal` when the embedder answers another
+/// number of vectors than texts.
+pub async fn write_chunk_vectors(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    chunks: &[Chunk],
+) -> Result<u64> {
+    if chunks.is_empty() {
+        return Ok(0);
+    }
+    let texts = chunks.iter().map(|c| c.text.clone()).collect();
+    let vectors = embed_all(embedder, texts, "chunks").await?;
+    let records: Vec<EmbeddedRecord> = chunks
+        .iter()
+        .zip(vectors)
+        .map(|(chunk, vector)| EmbeddedRecord {
+            id: *chunk.id.as_uuid(),
+            document_id: Some(chunk.document_id),
+            session_id: None,
+            vector,
+        })
+        .collect();
+    Ok(store.upsert(TableName::Chunks, records).await?.written)
+}
+
+/// One remembered exchange to embed: its answer's id (the vector's id), its session and
+/// the text it is remembered by.
+pub type MemoryEntry = (uuid::Uuid, SessionId, String);
+
+/// Embeds `entries` with `embedder` and writes their vectors into `store`'s `memory` table;
+/// returns how many were written. Chat memory and index rebuilds both write through it.
+///
+/// # Errors
+/// As [`write_chunk_vectors`].
+pub async fn write_memory_vectors(
+    embedder: &dyn Embedder,
+    store: &dyn VectorStore,
+    entries: Vec<MemoryEntry>,
+) -> Result<u64> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let (keys, texts): (Vec<_>, Vec<_>) =
+        entries.into_iter().map(|(id, session, text)| ((id, session), text)).unzip();
+    let vectors = embed_all(embedder, texts, "exchanges").await?;
+    let records = keys
+        .into_iter()
+        .zip(vectors)
+        .map(|((id, session), vector)| EmbeddedRecord {
+            id,
+            document_id: None,
+            session_id: Some(session),
+            vector,
+        })
+        .collect();
+    Ok(store.upsert(TableName::Memory, records).await?.written)
 }
 
 /// One space, never swapped.

@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ragd_catalog::{Catalog, GenerationState};
-use ragd_chat::ReplyMetadata;
 use ragd_core::{
-    ChunkId, EmbeddedRecord, MessageId, TableName, VectorSpace, VectorStore, Vectors, WriteSpaces,
+    ChunkId, MessageId, TableName, VectorSpace, VectorStore, Vectors, WriteSpaces,
+    write_chunk_vectors, write_memory_vectors,
 };
 use serde::Serialize;
 use uuid::Uuid;
@@ -230,7 +230,6 @@ impl Index {
         unserved: Option<Arc<dyn VectorStore>>,
     ) -> Arc<Self> {
         let configured_model = target.as_ref().map(|e| e.model_id().to_owned());
-        let active = switch.active().map(|a| a.info());
         Arc::new(Self {
             config,
             catalog,
@@ -240,7 +239,7 @@ impl Index {
             running: AtomicBool::new(false),
             own_embedder,
             status: Mutex::new(IndexStatus {
-                active,
+                active: None,
                 configured_model,
                 building: None,
                 last_build: None,
@@ -259,6 +258,8 @@ impl Index {
 
     pub(crate) fn status(&self) -> IndexStatus {
         let mut status = self.status.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        // What the switch and the task say now, not a copy that could lag behind them.
+        status.active = self.switch.active().map(|a| a.info());
         status.running = self.running.load(Ordering::Acquire);
         status
     }
@@ -389,13 +390,10 @@ impl Index {
         tracing::info!(generation = target.generation, model = %target.model_id, "re-embedding the vector index");
 
         // 2. What the new tables lack.
-        let all_chunks = self.db(Catalog::all_chunk_ids).await?;
-        let have = ids(&target, TableName::Chunks).await?;
-        let old_memory = self.old_memory_ids().await?;
-        let have_memory = ids(&target, TableName::Memory).await?;
+        let (all_chunks, missing_chunks) = self.missing_chunks(&target).await?;
+        let (old_memory, missing_memories) = self.missing_memories(&target).await?;
         let total = (all_chunks.len() + old_memory.len()) as u64;
-        let mut done = (all_chunks.intersection(&have).count()
-            + old_memory.intersection(&have_memory).count()) as u64;
+        let mut done = total - (missing_chunks.len() + missing_memories.len()) as u64;
         let progress = |phase, done: u64| {
             self.set_status(|s| {
                 if let Some(b) = &mut s.building {
@@ -408,18 +406,16 @@ impl Index {
             });
         };
         progress(BuildPhase::Chunks, done);
-        let missing: Vec<Uuid> = all_chunks.difference(&have).copied().collect();
         let mut chunks = 0;
-        for batch in missing.chunks(BUILD_BATCH) {
+        for batch in missing_chunks.chunks(BUILD_BATCH) {
             let embedded = self.embed_chunks(&target, embedder.as_ref(), batch).await?;
             chunks += embedded;
             done += batch.len() as u64;
             progress(BuildPhase::Chunks, done);
         }
         progress(BuildPhase::Memory, done);
-        let missing: Vec<Uuid> = old_memory.difference(&have_memory).copied().collect();
         let mut memories = 0;
-        for batch in missing.chunks(BUILD_BATCH) {
+        for batch in missing_memories.chunks(BUILD_BATCH) {
             memories += self.embed_memories(&target, embedder.as_ref(), batch).await?;
             done += batch.len() as u64;
             progress(BuildPhase::Memory, done);
@@ -428,22 +424,16 @@ impl Index {
         // 3. Catch up and swap, with writes held off. A first catch-up without the lock
         // leaves little for the pass under it.
         progress(BuildPhase::Swapping, done);
-        let all_chunks = self.db(Catalog::all_chunk_ids).await?;
-        let have = ids(&target, TableName::Chunks).await?;
-        let missing: Vec<Uuid> = all_chunks.difference(&have).copied().collect();
+        let (_, missing) = self.missing_chunks(&target).await?;
         for batch in missing.chunks(BUILD_BATCH) {
             chunks += self.embed_chunks(&target, embedder.as_ref(), batch).await?;
         }
         let exclusive = self.switch.writes.write().await;
-        let all_chunks = self.db(Catalog::all_chunk_ids).await?;
-        let have = ids(&target, TableName::Chunks).await?;
-        let missing: Vec<Uuid> = all_chunks.difference(&have).copied().collect();
+        let (all_chunks, missing) = self.missing_chunks(&target).await?;
         for batch in missing.chunks(BUILD_BATCH) {
             chunks += self.embed_chunks(&target, embedder.as_ref(), batch).await?;
         }
-        let old_memory = self.old_memory_ids().await?;
-        let have_memory = ids(&target, TableName::Memory).await?;
-        let missing: Vec<Uuid> = old_memory.difference(&have_memory).copied().collect();
+        let (_, missing) = self.missing_memories(&target).await?;
         for batch in missing.chunks(BUILD_BATCH) {
             memories += self.embed_memories(&target, embedder.as_ref(), batch).await?;
         }
@@ -478,7 +468,6 @@ impl Index {
             chunks_per_second: if seconds > 0.0 { chunks as f64 / seconds } else { 0.0 },
         };
         self.set_status(|s| {
-            s.active = Some(target.info());
             s.building = None;
             s.last_build = Some(report.clone());
         });
@@ -518,19 +507,31 @@ impl Index {
         }
     }
 
-    /// Drops a generation's tables and forgets it; failures are logged (the next start
-    /// tries again).
-    pub(crate) async fn drop_generation(&self, generation: u32) {
-        match defaults::drop_generation(&self.config, generation).await {
-            Ok(()) => {
-                if let Err(err) = self.db(move |c| c.forget_generation(generation)).await {
-                    tracing::warn!(generation, %err, "cannot forget a dropped vector generation");
-                }
-            }
-            Err(err) => {
-                tracing::warn!(generation, %err, "cannot drop an old vector generation; retried at the next start");
-            }
-        }
+    /// Drops a generation's tables and forgets it (see [`drop_generation`]).
+    async fn drop_generation(&self, generation: u32) {
+        drop_generation(&self.config, &self.catalog, generation).await;
+    }
+
+    /// Every chunk of the catalog, and those `target` has no vector for.
+    async fn missing_chunks(
+        &self,
+        target: &GenerationSpace,
+    ) -> Result<(HashSet<Uuid>, Vec<Uuid>), String> {
+        let all = self.db(Catalog::all_chunk_ids).await?;
+        let have = ids(target, TableName::Chunks).await?;
+        let missing = all.difference(&have).copied().collect();
+        Ok((all, missing))
+    }
+
+    /// Every exchange the active memory table remembers, and those `target` lacks.
+    async fn missing_memories(
+        &self,
+        target: &GenerationSpace,
+    ) -> Result<(HashSet<Uuid>, Vec<Uuid>), String> {
+        let remembered = self.old_memory_ids().await?;
+        let have = ids(target, TableName::Memory).await?;
+        let missing = remembered.difference(&have).copied().collect();
+        Ok((remembered, missing))
     }
 
     /// The active generation's store, served or not.
@@ -558,24 +559,9 @@ impl Index {
     ) -> Result<u64, String> {
         let ids: Vec<ChunkId> = batch.iter().map(|id| ChunkId::from_uuid(*id)).collect();
         let chunks = self.db(move |c| c.get_chunks(&ids)).await?;
-        if chunks.is_empty() {
-            return Ok(0);
-        }
-        let texts = chunks.iter().map(|c| c.text.clone()).collect();
-        let vectors = embedder.embed_documents(texts).await.map_err(|e| e.to_string())?;
-        let records: Vec<EmbeddedRecord> = chunks
-            .iter()
-            .zip(vectors)
-            .map(|(chunk, vector)| EmbeddedRecord {
-                id: *chunk.id.as_uuid(),
-                document_id: Some(chunk.document_id),
-                session_id: None,
-                vector,
-            })
-            .collect();
-        let count = records.len() as u64;
-        target.space.store.upsert(TableName::Chunks, records).await.map_err(|e| e.to_string())?;
-        Ok(count)
+        write_chunk_vectors(embedder, target.space.store.as_ref(), &chunks)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Embeds the exchanges whose answers have these ids into `target`'s memory.
@@ -586,37 +572,17 @@ impl Index {
         batch: &[Uuid],
     ) -> Result<u64, String> {
         let ids: Vec<MessageId> = batch.iter().map(|id| MessageId::from_uuid(*id)).collect();
-        let answers = self.db(move |c| c.get_messages(&ids)).await?;
-        let question_ids: Vec<MessageId> =
-            answers.iter().filter_map(|m| ReplyMetadata::reply_to(&m.metadata)).collect();
-        let questions = self.db(move |c| c.get_messages(&question_ids)).await?;
-        let mut rows = Vec::new();
-        for answer in &answers {
-            let Some(question) = ReplyMetadata::reply_to(&answer.metadata)
-                .and_then(|id| questions.iter().find(|q| q.id == id))
-            else {
-                continue;
-            };
-            rows.push((answer, ragd_chat::memory_text(&question.content, &answer.content)));
-        }
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let texts = rows.iter().map(|(_, text)| text.clone()).collect();
-        let vectors = embedder.embed_documents(texts).await.map_err(|e| e.to_string())?;
-        let records: Vec<EmbeddedRecord> = rows
-            .iter()
-            .zip(vectors)
-            .map(|((answer, _), vector)| EmbeddedRecord {
-                id: *answer.id.as_uuid(),
-                document_id: None,
-                session_id: Some(answer.session_id),
-                vector,
+        let exchanges = self.db(move |c| ragd_chat::exchanges(c, &ids)).await?;
+        let entries = exchanges
+            .into_iter()
+            .map(|(question, answer)| {
+                let text = ragd_chat::memory_text(&question.content, &answer.content);
+                (*answer.id.as_uuid(), answer.session_id, text)
             })
             .collect();
-        let count = records.len() as u64;
-        target.space.store.upsert(TableName::Memory, records).await.map_err(|e| e.to_string())?;
-        Ok(count)
+        write_memory_vectors(embedder, target.space.store.as_ref(), entries)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     async fn db<T, F>(&self, f: F) -> Result<T, String>
@@ -735,7 +701,7 @@ pub(crate) async fn open(
                 GenerationState::Active => false,
             };
             if leftover {
-                drop_leftover(config, catalog, generation.generation).await;
+                drop_generation(config, catalog, generation.generation).await;
             }
         }
         let building = recorded
@@ -775,17 +741,20 @@ pub(crate) async fn open(
     Ok(Opened { switch, build, reason, unserved })
 }
 
-/// Drops a retired or abandoned generation's tables and forgets it.
-async fn drop_leftover(config: &EngineConfig, catalog: &Catalog, generation: u32) {
+/// Drops a retired or abandoned generation's tables and forgets it; failures are logged
+/// (the next start tries again).
+async fn drop_generation(config: &EngineConfig, catalog: &Catalog, generation: u32) {
     match defaults::drop_generation(config, generation).await {
         Ok(()) => {
             if let Err(err) = catalog.run(move |c| c.forget_generation(generation)).await {
                 tracing::warn!(generation, %err, "cannot forget a dropped vector generation");
             } else {
-                tracing::info!(generation, "dropped a leftover vector generation");
+                tracing::info!(generation, "dropped a vector generation");
             }
         }
-        Err(err) => tracing::warn!(generation, %err, "cannot drop a leftover vector generation"),
+        Err(err) => {
+            tracing::warn!(generation, %err, "cannot drop a vector generation; retried at the next start");
+        }
     }
 }
 

@@ -1,10 +1,7 @@
 //! Embedding a document's chunks and writing their vectors, batch by batch with progress,
 //! and removing a document's vectors.
 
-use ragd_core::{
-    Chunk, DeleteRequest, DocumentId, DocumentStatus, EmbeddedRecord, TableName, VectorFilter,
-    VectorSpace,
-};
+use ragd_core::{Chunk, DeleteRequest, DocumentId, DocumentStatus, TableName, VectorFilter};
 
 use super::Ingestor;
 use super::stages::Stop;
@@ -43,7 +40,9 @@ impl Ingestor {
         for part in chunks.chunks(batch) {
             let spaces = vectors.write_spaces().await;
             for space in spaces.spaces() {
-                write_batch(id, part, space).await?;
+                ragd_core::write_chunk_vectors(space.embedder.as_ref(), space.store.as_ref(), part)
+                    .await
+                    .map_err(Error::from)?;
             }
             drop(spaces);
             done += part.len();
@@ -100,33 +99,4 @@ impl Ingestor {
         // What the space queries use held.
         Ok(removed.first().copied().unwrap_or(0))
     }
-}
-
-/// Embeds one batch of a document's chunks with `space`'s model into its store.
-async fn write_batch(
-    id: DocumentId,
-    part: &[Chunk],
-    space: &VectorSpace,
-) -> std::result::Result<(), Stop> {
-    let texts = part.iter().map(|c| c.text.clone()).collect();
-    let vectors = space.embedder.embed_documents(texts).await.map_err(Error::from)?;
-    if vectors.len() != part.len() {
-        return Err(Stop::Failed(format!(
-            "the embedder returned {} vectors for {} chunks",
-            vectors.len(),
-            part.len()
-        )));
-    }
-    let records = part
-        .iter()
-        .zip(vectors)
-        .map(|(chunk, vector)| EmbeddedRecord {
-            id: *chunk.id.as_uuid(),
-            document_id: Some(id),
-            session_id: None,
-            vector,
-        })
-        .collect();
-    space.store.upsert(TableName::Chunks, records).await.map_err(Error::from)?;
-    Ok(())
 }
