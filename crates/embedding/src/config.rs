@@ -20,6 +20,18 @@ pub enum Device {
     Cuda(u32),
 }
 
+/// How the inference thread competes for the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    /// The operating system's default.
+    #[default]
+    Normal,
+    /// The lowest scheduling priority (nice 19 on Linux): the thread runs at full speed on
+    /// an idle machine and yields the cores to every normal thread that wants them. For bulk
+    /// work such as re-embedding an index while the same process serves queries.
+    Background,
+}
+
 /// The configuration of one [`crate::OrtEmbedder`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbedderConfig {
@@ -49,6 +61,9 @@ pub struct EmbedderConfig {
     /// How many requests may wait for the inference thread before callers get
     /// `Overloaded`.
     pub queue_capacity: usize,
+    /// The inference thread's CPU priority. With `Background`, keep `intra_op_threads` at 1:
+    /// ONNX Runtime's own pool threads keep the normal priority.
+    pub priority: Priority,
 }
 
 impl EmbedderConfig {
@@ -96,6 +111,7 @@ impl EmbedderConfig {
             intra_op_threads: None,
             device: Device::Cpu,
             queue_capacity: 64,
+            priority: Priority::Normal,
         }
     }
 

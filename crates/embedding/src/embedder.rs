@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Span;
 
 use crate::backend::{Backend, load_tokenizer};
-use crate::config::EmbedderConfig;
+use crate::config::{EmbedderConfig, Priority};
 use crate::error::{Error, Result};
 
 /// One request for the inference thread.
@@ -60,9 +60,13 @@ impl OrtEmbedder {
         let loaded = Backend::load(config, &counter)?;
         let (jobs, queue) = mpsc::channel(config.queue_capacity);
         let mut backend = loaded.backend;
+        let priority = config.priority;
         thread::Builder::new()
             .name("ragd-embedder".to_owned())
-            .spawn(move || serve(&mut backend, queue))
+            .spawn(move || {
+                set_priority(priority);
+                serve(&mut backend, queue);
+            })
             .map_err(Error::Spawn)?;
         Ok(Self {
             model_id: config.model_id.clone(),
@@ -100,6 +104,21 @@ impl OrtEmbedder {
             mpsc::error::TrySendError::Closed(_) => Error::WorkerStopped,
         })?;
         answer.await.map_err(|_| Error::WorkerStopped)?
+    }
+}
+
+/// Gives the calling thread `priority`. A refusal by the operating system only costs
+/// responsiveness elsewhere, so it is logged, not fatal.
+fn set_priority(priority: Priority) {
+    match priority {
+        Priority::Normal => {}
+        Priority::Background => {
+            if let Err(err) =
+                thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+            {
+                tracing::warn!(error = ?err, "could not lower the embedder thread's priority");
+            }
+        }
     }
 }
 

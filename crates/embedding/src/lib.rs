@@ -19,6 +19,6 @@ mod config;
 mod embedder;
 pub mod error;
 
-pub use config::{Device, EmbedderConfig};
+pub use config::{Device, EmbedderConfig, Priority};
 pub use embedder::OrtEmbedder;
 pub use error::{Error, Result};

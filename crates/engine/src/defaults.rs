@@ -32,20 +32,31 @@ pub fn hub_config(config: &EngineConfig) -> Option<HubConfig> {
     })
 }
 
+/// What an embedder is loaded for, which decides its CPU priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmbedderUse {
+    /// Queries and writes: the normal priority.
+    Serving,
+    /// Re-embedding an index while serving: the lowest priority, so it takes only the CPU
+    /// time that queries leave.
+    Rebuild,
+}
+
 /// The default embedder (ONNX Runtime, feature `ort`) and a description for status
 /// reports, or why there is none.
 #[cfg_attr(not(feature = "ort"), allow(clippy::unused_async))] // Async with the feature.
 pub(crate) async fn default_embedder(
     config: &EngineConfig,
+    purpose: EmbedderUse,
 ) -> Result<(Arc<dyn Embedder>, String), String> {
     #[cfg(feature = "ort")]
     {
         let files = crate::onnx::embedding_files(config).await?;
-        crate::onnx::load_embedder(config, &files).await
+        crate::onnx::load_embedder(config, &files, purpose).await
     }
     #[cfg(not(feature = "ort"))]
     {
-        let _ = config;
+        let _ = (config, purpose);
         Err("this build has no default embedder (feature `ort` is off); give one to \
              Engine::builder"
             .to_owned())
@@ -67,7 +78,7 @@ pub(crate) async fn embedder_for(
     other.embedding.model_path = None;
     other.embedding.tokenizer_path = None;
     other.hub.offline = true;
-    default_embedder(&other).await
+    default_embedder(&other, EmbedderUse::Serving).await
 }
 
 /// The vector store of `generation` (LanceDB, feature `lance`), its tables stamped with

@@ -182,7 +182,7 @@ impl EngineBuilder {
                 let description = embedder.model_id().to_owned();
                 Ok((embedder, description))
             }
-            None => defaults::default_embedder(&config).await,
+            None => defaults::default_embedder(&config, defaults::EmbedderUse::Serving).await,
         };
 
         // 4. The vector spaces: a store given to the builder holds the embedder's vectors;

@@ -487,7 +487,8 @@ impl Index {
     }
 
     /// What the rebuild embeds with: the configured model loaded once more with half the
-    /// cores (at least one), so searches served meanwhile keep the other half; the writers'
+    /// cores (at least one) and its inference thread at the lowest CPU priority, so searches
+    /// served meanwhile keep the other half and preempt it on the rest; the writers'
     /// instance when the model was given to the engine builder or cannot load twice.
     async fn build_embedder(&self, target: &GenerationSpace) -> Arc<dyn ragd_core::Embedder> {
         let shared = Arc::clone(&target.space.embedder);
@@ -497,7 +498,7 @@ impl Index {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let mut config = self.config.clone();
         config.embedding.intra_op_threads = Some((cores / 2).max(1));
-        match defaults::default_embedder(&config).await {
+        match defaults::default_embedder(&config, defaults::EmbedderUse::Rebuild).await {
             Ok((embedder, _)) if embedder.model_id() == target.model_id => embedder,
             Ok(_) => shared,
             Err(reason) => {

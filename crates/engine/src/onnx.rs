@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use ragd_core::Embedder;
-use ragd_embedding::{Device, EmbedderConfig, OrtEmbedder};
+use ragd_embedding::{Device, EmbedderConfig, OrtEmbedder, Priority};
 use ragd_hub::{HubClient, HubFile, Progress};
 
 use crate::config::EngineConfig;
-use crate::defaults::hub_config;
+use crate::defaults::{EmbedderUse, hub_config};
 
 /// Tokens the embedder adds to every text (`[CLS]` and `[SEP]` for BERT-style models); the
 /// embedder reads whole chunks, so its window is the chunk size plus these.
@@ -99,6 +99,7 @@ fn parse_device(device: &str) -> Result<Device, String> {
 fn embedder_config(
     config: &EngineConfig,
     files: &EmbeddingFiles,
+    purpose: EmbedderUse,
 ) -> Result<EmbedderConfig, String> {
     let settings = &config.embedding;
     let mut embedder = EmbedderConfig::minilm(&config.assets_dir, &config.ort_dylib());
@@ -110,6 +111,10 @@ fn embedder_config(
     embedder.max_batch_size = settings.batch_size;
     embedder.intra_op_threads = settings.intra_op_threads;
     embedder.device = parse_device(&settings.device)?;
+    embedder.priority = match purpose {
+        EmbedderUse::Serving => Priority::Normal,
+        EmbedderUse::Rebuild => Priority::Background,
+    };
     Ok(embedder)
 }
 
@@ -118,8 +123,9 @@ fn embedder_config(
 pub(crate) async fn load_embedder(
     config: &EngineConfig,
     files: &EmbeddingFiles,
+    purpose: EmbedderUse,
 ) -> Result<(Arc<dyn Embedder>, String), String> {
-    let embedder_config = embedder_config(config, files)?;
+    let embedder_config = embedder_config(config, files, purpose)?;
     let loaded = tokio::task::spawn_blocking(move || OrtEmbedder::load(&embedder_config))
         .await
         .map_err(|err| format!("loading the embedding model panicked: {err}"))?;

@@ -208,3 +208,33 @@ fn reports_its_metadata() {
     assert_eq!(embedder.provider(), "cpu");
     let _ = Device::Cpu;
 }
+
+/// The nice values of this process's threads named `name` (Linux `/proc` layout).
+#[cfg(target_os = "linux")]
+fn nice_values_of_threads(name: &str) -> Vec<i64> {
+    let mut nice = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let task = task.unwrap().path();
+        let Ok(comm) = std::fs::read_to_string(task.join("comm")) else { continue };
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // Fields after "(comm)": state is field 3 of stat(5), nice is field 19.
+        let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+        nice.push(after_comm.split(' ').nth(16).unwrap().parse().unwrap());
+    }
+    nice
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_background_embedder_runs_at_the_lowest_priority() {
+    let mut config = config();
+    config.priority = ragd_embedding::Priority::Background;
+    let embedder = load(&config);
+    // An answer proves the inference thread is running (and set its priority first).
+    assert_eq!(embedder.embed_query("low priority".to_owned()).await.unwrap().len(), 384);
+    let nice = nice_values_of_threads("ragd-embedder");
+    assert!(nice.contains(&19), "no embedder thread at nice 19: {nice:?}");
+}
