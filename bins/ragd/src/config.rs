@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use ragd_engine::EngineConfig;
 use ragd_engine::config::{
     ChatConfig, EmbeddingSettings, ExtractIsolation, HubSettings, IngestSettings, ModelsSettings,
-    TelemetryConfig, VectorStoreSettings,
+    RerankSettings, TelemetryConfig, VectorStoreSettings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,8 @@ pub struct Config {
     pub auth: AuthSettings,
     /// Downloads from the Hugging Face hub (chat models and the embedding model).
     pub hub: HubSettings,
+    /// The rerank stage of hybrid search.
+    pub rerank: RerankSettings,
     /// The Hugging Face token, found in the environment or the `huggingface-cli` token file.
     /// Never read from the config file and never serialised.
     #[serde(skip)]
@@ -239,6 +241,7 @@ impl Default for Config {
             chat: ChatConfig::default(),
             auth: AuthSettings::default(),
             hub: HubSettings::default(),
+            rerank: RerankSettings::default(),
             hf_token: None,
         }
     }
@@ -418,6 +421,7 @@ impl Config {
             models: self.models.clone(),
             chat: self.chat.clone(),
             hub: self.hub.clone(),
+            rerank: self.rerank.clone(),
             hf_token: self.hf_token.as_ref().map(|token| token.expose().to_owned()),
         }
     }

@@ -1,15 +1,16 @@
-//! `ragd eval FILE`: scores keyword, semantic and hybrid search on a labelled set of queries
-//! (`ragd_search::eval`) against the documents of a data directory, and prints recall@k,
-//! MRR@10 and nDCG@10 per mode as a table or JSON.
+//! `ragd eval FILE`: scores keyword, semantic and hybrid search (and hybrid + rerank when a
+//! reranker is configured) on a labelled set of queries (`ragd_search::eval`) against the
+//! documents of a data directory, and prints recall@k, MRR@10, nDCG@10 and the mean time per
+//! query of each mode as a table or JSON.
 
 use std::path::Path;
 
 use ragd::Config;
 use ragd_search::eval::{EvalSet, METRIC_DEPTH, Scores, judge, mean, score};
-use ragd_search::{HybridOptions, SearchQuery, Searcher};
+use ragd_search::{SearchQuery, Searcher};
 
-/// The modes scored, in print order.
-const MODES: [&str; 3] = ["keyword", "semantic", "hybrid"];
+/// The modes scored, in print order; the last only with a reranker.
+const MODES: [&str; 4] = ["keyword", "semantic", "hybrid", "hybrid+rerank"];
 
 /// One mode's hits for a query; a query keyword search cannot use (no words) finds nothing.
 async fn hits(
@@ -20,7 +21,8 @@ async fn hits(
     let result = match mode {
         "keyword" => search.keyword(query).await,
         "semantic" => search.semantic(query).await,
-        _ => search.hybrid(query, HybridOptions::default()).await,
+        "hybrid" => search.hybrid(query, search.hybrid_options(Some(false))).await,
+        _ => search.hybrid(query, search.hybrid_options(Some(true))).await,
     };
     match result {
         Err(err) if mode == "keyword" && err.kind() == ragd_core::ErrorKind::InvalidInput => {
@@ -53,7 +55,9 @@ pub(crate) fn run(
         let search = engine.search();
         let depth = k.max(METRIC_DEPTH);
         let mut results = Vec::new();
-        for mode in MODES {
+        let modes = if search.reranker_model().is_some() { &MODES[..] } else { &MODES[..3] };
+        for &mode in modes {
+            let started = std::time::Instant::now();
             let mut scores = Vec::with_capacity(set.queries.len());
             for labelled in &set.queries {
                 let query = SearchQuery {
@@ -66,7 +70,9 @@ pub(crate) fn run(
                 let found = hits(search, mode, &query).await?;
                 scores.push(score(&judge(&found, &labelled.relevant), labelled.relevant.len(), k));
             }
-            results.push((mode, mean(&scores)));
+            #[allow(clippy::cast_precision_loss)] // Sets are small.
+            let ms = started.elapsed().as_secs_f64() * 1000.0 / set.queries.len() as f64;
+            results.push((mode, mean(&scores), ms));
         }
         print(&results, set.queries.len(), k, json);
         Ok(())
@@ -74,13 +80,14 @@ pub(crate) fn run(
 }
 
 #[allow(clippy::print_stdout)]
-fn print(results: &[(&str, Scores)], queries: usize, k: usize, json: bool) {
+fn print(results: &[(&str, Scores, f64)], queries: usize, k: usize, json: bool) {
     if json {
         let modes: serde_json::Map<String, serde_json::Value> = results
             .iter()
-            .map(|(mode, s)| {
+            .map(|(mode, s, ms)| {
                 let scores = serde_json::json!({
                     format!("recall@{k}"): s.recall, "mrr@10": s.mrr, "ndcg@10": s.ndcg,
+                    "ms_per_query": ms,
                 });
                 ((*mode).to_owned(), scores)
             })
@@ -89,8 +96,15 @@ fn print(results: &[(&str, Scores)], queries: usize, k: usize, json: bool) {
         return;
     }
     println!("{queries} queries");
-    println!("{:<10} {:>10} {:>8} {:>8}", "mode", format!("recall@{k}"), "MRR@10", "nDCG@10");
-    for (mode, s) in results {
-        println!("{mode:<10} {:>10.3} {:>8.3} {:>8.3}", s.recall, s.mrr, s.ndcg);
+    println!(
+        "{:<14} {:>10} {:>8} {:>8} {:>12}",
+        "mode",
+        format!("recall@{k}"),
+        "MRR@10",
+        "nDCG@10",
+        "ms/query"
+    );
+    for (mode, s, ms) in results {
+        println!("{mode:<14} {:>10.3} {:>8.3} {:>8.3} {ms:>12.1}", s.recall, s.mrr, s.ndcg);
     }
 }

@@ -66,6 +66,10 @@ enum Command {
         /// How many hits.
         #[arg(long, default_value_t = 5)]
         top_k: usize,
+        /// Rerank the hybrid candidates with the configured reranker (`[rerank]`), or not;
+        /// without the flag `rerank.by_default` decides.
+        #[arg(long, value_name = "BOOL")]
+        rerank: Option<bool>,
         /// Directory for the database, vectors and uploads.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
@@ -208,7 +212,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve { .. } => serve(config),
         Command::Ingest { paths, .. } => ingest::run(&config, &paths),
-        Command::Search { query, mode, top_k, .. } => search::run(&config, &query, mode, top_k),
+        Command::Search { query, mode, top_k, rerank, .. } => {
+            search::run(&config, &query, mode, top_k, rerank)
+        }
         Command::Eval { file, k, json, .. } => eval::run(&config, &file, usize::from(k), json),
         Command::Reembed { .. } => reembed::run(&config),
         Command::Sync { folder, collection, .. } => {

@@ -26,7 +26,7 @@ use ragd_catalog::DocumentQuery;
 use ragd_core::{ChunkId, CollectionId, DocumentId, DocumentStatus, ErrorKind};
 use ragd_engine::Engine;
 use ragd_llm_backends::manager::LoadState;
-use ragd_search::{HybridOptions, MAX_TOP_K, SearchQuery};
+use ragd_search::{MAX_TOP_K, SearchQuery};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
@@ -389,7 +389,7 @@ impl RagdMcp {
         let hits = match mode {
             SearchMode::Keyword => search.keyword(&query).await?,
             SearchMode::Semantic => search.semantic(&query).await?,
-            SearchMode::Hybrid => search.hybrid(&query, HybridOptions::default()).await?,
+            SearchMode::Hybrid => search.hybrid(&query, search.hybrid_options(None)).await?,
         };
         json_result(&SearchResponse {
             mode: mode.name(),

@@ -1,7 +1,7 @@
 //! `ragd search QUERY`: search the stored documents from the command line.
 
 use ragd::Config;
-use ragd_search::{HybridOptions, SearchQuery};
+use ragd_search::SearchQuery;
 
 /// Which search to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,6 +21,7 @@ pub(crate) fn run(
     text: &str,
     mode: SearchMode,
     top_k: usize,
+    rerank: Option<bool>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -36,15 +37,19 @@ pub(crate) fn run(
         let hits = match mode {
             SearchMode::Keyword => search.keyword(&query).await?,
             SearchMode::Semantic => search.semantic(&query).await?,
-            SearchMode::Hybrid => search.hybrid(&query, HybridOptions::default()).await?,
+            SearchMode::Hybrid => search.hybrid(&query, search.hybrid_options(rerank)).await?,
         };
         if hits.is_empty() {
             println!("no hits");
         }
         for (rank, hit) in hits.iter().enumerate() {
             let page = hit.chunk.page.map(|p| format!(" p.{p}")).unwrap_or_default();
+            let fused = match (hit.fused_score, hit.rerank_score) {
+                (Some(fused), Some(_)) => format!(" (reranked; fused {fused:.4})"),
+                _ => String::new(),
+            };
             println!(
-                "{}. {:.4}  {}{page}  chunk {}",
+                "{}. {:.4}{fused}  {}{page}  chunk {}",
                 rank + 1,
                 hit.score,
                 hit.filename,

@@ -10,7 +10,7 @@ use ragd_core::{
     CollectionId, DocumentId, ErrorKind, Message, MessageId, MetadataFilter, SearchRequest,
     SessionId, TableName, VectorFilter, VectorSpace,
 };
-use ragd_search::{HybridOptions, SearchQuery};
+use ragd_search::SearchQuery;
 
 use crate::error::{Error, Result};
 
@@ -86,7 +86,7 @@ impl ChatService {
             collection_ids: scope.collection_ids,
             filter: scope.filter,
         };
-        let hits = match searcher.hybrid(&query, HybridOptions::default()).await {
+        let hits = match searcher.hybrid(&query, searcher.hybrid_options(None)).await {
             Ok(hits) => hits,
             Err(err) if err.kind() == ErrorKind::Unavailable => {
                 searcher.keyword(&query).await.unwrap_or_default()

@@ -5,8 +5,8 @@
 //! - [`ids`]: UUID newtypes for documents, chunks, sessions and messages, so prompts and
 //!   clients address content by id instead of carrying text.
 //! - [`types`]: the domain types (documents, chunks, sessions, messages, search hits).
-//! - [`embed`], [`store`], [`llm`]: the boundary traits [`Embedder`], [`VectorStore`] and
-//!   [`LlmBackend`]. Concrete implementations live in their own crates and are wired
+//! - [`embed`], [`store`], [`llm`], [`rerank`]: the boundary traits [`Embedder`],
+//!   [`VectorStore`], [`LlmBackend`] and [`Reranker`]. Concrete implementations live in their own crates and are wired
 //!   together only in the `ragd` binary, so logic written against these traits builds and
 //!   tests without ONNX Runtime, LanceDB or llama.cpp.
 //! - [`vectors`]: [`Vectors`], which hands out an embedder and the store built with it as
@@ -36,6 +36,7 @@ pub mod ids;
 pub mod llm;
 pub mod metadata;
 pub mod metric_names;
+pub mod rerank;
 pub mod store;
 pub mod time;
 pub mod types;
@@ -53,6 +54,7 @@ pub use metadata::{
     MAX_METADATA_VALUE_CHARS, Metadata, MetadataFilter, MetadataValue, check_key,
     metadata_from_json,
 };
+pub use rerank::Reranker;
 pub use store::{
     DeleteRequest, EmbeddedRecord, ScoredRecord, SearchRequest, TableName, UpsertReport,
     VectorFilter, VectorStore,

@@ -43,6 +43,8 @@ pub struct EngineConfig {
     pub chat: ChatConfig,
     /// Downloads from the Hugging Face hub (chat models and the embedding model).
     pub hub: HubSettings,
+    /// The rerank stage of hybrid search.
+    pub rerank: RerankSettings,
     /// The Hugging Face token for hub downloads. Never serialised.
     #[serde(skip)]
     pub hf_token: Option<String>,
@@ -69,6 +71,7 @@ impl EngineConfig {
             models: ModelsSettings::default(),
             chat: ChatConfig::default(),
             hub: HubSettings::default(),
+            rerank: RerankSettings::default(),
             hf_token: None,
         }
     }
@@ -281,6 +284,51 @@ impl Default for ModelsSettings {
             allowed_dirs: Vec::new(),
             openai_url: "http://127.0.0.1:8000/v1".to_owned(),
             ollama_url: "http://127.0.0.1:11434".to_owned(),
+        }
+    }
+}
+
+/// How a reranking language model scores a passage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RerankMethodSetting {
+    /// The mean log-probability of the query after the passage (UPR).
+    QueryLikelihood,
+    /// The log-odds of "yes" over "no" when asked whether the passage answers the query.
+    Judge,
+}
+
+/// The rerank stage: the best fused candidates of a hybrid search scored again by a model
+/// that reads query and passage together.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RerankSettings {
+    /// The reranking model: `none` (default: no stage), `bundled` (the bundled SmolLM2), or
+    /// the path of a GGUF model.
+    pub model: String,
+    /// How the model scores a passage: `query_likelihood` (default; any language model) or
+    /// `judge` (a yes/no relevance judgement, for reranker models such as Qwen3-Reranker).
+    pub method: RerankMethodSetting,
+    /// Whether hybrid searches and chat retrieval rerank when the request does not say.
+    pub by_default: bool,
+    /// How many fused candidates are reranked (at least `top_k` are).
+    pub candidates: usize,
+    /// The model's context in tokens; query and passage must fit (passages are cut to
+    /// about 4000 characters).
+    pub context_length: u32,
+    /// Threads for scoring; default half the cores.
+    pub threads: Option<i32>,
+}
+
+impl Default for RerankSettings {
+    fn default() -> Self {
+        Self {
+            model: "none".to_owned(),
+            method: RerankMethodSetting::QueryLikelihood,
+            by_default: false,
+            candidates: 20,
+            context_length: 2048,
+            threads: None,
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ragd_core::{Embedder, VectorStore};
+use ragd_core::{Embedder, Reranker, VectorStore};
 use ragd_hub::HubConfig;
 use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, Isolation, WorkerCommand};
 use ragd_llm_backends::manager::{ManagerConfig, ModelManager};
@@ -79,6 +79,50 @@ pub(crate) async fn embedder_for(
     other.embedding.tokenizer_path = None;
     other.hub.offline = true;
     default_embedder(&other, EmbedderUse::Serving).await
+}
+
+/// The reranker `rerank.model` names (llama.cpp, feature `llama`): `Ok(None)` for `none`,
+/// or why it cannot load.
+#[cfg_attr(not(feature = "llama"), allow(clippy::unused_async))] // Async with the feature.
+pub(crate) async fn default_reranker(
+    config: &EngineConfig,
+) -> Result<Option<Arc<dyn Reranker>>, String> {
+    let settings = &config.rerank;
+    let path = match settings.model.as_str() {
+        "none" | "" => return Ok(None),
+        "bundled" => config.bundled_chat_model(),
+        other => std::path::PathBuf::from(other),
+    };
+    #[cfg(feature = "llama")]
+    {
+        use ragd_llm_backends::{LlamaReranker, LlamaRerankerConfig, RerankMethod};
+        let reranker_config = LlamaRerankerConfig {
+            method: match settings.method {
+                crate::config::RerankMethodSetting::QueryLikelihood => {
+                    RerankMethod::QueryLikelihood
+                }
+                crate::config::RerankMethodSetting::Judge => RerankMethod::Judge,
+            },
+            context_length: settings.context_length,
+            threads: settings.threads,
+            ..LlamaRerankerConfig::new(path)
+        };
+        let loaded = tokio::task::spawn_blocking(move || LlamaReranker::load(&reranker_config))
+            .await
+            .map_err(|err| format!("loading the reranker panicked: {err}"))?;
+        match loaded {
+            Ok(reranker) => Ok(Some(Arc::new(reranker))),
+            Err(err) => Err(err.to_string()),
+        }
+    }
+    #[cfg(not(feature = "llama"))]
+    {
+        Err(format!(
+            "this build cannot load the reranker {} (feature `llama` is off); give one to \
+             Engine::builder",
+            path.display()
+        ))
+    }
 }
 
 /// The vector store of `generation` (LanceDB, feature `lance`), its tables stamped with

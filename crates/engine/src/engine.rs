@@ -9,7 +9,8 @@
 //! 4. open the vector store: the one given, or LanceDB with its tables stamped with the
 //!    *loaded* embedder's model id and dimension (a table built by another model is refused);
 //! 5. remove vectors whose chunk or message no longer exists ([`VectorStore::retain`]);
-//! 6. build the documents, search, model and chat services;
+//! 6. build the documents, search (with the reranker `rerank.model` names), model and chat
+//!    services;
 //! 7. resume or fail documents a previous run left unfinished;
 //! 8. start loading the chat model (`models.autoload`) in the background.
 //!
@@ -26,10 +27,10 @@ use std::time::{Duration, Instant};
 
 use ragd_catalog::Catalog;
 use ragd_chat::{ChatParts, ChatService, ModelProvider};
-use ragd_core::{Embedder, GenerationSettings, LlmBackend, TableName, VectorStore};
+use ragd_core::{Embedder, GenerationSettings, LlmBackend, Reranker, TableName, VectorStore};
 use ragd_ingest::{IngestParts, Ingestor};
 use ragd_llm_backends::manager::{BackendKind, LoadRequest, LoadState, ModelManager};
-use ragd_search::{Searcher, SearcherParts};
+use ragd_search::{RerankStage, Searcher, SearcherParts};
 use ragd_telemetry::SystemMonitor;
 use tokio::sync::watch;
 
@@ -83,6 +84,7 @@ pub struct EngineBuilder {
     embedder: Option<Arc<dyn Embedder>>,
     store: Option<Arc<dyn VectorStore>>,
     llm: Option<Arc<dyn LlmBackend>>,
+    reranker: Option<Arc<dyn Reranker>>,
     autoload: bool,
     system_monitor: bool,
     recover: bool,
@@ -109,6 +111,14 @@ impl EngineBuilder {
     #[must_use]
     pub fn llm(mut self, llm: Arc<dyn LlmBackend>) -> Self {
         self.llm = Some(llm);
+        self
+    }
+
+    /// Reranks hybrid candidates with `reranker` instead of the model `rerank.model` names
+    /// (`rerank.by_default` and `rerank.candidates` still apply).
+    #[must_use]
+    pub fn reranker(mut self, reranker: Arc<dyn Reranker>) -> Self {
+        self.reranker = Some(reranker);
         self
     }
 
@@ -261,8 +271,20 @@ impl EngineBuilder {
             IngestParts { catalog: catalog.clone(), chunker, vectors: vectors.clone() },
             defaults::ingest_config(&config),
         )?;
+        let reranker = match self.reranker {
+            Some(reranker) => Some(reranker),
+            None => defaults::default_reranker(&config).await.unwrap_or_else(|reason| {
+                tracing::warn!(%reason, model = %config.rerank.model, "no reranker: searches that ask for reranking fail");
+                None
+            }),
+        };
         let search =
-            Searcher::new(SearcherParts { catalog: catalog.clone(), vectors: vectors.clone() });
+            Searcher::new(SearcherParts { catalog: catalog.clone(), vectors: vectors.clone() })
+                .with_rerank(reranker.map(|reranker| RerankStage {
+                    reranker,
+                    candidates: config.rerank.candidates,
+                    by_default: config.rerank.by_default,
+                }));
         let models = defaults::model_manager(&config);
         let chat = ChatService::new(
             ChatParts {
@@ -378,6 +400,7 @@ impl Engine {
             embedder: None,
             store: None,
             llm: None,
+            reranker: None,
             autoload: true,
             system_monitor: true,
             recover: true,

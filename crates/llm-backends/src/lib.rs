@@ -6,6 +6,8 @@
 //! - [`LocalLlm`]: GGUF models in-process through llama.cpp (`llama-cpp-2`), with a
 //!   dedicated `ragd-llm` generation thread fed by a bounded queue; [`LocalLlmConfig`]
 //!   says which model and how big a context.
+//! - [`LlamaReranker`]: a GGUF model as a yes/no relevance judge (`ragd_core::Reranker`),
+//!   for the rerank stage of search.
 //! - [`remote::openai::OpenAiBackend`] and [`remote::ollama::OllamaBackend`]: models served
 //!   over HTTP by an OpenAI-compatible server (vLLM, llama.cpp server, LM Studio, TGI) or
 //!   Ollama, with timeouts, connect retries and classified errors.
@@ -25,6 +27,8 @@ pub mod manager;
 pub mod registry;
 pub mod remote;
 #[cfg(feature = "llama")]
+mod rerank;
+#[cfg(feature = "llama")]
 mod text;
 #[cfg(feature = "llama")]
 mod worker;
@@ -35,3 +39,5 @@ pub use local::{DEFAULT_MAX_CONTEXT, DEFAULT_QUEUE_CAPACITY, LocalLlm, LocalLlmC
 pub use registry::{
     ModelEntry, ModelFormat, ModelRegistry, ModelSource, RegistryConfig, hf_cache_dir, hf_repo_id,
 };
+#[cfg(feature = "llama")]
+pub use rerank::{LlamaReranker, LlamaRerankerConfig, RerankMethod};

@@ -109,7 +109,7 @@ static BACKEND: OnceLock<std::result::Result<LlamaBackend, String>> = OnceLock::
 
 /// Returns the process-wide llama.cpp backend, initialising it (and routing llama.cpp's
 /// logs to `tracing`) the first time.
-fn backend() -> Result<&'static LlamaBackend> {
+pub(crate) fn backend() -> Result<&'static LlamaBackend> {
     let backend = BACKEND.get_or_init(|| {
         let backend = LlamaBackend::init().map_err(|err| err.to_string())?;
         send_logs_to_tracing(LogOptions::default());
@@ -120,13 +120,13 @@ fn backend() -> Result<&'static LlamaBackend> {
 
 /// Half the available parallelism (hyper-threads share a core's arithmetic units), at
 /// least 1.
-fn default_threads() -> i32 {
+pub(crate) fn default_threads() -> i32 {
     let logical = thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     i32::try_from(logical / 2).unwrap_or(i32::MAX).max(1)
 }
 
 /// Fails unless `path` is a readable file starting with the GGUF magic bytes.
-fn check_gguf(path: &Path) -> Result<()> {
+pub(crate) fn check_gguf(path: &Path) -> Result<()> {
     if !path.is_file() {
         return Err(Error::MissingModel { path: path.to_path_buf() });
     }
@@ -311,7 +311,10 @@ impl LocalLlm {
 
 /// Picks the template to render prompts with: the model's when llama.cpp can render it,
 /// otherwise ChatML.
-fn pick_template(model: &LlamaModel, from_model: Option<&str>) -> Result<LlamaChatTemplate> {
+pub(crate) fn pick_template(
+    model: &LlamaModel,
+    from_model: Option<&str>,
+) -> Result<LlamaChatTemplate> {
     let fallback = || {
         LlamaChatTemplate::new(FALLBACK_TEMPLATE)
             .map_err(|err| Error::Setup { what: "fallback chat template", source: err.into() })

@@ -14,6 +14,9 @@ pub enum Error {
     /// Semantic search needs an embedder and a vector store, and one is missing.
     #[error("semantic search is unavailable: {0}")]
     Unavailable(String),
+    /// Reranking was asked for and the searcher has no reranker.
+    #[error("reranking is unavailable: no reranker is loaded")]
+    NoReranker,
     /// The catalog failed.
     #[error(transparent)]
     Catalog(#[from] ragd_catalog::Error),
@@ -28,7 +31,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
-            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Unavailable(_) | Self::NoReranker => ErrorKind::Unavailable,
             Self::Catalog(err) => err.kind(),
             Self::Core(err) => err.kind(),
         }
@@ -40,7 +43,7 @@ impl From<Error> for ragd_core::Error {
         match err {
             Error::Core(err) => err,
             Error::Catalog(err) => err.into(),
-            Error::InvalidInput(_) | Error::Unavailable(_) => {
+            Error::InvalidInput(_) | Error::Unavailable(_) | Error::NoReranker => {
                 Self::new(err.kind(), err.to_string())
             }
         }

@@ -161,6 +161,8 @@ mod tests {
             snippet: None,
             keyword_rank: None,
             semantic_rank: None,
+            fused_score: None,
+            rerank_score: None,
         }
     }
 

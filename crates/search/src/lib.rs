@@ -4,7 +4,9 @@
 //! - **Semantic**: the query embedded by an [`ragd_core::Embedder`], nearest chunk vectors
 //!   from a [`ragd_core::VectorStore`], chunks read back from the catalog by id.
 //! - **Hybrid**: both lists fused by weighted reciprocal rank fusion ([`fuse`]), which
-//!   needs no score calibration between BM25 and cosine.
+//!   needs no score calibration between BM25 and cosine; optionally the best fused
+//!   candidates are then reordered by a [`ragd_core::Reranker`] that reads query and
+//!   passage together.
 //!
 //! [`Searcher`] is the service the HTTP API, the CLI and chat share. Every mode can be
 //! restricted to documents, collections and a metadata filter. [`eval`] scores the modes
@@ -20,4 +22,7 @@ mod searcher;
 
 pub use error::{Error, Result};
 pub use fusion::{RankedList, fuse};
-pub use searcher::{Hit, HybridOptions, MAX_TOP_K, SearchQuery, Searcher, SearcherParts};
+pub use searcher::{
+    Hit, HybridOptions, MAX_RERANK_CANDIDATES, MAX_TOP_K, RerankStage, SearchQuery, Searcher,
+    SearcherParts,
+};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ragd_catalog::{Catalog, KeywordQuery};
 use ragd_core::{
-    Chunk, ChunkId, CollectionId, DocumentId, MetadataFilter, SearchRequest, TableName,
+    Chunk, ChunkId, CollectionId, DocumentId, MetadataFilter, Reranker, SearchRequest, TableName,
     VectorFilter, VectorSpace, Vectors,
 };
 
@@ -15,6 +15,9 @@ use crate::fusion::{RankedList, fuse};
 
 /// The most hits one search may ask for.
 pub const MAX_TOP_K: usize = 100;
+
+/// The most fused candidates one search may hand to the reranker.
+pub const MAX_RERANK_CANDIDATES: usize = 200;
 
 /// What a search looks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,11 +47,22 @@ pub struct HybridOptions {
     pub semantic_weight: f32,
     /// Each list is searched `top_k * candidates_factor` deep before fusing (default 4).
     pub candidates_factor: usize,
+    /// Rerank: the best this many fused hits (at least `top_k`, at most
+    /// [`MAX_RERANK_CANDIDATES`]) are scored by the searcher's reranker, and the top `top_k`
+    /// of that order returned. `None` (the default) returns the fused order;
+    /// [`Searcher::hybrid_options`] fills it in from the searcher's rerank stage.
+    pub rerank_candidates: Option<usize>,
 }
 
 impl Default for HybridOptions {
     fn default() -> Self {
-        Self { rrf_k: 60.0, keyword_weight: 1.0, semantic_weight: 1.0, candidates_factor: 4 }
+        Self {
+            rrf_k: 60.0,
+            keyword_weight: 1.0,
+            semantic_weight: 1.0,
+            candidates_factor: 4,
+            rerank_candidates: None,
+        }
     }
 }
 
@@ -60,7 +74,7 @@ pub struct Hit {
     /// Its document's file name.
     pub filename: String,
     /// Higher is better: -BM25 for keyword, cosine similarity for semantic, the fused RRF
-    /// score for hybrid.
+    /// score for hybrid, the reranker's score for reranked hybrid.
     pub score: f32,
     /// The chunk text around keyword matches, with `<mark>` tags (keyword and hybrid hits
     /// found by the keyword side).
@@ -69,6 +83,10 @@ pub struct Hit {
     pub keyword_rank: Option<usize>,
     /// Rank in the semantic list (from 1), when it was there.
     pub semantic_rank: Option<usize>,
+    /// The fused RRF score (hybrid hits).
+    pub fused_score: Option<f32>,
+    /// The reranker's score (reranked hybrid hits); the hits are in its order.
+    pub rerank_score: Option<f32>,
 }
 
 /// What a [`Searcher`] reads. Semantic search needs `vectors`.
@@ -80,17 +98,60 @@ pub struct SearcherParts {
     pub vectors: Option<Arc<dyn Vectors>>,
 }
 
+/// The rerank stage of a [`Searcher`].
+#[derive(Debug, Clone)]
+pub struct RerankStage {
+    /// Scores the candidates.
+    pub reranker: Arc<dyn Reranker>,
+    /// How many fused candidates it scores when a search asks for reranking.
+    pub candidates: usize,
+    /// Whether searches that do not say rerank (see [`Searcher::hybrid_options`]).
+    pub by_default: bool,
+}
+
 /// The search service. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Searcher {
     parts: SearcherParts,
+    rerank: Option<RerankStage>,
 }
 
 impl Searcher {
-    /// A searcher over `parts`.
+    /// The rerank candidates asked for when reranking is requested and no stage says how
+    /// many.
+    pub const DEFAULT_RERANK_CANDIDATES: usize = 20;
+
+    /// A searcher over `parts`, without a rerank stage.
     #[must_use]
     pub fn new(parts: SearcherParts) -> Self {
-        Self { parts }
+        Self { parts, rerank: None }
+    }
+
+    /// This searcher with a rerank stage (or without one, for `None`).
+    #[must_use]
+    pub fn with_rerank(mut self, rerank: Option<RerankStage>) -> Self {
+        self.rerank = rerank;
+        self
+    }
+
+    /// The reranker's model id, when there is one.
+    #[must_use]
+    pub fn reranker_model(&self) -> Option<&str> {
+        self.rerank.as_ref().map(|stage| stage.reranker.model_id())
+    }
+
+    /// The default hybrid options with reranking as `rerank` asks: `Some(true)` reranks
+    /// the stage's number of candidates (and fails in [`Searcher::hybrid`] without a
+    /// stage), `Some(false)` does not rerank, `None` follows the stage's `by_default`.
+    #[must_use]
+    pub fn hybrid_options(&self, rerank: Option<bool>) -> HybridOptions {
+        let candidates =
+            self.rerank.as_ref().map_or(Self::DEFAULT_RERANK_CANDIDATES, |s| s.candidates);
+        let wanted = rerank.unwrap_or_else(|| self.rerank.as_ref().is_some_and(|s| s.by_default));
+        HybridOptions {
+            rerank_candidates: wanted.then_some(candidates),
+            ..HybridOptions::default()
+        }
     }
 
     /// BM25-ranked chunks containing any of the query's words.
@@ -113,18 +174,33 @@ impl Searcher {
         self.semantic_hits(&query, query.top_k).await
     }
 
-    /// Keyword and semantic lists fused by weighted reciprocal rank fusion.
+    /// Keyword and semantic lists fused by weighted reciprocal rank fusion, then reranked
+    /// when `options.rerank_candidates` asks for it.
     ///
     /// # Errors
-    /// As [`Searcher::semantic`], and `InvalidInput` for negative weights or `rrf_k`.
+    /// As [`Searcher::semantic`]; `InvalidInput` for negative weights or `rrf_k`, or rerank
+    /// candidates out of range; `Unavailable` for reranking without a reranker.
     pub async fn hybrid(&self, query: &SearchQuery, options: HybridOptions) -> Result<Vec<Hit>> {
         validate(query)?;
         if options.keyword_weight < 0.0 || options.semantic_weight < 0.0 || options.rrf_k < 0.0 {
             return Err(Error::InvalidInput("weights and rrf_k must not be negative".to_owned()));
         }
+        let reranker = match options.rerank_candidates {
+            None => None,
+            Some(candidates) if candidates == 0 || candidates > MAX_RERANK_CANDIDATES => {
+                return Err(Error::InvalidInput(format!(
+                    "rerank_candidates must be between 1 and {MAX_RERANK_CANDIDATES}"
+                )));
+            }
+            Some(candidates) => match &self.rerank {
+                Some(stage) => Some((&stage.reranker, candidates.max(query.top_k))),
+                None => return Err(Error::NoReranker),
+            },
+        };
         let Some(query) = self.scoped(query).await? else { return Ok(Vec::new()) };
         let query = &query;
-        let depth = query.top_k.saturating_mul(options.candidates_factor.max(1)).min(MAX_TOP_K * 4);
+        let keep = reranker.map_or(query.top_k, |(_, candidates)| candidates);
+        let depth = keep.saturating_mul(options.candidates_factor.max(1)).min(MAX_TOP_K * 4);
         let keyword = match self.keyword_hits(query, depth).await {
             Ok(hits) => hits,
             // A query with no searchable words can still match by meaning.
@@ -151,11 +227,17 @@ impl Searcher {
                 .and_modify(|h| h.semantic_rank = Some(rank + 1))
                 .or_insert(Hit { semantic_rank: Some(rank + 1), ..hit });
         }
-        Ok(fused
+        let fused: Vec<Hit> = fused
             .into_iter()
-            .take(query.top_k)
-            .filter_map(|(id, score)| by_id.remove(&id).map(|hit| Hit { score, ..hit }))
-            .collect())
+            .take(keep)
+            .filter_map(|(id, score)| {
+                by_id.remove(&id).map(|hit| Hit { score, fused_score: Some(score), ..hit })
+            })
+            .collect();
+        match reranker {
+            None => Ok(fused),
+            Some((reranker, _)) => rerank(reranker.as_ref(), &query.text, fused, query.top_k).await,
+        }
     }
 
     /// The query with its collections and metadata filter resolved to documents: the union
@@ -230,6 +312,8 @@ impl Searcher {
                 snippet: Some(hit.snippet),
                 keyword_rank: Some(rank + 1),
                 semantic_rank: None,
+                fused_score: None,
+                rerank_score: None,
             })
             .collect())
     }
@@ -282,6 +366,8 @@ impl Searcher {
                 snippet: None,
                 keyword_rank: None,
                 semantic_rank: Some(rank + 1),
+                fused_score: None,
+                rerank_score: None,
             })
             .collect())
     }
@@ -293,6 +379,36 @@ impl Searcher {
     {
         Ok(self.parts.catalog.run(f).await?)
     }
+}
+
+/// `hits` scored by `reranker` against `query`, best first (ties keep the fused order), cut
+/// to `top_k`.
+async fn rerank(
+    reranker: &dyn Reranker,
+    query: &str,
+    hits: Vec<Hit>,
+    top_k: usize,
+) -> Result<Vec<Hit>> {
+    if hits.is_empty() {
+        return Ok(hits);
+    }
+    let passages = hits.iter().map(|hit| hit.chunk.text.clone()).collect();
+    let scores = reranker.score(query.to_owned(), passages).await?;
+    if scores.len() != hits.len() {
+        return Err(Error::Core(ragd_core::Error::new(
+            ragd_core::ErrorKind::Internal,
+            format!("the reranker gave {} scores for {} passages", scores.len(), hits.len()),
+        )));
+    }
+    let mut reranked: Vec<Hit> = hits
+        .into_iter()
+        .zip(scores)
+        .map(|(hit, score)| Hit { score, rerank_score: Some(score), ..hit })
+        .collect();
+    // A stable sort: equal scores keep the fused order.
+    reranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+    reranked.truncate(top_k);
+    Ok(reranked)
 }
 
 fn validate(query: &SearchQuery) -> Result<()> {

@@ -174,3 +174,57 @@ async fn semantic_without_a_model_is_unavailable_and_deleted_chunks_are_skipped(
     let hits = c.searcher.semantic(&query("zebra crossing", 4)).await.unwrap();
     assert!(hits.iter().all(|h| h.chunk.document_id == c.docs[1]));
 }
+
+/// Scores a passage by whether it contains a fixed word: enough to check the rerank stage's
+/// orchestration (the real reranker is tested in `ragd-llm-backends` and `bins/ragd`).
+#[derive(Debug)]
+struct WordReranker(&'static str);
+
+#[async_trait::async_trait]
+impl ragd_core::Reranker for WordReranker {
+    fn model_id(&self) -> &str {
+        "word"
+    }
+
+    async fn score(&self, _query: String, passages: Vec<String>) -> ragd_core::Result<Vec<f32>> {
+        Ok(passages.iter().map(|p| if p.contains(self.0) { 1.0 } else { 0.0 }).collect())
+    }
+}
+
+#[tokio::test]
+async fn reranking_reorders_the_fused_candidates_and_keeps_both_scores() {
+    let c = corpus(TEXTS).await;
+    let plain = c.searcher.hybrid(&query("zebra station", 4), HybridOptions::default()).await;
+    let plain = plain.unwrap();
+    assert!(plain.iter().all(|h| h.rerank_score.is_none() && h.fused_score == Some(h.score)));
+
+    let stage = ragd_search::RerankStage {
+        reranker: Arc::new(WordReranker("savanna")),
+        candidates: 10,
+        by_default: true,
+    };
+    let searcher = c.searcher.clone().with_rerank(Some(stage));
+    assert_eq!(searcher.reranker_model(), Some("word"));
+    assert_eq!(searcher.hybrid_options(None).rerank_candidates, Some(10), "on by default");
+    assert_eq!(searcher.hybrid_options(Some(false)).rerank_candidates, None);
+    assert_eq!(c.searcher.hybrid_options(None).rerank_candidates, None, "no stage");
+    let options = searcher.hybrid_options(None);
+    let hits = searcher.hybrid(&query("zebra station", 2), options).await.unwrap();
+    assert_eq!(hits.len(), 2, "cut to top_k after reranking");
+    assert_eq!(hits[0].chunk.text, "a zebra grazes on the savanna grass");
+    assert_eq!(hits[0].rerank_score, Some(1.0));
+    assert_eq!(hits[0].score, 1.0);
+    assert!(hits[0].fused_score.is_some_and(|s| s > 0.0));
+    let fused_first = &plain[0];
+    assert_ne!(fused_first.chunk.text, hits[0].chunk.text, "the reranker changed the order");
+
+    for bad in [0, ragd_search::MAX_RERANK_CANDIDATES + 1] {
+        let options = HybridOptions { rerank_candidates: Some(bad), ..HybridOptions::default() };
+        let err = searcher.hybrid(&query("zebra", 2), options).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    }
+    let err = c.searcher.hybrid(&query("zebra", 2), c.searcher.hybrid_options(Some(true))).await;
+    let err = err.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+    assert!(err.to_string().contains("no reranker"), "{err}");
+}

@@ -108,6 +108,15 @@ pub struct HybridRequest {
     /// List weights.
     #[serde(default)]
     pub weights: Weights,
+    /// Rerank the best fused candidates with the configured reranker (`true` without one
+    /// is 503); default: the server's `rerank.by_default`.
+    #[serde(default)]
+    pub rerank: Option<bool>,
+    /// How many fused candidates the reranker scores, 1 to 200 (at least `top_k` are);
+    /// default the server's `rerank.candidates`. Giving it asks for reranking unless
+    /// `rerank` is `false`.
+    #[serde(default)]
+    pub rerank_candidates: Option<usize>,
 }
 
 /// One chunk found.
@@ -122,7 +131,7 @@ pub struct SearchHit {
     /// Its document's file name.
     pub filename: String,
     /// Higher is better: -BM25 (keyword), cosine similarity (semantic), fused RRF score
-    /// (hybrid).
+    /// (hybrid), the reranker's score (reranked hybrid).
     pub score: f32,
     /// The chunk's text.
     pub text: String,
@@ -140,6 +149,11 @@ pub struct SearchHit {
     pub keyword_rank: Option<usize>,
     /// Rank in the semantic list (from 1), if it was there.
     pub semantic_rank: Option<usize>,
+    /// The fused RRF score (hybrid).
+    pub fused_score: Option<f32>,
+    /// The reranker's score (reranked hybrid): the log-odds that the passage answers the
+    /// query; the hits are in its order.
+    pub rerank_score: Option<f32>,
 }
 
 impl From<Hit> for SearchHit {
@@ -157,6 +171,8 @@ impl From<Hit> for SearchHit {
             heading: hit.chunk.heading,
             keyword_rank: hit.keyword_rank,
             semantic_rank: hit.semantic_rank,
+            fused_score: hit.fused_score,
+            rerank_score: hit.rerank_score,
         }
     }
 }
@@ -245,9 +261,9 @@ pub async fn semantic(
     request_body = HybridRequest,
     responses(
         (status = 200, description = "Hits, best first", body = SearchResponse),
-        (status = 400, description = "Empty query, top_k out of range, negative weights", body = ErrorBody),
+        (status = 400, description = "Empty query, top_k or rerank_candidates out of range, negative weights", body = ErrorBody),
         (status = 404, description = "A collection does not exist", body = ErrorBody),
-        (status = 503, description = "No embedding model or vector store", body = ErrorBody),
+        (status = 503, description = "No embedding model or vector store, or reranking asked for without a reranker", body = ErrorBody),
         (status = 415, description = "The body is not JSON (`Content-Type: application/json`)", body = ErrorBody)
     )
 )]
@@ -266,12 +282,18 @@ pub async fn hybrid(
         collection_ids,
         filter: metadata_filter(req.filter.as_ref())?,
     };
-    let defaults = HybridOptions::default();
+    let search = state.engine.search();
+    // Naming a candidate count asks for reranking unless `rerank` says no.
+    let defaults = search.hybrid_options(req.rerank.or(req.rerank_candidates.map(|_| true)));
     let options = HybridOptions {
         rrf_k: req.rrf_k.unwrap_or(defaults.rrf_k),
         keyword_weight: req.weights.keyword,
         semantic_weight: req.weights.semantic,
+        rerank_candidates: match (defaults.rerank_candidates, req.rerank_candidates) {
+            (Some(_), Some(asked)) => Some(asked),
+            (reranking, _) => reranking,
+        },
         ..defaults
     };
-    Ok(respond("hybrid", state.engine.search().hybrid(&query, options).await?))
+    Ok(respond("hybrid", search.hybrid(&query, options).await?))
 }

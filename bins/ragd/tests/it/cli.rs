@@ -139,7 +139,23 @@ fn eval_scores_each_search_mode_on_a_labelled_set() {
     for mode in ["semantic", "hybrid"] {
         let ndcg = report["modes"][mode]["ndcg@10"].as_f64().unwrap();
         assert!((0.0..=2.0 / 3.0 + 1e-9).contains(&ndcg) && ndcg > 0.0, "{mode}: {report}");
+        assert!(report["modes"][mode]["ms_per_query"].as_f64().unwrap() > 0.0, "{report}");
     }
+    assert!(report["modes"]["hybrid+rerank"].is_null(), "no reranker configured: {report}");
+
+    // With a reranker (./ragd.toml is read from the working directory), a fourth mode.
+    std::fs::write(dir.path().join("ragd.toml"), "[rerank]\nmodel = \"bundled\"\n").unwrap();
+    let out = ragd(&["eval", set.to_str().unwrap(), "--json", "--data-dir", data], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let reranked = &report["modes"]["hybrid+rerank"];
+    let ndcg = reranked["ndcg@10"].as_f64().unwrap();
+    assert!((0.0..=2.0 / 3.0 + 1e-9).contains(&ndcg) && ndcg > 0.0, "{report}");
+    let out = ragd(&["search", "leave days", "--rerank", "true", "--data-dir", data], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("reranked; fused"), "{stdout}");
 
     // A table by default; a malformed set is a clear error.
     let out = ragd(&["eval", set.to_str().unwrap(), "--data-dir", data], dir.path());

@@ -146,3 +146,76 @@ async fn hybrid_beats_keyword_and_semantic_on_the_labelled_set() {
     assert!(mrr["hybrid"] > mrr["keyword"], "{mrr:?}");
     assert!(mrr["hybrid"] > mrr["semantic"], "{mrr:?}");
 }
+
+#[tokio::test]
+async fn hybrid_reranks_with_the_bundled_model_and_explains_each_hit() {
+    let app = App::with(|config| config.rerank.model = "bundled".to_owned()).await;
+    app.add("paris.txt", "Paris is the capital and largest city of France.").await;
+    app.add("bananas.txt", "Bananas are a yellow fruit that grows in tropical climates.").await;
+    app.add("spiders.txt", "Spiders have eight legs, while insects have six.").await;
+    let query = "What is the capital of France?";
+
+    // Not asked for and not on by default: the fused order, no rerank score.
+    let (status, plain) =
+        app.post("/api/v1/search/hybrid", &json!({"query": query, "top_k": 3})).await;
+    assert_eq!(status, StatusCode::OK, "{plain}");
+    for hit in plain["hits"].as_array().unwrap() {
+        assert!(hit["rerank_score"].is_null(), "{hit}");
+        assert_eq!(hit["fused_score"], hit["score"], "{hit}");
+    }
+
+    let (status, body) = app
+        .post("/api/v1/search/hybrid", &json!({"query": query, "top_k": 3, "rerank": true}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let hits = body["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3, "{body}");
+    let rerank: Vec<f64> = hits.iter().map(|h| h["rerank_score"].as_f64().unwrap()).collect();
+    assert!(rerank.windows(2).all(|w| w[0] >= w[1]), "in rerank order: {rerank:?}");
+    for hit in hits {
+        assert_eq!(hit["score"], hit["rerank_score"], "{hit}");
+        assert!(hit["fused_score"].as_f64().unwrap() > 0.0, "{hit}");
+        assert!(hit["keyword_rank"].is_u64() || hit["semantic_rank"].is_u64(), "{hit}");
+    }
+    assert_eq!(hits[0]["filename"], "paris.txt", "{body}");
+
+    // Naming a candidate count asks for reranking; out of range is a 400 naming it.
+    let (status, body) = app
+        .post("/api/v1/search/hybrid", &json!({"query": query, "top_k": 1, "rerank_candidates": 2}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["hits"][0]["rerank_score"].is_f64(), "{body}");
+    for bad in [0, 201] {
+        let (status, body) = app
+            .post("/api/v1/search/hybrid", &json!({"query": query, "rerank_candidates": bad}))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("rerank_candidates"));
+    }
+}
+
+#[tokio::test]
+async fn reranking_without_a_reranker_is_unavailable_and_the_default_follows_the_config() {
+    let app = App::new().await;
+    app.add("paris.txt", "Paris is the capital and largest city of France.").await;
+    let (status, body) = app
+        .post("/api/v1/search/hybrid", &json!({"query": "capital of France", "rerank": true}))
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("no reranker"), "{body}");
+
+    let app = App::with(|config| {
+        config.rerank.model = "bundled".to_owned();
+        config.rerank.by_default = true;
+    })
+    .await;
+    app.add("paris.txt", "Paris is the capital and largest city of France.").await;
+    let (status, body) =
+        app.post("/api/v1/search/hybrid", &json!({"query": "capital of France"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["hits"][0]["rerank_score"].is_f64(), "reranked by default: {body}");
+    let (_, body) = app
+        .post("/api/v1/search/hybrid", &json!({"query": "capital of France", "rerank": false}))
+        .await;
+    assert!(body["hits"][0]["rerank_score"].is_null(), "turned off per request: {body}");
+}

@@ -15,3 +15,4 @@ mod llama_server;
 mod local;
 mod manager;
 mod registry;
+mod rerank;
