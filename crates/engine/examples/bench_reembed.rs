@@ -173,7 +173,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     engine.reembed().await?;
     let during = std::sync::Mutex::new(Vec::new());
     let (searcher, samples) = (&engine, &during);
-    wait_for_build(&engine, before, || async move {
+    let loaded = wait_for_build(&engine, before, || async move {
         for text in QUERIES {
             let ms = search_ms(searcher, text).await?;
             samples.lock().map_err(|_| "poisoned")?.push(ms);
@@ -201,6 +201,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "reembed_chunks": report.chunks,
         "reembed_seconds": report.seconds,
         "reembed_chunks_per_s": report.chunks_per_second,
+        "loaded_reembed_seconds": loaded.seconds,
+        "loaded_reembed_chunks_per_s": loaded.chunks_per_second,
         "ingest_b_seconds": ingest_b,
         "ingest_b_chunks_per_s": stored_f / ingest_b,
         "search_idle_p50_ms": idle_p50,
