@@ -282,7 +282,6 @@ impl Ingestor {
         }
     }
 
-    /// Runs a catalog call on the blocking pool.
     /// Marks `id` so that its next processing keeps the vectors of unchanged chunks.
     pub(crate) fn allow_reuse(&self, id: DocumentId) {
         self.inner.reuse.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id);

@@ -22,6 +22,10 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::pipeline::Ingestor;
 
+/// How long a sync waits for a changed file's document that is still being processed
+/// before it gives up on that file (`Timeout`, reported as a failed item).
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The metadata key holding the synced folder's canonical path.
 pub const SOURCE_ROOT: &str = "source_root";
 /// The metadata key holding a synced file's path relative to the folder.
@@ -238,13 +242,18 @@ impl Ingestor {
             }
             (None, Some(old)) => {
                 let id = old.id;
+                // A document still processing (resumed after a crash, or uploaded just now)
+                // cannot be replaced yet: its current processing finishes first.
+                if !old.status.is_terminal() {
+                    self.wait_until_done(id, BUSY_WAIT).await?;
+                }
                 let content = tokio::fs::File::open(file)
                     .await
                     .map_err(|source| Error::Io { path: file.to_path_buf(), source })?;
                 let name =
                     file.file_name().map_or_else(|| "upload".into(), |n| n.to_string_lossy());
                 let stream = tokio_util::io::ReaderStream::new(content);
-                // Processing is waited for by the caller, not here.
+                // The replacement's processing is waited for by the caller, not here.
                 self.replace_stream(id, &name, stream, std::time::Duration::ZERO).await?;
                 if let Some(collection) = collection {
                     self.add_to_collection(collection, vec![id]).await?;

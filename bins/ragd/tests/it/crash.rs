@@ -2,7 +2,8 @@
 //! restarted on the same data dir, and every acknowledged (202) document must reach
 //! `ready` with the chunk count of a clean ingest, with exactly one vector per chunk in
 //! LanceDB (no orphans either way). The same holds for a document whose content is being
-//! replaced (`PUT .../content`) when the kill comes.
+//! replaced (`PUT .../content`) when the kill comes, and for a `ragd sync` killed midway and
+//! run again on a folder that changed meanwhile.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -383,4 +384,70 @@ fn sigkill_mid_replacement_keeps_the_document_and_one_vector_per_chunk() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(stored, vec![after["sha256"].as_str().unwrap().to_owned()], "{stored:?}");
+}
+
+#[test]
+fn sigkill_mid_sync_then_a_second_sync_matches_the_folder_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let folder = dir.path().join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    for seed in 0..5 {
+        std::fs::write(folder.join(format!("doc{seed}.txt")), document(seed)).unwrap();
+    }
+    let sync_args = ["sync", folder.to_str().unwrap(), "--data-dir", data.to_str().unwrap()];
+
+    // Kill the first sync while a document is embedding.
+    let mut child =
+        ragd(&sync_args, dir.path()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let embedding = Catalog::open(&data.join("ragd.sqlite3"))
+            .and_then(|catalog| catalog.documents_with_status(&[DocumentStatus::Embedding]))
+            .is_ok_and(|docs| !docs.is_empty());
+        if embedding {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the sync finished before the kill");
+        assert!(Instant::now() < deadline, "no document reached embedding");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The folder changes before the next run: one file edited, one deleted, one added.
+    std::fs::write(folder.join("doc1.txt"), document(11)).unwrap();
+    std::fs::remove_file(folder.join("doc2.txt")).unwrap();
+    std::fs::write(folder.join("doc5.txt"), document(5)).unwrap();
+    let out = ragd(&sync_args, dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let again = ragd(&sync_args, dir.path()).output().unwrap();
+    let again = String::from_utf8_lossy(&again.stdout);
+    assert!(again.contains("nothing changed: 5 files up to date"), "{again}");
+
+    // The store holds exactly the folder: the chunks of a clean ingest, one vector each, and
+    // only the current files' uploads.
+    let files: Vec<(String, String)> = [0, 1, 3, 4, 5]
+        .iter()
+        .map(|&n| {
+            let name = format!("doc{n}.txt");
+            let text = std::fs::read_to_string(folder.join(&name)).unwrap();
+            (name, text)
+        })
+        .collect();
+    let catalog = Catalog::open(&data.join("ragd.sqlite3")).unwrap();
+    assert_eq!(chunk_counts(&catalog), clean_chunk_counts(&files, dir.path()));
+    let ready = catalog.documents_with_status(&[DocumentStatus::Ready]).unwrap();
+    assert_eq!(ready.len(), files.len(), "{ready:?}");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(assert_one_vector_per_chunk(&data, &catalog, &ready));
+    let mut stored: Vec<String> = std::fs::read_dir(data.join("uploads"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    stored.sort();
+    let mut expected: Vec<String> = ready.iter().map(|doc| doc.sha256.clone()).collect();
+    expected.sort();
+    assert_eq!(stored, expected, "uploads left behind or missing");
 }
