@@ -16,8 +16,16 @@
 //! Every [`ChunkPiece`] carries char offsets into the extracted text, and
 //! `text.chars().skip(char_start).take(char_end - char_start)` is exactly the piece's text.
 //! Chunking is CPU-bound: async callers run it on a blocking thread.
+//!
+//! Long texts are split in blocks of about [`BLOCK_BYTES`], cut at a paragraph break where
+//! there is one (else a line break, a sentence end, a space), and each block is chunked on
+//! its own: the splitter's work per chunk grows with the text it is given, so a whole 50 MB
+//! text took many minutes, blocks keep the total linear in the text's length. A chunk never
+//! spans two blocks. Between blocks [`Chunker::chunk_with_progress`] reports how far it is
+//! and may be told to stop.
 
 use std::fmt;
+use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
@@ -29,6 +37,9 @@ use tokenizers::Tokenizer;
 use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
 use crate::extract::Extracted;
+
+/// About how much text (in bytes) one block holds; see the module documentation.
+pub const BLOCK_BYTES: usize = 64 * 1024;
 
 /// How big chunks are, in tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,41 +225,106 @@ impl Chunker {
     /// [`Error::Chunking`] when the tokenizer fails (the splitter's panic is caught) or the
     /// document has more than `u32::MAX` chunks.
     pub fn chunk(&self, kind: DocumentKind, extracted: &Extracted) -> Result<Vec<ChunkPiece>> {
+        self.chunk_with_progress(kind, extracted, |_, _| ControlFlow::Continue(()))
+    }
+
+    /// [`Chunker::chunk`], calling `progress(bytes_done, bytes_total)` after each block; a
+    /// `Break` from it stops the work with [`Error::Cancelled`].
+    ///
+    /// # Errors
+    /// As [`Chunker::chunk`], and [`Error::Cancelled`].
+    pub fn chunk_with_progress(
+        &self,
+        kind: DocumentKind,
+        extracted: &Extracted,
+        mut progress: impl FnMut(usize, usize) -> ControlFlow<()>,
+    ) -> Result<Vec<ChunkPiece>> {
         let text = extracted.text.as_str();
-        let split = catch_unwind(AssertUnwindSafe(|| -> Vec<ChunkCharIndex<'_>> {
-            match kind {
-                DocumentKind::Markdown => self.markdown.chunk_char_indices(text).collect(),
-                DocumentKind::Pdf
-                | DocumentKind::Docx
-                | DocumentKind::Html
-                | DocumentKind::Text => self.text.chunk_char_indices(text).collect(),
-            }
-        }))
-        .map_err(|_| Error::Chunking("the tokenizer failed while splitting the text".to_owned()))?;
-        split
-            .into_iter()
-            .enumerate()
-            .map(|(index, piece)| {
-                let ordinal = u32::try_from(index)
+        let mut pieces = Vec::new();
+        let (mut byte_start, mut char_start) = (0, 0);
+        for block in blocks(text, BLOCK_BYTES) {
+            for piece in self.split(kind, block)? {
+                let ordinal = u32::try_from(pieces.len())
                     .map_err(|_| Error::Chunking("too many chunks for one document".to_owned()))?;
-                let char_start = piece.char_offset;
-                Ok(ChunkPiece {
+                let start = char_start + piece.char_offset;
+                pieces.push(ChunkPiece {
                     ordinal,
                     text: piece.chunk.to_owned(),
-                    char_start,
-                    char_end: char_start + piece.chunk.chars().count(),
+                    char_start: start,
+                    char_end: start + piece.chunk.chars().count(),
                     token_count: self.count_tokens(piece.chunk)?,
-                    page: extracted.page_at(char_start),
-                    heading: extracted.heading_at(char_start).map(str::to_owned),
-                })
-            })
-            .collect()
+                    page: extracted.page_at(start),
+                    heading: extracted.heading_at(start).map(str::to_owned),
+                });
+            }
+            byte_start += block.len();
+            char_start += block.chars().count();
+            if progress(byte_start, text.len()).is_break() {
+                return Err(Error::Cancelled);
+            }
+        }
+        Ok(pieces)
     }
+
+    /// The chunks of one block, with char offsets into the block.
+    fn split<'t>(&self, kind: DocumentKind, block: &'t str) -> Result<Vec<ChunkCharIndex<'t>>> {
+        catch_unwind(AssertUnwindSafe(|| match kind {
+            DocumentKind::Markdown => self.markdown.chunk_char_indices(block).collect(),
+            DocumentKind::Pdf | DocumentKind::Docx | DocumentKind::Html | DocumentKind::Text => {
+                self.text.chunk_char_indices(block).collect()
+            }
+        }))
+        .map_err(|_| Error::Chunking("the tokenizer failed while splitting the text".to_owned()))
+    }
+}
+
+/// `text` in consecutive blocks of at most about `max` bytes (a block is longer only when
+/// `max` bytes hold no char boundary), each cut after the last paragraph break in its second
+/// half, else the last line break, sentence end or space, else at `max`.
+fn blocks(text: &str, max: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        if rest.len() <= max {
+            return Some(std::mem::take(&mut rest));
+        }
+        let mut end = max;
+        while !rest.is_char_boundary(end) {
+            end += 1;
+        }
+        let window = &rest[..end];
+        let floor = end / 2;
+        let cut = ["\n\n", "\n", ". ", " "]
+            .iter()
+            .find_map(|sep| window.rfind(sep).map(|at| at + sep.len()).filter(|&at| at > floor))
+            .unwrap_or(end);
+        let (block, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(block)
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn blocks_cover_the_text_and_cut_at_breaks() {
+        let text = "alpha beta.\n\ngamma delta epsilon. zeta eta theta iota\nkappa ".repeat(50);
+        let pieces: Vec<&str> = blocks(&text, 100).collect();
+        assert_eq!(pieces.concat(), text);
+        assert!(pieces.len() > 20, "{}", pieces.len());
+        assert!(pieces.iter().all(|b| b.len() <= 100), "{pieces:?}");
+        assert!(pieces[..pieces.len() - 1].iter().all(|b| b.ends_with('\n')), "{pieces:?}");
+        // No break at all: cut at the limit, on char boundaries.
+        let solid = "é".repeat(301);
+        let pieces: Vec<&str> = blocks(&solid, 100).collect();
+        assert_eq!(pieces.concat(), solid);
+        assert!(pieces.iter().all(|b| b.len() <= 101));
+        assert_eq!(blocks("", 10).count(), 0);
+    }
 
     #[test]
     fn config_is_validated() {

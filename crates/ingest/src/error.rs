@@ -47,6 +47,9 @@ pub enum Error {
     /// an ordinal.
     #[error("chunking failed: {0}")]
     Chunking(String),
+    /// The work was told to stop (the document was deleted, or the service is stopping).
+    #[error("the work was cancelled")]
+    Cancelled,
     /// The tokenizer failed on a piece of text.
     #[error("chunking failed: {what}: {source}")]
     Tokenizer {
@@ -144,7 +147,7 @@ impl Error {
             Self::TooLarge { .. } | Self::TooManyFiles { .. } => ErrorKind::PayloadTooLarge,
             Self::NoFiles => ErrorKind::InvalidInput,
             Self::Upload(_) => ErrorKind::InvalidInput,
-            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::Unavailable(_) | Self::Cancelled => ErrorKind::Unavailable,
             Self::Busy(_) => ErrorKind::Conflict,
             Self::Timeout(_) => ErrorKind::Timeout,
         }
@@ -163,6 +166,7 @@ impl From<Error> for ragd_core::Error {
             | Error::InvalidConfig(_)
             | Error::TokenizerLoad { .. }
             | Error::Chunking(_)
+            | Error::Cancelled
             | Error::Tokenizer { .. }
             | Error::Count(_)
             | Error::TooLarge { .. }

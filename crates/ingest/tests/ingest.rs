@@ -337,3 +337,57 @@ fn a_chunker_on_an_embedder_counts_with_the_embedders_own_count() {
         assert_eq!(piece.token_count, piece.text.split_whitespace().count(), "{piece:?}");
     }
 }
+
+#[test]
+fn a_large_text_is_chunked_in_blocks_with_progress_and_can_be_stopped() {
+    use std::ops::ControlFlow;
+
+    let chunker = chunker(64, 8);
+    let text: String = (0..20_000)
+        .map(|i| {
+            format!("Paragraph {i}: the café by the river sells bread and {i} jams. It opens at dawn.\n\n")
+        })
+        .collect();
+    assert!(text.len() > 1_500_000, "{}", text.len());
+    let extracted = Extracted { text: text.clone(), pages: Vec::new(), headings: Vec::new() };
+
+    let mut reports = Vec::new();
+    let pieces = chunker
+        .chunk_with_progress(DocumentKind::Text, &extracted, |done, total| {
+            reports.push((done, total));
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert!(reports.len() > 20, "one report per block: {}", reports.len());
+    assert!(reports.windows(2).all(|w| w[0].0 < w[1].0), "progress only grows");
+    assert_eq!(reports.last(), Some(&(text.len(), text.len())));
+
+    // Offsets map back into the whole text (checked through a char index, not by walking the
+    // text once per piece), pieces stay in order and within the token limit, and every
+    // paragraph is in some piece.
+    let mut bytes: Vec<usize> = text.char_indices().map(|(byte, _)| byte).collect();
+    bytes.push(text.len());
+    let mut previous = 0;
+    for (index, piece) in pieces.iter().enumerate() {
+        assert_eq!(piece.ordinal as usize, index);
+        assert!(piece.char_start >= previous);
+        previous = piece.char_start;
+        assert_eq!(&text[bytes[piece.char_start]..bytes[piece.char_end]], piece.text);
+        assert!(piece.token_count <= 64, "{piece:?}");
+    }
+    for i in [0, 7_777, 19_999] {
+        let needle = format!("Paragraph {i}: the café");
+        assert!(pieces.iter().any(|p| p.text.contains(&needle)), "{needle} lost");
+    }
+
+    // Told to stop, it stops at once with `Cancelled`.
+    let mut calls = 0;
+    let err = chunker
+        .chunk_with_progress(DocumentKind::Text, &extracted, |_, _| {
+            calls += 1;
+            if calls == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+    assert_eq!(calls, 2);
+}

@@ -349,3 +349,42 @@ async fn recovery_removes_partial_uploads_and_gives_up_on_files_that_crash_extra
     let done = restarted.wait_until_done(poison, WAIT).await.unwrap();
     assert_eq!(done.status, DocumentStatus::Ready, "{:?}", done.error);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_text_reports_chunking_progress_and_a_delete_stops_it() {
+    let h = Harness::new();
+    let text: String = (0..120_000)
+        .map(|i| format!("Line {i} tells of the orchard, the lantern and {i} small boats.\n"))
+        .collect();
+    let id = h.upload("large.txt", text.into_bytes()).await.unwrap().document.id;
+
+    // Chunking reports how far it got while it runs.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let doc = h.ingestor.catalog().get_document(id).unwrap();
+        if doc.status == DocumentStatus::Chunking && doc.progress > 0 {
+            break;
+        }
+        assert!(
+            matches!(
+                doc.status,
+                DocumentStatus::Queued | DocumentStatus::Extracting | DocumentStatus::Chunking
+            ),
+            "chunking ended before progress was seen: {doc:?}"
+        );
+        assert!(std::time::Instant::now() < deadline, "no chunking progress: {doc:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Deleted meanwhile: the document, its file and anything chunked are gone, and the
+    // worker is free again for the next document.
+    h.ingestor.delete(id).await.unwrap();
+    let next = h.upload("handbook.md", fixture("handbook.md")).await.unwrap().document.id;
+    h.ingestor.wait_until_done(next, WAIT).await.unwrap();
+    let catalog = h.ingestor.catalog();
+    assert_eq!(catalog.get_document(id).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(catalog.count_documents().unwrap(), 1);
+    let handbook_chunks = catalog.count_chunks(Some(next)).unwrap();
+    assert_eq!(catalog.count_chunks(None).unwrap(), handbook_chunks, "chunks of the deleted text");
+    assert_eq!(h.uploads().len(), 1, "{:?}", h.uploads());
+}

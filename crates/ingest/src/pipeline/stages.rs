@@ -3,14 +3,21 @@
 //! the outcome, `run_stages` does the work.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::Duration;
 
 use ragd_core::{Chunk, ChunkId, DocumentId, DocumentStatus};
 
 use super::{ChunkDiff, Ingestor};
-use crate::chunk::ChunkPiece;
+use crate::chunk::{ChunkPiece, Chunker};
 use crate::detect::DocumentKind;
-use crate::error::{Error, Result};
+use crate::error::Error;
+use crate::extract::Extracted;
+
+/// How often the chunking progress is recorded (and a delete noticed).
+const CHUNK_PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 /// Why a worker stopped early.
 pub(super) enum Stop {
@@ -109,11 +116,7 @@ impl Ingestor {
         }
 
         self.set_status(id, DocumentStatus::Chunking, 0).await?;
-        let (extracted, pieces) = blocking(move || {
-            let pieces = chunker.chunk(kind, &extracted)?;
-            Ok((extracted, pieces))
-        })
-        .await?;
+        let (extracted, pieces) = self.chunk_text(id, chunker, kind, extracted).await?;
         let max_chunks = self.inner.config.max_chunks_per_document;
         if pieces.len() > max_chunks {
             return Err(Stop::Failed(format!(
@@ -158,13 +161,74 @@ impl Ingestor {
     }
 }
 
-/// Runs CPU-bound work on the blocking pool; a panic becomes an error, not a crash.
-async fn blocking<T, F>(f: F) -> Result<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T> + Send + 'static,
-{
-    tokio::task::spawn_blocking(f).await?
+impl Ingestor {
+    /// Chunks on the blocking pool, recording the progress (share of the text done) every
+    /// [`CHUNK_PROGRESS_EVERY`]. The work stops at its next block when the document is
+    /// deleted meanwhile (`Stop::Gone`) or when this future is dropped (the runtime shutting
+    /// down), instead of running on for minutes on a large text.
+    async fn chunk_text(
+        &self,
+        id: DocumentId,
+        chunker: Arc<Chunker>,
+        kind: DocumentKind,
+        extracted: Extracted,
+    ) -> std::result::Result<(Extracted, Vec<ChunkPiece>), Stop> {
+        let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+        let percent = Arc::new(AtomicU8::new(0));
+        let (stop, done) = (Arc::clone(&cancel.0), Arc::clone(&percent));
+        let mut work = tokio::task::spawn_blocking(move || {
+            let pieces = chunker.chunk_with_progress(kind, &extracted, |bytes, total| {
+                done.store(percent_of(bytes, total), Ordering::Relaxed);
+                if stop.load(Ordering::Relaxed) {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
+            Ok::<_, Error>((extracted, pieces))
+        });
+        let mut recorded = 0;
+        loop {
+            tokio::select! {
+                joined = &mut work => {
+                    return match joined {
+                        Ok(Err(Error::Cancelled)) => Err(Stop::Gone),
+                        Ok(result) => Ok(result?),
+                        Err(join) => Err(Error::from(join).into()),
+                    };
+                }
+                () = tokio::time::sleep(CHUNK_PROGRESS_EVERY) => {
+                    let now = percent.load(Ordering::Relaxed);
+                    if now != recorded {
+                        // A deleted document fails this with `Stop::Gone`; dropping `cancel`
+                        // on the way out stops the work.
+                        self.set_status(id, DocumentStatus::Chunking, now).await?;
+                        recorded = now;
+                    } else {
+                        self.db(move |c| c.get_document(id)).await?;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sets its flag when dropped: the blocking work watching it stops at its next check.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// `done` of `total` in whole percent, below 100 until the stage is over.
+fn percent_of(done: usize, total: usize) -> u8 {
+    if total == 0 {
+        return 0;
+    }
+    let share = (done.saturating_mul(99) / total).min(99);
+    u8::try_from(share).unwrap_or(99)
 }
 
 /// Gives each new chunk whose text equals an old chunk's the old chunk's id (each old id
