@@ -303,8 +303,9 @@ pub enum RerankMethodSetting {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RerankSettings {
-    /// The reranking model: `none` (default: no stage), `bundled` (the bundled SmolLM2), or
-    /// the path of a GGUF model.
+    /// The reranking model: `none` (default: no stage), `bundled` (the bundled SmolLM2), the
+    /// path of a GGUF model, or a hub file `org/name/file.gguf` (from the cache, downloaded
+    /// into it when missing).
     pub model: String,
     /// How the model scores a passage: `query_likelihood` (default; any language model) or
     /// `judge` (a yes/no relevance judgement, for reranker models such as Qwen3-Reranker).

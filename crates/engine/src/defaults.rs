@@ -91,7 +91,7 @@ pub(crate) async fn default_reranker(
     let path = match settings.model.as_str() {
         "none" | "" => return Ok(None),
         "bundled" => config.bundled_chat_model(),
-        other => std::path::PathBuf::from(other),
+        other => reranker_file(config, other).await?,
     };
     #[cfg(feature = "llama")]
     {
@@ -123,6 +123,26 @@ pub(crate) async fn default_reranker(
             path.display()
         ))
     }
+}
+
+/// The GGUF file `model` names: a path, else a hub file `org/name/file.gguf` from the cache,
+/// downloaded into it when missing.
+async fn reranker_file(config: &EngineConfig, model: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::path::PathBuf::from(model);
+    let hub_file = ragd_hub::HubFile::parse(model).filter(|file| file.path.ends_with(".gguf"));
+    let Some(file) = hub_file.filter(|_| !path.exists()) else { return Ok(path) };
+    let hub = hub_config(config).ok_or_else(|| {
+        format!("the reranker {model:?} names a hub file, but no hub cache folder is known")
+    })?;
+    let client = ragd_hub::HubClient::new(hub).map_err(|err| err.to_string())?;
+    let progress = |p: &ragd_hub::Progress<'_>| {
+        tracing::debug!(model, percent = p.percent(), "downloading the reranker");
+    };
+    let mut paths = client
+        .download(std::slice::from_ref(&file), &progress)
+        .await
+        .map_err(|err| format!("cannot get the reranker {model} from the hub: {err}"))?;
+    paths.pop().ok_or_else(|| "the hub client returned no file".to_owned())
 }
 
 /// The vector store of `generation` (LanceDB, feature `lance`), its tables stamped with

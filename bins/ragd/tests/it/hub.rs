@@ -143,3 +143,26 @@ async fn the_embedding_model_comes_from_the_hub_by_repo_id() {
     assert!(engine.embedder().is_some());
     assert!(hub.requests().is_empty(), "{:?}", hub.requests());
 }
+
+#[tokio::test]
+async fn the_reranker_comes_from_the_hub_by_file_reference() {
+    let hub = FakeHub::start().await;
+    let repo = "test-org/reranker-gguf";
+    hub.add_file(repo, "judge.gguf", asset(ragd_core::assets::CHAT_MODEL.path), true);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("hub");
+    let mut config = hub_config(&dir.path().join("data"), &hub, &cache);
+    config.embedding.model_id = "sentence-transformers/all-MiniLM-L6-v2".to_owned();
+    config.rerank.model = format!("{repo}/judge.gguf");
+
+    let engine = ragd_engine::Engine::open(config.engine_config()).await.unwrap();
+    assert_eq!(engine.search().reranker_model(), Some("judge"));
+    let snapshot = cache.join("models--test-org--reranker-gguf/snapshots").join(hub.commit(repo));
+    assert!(snapshot.join("judge.gguf").is_symlink());
+
+    // A reference to a file the hub does not have leaves search without a reranker.
+    config.rerank.model = format!("{repo}/missing.gguf");
+    let config = ragd::Config { data_dir: dir.path().join("other"), ..config };
+    let engine = ragd_engine::Engine::open(config.engine_config()).await.unwrap();
+    assert_eq!(engine.search().reranker_model(), None);
+}
