@@ -80,14 +80,20 @@ impl Server {
     }
 
     /// SIGTERM and wait for a clean exit.
-    pub(crate) fn stop(mut self) {
+    pub(crate) fn stop(self) {
+        self.stop_within(Duration::from_secs(30));
+    }
+
+    /// SIGTERM and wait for the exit, at most `limit`; returns how long it took.
+    pub(crate) fn stop_within(mut self, limit: Duration) -> Duration {
         let pid = self.child.id().to_string();
+        let started = Instant::now();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(30);
         while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "ragd did not stop after SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
+            assert!(started.elapsed() < limit, "ragd did not stop within {limit:?} of SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
         }
+        started.elapsed()
     }
 }
 
@@ -450,4 +456,68 @@ fn sigkill_mid_sync_then_a_second_sync_matches_the_folder_exactly() {
     let mut expected: Vec<String> = ready.iter().map(|doc| doc.sha256.clone()).collect();
     expected.sort();
     assert_eq!(stored, expected, "uploads left behind or missing");
+}
+
+#[test]
+fn sigterm_while_a_large_text_is_chunking_stops_within_five_seconds_and_it_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let client = reqwest::Client::new();
+    // About 12 MB: chunking takes tens of seconds in the test build.
+    let text: String = (0..200_000)
+        .map(|i| format!("Line {i} of the ledger names the harbour, the copper and {i} ships.\n"))
+        .collect();
+    let files = [("ledger.txt".to_owned(), text)];
+
+    let server = Server::start(&data, dir.path());
+    let upload: Value = runtime.block_on(async {
+        let response = client
+            .post(server.url("/api/v1/documents"))
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(multipart(&files))
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    });
+    let id = upload["documents"][0]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let doc: Value = runtime.block_on(async {
+            let url = server.url(&format!("/api/v1/documents/{id}"));
+            client.get(url).send().await.unwrap().json().await.unwrap()
+        });
+        if doc["status"] == "chunking" && doc["progress"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(
+            doc["status"] != "ready" && doc["status"] != "embedding",
+            "chunked too soon: {doc}"
+        );
+        assert!(Instant::now() < deadline, "chunking never reported progress: {doc}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let took = server.stop_within(Duration::from_secs(5));
+    eprintln!("stopped {took:?} after SIGTERM, mid-chunking");
+
+    // Nothing half-written: no chunks stored, and the next start takes the document up again.
+    let catalog = Catalog::open(&data.join("ragd.sqlite3")).unwrap();
+    assert_eq!(catalog.count_chunks(None).unwrap(), 0);
+    drop(catalog);
+    let server = Server::start(&data, dir.path());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let doc: Value = runtime.block_on(async {
+            let url = server.url(&format!("/api/v1/documents/{id}"));
+            client.get(url).send().await.unwrap().json().await.unwrap()
+        });
+        if doc["status"] == "chunking" && doc["progress"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        assert_ne!(doc["status"], "failed", "{doc}");
+        assert!(Instant::now() < deadline, "the document was not resumed: {doc}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server.stop_within(Duration::from_secs(5));
 }
