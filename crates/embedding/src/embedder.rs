@@ -157,7 +157,8 @@ impl Embedder for OrtEmbedder {
     }
 
     fn count_tokens(&self, text: &str) -> ragd_core::Result<usize> {
-        let encoding = self.counter.encode(text, true).map_err(Error::Tokenize)?;
+        // Counting needs the ids only: `encode_fast` skips the offset bookkeeping.
+        let encoding = self.counter.encode_fast(text, true).map_err(Error::Tokenize)?;
         Ok(encoding.len())
     }
 
