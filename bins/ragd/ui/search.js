@@ -1,11 +1,14 @@
 // The search panel: one query, three rankings side by side (keyword, semantic, hybrid).
 //
-// `#/search?q=<query>&doc=<document id>&collection=<collection id>&top_k=<n>&filter=<JSON>` is a
-// search: submitting the form sets the hash, so back, forward and reload run it again. A
+// `#/search?q=<query>&doc=<document id>&collection=<collection id>&top_k=<n>&filter=<JSON>&rerank=1`
+// is a search: submitting the form sets the hash, so back, forward and reload run it again. A
 // document and a collection together search their union (the API's `document_ids` and
 // `collection_ids`); neither searches every document. `filter` is a metadata filter, sent as
 // the API's `filter` (it narrows the documents searched); text that is not JSON is refused
-// here, and the server's objection to a filter (a 400) is shown under its field. The three POSTs to /api/v1/search/* run in
+// here, and the server's objection to a filter (a 400) is shown under its field. `rerank=1`
+// asks the hybrid search to rerank its candidates (`rerank: true`; without a reranker the
+// server's 503 shows in that column), and each reranked hit shows its fused and rerank
+// scores beside its ranks. The three POSTs to /api/v1/search/* run in
 // parallel and each column shows its own answer or its own error. Every hit links to its
 // chunk in its document (`#/documents/<id>?chunk=<chunk id>`). Keyword snippets go through
 // dom.js `snippet()`, so only their `<mark>` markers become elements; all other text is text.
@@ -53,6 +56,7 @@ function readRequest(query) {
     collection: (query.get('collection') ?? '').trim(),
     topK: topK(query.get('top_k')),
     filter: (query.get('filter') ?? '').trim(),
+    rerank: query.get('rerank') === '1',
   };
 }
 
@@ -61,12 +65,13 @@ function topK(value) {
   return Number.isFinite(n) ? Math.min(MAX_TOP_K, Math.max(1, n)) : DEFAULT_TOP_K;
 }
 
-function hashOf({ q, doc, collection, topK: k, filter }) {
+function hashOf({ q, doc, collection, topK: k, filter, rerank }) {
   const params = new URLSearchParams({ q });
   if (doc) params.set('doc', doc);
   if (collection) params.set('collection', collection);
   if (k !== DEFAULT_TOP_K) params.set('top_k', String(k));
   if (filter) params.set('filter', filter);
+  if (rerank) params.set('rerank', '1');
   return `#/search?${params}`;
 }
 
@@ -93,6 +98,7 @@ function searchForm(request, signal, onSearch) {
     step: 1, value: String(request.topK), inputmode: 'numeric' });
   const filter = filterInput('search-filter', request.filter);
   filter.addEventListener('input', () => fieldError(filter, null));
+  const rerank = h('input', { id: 'search-rerank', name: 'rerank', type: 'checkbox', checked: request.rerank });
   const form = h('form', { id: 'search-form', class: 'card search-form', role: 'search', novalidate: true },
     h('div', { class: 'row' },
       h('div', { class: 'grow search-query-field' }, field('Query', query)),
@@ -102,10 +108,14 @@ function searchForm(request, signal, onSearch) {
       h('div', { class: 'field search-submit' }, h('button', { type: 'submit', class: 'primary', text: 'Search' }))),
     h('div', { class: 'row' },
       h('div', { class: 'search-filter-field' },
-        field('Metadata filter (JSON, optional)', filter, `Only documents whose metadata matches, e.g. ${FILTER_EXAMPLE}`))));
+        field('Metadata filter (JSON, optional)', filter, `Only documents whose metadata matches, e.g. ${FILTER_EXAMPLE}`)),
+      h('div', { class: 'field search-rerank-field' },
+        h('span', { class: 'check' }, rerank,
+          h('label', { for: 'search-rerank', text: 'Rerank the hybrid hits' })),
+        h('p', { class: 'hint muted', text: 'A language model reads query and passage together (slower)' }))));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    const next = readForm(query, documents, collections, count, filter);
+    const next = readForm(query, documents, collections, count, filter, rerank);
     if (next) onSearch(next);
   });
   loadDocuments(documents, request.doc, signal);
@@ -114,7 +124,7 @@ function searchForm(request, signal, onSearch) {
 }
 
 /** The form's request, or null (with the problem shown at its field) when it is not valid. */
-function readForm(query, documents, collections, count, filterField) {
+function readForm(query, documents, collections, count, filterField, rerank) {
   const q = query.value.trim();
   const k = Number(count.value);
   const filter = filterField.value.trim();
@@ -126,7 +136,7 @@ function readForm(query, documents, collections, count, filterField) {
   if (!q) { query.focus(); return null; }
   if (!kValid) { count.focus(); return null; }
   if (filterProblem) { filterField.focus(); return null; }
-  return { q, doc: documents.value, collection: collections.value, topK: k, filter };
+  return { q, doc: documents.value, collection: collections.value, topK: k, filter, rerank: rerank.checked };
 }
 
 /** Fills the document choice with the ready documents, by name. */
@@ -221,7 +231,7 @@ async function collectionId(key, signal) {
 }
 
 /** The three searches in parallel; each column fills when its answer comes. */
-async function runSearch({ q, doc, collection, topK: k, filter: filterText }, columns, signal) {
+async function runSearch({ q, doc, collection, topK: k, filter: filterText, rerank }, columns, signal) {
   const filterField = document.getElementById('search-filter');
   const { filter, error } = parseFilter(filterText);
   if (error) {
@@ -247,7 +257,8 @@ async function runSearch({ q, doc, collection, topK: k, filter: filterText }, co
     }
   };
   for (const column of columns) {
-    post(`/api/v1/search/${column.mode}`, body, { signal })
+    const asked = column.mode === 'hybrid' && rerank ? { ...body, rerank: true } : body;
+    post(`/api/v1/search/${column.mode}`, asked, { signal })
       .then((answer) => column.show(answer?.hits ?? []))
       .catch((err) => { if (!isAbort(err)) { refused(err); column.fail(err); } });
   }
@@ -272,12 +283,15 @@ function hitItem(hit, rank, mode) {
     h('p', { class: 'hit-text' }, text));
 }
 
-/** Where a fused hit stood in each list. */
+/** Where a fused hit stood in each list, and its fused and rerank scores when reranked. */
 function hybridRanks(hit) {
   const place = (n) => (n === null || n === undefined ? '–' : `#${n}`);
+  const reranked = Number.isFinite(hit.rerank_score) && Number.isFinite(hit.fused_score);
   return h('div', { class: 'hit-ranks muted' },
     'keyword ', h('span', { class: 'keyword-rank', text: place(hit.keyword_rank) }),
-    ' · semantic ', h('span', { class: 'semantic-rank', text: place(hit.semantic_rank) }));
+    ' · semantic ', h('span', { class: 'semantic-rank', text: place(hit.semantic_rank) }),
+    reranked ? [' · fused ', h('span', { class: 'fused-score', text: hit.fused_score.toFixed(4) }),
+      ' · rerank ', h('span', { class: 'rerank-score', text: hit.rerank_score.toFixed(3) })] : null);
 }
 
 /** The first `limit` chars (Unicode scalar values) of `text`, with "…" when cut. */

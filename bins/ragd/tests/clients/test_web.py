@@ -5,7 +5,9 @@ chat model loaded (bins/ragd/tests/it/web.rs starts it and runs this script).
 Flows, in order, each saving a screenshot into WEB_TEST_SCREENSHOTS:
   key        the page asks for the API key, refuses a wrong one, works with the right one;
   upload     two fixtures (a PDF and a DOCX) dropped in reach `ready`; one opens with chunks;
-  search     an exact term puts the right chunk first in the keyword list;
+  search     an exact term puts the right chunk first in the keyword list; with "Rerank"
+             ticked the hybrid hits show fused and rerank scores, and the box stays ticked on
+             reload;
   models     the bundled model loads and shows `loaded`; an invalid setting shows the
              server's own message next to the field; a valid one is saved;
   chat       a streamed answer appears token by token; its citation opens the cited chunk;
@@ -35,7 +37,11 @@ import urllib.request
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -198,6 +204,23 @@ def flow_search(page):
     again = page.one("#results-keyword li.hit", timeout=60)
     assert "two-pages.pdf" in again.text
     page.shot("search")
+    # Reranked: the hybrid hits carry both scores, in rerank order; the URL keeps the choice.
+    page.one("#search-rerank").click()
+    page.one("#search-query").send_keys(Keys.ENTER)
+
+    def rerank_scores():
+        try:
+            return [float(s.text) for s in page.find("#results-hybrid li.hit .rerank-score")]
+        except (StaleElementReferenceException, ValueError):
+            return None  # The column is being redrawn.
+
+    scores = page.wait("reranked hybrid hits", rerank_scores, 120)
+    assert scores == sorted(scores, reverse=True), f"in rerank order: {scores}"
+    assert page.find("#results-hybrid li.hit .fused-score"), "fused scores are shown"
+    assert "rerank=1" in page.d.current_url, page.d.current_url
+    page.d.refresh()
+    page.wait("the rerank box ticked after reload",
+              lambda: page.one("#search-rerank").is_selected(), 30)
 
 
 def flow_models(page):

@@ -20,9 +20,11 @@ use crate::served::{Api, Server, clients_python, run_script};
 /// The API key the server requires (the page asks for it).
 const KEY: &str = "web-test-key-7f3a";
 
-/// Configuration of the served `ragd`: keys, and no model until the page loads one.
-const SERVER_ENV: [(&str, &str); 5] = [
+/// Configuration of the served `ragd`: keys, no chat model until the page loads one, and
+/// the bundled model as the reranker.
+const SERVER_ENV: [(&str, &str); 6] = [
     ("RAGD_MODELS__AUTOLOAD", "none"),
+    ("RAGD_RERANK__MODEL", "bundled"),
     ("RAGD_AUTH__KEYS", KEY),
     ("RAGD_HUB__OFFLINE", "true"),
     ("RAGD_LOG__FILTER", "info"),
