@@ -21,14 +21,16 @@
 //! there is one (else a line break, a sentence end, a space), and each block is chunked on
 //! its own: the splitter's work per chunk grows with the text it is given, so a whole 50 MB
 //! text took many minutes, blocks keep the total linear in the text's length. A chunk never
-//! spans two blocks. Between blocks [`Chunker::chunk_with_progress`] reports how far it is
-//! and may be told to stop.
+//! spans two blocks. Blocks are split on up to four threads at once;
+//! [`Chunker::chunk_with_progress`] reports after each block how far it is and may be told to
+//! stop.
 
 use std::fmt;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use ragd_core::Embedder;
 use text_splitter::{ChunkCharIndex, ChunkConfig, ChunkSizer, MarkdownSplitter, TextSplitter};
@@ -240,42 +242,106 @@ impl Chunker {
         mut progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<Vec<ChunkPiece>> {
         let text = extracted.text.as_str();
+        let blocks: Vec<&str> = blocks(text, BLOCK_BYTES).collect();
+        let mut split: Vec<Option<Vec<Split<'_>>>> = vec![None; blocks.len()];
+        let workers = chunk_threads().min(blocks.len());
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let mut outcome = Ok(());
+        std::thread::scope(|scope| {
+            let (sender, done) = std::sync::mpsc::channel();
+            for _ in 0..workers {
+                let sender = sender.clone();
+                let (blocks, next, stop) = (&blocks, &next, &stop);
+                scope.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(block) = blocks.get(index) else { break };
+                        if sender.send((index, self.split(kind, block))).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            let mut bytes_done = 0;
+            for (index, result) in done {
+                match result {
+                    Ok(pieces) => split[index] = Some(pieces),
+                    Err(err) => outcome = Err(err),
+                }
+                bytes_done += blocks[index].len();
+                if outcome.is_ok() && progress(bytes_done, text.len()).is_break() {
+                    outcome = Err(Error::Cancelled);
+                }
+                if outcome.is_err() {
+                    stop.store(true, Ordering::Relaxed);
+                    break;
+                }
+            }
+        });
+        outcome?;
+
         let mut pieces = Vec::new();
-        let (mut byte_start, mut char_start) = (0, 0);
-        for block in blocks(text, BLOCK_BYTES) {
-            for piece in self.split(kind, block)? {
+        let mut char_start = 0;
+        for (block, split) in blocks.iter().zip(split) {
+            let split = split.ok_or_else(|| Error::Chunking("a block was not split".to_owned()))?;
+            for piece in split {
                 let ordinal = u32::try_from(pieces.len())
                     .map_err(|_| Error::Chunking("too many chunks for one document".to_owned()))?;
                 let start = char_start + piece.char_offset;
                 pieces.push(ChunkPiece {
                     ordinal,
-                    text: piece.chunk.to_owned(),
+                    text: piece.text.to_owned(),
                     char_start: start,
-                    char_end: start + piece.chunk.chars().count(),
-                    token_count: self.count_tokens(piece.chunk)?,
+                    char_end: start + piece.chars,
+                    token_count: piece.tokens,
                     page: extracted.page_at(start),
                     heading: extracted.heading_at(start).map(str::to_owned),
                 });
             }
-            byte_start += block.len();
             char_start += block.chars().count();
-            if progress(byte_start, text.len()).is_break() {
-                return Err(Error::Cancelled);
-            }
         }
         Ok(pieces)
     }
 
-    /// The chunks of one block, with char offsets into the block.
-    fn split<'t>(&self, kind: DocumentKind, block: &'t str) -> Result<Vec<ChunkCharIndex<'t>>> {
-        catch_unwind(AssertUnwindSafe(|| match kind {
+    /// The chunks of one block, with char offsets into the block and token counts.
+    fn split<'t>(&self, kind: DocumentKind, block: &'t str) -> Result<Vec<Split<'t>>> {
+        let indices: Vec<ChunkCharIndex<'t>> = catch_unwind(AssertUnwindSafe(|| match kind {
             DocumentKind::Markdown => self.markdown.chunk_char_indices(block).collect(),
             DocumentKind::Pdf | DocumentKind::Docx | DocumentKind::Html | DocumentKind::Text => {
                 self.text.chunk_char_indices(block).collect()
             }
         }))
-        .map_err(|_| Error::Chunking("the tokenizer failed while splitting the text".to_owned()))
+        .map_err(|_| Error::Chunking("the tokenizer failed while splitting the text".to_owned()))?;
+        indices
+            .into_iter()
+            .map(|piece| {
+                Ok(Split {
+                    char_offset: piece.char_offset,
+                    text: piece.chunk,
+                    chars: piece.chunk.chars().count(),
+                    tokens: self.count_tokens(piece.chunk)?,
+                })
+            })
+            .collect()
     }
+}
+
+/// One chunk of a block, as a worker thread found it.
+#[derive(Debug, Clone, Copy)]
+struct Split<'t> {
+    /// Chars before it in its block.
+    char_offset: usize,
+    text: &'t str,
+    /// Its length in chars.
+    chars: usize,
+    tokens: usize,
+}
+
+/// Threads one text is chunked on: the available parallelism, at most 4.
+fn chunk_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get).clamp(1, 4)
 }
 
 /// `text` in consecutive blocks of at most about `max` bytes (a block is longer only when
