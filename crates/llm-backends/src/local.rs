@@ -125,6 +125,19 @@ pub(crate) fn default_threads() -> i32 {
     i32::try_from(logical / 2).unwrap_or(i32::MAX).max(1)
 }
 
+/// The id a model reports: the configured one, else the file's stem.
+pub(crate) fn model_id_of(configured: Option<&str>, path: &Path) -> String {
+    configured.map_or_else(
+        || {
+            path.file_stem().map_or_else(
+                || path.display().to_string(),
+                |stem| stem.to_string_lossy().into_owned(),
+            )
+        },
+        str::to_owned,
+    )
+}
+
 /// Fails unless `path` is a readable file starting with the GGUF magic bytes.
 pub(crate) fn check_gguf(path: &Path) -> Result<()> {
     if !path.is_file() {
@@ -226,12 +239,7 @@ impl LocalLlm {
             .map_err(Error::Spawn)?;
         ready_rx.recv().map_err(|_| Error::WorkerStopped)??;
 
-        let model_id = config.model_id.clone().unwrap_or_else(|| {
-            path.file_stem().map_or_else(
-                || path.display().to_string(),
-                |stem| stem.to_string_lossy().into_owned(),
-            )
-        });
+        let model_id = model_id_of(config.model_id.as_deref(), path);
         tracing::info!(
             model = %model_id,
             path = %path.display(),

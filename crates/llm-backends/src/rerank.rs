@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Span;
 
 use crate::error::{Error, Result};
-use crate::local::{backend, check_gguf, default_threads, pick_template};
+use crate::local::{backend, check_gguf, default_threads, model_id_of, pick_template};
 
 /// The instruction of the system turn (Qwen3-Reranker's).
 const SYSTEM_PROMPT: &str = "Judge whether the Document meets the requirements based on the \
@@ -204,12 +204,7 @@ impl LlamaReranker {
             .map_err(Error::Spawn)?;
         ready_rx.recv().map_err(|_| Error::WorkerStopped)??;
 
-        let model_id = config.model_id.clone().unwrap_or_else(|| {
-            path.file_stem().map_or_else(
-                || path.display().to_string(),
-                |stem| stem.to_string_lossy().into_owned(),
-            )
-        });
+        let model_id = model_id_of(config.model_id.as_deref(), path);
         tracing::info!(
             model = %model_id,
             path = %path.display(),

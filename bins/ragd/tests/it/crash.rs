@@ -255,10 +255,7 @@ fn sigkill_mid_embedding_loses_no_acknowledged_document_and_leaves_no_orphans() 
     let deadline = Instant::now() + Duration::from_secs(300);
     for id in &acknowledged {
         loop {
-            let doc: Value = runtime.block_on(async {
-                let url = server.url(&format!("/api/v1/documents/{id}"));
-                client.get(url).send().await.unwrap().json().await.unwrap()
-            });
+            let doc = get_document(&server, &client, &runtime, id);
             if doc["status"] == "ready" {
                 break;
             }
@@ -286,6 +283,38 @@ fn sigkill_mid_embedding_loses_no_acknowledged_document_and_leaves_no_orphans() 
     }
 }
 
+/// `GET /api/v1/documents/{id}`.
+fn get_document(
+    server: &Server,
+    client: &reqwest::Client,
+    runtime: &tokio::runtime::Runtime,
+    id: &str,
+) -> Value {
+    runtime.block_on(async {
+        let url = server.url(&format!("/api/v1/documents/{id}"));
+        client.get(url).send().await.unwrap().json().await.unwrap()
+    })
+}
+
+/// `POST /api/v1/documents` with `files`; the answer's JSON.
+fn upload(
+    server: &Server,
+    client: &reqwest::Client,
+    runtime: &tokio::runtime::Runtime,
+    files: &[(String, String)],
+) -> Value {
+    runtime.block_on(async {
+        let response = client
+            .post(server.url("/api/v1/documents"))
+            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(multipart(files))
+            .send()
+            .await
+            .unwrap();
+        response.json().await.unwrap()
+    })
+}
+
 /// Waits until document `id` is `ready` (a `failed` ends the wait with a panic).
 pub(crate) fn wait_ready(
     server: &Server,
@@ -295,10 +324,7 @@ pub(crate) fn wait_ready(
 ) -> Value {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let doc: Value = runtime.block_on(async {
-            let url = server.url(&format!("/api/v1/documents/{id}"));
-            client.get(url).send().await.unwrap().json().await.unwrap()
-        });
+        let doc = get_document(server, client, runtime, id);
         if doc["status"] == "ready" {
             return doc;
         }
@@ -320,16 +346,8 @@ fn sigkill_mid_replacement_keeps_the_document_and_one_vector_per_chunk() {
     let new = format!("{half}{}", document(5));
 
     let server = Server::start(&data, dir.path());
-    let upload: Value = runtime.block_on(async {
-        let response = client
-            .post(server.url("/api/v1/documents"))
-            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
-            .body(multipart(&[("notes.txt".to_owned(), old.clone())]))
-            .send()
-            .await
-            .unwrap();
-        response.json().await.unwrap()
-    });
+    let upload: Value =
+        upload(&server, &client, &runtime, &[("notes.txt".to_owned(), old.clone())]);
     let id = upload["documents"][0]["id"].as_str().unwrap().to_owned();
     let before = wait_ready(&server, &client, &runtime, &id);
 
@@ -353,10 +371,7 @@ fn sigkill_mid_replacement_keeps_the_document_and_one_vector_per_chunk() {
     });
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let doc: Value = runtime.block_on(async {
-            let url = server.url(&format!("/api/v1/documents/{id}"));
-            client.get(url).send().await.unwrap().json().await.unwrap()
-        });
+        let doc = get_document(&server, &client, &runtime, &id);
         if doc["status"] == "embedding" && doc["progress"].as_u64().unwrap_or(0) > 0 {
             break;
         }
@@ -471,23 +486,11 @@ fn sigterm_while_a_large_text_is_chunking_stops_within_five_seconds_and_it_resum
     let files = [("ledger.txt".to_owned(), text)];
 
     let server = Server::start(&data, dir.path());
-    let upload: Value = runtime.block_on(async {
-        let response = client
-            .post(server.url("/api/v1/documents"))
-            .header("content-type", format!("multipart/form-data; boundary={BOUNDARY}"))
-            .body(multipart(&files))
-            .send()
-            .await
-            .unwrap();
-        response.json().await.unwrap()
-    });
+    let upload: Value = upload(&server, &client, &runtime, &files);
     let id = upload["documents"][0]["id"].as_str().unwrap().to_owned();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let doc: Value = runtime.block_on(async {
-            let url = server.url(&format!("/api/v1/documents/{id}"));
-            client.get(url).send().await.unwrap().json().await.unwrap()
-        });
+        let doc = get_document(&server, &client, &runtime, &id);
         if doc["status"] == "chunking" && doc["progress"].as_u64().unwrap_or(0) > 0 {
             break;
         }
@@ -508,10 +511,7 @@ fn sigterm_while_a_large_text_is_chunking_stops_within_five_seconds_and_it_resum
     let server = Server::start(&data, dir.path());
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let doc: Value = runtime.block_on(async {
-            let url = server.url(&format!("/api/v1/documents/{id}"));
-            client.get(url).send().await.unwrap().json().await.unwrap()
-        });
+        let doc = get_document(&server, &client, &runtime, &id);
         if doc["status"] == "chunking" && doc["progress"].as_u64().unwrap_or(0) > 0 {
             break;
         }
