@@ -86,7 +86,17 @@ impl ChatService {
             collection_ids: scope.collection_ids,
             filter: scope.filter,
         };
-        let hits = match searcher.hybrid(&query, searcher.hybrid_options(None)).await {
+        let options = searcher.hybrid_options(None);
+        let mut result = searcher.hybrid(&query, options).await;
+        if options.rerank_candidates.is_some()
+            && let Err(err) = &result
+        {
+            // Reranking is an improvement, not a requirement: a busy or failing reranker
+            // leaves the fused order.
+            tracing::warn!(scope = caller, error = %err, "reranking failed; using the fused order");
+            result = searcher.hybrid(&query, searcher.hybrid_options(Some(false))).await;
+        }
+        let hits = match result {
             Ok(hits) => hits,
             Err(err) if err.kind() == ErrorKind::Unavailable => {
                 searcher.keyword(&query).await.unwrap_or_default()

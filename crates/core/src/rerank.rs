@@ -26,6 +26,7 @@ pub trait Reranker: Send + Sync + fmt::Debug + 'static {
     ///
     /// # Errors
     /// `Overloaded` when the inference queue is full, `Unavailable` when the model is not
-    /// loaded, `Internal` for inference failures.
+    /// loaded, `ContextTooLong` when the query does not fit the model's window,
+    /// `InvalidInput` for text the model cannot take, `Internal` for inference failures.
     async fn score(&self, query: String, passages: Vec<String>) -> Result<Vec<f32>>;
 }

@@ -129,6 +129,13 @@ impl EngineConfig {
         if self.embedding.dimensions == 0 {
             return Err(Error::InvalidConfig("embedding.dimensions must be at least 1".to_owned()));
         }
+        let candidates = self.rerank.candidates;
+        if !(1..=ragd_search::MAX_RERANK_CANDIDATES).contains(&candidates) {
+            return Err(Error::InvalidConfig(format!(
+                "rerank.candidates ({candidates}) must be between 1 and {}",
+                ragd_search::MAX_RERANK_CANDIDATES
+            )));
+        }
         Ok(())
     }
 }

@@ -6,8 +6,8 @@
 //! - [`LocalLlm`]: GGUF models in-process through llama.cpp (`llama-cpp-2`), with a
 //!   dedicated `ragd-llm` generation thread fed by a bounded queue; [`LocalLlmConfig`]
 //!   says which model and how big a context.
-//! - [`LlamaReranker`]: a GGUF model as a yes/no relevance judge (`ragd_core::Reranker`),
-//!   for the rerank stage of search.
+//! - [`LlamaReranker`]: a GGUF model scoring passages for the rerank stage of search
+//!   (`ragd_core::Reranker`): query likelihood, or a yes/no judgement for reranker models.
 //! - [`remote::openai::OpenAiBackend`] and [`remote::ollama::OllamaBackend`]: models served
 //!   over HTTP by an OpenAI-compatible server (vLLM, llama.cpp server, LM Studio, TGI) or
 //!   Ollama, with timeouts, connect retries and classified errors.

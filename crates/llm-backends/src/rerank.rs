@@ -42,6 +42,9 @@ const SYSTEM_PROMPT: &str = "Judge whether the Document meets the requirements b
 /// The task line of the user turn.
 const INSTRUCTION: &str = "Given a search query, retrieve relevant passages that answer the query";
 
+/// The shortest a passage is cut to when its prompt does not fit the window.
+const MIN_PASSAGE_CHARS: usize = 64;
+
 /// The spellings of the two answers whose next-token logits are compared.
 const YES: [&str; 4] = ["yes", " yes", "Yes", " Yes"];
 const NO: [&str; 4] = ["no", " no", "No", " No"];
@@ -115,7 +118,8 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<f32>>>,
 }
 
-/// A GGUF model used as a yes/no relevance judge, implementing [`Reranker`].
+/// A GGUF model scoring passages against a query (query likelihood or a yes/no judgement,
+/// see [`RerankMethod`]), implementing [`Reranker`].
 pub struct LlamaReranker {
     model_id: String,
     queue_capacity: usize,
@@ -174,6 +178,7 @@ impl LlamaReranker {
             max_passage_chars: config.max_passage_chars,
         };
         let method = config.method;
+        let think = model.vocab().tokenize(b"<think>", false, true).len() == 1;
         thread::Builder::new()
             .name("ragd-rerank".to_owned())
             .spawn(move || {
@@ -192,6 +197,7 @@ impl LlamaReranker {
                     template,
                     yes,
                     no,
+                    think,
                     method,
                     limits,
                     batch: LlamaBatch::new(
@@ -270,6 +276,8 @@ struct Scorer<'m> {
     template: LlamaChatTemplate,
     yes: Vec<LlamaToken>,
     no: Vec<LlamaToken>,
+    /// Whether the vocabulary has a `<think>` token (its judge prompt closes a thinking block).
+    think: bool,
     method: RerankMethod,
     limits: Limits,
     batch: LlamaBatch<'static>,
@@ -303,7 +311,18 @@ impl Scorer<'_> {
     /// depended on where the prompt was split (llama.cpp's batched and single-token kernels
     /// round differently), so a passage scored differently among others than alone.
     fn score_one(&mut self, query: &str, passage: &str) -> Result<f32> {
-        let passage = cut(passage, self.limits.max_passage_chars);
+        // A passage whose prompt does not fit is cut shorter (scripts that take many tokens
+        // per char) until it fits; only a query too long for the window is an error.
+        let mut limit = self.limits.max_passage_chars;
+        loop {
+            match self.score_cut(query, cut(passage, limit)) {
+                Err(Error::ContextTooLong { .. }) if limit > MIN_PASSAGE_CHARS => limit /= 2,
+                scored => return scored,
+            }
+        }
+    }
+
+    fn score_cut(&mut self, query: &str, passage: &str) -> Result<f32> {
         match self.method {
             RerankMethod::Judge => {
                 let tokens = self.judge_prompt(query, passage)?;
@@ -340,10 +359,14 @@ impl Scorer<'_> {
             .map(|(role, content)| LlamaChatMessage::new(role.to_owned(), content))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|err| Error::InvalidRequest(format!("a text contains a NUL byte: {err}")))?;
-        let prompt = self
+        let mut prompt = self
             .model
             .apply_chat_template(&self.template, &messages, true)
             .map_err(Error::Template)?;
+        if self.think {
+            // Models that think (Qwen3-Reranker) answer after an empty thinking block.
+            prompt.push_str("<think>\n\n</think>\n\n");
+        }
         let tokens = self.model.vocab().tokenize(prompt.as_bytes(), true, true);
         self.check_fits(tokens.len())?;
         Ok(tokens)

@@ -151,8 +151,9 @@ pub struct SearchHit {
     pub semantic_rank: Option<usize>,
     /// The fused RRF score (hybrid).
     pub fused_score: Option<f32>,
-    /// The reranker's score (reranked hybrid): the log-odds that the passage answers the
-    /// query; the hits are in its order.
+    /// The reranker's score (reranked hybrid), higher is better: the query's mean
+    /// log-probability after the passage (`query_likelihood`) or the log-odds of "yes"
+    /// (`judge`); the hits are in its order.
     pub rerank_score: Option<f32>,
 }
 
@@ -282,6 +283,15 @@ pub async fn hybrid(
         collection_ids,
         filter: metadata_filter(req.filter.as_ref())?,
     };
+    if let Some(asked) = req.rerank_candidates
+        && !(1..=ragd_search::MAX_RERANK_CANDIDATES).contains(&asked)
+    {
+        let message = format!(
+            "rerank_candidates must be between 1 and {}",
+            ragd_search::MAX_RERANK_CANDIDATES
+        );
+        return Err(ApiError::new(ErrorKind::InvalidInput, message).with_param("rerank_candidates"));
+    }
     let search = state.engine.search();
     // Naming a candidate count asks for reranking unless `rerank` says no.
     let defaults = search.hybrid_options(req.rerank.or(req.rerank_candidates.map(|_| true)));

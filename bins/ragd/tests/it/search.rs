@@ -186,12 +186,22 @@ async fn hybrid_reranks_with_the_bundled_model_and_explains_each_hit() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body["hits"][0]["rerank_score"].is_f64(), "{body}");
     for bad in [0, 201] {
-        let (status, body) = app
-            .post("/api/v1/search/hybrid", &json!({"query": query, "rerank_candidates": bad}))
-            .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains("rerank_candidates"));
+        for rerank in [true, false] {
+            let body = json!({"query": query, "rerank_candidates": bad, "rerank": rerank});
+            let (status, answer) = app.post("/api/v1/search/hybrid", &body).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+            assert!(answer["error"]["message"].as_str().unwrap().contains("rerank_candidates"));
+        }
     }
+}
+
+#[tokio::test]
+async fn a_rerank_candidate_count_out_of_range_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::test_config(&dir.path().join("data"));
+    config.rerank.candidates = 0;
+    let err = ragd_engine::Engine::open(config.engine_config()).await.unwrap_err();
+    assert!(err.to_string().contains("rerank.candidates"), "{err}");
 }
 
 #[tokio::test]

@@ -199,13 +199,20 @@ impl Ingestor {
                 }
                 () = tokio::time::sleep(CHUNK_PROGRESS_EVERY) => {
                     let now = percent.load(Ordering::Relaxed);
-                    if now != recorded {
-                        // A deleted document fails this with `Stop::Gone`; dropping `cancel`
-                        // on the way out stops the work.
-                        self.set_status(id, DocumentStatus::Chunking, now).await?;
-                        recorded = now;
+                    let checked = if now == recorded {
+                        self.db(move |c| c.get_document(id)).await.map(drop)
                     } else {
-                        self.db(move |c| c.get_document(id)).await?;
+                        self.db(move |c| c.set_status(id, DocumentStatus::Chunking, now, None)).await
+                    };
+                    match checked.map_err(Stop::from) {
+                        Ok(()) => recorded = now,
+                        // Deleted: dropping `cancel` on the way out stops the work.
+                        Err(Stop::Gone) => return Err(Stop::Gone),
+                        // A progress report that failed (a busy database) is not the
+                        // document's failure; the next one may succeed.
+                        Err(Stop::Failed(reason)) => {
+                            tracing::debug!(document_id = %id, %reason, "chunking progress not recorded");
+                        }
                     }
                 }
             }

@@ -99,6 +99,13 @@ async fn long_passages_are_cut_to_fit() {
     let scored = scores("Which animal jumps over the dog?", &[&long]).await;
     assert!(scored[0].is_finite() && scored[0] < 0.0, "{scored:?}");
 
+    // Many tokens per char: cut shorter until the prompt fits, never an error for the search.
+    let small =
+        LlamaReranker::load(&LlamaRerankerConfig { context_length: 256, ..config() }).unwrap();
+    let emoji = "🙂🚲🌧️ ".repeat(1000);
+    let scored = small.score("weather".to_owned(), vec![emoji, "rain".to_owned()]).await.unwrap();
+    assert!(scored.iter().all(|s| s.is_finite()), "{scored:?}");
+
     let query = "word ".repeat(400);
     let err = reranker.score(query, vec!["short".to_owned()]).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ContextTooLong, "{err}");
