@@ -130,7 +130,7 @@ impl EngineConfig {
             return Err(Error::InvalidConfig("embedding.dimensions must be at least 1".to_owned()));
         }
         let candidates = self.rerank.candidates;
-        if !(1..=ragd_search::MAX_RERANK_CANDIDATES).contains(&candidates) {
+        if ragd_search::check_rerank_candidates(candidates).is_err() {
             return Err(Error::InvalidConfig(format!(
                 "rerank.candidates ({candidates}) must be between 1 and {}",
                 ragd_search::MAX_RERANK_CANDIDATES

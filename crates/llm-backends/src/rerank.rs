@@ -182,10 +182,10 @@ impl LlamaReranker {
         thread::Builder::new()
             .name("ragd-rerank".to_owned())
             .spawn(move || {
-                let context_length = config_context(&params);
                 let context = match worker_model.new_context(backend, params) {
                     Ok(context) => context,
                     Err(source) => {
+                        let context_length = limits.context_length;
                         let _ = ready_tx.send(Err(Error::CreateContext { context_length, source }));
                         return;
                     }
@@ -242,11 +242,6 @@ impl Reranker for LlamaReranker {
         })?;
         Ok(answer.await.map_err(|_| Error::WorkerStopped)??)
     }
-}
-
-/// The context length the parameters ask for, for error messages.
-fn config_context(params: &LlamaContextParams) -> u32 {
-    params.n_ctx().map_or(0, NonZeroU32::get)
 }
 
 /// The tokens that spell an answer as one token, without duplicates.

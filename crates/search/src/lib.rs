@@ -24,5 +24,5 @@ pub use error::{Error, Result};
 pub use fusion::{RankedList, fuse};
 pub use searcher::{
     Hit, HybridOptions, MAX_RERANK_CANDIDATES, MAX_TOP_K, RerankStage, SearchQuery, Searcher,
-    SearcherParts,
+    SearcherParts, check_rerank_candidates,
 };

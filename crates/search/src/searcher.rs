@@ -19,6 +19,20 @@ pub const MAX_TOP_K: usize = 100;
 /// The most fused candidates one search may hand to the reranker.
 pub const MAX_RERANK_CANDIDATES: usize = 200;
 
+/// Checks a rerank candidate count: 1 to [`MAX_RERANK_CANDIDATES`].
+///
+/// # Errors
+/// `InvalidInput` naming `rerank_candidates` and the range.
+pub fn check_rerank_candidates(candidates: usize) -> Result<()> {
+    if (1..=MAX_RERANK_CANDIDATES).contains(&candidates) {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "rerank_candidates must be between 1 and {MAX_RERANK_CANDIDATES}"
+        )))
+    }
+}
+
 /// What a search looks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchQuery {
@@ -187,15 +201,11 @@ impl Searcher {
         }
         let reranker = match options.rerank_candidates {
             None => None,
-            Some(candidates) if candidates == 0 || candidates > MAX_RERANK_CANDIDATES => {
-                return Err(Error::InvalidInput(format!(
-                    "rerank_candidates must be between 1 and {MAX_RERANK_CANDIDATES}"
-                )));
+            Some(candidates) => {
+                check_rerank_candidates(candidates)?;
+                let stage = self.rerank.as_ref().ok_or(Error::NoReranker)?;
+                Some((&stage.reranker, candidates.max(query.top_k)))
             }
-            Some(candidates) => match &self.rerank {
-                Some(stage) => Some((&stage.reranker, candidates.max(query.top_k))),
-                None => return Err(Error::NoReranker),
-            },
         };
         let Some(query) = self.scoped(query).await? else { return Ok(Vec::new()) };
         let query = &query;

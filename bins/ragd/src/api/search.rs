@@ -283,14 +283,10 @@ pub async fn hybrid(
         collection_ids,
         filter: metadata_filter(req.filter.as_ref())?,
     };
-    if let Some(asked) = req.rerank_candidates
-        && !(1..=ragd_search::MAX_RERANK_CANDIDATES).contains(&asked)
-    {
-        let message = format!(
-            "rerank_candidates must be between 1 and {}",
-            ragd_search::MAX_RERANK_CANDIDATES
-        );
-        return Err(ApiError::new(ErrorKind::InvalidInput, message).with_param("rerank_candidates"));
+    // Checked even when it does not rerank: a bad count is a bad request either way.
+    if let Some(asked) = req.rerank_candidates {
+        ragd_search::check_rerank_candidates(asked)
+            .map_err(|err| ApiError::from(err).with_param("rerank_candidates"))?;
     }
     let search = state.engine.search();
     // Naming a candidate count asks for reranking unless `rerank` says no.

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use ragd_core::{Chunk, ChunkId, DocumentId, DocumentStatus};
@@ -173,17 +173,15 @@ impl Ingestor {
         kind: DocumentKind,
         extracted: Extracted,
     ) -> std::result::Result<(Extracted, Vec<ChunkPiece>), Stop> {
-        let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+        let stop = tokio_util::sync::CancellationToken::new();
+        // Cancels the work whenever this future ends, returned or dropped.
+        let _cancel = stop.clone().drop_guard();
         let percent = Arc::new(AtomicU8::new(0));
-        let (stop, done) = (Arc::clone(&cancel.0), Arc::clone(&percent));
+        let done = Arc::clone(&percent);
         let mut work = tokio::task::spawn_blocking(move || {
             let pieces = chunker.chunk_with_progress(kind, &extracted, |bytes, total| {
                 done.store(percent_of(bytes, total), Ordering::Relaxed);
-                if stop.load(Ordering::Relaxed) {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
+                if stop.is_cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
             })?;
             Ok::<_, Error>((extracted, pieces))
         });
@@ -206,7 +204,7 @@ impl Ingestor {
                     };
                     match checked.map_err(Stop::from) {
                         Ok(()) => recorded = now,
-                        // Deleted: dropping `cancel` on the way out stops the work.
+                        // Deleted: the drop guard on the way out stops the work.
                         Err(Stop::Gone) => return Err(Stop::Gone),
                         // A progress report that failed (a busy database) is not the
                         // document's failure; the next one may succeed.
@@ -217,15 +215,6 @@ impl Ingestor {
                 }
             }
         }
-    }
-}
-
-/// Sets its flag when dropped: the blocking work watching it stops at its next check.
-struct CancelOnDrop(Arc<AtomicBool>);
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
     }
 }
 
