@@ -77,7 +77,7 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
     // The server as it runs for real: the bundled model loaded (so the chat path answers,
     // not only 503) and an API key required, which schemathesis sends with every request.
     let key = "xtask-fuzz-key";
-    let options = ServeOptions { bundled_model: true, api_key: Some(key) };
+    let options = ServeOptions { bundled_model: true, api_key: Some(key), env: &[] };
     let (server, port) = serve_ragd(&data, &assets, options)?;
 
     let url = format!("http://127.0.0.1:{port}/openapi.json");

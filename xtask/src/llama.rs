@@ -416,6 +416,9 @@ type Samples = std::collections::BTreeMap<(String, Runner), Vec<f64>>;
 
 /// `cargo xtask bench-llm`: ragd's `LocalLlm` against `llama-bench` on the bundled GGUF.
 pub(crate) fn bench_llm(args: &[String]) -> Result<()> {
+    if crate::bench::llm_concurrency::wanted(args) {
+        return crate::bench::llm_concurrency::run(args);
+    }
     let options = BenchOptions::parse(args)?;
     let assets = crate::setup()?;
     let tools = ToolsDir::locate()?;

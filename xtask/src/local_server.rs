@@ -49,6 +49,8 @@ pub(crate) struct ServeOptions<'a> {
     pub(crate) bundled_model: bool,
     /// Require this API key (else the API is open).
     pub(crate) api_key: Option<&'a str>,
+    /// More environment variables (configuration keys such as `RAGD_MODELS__PARALLEL`).
+    pub(crate) env: &'a [(&'a str, String)],
 }
 
 /// `ragd serve` from the test build on a free loopback port over `data`, with the hub
@@ -71,6 +73,7 @@ pub(crate) fn serve_ragd(
     if let Some(key) = options.api_key {
         cmd.env("RAGD_AUTH__KEYS", key);
     }
+    cmd.envs(options.env.iter().map(|(name, value)| (name, value)));
     crate::passive_openmp(&mut cmd);
     Ok((spawn_listening(cmd, port)?, port))
 }

@@ -61,6 +61,8 @@ commands:
                        re-embed with another model vs a plain ingest; search latency meanwhile
   bench llm [--rounds R] [--reps N] [--threads T] [--pp P] [--tg G] [--record]
                        tokens/s of the local LLM vs llama-bench on the bundled GGUF
+  bench llm --concurrency 1,2,4,8 [--rounds R] [--tokens T] [--context C] [--record]
+                       concurrent chats over HTTP vs llama-server --parallel N
                        (benchmarks append their results to docs/BENCHMARKS.md)
   llama-tools          build llama.cpp's llama-server and llama-bench (cached; test does it too)
   third-party [--check]

@@ -73,7 +73,8 @@ pub struct ChatConfig {
     pub tag_every: u32,
     /// The most automatic tags per session.
     pub max_auto_tags: usize,
-    /// Replies generated at the same time, over all sessions.
+    /// Replies generated at the same time, over all sessions (the default matches the
+    /// local model's default `parallel`, the requests it decodes at once).
     pub max_concurrent_generations: usize,
     /// Replies that may wait for a generation slot; more are refused as `Overloaded`.
     pub max_queued_generations: usize,
@@ -97,7 +98,7 @@ impl Default for ChatConfig {
             tagging: TaggingMode::Keywords,
             tag_every: 5,
             max_auto_tags: 5,
-            max_concurrent_generations: 2,
+            max_concurrent_generations: 4,
             max_queued_generations: 16,
         }
     }

@@ -126,6 +126,13 @@ impl EngineConfig {
                 ingest.chunk_overlap_tokens, ingest.chunk_max_tokens
             )));
         }
+        let parallel = self.models.parallel;
+        if !(1..=ragd_llm_backends::MAX_PARALLEL).contains(&parallel) {
+            return Err(Error::InvalidConfig(format!(
+                "models.parallel ({parallel}) must be between 1 and {}",
+                ragd_llm_backends::MAX_PARALLEL
+            )));
+        }
         if self.embedding.dimensions == 0 {
             return Err(Error::InvalidConfig("embedding.dimensions must be at least 1".to_owned()));
         }
@@ -272,6 +279,10 @@ pub struct ModelsSettings {
     pub autoload: String,
     /// Context window for the autoloaded model (default: the model's, capped at 4096).
     pub context_length: Option<u32>,
+    /// How many requests a local model generates for at once, by continuous batching; each
+    /// holds `context_length` tokens of KV cache, so memory grows with it. More requests
+    /// wait in the queue.
+    pub parallel: usize,
     /// More folders local models may be loaded from by path (besides `dir`, the Hugging
     /// Face cache and the assets dir); a path outside all of them is refused.
     pub allowed_dirs: Vec<PathBuf>,
@@ -288,6 +299,7 @@ impl Default for ModelsSettings {
             hf_cache_dir: None,
             autoload: "bundled".to_owned(),
             context_length: None,
+            parallel: ragd_llm_backends::DEFAULT_PARALLEL,
             allowed_dirs: Vec::new(),
             openai_url: "http://127.0.0.1:8000/v1".to_owned(),
             ollama_url: "http://127.0.0.1:11434".to_owned(),

@@ -290,6 +290,7 @@ pub(crate) fn model_manager(config: &EngineConfig) -> ModelManager {
         default_openai_url: config.models.openai_url.clone(),
         default_ollama_url: config.models.ollama_url.clone(),
         hub: hub_config(config),
+        parallel: config.models.parallel,
     })
 }
 

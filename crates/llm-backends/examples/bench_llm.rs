@@ -152,6 +152,8 @@ async fn main() -> Result<(), BoxError> {
     config.threads = options.threads;
     let context = options.pp + usize::try_from(options.tg)? + 64;
     config.context_length = Some(u32::try_from(context.max(512))?);
+    // One request at a time, as llama-bench runs one sequence.
+    config.parallel = 1;
     let llm = tokio::task::spawn_blocking(move || LocalLlm::load(&config)).await??;
     // Warm-up, as llama-bench does one run before measuring.
     llm.complete(ask("hello".to_owned(), greedy(8))).await?;

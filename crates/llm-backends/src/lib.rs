@@ -4,8 +4,9 @@
 //! model registry:
 //!
 //! - [`LocalLlm`]: GGUF models in-process through llama.cpp (`llama-cpp-2`), with a
-//!   dedicated `ragd-llm` generation thread fed by a bounded queue; [`LocalLlmConfig`]
-//!   says which model and how big a context.
+//!   dedicated `ragd-llm` generation thread fed by a bounded queue that decodes up to
+//!   [`DEFAULT_PARALLEL`] requests at once by continuous batching; [`LocalLlmConfig`]
+//!   says which model, how big a context and how many at once.
 //! - [`LlamaReranker`]: a GGUF model scoring passages for the rerank stage of search
 //!   (`ragd_core::Reranker`): query likelihood, or a yes/no judgement for reranker models.
 //! - [`remote::openai::OpenAiBackend`] and [`remote::ollama::OllamaBackend`]: models served
@@ -41,3 +42,11 @@ pub use registry::{
 };
 #[cfg(feature = "llama")]
 pub use rerank::{LlamaReranker, LlamaRerankerConfig, RerankMethod};
+
+/// How many requests a local model generates for at once by default (`llama-server`'s
+/// default too).
+pub const DEFAULT_PARALLEL: usize = 4;
+
+/// The most requests one local model may generate for at once: each holds a sequence of
+/// the context, and the KV cache grows with the count.
+pub const MAX_PARALLEL: usize = 64;

@@ -2,9 +2,10 @@
 //!
 //! Two layers, as in `ragd-embedding`: the async front renders the chat template,
 //! tokenises and checks the context budget on the caller's thread, then hands a job to a
-//! bounded channel; one OS thread named `ragd-llm` owns the llama.cpp context, takes jobs
-//! one by one and streams [`CompletionDelta`]s back. A full queue is answered at once with
-//! `Overloaded`, and dropping the stream cancels the generation between two tokens.
+//! bounded channel; one OS thread named `ragd-llm` owns the llama.cpp context, runs up to
+//! [`LocalLlmConfig::parallel`] jobs at once by continuous batching (see `worker`) and
+//! streams [`CompletionDelta`]s back. A full queue is answered at once with `Overloaded`,
+//! and dropping the stream cancels the generation between two tokens.
 
 use std::fmt;
 use std::fs::File;
@@ -13,6 +14,7 @@ use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::thread;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -31,6 +33,7 @@ use tracing::Span;
 
 use crate::error::{Error, Result};
 use crate::worker::{self, Job};
+use crate::{DEFAULT_PARALLEL, MAX_PARALLEL};
 
 /// The context length used when the configuration names none and the model was trained
 /// on a longer one: KV-cache memory grows with it, and ragd's prompts are budgeted anyway.
@@ -38,9 +41,6 @@ pub const DEFAULT_MAX_CONTEXT: u32 = 4096;
 
 /// How many requests may wait for the generation thread by default.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16;
-
-/// How many deltas may wait for a slow reader before generation pauses.
-const DELTA_BUFFER: usize = 64;
 
 /// The first bytes of every GGUF file.
 const GGUF_MAGIC: &[u8; 4] = b"GGUF";
@@ -70,6 +70,10 @@ pub struct LocalLlmConfig {
     pub model_id: Option<String>,
     /// How many requests may wait for the generation thread before `Overloaded`.
     pub queue_capacity: usize,
+    /// How many generations run at once, each in its own sequence of the context with
+    /// `context_length` tokens of KV cache (so the cache takes `parallel` times the memory
+    /// of one sequence); more wait in the queue. 1 to [`MAX_PARALLEL`].
+    pub parallel: usize,
 }
 
 impl LocalLlmConfig {
@@ -83,6 +87,7 @@ impl LocalLlmConfig {
             gpu_layers: 0,
             model_id: None,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            parallel: DEFAULT_PARALLEL,
         }
     }
 
@@ -98,6 +103,12 @@ impl LocalLlmConfig {
         }
         if self.queue_capacity == 0 {
             return Err(Error::InvalidConfig("queue_capacity must be at least 1".to_owned()));
+        }
+        if !(1..=MAX_PARALLEL).contains(&self.parallel) {
+            return Err(Error::InvalidConfig(format!(
+                "parallel must be between 1 and {MAX_PARALLEL}, not {}",
+                self.parallel
+            )));
         }
         Ok(())
     }
@@ -169,6 +180,7 @@ pub struct LocalLlm {
     model_id: String,
     context_length: u32,
     queue_capacity: usize,
+    parallel: usize,
     /// The template from the model's metadata, as [`LlmBackend::chat_template`] reports it.
     chat_template: Option<String>,
     /// The template prompts are rendered with (the model's, or the ChatML fallback).
@@ -184,12 +196,14 @@ impl fmt::Debug for LocalLlm {
             .field("model_id", &self.model_id)
             .field("context_length", &self.context_length)
             .field("queue_capacity", &self.queue_capacity)
+            .field("parallel", &self.parallel)
             .finish_non_exhaustive()
     }
 }
 
 impl LocalLlm {
-    /// Loads the model, creates its context and starts the `ragd-llm` generation thread.
+    /// Loads the model, creates its context (`parallel` sequences of `context_length`
+    /// tokens) and starts the `ragd-llm` generation thread.
     ///
     /// This blocks while the model loads; async callers run it inside
     /// `tokio::task::spawn_blocking`.
@@ -224,17 +238,33 @@ impl LocalLlm {
         let template = pick_template(&model, chat_template.as_deref())?;
 
         let model = Arc::new(model);
-        let mut context_params =
-            LlamaContextParams::default().with_n_ctx(NonZeroU32::new(context_length));
+        let parallel = config.parallel;
+        // One KV cache shared by the sequences, `parallel` times one request's context (as
+        // `llama-server --kv-unified`, its default): llama.cpp then evaluates any mix of
+        // sequences in one micro-batch, where split caches batch only runs of consecutive
+        // sequence ids. Each request is held to `context_length` by `start`, so together
+        // they always fit.
+        let too_large = || {
+            Error::InvalidConfig(format!(
+                "context_length {context_length} times parallel {parallel} is too large"
+            ))
+        };
+        let sequences = u32::try_from(parallel).map_err(|_| too_large())?;
+        let total_context = context_length.checked_mul(sequences).ok_or_else(too_large)?;
         let threads = config.threads.unwrap_or_else(default_threads);
-        context_params = context_params.with_n_threads(threads).with_n_threads_batch(threads);
+        let context_params = LlamaContextParams::default()
+            .with_n_ctx(NonZeroU32::new(total_context))
+            .with_n_seq_max(sequences)
+            .with_kv_unified(true)
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
         let (jobs, queue) = mpsc::channel(config.queue_capacity);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let worker_model = Arc::clone(&model);
         thread::Builder::new()
             .name("ragd-llm".to_owned())
             .spawn(move || {
-                worker::run(&worker_model, backend, context_params, &ready_tx, queue);
+                worker::run(&worker_model, backend, context_params, parallel, &ready_tx, queue);
             })
             .map_err(Error::Spawn)?;
         ready_rx.recv().map_err(|_| Error::WorkerStopped)??;
@@ -247,6 +277,7 @@ impl LocalLlm {
             trained_context = trained,
             gpu_layers = config.gpu_layers,
             threads,
+            parallel,
             has_chat_template = chat_template.is_some(),
             "loaded GGUF model"
         );
@@ -254,11 +285,18 @@ impl LocalLlm {
             model_id,
             context_length,
             queue_capacity: config.queue_capacity,
+            parallel,
             chat_template,
             template,
             model,
             jobs,
         })
+    }
+
+    /// How many generations run at once.
+    #[must_use]
+    pub fn parallel(&self) -> usize {
+        self.parallel
     }
 
     /// Renders `messages` with the chat template, the assistant's turn opened.
@@ -286,7 +324,10 @@ impl LocalLlm {
 
     /// Validates the request, renders and tokenises the prompt, checks that it fits and
     /// queues the job; returns the receiving end of its deltas.
-    fn start(&self, req: CompletionRequest) -> Result<mpsc::Receiver<Result<CompletionDelta>>> {
+    fn start(
+        &self,
+        req: CompletionRequest,
+    ) -> Result<mpsc::UnboundedReceiver<Result<CompletionDelta>>> {
         validate_settings(&req.settings)?;
         let prompt = self.render(&req.messages)?;
         let tokens = self.tokenize_prompt(&prompt);
@@ -305,8 +346,16 @@ impl LocalLlm {
                 context_length: self.context_length,
             });
         }
-        let (deltas, receiver) = mpsc::channel(DELTA_BUFFER);
-        let job = Job { tokens, settings: req.settings, span: Span::current(), deltas };
+        // Unbounded: a job sends at most `max_new_tokens` deltas, and a slow reader must
+        // not hold up the other sequences of the batch.
+        let (deltas, receiver) = mpsc::unbounded_channel();
+        let job = Job {
+            tokens,
+            settings: req.settings,
+            span: Span::current(),
+            deltas,
+            queued_at: Instant::now(),
+        };
         self.jobs.try_send(job).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => {
                 Error::Overloaded { capacity: self.queue_capacity }
@@ -372,7 +421,7 @@ fn validate_settings(settings: &GenerationSettings) -> Result<()> {
 
 /// Turns a delta receiver into the stream [`LlmBackend::stream`] returns.
 fn into_stream(
-    receiver: mpsc::Receiver<Result<CompletionDelta>>,
+    receiver: mpsc::UnboundedReceiver<Result<CompletionDelta>>,
 ) -> BoxStream<'static, ragd_core::Result<CompletionDelta>> {
     stream::unfold(receiver, |mut receiver| async move {
         let item = receiver.recv().await?;

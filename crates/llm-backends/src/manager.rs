@@ -136,8 +136,12 @@ pub struct ModelInfo {
     pub model: String,
     /// The id the backend reports, once loaded.
     pub model_id: Option<String>,
-    /// The context window, once loaded.
+    /// The context window of one request, once loaded.
     pub context_length: Option<usize>,
+    /// How many requests a local model generates for at once (each with `context_length`
+    /// tokens of KV cache), once loaded; `None` for remote servers, which schedule their
+    /// own.
+    pub parallel: Option<usize>,
     /// The model file (local models).
     pub path: Option<PathBuf>,
     /// The model file's size (local models), a lower bound of the memory it takes.
@@ -176,6 +180,9 @@ pub struct ManagerConfig {
     /// embedding the manager may want; the `ragd` server always sets it, so an API client
     /// cannot make it open arbitrary files.
     pub allowed_dirs: Vec<PathBuf>,
+    /// How many requests a local model generates for at once (`LocalLlmConfig::parallel`,
+    /// default 4).
+    pub parallel: usize,
 }
 
 #[derive(Debug)]
@@ -311,6 +318,7 @@ impl ModelManager {
                 model: request.model.clone(),
                 model_id: None,
                 context_length: None,
+                parallel: None,
                 path: None,
                 size_bytes: None,
             };
@@ -358,6 +366,7 @@ impl ModelManager {
             model: backend.model_id().to_owned(),
             model_id: Some(backend.model_id().to_owned()),
             context_length: Some(backend.context_length()),
+            parallel: None,
             path: None,
             size_bytes: None,
         };
@@ -410,6 +419,7 @@ impl ModelManager {
             model: request.model.clone(),
             model_id: None,
             context_length: None,
+            parallel: None,
             path: None,
             size_bytes: None,
         };
@@ -430,10 +440,13 @@ impl ModelManager {
                 let mut local = LocalLlmConfig::new(path);
                 local.context_length = request.context_length;
                 local.gpu_layers = request.gpu_layers;
+                local.parallel = config.parallel;
                 let loaded = tokio::task::spawn_blocking(move || LocalLlm::load(&local))
                     .await
-                    .map_err(|err| Error::internal("the model loader panicked").with_source(err))?;
-                Arc::new(loaded.map_err(Error::from)?)
+                    .map_err(|err| Error::internal("the model loader panicked").with_source(err))?
+                    .map_err(Error::from)?;
+                info.parallel = Some(loaded.parallel());
+                Arc::new(loaded)
             }
             BackendKind::Openai => {
                 let base_url =

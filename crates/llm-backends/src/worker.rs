@@ -1,20 +1,31 @@
-//! The `ragd-llm` generation thread: it owns the llama.cpp context and runs one job at a
-//! time.
+//! The `ragd-llm` generation thread: it owns the llama.cpp context and decodes up to
+//! `parallel` generations at once, by continuous batching.
 //!
 //! A job carries the prompt tokens (already rendered, tokenised and checked against the
-//! context by the caller) and a channel for the deltas. The thread evaluates the prompt in
-//! batches, samples token by token, turns the tokens into text (whole UTF-8 characters,
-//! stop sequences cut off) and stops early when the receiver is gone.
+//! context by the caller) and a channel for the deltas. Each running job holds one
+//! llama.cpp sequence of the context (its cells of the shared KV cache). Every step builds one
+//! batch: the last sampled token of each generating sequence, then as many prompt tokens of
+//! the jobs still reading their prompt as the step has room for. So a new job joins at the
+//! next step, a finished or cancelled one leaves and frees its sequence, and a long prompt
+//! is read in slices of one micro-batch while others generate: it delays their next token
+//! by at most one such slice, never by the whole prompt. After the decode each sequence
+//! with logits samples its own token with its own sampler chain, turns it into text (whole
+//! UTF-8 characters, stop sequences cut off) and sends it.
+//!
+//! Deltas go through unbounded channels (a generation sends at most `max_new_tokens` of
+//! them), so a caller that reads slowly never holds up the other sequences; one that is
+//! gone cancels its job at the next step.
 
 use ragd_core::metric_names as names;
 use std::num::NonZeroU32;
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
+use llama_cpp_2::DecodeError;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
-use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::llama_batch::{BatchAddError, LlamaBatch};
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
@@ -34,30 +45,30 @@ const RANDOM_SEED: u32 = u32::MAX;
 /// The batch size used when llama.cpp reports an unusable one.
 const FALLBACK_BATCH: usize = 512;
 
+/// Where a job's deltas go; a closed channel cancels the generation.
+pub(crate) type DeltaSender = mpsc::UnboundedSender<Result<CompletionDelta>>;
+
 /// One generation for the worker thread.
 pub(crate) struct Job {
-    /// The tokenised prompt; it fits the context together with `max_new_tokens`.
+    /// The tokenised prompt; it fits one sequence's context together with `max_new_tokens`.
     pub(crate) tokens: Vec<LlamaToken>,
     /// How to sample.
     pub(crate) settings: GenerationSettings,
-    /// The caller's span, entered while the job runs so its logs nest under the request.
+    /// The caller's span, entered while the job's logs are written.
     pub(crate) span: Span,
-    /// Where the deltas go; a closed channel cancels the generation.
-    pub(crate) deltas: mpsc::Sender<Result<CompletionDelta>>,
+    /// Where the deltas go.
+    pub(crate) deltas: DeltaSender,
+    /// When the caller queued it: time to first token counts the wait for a sequence.
+    pub(crate) queued_at: Instant,
 }
 
-/// How a finished (not cancelled) generation ended.
-struct Outcome {
-    finish_reason: FinishReason,
-    usage: TokenUsage,
-}
-
-/// The thread's body: creates the context, reports readiness, then answers jobs until
-/// every sender is dropped.
+/// The thread's body: creates the context, reports readiness, then runs jobs, up to
+/// `parallel` at once, until every sender is dropped and the running jobs are done.
 pub(crate) fn run(
     model: &LlamaModel,
     backend: &LlamaBackend,
     params: LlamaContextParams,
+    parallel: usize,
     ready: &SyncSender<Result<()>>,
     mut queue: mpsc::Receiver<Job>,
 ) {
@@ -70,146 +81,352 @@ pub(crate) fn run(
             return;
         }
     };
-    let mut generator = Generator::new(model, context);
+    let mut scheduler = Scheduler::new(model, context, parallel);
     let _ = ready.send(Ok(()));
 
-    while let Some(job) = queue.blocking_recv() {
-        // A caller that gave up before its turn no longer needs the work.
-        if job.deltas.is_closed() {
+    let mut open = true;
+    loop {
+        open = open && scheduler.admit(&mut queue);
+        if scheduler.slots.is_empty() {
+            if !open {
+                break;
+            }
+            // Nothing runs: sleep until a job arrives or the queue closes.
+            match queue.blocking_recv() {
+                Some(job) => scheduler.start(job),
+                None => break,
+            }
             continue;
         }
-        job.span.in_scope(|| match generator.generate(&job) {
-            Ok(Some(Outcome { finish_reason, usage })) => {
-                let _ =
-                    job.deltas.blocking_send(Ok(CompletionDelta::Done { finish_reason, usage }));
-            }
-            Ok(None) => tracing::debug!("generation cancelled: the receiver was dropped"),
-            Err(err) => {
-                tracing::warn!(error = %err, "generation failed");
-                let _ = job.deltas.blocking_send(Err(err));
-            }
-        });
+        scheduler.step();
     }
     tracing::debug!("LLM queue closed; generation thread exits");
 }
 
-/// The context, a reusable batch and the model they belong to.
-struct Generator<'m> {
+/// Where a running job is.
+enum Phase {
+    /// Reading its prompt; `done` tokens have been put in batches so far.
+    Prompt { done: usize },
+    /// Generating; `token` is the last one sampled, to be decoded at the next step.
+    Generating { token: LlamaToken },
+}
+
+/// A running job and its sequence.
+struct Slot {
+    job: Job,
+    /// The llama.cpp sequence id this job's tokens belong to.
+    seq: i32,
+    phase: Phase,
+    /// The position of the next token in the sequence.
+    position: i32,
+    /// Where in the current batch this slot's logits are, when it asked for some.
+    logits_at: Option<i32>,
+    sampler: LlamaSampler,
+    decoder: Utf8Decoder,
+    stops: StopMatcher,
+    generated: u32,
+    /// When the prompt was read and the first token sampled.
+    first_token: Option<Instant>,
+}
+
+/// What sampling did to a slot.
+enum Step {
+    /// It goes on.
+    Continue,
+    /// It finished for this reason (its last text was sent).
+    Finished(FinishReason),
+    /// Its receiver is gone.
+    Cancelled,
+}
+
+impl Slot {
+    fn new(job: Job, seq: i32, n_vocab: i32) -> Self {
+        let sampler = sampler(&job.settings, n_vocab);
+        let stops = StopMatcher::new(&job.settings.stop);
+        Self {
+            job,
+            seq,
+            phase: Phase::Prompt { done: 0 },
+            position: 0,
+            logits_at: None,
+            sampler,
+            decoder: Utf8Decoder::default(),
+            stops,
+            generated: 0,
+            first_token: None,
+        }
+    }
+
+    /// Samples the next token from the logits at `index` of the batch just decoded.
+    fn sample(&mut self, context: &LlamaContext<'_>, model: &LlamaModel, index: i32) -> Step {
+        let vocab = model.vocab();
+        // `sample` also feeds the token to the penalty window.
+        let token = self.sampler.sample(context, index);
+        self.first_token.get_or_insert_with(Instant::now);
+        if vocab.is_eog(token) {
+            return self.finish(FinishReason::Stop);
+        }
+        self.generated += 1;
+        let text = self.decoder.push(&vocab.token_to_piece(token, false, None));
+        let matched = self.stops.push(&text);
+        if !send_text(&self.job.deltas, matched.emit) {
+            return Step::Cancelled;
+        }
+        if matched.stopped {
+            return Step::Finished(FinishReason::StopSequence);
+        }
+        if self.generated >= self.job.settings.max_new_tokens {
+            return self.finish(FinishReason::Length);
+        }
+        self.phase = Phase::Generating { token };
+        Step::Continue
+    }
+
+    /// Flushes what was held back (a split character, a possible stop prefix) at the end.
+    fn finish(&mut self, reason: FinishReason) -> Step {
+        let matched = self.stops.push(&self.decoder.finish());
+        let mut text = matched.emit;
+        let reason = if matched.stopped {
+            FinishReason::StopSequence
+        } else {
+            text.push_str(&self.stops.finish());
+            reason
+        };
+        if send_text(&self.job.deltas, text) { Step::Finished(reason) } else { Step::Cancelled }
+    }
+
+    /// Sends `Done` and logs the generation's figures.
+    fn report(&self, finish_reason: FinishReason) {
+        let now = Instant::now();
+        let first = self.first_token.unwrap_or(now);
+        let usage = TokenUsage {
+            prompt_tokens: u32::try_from(self.job.tokens.len()).unwrap_or(u32::MAX),
+            completion_tokens: self.generated,
+        };
+        let tokens_per_s = rate(self.generated, now.duration_since(first));
+        metrics::counter!(names::GENERATION_TOKENS_TOTAL, "backend" => "llama-cpp")
+            .increment(u64::from(self.generated));
+        metrics::gauge!(names::GENERATION_TOKENS_PER_SECOND, "backend" => "llama-cpp")
+            .set(tokens_per_s);
+        self.job.span.in_scope(|| {
+            tracing::info!(
+                prompt_tokens = usage.prompt_tokens,
+                completion_tokens = usage.completion_tokens,
+                time_to_first_token_ms = first.duration_since(self.job.queued_at).as_millis(),
+                generation_tokens_per_s = tokens_per_s,
+                sequence = self.seq,
+                ?finish_reason,
+                "generation finished"
+            );
+        });
+        let _ = self.job.deltas.send(Ok(CompletionDelta::Done { finish_reason, usage }));
+    }
+}
+
+/// The context, a reusable batch, the running jobs and the free sequence ids.
+struct Scheduler<'m> {
     model: &'m LlamaModel,
     context: LlamaContext<'m>,
     batch: LlamaBatch<'static>,
     /// How many tokens one `decode` call takes.
     batch_capacity: usize,
+    /// How many prompt tokens a step takes while other sequences generate: one
+    /// micro-batch, so their next token waits for one slice of the prompt at most.
+    prompt_slice: usize,
+    slots: Vec<Slot>,
+    free_seqs: Vec<i32>,
+    n_vocab: i32,
 }
 
-impl<'m> Generator<'m> {
-    fn new(model: &'m LlamaModel, context: LlamaContext<'m>) -> Self {
+impl<'m> Scheduler<'m> {
+    fn new(model: &'m LlamaModel, context: LlamaContext<'m>, parallel: usize) -> Self {
         let batch_capacity = usize::try_from(context.n_batch())
             .ok()
             .filter(|&capacity| capacity > 0)
             .unwrap_or(FALLBACK_BATCH);
-        Self { model, context, batch: LlamaBatch::new(batch_capacity, 1), batch_capacity }
+        let prompt_slice = usize::try_from(context.n_ubatch())
+            .ok()
+            .filter(|&slice| slice > 0)
+            .unwrap_or(FALLBACK_BATCH)
+            .min(batch_capacity);
+        let seqs = i32::try_from(parallel).unwrap_or(i32::MAX);
+        Self {
+            model,
+            context,
+            batch: LlamaBatch::new(batch_capacity, 1),
+            batch_capacity,
+            prompt_slice,
+            slots: Vec::new(),
+            // Popped from the end: sequence 0 first.
+            free_seqs: (0..seqs).rev().collect(),
+            n_vocab: model.n_vocab(),
+        }
     }
 
-    /// Runs one job; `Ok(None)` when the receiver went away and generation was cancelled.
-    fn generate(&mut self, job: &Job) -> Result<Option<Outcome>> {
-        let settings = &job.settings;
-        let model = self.model;
-        let vocab = model.vocab();
-        self.context.clear_kv_cache();
+    /// Takes queued jobs while sequences are free; `false` once the queue is closed.
+    fn admit(&mut self, queue: &mut mpsc::Receiver<Job>) -> bool {
+        while !self.free_seqs.is_empty() {
+            match queue.try_recv() {
+                Ok(job) => self.start(job),
+                Err(mpsc::error::TryRecvError::Empty) => return true,
+                Err(mpsc::error::TryRecvError::Disconnected) => return false,
+            }
+        }
+        true
+    }
 
-        let prompt_started = Instant::now();
-        let mut position = self.evaluate_prompt(&job.tokens)?;
-        let prompt_elapsed = prompt_started.elapsed();
-
-        let generation_started = Instant::now();
-        let mut sampler = sampler(settings, model.n_vocab());
-        let mut decoder = Utf8Decoder::default();
-        let mut stops = StopMatcher::new(&settings.stop);
-        let mut generated: u32 = 0;
-        let mut finish_reason = loop {
-            // `sample` also feeds the token to the penalty window.
-            let token = sampler.sample(&self.context, self.batch.n_tokens() - 1);
-            if vocab.is_eog(token) {
-                break FinishReason::Stop;
-            }
-            generated += 1;
-            let text = decoder.push(&vocab.token_to_piece(token, false, None));
-            let matched = stops.push(&text);
-            if !send_text(&job.deltas, matched.emit) {
-                return Ok(None);
-            }
-            if matched.stopped {
-                break FinishReason::StopSequence;
-            }
-            if generated >= settings.max_new_tokens {
-                break FinishReason::Length;
-            }
-            if job.deltas.is_closed() {
-                return Ok(None);
-            }
-            self.batch.clear();
-            self.batch.add(token, position, &[0], true).map_err(Error::Batch)?;
-            position += 1;
-            self.context.decode(&mut self.batch).map_err(Error::Decode)?;
+    /// Gives `job` a free sequence (the caller checked there is one).
+    fn start(&mut self, job: Job) {
+        // A caller that gave up before its turn no longer needs the work.
+        if job.deltas.is_closed() {
+            return;
+        }
+        let Some(seq) = self.free_seqs.pop() else {
+            let _ = job.deltas.send(Err(Error::WorkerStopped));
+            return;
         };
+        self.slots.push(Slot::new(job, seq, self.n_vocab));
+    }
 
-        if finish_reason != FinishReason::StopSequence {
-            // Flush what was held back: a split character and a possible stop prefix.
-            let matched = stops.push(&decoder.finish());
-            let mut text = matched.emit;
-            if matched.stopped {
-                finish_reason = FinishReason::StopSequence;
+    /// Ends the slot at `index` (the others keep their order, oldest first): frees its
+    /// sequence and its cells of the KV cache.
+    fn release(&mut self, index: usize) {
+        let slot = self.slots.remove(index);
+        // Sequence ids are 0..parallel; `None` would clear every sequence.
+        let cleared = u32::try_from(slot.seq).is_ok_and(|seq| {
+            self.context.clear_kv_cache_seq(Some(seq), None, None).is_ok_and(|ok| ok)
+        });
+        if !cleared {
+            tracing::warn!(sequence = slot.seq, "llama.cpp did not clear a finished sequence");
+        }
+        self.free_seqs.push(slot.seq);
+    }
+
+    /// One decode step over every running job.
+    fn step(&mut self) {
+        // Jobs whose callers went away leave before any work is spent on them.
+        let mut index = 0;
+        while index < self.slots.len() {
+            if self.slots[index].job.deltas.is_closed() {
+                self.slots[index].job.span.in_scope(|| {
+                    tracing::debug!("generation cancelled: the receiver was dropped");
+                });
+                self.release(index);
             } else {
-                text.push_str(&stops.finish());
-            }
-            if !send_text(&job.deltas, text) {
-                return Ok(None);
+                index += 1;
             }
         }
-
-        let usage = TokenUsage {
-            prompt_tokens: u32::try_from(job.tokens.len()).unwrap_or(u32::MAX),
-            completion_tokens: generated,
-        };
-        let tokens_per_s = rate(generated, generation_started.elapsed());
-        metrics::counter!(names::GENERATION_TOKENS_TOTAL, "backend" => "llama-cpp")
-            .increment(u64::from(generated));
-        metrics::gauge!(names::GENERATION_TOKENS_PER_SECOND, "backend" => "llama-cpp")
-            .set(tokens_per_s);
-        tracing::info!(
-            prompt_tokens = usage.prompt_tokens,
-            completion_tokens = usage.completion_tokens,
-            prompt_tokens_per_s = rate(usage.prompt_tokens, prompt_elapsed),
-            generation_tokens_per_s = tokens_per_s,
-            ?finish_reason,
-            "generation finished"
-        );
-        Ok(Some(Outcome { finish_reason, usage }))
+        if self.slots.is_empty() {
+            return;
+        }
+        if let Err(err) = self.fill_batch() {
+            self.fail_all(&StepError::Batch(err));
+            return;
+        }
+        if let Err(err) = self.context.decode(&mut self.batch) {
+            self.fail_all(&StepError::Decode(err));
+            return;
+        }
+        let mut index = 0;
+        while index < self.slots.len() {
+            let slot = &mut self.slots[index];
+            let Some(at) = slot.logits_at.take() else {
+                index += 1;
+                continue;
+            };
+            match slot.sample(&self.context, self.model, at) {
+                Step::Continue => index += 1,
+                Step::Finished(reason) => {
+                    slot.report(reason);
+                    self.release(index);
+                }
+                Step::Cancelled => {
+                    slot.job.span.in_scope(|| {
+                        tracing::debug!("generation cancelled: the receiver was dropped");
+                    });
+                    self.release(index);
+                }
+            }
+        }
     }
 
-    /// Evaluates the prompt in batches, asking for logits of its last token only; returns
-    /// the position of the next token.
-    fn evaluate_prompt(&mut self, tokens: &[LlamaToken]) -> Result<i32> {
-        let mut position: i32 = 0;
-        let chunk_count = tokens.len().div_ceil(self.batch_capacity);
-        for (index, chunk) in tokens.chunks(self.batch_capacity).enumerate() {
-            self.batch.clear();
-            let last_chunk = index + 1 == chunk_count;
-            for (offset, &token) in chunk.iter().enumerate() {
-                let wants_logits = last_chunk && offset + 1 == chunk.len();
-                self.batch.add(token, position, &[0], wants_logits).map_err(Error::Batch)?;
-                position += 1;
+    /// Puts each generating sequence's last token in the batch, then prompt tokens of the
+    /// jobs still reading theirs, oldest first, up to the step's room.
+    fn fill_batch(&mut self) -> std::result::Result<(), BatchAddError> {
+        self.batch.clear();
+        let mut generating = 0;
+        for slot in &mut self.slots {
+            if let Phase::Generating { token } = slot.phase {
+                self.batch.add(token, slot.position, &[slot.seq], true)?;
+                slot.logits_at = Some(self.batch.n_tokens() - 1);
+                slot.position += 1;
+                generating += 1;
             }
-            self.context.decode(&mut self.batch).map_err(Error::Decode)?;
         }
-        Ok(position)
+        let mut room = if generating == 0 {
+            self.batch_capacity
+        } else {
+            self.prompt_slice.saturating_sub(generating).max(1)
+        }
+        .min(self.batch_capacity - generating);
+        for slot in &mut self.slots {
+            if room == 0 {
+                break;
+            }
+            let Phase::Prompt { done } = slot.phase else { continue };
+            let tokens = &slot.job.tokens;
+            let take = room.min(tokens.len() - done);
+            for (offset, &token) in tokens[done..done + take].iter().enumerate() {
+                let last = done + offset + 1 == tokens.len();
+                self.batch.add(token, slot.position, &[slot.seq], last)?;
+                slot.position += 1;
+                if last {
+                    slot.logits_at = Some(self.batch.n_tokens() - 1);
+                }
+            }
+            slot.phase = Phase::Prompt { done: done + take };
+            room -= take;
+        }
+        Ok(())
+    }
+
+    /// Answers every running job with the error of a step that failed for all of them, and
+    /// frees their sequences.
+    fn fail_all(&mut self, err: &StepError) {
+        let error = err.to_error();
+        tracing::warn!(error = %error, jobs = self.slots.len(), "generation step failed");
+        while !self.slots.is_empty() {
+            let _ = self.slots[0].job.deltas.send(Err(err.to_error()));
+            self.release(0);
+        }
+    }
+}
+
+/// Why a step failed, for every job in it.
+#[derive(Debug)]
+enum StepError {
+    Batch(BatchAddError),
+    Decode(DecodeError),
+}
+
+impl StepError {
+    /// The error each job is answered with (llama-cpp-2's errors are not `Clone`).
+    fn to_error(&self) -> Error {
+        match self {
+            Self::Batch(BatchAddError::InsufficientSpace(room)) => {
+                Error::Batch(BatchAddError::InsufficientSpace(*room))
+            }
+            Self::Batch(BatchAddError::EmptyBuffer) => Error::Batch(BatchAddError::EmptyBuffer),
+            Self::Decode(DecodeError::NoKvCacheSlot) => Error::Decode(DecodeError::NoKvCacheSlot),
+            Self::Decode(DecodeError::NTokensZero) => Error::Decode(DecodeError::NTokensZero),
+            Self::Decode(DecodeError::Unknown(code)) => Error::Decode(DecodeError::Unknown(*code)),
+        }
     }
 }
 
 /// Sends a text delta unless it is empty; `false` when the receiver is gone.
-fn send_text(deltas: &mpsc::Sender<Result<CompletionDelta>>, text: String) -> bool {
-    text.is_empty() || deltas.blocking_send(Ok(CompletionDelta::Text(text))).is_ok()
+fn send_text(deltas: &DeltaSender, text: String) -> bool {
+    text.is_empty() || deltas.send(Ok(CompletionDelta::Text(text))).is_ok()
 }
 
 /// Tokens per second, for logs.
@@ -269,5 +486,14 @@ mod tests {
     fn rates_handle_zero_time() {
         assert!((rate(10, Duration::ZERO)).abs() < f64::EPSILON);
         assert!((rate(10, Duration::from_secs(2)) - 5.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn step_errors_are_copied_for_each_job() {
+        let copied = StepError::Decode(DecodeError::Unknown(-3)).to_error();
+        assert!(matches!(copied, Error::Decode(DecodeError::Unknown(-3))));
+        assert_eq!(copied.kind(), ragd_core::ErrorKind::Internal);
+        let copied = StepError::Batch(BatchAddError::InsufficientSpace(4)).to_error();
+        assert!(matches!(copied, Error::Batch(BatchAddError::InsufficientSpace(4))));
     }
 }

@@ -214,21 +214,52 @@ fn run_protocols_py(python: &Path, args: &[String]) -> Result<serde_json::Value>
     serde_json::from_slice(&output.stdout).map_err(|e| format!("protocols.py output: {e}"))
 }
 
-/// `llama-server` on the bundled GGUF with ragd's context length and threads.
-fn llama_server(model: &Path, context: u64, embeddings: bool) -> Result<(KillOnDrop, u16)> {
+/// How [`llama_server`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PeerOptions {
+    /// The context of one request (`--ctx-size` is this times `parallel`).
+    pub(super) context: u64,
+    /// Requests decoded at once (`--parallel`).
+    pub(super) parallel: usize,
+    /// `--threads` (and so `--threads-batch`).
+    pub(super) threads: usize,
+    /// Serve `/v1/embeddings` with mean pooling instead of chat.
+    pub(super) embeddings: bool,
+}
+
+/// The `llama-server` arguments that set context, parallel requests and threads.
+fn peer_args(options: PeerOptions) -> Vec<String> {
+    let total = options.context.saturating_mul(u64::try_from(options.parallel).unwrap_or(u64::MAX));
+    let mut args: Vec<String> = vec![
+        "--ctx-size".into(),
+        total.to_string(),
+        "--parallel".into(),
+        options.parallel.to_string(),
+        "--threads".into(),
+        options.threads.to_string(),
+    ];
+    if options.parallel > 1 {
+        // One KV cache shared by the slots, as ragd's (and llama-server's own default).
+        args.push("--kv-unified".into());
+    }
+    if options.embeddings {
+        args.extend(["--embeddings", "--pooling", "mean"].map(String::from));
+    }
+    args
+}
+
+/// `llama-server` on `model` on a free loopback port, healthy; returns it and its port.
+pub(super) fn llama_server(model: &Path, options: PeerOptions) -> Result<(KillOnDrop, u16)> {
     let server = crate::llama::ToolsDir::locate()?.server()?;
     let port = free_port()?;
     let mut cmd = Command::new(server);
     cmd.arg("--model")
         .arg(model)
         .args(["--alias", "peer", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--ctx-size", &context.to_string(), "--parallel", "1", "--threads", "1"])
+        .args(peer_args(options))
         .arg("--no-webui")
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    if embeddings {
-        cmd.args(["--embeddings", "--pooling", "mean"]);
-    }
     crate::passive_openmp(&mut cmd);
     let child = spawn_listening(cmd, port)?;
     // Listening comes before the model is loaded: wait for `/health`.
@@ -247,6 +278,32 @@ fn llama_server(model: &Path, context: u64, embeddings: bool) -> Result<(KillOnD
     Err("llama-server did not become healthy in 120 s".to_owned())
 }
 
+/// ragd's `GET /v1/models` once a chat model is loaded (waiting up to 120 s for it).
+pub(super) fn loaded_models(ragd: &str, key: &str) -> Result<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let models = Command::new("curl")
+            .args(["-sf", "-H", &format!("Authorization: Bearer {key}"), &format!("{ragd}/models")])
+            .output()
+            .map_err(|e| format!("curl: {e}"))?;
+        let listed: serde_json::Value = serde_json::from_slice(&models.stdout).unwrap_or_default();
+        if model_of_kind(&listed, "chat").is_some() {
+            return Ok(listed);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err("ragd loaded no chat model in 120 s".to_owned());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// The first model of `kind` (`chat`, `rag`, `embedding`) in a `/v1/models` listing.
+pub(super) fn model_of_kind(listed: &serde_json::Value, kind: &str) -> Option<serde_json::Value> {
+    listed["data"]
+        .as_array()
+        .and_then(|models| models.iter().find(|m| m["ragd"]["kind"] == kind).cloned())
+}
+
 /// The protocol part: chat time to first token and embeddings throughput, ragd vs
 /// `llama-server`, as a Markdown section.
 fn protocols(work: &Path, data: &Path, assets: &Path) -> Result<String> {
@@ -254,31 +311,16 @@ fn protocols(work: &Path, data: &Path, assets: &Path) -> Result<String> {
     const ROUNDS: &str = "10";
     let python = crate::clients::python()?;
     let gguf = assets.join(ragd_core::assets::CHAT_MODEL.path);
-    let (server, port) =
-        serve_ragd(data, assets, ServeOptions { bundled_model: true, api_key: Some(KEY) })?;
+    let (server, port) = serve_ragd(
+        data,
+        assets,
+        ServeOptions { bundled_model: true, api_key: Some(KEY), env: &[] },
+    )?;
     let ragd = format!("http://127.0.0.1:{port}/v1");
     // ragd's model ids and the context length it loaded the GGUF with.
-    let models = Command::new("curl")
-        .args(["-sf", "-H", &format!("Authorization: Bearer {KEY}"), &format!("{ragd}/models")])
-        .output()
-        .map_err(|e| format!("curl: {e}"))?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let mut listed: serde_json::Value = serde_json::from_slice(&models.stdout).unwrap_or_default();
-    let kind_of = |listed: &serde_json::Value, kind: &str| {
-        listed["data"]
-            .as_array()
-            .and_then(|models| models.iter().find(|m| m["ragd"]["kind"] == kind).cloned())
-    };
-    while kind_of(&listed, "chat").is_none() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let again = Command::new("curl")
-            .args(["-sf", "-H", &format!("Authorization: Bearer {KEY}"), &format!("{ragd}/models")])
-            .output()
-            .map_err(|e| format!("curl: {e}"))?;
-        listed = serde_json::from_slice(&again.stdout).unwrap_or_default();
-    }
-    let chat = kind_of(&listed, "chat").ok_or("ragd loaded no chat model in 120 s")?;
-    let embedding = kind_of(&listed, "embedding").ok_or("ragd has no embedding model")?;
+    let listed = loaded_models(&ragd, KEY)?;
+    let chat = model_of_kind(&listed, "chat").ok_or("ragd loaded no chat model")?;
+    let embedding = model_of_kind(&listed, "embedding").ok_or("ragd has no embedding model")?;
     let chat_id = chat["id"].as_str().unwrap_or_default().to_owned();
     let embedding_id = embedding["id"].as_str().unwrap_or_default().to_owned();
     let context = chat["ragd"]["context_length"].as_u64().ok_or("no context_length")?;
@@ -301,11 +343,12 @@ fn protocols(work: &Path, data: &Path, assets: &Path) -> Result<String> {
         .map(ToString::to_string)
         .collect()
     };
-    let (peer, peer_port) = llama_server(&gguf, context, false)?;
+    let peer_options = PeerOptions { context, parallel: 1, threads: 1, embeddings: false };
+    let (peer, peer_port) = llama_server(&gguf, peer_options)?;
     let chat_plain = run_protocols_py(&python, &args("chat", &chat_id, peer_port))?;
     let chat_rag = run_protocols_py(&python, &args("chat", "ragd", peer_port))?;
     drop(peer);
-    let (peer, peer_port) = llama_server(&gguf, context, true)?;
+    let (peer, peer_port) = llama_server(&gguf, PeerOptions { embeddings: true, ..peer_options })?;
     let embed = run_protocols_py(&python, &args("embed", &embedding_id, peer_port))?;
     drop((peer, server));
     let _ = work;

@@ -6,6 +6,9 @@
 //! - `cargo xtask bench eval`: retrieval quality on the labelled set ([`eval`]).
 //! - `cargo xtask bench reembed`: re-embedding with another model against a plain ingest,
 //!   and search latency during it ([`reembed`]).
+//! - `cargo xtask bench llm --concurrency 1,2,4,8`: concurrent generation against
+//!   `llama-server --parallel N` ([`llm_concurrency`]; `bench llm` without it is in
+//!   `llama.rs`).
 //!
 //! Performance is reported as ratios against a peer measured in the same run, never as
 //! timed assertions in tests: absolute numbers depend on the machine and on what else runs
@@ -20,6 +23,7 @@
 mod embed;
 mod eval;
 mod http;
+pub(crate) mod llm_concurrency;
 mod reembed;
 mod search;
 

@@ -34,6 +34,7 @@ fn manager(hub: &FakeHub, cache: &Path, offline: bool) -> ModelManager {
             ..HubConfig::new(cache)
         }),
         allowed_dirs: Vec::new(),
+        parallel: 1,
     })
 }
 

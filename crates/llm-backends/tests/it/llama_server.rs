@@ -294,6 +294,7 @@ async fn the_model_manager_loads_a_model_from_llama_server() {
         default_ollama_url: "http://127.0.0.1:1".to_owned(),
         hub: None,
         allowed_dirs: Vec::new(),
+        parallel: 1,
     });
     let request = |model: &str| LoadRequest {
         backend: BackendKind::Openai,

@@ -1,12 +1,14 @@
 //! `LocalLlm` against the bundled SmolLM2-135M-Instruct (GGUF Q4_1).
 //!
 //! One model instance is shared by the tests (they run on one generation thread, as in the
-//! server); tests that need other settings load their own.
+//! server); tests that need other settings load their own, among them the tests of
+//! concurrent generation.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::Instant;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use ragd_core::{
     ChatMessage, ChatRole, CompletionDelta, CompletionRequest, ErrorKind, FinishReason,
     GenerationSettings, LlmBackend,
@@ -182,9 +184,10 @@ async fn a_full_queue_is_overloaded() {
     let mut config = config();
     config.queue_capacity = 1;
     config.context_length = Some(1024);
+    config.parallel = 1;
     let llm = LocalLlm::load(&config).unwrap();
-    // Nobody reads these streams, so the first job blocks the worker once its delta buffer
-    // is full, and the queue of one fills up.
+    // The first job takes the only sequence for 400 tokens, the second waits in the queue
+    // of one, and the rest are refused.
     let mut streams = Vec::new();
     let mut overloaded = 0;
     for _ in 0..4 {
@@ -215,4 +218,154 @@ fn missing_and_invalid_model_files_are_reported() {
     std::fs::write(&path, b"plain text").unwrap();
     let err = LocalLlm::load(&LocalLlmConfig::new(&path)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+/// A model of its own that generates for `parallel` requests at once.
+fn parallel_llm(parallel: usize, context_length: u32) -> LocalLlm {
+    let mut config = config();
+    config.parallel = parallel;
+    config.context_length = Some(context_length);
+    let llm = LocalLlm::load(&config).unwrap();
+    assert_eq!(llm.parallel(), parallel);
+    llm
+}
+
+/// A request the greedy model answers at length: more than 400 tokens.
+const LONG_ANSWER: &str = "Write a very long essay about the history of Rome.";
+
+/// Reads a stream to its end; returns its text, its `Done` and when `Done` arrived.
+async fn drain(
+    mut stream: futures::stream::BoxStream<'static, ragd_core::Result<CompletionDelta>>,
+) -> (String, CompletionDelta, Instant) {
+    let mut text = String::new();
+    while let Some(delta) = stream.next().await {
+        match delta.unwrap() {
+            CompletionDelta::Text(piece) => text.push_str(&piece),
+            done @ CompletionDelta::Done { .. } => return (text, done, Instant::now()),
+        }
+    }
+    panic!("the stream ended without Done after {text:?}");
+}
+
+#[tokio::test]
+async fn a_short_request_finishes_while_a_long_one_is_still_generating() {
+    let llm = parallel_llm(2, 1024);
+    let mut long = llm.stream(ask(LONG_ANSWER, greedy(300))).await.unwrap();
+    assert!(matches!(long.next().await, Some(Ok(CompletionDelta::Text(_)))));
+    let long = tokio::spawn(drain(long));
+
+    let short = llm.complete(ask(QUESTION, greedy(8))).await.unwrap();
+    let short_done = Instant::now();
+    assert!(!short.text.trim().is_empty());
+
+    let (_, done, long_done) = long.await.unwrap();
+    assert!(
+        matches!(done, CompletionDelta::Done { finish_reason: FinishReason::Length, usage }
+            if usage.completion_tokens == 300),
+        "{done:?}"
+    );
+    assert!(short_done < long_done, "the short request waited for the long one");
+}
+
+#[tokio::test]
+async fn concurrent_requests_each_get_the_answer_to_their_own_question() {
+    let llm = std::sync::Arc::new(parallel_llm(4, 1024));
+    let questions = [
+        "What is the capital of France?",
+        "Name three primary colours.",
+        "What is two plus two?",
+        "Say hello in Spanish.",
+    ];
+    let mut alone = Vec::new();
+    for question in questions {
+        alone.push(llm.complete(ask(question, greedy(16))).await.unwrap());
+    }
+    let together = futures::future::join_all(questions.iter().map(|question| {
+        let llm = std::sync::Arc::clone(&llm);
+        async move { llm.complete(ask(question, greedy(16))).await.unwrap() }
+    }))
+    .await;
+    for ((question, alone), together) in questions.iter().zip(&alone).zip(&together) {
+        assert!(!together.text.trim().is_empty(), "{question}");
+        assert_eq!(together.usage.prompt_tokens, alone.usage.prompt_tokens, "{question}");
+        assert_eq!(together.text, alone.text, "{question}");
+    }
+}
+
+#[tokio::test]
+async fn a_cancelled_stream_frees_its_sequence_for_the_next_request() {
+    let llm = parallel_llm(2, 1024);
+    let mut cancelled = llm.stream(ask(LONG_ANSWER, greedy(300))).await.unwrap();
+    let mut running = llm.stream(ask(LONG_ANSWER, greedy(300))).await.unwrap();
+    assert!(matches!(cancelled.next().await, Some(Ok(CompletionDelta::Text(_)))));
+    let Some(Ok(CompletionDelta::Text(first))) = running.next().await else {
+        panic!("the running request sent no text");
+    };
+    drop(cancelled);
+    let running = tokio::spawn(drain(running));
+
+    // Both sequences were taken: this request runs only once the cancelled one is freed.
+    let mut settings = greedy(40);
+    settings.stop = vec![" is".to_owned()];
+    let next = llm.complete(ask(QUESTION, settings)).await.unwrap();
+    let next_done = Instant::now();
+    assert_eq!(next.finish_reason, FinishReason::StopSequence, "{next:?}");
+    assert!(!next.text.contains(" is"), "{next:?}");
+
+    let (rest, done, running_done) = running.await.unwrap();
+    assert!(matches!(done, CompletionDelta::Done { finish_reason: FinishReason::Length, .. }));
+    let text = first + &rest;
+    assert!(text.contains("Rome"), "{text:?}");
+    assert!(next_done < running_done, "the next request waited for the running one");
+}
+
+#[tokio::test]
+async fn a_long_prompt_joins_in_slices_while_another_request_generates() {
+    let llm = parallel_llm(2, 4096);
+    // About 3,000 prompt tokens: six micro-batches of 512.
+    let long_prompt = format!(
+        "{}How many dogs were there?",
+        "The quick brown fox jumps over the lazy dog. ".repeat(300)
+    );
+    let prompt_tokens = llm.count_tokens(&long_prompt).unwrap();
+    assert!((2_500..4_000).contains(&prompt_tokens), "{prompt_tokens} tokens");
+
+    let mut running = llm.stream(ask(LONG_ANSWER, greedy(400))).await.unwrap();
+    assert!(matches!(running.next().await, Some(Ok(CompletionDelta::Text(_)))));
+    // Only tokens sent after the long prompt is queued count below.
+    while let Some(delta) = running.next().now_or_never() {
+        assert!(matches!(delta, Some(Ok(CompletionDelta::Text(_)))), "{delta:?}");
+    }
+    let mut joining = llm.stream(ask(&long_prompt, greedy(4))).await.unwrap();
+
+    // Tokens the running request produced while the joining one read its prompt.
+    let mut meanwhile = 0;
+    loop {
+        tokio::select! {
+            biased;
+            delta = joining.next() => {
+                assert!(matches!(delta, Some(Ok(CompletionDelta::Text(_)))), "{delta:?}");
+                break;
+            }
+            delta = running.next() => match delta {
+                Some(Ok(CompletionDelta::Text(_))) => meanwhile += 1,
+                other => panic!("the running request ended while the prompt was read: {other:?}"),
+            },
+        }
+    }
+    // In slices of 512 the prompt takes six steps, each with a token of the running request.
+    // Read in llama.cpp's batches of 2,048 instead, it would take two, and the running
+    // request would produce three tokens at most (one more before the job is admitted).
+    assert!(meanwhile >= 5, "{meanwhile} tokens while a {prompt_tokens}-token prompt was read");
+}
+
+#[test]
+fn parallel_is_validated() {
+    for parallel in [0, ragd_llm_backends::MAX_PARALLEL + 1] {
+        let mut config = config();
+        config.parallel = parallel;
+        let err = LocalLlm::load(&config).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{parallel}: {err}");
+        assert!(err.to_string().contains("parallel"), "{err}");
+    }
 }

@@ -15,6 +15,7 @@ fn manager() -> ModelManager {
         default_ollama_url: "http://127.0.0.1:1".to_owned(),
         hub: None,
         allowed_dirs: Vec::new(),
+        parallel: 1,
     })
 }
 
