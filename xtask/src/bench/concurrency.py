@@ -6,7 +6,10 @@ Every request asks for a very long essay (the bundled model writes more than 300
 generates exactly `--tokens`), greedy, with a question that differs per request and round, so no
 server answers from a prompt cache (llama-server is also told `cache_prompt: false`). Per
 request: time to first token, generated tokens (the usage chunk) and the decode rate after the
-first token; per round: aggregate tokens/s, all tokens over the wall time of the round.
+first token; per round: aggregate tokens/s, all tokens over the wall time of the round. A system
+message is always sent: the model's Jinja template (which llama-server runs) adds a default one
+when there is none, llama.cpp's built-in ChatML rendering (ragd's) does not, and the prompts must
+be the same; the prompt tokens each server counted are reported to show it.
 
 Prints one JSON object on stdout; xtask writes the table. Usage:
   python concurrency.py URL KEY MODEL URL KEY MODEL --n N --rounds R --tokens T
@@ -29,9 +32,13 @@ async def one(client, model, peer, tokens, round_, index):
     start = time.perf_counter()
     first = None
     generated = None
+    prompt = None
     stream = await client.chat.completions.create(
         model=model,
-        messages=[{"role": "user", "content": question}],
+        messages=[
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": question},
+        ],
         temperature=0,
         max_tokens=tokens,
         stream=True,
@@ -43,13 +50,19 @@ async def one(client, model, peer, tokens, round_, index):
             first = time.perf_counter()
         if chunk.usage is not None:
             generated = chunk.usage.completion_tokens
+            prompt = chunk.usage.prompt_tokens
     end = time.perf_counter()
     if first is None or generated is None:
         raise SystemExit(f"{model}: no content or no usage chunk")
     if generated != tokens and round_ >= 0:
         raise SystemExit(f"{model}: {generated} tokens, not {tokens}: not the same work")
     decode_rate = (generated - 1) / (end - first) if end > first and generated > 1 else 0.0
-    return {"ttft_ms": (first - start) * 1000.0, "tokens": generated, "rate": decode_rate}
+    return {
+        "ttft_ms": (first - start) * 1000.0,
+        "tokens": generated,
+        "rate": decode_rate,
+        "prompt_tokens": prompt,
+    }
 
 
 async def round_of(client, model, peer, n, tokens, round_):
@@ -80,7 +93,7 @@ async def main():
         ("peer", AsyncOpenAI(base_url=servers[3], api_key=servers[4], max_retries=0,
                              timeout=600), servers[5], True),
     ]
-    results = {name: {"ttft_ms": [], "rate": [], "aggregate": [], "tokens": []}
+    results = {name: {"ttft_ms": [], "rate": [], "aggregate": [], "tokens": [], "prompt_tokens": []}
                for name, _, _, _ in clients}
     # One warm-up round each (model pages, caches), not measured.
     for _, client, model, peer in clients:
@@ -94,6 +107,7 @@ async def main():
                 results[name]["ttft_ms"].append(answer["ttft_ms"])
                 results[name]["rate"].append(answer["rate"])
                 results[name]["tokens"].append(answer["tokens"])
+                results[name]["prompt_tokens"].append(answer["prompt_tokens"])
     out = {name: {key: summary(v) for key, v in values.items()} for name, values in results.items()}
     json.dump(out, sys.stdout)
 

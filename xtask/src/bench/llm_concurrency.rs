@@ -82,9 +82,9 @@ pub(crate) fn wanted(args: &[String]) -> bool {
 struct Row {
     n: usize,
     /// ragd's then the peer's: aggregate tokens/s, per-request tokens/s, TTFT ms (medians),
-    /// TTFT p90.
-    ragd: [f64; 4],
-    peer: [f64; 4],
+    /// TTFT p90, prompt tokens (median).
+    ragd: [f64; 5],
+    peer: [f64; 5],
 }
 
 /// Runs the benchmark.
@@ -136,12 +136,13 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         let result = super::json_line(cmd)?;
         drop((peer, server));
 
-        let figures = |server: &str| -> Result<[f64; 4]> {
+        let figures = |server: &str| -> Result<[f64; 5]> {
             Ok([
                 number(&result, &format!("{server}.aggregate.median"))?,
                 number(&result, &format!("{server}.rate.median"))?,
                 number(&result, &format!("{server}.ttft_ms.median"))?,
                 number(&result, &format!("{server}.ttft_ms.p90"))?,
+                number(&result, &format!("{server}.prompt_tokens.median"))?,
             ])
         };
         rows.push(Row { n, ragd: figures("ragd")?, peer: figures("peer")? });
@@ -172,7 +173,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         out,
         "- client: `xtask/src/bench/concurrency.py`, the `openai` SDK over HTTP on loopback to \
          both: N streamed chat completions at once, each `max_tokens {}` of a very long essay \
-         (the script fails a request that ends early), temperature 0, a different question per request and round \
+         (the script fails a request that ends early) after the same system message, \
+         temperature 0, a different question per request and round \
          (`cache_prompt: false` for llama-server); one warm-up round each, then {} rounds \
          alternating which server goes first",
         options.tokens, options.rounds
@@ -182,13 +184,14 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         out,
         "| concurrency | ragd aggregate tokens/s | peer aggregate tokens/s | ragd ÷ peer | ragd \
          per-request tokens/s | peer per-request tokens/s | ragd TTFT ms (median / p90) | peer \
-         TTFT ms (median / p90) |"
+         TTFT ms (median / p90) | prompt tokens, ragd / peer |"
     );
-    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for Row { n, ragd, peer } in &rows {
         let _ = writeln!(
             out,
-            "| {n} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} |",
+            "| {n} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.0} / {:.0} | {:.0} / {:.0} | {:.0} / \
+             {:.0} |",
             ragd[0],
             peer[0],
             ragd[0] / peer[0],
@@ -197,7 +200,9 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             ragd[2],
             ragd[3],
             peer[2],
-            peer[3]
+            peer[3],
+            ragd[4],
+            peer[4]
         );
     }
     println!("{out}");
