@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::Read;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Instant;
@@ -174,8 +175,10 @@ pub(crate) fn check_gguf(path: &Path) -> Result<()> {
 /// markers rather than running Jinja). When the model has no template, or one llama.cpp
 /// does not recognise, the ChatML template is used instead and a warning is logged.
 ///
-/// Share it as `Arc<dyn LlmBackend>`. Dropping it closes the queue; the generation thread
-/// exits after the jobs already queued.
+/// Share it as `Arc<dyn LlmBackend>`. Dropping it stops the generation thread: queued and
+/// running jobs end with `WorkerStopped` at the next step, and the drop waits for the
+/// thread (at most one decode step), so no thread is left inside llama.cpp when the model,
+/// or the process, goes away.
 pub struct LocalLlm {
     model_id: String,
     context_length: u32,
@@ -187,7 +190,25 @@ pub struct LocalLlm {
     template: LlamaChatTemplate,
     /// Shared with the generation thread; tokenising and rendering only read it.
     model: Arc<LlamaModel>,
-    jobs: mpsc::Sender<Job>,
+    /// The queue; `None` once dropping started.
+    jobs: Option<mpsc::Sender<Job>>,
+    /// Tells the generation thread to stop at its next step.
+    stop: Arc<AtomicBool>,
+    /// The generation thread, joined on drop.
+    worker: Option<thread::JoinHandle<()>>,
+}
+
+impl Drop for LocalLlm {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        // Closing the queue wakes a thread that waits for work.
+        self.jobs = None;
+        if let Some(worker) = self.worker.take()
+            && worker.join().is_err()
+        {
+            tracing::error!("the LLM generation thread panicked");
+        }
+    }
 }
 
 impl fmt::Debug for LocalLlm {
@@ -261,10 +282,13 @@ impl LocalLlm {
         let (jobs, queue) = mpsc::channel(config.queue_capacity);
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let worker_model = Arc::clone(&model);
-        thread::Builder::new()
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker_stop = Arc::clone(&stop);
+        let worker = thread::Builder::new()
             .name("ragd-llm".to_owned())
             .spawn(move || {
-                worker::run(&worker_model, backend, context_params, parallel, &ready_tx, queue);
+                let shared = worker::Shared { parallel, stop: &worker_stop };
+                worker::run(&worker_model, backend, context_params, shared, &ready_tx, queue);
             })
             .map_err(Error::Spawn)?;
         ready_rx.recv().map_err(|_| Error::WorkerStopped)??;
@@ -289,7 +313,9 @@ impl LocalLlm {
             chat_template,
             template,
             model,
-            jobs,
+            jobs: Some(jobs),
+            stop,
+            worker: Some(worker),
         })
     }
 
@@ -356,7 +382,8 @@ impl LocalLlm {
             deltas,
             queued_at: Instant::now(),
         };
-        self.jobs.try_send(job).map_err(|err| match err {
+        let jobs = self.jobs.as_ref().ok_or(Error::WorkerStopped)?;
+        jobs.try_send(job).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => {
                 Error::Overloaded { capacity: self.queue_capacity }
             }

@@ -18,6 +18,7 @@
 
 use ragd_core::metric_names as names;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::time::{Duration, Instant};
 
@@ -62,13 +63,23 @@ pub(crate) struct Job {
     pub(crate) queued_at: Instant,
 }
 
+/// What the owner shares with the thread besides the queue.
+pub(crate) struct Shared<'a> {
+    /// How many jobs run at once.
+    pub(crate) parallel: usize,
+    /// Set when the owner is dropped: running jobs end with `WorkerStopped` and the thread
+    /// exits at its next step.
+    pub(crate) stop: &'a AtomicBool,
+}
+
 /// The thread's body: creates the context, reports readiness, then runs jobs, up to
-/// `parallel` at once, until every sender is dropped and the running jobs are done.
+/// `parallel` at once, until the queue is closed and the running jobs are done, or until
+/// `stop` is set.
 pub(crate) fn run(
     model: &LlamaModel,
     backend: &LlamaBackend,
     params: LlamaContextParams,
-    parallel: usize,
+    shared: Shared<'_>,
     ready: &SyncSender<Result<()>>,
     mut queue: mpsc::Receiver<Job>,
 ) {
@@ -81,11 +92,18 @@ pub(crate) fn run(
             return;
         }
     };
-    let mut scheduler = Scheduler::new(model, context, parallel);
+    let mut scheduler = Scheduler::new(model, context, shared.parallel);
     let _ = ready.send(Ok(()));
 
     let mut open = true;
     loop {
+        if shared.stop.load(Ordering::Acquire) {
+            scheduler.stop_all();
+            while let Ok(job) = queue.try_recv() {
+                let _ = job.deltas.send(Err(Error::WorkerStopped));
+            }
+            break;
+        }
         open = open && scheduler.admit(&mut queue);
         if scheduler.slots.is_empty() {
             if !open {
@@ -388,6 +406,14 @@ impl<'m> Scheduler<'m> {
             room -= take;
         }
         Ok(())
+    }
+
+    /// Ends every running job with `WorkerStopped`.
+    fn stop_all(&mut self) {
+        while !self.slots.is_empty() {
+            let _ = self.slots[0].job.deltas.send(Err(Error::WorkerStopped));
+            self.release(0);
+        }
     }
 
     /// Answers every running job with the error of a step that failed for all of them, and

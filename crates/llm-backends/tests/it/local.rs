@@ -369,3 +369,18 @@ fn parallel_is_validated() {
         assert!(err.to_string().contains("parallel"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn dropping_the_model_ends_its_running_streams_with_an_error() {
+    let llm = parallel_llm(2, 1024);
+    let mut stream = llm.stream(ask(LONG_ANSWER, greedy(400))).await.unwrap();
+    assert!(matches!(stream.next().await, Some(Ok(CompletionDelta::Text(_)))));
+    // The drop waits for the generation thread, which ends the running job first.
+    drop(llm);
+    let mut last = None;
+    while let Some(delta) = stream.next().await {
+        last = Some(delta);
+    }
+    let err = last.expect("the stream ended without a last item").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+}
