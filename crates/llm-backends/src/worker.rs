@@ -326,10 +326,7 @@ impl<'m> Scheduler<'m> {
         let mut index = 0;
         while index < self.slots.len() {
             if self.slots[index].job.deltas.is_closed() {
-                self.slots[index].job.span.in_scope(|| {
-                    tracing::debug!("generation cancelled: the receiver was dropped");
-                });
-                self.release(index);
+                self.cancel(index);
             } else {
                 index += 1;
             }
@@ -358,12 +355,7 @@ impl<'m> Scheduler<'m> {
                     slot.report(reason);
                     self.release(index);
                 }
-                Step::Cancelled => {
-                    slot.job.span.in_scope(|| {
-                        tracing::debug!("generation cancelled: the receiver was dropped");
-                    });
-                    self.release(index);
-                }
+                Step::Cancelled => self.cancel(index),
             }
         }
     }
@@ -410,21 +402,30 @@ impl<'m> Scheduler<'m> {
 
     /// Ends every running job with `WorkerStopped`.
     fn stop_all(&mut self) {
+        self.end_all(|| Error::WorkerStopped);
+    }
+
+    /// Answers every running job with the error of a step that failed for all of them.
+    fn fail_all(&mut self, err: &StepError) {
+        let error = err.to_error();
+        tracing::warn!(error = %error, jobs = self.slots.len(), "generation step failed");
+        self.end_all(|| err.to_error());
+    }
+
+    /// Sends each running job an error made by `error` and frees its sequence.
+    fn end_all(&mut self, error: impl Fn() -> Error) {
         while !self.slots.is_empty() {
-            let _ = self.slots[0].job.deltas.send(Err(Error::WorkerStopped));
+            let _ = self.slots[0].job.deltas.send(Err(error()));
             self.release(0);
         }
     }
 
-    /// Answers every running job with the error of a step that failed for all of them, and
-    /// frees their sequences.
-    fn fail_all(&mut self, err: &StepError) {
-        let error = err.to_error();
-        tracing::warn!(error = %error, jobs = self.slots.len(), "generation step failed");
-        while !self.slots.is_empty() {
-            let _ = self.slots[0].job.deltas.send(Err(err.to_error()));
-            self.release(0);
-        }
+    /// Ends the slot at `index` whose receiver is gone.
+    fn cancel(&mut self, index: usize) {
+        self.slots[index].job.span.in_scope(|| {
+            tracing::debug!("generation cancelled: the receiver was dropped");
+        });
+        self.release(index);
     }
 }
 
