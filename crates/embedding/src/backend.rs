@@ -134,10 +134,10 @@ impl Backend {
     }
 
     /// Embeds `texts`, batching by length, and returns the vectors in input order.
-    pub(crate) fn embed(&mut self, texts: &[String]) -> Result<Vec<Embedding>> {
+    pub(crate) fn embed(&mut self, texts: &[&str]) -> Result<Vec<Embedding>> {
         let encodings = texts
             .iter()
-            .map(|text| self.tokenizer.encode(text.as_str(), true))
+            .map(|&text| self.tokenizer.encode(text, true))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Error::Tokenize)?;
         let lengths: Vec<usize> = encodings.iter().map(Encoding::len).collect();
@@ -212,6 +212,10 @@ fn session_builder(environment: &Environment, config: &EmbedderConfig) -> Result
     // ONNX Runtime's own default (and Python's) is no policy: explicit providers only.
     builder = builder
         .with_auto_device(AutoDevicePolicy::Default)
+        .map_err(|err| Error::Model { path: model(), source: plain(err) })?
+        // The session runs its graph sequentially (ONNX Runtime's default execution mode),
+        // so an inter-op pool would only hold idle threads; one, as the Python peers set it.
+        .with_inter_threads(1)
         .map_err(|err| Error::Model { path: model(), source: plain(err) })?;
     if let Some(threads) = config.intra_op_threads {
         builder = builder

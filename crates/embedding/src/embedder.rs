@@ -1,11 +1,17 @@
 //! [`OrtEmbedder`]: the async front of the embedder and its dedicated inference thread.
 //!
 //! Two layers, as in Hugging Face TEI: callers hand a job to a bounded channel and await a
-//! oneshot answer; one OS thread named `ragd-embedder` owns the ONNX Runtime session,
-//! takes jobs one by one and runs them. `Session::run` therefore never runs on a tokio
-//! worker, and a full queue is answered at once with `Overloaded` instead of piling up.
+//! oneshot answer; one OS thread named `ragd-embedder` owns the ONNX Runtime session and
+//! runs the jobs. `Session::run` therefore never runs on a tokio worker, and a full queue is
+//! answered at once with `Overloaded` instead of piling up.
+//!
+//! Jobs that queued up while the thread was busy run together, as TEI's queue does: their
+//! texts go through one length-sorted batch plan ([`crate::batch::plan_batches`]), so the
+//! chunks of documents ingested side by side, or a tail chunk and a heading of different
+//! documents, share batches instead of each job padding its own.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 
 use async_trait::async_trait;
@@ -41,6 +47,29 @@ pub struct OrtEmbedder {
     /// Counts tokens without truncation, on the caller's thread.
     counter: Arc<Tokenizer>,
     jobs: mpsc::Sender<Job>,
+    stats: Arc<Counters>,
+}
+
+/// Most texts gathered from queued jobs into one run (eight full batches of the default
+/// limits); a job that brings the run past it still joins whole.
+const MERGE_TEXTS: usize = 256;
+
+/// What the inference thread has done, counted as it goes.
+#[derive(Debug, Default)]
+struct Counters {
+    jobs: AtomicU64,
+    runs: AtomicU64,
+}
+
+/// What an [`OrtEmbedder`] has done since it was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EmbedderStats {
+    /// Embedding calls answered (successfully or not).
+    pub jobs: u64,
+    /// Passes of the batch planner over queued jobs: fewer than `jobs` when jobs that queued
+    /// together ran together.
+    pub runs: u64,
 }
 
 impl OrtEmbedder {
@@ -61,11 +90,13 @@ impl OrtEmbedder {
         let (jobs, queue) = mpsc::channel(config.queue_capacity);
         let mut backend = loaded.backend;
         let priority = config.priority;
+        let stats = Arc::new(Counters::default());
+        let counted = Arc::clone(&stats);
         thread::Builder::new()
             .name("ragd-embedder".to_owned())
             .spawn(move || {
                 set_priority(priority);
-                serve(&mut backend, queue);
+                serve(&mut backend, queue, &counted);
             })
             .map_err(Error::Spawn)?;
         Ok(Self {
@@ -77,7 +108,17 @@ impl OrtEmbedder {
             provider: loaded.provider,
             counter: Arc::new(counter),
             jobs,
+            stats,
         })
+    }
+
+    /// Jobs answered and runs made so far.
+    #[must_use]
+    pub fn stats(&self) -> EmbedderStats {
+        EmbedderStats {
+            jobs: self.stats.jobs.load(Ordering::Relaxed),
+            runs: self.stats.runs.load(Ordering::Relaxed),
+        }
     }
 
     /// The execution provider that runs inference: `"cpu"` or `"cuda"`.
@@ -122,24 +163,64 @@ fn set_priority(priority: Priority) {
     }
 }
 
-/// The inference thread: answers jobs until every sender is dropped.
-fn serve(backend: &mut Backend, mut queue: mpsc::Receiver<Job>) {
-    while let Some(job) = queue.blocking_recv() {
+/// The inference thread: answers jobs until every sender is dropped. Each run takes the
+/// next job and every job queued behind it, up to [`MERGE_TEXTS`] texts.
+fn serve(backend: &mut Backend, mut queue: mpsc::Receiver<Job>, stats: &Counters) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut texts = first.texts.len();
+        let mut jobs = vec![first];
+        while texts < MERGE_TEXTS {
+            let Ok(job) = queue.try_recv() else { break };
+            texts += job.texts.len();
+            jobs.push(job);
+        }
         // A caller that gave up (its future was dropped) no longer needs the work.
-        if job.reply.is_closed() {
+        jobs.retain(|job| !job.reply.is_closed());
+        if jobs.is_empty() {
             continue;
         }
-        let result = job.span.in_scope(|| {
-            let result = backend.embed(&job.texts);
-            if let Err(err) = &result {
-                tracing::warn!(error = %err, texts = job.texts.len(), "embedding failed");
-            }
-            result
-        });
-        // The caller may have gone away meanwhile; then nobody needs the answer.
-        let _ = job.reply.send(result);
+        stats.runs.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        match <[Job; 1]>::try_from(jobs) {
+            Ok([job]) => run_alone(backend, job),
+            Err(jobs) => run_together(backend, jobs),
+        }
     }
     tracing::debug!("embedder queue closed; inference thread exits");
+}
+
+/// Runs one job in its caller's span and answers it.
+fn run_alone(backend: &mut Backend, job: Job) {
+    let result = job.span.in_scope(|| {
+        let texts: Vec<&str> = job.texts.iter().map(String::as_str).collect();
+        let result = backend.embed(&texts);
+        if let Err(err) = &result {
+            tracing::warn!(error = %err, texts = texts.len(), "embedding failed");
+        }
+        result
+    });
+    // The caller may have gone away meanwhile; then nobody needs the answer.
+    let _ = job.reply.send(result);
+}
+
+/// Runs several jobs as one batch plan and hands each its vectors in order. When that run
+/// fails, each job runs alone, so a text that cannot be embedded fails its own job only.
+fn run_together(backend: &mut Backend, jobs: Vec<Job>) {
+    let texts: Vec<&str> =
+        jobs.iter().flat_map(|job| job.texts.iter().map(String::as_str)).collect();
+    let span = tracing::debug_span!("embedding run", jobs = jobs.len(), texts = texts.len());
+    match span.in_scope(|| backend.embed(&texts)) {
+        Ok(mut vectors) => {
+            for job in jobs {
+                let rest = vectors.split_off(job.texts.len().min(vectors.len()));
+                let _ = job.reply.send(Ok(std::mem::replace(&mut vectors, rest)));
+            }
+        }
+        Err(err) => {
+            tracing::debug!(error = %err, jobs = jobs.len(), "a joint run failed; running its jobs one by one");
+            jobs.into_iter().for_each(|job| run_alone(backend, job));
+        }
+    }
 }
 
 #[async_trait]

@@ -20,5 +20,5 @@ mod embedder;
 pub mod error;
 
 pub use config::{Device, EmbedderConfig, Priority};
-pub use embedder::OrtEmbedder;
+pub use embedder::{EmbedderStats, OrtEmbedder};
 pub use error::{Error, Result};

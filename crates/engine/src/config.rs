@@ -197,6 +197,33 @@ pub enum ExtractIsolation {
     Thread,
 }
 
+/// Which file of the bundled all-MiniLM-L6-v2 the embedder runs: both give the same model
+/// (cosine ≥ 0.997 between their vectors), at different speeds on different CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingPrecision {
+    /// Measure both at start-up (a probe of well under a second, once per process) and
+    /// keep the faster; int8 when the fp32 file is missing.
+    #[default]
+    Auto,
+    /// The fp32 file `cargo xtask assets` builds (the exact weights).
+    Fp32,
+    /// The int8 file of the model package (a quarter of the size on disk).
+    Int8,
+}
+
+impl EmbeddingPrecision {
+    /// The name used in configuration and status reports.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Fp32 => "fp32",
+            Self::Int8 => "int8",
+        }
+    }
+}
+
 impl Default for IngestSettings {
     fn default() -> Self {
         Self {
@@ -238,6 +265,8 @@ pub struct EmbeddingSettings {
     pub batch_size: usize,
     /// ONNX Runtime intra-op threads (default: as many as it likes).
     pub intra_op_threads: Option<usize>,
+    /// Which file of the bundled all-MiniLM-L6-v2 runs (other models have one file).
+    pub precision: EmbeddingPrecision,
     /// `cpu`, `cuda` or `cuda:N` (CUDA needs the `cuda` build feature; falls back to CPU).
     pub device: String,
     /// Without `model_path`, a `model_id` other than a bundled model's is a Hugging Face
@@ -257,6 +286,7 @@ impl Default for EmbeddingSettings {
             dimensions: 384,
             batch_size: 32,
             intra_op_threads: None,
+            precision: EmbeddingPrecision::Auto,
             device: "cpu".to_owned(),
             onnx_file: "onnx/model.onnx".to_owned(),
             revision: "main".to_owned(),
@@ -387,11 +417,15 @@ pub struct VectorStoreSettings {
     pub uri: Option<String>,
     /// Build an ANN index once a table has this many rows (below it, search is exact).
     pub index_threshold_rows: usize,
+    /// HNSW candidates an indexed search keeps (recall against latency; at least 1.5 ×
+    /// the hits asked for).
+    pub search_ef: usize,
 }
 
 impl Default for VectorStoreSettings {
     fn default() -> Self {
-        Self { uri: None, index_threshold_rows: 10_000 }
+        // The vector store's own defaults; literal here so the engine builds without it.
+        Self { uri: None, index_threshold_rows: 10_000, search_ef: 64 }
     }
 }
 

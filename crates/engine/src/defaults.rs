@@ -162,6 +162,7 @@ pub(crate) async fn generation_store(
             model_id: model_id.to_owned(),
             dimensions,
             index_threshold_rows: config.vector_store.index_threshold_rows,
+            search_ef: config.vector_store.search_ef,
             generation,
         };
         ragd_vector_store::LanceStore::open(store_config)

@@ -1,20 +1,34 @@
 //! The ONNX Runtime embedder (feature `ort`): where its files are (a bundled MiniLM, a
 //! path, or a Hugging Face repo through `ragd-hub`), its window, and loading it.
+//!
+//! The bundled all-MiniLM-L6-v2 has two files, int8 and fp32 (`embedding.precision`). With
+//! `auto`, the first start on a data directory loads both, times them on the same texts and
+//! keeps the faster: which wins depends on the CPU (the fp32 graph fuses into fewer, larger
+//! kernels; the int8 file is smaller). The choice is written to [`PRECISION_FILE`] in the
+//! data directory and kept by later starts, so the vectors of one index all come from one
+//! file (the two agree to a cosine of about 0.997, not exactly). The choice and the timings
+//! are part of the embedder's description, so `/api/v1/info` and the system status show
+//! them.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ragd_core::Embedder;
 use ragd_embedding::{Device, EmbedderConfig, OrtEmbedder, Priority};
 use ragd_hub::{HubClient, HubFile, Progress};
 
-use crate::config::EngineConfig;
+use crate::config::{EmbeddingPrecision, EngineConfig};
 use crate::defaults::{EmbedderUse, hub_config};
 
 /// Tokens the embedder adds to every text (`[CLS]` and `[SEP]` for BERT-style models); the
 /// embedder reads whole chunks, so its window is the chunk size plus these.
 const SPECIAL_TOKENS: usize = 2;
+
+/// The file in the data directory that keeps `auto`'s choice: the precision on the first
+/// line, the probe's summary on the second.
+pub(crate) const PRECISION_FILE: &str = "embedding-precision";
 
 /// The hint added to a missing bundled file's reason.
 const ASSETS_HINT: &str = "run `cargo xtask assets` or set assets_dir";
@@ -26,6 +40,9 @@ pub(crate) struct EmbeddingFiles {
     pub(crate) model: PathBuf,
     /// Its `tokenizer.json`.
     pub(crate) tokenizer: PathBuf,
+    /// For the bundled all-MiniLM-L6-v2 only: its fp32 file (`model` is the int8 one),
+    /// which may be missing.
+    pub(crate) fp32: Option<PathBuf>,
 }
 
 /// Where the embedding model's files are: `embedding.model_path` when set, a bundled
@@ -34,14 +51,21 @@ pub(crate) struct EmbeddingFiles {
 pub(crate) async fn embedding_files(config: &EngineConfig) -> Result<EmbeddingFiles, String> {
     let settings = &config.embedding;
     if let Some(model) = &settings.model_path {
-        return Ok(EmbeddingFiles { model: model.clone(), tokenizer: config.tokenizer_path() });
+        return Ok(EmbeddingFiles {
+            model: model.clone(),
+            tokenizer: config.tokenizer_path(),
+            fp32: None,
+        });
     }
     if let Some(bundled) =
         EmbedderConfig::bundled(&settings.model_id, &config.assets_dir, &config.ort_dylib())
     {
+        let fp32 = (bundled.model_id == EmbedderConfig::MINILM_MODEL_ID)
+            .then(|| config.assets_dir.join(ragd_core::assets::EMBEDDING_MODEL_FP32.path));
         return Ok(EmbeddingFiles {
             model: bundled.model_path,
             tokenizer: config.tokenizer_path(),
+            fp32,
         });
     }
     let repo = &settings.model_id;
@@ -81,7 +105,7 @@ pub(crate) async fn embedding_files(config: &EngineConfig) -> Result<EmbeddingFi
     let model = paths.next().ok_or_else(|| "the hub client returned no files".to_owned())?;
     let tokenizer = paths.next().unwrap_or_else(|| config.tokenizer_path());
     tracing::info!(repo, model = %model.display(), tokenizer = %tokenizer.display(), "embedding model from the hub cache");
-    Ok(EmbeddingFiles { model, tokenizer })
+    Ok(EmbeddingFiles { model, tokenizer, fp32: None })
 }
 
 fn parse_device(device: &str) -> Result<Device, String> {
@@ -99,11 +123,12 @@ fn parse_device(device: &str) -> Result<Device, String> {
 fn embedder_config(
     config: &EngineConfig,
     files: &EmbeddingFiles,
+    model: &Path,
     purpose: EmbedderUse,
 ) -> Result<EmbedderConfig, String> {
     let settings = &config.embedding;
     let mut embedder = EmbedderConfig::minilm(&config.assets_dir, &config.ort_dylib());
-    embedder.model_path.clone_from(&files.model);
+    embedder.model_path = model.to_path_buf();
     embedder.tokenizer_path.clone_from(&files.tokenizer);
     embedder.model_id.clone_from(&settings.model_id);
     embedder.dimensions = settings.dimensions;
@@ -119,26 +144,214 @@ fn embedder_config(
 }
 
 /// The ONNX Runtime embedder, loaded on a blocking thread (it reads and optimises the
-/// model), and a description for status reports (model id and execution provider).
+/// model), and a description for status reports (model id, execution provider and, for
+/// the bundled MiniLM, the precision and why).
 pub(crate) async fn load_embedder(
     config: &EngineConfig,
     files: &EmbeddingFiles,
     purpose: EmbedderUse,
 ) -> Result<(Arc<dyn Embedder>, String), String> {
-    let embedder_config = embedder_config(config, files, purpose)?;
+    let precision = config.embedding.precision;
+    let Some(fp32) = &files.fp32 else {
+        let embedder = load_one(config, files, &files.model, purpose).await?;
+        let description = format!("{} ({})", embedder.model_id(), embedder.provider());
+        return Ok((Arc::new(embedder), description));
+    };
+    let (embedder, why) = match precision {
+        EmbeddingPrecision::Int8 => {
+            (load_one(config, files, &files.model, purpose).await?, "int8, configured".to_owned())
+        }
+        EmbeddingPrecision::Fp32 => {
+            (load_one(config, files, fp32, purpose).await?, "fp32, configured".to_owned())
+        }
+        EmbeddingPrecision::Auto if !fp32.is_file() => (
+            load_one(config, files, &files.model, purpose).await?,
+            format!("int8: no fp32 file at {}", fp32.display()),
+        ),
+        EmbeddingPrecision::Auto => match kept_choice(config) {
+            Some((fp32_kept, summary)) => {
+                let model = if fp32_kept { fp32 } else { &files.model };
+                (load_one(config, files, model, purpose).await?, format!("{summary}; kept"))
+            }
+            None => match probed(config, files, fp32, purpose).await {
+                Ok(probe) => {
+                    keep_choice(config, probe.timings);
+                    let embedder = match probe.kept {
+                        Some(embedder) => embedder,
+                        None => {
+                            let faster =
+                                if probe.timings.fp32_wins() { fp32 } else { &files.model };
+                            load_one(config, files, faster, purpose).await?
+                        }
+                    };
+                    (embedder, probe.timings.summary())
+                }
+                // A broken fp32 file must not cost the embedder: the int8 one still serves.
+                Err(err) => {
+                    tracing::warn!(%err, "the embedding precision probe failed; using int8");
+                    (
+                        load_one(config, files, &files.model, purpose).await?,
+                        format!("int8: the probe failed: {err}"),
+                    )
+                }
+            },
+        },
+    };
+    tracing::info!(model = embedder.model_id(), precision = %why, "embedding precision");
+    let description = format!("{} ({}, {why})", embedder.model_id(), embedder.provider());
+    Ok((Arc::new(embedder), description))
+}
+
+/// The choice an earlier start kept in the data directory: fp32 or not, and its summary.
+fn kept_choice(config: &EngineConfig) -> Option<(bool, String)> {
+    let text = std::fs::read_to_string(config.data_dir.join(PRECISION_FILE)).ok()?;
+    let mut lines = text.lines();
+    let fp32 = match lines.next()? {
+        "fp32" => true,
+        "int8" => false,
+        _ => return None,
+    };
+    Some((fp32, lines.next().unwrap_or_default().to_owned()))
+}
+
+/// Keeps the probe's choice for later starts; a data directory that cannot be written to
+/// only costs a probe at the next start.
+fn keep_choice(config: &EngineConfig, timings: Timings) {
+    let path = config.data_dir.join(PRECISION_FILE);
+    let precision = if timings.fp32_wins() { "fp32" } else { "int8" };
+    if let Err(err) = std::fs::write(&path, format!("{precision}\n{}\n", timings.summary())) {
+        tracing::warn!(path = %path.display(), %err, "cannot keep the embedding precision");
+    }
+}
+
+/// Loads one model file.
+async fn load_one(
+    config: &EngineConfig,
+    files: &EmbeddingFiles,
+    model: &Path,
+    purpose: EmbedderUse,
+) -> Result<OrtEmbedder, String> {
+    let embedder_config = embedder_config(config, files, model, purpose)?;
     let loaded = tokio::task::spawn_blocking(move || OrtEmbedder::load(&embedder_config))
         .await
         .map_err(|err| format!("loading the embedding model panicked: {err}"))?;
     match loaded {
         Ok(embedder) => {
-            let description = format!("{} ({})", embedder.model_id(), embedder.provider());
             tracing::info!(
                 model = embedder.model_id(),
+                file = %model.display(),
                 provider = embedder.provider(),
                 "embedding model loaded"
             );
-            Ok((Arc::new(embedder), description))
+            Ok(embedder)
         }
         Err(err) => Err(format!("{err} ({ASSETS_HINT})")),
     }
+}
+
+/// The start-up probe's timings of the bundled MiniLM's two files.
+#[derive(Debug, Clone, Copy)]
+struct Timings {
+    int8: Duration,
+    fp32: Duration,
+}
+
+impl Timings {
+    fn fp32_wins(self) -> bool {
+        self.fp32 <= self.int8
+    }
+
+    /// The choice and the timings, for the embedder's description.
+    fn summary(self) -> String {
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        format!(
+            "{}, faster in the start-up probe: fp32 {:.0} ms, int8 {:.0} ms",
+            if self.fp32_wins() { "fp32" } else { "int8" },
+            ms(self.fp32),
+            ms(self.int8)
+        )
+    }
+}
+
+/// What [`probed`] gives: the timings, and the faster embedder when it was loaded for them.
+struct Probe {
+    timings: Timings,
+    kept: Option<OrtEmbedder>,
+}
+
+/// Probes already run in this process, by intra-op thread setting and device: the machine
+/// does not change, so the next engine (tests open many) loads only the faster file.
+static PROBES: Mutex<Vec<(ProbeKey, Timings)>> = Mutex::new(Vec::new());
+
+/// What a probe's result depends on: the intra-op threads and the device.
+type ProbeKey = (Option<usize>, String);
+
+/// Texts of the probe: six texts of about 100 words, like short chunks.
+fn probe_texts() -> Vec<String> {
+    const WORDS: [&str; 12] = [
+        "retrieval",
+        "augmented",
+        "generation",
+        "reads",
+        "documents",
+        "before",
+        "answering",
+        "questions",
+        "about",
+        "their",
+        "contents",
+        "carefully",
+    ];
+    (0..6)
+        .map(|seed| {
+            (0..100).map(|i| WORDS[(i * 5 + seed) % WORDS.len()]).collect::<Vec<_>>().join(" ")
+        })
+        .collect()
+}
+
+/// The best of two timed runs of the probe texts, after one untimed run.
+async fn time_embedder(embedder: &OrtEmbedder) -> Result<Duration, String> {
+    let texts = probe_texts();
+    let mut best = Duration::MAX;
+    for round in 0..3 {
+        let start = Instant::now();
+        embedder
+            .embed(texts.clone())
+            .await
+            .map_err(|err| format!("the embedding probe failed: {err}"))?;
+        if round > 0 {
+            best = best.min(start.elapsed());
+        }
+    }
+    Ok(best)
+}
+
+/// Times both files of the bundled MiniLM (or reuses this process's earlier probe).
+async fn probed(
+    config: &EngineConfig,
+    files: &EmbeddingFiles,
+    fp32: &Path,
+    purpose: EmbedderUse,
+) -> Result<Probe, String> {
+    let key = (config.embedding.intra_op_threads, config.embedding.device.clone());
+    let known = PROBES
+        .lock()
+        .map_err(|_| "the embedding probe's cache is poisoned".to_owned())?
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map(|(_, timings)| *timings);
+    if let Some(timings) = known {
+        return Ok(Probe { timings, kept: None });
+    }
+    let int8_embedder = load_one(config, files, &files.model, purpose).await?;
+    let fp32_embedder = load_one(config, files, fp32, purpose).await?;
+    let timings = Timings {
+        int8: time_embedder(&int8_embedder).await?,
+        fp32: time_embedder(&fp32_embedder).await?,
+    };
+    if let Ok(mut probes) = PROBES.lock() {
+        probes.push((key, timings));
+    }
+    let kept = if timings.fp32_wins() { fp32_embedder } else { int8_embedder };
+    Ok(Probe { timings, kept: Some(kept) })
 }

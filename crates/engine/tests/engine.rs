@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ragd_engine::chat::{CreateSession, SendMessage, TaggingMode};
+use ragd_engine::config::EmbeddingPrecision;
 use ragd_engine::core::{
     DocumentStatus, EmbeddedRecord, ErrorKind, SessionId, TableName, VectorStore,
 };
@@ -47,7 +48,10 @@ async fn the_default_engine_ingests_searches_and_answers_with_citations() {
     let engine = Engine::open(config).await.unwrap();
     let health = engine.health().borrow().clone();
     assert_eq!(health.status, HealthStatus::Ok, "{health:?}");
-    assert!(engine.embedder_description().unwrap().contains("all-MiniLM-L6-v2"));
+    let description = engine.embedder_description().unwrap();
+    assert!(description.contains("all-MiniLM-L6-v2"), "{description}");
+    // Both files are in the assets, so `auto` timed them and says which it kept.
+    assert!(description.contains("faster in the start-up probe: fp32 "), "{description}");
 
     let ingested = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap();
     let id = ingested.document.id;
@@ -366,4 +370,47 @@ async fn chunks_are_sized_by_the_loaded_embedders_own_count() {
         // The whole chunk fits the embedder's window: nothing is truncated.
         assert!(counted + special <= embedder.max_tokens());
     }
+}
+
+#[tokio::test]
+async fn a_configured_precision_loads_that_file_without_a_probe() {
+    for (precision, expected) in [
+        (EmbeddingPrecision::Int8, "int8, configured"),
+        (EmbeddingPrecision::Fp32, "fp32, configured"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = config(dir.path());
+        config.embedding.precision = precision;
+        let engine = Engine::open(config).await.unwrap();
+        let description = engine.embedder_description().unwrap();
+        assert!(description.contains(expected), "{description}");
+        let query = SearchQuery {
+            text: "anything".to_owned(),
+            top_k: 1,
+            document_ids: Vec::new(),
+            collection_ids: Vec::new(),
+            filter: ragd_core::MetadataFilter::default(),
+        };
+        // The embedder answers (no documents, so no hits).
+        assert!(engine.search().semantic(&query).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn the_precision_probe_runs_once_per_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Engine::open(config(dir.path())).await.unwrap();
+    let probed = first.embedder_description().unwrap().to_owned();
+    assert!(probed.contains("faster in the start-up probe"), "{probed}");
+    drop(first);
+    let kept = std::fs::read_to_string(dir.path().join("embedding-precision")).unwrap();
+    let precision = kept.lines().next().unwrap();
+    assert!(matches!(precision, "fp32" | "int8"), "{kept}");
+    assert!(probed.contains(&format!("cpu, {precision}, faster")), "{probed}");
+
+    // The next start keeps that file, so one index never mixes vectors of both.
+    let second = Engine::open(config(dir.path())).await.unwrap();
+    let description = second.embedder_description().unwrap();
+    assert!(description.contains(&format!("cpu, {precision}, faster")), "{description}");
+    assert!(description.ends_with("; kept)"), "{description}");
 }

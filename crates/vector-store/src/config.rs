@@ -6,6 +6,13 @@
 /// would only cost build time and recall.
 pub const DEFAULT_INDEX_THRESHOLD_ROWS: usize = 10_000;
 
+/// HNSW candidates a search keeps when [`LanceStoreConfig::new`] is used.
+///
+/// LanceDB's own default is 1.5 × the hits asked for (15 for ten hits), which reached a
+/// recall@10 of 0.947 on the benchmark's 100 000 clustered vectors; `docs/BENCHMARKS.md`
+/// has the measured recall and latency of the values tried.
+pub const DEFAULT_SEARCH_EF: usize = 64;
+
 /// How to open a [`crate::LanceStore`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LanceStoreConfig {
@@ -18,6 +25,10 @@ pub struct LanceStoreConfig {
     pub dimensions: usize,
     /// Build an ANN index on a table once it has at least this many rows.
     pub index_threshold_rows: usize,
+    /// Candidates an indexed search keeps before it returns the best hits: more means
+    /// higher recall and slower queries. A search never keeps fewer than LanceDB's default
+    /// of 1.5 × the hits asked for.
+    pub search_ef: usize,
     /// Which set of tables to open: each embedding model an index is (re)built with gets
     /// its own generation, so two models' vectors never share a table. Generation 0 is
     /// `chunks` and `memory`; generation `n` is `chunks_g<n>` and `memory_g<n>`.
@@ -32,6 +43,7 @@ impl LanceStoreConfig {
             model_id: model_id.into(),
             dimensions,
             index_threshold_rows: DEFAULT_INDEX_THRESHOLD_ROWS,
+            search_ef: DEFAULT_SEARCH_EF,
             generation: 0,
         }
     }

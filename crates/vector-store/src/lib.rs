@@ -43,7 +43,7 @@ mod rows;
 mod schema;
 mod store;
 
-pub use config::{DEFAULT_INDEX_THRESHOLD_ROWS, LanceStoreConfig, table_name};
+pub use config::{DEFAULT_INDEX_THRESHOLD_ROWS, DEFAULT_SEARCH_EF, LanceStoreConfig, table_name};
 pub use error::{Error, Result, TableShape};
 pub use schema::SCHEMA_VERSION;
 pub use store::LanceStore;

@@ -334,6 +334,7 @@ impl LanceStore {
             .column(COL_VECTOR)
             .distance_type(DistanceType::Cosine)
             .refine_factor(REFINE_FACTOR)
+            .ef(self.config.search_ef.max(req.top_k.saturating_mul(3) / 2))
             .limit(req.top_k)
             .select(Select::columns(&[COL_ID, COL_DOCUMENT_ID, COL_SESSION_ID]));
         if let Some(predicate) = filter::predicate(&req.filter) {

@@ -94,7 +94,7 @@ async fn info_reports_version_config_and_assets_without_secrets() {
 fn ragd_core_asset_count() -> usize {
     // The binary crate re-exports nothing of ragd-core's asset list on purpose; the count
     // is part of the API contract.
-    5
+    6
 }
 
 #[tokio::test]
