@@ -4,7 +4,7 @@
 `cargo xtask bench embed` runs this in its own virtual environment (pinned packages, see
 `xtask/src/bench/mod.rs`); it is not meant to be called by hand, though it can be:
 
-    python embed.py texts --tokenizer TOKENIZER_JSON --n 512 --tokens 256 --out texts.json
+    python embed.py texts --tokenizer TOKENIZER_JSON --n 512 --tokens 256 --out texts.json [--mixed]
     python embed.py ort --model MODEL_ONNX --tokenizer TOKENIZER_JSON --texts texts.json \
         --threads 2 --batch 32 --max-tokens 256 --vectors out.f32
     python embed.py st --model-dir SENTENCE_TRANSFORMERS_DIR --texts texts.json \
@@ -36,6 +36,10 @@ def log(message):
 def make_texts(args):
     """Deterministic texts of exactly `--tokens` tokens ([CLS] and [SEP] included).
 
+    With `--mixed`, each text's length is drawn instead, like the chunks of real documents:
+    a third short (8 to 48 tokens: headings, table rows, the tail of a section), a fifth
+    medium (48 to 200), the rest full-size (200 to `--tokens`), in shuffled order.
+
     Words are whole-word entries of the model's own WordPiece vocabulary, drawn with a fixed
     seed and set into sentences, so every contender tokenizes the same, realistic-length
     input and nothing is truncated by one side only.
@@ -53,12 +57,21 @@ def make_texts(args):
     rng = random.Random(SEED)
     texts = []
     for _ in range(args.n):
+        target = args.tokens
+        if args.mixed:
+            shape = rng.random()
+            if shape < 1 / 3:
+                target = rng.randint(8, 48)
+            elif shape < 1 / 3 + 1 / 5:
+                target = rng.randint(48, 200)
+            else:
+                target = rng.randint(200, args.tokens)
         words = []
         sentence = 0
         # Each vocabulary word is one token and so is each full stop, so the count is known
         # while growing; the final encode below only confirms it (and trims if it is off).
         count = 2
-        while count < args.tokens:
+        while count < target:
             if sentence == 0:
                 sentence = rng.randint(6, 16)
                 words.append(rng.choice(vocab).capitalize())
@@ -66,10 +79,10 @@ def make_texts(args):
                 words.append(rng.choice(vocab))
             count += 1
             sentence -= 1
-            if sentence == 0 and count < args.tokens:
+            if sentence == 0 and count < target:
                 words[-1] += "."
                 count += 1
-        while len(tokenizer.encode(" ".join(words)).ids) > args.tokens:
+        while len(tokenizer.encode(" ".join(words)).ids) > target:
             words.pop()
         texts.append(" ".join(words))
     lengths = [len(tokenizer.encode(text).ids) for text in texts]
@@ -224,6 +237,7 @@ def main():
     texts.add_argument("--n", type=int, required=True)
     texts.add_argument("--tokens", type=int, default=256)
     texts.add_argument("--out", type=Path, required=True)
+    texts.add_argument("--mixed", action="store_true")
     texts.set_defaults(run=make_texts)
 
     for name, run in (("ort", run_ort), ("st", run_st)):

@@ -6,6 +6,7 @@
 
     python search.py data --sizes 10000,100000 --queries 200 --dim 384 --out DIR
     python search.py chroma --dir DIR --n 10000 --queries 200 --k 10 --db TMPDIR
+    python search.py lance --dir DIR --n 10000 --queries 200 --k 10 --ef 64 --table DB/chunks.lance
 
 `data` writes, deterministically (fixed seed):
 - `base.f32`: max(sizes) x dim little-endian f32 unit vectors, clustered: each is a random
@@ -19,6 +20,15 @@
 
 `chroma` loads the first n rows into a persistent chromadb collection (HNSW, cosine) and
 prints one JSON line: load seconds, per-query latency p50/p99 in ms, recall@k vs exact.
+
+`lance` queries the very table and IVF_HNSW_SQ index ragd built (left in place by
+`bench_search --keep-db`) through Lance's own release build, the `pylance` wheel of the
+Lance version ragd links, with ragd's query: cosine, the same `ef`, refine factor 1, the
+same three columns. The difference to ragd's latency is then ragd's own overhead (its Rust
+build, LanceDB's query layer, its code), not the index or the data.
+
+Every contender gets the same warm-up: `WARM_UP` queries before timing starts (as ragd's
+`bench_search` does).
 """
 
 import argparse
@@ -29,6 +39,8 @@ import time
 from pathlib import Path
 
 SEED = 20240611
+# Queries run before timing starts, for every contender (ragd's bench_search uses 5 too).
+WARM_UP = 5
 
 
 def log(message):
@@ -104,15 +116,7 @@ def run_chroma(args):
         result = collection.query(query_embeddings=[vector], n_results=args.k, include=[])
         return [int(i) for i in result["ids"][0]]
 
-    for vector in queries[: min(10, len(queries))]:
-        query(vector)
-    latencies = []
-    hits = 0
-    for row, vector in enumerate(queries):
-        start = time.perf_counter()
-        found = query(vector)
-        latencies.append((time.perf_counter() - start) * 1000.0)
-        hits += len(set(found) & set(truth[row, : args.k].tolist()))
+    latencies, recall = timed_queries(query, queries, truth, args.k)
     print(
         json.dumps(
             {
@@ -123,13 +127,73 @@ def run_chroma(args):
                 "load_s": load_seconds,
                 "p50_ms": percentile(latencies, 50),
                 "p99_ms": percentile(latencies, 99),
-                "recall": hits / (len(queries) * args.k),
+                "recall": recall,
             }
         ),
         flush=True,
     )
     del collection, client
     shutil.rmtree(args.db, ignore_errors=True)
+
+
+def timed_queries(query, queries, truth, k):
+    """Runs `query` (vector -> row numbers) over every query after the warm-up; returns the
+    per-query latencies in ms and recall@k against the exact answers."""
+    for vector in queries[: min(WARM_UP, len(queries))]:
+        query(vector)
+    latencies = []
+    hits = 0
+    for row, vector in enumerate(queries):
+        start = time.perf_counter()
+        found = query(vector)
+        latencies.append((time.perf_counter() - start) * 1000.0)
+        hits += len(set(found) & set(truth[row, :k].tolist()))
+    return latencies, hits / (len(queries) * k)
+
+
+def run_lance(args):
+    import lance
+    import numpy as np
+
+    meta = json.loads((args.dir / "meta.json").read_text())
+    dim = meta["dim"]
+    queries = np.fromfile(args.dir / "queries.f32", dtype="<f4").reshape(-1, dim)[: args.queries]
+    truth = np.fromfile(args.dir / f"truth-{args.n}.u32", dtype="<u4").reshape(-1, meta["k"])
+    dataset = lance.dataset(str(args.table))
+    if not dataset.list_indices():
+        sys.exit(f"{args.table} has no index: run bench_search with --keep-db and without --skip-ann")
+
+    def query(vector):
+        table = dataset.to_table(
+            columns=["id", "document_id", "session_id"],
+            nearest={
+                "column": "vector",
+                "q": vector,
+                "k": args.k,
+                "metric": "cosine",
+                "ef": args.ef,
+                "refine_factor": 1,
+            },
+        )
+        # ragd's row ids carry the row number in their low 32 bits (see bench_search.rs).
+        return [int(i.replace("-", ""), 16) & 0xFFFFFFFF for i in table.column("id").to_pylist()]
+
+    latencies, recall = timed_queries(query, queries, truth, args.k)
+    print(
+        json.dumps(
+            {
+                "contender": "pylance",
+                "version": lance.__version__,
+                "n": args.n,
+                "queries": len(queries),
+                "ef": args.ef,
+                "p50_ms": percentile(latencies, 50),
+                "p99_ms": percentile(latencies, 99),
+                "recall": recall,
+            }
+        ),
+        flush=True,
+    )
 
 
 def main():
@@ -151,6 +215,15 @@ def main():
     chroma.add_argument("--k", type=int, default=10)
     chroma.add_argument("--db", type=Path, required=True)
     chroma.set_defaults(run=run_chroma)
+
+    lance_query = commands.add_parser("lance")
+    lance_query.add_argument("--dir", type=Path, required=True)
+    lance_query.add_argument("--n", type=int, required=True)
+    lance_query.add_argument("--queries", type=int, required=True)
+    lance_query.add_argument("--k", type=int, default=10)
+    lance_query.add_argument("--ef", type=int, required=True)
+    lance_query.add_argument("--table", type=Path, required=True)
+    lance_query.set_defaults(run=run_lance)
 
     args = parser.parse_args()
     args.run(args)

@@ -63,11 +63,8 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
         }
     }
     let assets = setup()?;
-    run({
-        let mut build = crate::cargo()?;
-        build.args(["test", "--workspace", "--no-run"]);
-        build
-    })?;
+    // The tests' build: fuzzing is part of CI, which must not wait for the serving build.
+    let out = crate::Build::Tests.run()?;
     let venv = home()?.join(".cache/ragd/fuzz-venv");
     crate::venv::ensure(&venv, SCHEMATHESIS, |pip| {
         pip.args(["--quiet", SCHEMATHESIS]);
@@ -78,7 +75,7 @@ pub(crate) fn fuzz(args: &[String]) -> Result<()> {
     // not only 503) and an API key required, which schemathesis sends with every request.
     let key = "xtask-fuzz-key";
     let options = ServeOptions { bundled_model: true, api_key: Some(key), env: &[] };
-    let (server, port) = serve_ragd(&data, &assets, options)?;
+    let (server, port) = serve_ragd(&out.join("ragd"), &data, &assets, options)?;
 
     let url = format!("http://127.0.0.1:{port}/openapi.json");
     let mut st = Command::new(venv.join("bin/st"));

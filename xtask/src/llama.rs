@@ -423,11 +423,7 @@ pub(crate) fn bench_llm(args: &[String]) -> Result<()> {
     let assets = crate::setup()?;
     let tools = ToolsDir::locate()?;
     let llama_bench = tools.bench()?;
-    // The same invocation as `cargo xtask test`, so the example comes from the tests' build.
-    let mut build = crate::cargo()?;
-    build.args(["test", "--workspace", "--no-run"]);
-    crate::run(build)?;
-    let example = crate::target_dir()?.join("debug/examples/bench_llm");
+    let example = crate::Build::Serving.run()?.join("examples/bench_llm");
     let model = assets.join(ragd_core::assets::CHAT_MODEL.path);
 
     let load_before = load_average();
@@ -530,7 +526,7 @@ fn run_ragd(
     options: &BenchOptions,
 ) -> Result<Vec<(String, Vec<f64>)>> {
     if !example.is_file() {
-        return Err(format!("{} was not built by `cargo test --no-run`", example.display()));
+        return Err(format!("{} was not built by the serving build", example.display()));
     }
     let mut cmd = Command::new(example);
     crate::clean_cargo_env(&mut cmd);
@@ -623,8 +619,7 @@ fn report(
         &mut out,
         format!(
             "- model: bundled `{}`; llama.cpp: {} for both (llama-bench: cmake Release; ragd: \
-             the `bench_llm` example of the test build, ragd's crates at opt-level 0, Rust \
-             dependencies at 1, llama.cpp at opt-level 3)",
+             the `bench_llm` example of the serving build, everything at opt-level 3)",
             ragd_core::assets::CHAT_MODEL.path,
             tools.llama_cpp()
         ),

@@ -53,16 +53,17 @@ pub(crate) struct ServeOptions<'a> {
     pub(crate) env: &'a [(&'a str, String)],
 }
 
-/// `ragd serve` from the test build on a free loopback port over `data`, with the hub
-/// offline (a fuzzed model load by repo id must not reach for the network); returns it and
-/// its port.
+/// `ragd serve` (the binary `ragd`, of either build) on a free loopback port over `data`,
+/// with the hub offline (a fuzzed model load by repo id must not reach for the network);
+/// returns it and its port.
 pub(crate) fn serve_ragd(
+    ragd: &Path,
     data: &Path,
     assets: &Path,
     options: ServeOptions<'_>,
 ) -> Result<(KillOnDrop, u16)> {
     let port = free_port()?;
-    let mut cmd = Command::new(crate::target_dir()?.join("debug/ragd"));
+    let mut cmd = Command::new(ragd);
     crate::clean_cargo_env(&mut cmd);
     cmd.args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
         .arg(data)

@@ -11,7 +11,7 @@
 //! - `cargo xtask fuzz`: schemathesis against a local `ragd` (no 5xx, responses match
 //!   the OpenAPI document).
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
-//! - `cargo xtask bench embed|search|http|eval|reembed|llm [ARGS]`: benchmarks against peers, appended to
+//! - `cargo xtask bench embed|search|http|eval|reembed|ingest|llm [ARGS]`: benchmarks against peers, appended to
 //!   `docs/BENCHMARKS.md` (see `bench/mod.rs`; `llm` is in `llama.rs`).
 //! - `cargo xtask llama-tools`: build llama.cpp's `llama-server` and `llama-bench` (cached).
 //! - `cargo xtask third-party [--check]`: write `docs/THIRD_PARTY.md` from `cargo metadata`
@@ -50,12 +50,14 @@ commands:
   test [ARGS...]       set up, then run every test (`cargo test --workspace ARGS...`)
   screenshots          run the web page's browser test, saving its pictures to docs/screenshots
   fuzz [--examples N]  fuzz the HTTP API with schemathesis against a local ragd (pip, pinned)
-  bench embed [--n N] [--rounds R] [--threads T] [--batch B] [--skip-st]
+  bench embed [--n N] [--rounds R] [--threads T] [--batch B] [--skip-st] [--mixed]
                        embedding throughput vs Python onnxruntime and sentence-transformers
-  bench search [--sizes N,N...] [--queries Q]
-                       vector search p50/p99 and recall@10 vs chromadb
+  bench search [--sizes N,N...] [--queries Q] [--ef-sweep EF,EF...]
+                       vector search p50/p99 and recall@10 vs chromadb and pylance
   bench http [--seconds S] [--connections C]
-                       HTTP req/s and p99 with wrk vs Python http.server
+                       HTTP req/s and p99 with wrk vs a FastAPI service on the same data
+  bench ingest [--rounds R] [--threads T] [--workers W,W...]
+                       real documents through ragd's pipeline vs the Python pipeline
   bench eval           recall@10, MRR@10, nDCG@10 of each search mode on fixtures/eval
   bench reembed [--chunks N]
                        re-embed with another model vs a plain ingest; search latency meanwhile
@@ -91,13 +93,16 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::fuzz(rest),
         "bench" => match rest.split_first() {
             Some((kind, args))
-                if matches!(kind.as_str(), "embed" | "search" | "http" | "eval" | "reembed") =>
+                if matches!(
+                    kind.as_str(),
+                    "embed" | "search" | "http" | "eval" | "reembed" | "ingest"
+                ) =>
             {
                 bench::run(kind, args)
             }
             Some((kind, args)) if kind == "llm" => llama::bench_llm(args),
             _ => Err(format!(
-                "usage: cargo xtask bench embed|search|http|eval|reembed|llm [OPTIONS]\n\n{USAGE}"
+                "usage: cargo xtask bench embed|search|http|eval|reembed|ingest|llm [OPTIONS]\n\n{USAGE}"
             )),
         },
         "llama-tools" => llama::tools_command(),
@@ -214,16 +219,42 @@ fn setup() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// Builds with exactly the invocation `test` uses, then runs the `ragd` binary that build
-/// produced. `cargo run -p ragd` would resolve a different feature set (no dev-dependencies,
-/// no other workspace members) and rebuild tokio and everything above it, so the two README
-/// commands would not share one build.
+/// The two builds (docs/BUILD.md). Each is always the same cargo invocation, so cargo
+/// resolves the same feature set every time and a warm build is a no-op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Build {
+    /// `cargo test --workspace --no-run`, the `dev` profile: what `test` and `fuzz` run.
+    /// ragd's crates at opt-level 0 rebuild in seconds after an edit.
+    Tests,
+    /// `cargo build --release --workspace --bins --examples`: everything optimised. `serve`
+    /// and every benchmark run it (the benchmark contenders are the workspace's examples).
+    Serving,
+}
+
+impl Build {
+    /// Runs the build and returns its output directory (`debug/` or `release/` of the
+    /// target directory), where the `ragd` binary and `examples/` are.
+    pub(crate) fn run(self) -> Result<PathBuf> {
+        let mut build = cargo()?;
+        let (args, dir): (&[&str], &str) = match self {
+            Self::Tests => (&["test", "--workspace", "--no-run"], "debug"),
+            Self::Serving => {
+                (&["build", "--release", "--workspace", "--bins", "--examples"], "release")
+            }
+        };
+        build.args(args);
+        run(build)?;
+        Ok(target_dir()?.join(dir))
+    }
+}
+
+/// Builds the serving build, then runs its `ragd serve`. Not `cargo run -p ragd`: that
+/// resolves another feature set (no dev-dependencies, no other workspace members) than the
+/// benchmarks' build and would compile tokio, hyper and everything above them twice.
 fn serve(args: &[String]) -> Result<()> {
     let assets = setup()?;
-    let mut build = cargo()?;
-    build.args(["test", "--workspace", "--no-run"]);
-    run(build)?;
-    let mut cmd = Command::new(target_dir()?.join("debug/ragd"));
+    let out = Build::Serving.run()?;
+    let mut cmd = Command::new(out.join("ragd"));
     clean_cargo_env(&mut cmd);
     cmd.current_dir(workspace_root()).arg("serve").args(args).env("RAGD_ASSETS_DIR", assets);
     passive_openmp(&mut cmd);

@@ -1,14 +1,16 @@
 //! The ragd contender of `cargo xtask bench embed`: [`OrtEmbedder`] throughput on fixed texts.
 //!
-//! `cargo xtask bench embed` builds this with the test build (`cargo test --workspace
-//! --no-run` builds examples too, so no other profile or feature set is compiled) and runs
-//! it next to the Python contenders on the same texts:
+//! `cargo xtask bench embed` builds this with the serving build (`cargo build --release
+//! --workspace --bins --examples`) and runs it next to the Python contenders on the same
+//! texts:
 //!
 //! ```text
 //! bench_embed --assets DIR --texts texts.json --threads 2 --batch 32 --vectors out.f32
+//!             [--precision int8|fp32]
 //! ```
 //!
-//! It loads the bundled all-MiniLM-L6-v2 (int8 ONNX) with `--threads` intra-op threads,
+//! It loads the bundled all-MiniLM-L6-v2 (the int8 ONNX file of its package, or with
+//! `--precision fp32` the fp32 file `cargo xtask assets` builds) with `--threads` intra-op threads,
 //! embeds one batch to warm up, then embeds every text in calls of `--batch` texts, as the
 //! ingest pipeline does, and prints one JSON line: `chunks`, `seconds`, `chunks_per_s`.
 //! The vectors go to `--vectors` (little-endian f32) so they can be compared with the
@@ -33,6 +35,7 @@ struct Options {
     batch: usize,
     max_tokens: usize,
     vectors: PathBuf,
+    fp32: bool,
 }
 
 fn parse(args: &[String]) -> AnyResult<Options> {
@@ -50,6 +53,11 @@ fn parse(args: &[String]) -> AnyResult<Options> {
         batch: value("--batch")?.parse()?,
         max_tokens: value("--max-tokens").unwrap_or_else(|_| "256".to_owned()).parse()?,
         vectors: value("--vectors")?.into(),
+        fp32: match value("--precision").unwrap_or_else(|_| "int8".to_owned()).as_str() {
+            "int8" => false,
+            "fp32" => true,
+            other => return Err(format!("--precision {other:?}: int8 or fp32").into()),
+        },
     })
 }
 
@@ -59,6 +67,9 @@ fn main() -> AnyResult<()> {
     let texts: Vec<String> = serde_json::from_str(&std::fs::read_to_string(&options.texts)?)?;
     let dylib = options.assets.join(ragd_core::assets::ONNX_RUNTIME.path);
     let mut config = EmbedderConfig::minilm(&options.assets, &dylib);
+    if options.fp32 {
+        config.model_path = options.assets.join(ragd_core::assets::EMBEDDING_MODEL_FP32.path);
+    }
     config.intra_op_threads = Some(options.threads);
     config.max_batch_size = options.batch;
     config.max_tokens = options.max_tokens;
@@ -80,7 +91,8 @@ fn main() -> AnyResult<()> {
     let bytes: Vec<u8> = vectors.iter().flatten().flat_map(|value| value.to_le_bytes()).collect();
     std::fs::write(&options.vectors, bytes)?;
     let result = serde_json::json!({
-        "contender": "ragd",
+        "contender": if options.fp32 { "ragd-fp32" } else { "ragd" },
+        "dtype": if options.fp32 { "fp32" } else { "int8" },
         "chunks": texts.len(),
         "seconds": seconds,
         "chunks_per_s": texts.len() as f64 / seconds,

@@ -1,11 +1,12 @@
 //! The ragd contender of `cargo xtask bench search`: [`LanceStore`] search latency and recall.
 //!
-//! `cargo xtask bench search` builds this with the test build (`cargo test --workspace
-//! --no-run` builds examples too) and runs it on vector files written by
+//! `cargo xtask bench search` builds this with the serving build (`cargo build --release
+//! --workspace --bins --examples`) and runs it on vector files written by
 //! `xtask/bench/search.py`:
 //!
 //! ```text
 //! bench_search --data DIR --n 10000 --queries 200 --flat-queries 50 --db TMPDIR [--skip-ann]
+//!              [--ef EF] [--ef-sweep EF,EF...] [--keep-db]
 //! ```
 //!
 //! 1. Loads the first `n` rows of `DIR/base.f32` into the `chunks` table of a new store
@@ -17,6 +18,10 @@
 //! 4. Searches again through the index, with every query.
 //!
 //! `--skip-ann` leaves out steps 3 and 4 (the index build is slow in an unoptimised build).
+//! `--ef` sets `LanceStoreConfig::search_ef` (default: the store's default);
+//! `--ef-sweep` repeats step 4 with each of those values too (`sweep` in the output). `--keep-db`
+//! leaves the database in place, so another reader (the `lance` Python wheel) can query
+//! the very same index.
 //!
 //! Latencies are per query, sequential, after a short warm-up; recall@k is against the
 //! exact answers in `DIR/truth-N.u32` (numpy brute force). Prints one JSON line.
@@ -54,6 +59,9 @@ struct Options {
     dim: usize,
     db: PathBuf,
     skip_ann: bool,
+    ef: Option<usize>,
+    ef_sweep: Vec<usize>,
+    keep_db: bool,
 }
 
 fn parse(args: &[String]) -> AnyResult<Options> {
@@ -73,6 +81,12 @@ fn parse(args: &[String]) -> AnyResult<Options> {
         dim: value("--dim").unwrap_or_else(|_| "384".to_owned()).parse()?,
         db: value("--db")?.into(),
         skip_ann: args.iter().any(|arg| arg == "--skip-ann"),
+        ef: value("--ef").ok().map(|v| v.parse()).transpose()?,
+        ef_sweep: match value("--ef-sweep") {
+            Ok(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
+            Err(_) => Vec::new(),
+        },
+        keep_db: args.iter().any(|arg| arg == "--keep-db"),
     })
 }
 
@@ -163,6 +177,12 @@ async fn search_pass(
     })
 }
 
+/// The `ef` a search of `k` hits runs with under `config` (the store never goes below
+/// LanceDB's 1.5 × k).
+fn effective_ef(config: &LanceStoreConfig, k: usize) -> usize {
+    config.search_ef.max(k * 3 / 2)
+}
+
 fn config(options: &Options, index_threshold_rows: usize) -> LanceStoreConfig {
     let mut config = LanceStoreConfig::new(
         options.db.to_string_lossy(),
@@ -170,6 +190,9 @@ fn config(options: &Options, index_threshold_rows: usize) -> LanceStoreConfig {
         options.dim,
     );
     config.index_threshold_rows = index_threshold_rows;
+    if let Some(ef) = options.ef {
+        config.search_ef = ef;
+    }
     config
 }
 
@@ -222,6 +245,7 @@ async fn run(options: &Options) -> AnyResult<String> {
 
     let mut index_s = None;
     let mut ann = None;
+    let mut sweep = Vec::new();
     if !options.skip_ann {
         // 3. Build the index the way the product does: the next upsert past the threshold.
         let store = LanceStore::open(config(options, options.n)).await?;
@@ -234,24 +258,37 @@ async fn run(options: &Options) -> AnyResult<String> {
         }
         // 4. Through the index.
         ann = Some(search_pass(&store, &queries, &truth, options.k).await?);
+        drop(store);
+        for &ef in &options.ef_sweep {
+            let mut config = config(options, options.n);
+            config.search_ef = ef;
+            let used = effective_ef(&config, options.k);
+            let store = LanceStore::open(config).await?;
+            let pass = search_pass(&store, &queries, &truth, options.k).await?;
+            sweep.push(format!("{{\"ef\":{used},\"pass\":{}}}", pass.json()));
+        }
     }
-    std::fs::remove_dir_all(&options.db)?;
+    if !options.keep_db {
+        std::fs::remove_dir_all(&options.db)?;
+    }
 
     Ok(format!(
         concat!(
             "{{\"contender\":\"ragd-lancedb\",\"n\":{},\"rows\":{},\"queries\":{},",
-            "\"flat_queries\":{},\"k\":{},\"load_s\":{:.3},\"index_s\":{},",
-            "\"flat\":{},\"ann\":{}}}"
+            "\"flat_queries\":{},\"k\":{},\"ef\":{},\"load_s\":{:.3},\"index_s\":{},",
+            "\"flat\":{},\"ann\":{},\"sweep\":[{}]}}"
         ),
         options.n,
         count,
         options.queries,
         flat_queries,
         options.k,
+        effective_ef(&config(options, 0), options.k),
         load_s,
         index_s.map_or_else(|| "null".to_owned(), |s| format!("{s:.3}")),
         flat.json(),
         ann.map_or_else(|| "null".to_owned(), |pass| pass.json()),
+        sweep.join(","),
     ))
 }
 

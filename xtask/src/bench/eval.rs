@@ -23,16 +23,14 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         return Err(format!("bench eval takes no options, got {arg:?}"));
     }
     let assets = crate::setup()?;
-    let mut build = crate::cargo()?;
-    build.args(["test", "--workspace", "--no-run"]);
-    crate::run(build)?;
+    let out = crate::Build::Serving.run()?;
     let data = crate::target_dir()?.join("ragd-bench/eval/data");
     if data.exists() {
         fs::remove_dir_all(&data).map_err(|err| format!("{}: {err}", data.display()))?;
     }
     let root = crate::workspace_root();
     let ragd = |args: &[&str]| {
-        let mut cmd = Command::new(crate::target_dir()?.join("debug/ragd"));
+        let mut cmd = Command::new(out.join("ragd"));
         crate::clean_cargo_env(&mut cmd);
         // LanceDB warns about a scanner default once per query; the table is what matters.
         cmd.current_dir(&root)

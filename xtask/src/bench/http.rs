@@ -1,12 +1,13 @@
 //! `cargo xtask bench http`: request throughput and tail latency of the HTTP server, with
 //! wrk (Debian package `wrk`), against a peer in the same run.
 //!
-//! ragd serves a fresh data directory holding the fixture documents (ingested first with
-//! `ragd ingest`); no chat model is loaded. wrk runs a fixed number of seconds against
-//! `GET /health`, `GET /api/v1/system/status` (a cached snapshot) and
-//! `POST /api/v1/search/keyword` (FTS5 over the fixtures). The peer is Python's
-//! `http.server` answering a static file of the size of `/health`'s body: the floor of what
-//! any HTTP stack on this machine costs, so the ratio says how much ragd adds to it.
+//! ragd (the serving build) serves a fresh data directory holding the fixture documents
+//! (ingested first with `ragd ingest`); no chat model is loaded. The peer is the stack ragd
+//! replaces, serving the same API over the same data directory: FastAPI under uvicorn with
+//! keep-alive, sentence-transformers and ChromaDB (`xtask/bench/http_peer.py`). wrk runs a
+//! fixed number of seconds against `GET /health` and the keyword, semantic and hybrid
+//! searches of both, one server at a time, then against ragd's `GET /api/v1/system/status`
+//! (a cached snapshot; the peer has none).
 //!
 //! Then the OpenAI-compatible API (`protocols.py`, with the official `openai` SDK from the
 //! clients' virtualenv): time to first token of a streamed `/v1/chat/completions` and
@@ -61,6 +62,24 @@ fn parse_wrk(output: &str) -> Option<WrkResult> {
     result.requests_per_second.is_finite().then_some(result)
 }
 
+/// The fixture documents that extract cleanly: those with an `.expected.txt` beside them.
+fn good_fixtures() -> Result<Vec<std::path::PathBuf>> {
+    let dir = crate::workspace_root().join("fixtures/docs");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| Some(entry.ok()?.path()))
+        .filter(|path| {
+            let expected = format!("{}.expected.txt", path.display());
+            path.is_file() && Path::new(&expected).is_file()
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(format!("no fixtures with an .expected.txt in {}", dir.display()));
+    }
+    Ok(files)
+}
+
 fn wrk(url: &str, seconds: u64, connections: u32, script: Option<&Path>) -> Result<WrkResult> {
     let mut cmd = Command::new("wrk");
     cmd.args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency"]);
@@ -99,59 +118,81 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     if !crate::sysdeps::on_path("wrk") {
         return Err("wrk is not installed: apt-get install -y wrk".to_owned());
     }
-    let assets = crate::setup()?;
-    let mut build = crate::cargo()?;
-    build.args(["test", "--workspace", "--no-run"]);
-    crate::run(build)?;
-    let work = crate::target_dir()?.join("ragd-bench/http");
-    let _ = std::fs::remove_dir_all(&work);
-    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let setup = super::Setup::new("http")?;
+    let assets = setup.assets.clone();
+    let work = setup.work.clone();
     let data = work.join("data");
-    let ragd = crate::target_dir()?.join("debug/ragd");
+    let _ = std::fs::remove_dir_all(&data);
+    let ragd = setup.out.join("ragd");
+    let st_model = super::embed::st_model(&setup)?;
 
-    // The fixtures, so keyword search has something to find (broken fixtures fail, as
-    // they should; the exit status says so and is ignored here).
+    // The fixtures that extract (those with an `.expected.txt`; the others are broken on
+    // purpose), so search has something to find. A failure here stops the benchmark:
+    // searching an index that is missing documents would measure nothing.
     let mut ingest = Command::new(&ragd);
     crate::clean_cargo_env(&mut ingest);
     ingest
         .arg("ingest")
-        .arg(crate::workspace_root().join("fixtures/docs"))
+        .args(good_fixtures()?)
         .arg("--data-dir")
         .arg(&data)
         .env("RAGD_ASSETS_DIR", &assets)
         .stdout(Stdio::null());
-    let _ = ingest.status();
+    crate::run(ingest)?;
 
-    // No chat model and no keys: the routes measured need neither.
-    let (server, port) = serve_ragd(&data, &assets, ServeOptions::default())?;
-
-    let peer_dir = work.join("peer");
-    std::fs::create_dir_all(&peer_dir).map_err(|e| e.to_string())?;
-    std::fs::write(peer_dir.join("health"), r#"{"status":"ok"}"#).map_err(|e| e.to_string())?;
+    // No chat model and no keys: the routes measured need neither. Both servers embed
+    // queries with two intra-op threads.
+    let threads = 2;
+    let env = [("RAGD_EMBEDDING__INTRA_OP_THREADS", threads.to_string())];
+    let (server, port) =
+        serve_ragd(&ragd, &data, &assets, ServeOptions { env: &env, ..ServeOptions::default() })?;
     let peer_port = free_port()?;
-    let mut peer = Command::new("python3");
-    peer.args(["-m", "http.server", &peer_port.to_string(), "--bind", "127.0.0.1"])
-        .current_dir(&peer_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut peer = setup.script("http_peer.py");
+    peer.arg("--data-dir")
+        .arg(&data)
+        .arg("--model-dir")
+        .arg(&st_model)
+        .args(["--port", &peer_port.to_string(), "--threads", &threads.to_string()])
+        .stdout(Stdio::null());
     let peer = spawn_listening(peer, peer_port)?;
 
-    let script = work.join("keyword.lua");
+    let body = r#"{"query": "vacation policy handbook", "top_k": 5}"#;
+    let post = work.join("post.lua");
     std::fs::write(
-        &script,
-        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
-         wrk.body = '{\"query\": \"vacation policy handbook\", \"top_k\": 5}'\n",
+        &post,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+             wrk.body = '{body}'\n"
+        ),
     )
     .map_err(|e| e.to_string())?;
 
-    let base = format!("http://127.0.0.1:{port}");
+    let ragd_base = format!("http://127.0.0.1:{port}");
+    let peer_base = format!("http://127.0.0.1:{peer_port}");
     let load_before = super::load_average();
-    let peer_health =
-        wrk(&format!("http://127.0.0.1:{peer_port}/health"), seconds, connections, None)?;
-    let health = wrk(&format!("{base}/health"), seconds, connections, None)?;
-    let status = wrk(&format!("{base}/api/v1/system/status"), seconds, connections, None)?;
-    let keyword =
-        wrk(&format!("{base}/api/v1/search/keyword"), seconds, connections, Some(&script))?;
+    let mut rows = Vec::new();
+    for (position, (name, path, script)) in [
+        ("GET /health", "/health", None),
+        ("POST /api/v1/search/keyword", "/api/v1/search/keyword", Some(post.as_path())),
+        ("POST /api/v1/search/semantic", "/api/v1/search/semantic", Some(post.as_path())),
+        ("POST /api/v1/search/hybrid", "/api/v1/search/hybrid", Some(post.as_path())),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Alternate which server goes first from one endpoint to the next.
+        let run = |base: &str| wrk(&format!("{base}{path}"), seconds, connections, script);
+        let (ours, theirs) = if position % 2 == 0 {
+            let ours = run(&ragd_base)?;
+            (ours, run(&peer_base)?)
+        } else {
+            let theirs = run(&peer_base)?;
+            (run(&ragd_base)?, theirs)
+        };
+        rows.push((name, ours, Some(theirs)));
+    }
+    let status = wrk(&format!("{ragd_base}/api/v1/system/status"), seconds, connections, None)?;
+    rows.push(("GET /api/v1/system/status", status, None));
     let load_after = super::load_average();
     drop((server, peer));
 
@@ -159,33 +200,48 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         super::header("HTTP throughput", &format!("cargo xtask bench http {}", args.join(" ")));
     let _ = writeln!(
         section,
-        "- load: wrk 4, 2 threads, {connections} connections, {seconds} s per endpoint, \
-         one endpoint at a time; ragd with the fixture documents, no chat model, no API keys"
+        "- load: wrk 4, 2 threads, {connections} connections, {seconds} s per endpoint and \
+         server, one at a time, servers alternating first; request body `{body}`; both \
+         servers over the same data directory (the {} fixture documents that extract), no \
+         chat model, no API keys, {threads} intra-op threads for query embeddings",
+        good_fixtures()?.len()
     );
     let _ = writeln!(
         section,
-        "- peer: Python `http.server` (single-threaded) serving a static file with `/health`'s body"
+        "- peer: `xtask/bench/http_peer.py`, the stack ragd replaces: FastAPI under uvicorn \
+         (uvloop, httptools, keep-alive, one process), SQLite FTS5 BM25 on ragd's catalog \
+         with ragd's query rules, sentence-transformers (fp32, PyTorch) for the query and \
+         an in-memory ChromaDB loaded with ragd's vectors, ragd's reciprocal rank fusion"
     );
     let _ =
         writeln!(section, "- 1-minute load average before / after: {load_before} / {load_after}\n");
-    let _ = writeln!(section, "| endpoint | req/s | p50 ms | p99 ms | req/s ÷ peer |");
-    let _ = writeln!(section, "|---|---:|---:|---:|---:|");
-    for (name, result) in [
-        ("peer: python http.server static file", &peer_health),
-        ("GET /health", &health),
-        ("GET /api/v1/system/status", &status),
-        ("POST /api/v1/search/keyword", &keyword),
-    ] {
+    let _ = writeln!(
+        section,
+        "| endpoint | ragd req/s | ragd p50 ms | ragd p99 ms | peer req/s | peer p50 ms | \
+         peer p99 ms | req/s ÷ peer | p99 ÷ peer |"
+    );
+    let _ = writeln!(section, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, ours, theirs) in &rows {
+        let peer = theirs.as_ref().map_or_else(
+            || "– | – | – | – | –".to_owned(),
+            |t| {
+                format!(
+                    "{:.0} | {:.2} | {:.2} | {:.2} | {:.2}",
+                    t.requests_per_second,
+                    t.p50_ms,
+                    t.p99_ms,
+                    ours.requests_per_second / t.requests_per_second,
+                    ours.p99_ms / t.p99_ms
+                )
+            },
+        );
         let _ = writeln!(
             section,
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.2} |",
-            result.requests_per_second,
-            result.p50_ms,
-            result.p99_ms,
-            result.requests_per_second / peer_health.requests_per_second
+            "| {name} | {:.0} | {:.2} | {:.2} | {peer} |",
+            ours.requests_per_second, ours.p50_ms, ours.p99_ms
         );
     }
-    let protocols = protocols(&work, &data, &assets)?;
+    let protocols = protocols(&ragd, &work, &data, &assets)?;
     section.push('\n');
     section.push_str(&protocols);
     super::append(&section)
@@ -306,12 +362,13 @@ pub(super) fn model_of_kind(listed: &serde_json::Value, kind: &str) -> Option<se
 
 /// The protocol part: chat time to first token and embeddings throughput, ragd vs
 /// `llama-server`, as a Markdown section.
-fn protocols(work: &Path, data: &Path, assets: &Path) -> Result<String> {
+fn protocols(ragd_binary: &Path, work: &Path, data: &Path, assets: &Path) -> Result<String> {
     const KEY: &str = "bench-key";
     const ROUNDS: &str = "10";
     let python = crate::clients::python()?;
     let gguf = assets.join(ragd_core::assets::CHAT_MODEL.path);
     let (server, port) = serve_ragd(
+        ragd_binary,
         data,
         assets,
         ServeOptions { bundled_model: true, api_key: Some(KEY), env: &[] },

@@ -91,9 +91,7 @@ struct Row {
 pub(crate) fn run(args: &[String]) -> Result<()> {
     let options = Options::parse(args)?;
     let assets = crate::setup()?;
-    let mut build = crate::cargo()?;
-    build.args(["test", "--workspace", "--no-run"]);
-    crate::run(build)?;
+    let ragd_binary = crate::Build::Serving.run()?.join("ragd");
     let python = crate::clients::python()?;
     let gguf = assets.join(ragd_core::assets::CHAT_MODEL.path);
     // ragd's default for its generation thread: half the logical CPUs, at least one.
@@ -113,6 +111,7 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             ("RAGD_CHAT__MAX_CONCURRENT_GENERATIONS", n.to_string()),
         ];
         let (server, port) = serve_ragd(
+            &ragd_binary,
             &data,
             &assets,
             ServeOptions { bundled_model: true, api_key: Some(KEY), env: &env },

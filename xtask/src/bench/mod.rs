@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: benchmarks against peers run on the same machine in the same run.
 //!
 //! - `cargo xtask bench embed`: embedding throughput ([`embed`]).
+//! - `cargo xtask bench ingest`: the whole ingest pipeline on real documents against the
+//!   Python pipeline ragd replaces ([`ingest`]).
 //! - `cargo xtask bench search`: vector search latency and recall ([`search`]).
 //! - `cargo xtask bench http`: HTTP throughput and p99 with wrk ([`http`]).
 //! - `cargo xtask bench eval`: retrieval quality on the labelled set ([`eval`]).
@@ -14,15 +16,16 @@
 //! timed assertions in tests: absolute numbers depend on the machine and on what else runs
 //! on it. Each run appends a section to `docs/BENCHMARKS.md`.
 //!
-//! The Rust contenders are examples (`crates/*/examples/bench_*.rs`) built by the same
-//! `cargo test --workspace --no-run` as the tests and `cargo xtask serve`, so a benchmark
-//! never compiles another profile or feature set (lancedb alone takes 20+ minutes). The
+//! The Rust contenders are examples (`crates/*/examples/bench_*.rs`) and the `ragd` binary
+//! of the serving build ([`crate::Build::Serving`], the release profile `cargo xtask serve`
+//! runs), so every figure is of the optimised code people serve with. The
 //! Python peers run in a virtual environment with pinned packages ([`REQUIREMENTS`]) under
 //! `$HOME/.cache/ragd/bench-venv` (`XTASK_BENCH_VENV` overrides it), installed from PyPI.
 
 mod embed;
 mod eval;
 mod http;
+mod ingest;
 pub(crate) mod llm_concurrency;
 mod reembed;
 mod search;
@@ -45,6 +48,22 @@ const REQUIREMENTS: &[&str] = &[
     "torch==2.15.0",
     "sentence-transformers==6.2.0",
     "chromadb==1.5.9",
+    // Lance's own release build, the version ragd's `lance` crate has (Cargo.lock).
+    "pylance==14.0.2",
+    // The Python ingest pipeline of `bench ingest`.
+    "pypdf==7.1.1",
+    "python-docx==1.2.0",
+    "beautifulsoup4==4.15.0",
+    "langchain-text-splitters==1.1.3",
+    // The FastAPI service of `bench http` (`http_peer.py`).
+    "fastapi==0.165.0",
+    "starlette==1.10.0",
+    "uvicorn[standard]==0.55.0",
+    "httptools==0.9.0",
+    "uvloop==0.23.0",
+    "regex==2026.11.19",
+    "pydantic==2.14.4",
+    "pyarrow==26.0.1",
 ];
 
 /// Runs `cargo xtask bench KIND ARGS...` for `embed` and `search`.
@@ -55,6 +74,7 @@ pub(crate) fn run(kind: &str, args: &[String]) -> Result<()> {
         "http" => http::run(args),
         "eval" => eval::run(args),
         "reembed" => reembed::run(args),
+        "ingest" => ingest::run(args),
         other => Err(format!("unknown benchmark {other:?}")),
     }
 }
@@ -63,6 +83,8 @@ pub(crate) fn run(kind: &str, args: &[String]) -> Result<()> {
 struct Setup {
     /// The asset directory.
     assets: PathBuf,
+    /// The serving build's output directory (`ragd`, `examples/`).
+    out: PathBuf,
     /// The Python interpreter of the benchmark's virtual environment.
     python: PathBuf,
     /// A scratch directory for inputs and outputs of this benchmark.
@@ -70,22 +92,20 @@ struct Setup {
 }
 
 impl Setup {
-    /// Sets up assets, builds with the test invocation, installs the Python peers.
+    /// Sets up assets, runs the serving build, installs the Python peers.
     fn new(name: &str) -> Result<Self> {
         let assets = crate::setup()?;
-        let mut build = crate::cargo()?;
-        build.args(["test", "--workspace", "--no-run"]);
-        crate::run(build)?;
+        let out = crate::Build::Serving.run()?;
         let python = ensure_venv(&assets)?;
         let work = crate::target_dir()?.join("ragd-bench").join(name);
         fs::create_dir_all(&work)
             .map_err(|err| format!("cannot create {}: {err}", work.display()))?;
-        Ok(Self { assets, python, work })
+        Ok(Self { assets, out, python, work })
     }
 
-    /// A command for one of the benchmark examples that build produced.
-    fn example(name: &str) -> Result<Command> {
-        let path = crate::target_dir()?.join("debug/examples").join(name);
+    /// A command for one of the benchmark examples that the serving build in `out` produced.
+    fn example(out: &Path, name: &str) -> Result<Command> {
+        let path = out.join("examples").join(name);
         if !path.is_file() {
             return Err(format!("{} is missing after the build", path.display()));
         }
@@ -222,14 +242,15 @@ fn header(title: &str, command: &str) -> String {
     let _ = writeln!(out, "- command: `{command}`");
     let _ = writeln!(out, "- commit: {commit}");
     let _ = writeln!(out, "- machine: {cpu}, {cores} cores available, {memory} RAM");
-    let _ = writeln!(
-        out,
-        "- build: the test build (`dev` profile): ragd's crates at opt-level 0, their Rust \
-         dependencies (LanceDB, DataFusion, Arrow, SQLite) at opt-level 1, `lance-linalg` and \
-         `tokenizers` at 3; ONNX Runtime is the optimised release library from the asset wheel"
-    );
+    let _ = writeln!(out, "{BUILD_LINE}");
     out
 }
+
+/// The header line naming the build every ragd contender comes from.
+pub(crate) const BUILD_LINE: &str = "- build: the serving build (`cargo build --release \
+     --workspace --bins --examples`): every Rust crate at opt-level 3 with cargo's release \
+     defaults, llama.cpp as a cmake Release build; ONNX Runtime is the optimised release \
+     library from the asset wheel";
 
 /// Appends `section` to `docs/BENCHMARKS.md`, creating the file with its introduction.
 fn append(section: &str) -> Result<()> {
@@ -250,12 +271,12 @@ the same machine in the same run: compare ratios, not absolute numbers, across s
 
 What to keep in mind when reading them:
 
-- **Build profile.** The ragd contenders are examples built by the test build (`cargo test
-  --workspace --no-run`), because any other profile or feature set recompiles LanceDB. That
-  profile builds dependencies at opt-level 1 (`lance-linalg` and `tokenizers` at 3, ragd's
-  own crates at 0; see `docs/BUILD.md`), not the opt-level 3 of a release build. Sections
-  written before 2026-11-25 16:00 UTC ran every Rust dependency at opt-level 0. ONNX Runtime
-  is the optimised library from the asset wheel.
+- **Build profile.** The ragd contenders come from the serving build (`cargo build
+  --release --workspace --bins --examples`, everything at opt-level 3; see `docs/BUILD.md`),
+  the build `cargo xtask serve` runs. Sections written before 2026-12-03 ran the test build
+  (dependencies at opt-level 1, ragd's crates at 0), and those before 2026-11-25 16:00 UTC
+  every Rust dependency at opt-level 0. ONNX Runtime is the optimised library from the asset
+  wheel.
 - **Embedding.** ragd and the Python onnxruntime peer run the same int8 ONNX file (the
   bundled model); sentence-transformers runs the fp32 safetensors of the same model.
 - **Search.** ragd's IVF_HNSW_SQ index is built and measured at every size up to

@@ -30,10 +30,8 @@ pub(super) fn run(args: &[String]) -> Result<()> {
     };
     // No Python peer: the peer is ragd's own ingest, so no virtual environment either.
     let assets = crate::setup()?;
-    let mut build = crate::cargo()?;
-    build.args(["test", "--workspace", "--no-run"]);
-    crate::run(build)?;
-    let mut cmd = Setup::example("bench_reembed")?;
+    let out = crate::Build::Serving.run()?;
+    let mut cmd = Setup::example(&out, "bench_reembed")?;
     cmd.env("RUST_LOG", "warn,lance=error").arg(&assets).arg(chunks.to_string());
     let load = load_average();
     let r = json_line(cmd)?;

@@ -1,4 +1,5 @@
-//! `cargo xtask bench search`: vector search latency and recall of ragd against chromadb.
+//! `cargo xtask bench search`: vector search latency and recall of ragd against chromadb
+//! and against Lance's own release build on ragd's index.
 //!
 //! `xtask/bench/search.py data` writes deterministic, clustered 384-dimension unit vectors,
 //! fresh query vectors and the exact top 10 of every query (numpy brute force) to files both
@@ -7,6 +8,9 @@
 //! - `ragd`: `LanceStore` (example `bench_search` of `ragd-vector-store`) loads the rows
 //!   through `VectorStore::upsert`, answers the queries by exact flat scan, then builds its
 //!   IVF_HNSW_SQ index the way the product does and answers them again through it;
+//! - `pylance`: the same queries on the table and index ragd just built, through the
+//!   `pylance` wheel of the Lance version ragd links (Lance's own release build), with
+//!   ragd's query parameters: what ragd's layers cost on top of Lance itself;
 //! - `chromadb`: a persistent collection (HNSW, cosine) with the same rows and queries.
 //!
 //! Reported: per-query latency p50 and p99 (sequential queries, after a warm-up), recall@10
@@ -19,7 +23,7 @@ use super::{Setup, json_line, number};
 use crate::Result;
 
 const USAGE: &str = "usage: cargo xtask bench search [--sizes N,N...] [--queries Q] \
-                     [--flat-queries F] [--ann-max-rows N]";
+                     [--flat-queries F] [--ef-sweep EF,EF...] [--ann-max-rows N]";
 
 /// The benchmark's options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,14 +33,22 @@ struct Options {
     queries: usize,
     /// Queries for ragd's exact flat scan (its recall is 1, so fewer are enough).
     flat_queries: usize,
-    /// Tables larger than this skip ragd's index (72 s for 100 000 rows here with the
-    /// dev profile's optimised dependencies; 11 minutes for 10 000 rows at opt-level 0).
+    /// More `ef` values ragd's index is searched with (recall against latency).
+    ef_sweep: Vec<usize>,
+    /// Tables larger than this skip ragd's index (72 s for 100 000 rows here with
+    /// dependencies at opt-level 1; 11 minutes for 10 000 rows at opt-level 0).
     ann_max_rows: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { sizes: vec![10_000, 100_000], queries: 200, flat_queries: 50, ann_max_rows: 100_000 }
+        Self {
+            sizes: vec![10_000, 100_000],
+            queries: 200,
+            flat_queries: 50,
+            ef_sweep: Vec::new(),
+            ann_max_rows: 100_000,
+        }
     }
 }
 
@@ -52,6 +64,13 @@ fn parse(args: &[String]) -> Result<Options> {
                     .map(|size| size.trim().parse().ok().filter(|n| *n >= 100))
                     .collect::<Option<Vec<usize>>>()
                     .ok_or_else(|| format!("--sizes wants numbers of at least 100\n{USAGE}"))?;
+            }
+            "--ef-sweep" => {
+                options.ef_sweep = value
+                    .split(',')
+                    .map(|ef| ef.trim().parse().ok().filter(|n| *n > 0))
+                    .collect::<Option<Vec<usize>>>()
+                    .ok_or_else(|| format!("--ef-sweep wants positive numbers\n{USAGE}"))?;
             }
             "--queries" | "--flat-queries" | "--ann-max-rows" => {
                 let number = value
@@ -73,11 +92,13 @@ fn parse(args: &[String]) -> Result<Options> {
     Ok(options)
 }
 
-/// The numbers of both contenders at one table size.
+/// The numbers of the contenders at one table size.
 struct SizeResult {
     n: usize,
     ragd: serde_json::Value,
     chroma: serde_json::Value,
+    /// Lance's own build on ragd's index; none when ragd built no index.
+    pylance: Option<serde_json::Value>,
 }
 
 pub(super) fn run(args: &[String]) -> Result<()> {
@@ -95,16 +116,35 @@ pub(super) fn run(args: &[String]) -> Result<()> {
     let load_before = super::load_average();
     let mut results = Vec::new();
     for (position, &n) in options.sizes.iter().enumerate() {
-        let ragd = || -> Result<serde_json::Value> {
-            let mut cmd = Setup::example("bench_search")?;
+        let lance_dir = setup.work.join("lance");
+        let indexed = n <= options.ann_max_rows;
+        // ragd, then Lance's own build on the index ragd left behind.
+        let ragd = || -> Result<(serde_json::Value, Option<serde_json::Value>)> {
+            let mut cmd = Setup::example(&setup.out, "bench_search")?;
             cmd.arg("--data").arg(&data).args(["--n", &n.to_string()]);
             cmd.args(["--queries", &options.queries.to_string()]);
             cmd.args(["--flat-queries", &options.flat_queries.to_string()]);
-            if n > options.ann_max_rows {
+            if !options.ef_sweep.is_empty() {
+                let sweep: Vec<String> = options.ef_sweep.iter().map(ToString::to_string).collect();
+                cmd.args(["--ef-sweep", &sweep.join(",")]);
+            }
+            if !indexed {
                 cmd.arg("--skip-ann");
             }
-            cmd.arg("--db").arg(setup.work.join("lance"));
-            json_line(cmd)
+            cmd.arg("--db").arg(&lance_dir).arg("--keep-db");
+            let ragd = json_line(cmd)?;
+            let pylance = if indexed {
+                let mut cmd = setup.script("search.py");
+                cmd.arg("lance").arg("--dir").arg(&data).args(["--n", &n.to_string()]);
+                cmd.args(["--queries", &options.queries.to_string()]);
+                cmd.args(["--ef", &number(&ragd, "ef")?.to_string()]);
+                cmd.arg("--table").arg(lance_dir.join("chunks.lance"));
+                Some(json_line(cmd)?)
+            } else {
+                None
+            };
+            let _ = std::fs::remove_dir_all(&lance_dir);
+            Ok((ragd, pylance))
         };
         let chroma = || -> Result<serde_json::Value> {
             let mut cmd = setup.script("search.py");
@@ -114,15 +154,17 @@ pub(super) fn run(args: &[String]) -> Result<()> {
             json_line(cmd)
         };
         // Alternate which contender goes first from one size to the next.
-        let (ragd, chroma) = if position % 2 == 0 {
+        let ((ragd, pylance), chroma) = if position % 2 == 0 {
             let first = ragd()?;
             (first, chroma()?)
         } else {
             let first = chroma()?;
             (ragd()?, first)
         };
-        eprintln!("xtask: bench search: n={n}: ragd {ragd}; chromadb {chroma}");
-        results.push(SizeResult { n, ragd, chroma });
+        eprintln!(
+            "xtask: bench search: n={n}: ragd {ragd}; chromadb {chroma}; pylance {pylance:?}"
+        );
+        results.push(SizeResult { n, ragd, chroma, pylance });
     }
     let load_after = super::load_average();
 
@@ -142,8 +184,15 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         "- ragd: `LanceStore` through `VectorStore::upsert` / `search` in one process (rows \
          loaded in upserts of 5000); `flat` is its exact scan before the index exists, `ann` \
          the IVF_HNSW_SQ index it builds once a table passes `index_threshold_rows` (refine \
-         factor 1). chromadb: `PersistentClient`, `hnsw:space = cosine`, default HNSW \
-         parameters, queried through its Python client"
+         factor 1, `ef` {}). pylance: the same table and index, queried through Lance's own \
+         release build (the `pylance` wheel of the Lance version ragd links) with ragd's \
+         query (cosine, same `ef`, refine factor 1, same columns). chromadb: \
+         `PersistentClient`, `hnsw:space = cosine`, default HNSW parameters, queried through \
+         its Python client",
+        results
+            .iter()
+            .find_map(|r| number(&r.ragd, "ef").ok())
+            .map_or_else(|| "unknown".to_owned(), |ef| ef.to_string())
     );
     let version = results
         .first()
@@ -187,6 +236,18 @@ pub(super) fn run(args: &[String]) -> Result<()> {
                 p99 / chroma_p99
             );
         }
+        if let Some(pylance) = &result.pylance {
+            let p50 = number(pylance, "p50_ms")?;
+            let p99 = number(pylance, "p99_ms")?;
+            let _ = writeln!(
+                out,
+                "| {} | pylance on ragd's index | {p50:.2} | {p99:.2} | {:.3} | – | – | {:.2} | {:.2} |",
+                result.n,
+                number(pylance, "recall")?,
+                p50 / chroma_p50,
+                p99 / chroma_p99
+            );
+        }
         let _ = writeln!(
             out,
             "| {} | chromadb | {chroma_p50:.2} | {chroma_p99:.2} | {:.3} | {:.1} | (during load) | 1.00 | 1.00 |",
@@ -194,6 +255,39 @@ pub(super) fn run(args: &[String]) -> Result<()> {
             number(&result.chroma, "recall")?,
             number(&result.chroma, "load_s")?
         );
+    }
+    let _ = writeln!(out);
+    for result in &results {
+        if let (Some(pylance), Ok(ragd)) = (&result.pylance, number(&result.ragd, "ann.p50_ms")) {
+            let _ = writeln!(
+                out,
+                "- {} rows: ragd's indexed query p50 is {:.2}x Lance's own build on the same index",
+                result.n,
+                ragd / number(pylance, "p50_ms")?
+            );
+        }
+    }
+    let sweeps: Vec<&SizeResult> = results
+        .iter()
+        .filter(|r| r.ragd["sweep"].as_array().is_some_and(|s| !s.is_empty()))
+        .collect();
+    if !sweeps.is_empty() {
+        let _ = writeln!(out, "\nragd's index searched with other `ef` values (`--ef-sweep`):\n");
+        let _ = writeln!(out, "| rows | ef | p50 ms | p99 ms | recall@10 |");
+        let _ = writeln!(out, "|---:|---:|---:|---:|---:|");
+        for result in sweeps {
+            for entry in result.ragd["sweep"].as_array().into_iter().flatten() {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.2} | {:.2} | {:.3} |",
+                    result.n,
+                    number(entry, "ef")?,
+                    number(entry, "pass.p50_ms")?,
+                    number(entry, "pass.p99_ms")?,
+                    number(entry, "pass.recall")?
+                );
+            }
+        }
     }
     print!("{out}");
     super::append(&out)
@@ -210,6 +304,9 @@ mod tests {
         let options = parse(&args(&["--sizes", "2000,1000,2000", "--queries", "50"])).unwrap();
         assert_eq!(options.sizes, vec![1000, 2000]);
         assert_eq!(options.queries, 50);
+        let options = parse(&args(&["--ef-sweep", "15,100"])).unwrap();
+        assert_eq!(options.ef_sweep, vec![15, 100]);
+        assert!(parse(&args(&["--ef-sweep", "15,0"])).is_err());
         let options = parse(&args(&["--flat-queries", "7", "--ann-max-rows", "100000"])).unwrap();
         assert_eq!((options.flat_queries, options.ann_max_rows), (7, 100_000));
         assert!(parse(&args(&["--sizes", "10"])).is_err());
