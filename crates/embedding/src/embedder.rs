@@ -5,7 +5,8 @@
 //! runs the jobs. `Session::run` therefore never runs on a tokio worker, and a full queue is
 //! answered at once with `Overloaded` instead of piling up.
 //!
-//! Jobs that queued up while the thread was busy run together, as TEI's queue does: their
+//! Jobs that queued up while the thread was busy run together (up to two batches' worth),
+//! as TEI's queue does: their
 //! texts go through one length-sorted batch plan ([`crate::batch::plan_batches`]), so the
 //! chunks of documents ingested side by side, or a tail chunk and a heading of different
 //! documents, share batches instead of each job padding its own.
@@ -50,9 +51,11 @@ pub struct OrtEmbedder {
     stats: Arc<Counters>,
 }
 
-/// Most texts gathered from queued jobs into one run (eight full batches of the default
-/// limits); a job that brings the run past it still joins whole.
-const MERGE_TEXTS: usize = 256;
+/// Full batches' worth of texts gathered from queued jobs into one run; a job that brings
+/// the run past it still joins whole. Every job of a run is answered when the run ends, so
+/// this bounds how long a query taken with ingest work waits: two batches, where it used to
+/// wait for its own job only. Two is what two ingest workers' calls fill.
+const MERGE_BATCHES: usize = 2;
 
 /// What the inference thread has done, counted as it goes.
 #[derive(Debug, Default)]
@@ -92,11 +95,12 @@ impl OrtEmbedder {
         let priority = config.priority;
         let stats = Arc::new(Counters::default());
         let counted = Arc::clone(&stats);
+        let merge_texts = config.max_batch_size.saturating_mul(MERGE_BATCHES);
         thread::Builder::new()
             .name("ragd-embedder".to_owned())
             .spawn(move || {
                 set_priority(priority);
-                serve(&mut backend, queue, &counted);
+                serve(&mut backend, queue, merge_texts, &counted);
             })
             .map_err(Error::Spawn)?;
         Ok(Self {
@@ -164,12 +168,17 @@ fn set_priority(priority: Priority) {
 }
 
 /// The inference thread: answers jobs until every sender is dropped. Each run takes the
-/// next job and every job queued behind it, up to [`MERGE_TEXTS`] texts.
-fn serve(backend: &mut Backend, mut queue: mpsc::Receiver<Job>, stats: &Counters) {
+/// next job and the jobs queued behind it, up to `merge_texts` texts.
+fn serve(
+    backend: &mut Backend,
+    mut queue: mpsc::Receiver<Job>,
+    merge_texts: usize,
+    stats: &Counters,
+) {
     while let Some(first) = queue.blocking_recv() {
         let mut texts = first.texts.len();
         let mut jobs = vec![first];
-        while texts < MERGE_TEXTS {
+        while texts < merge_texts {
             let Ok(job) = queue.try_recv() else { break };
             texts += job.texts.len();
             jobs.push(job);
@@ -210,6 +219,12 @@ fn run_together(backend: &mut Backend, jobs: Vec<Job>) {
         jobs.iter().flat_map(|job| job.texts.iter().map(String::as_str)).collect();
     let span = tracing::debug_span!("embedding run", jobs = jobs.len(), texts = texts.len());
     match span.in_scope(|| backend.embed(&texts)) {
+        Ok(vectors) if vectors.len() != texts.len() => {
+            let err = format!("{} vectors for {} texts", vectors.len(), texts.len());
+            for job in jobs {
+                let _ = job.reply.send(Err(Error::Output(err.clone())));
+            }
+        }
         Ok(mut vectors) => {
             for job in jobs {
                 let rest = vectors.split_off(job.texts.len().min(vectors.len()));

@@ -202,8 +202,10 @@ pub enum ExtractIsolation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EmbeddingPrecision {
-    /// Measure both at start-up (a probe of well under a second, once per process) and
-    /// keep the faster; int8 when the fp32 file is missing.
+    /// Time both on the first start of a data directory (a probe of about a second) and
+    /// keep the faster there (`<data_dir>/embedding-precision`) for every later start, so
+    /// an index never mixes the two; int8 when the fp32 file is missing or the directory
+    /// was indexed before. Changing the setting on an existing index does not re-embed it.
     #[default]
     Auto,
     /// The fp32 file `cargo xtask assets` builds (the exact weights).

@@ -6,7 +6,8 @@
 //! keeps the faster: which wins depends on the CPU (the fp32 graph fuses into fewer, larger
 //! kernels; the int8 file is smaller). The choice is written to [`PRECISION_FILE`] in the
 //! data directory and kept by later starts, so the vectors of one index all come from one
-//! file (the two agree to a cosine of about 0.997, not exactly). The choice and the timings
+//! file (the two agree to a cosine of about 0.997, not exactly); a directory indexed before
+//! the choice existed stays on int8. The choice and the timings
 //! are part of the embedder's description, so `/api/v1/info` and the system status show
 //! them.
 
@@ -164,42 +165,78 @@ pub(crate) async fn load_embedder(
         EmbeddingPrecision::Fp32 => {
             (load_one(config, files, fp32, purpose).await?, "fp32, configured".to_owned())
         }
-        EmbeddingPrecision::Auto if !fp32.is_file() => (
-            load_one(config, files, &files.model, purpose).await?,
-            format!("int8: no fp32 file at {}", fp32.display()),
-        ),
-        EmbeddingPrecision::Auto => match kept_choice(config) {
-            Some((fp32_kept, summary)) => {
-                let model = if fp32_kept { fp32 } else { &files.model };
-                (load_one(config, files, model, purpose).await?, format!("{summary}; kept"))
-            }
-            None => match probed(config, files, fp32, purpose).await {
-                Ok(probe) => {
-                    keep_choice(config, probe.timings);
-                    let embedder = match probe.kept {
-                        Some(embedder) => embedder,
-                        None => {
-                            let faster =
-                                if probe.timings.fp32_wins() { fp32 } else { &files.model };
-                            load_one(config, files, faster, purpose).await?
-                        }
-                    };
-                    (embedder, probe.timings.summary())
-                }
-                // A broken fp32 file must not cost the embedder: the int8 one still serves.
-                Err(err) => {
-                    tracing::warn!(%err, "the embedding precision probe failed; using int8");
-                    (
-                        load_one(config, files, &files.model, purpose).await?,
-                        format!("int8: the probe failed: {err}"),
-                    )
-                }
-            },
-        },
+        EmbeddingPrecision::Auto => auto(config, files, fp32, purpose).await?,
     };
     tracing::info!(model = embedder.model_id(), precision = %why, "embedding precision");
     let description = format!("{} ({}, {why})", embedder.model_id(), embedder.provider());
     Ok((Arc::new(embedder), description))
+}
+
+/// Held while `auto` decides, so engines opening at once in one process (tests, a server
+/// and its re-embed) neither probe against each other nor write the choice twice.
+static DECIDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `embedding.precision = "auto"`: the data directory's kept choice, else the probe's
+/// (kept for later starts). A directory that already holds vectors but no choice was
+/// indexed before there was one, with the int8 file: it stays on int8. So do directories
+/// whose first start had no fp32 file or a failed probe, so that one index never mixes
+/// vectors of both files.
+async fn auto(
+    config: &EngineConfig,
+    files: &EmbeddingFiles,
+    fp32: &Path,
+    purpose: EmbedderUse,
+) -> Result<(OrtEmbedder, String), String> {
+    let _deciding = DECIDING.lock().await;
+    if let Some((fp32_kept, summary)) = kept_choice(config) {
+        // A kept fp32 whose file is gone fails loudly (load_one names the missing file).
+        let model = if fp32_kept { fp32 } else { &files.model };
+        return Ok((load_one(config, files, model, purpose).await?, format!("{summary}; kept")));
+    }
+    let int8_because = if indexed_before(config) {
+        Some("int8: this data directory was indexed before the choice existed".to_owned())
+    } else if !fp32.is_file() {
+        Some(format!("int8: no fp32 file at {}", fp32.display()))
+    } else {
+        None
+    };
+    let (embedder, fp32_wins, summary) = match int8_because {
+        Some(why) => (load_one(config, files, &files.model, purpose).await?, false, why),
+        None => match probed(config, files, fp32, purpose).await {
+            Ok(probe) => {
+                let wins = probe.timings.fp32_wins();
+                let embedder = match probe.kept {
+                    Some(embedder) => embedder,
+                    None => {
+                        let faster = if wins { fp32 } else { &files.model };
+                        load_one(config, files, faster, purpose).await?
+                    }
+                };
+                (embedder, wins, probe.timings.summary())
+            }
+            // A broken fp32 file must not cost the embedder: the int8 one still serves.
+            Err(err) => {
+                tracing::warn!(%err, "the embedding precision probe failed; using int8");
+                let why = format!("int8: the probe failed: {err}");
+                (load_one(config, files, &files.model, purpose).await?, false, why)
+            }
+        },
+    };
+    keep_choice(config, fp32_wins, &summary);
+    Ok((embedder, summary))
+}
+
+/// Whether the data directory's own vector store (the default location) already holds
+/// tables. An object-store URI cannot be told cheaply and counts as new.
+fn indexed_before(config: &EngineConfig) -> bool {
+    if config.vector_store.uri.is_some() {
+        return false;
+    }
+    std::fs::read_dir(config.data_dir.join("lance")).is_ok_and(|entries| {
+        entries
+            .filter_map(std::result::Result::ok)
+            .any(|entry| entry.file_name().to_string_lossy().ends_with(".lance"))
+    })
 }
 
 /// The choice an earlier start kept in the data directory: fp32 or not, and its summary.
@@ -214,12 +251,16 @@ fn kept_choice(config: &EngineConfig) -> Option<(bool, String)> {
     Some((fp32, lines.next().unwrap_or_default().to_owned()))
 }
 
-/// Keeps the probe's choice for later starts; a data directory that cannot be written to
-/// only costs a probe at the next start.
-fn keep_choice(config: &EngineConfig, timings: Timings) {
+/// Keeps the choice for later starts, written beside and renamed so no reader sees half
+/// of it; a data directory that cannot be written to only costs a decision at the next
+/// start.
+fn keep_choice(config: &EngineConfig, fp32: bool, summary: &str) {
     let path = config.data_dir.join(PRECISION_FILE);
-    let precision = if timings.fp32_wins() { "fp32" } else { "int8" };
-    if let Err(err) = std::fs::write(&path, format!("{precision}\n{}\n", timings.summary())) {
+    let partial = config.data_dir.join(format!(".{PRECISION_FILE}.partial"));
+    let precision = if fp32 { "fp32" } else { "int8" };
+    let written = std::fs::write(&partial, format!("{precision}\n{summary}\n"))
+        .and_then(|()| std::fs::rename(&partial, &path));
+    if let Err(err) = written {
         tracing::warn!(path = %path.display(), %err, "cannot keep the embedding precision");
     }
 }

@@ -414,3 +414,19 @@ async fn the_precision_probe_runs_once_per_data_directory() {
     assert!(description.contains(&format!("cpu, {precision}, faster")), "{description}");
     assert!(description.ends_with("; kept)"), "{description}");
 }
+
+#[tokio::test]
+async fn a_data_directory_indexed_before_the_choice_stays_on_int8() {
+    let dir = tempfile::tempdir().unwrap();
+    // An index from before there were two files: its vectors came from the int8 one.
+    let first = Engine::open(config(dir.path())).await.unwrap();
+    drop(first);
+    std::fs::remove_file(dir.path().join("embedding-precision")).unwrap();
+    assert!(dir.path().join("lance/chunks.lance").exists());
+
+    let engine = Engine::open(config(dir.path())).await.unwrap();
+    let description = engine.embedder_description().unwrap();
+    assert!(description.contains("int8: this data directory was indexed before"), "{description}");
+    let kept = std::fs::read_to_string(dir.path().join("embedding-precision")).unwrap();
+    assert_eq!(kept.lines().next(), Some("int8"), "{kept}");
+}

@@ -19,8 +19,8 @@
 //!   greedy sample, detokenising and a channel send. The model may end its answer early;
 //!   the tokens actually generated are reported and used for the rate.
 //!
-//! Built by `cargo test --workspace --no-run` (so with the test profile: Rust code at
-//! opt-level 0, llama.cpp at opt-level 3), which is what `cargo xtask bench-llm` runs.
+//! Built by the serving build (`cargo build --release --workspace --bins --examples`,
+//! everything optimised), which is what `cargo xtask bench llm` runs.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line tool reports on stdout.
 

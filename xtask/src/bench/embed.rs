@@ -201,7 +201,8 @@ pub(super) fn run(args: &[String]) -> Result<()> {
             .collect::<Result<Vec<f64>>>()?;
         rates.push(per_round);
     }
-    // The faster of ragd's two files: the one `embedding.precision = "auto"` keeps.
+    // The faster of ragd's two files, which `embedding.precision = "auto"` is meant to pick
+    // (its probe times other texts, so it is not guaranteed to).
     let ragd = median(&rates[0]).max(median(&rates[1]));
 
     let command = format!("cargo xtask bench embed {}", args.join(" "));

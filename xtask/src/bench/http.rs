@@ -137,6 +137,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
         .arg("--data-dir")
         .arg(&data)
         .env("RAGD_ASSETS_DIR", &assets)
+        // The precision probe of this first start runs with the server's threads.
+        .env("RAGD_EMBEDDING__INTRA_OP_THREADS", "2")
         .stdout(Stdio::null());
     crate::run(ingest)?;
 

@@ -4,9 +4,11 @@
 //! - Corpus: manuals and books from Debian packages (PDF, HTML, text, of mixed lengths),
 //!   fetched and checked by `fixtures/ingest-corpus/fetch.py` into the benchmark's work
 //!   directory (not committed; the script pins the files).
-//! - `ragd`: `ragd ingest FILES... --data-dir FRESH` of the serving build: extraction,
-//!   token-aware chunking (256 tokens, 32 overlap), int8 MiniLM on ONNX Runtime, SQLite
-//!   and LanceDB, `ingest.workers` documents at a time (one row per `--workers` value).
+//! - `ragd`: `ragd ingest FILES... --data-dir FRESH` of the serving build: extraction (in
+//!   worker processes, the binary's default), token-aware chunking (256 tokens, 32
+//!   overlap), all-MiniLM-L6-v2 on ONNX Runtime with `embedding.precision = "auto"` (its
+//!   first-start probe inside the timed run, as a new user gets it), SQLite and LanceDB,
+//!   `ingest.workers` documents at a time (one row per `--workers` value).
 //! - `python-pipeline`: `xtask/bench/ingest.py`: pypdf / python-docx / BeautifulSoup,
 //!   LangChain's `RecursiveCharacterTextSplitter` (1000 characters, 150 overlap),
 //!   sentence-transformers all-MiniLM-L6-v2 (fp32, PyTorch CPU) and ChromaDB, one file after
@@ -14,7 +16,9 @@
 //!
 //! Both embed with the same number of intra-op threads. Each run is one process started
 //! from scratch (model loading included) under `xtask/bench/measure.py`, which records the
-//! wall time and the peak resident memory. Contenders alternate order across rounds.
+//! wall time and the peak resident memory of the largest process (`getrusage` of the
+//! children: ragd's extraction workers are separate, smaller processes and not added in).
+//! Contenders alternate order across rounds.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -147,8 +151,8 @@ pub(super) fn run(args: &[String]) -> Result<()> {
     let _ = writeln!(out);
     let _ = writeln!(
         out,
-        "| contender | files | failed | chunks | seconds | files/s | chunks/s | peak RSS MB | \
-         files/s vs python |"
+        "| contender | files | failed | chunks | seconds | files/s | chunks/s | peak RSS MB \
+         (largest process) | files/s vs python |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let python_rate =
