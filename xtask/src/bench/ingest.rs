@@ -219,8 +219,9 @@ fn measured(setup: &Setup, command: Command) -> Result<(serde_json::Value, Strin
         };
     }
     let result = json_line(cmd)?;
-    let stdout = result.get("stdout").and_then(serde_json::Value::as_str).unwrap_or_default();
-    Ok((result.clone(), stdout.to_owned()))
+    let stdout =
+        result.get("stdout").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+    Ok((result, stdout))
 }
 
 fn run_ragd(
@@ -288,13 +289,7 @@ fn run_python(
         .arg(scratch)
         .args(["--threads", &threads.to_string()]);
     let (result, stdout) = measured(setup, peer)?;
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|line| line.trim_start().starts_with('{'))
-        .ok_or_else(|| format!("the Python pipeline printed no result:\n{stdout}"))?;
-    let peer: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("bad JSON from ingest.py: {e}: {line}"))?;
+    let peer = super::last_json_line(&stdout, "ingest.py")?;
     Ok(Run {
         files: number(&peer, "files")?,
         failed: number(&peer, "failed")?,

@@ -156,13 +156,17 @@ fn json_line(mut cmd: Command) -> Result<serde_json::Value> {
     if !output.status.success() {
         return Err(format!("{cmd:?} failed: {}", output.status));
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    last_json_line(&String::from_utf8_lossy(&output.stdout), &format!("{cmd:?}"))
+}
+
+/// The last line of `stdout` that is a JSON object, parsed; `who` printed it.
+fn last_json_line(stdout: &str, who: &str) -> Result<serde_json::Value> {
     let line = stdout
         .lines()
         .rev()
         .find(|line| line.trim_start().starts_with('{'))
-        .ok_or_else(|| format!("{cmd:?} printed no JSON result:\n{stdout}"))?;
-    serde_json::from_str(line).map_err(|err| format!("bad JSON from {cmd:?}: {err}: {line}"))
+        .ok_or_else(|| format!("{who} printed no JSON result:\n{stdout}"))?;
+    serde_json::from_str(line).map_err(|err| format!("bad JSON from {who}: {err}: {line}"))
 }
 
 /// A number field of a JSON result, by path (`"ann.p50_ms"`).
