@@ -3,7 +3,10 @@
 use std::{
     fmt,
     path::{Path, PathBuf},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{
+        Arc, Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -22,15 +25,35 @@ use crate::{
 /// How long a statement waits for another connection's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The most read-only connections a file catalog opens for searches.
+const MAX_READERS: usize = 8;
+
 /// A handle to the catalog database.
 ///
-/// Cloning is cheap and every clone shares one connection behind a mutex, so calls are
-/// serialized. Every method blocks on SQLite; async callers run them through
-/// [`Catalog::run`], on Tokio's blocking pool.
+/// Cloning is cheap and every clone shares one read-write connection behind a mutex, so
+/// writes (and reads that must see a transaction's own writes) are serialized. A catalog
+/// opened from a file also keeps a few read-only connections for searches, which in WAL
+/// mode run beside each other and beside a writer. Every method blocks on SQLite; async
+/// callers run them through [`Catalog::run`], on Tokio's blocking pool.
 #[derive(Clone)]
 pub struct Catalog {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
     path: Option<Arc<PathBuf>>,
+}
+
+/// Read-only connections, one per core up to [`MAX_READERS`]; none for an in-memory
+/// catalog, whose reads share the one connection.
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    /// Where the next reader that finds every connection busy waits.
+    next: AtomicUsize,
+}
+
+impl Readers {
+    fn new(conns: Vec<Mutex<Connection>>) -> Self {
+        Self { conns, next: AtomicUsize::new(0) }
+    }
 }
 
 impl fmt::Debug for Catalog {
@@ -80,8 +103,19 @@ impl Catalog {
             tracing::warn!(path = %path.display(), journal_mode, "catalog is not in WAL mode");
         }
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        let catalog = Self::configure(conn, Some(path.to_path_buf()))?;
-        tracing::debug!(path = %path.display(), "opened catalog");
+        let mut catalog = Self::configure(conn, Some(path.to_path_buf()))?;
+        // Opened after the migration, so they read the current schema.
+        let count = std::thread::available_parallelism().map_or(2, usize::from).min(MAX_READERS);
+        let conns = (0..count)
+            .map(|_| {
+                let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                let reader = Connection::open_with_flags(path, flags)?;
+                reader.busy_timeout(BUSY_TIMEOUT)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        catalog.readers = Arc::new(Readers::new(conns));
+        tracing::debug!(path = %path.display(), readers = count, "opened catalog");
         Ok(catalog)
     }
 
@@ -104,7 +138,11 @@ impl Catalog {
             return Err(Error::Corrupt("SQLite refused to enable foreign keys".to_owned()));
         }
         schema::migrate(&mut conn)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.map(Arc::new) })
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Readers::new(Vec::new())),
+            path: path.map(Arc::new),
+        })
     }
 
     /// Takes the connection.
@@ -113,6 +151,25 @@ impl Catalog {
     /// `rusqlite::Transaction` rolls back), so a poisoned lock is simply taken over.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a read-only connection: an idle one if there is one, else the next in turn
+    /// (the read-write connection for an in-memory catalog). It sees every committed write
+    /// but not an open transaction's, and refuses to write.
+    pub(crate) fn read(&self) -> MutexGuard<'_, Connection> {
+        let conns = &self.readers.conns;
+        if conns.is_empty() {
+            return self.lock();
+        }
+        for conn in conns {
+            match conn.try_lock() {
+                Ok(guard) => return guard,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => return poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => {}
+            }
+        }
+        let turn = self.readers.next.fetch_add(1, Ordering::Relaxed) % conns.len();
+        conns[turn].lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The schema version stored in the database.
@@ -195,4 +252,113 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// How many items match the query, ignoring `limit` and `offset`.
     pub total: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // A failed setup fails the test loudly.
+
+    use std::{sync::mpsc, thread};
+
+    use ragd_core::{Chunk, ChunkId};
+
+    use super::*;
+    use crate::{KeywordQuery, NewDocument};
+
+    /// A file catalog holding one document with one chunk of `text`.
+    fn seeded(text: &str) -> (tempfile::TempDir, Catalog, DocumentId, ChunkId) {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("catalog.sqlite3")).unwrap();
+        let document = catalog
+            .insert_document(NewDocument {
+                id: DocumentId::new(),
+                filename: "notes.txt".to_owned(),
+                mime: "text/plain".to_owned(),
+                sha256: format!("{:064x}", 1),
+                bytes: 10,
+            })
+            .unwrap()
+            .into_document();
+        let chunk = Chunk {
+            id: ChunkId::new(),
+            document_id: document.id,
+            ordinal: 0,
+            text: text.to_owned(),
+            char_start: 0,
+            char_end: text.chars().count() as u64,
+            token_count: 3,
+            page: None,
+            heading: None,
+        };
+        catalog.replace_chunks(document.id, text, std::slice::from_ref(&chunk)).unwrap();
+        (dir, catalog, document.id, chunk.id)
+    }
+
+    #[test]
+    fn searches_and_lookups_go_on_while_the_write_connection_is_held() {
+        let (_dir, catalog, document, chunk) = seeded("the quokka crossed the road");
+        let writing = catalog.lock();
+        let (sender, receiver) = mpsc::channel();
+        let reader = catalog.clone();
+        thread::spawn(move || {
+            let query =
+                KeywordQuery { text: "quokka".to_owned(), top_k: 5, document_ids: Vec::new() };
+            let hits = reader.keyword_search(&query).map(|hits| hits.len());
+            let chunks = reader.get_chunks(&[chunk]).map(|chunks| chunks.len());
+            let filename = reader.get_document(document).map(|document| document.filename);
+            // The receiver may be gone when the test already failed.
+            let _ = sender.send((hits, chunks, filename));
+        });
+        let read = receiver.recv_timeout(Duration::from_secs(20));
+        drop(writing);
+        let (hits, chunks, filename) = read.expect("the reads waited for the write connection");
+        assert_eq!(hits.unwrap(), 1);
+        assert_eq!(chunks.unwrap(), 1);
+        assert_eq!(filename.unwrap(), "notes.txt");
+    }
+
+    #[test]
+    fn readers_see_every_committed_write_and_refuse_to_write() {
+        let (_dir, catalog, document, _chunk) = seeded("the quokka crossed the road");
+        let query =
+            |text: &str| KeywordQuery { text: text.to_owned(), top_k: 5, document_ids: Vec::new() };
+        let readers = catalog.readers.conns.len();
+        assert!(readers >= 1, "a file catalog opened no reader connections");
+        // Each round busies the readers before the one it means to ask, so each answers.
+        for round in 0..readers * 2 {
+            let busy: Vec<_> = catalog.readers.conns[..round % readers]
+                .iter()
+                .map(|conn| conn.lock().unwrap())
+                .collect();
+            let text = format!("the wombat{round} dug a burrow");
+            let chunk = Chunk {
+                id: ChunkId::new(),
+                document_id: document,
+                ordinal: 0,
+                text: text.clone(),
+                char_start: 0,
+                char_end: text.chars().count() as u64,
+                token_count: 5,
+                page: None,
+                heading: None,
+            };
+            catalog.replace_chunks(document, &text, &[chunk]).unwrap();
+            let hits = catalog.keyword_search(&query(&format!("wombat{round}"))).unwrap();
+            assert_eq!(hits.len(), 1, "round {round}");
+            assert!(catalog.keyword_search(&query("quokka")).unwrap().is_empty(), "round {round}");
+            drop(busy);
+        }
+        let written = catalog.read().execute("DELETE FROM chunks", []);
+        assert!(written.is_err(), "a reader connection wrote: {written:?}");
+    }
+
+    #[test]
+    fn an_in_memory_catalog_reads_on_its_one_connection() {
+        let catalog = Catalog::open_in_memory().unwrap();
+        assert!(catalog.readers.conns.is_empty());
+        assert_eq!(
+            catalog.read().query_row("SELECT 1", [], |row| row.get::<_, i64>(0)).unwrap(),
+            1
+        );
+    }
 }

@@ -84,7 +84,7 @@ fn collect_chunks(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> Result<Vec<Chunk>> {
-    let mut statement = conn.prepare(sql)?;
+    let mut statement = conn.prepare_cached(sql)?;
     let rows = statement.query_map(params, ChunkRow::read)?;
     rows.map(|row| row.map_err(Error::from).and_then(ChunkRow::into_chunk)).collect()
 }
@@ -244,7 +244,7 @@ impl Catalog {
         let quoted: Vec<String> = ids.iter().map(|id| format!("\"{id}\"")).collect();
         let json = format!("[{}]", quoted.join(","));
         let found = collect_chunks(
-            &self.lock(),
+            &self.read(),
             &format!(
                 "SELECT {CHUNK_COLUMNS} FROM chunks c \
                  WHERE c.id IN (SELECT value FROM json_each(?1))"

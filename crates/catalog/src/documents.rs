@@ -131,7 +131,8 @@ pub(crate) fn escape_like(text: &str) -> String {
 fn select_document_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Document>> {
     let sql = format!("SELECT {DOCUMENT_COLUMNS} FROM documents WHERE {column} = ?1");
     let Some(document) = conn
-        .query_row(&sql, [value], DocumentRow::read)
+        .prepare_cached(&sql)?
+        .query_row([value], DocumentRow::read)
         .optional()?
         .map(DocumentRow::into_document)
         .transpose()?
@@ -210,7 +211,7 @@ impl Catalog {
     ///
     /// [`Error::NotFound`] when no document has this id.
     pub fn get_document(&self, id: DocumentId) -> Result<Document> {
-        select_document_by(&self.lock(), "id", &id_to_sql(id))?
+        select_document_by(&self.read(), "id", &id_to_sql(id))?
             .ok_or_else(|| Error::not_found("document", id))
     }
 

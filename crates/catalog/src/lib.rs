@@ -5,7 +5,10 @@
 //! chat sessions, their documents, tags and messages with FTS5 indexes (version 2).
 //!
 //! The API is synchronous: every [`Catalog`] method blocks on SQLite, so async callers run
-//! it inside `tokio::task::spawn_blocking`. A [`Catalog`] is a cheap, cloneable handle.
+//! it inside `tokio::task::spawn_blocking`. A [`Catalog`] is a cheap, cloneable handle:
+//! writes share one read-write connection; keyword search and the lookups of search hits
+//! use read-only connections of their own (one per core), so they run side by side and
+//! beside a write.
 //!
 //! - Documents are deduplicated by sha256 ([`Catalog::insert_document`]) and move through
 //!   their lifecycle with [`Catalog::set_status`].

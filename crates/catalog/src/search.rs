@@ -5,7 +5,7 @@
 //! (`AND`, `NEAR`, `*`, `^`, `column:`) and unbalanced quotes or parentheses in the input
 //! are therefore plain separators or words, never errors. Ranking is FTS5's BM25.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::LazyLock};
 
 use ragd_core::{Chunk, DocumentId};
 use rusqlite::params;
@@ -90,6 +90,21 @@ const STOPWORDS: &[&str] = &[
     "your",
 ];
 
+/// The keyword search, one text so each connection prepares it once (statement cache).
+static KEYWORD_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CHUNK_COLUMNS}, d.filename, bm25(chunks_fts), \
+             snippet(chunks_fts, 0, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', {SNIPPET_TOKENS}) \
+         FROM chunks_fts \
+         JOIN chunks c ON c.seq = chunks_fts.rowid \
+         JOIN documents d ON d.id = c.document_id \
+         WHERE chunks_fts MATCH ?1 \
+           AND (?2 IS NULL OR c.document_id IN (SELECT value FROM json_each(?2))) \
+         ORDER BY bm25(chunks_fts) \
+         LIMIT ?3"
+    )
+});
+
 impl Catalog {
     /// Finds the chunks that best match `query.text` by BM25, best first.
     ///
@@ -113,19 +128,8 @@ impl Catalog {
                 query.document_ids.iter().map(|id| format!("\"{id}\"")).collect();
             format!("[{}]", quoted.join(","))
         });
-        let sql = format!(
-            "SELECT {CHUNK_COLUMNS}, d.filename, bm25(chunks_fts), \
-                 snippet(chunks_fts, 0, '{HIGHLIGHT_START}', '{HIGHLIGHT_END}', '…', {SNIPPET_TOKENS}) \
-             FROM chunks_fts \
-             JOIN chunks c ON c.seq = chunks_fts.rowid \
-             JOIN documents d ON d.id = c.document_id \
-             WHERE chunks_fts MATCH ?1 \
-               AND (?2 IS NULL OR c.document_id IN (SELECT value FROM json_each(?2))) \
-             ORDER BY bm25(chunks_fts) \
-             LIMIT ?3"
-        );
-        let conn = self.lock();
-        let mut statement = conn.prepare(&sql)?;
+        let conn = self.read();
+        let mut statement = conn.prepare_cached(&KEYWORD_SQL)?;
         let rows = statement.query_map(params![fts, documents, query.top_k], |row| {
             Ok((
                 ChunkRow::read(row)?,
