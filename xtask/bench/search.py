@@ -24,7 +24,7 @@ prints one JSON line: load seconds, per-query latency p50/p99 in ms, recall@k vs
 `lance` queries the very table and IVF_HNSW_SQ index ragd built (left in place by
 `bench_search --keep-db`) through Lance's own release build, the `pylance` wheel of the
 Lance version ragd links, with ragd's query: cosine, the same `ef`, refine factor 1, the
-same three columns. The difference to ragd's latency is then ragd's own overhead (its Rust
+same columns (three named, `_distance` added by Lance to every vector query). The difference to ragd's latency is then ragd's own overhead (its Rust
 build, LanceDB's query layer, its code), not the index or the data.
 
 Every contender gets the same warm-up: `WARM_UP` queries before timing starts (as ragd's

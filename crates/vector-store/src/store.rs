@@ -22,7 +22,7 @@ use crate::config::{LanceStoreConfig, table_name};
 use crate::error::{Error, Result, TableShape};
 use crate::filter;
 use crate::rows;
-use crate::schema::{self, COL_DOCUMENT_ID, COL_ID, COL_SESSION_ID, COL_VECTOR};
+use crate::schema::{self, COL_DISTANCE, COL_DOCUMENT_ID, COL_ID, COL_SESSION_ID, COL_VECTOR};
 
 /// Rows a single HNSW graph covers before the IVF layer splits the table into partitions.
 ///
@@ -336,7 +336,9 @@ impl LanceStore {
             .refine_factor(REFINE_FACTOR)
             .ef(self.config.search_ef.max(req.top_k.saturating_mul(3) / 2))
             .limit(req.top_k)
-            .select(Select::columns(&[COL_ID, COL_DOCUMENT_ID, COL_SESSION_ID]));
+            // `_distance` named, not left to Lance's implicit projection, which logs a
+            // deprecation warning on every query that selects columns without it.
+            .select(Select::columns(&[COL_ID, COL_DOCUMENT_ID, COL_SESSION_ID, COL_DISTANCE]));
         if let Some(predicate) = filter::predicate(&req.filter) {
             query = query.only_if(predicate);
         }

@@ -294,3 +294,24 @@ fn reembed_rebuilds_with_the_configured_model_and_reports_chunks_per_second() {
     assert_eq!(generations.len(), 1, "the old generations are gone: {generations:?}");
     assert_eq!(generations[0].model_id, paraphrase);
 }
+
+#[test]
+fn semantic_search_logs_no_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let handbook = fixture("handbook.md");
+    let out = ragd(&["ingest", handbook.to_str().unwrap(), "--data-dir", data], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ragd(
+        &["search", "how many days of leave", "--mode", "semantic", "--data-dir", data],
+        dir.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("handbook.md"), "{stdout}");
+    // LanceDB warned on every vector query whose columns left out `_distance`.
+    let warnings: Vec<&str> = stderr.lines().filter(|line| line.contains("WARN")).collect();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+}
