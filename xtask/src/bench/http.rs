@@ -9,6 +9,10 @@
 //! searches of both, one server at a time, then against ragd's `GET /api/v1/system/status`
 //! (a cached snapshot; the peer has none).
 //!
+//! Then semantic search end to end, one query at a time (`query_e2e.py`): ragd over HTTP
+//! against chromadb's `collection.query(query_texts=...)` with its default ONNX MiniLM
+//! embedding function on the same chunks, the comparison a chromadb user would make.
+//!
 //! Then the OpenAI-compatible API (`protocols.py`, with the official `openai` SDK from the
 //! clients' virtualenv): time to first token of a streamed `/v1/chat/completions` and
 //! `/v1/embeddings` throughput, next to the same requests sent to llama.cpp's `llama-server`
@@ -196,7 +200,17 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
     let status = wrk(&format!("{ragd_base}/api/v1/system/status"), seconds, connections, None)?;
     rows.push(("GET /api/v1/system/status", status, None));
     let load_after = super::load_average();
-    drop((server, peer));
+    drop(peer);
+
+    // Semantic search end to end, one query at a time, against chromadb's `query_texts`.
+    let mut e2e = setup.script("query_e2e.py");
+    e2e.args(["--ragd", &ragd_base, "--queries", &E2E_QUERIES.to_string()])
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--model-dir")
+        .arg(assets.join("all-minilm-l6-v2"));
+    let e2e = super::json_line(e2e)?;
+    drop(server);
 
     let mut section =
         super::header("HTTP throughput", &format!("cargo xtask bench http {}", args.join(" ")));
@@ -243,10 +257,47 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
             ours.requests_per_second, ours.p50_ms, ours.p99_ms
         );
     }
+    section.push('\n');
+    section.push_str(&e2e_table(&e2e)?);
     let protocols = protocols(&ragd, &work, &data, &assets)?;
     section.push('\n');
     section.push_str(&protocols);
     super::append(&section)
+}
+
+/// Query texts `query_e2e.py` times on each side.
+const E2E_QUERIES: usize = 60;
+
+/// The end-to-end semantic search table, from `query_e2e.py`'s line.
+fn e2e_table(e2e: &serde_json::Value) -> Result<String> {
+    let ours = (super::number(e2e, "ragd.p50_ms")?, super::number(e2e, "ragd.p99_ms")?);
+    let theirs = (super::number(e2e, "chroma.p50_ms")?, super::number(e2e, "chroma.p99_ms")?);
+    let chunks = super::number(e2e, "chunks")?;
+    let version = e2e.get("chromadb_version").and_then(serde_json::Value::as_str).unwrap_or("?");
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Semantic search end to end (`xtask/bench/query_e2e.py`): a query text in, the 10 \
+         nearest chunks with their text out, one query at a time, {E2E_QUERIES} distinct \
+         texts after 5 warm-up queries each, the two sides alternating first. ragd: `POST \
+         /api/v1/search/semantic` over one keep-alive HTTP connection, the JSON parsed. \
+         chromadb {version}: `collection.query(query_texts=...)` in process on an in-memory \
+         collection of ragd's {chunks:.0} chunks with its default embedding function \
+         (`ONNXMiniLM_L6_V2`, fp32 MiniLM in ONNX Runtime, its model folder made from ragd's \
+         fp32 file of the same weights).\n"
+    );
+    let _ = writeln!(
+        out,
+        "| contender | p50 ms | p99 ms |\n|---|---:|---:|\n| ragd | {:.1} | {:.1} |\n\
+         | chromadb | {:.1} | {:.1} |\n| ragd ÷ chromadb | {:.2} | {:.2} |",
+        ours.0,
+        ours.1,
+        theirs.0,
+        theirs.1,
+        ours.0 / theirs.0,
+        ours.1 / theirs.1
+    );
+    Ok(out)
 }
 
 /// Median and p90 of one measured quantity, as `protocols.py` prints them.
@@ -462,6 +513,22 @@ fn protocols(ragd_binary: &Path, work: &Path, data: &Path, assets: &Path) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_end_to_end_table_has_both_sides_and_their_ratio() {
+        let line = serde_json::json!({
+            "ragd": {"p50_ms": 15.0, "p99_ms": 30.0, "queries": 60},
+            "chroma": {"p50_ms": 60.0, "p99_ms": 90.0, "queries": 60},
+            "chunks": 11,
+            "chromadb_version": "1.5.9",
+        });
+        let table = e2e_table(&line).unwrap();
+        assert!(table.contains("| ragd | 15.0 | 30.0 |"), "{table}");
+        assert!(table.contains("| chromadb | 60.0 | 90.0 |"), "{table}");
+        assert!(table.contains("| ragd ÷ chromadb | 0.25 | 0.33 |"), "{table}");
+        assert!(table.contains("ragd's 11 chunks") && table.contains("chromadb 1.5.9"), "{table}");
+        assert!(e2e_table(&serde_json::json!({"ragd": {}})).is_err());
+    }
 
     #[test]
     fn wrk_reports_are_parsed() {
