@@ -11,7 +11,7 @@
 //! - `cargo xtask fuzz`: schemathesis against a local `ragd` (no 5xx, responses match
 //!   the OpenAPI document).
 //! - `cargo xtask sysdeps`: install the system packages the build needs (cmake, ...).
-//! - `cargo xtask bench embed|search|http|eval|reembed|ingest|llm [ARGS]`: benchmarks against peers, appended to
+//! - `cargo xtask bench embed|search|http|eval|reembed|ingest|memory|llm [ARGS]`: benchmarks against peers, appended to
 //!   `docs/BENCHMARKS.md` (see `bench/mod.rs`; `llm` is in `llama.rs`).
 //! - `cargo xtask llama-tools`: build llama.cpp's `llama-server` and `llama-bench` (cached).
 //! - `cargo xtask third-party [--check]`: write `docs/THIRD_PARTY.md` from `cargo metadata`
@@ -60,6 +60,8 @@ commands:
                        real documents through ragd's pipeline vs the Python pipeline
   bench eval           recall@10, MRR@10, nDCG@10 of each search mode on fixtures/eval
   bench reembed [--chunks N]
+  bench memory [--text-mb N] [--embed-seconds S]
+                       resident memory: idle with both bundled models, and ingesting 100 MB
                        re-embed with another model vs a plain ingest; search latency meanwhile
   bench llm [--rounds R] [--reps N] [--threads T] [--pp P] [--tg G] [--record]
                        tokens/s of the local LLM vs llama-bench on the bundled GGUF
@@ -95,14 +97,14 @@ fn main() -> ExitCode {
             Some((kind, args))
                 if matches!(
                     kind.as_str(),
-                    "embed" | "search" | "http" | "eval" | "reembed" | "ingest"
+                    "embed" | "search" | "http" | "eval" | "reembed" | "ingest" | "memory"
                 ) =>
             {
                 bench::run(kind, args)
             }
             Some((kind, args)) if kind == "llm" => llama::bench_llm(args),
             _ => Err(format!(
-                "usage: cargo xtask bench embed|search|http|eval|reembed|ingest|llm [OPTIONS]\n\n{USAGE}"
+                "usage: cargo xtask bench embed|search|http|eval|reembed|ingest|memory|llm [OPTIONS]\n\n{USAGE}"
             )),
         },
         "llama-tools" => llama::tools_command(),

@@ -8,6 +8,8 @@
 //! - `cargo xtask bench eval`: retrieval quality on the labelled set ([`eval`]).
 //! - `cargo xtask bench reembed`: re-embedding with another model against a plain ingest,
 //!   and search latency during it ([`reembed`]).
+//! - `cargo xtask bench memory`: resident memory at idle with both bundled models, and
+//!   while ingesting a large text ([`memory`]).
 //! - `cargo xtask bench llm --concurrency 1,2,4,8`: concurrent generation against
 //!   `llama-server --parallel N` ([`llm_concurrency`]; `bench llm` without it is in
 //!   `llama.rs`).
@@ -27,6 +29,7 @@ mod eval;
 mod http;
 mod ingest;
 pub(crate) mod llm_concurrency;
+mod memory;
 mod reembed;
 mod search;
 
@@ -75,6 +78,7 @@ pub(crate) fn run(kind: &str, args: &[String]) -> Result<()> {
         "eval" => eval::run(args),
         "reembed" => reembed::run(args),
         "ingest" => ingest::run(args),
+        "memory" => memory::run(args),
         other => Err(format!("unknown benchmark {other:?}")),
     }
 }
