@@ -406,6 +406,28 @@ pub(super) fn loaded_models(ragd: &str, key: &str) -> Result<serde_json::Value> 
     }
 }
 
+/// What ragd says of its embedder in `/api/v1/info` (model, device, the precision `auto`
+/// chose and why), so the table names the file that was measured.
+fn embedder_detail(base: &str, key: &str) -> Result<String> {
+    let info = Command::new("curl")
+        .args([
+            "-sf",
+            "-H",
+            &format!("Authorization: Bearer {key}"),
+            &format!("{base}/api/v1/info"),
+        ])
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    let info: serde_json::Value =
+        serde_json::from_slice(&info.stdout).map_err(|e| format!("/api/v1/info: {e}"))?;
+    info["components"]
+        .as_array()
+        .and_then(|components| components.iter().find(|c| c["name"] == "embedder"))
+        .and_then(|embedder| embedder["detail"].as_str())
+        .map(|detail| detail.replace('|', "/"))
+        .ok_or_else(|| format!("/api/v1/info names no embedder: {info}"))
+}
+
 /// The first model of `kind` (`chat`, `rag`, `embedding`) in a `/v1/models` listing.
 pub(super) fn model_of_kind(listed: &serde_json::Value, kind: &str) -> Option<serde_json::Value> {
     listed["data"]
@@ -434,6 +456,7 @@ fn protocols(ragd_binary: &Path, work: &Path, data: &Path, assets: &Path) -> Res
     let chat_id = chat["id"].as_str().unwrap_or_default().to_owned();
     let embedding_id = embedding["id"].as_str().unwrap_or_default().to_owned();
     let context = chat["ragd"]["context_length"].as_u64().ok_or("no context_length")?;
+    let embedder = embedder_detail(&format!("http://127.0.0.1:{port}"), KEY)?;
 
     let args = |kind: &str, ragd_model: &str, peer: u16| -> Vec<String> {
         [
@@ -501,8 +524,10 @@ fn protocols(ragd_binary: &Path, work: &Path, data: &Path, assets: &Path) -> Res
     )?;
     row(
         &mut out,
-        "embeddings, batches of 16, texts/s; ragd: MiniLM-L6 int8 (ONNX), peer: `llama-server \
-         --embeddings` on the SmolLM2 GGUF (another, larger model)",
+        &format!(
+            "embeddings, batches of 16, texts/s; ragd: {embedder} (ONNX Runtime), peer: \
+             `llama-server --embeddings` on the SmolLM2 GGUF (another, larger model)"
+        ),
         &embed,
         "rate",
         false,
