@@ -24,8 +24,9 @@ nearest chunks with their text out.
 
 Every query text is used once per contender (ragd has no query cache to hit, but neither
 side gets to repeat a text), the order of the two alternates from one query to the next,
-and both get the same `WARM_UP` queries first. Prints one JSON line: p50 and p99 in ms
-and the number of queries for each, and chromadb's version.
+and both get the same `WARM_UP` queries first (`bench search`'s, as are the percentiles).
+Prints one JSON line: p50 and p99 in ms and the number of queries for each, and
+chromadb's version.
 """
 
 import argparse
@@ -33,7 +34,6 @@ import http.client
 import json
 import shutil
 import sqlite3
-import statistics
 import sys
 import tempfile
 import time
@@ -42,8 +42,8 @@ from urllib.parse import urlparse
 
 import chromadb
 from chromadb.utils.embedding_functions.onnx_mini_lm_l6_v2 import ONNXMiniLM_L6_V2
+from search import WARM_UP, percentile
 
-WARM_UP = 5
 TOP_K = 10
 
 SUBJECTS = [
@@ -134,9 +134,11 @@ class Chroma:
 
 
 def summary(samples):
-    ordered = sorted(samples)
-    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return {"p50_ms": statistics.median(ordered), "p99_ms": p99, "queries": len(ordered)}
+    return {
+        "p50_ms": percentile(samples, 50),
+        "p99_ms": percentile(samples, 99),
+        "queries": len(samples),
+    }
 
 
 def main():
