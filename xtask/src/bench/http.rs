@@ -391,11 +391,8 @@ pub(super) fn llama_server(model: &Path, options: PeerOptions) -> Result<(KillOn
 pub(super) fn loaded_models(ragd: &str, key: &str) -> Result<serde_json::Value> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        let models = Command::new("curl")
-            .args(["-sf", "-H", &format!("Authorization: Bearer {key}"), &format!("{ragd}/models")])
-            .output()
-            .map_err(|e| format!("curl: {e}"))?;
-        let listed: serde_json::Value = serde_json::from_slice(&models.stdout).unwrap_or_default();
+        let models = curl_get(&format!("{ragd}/models"), key)?;
+        let listed: serde_json::Value = serde_json::from_slice(&models).unwrap_or_default();
         if model_of_kind(&listed, "chat").is_some() {
             return Ok(listed);
         }
@@ -406,20 +403,21 @@ pub(super) fn loaded_models(ragd: &str, key: &str) -> Result<serde_json::Value> 
     }
 }
 
+/// The body of a GET of `url` with `key` as bearer token (empty when the request fails).
+fn curl_get(url: &str, key: &str) -> Result<Vec<u8>> {
+    let output = Command::new("curl")
+        .args(["-sf", "-H", &format!("Authorization: Bearer {key}"), url])
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    Ok(output.stdout)
+}
+
 /// What ragd says of its embedder in `/api/v1/info` (model, device, the precision `auto`
 /// chose and why), so the table names the file that was measured.
 fn embedder_detail(base: &str, key: &str) -> Result<String> {
-    let info = Command::new("curl")
-        .args([
-            "-sf",
-            "-H",
-            &format!("Authorization: Bearer {key}"),
-            &format!("{base}/api/v1/info"),
-        ])
-        .output()
-        .map_err(|e| format!("curl: {e}"))?;
+    let info = curl_get(&format!("{base}/api/v1/info"), key)?;
     let info: serde_json::Value =
-        serde_json::from_slice(&info.stdout).map_err(|e| format!("/api/v1/info: {e}"))?;
+        serde_json::from_slice(&info).map_err(|e| format!("/api/v1/info: {e}"))?;
     info["components"]
         .as_array()
         .and_then(|components| components.iter().find(|c| c["name"] == "embedder"))
