@@ -1,6 +1,7 @@
 //! The [`Embedder`] trait: text in, vectors out.
 
 use std::fmt;
+use std::ops::Range;
 
 use async_trait::async_trait;
 
@@ -30,6 +31,21 @@ pub trait Embedder: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// When the tokenizer rejects the text.
     fn count_tokens(&self, text: &str) -> Result<usize>;
+
+    /// Where `text`'s tokens lie, as byte ranges into `text` in order, special tokens left
+    /// out, when the implementation can say (`Ok(None)`, the default, when it cannot).
+    ///
+    /// The chunker sizes many overlapping pieces of one long text; with the spans it
+    /// tokenizes the text once and counts each piece from them instead of tokenizing every
+    /// piece. Counts from spans may differ from [`Embedder::count_tokens`] where a piece
+    /// starts or ends inside a word, so the chunker re-counts the pieces it keeps.
+    ///
+    /// # Errors
+    /// When the tokenizer rejects the text.
+    fn token_spans(&self, text: &str) -> Result<Option<Vec<Range<usize>>>> {
+        let _ = text;
+        Ok(None)
+    }
 
     /// The most texts one call should carry, if the implementation has a preference.
     fn max_batch_size(&self) -> Option<usize> {

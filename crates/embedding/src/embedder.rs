@@ -11,6 +11,7 @@
 //! chunks of documents ingested side by side, or a tail chunk and a heading of different
 //! documents, share batches instead of each job padding its own.
 
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
@@ -256,6 +257,11 @@ impl Embedder for OrtEmbedder {
         // Counting needs the ids only: `encode_fast` skips the offset bookkeeping.
         let encoding = self.counter.encode_fast(text, true).map_err(Error::Tokenize)?;
         Ok(encoding.len())
+    }
+
+    fn token_spans(&self, text: &str) -> ragd_core::Result<Option<Vec<Range<usize>>>> {
+        let encoding = self.counter.encode(text, false).map_err(Error::Tokenize)?;
+        Ok(Some(encoding.get_offsets().iter().map(|&(start, end)| start..end).collect()))
     }
 
     fn max_batch_size(&self) -> Option<usize> {

@@ -24,9 +24,18 @@
 //! spans two blocks. Blocks are split on up to four threads at once;
 //! [`Chunker::chunk_with_progress`] reports after each block how far it is and may be told to
 //! stop.
+//!
+//! The splitter sizes many candidate pieces per chunk it keeps (a binary search over the
+//! rest of the block, then the overlap), so counting each candidate with the tokenizer
+//! tokenized every block some thirty times over. Where the counter can say where its tokens
+//! lie ([`Embedder::token_spans`], or the tokenizer's offsets), each block is tokenized once
+//! and a candidate's size is the number of tokens that overlap it, found by binary search.
+//! That count can differ from tokenizing the piece alone only where a piece starts or ends
+//! inside a word, so every piece kept is counted again exactly, and one that is then over
+//! the limit is split again with exact counts.
 
 use std::fmt;
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
@@ -123,6 +132,19 @@ impl Sizer {
                 .map_err(Error::Count),
         }
     }
+
+    /// Byte ranges of `text`'s tokens (special tokens left out), when this counter knows them.
+    fn spans(&self, text: &str) -> Result<Option<Vec<Range<usize>>>> {
+        match self {
+            Self::Tokenizer(tokenizer) => tokenizer
+                .encode(text, false)
+                .map(|encoding| {
+                    Some(encoding.get_offsets().iter().map(|&(start, end)| start..end).collect())
+                })
+                .map_err(|source| Error::Tokenizer { what: "finding token offsets", source }),
+            Self::Embedder { embedder, .. } => embedder.token_spans(text).map_err(Error::Count),
+        }
+    }
 }
 
 impl ChunkSizer for Sizer {
@@ -133,16 +155,55 @@ impl ChunkSizer for Sizer {
     }
 }
 
+/// Sizes pieces of one block from the block's token spans (see the module documentation).
+struct SpanSizer<'s> {
+    /// The address of the block's first byte: a piece's offset is its address less this.
+    base: usize,
+    /// The block's length in bytes.
+    len: usize,
+    /// Each token's first byte, in order (kept non-decreasing).
+    starts: Vec<usize>,
+    /// Each token's end byte, in order (kept non-decreasing).
+    ends: Vec<usize>,
+    /// Counts a text that is not a piece of the block.
+    exact: &'s Sizer,
+}
+
+impl<'s> SpanSizer<'s> {
+    fn new(block: &str, spans: &[Range<usize>], exact: &'s Sizer) -> Self {
+        let (mut start_floor, mut end_floor) = (0, 0);
+        let (starts, ends) = spans
+            .iter()
+            .map(|span| {
+                start_floor = start_floor.max(span.start);
+                end_floor = end_floor.max(span.end);
+                (start_floor, end_floor)
+            })
+            .unzip();
+        Self { base: block.as_ptr().addr(), len: block.len(), starts, ends, exact }
+    }
+}
+
+impl ChunkSizer for SpanSizer<'_> {
+    fn size(&self, chunk: &str) -> usize {
+        let at = chunk.as_ptr().addr().wrapping_sub(self.base);
+        if at > self.len || chunk.len() > self.len - at {
+            return self.exact.size(chunk);
+        }
+        let end = at + chunk.len();
+        // Tokens that end after the piece starts and start before it ends.
+        let first = self.ends.partition_point(|&token_end| token_end <= at);
+        let past = self.starts.partition_point(|&token_start| token_start < end);
+        past.saturating_sub(first)
+    }
+}
+
 /// Splits extracted text into token-bounded chunks.
 pub struct Chunker {
     /// The sizes this chunker was built with.
     config: ChunkerConfig,
-    /// What counts tokens, shared with both splitters.
+    /// What counts tokens exactly.
     sizer: Sizer,
-    /// The splitter for every format except Markdown.
-    text: TextSplitter<Sizer>,
-    /// The splitter for Markdown.
-    markdown: MarkdownSplitter<Sizer>,
 }
 
 impl fmt::Debug for Chunker {
@@ -178,18 +239,7 @@ impl Chunker {
 
     fn with_sizer(config: ChunkerConfig, sizer: Sizer) -> Result<Self> {
         config.validate()?;
-        let splitter_config = || -> Result<ChunkConfig<Sizer>> {
-            Ok(ChunkConfig::new(config.max_tokens)
-                .with_overlap(config.overlap_tokens)
-                .map_err(|err| Error::InvalidConfig(err.to_string()))?
-                .with_sizer(sizer.clone()))
-        };
-        Ok(Self {
-            config,
-            text: TextSplitter::new(splitter_config()?),
-            markdown: MarkdownSplitter::new(splitter_config()?),
-            sizer,
-        })
+        Ok(Self { config, sizer })
     }
 
     /// A chunker whose tokenizer is read from a `tokenizer.json` file.
@@ -305,26 +355,70 @@ impl Chunker {
         Ok(pieces)
     }
 
-    /// The chunks of one block, with char offsets into the block and token counts.
+    /// The chunks of one block, with char offsets into the block and exact token counts.
     fn split<'t>(&self, kind: DocumentKind, block: &'t str) -> Result<Vec<Split<'t>>> {
-        let indices: Vec<ChunkCharIndex<'t>> = catch_unwind(AssertUnwindSafe(|| match kind {
-            DocumentKind::Markdown => self.markdown.chunk_char_indices(block).collect(),
-            DocumentKind::Pdf | DocumentKind::Docx | DocumentKind::Html | DocumentKind::Text => {
-                self.text.chunk_char_indices(block).collect()
+        let Some(spans) = self.sizer.spans(block)? else {
+            return self.split_exactly(kind, block, 0);
+        };
+        let sizer = SpanSizer::new(block, &spans, &self.sizer);
+        let mut pieces = Vec::new();
+        for piece in self.split_with(kind, block, &sizer)? {
+            let tokens = self.count_tokens(piece.chunk)?;
+            if tokens > self.config.max_tokens {
+                pieces.extend(self.split_exactly(kind, piece.chunk, piece.char_offset)?);
+            } else {
+                pieces.push(Split {
+                    char_offset: piece.char_offset,
+                    text: piece.chunk,
+                    chars: piece.chunk.chars().count(),
+                    tokens,
+                });
             }
-        }))
-        .map_err(|_| Error::Chunking("the tokenizer failed while splitting the text".to_owned()))?;
-        indices
+        }
+        Ok(pieces)
+    }
+
+    /// The chunks of `text`, sized by tokenizing every candidate, with char offsets plus
+    /// `char_offset`.
+    fn split_exactly<'t>(
+        &self,
+        kind: DocumentKind,
+        text: &'t str,
+        char_offset: usize,
+    ) -> Result<Vec<Split<'t>>> {
+        self.split_with(kind, text, &self.sizer)?
             .into_iter()
             .map(|piece| {
                 Ok(Split {
-                    char_offset: piece.char_offset,
+                    char_offset: char_offset + piece.char_offset,
                     text: piece.chunk,
                     chars: piece.chunk.chars().count(),
                     tokens: self.count_tokens(piece.chunk)?,
                 })
             })
             .collect()
+    }
+
+    /// `text` cut by the splitter for `kind`, sizing candidates with `sizer`.
+    fn split_with<'t>(
+        &self,
+        kind: DocumentKind,
+        text: &'t str,
+        sizer: &impl ChunkSizer,
+    ) -> Result<Vec<ChunkCharIndex<'t>>> {
+        let config = ChunkConfig::new(self.config.max_tokens)
+            .with_overlap(self.config.overlap_tokens)
+            .map_err(|err| Error::InvalidConfig(err.to_string()))?
+            .with_sizer(sizer);
+        catch_unwind(AssertUnwindSafe(|| match kind {
+            DocumentKind::Markdown => {
+                MarkdownSplitter::new(config).chunk_char_indices(text).collect()
+            }
+            DocumentKind::Pdf | DocumentKind::Docx | DocumentKind::Html | DocumentKind::Text => {
+                TextSplitter::new(config).chunk_char_indices(text).collect()
+            }
+        }))
+        .map_err(|_| Error::Chunking("the tokenizer failed while splitting the text".to_owned()))
     }
 }
 

@@ -391,3 +391,117 @@ fn a_large_text_is_chunked_in_blocks_with_progress_and_can_be_stopped() {
     assert!(matches!(err, Error::Cancelled), "{err}");
     assert_eq!(calls, 2);
 }
+
+/// An embedder that counts with the real tokenizer (no special tokens) and gives token spans
+/// only when told to, and then halved: each span it reports covers two tokens.
+#[derive(Debug)]
+struct TokenizerEmbedder {
+    tokenizer: tokenizers::Tokenizer,
+    spans: Spans,
+}
+
+/// What [`TokenizerEmbedder::token_spans`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spans {
+    /// `Ok(None)`: the chunker tokenizes every candidate piece.
+    None,
+    /// Every second token merged into the one before: counts from them are about half.
+    Halved,
+}
+
+impl TokenizerEmbedder {
+    fn new(spans: Spans) -> std::sync::Arc<Self> {
+        let mut tokenizer = tokenizers::Tokenizer::from_file(tokenizer_path()).unwrap();
+        tokenizer.with_truncation(None).unwrap();
+        tokenizer.with_padding(None);
+        std::sync::Arc::new(Self { tokenizer, spans })
+    }
+}
+
+#[async_trait::async_trait]
+impl ragd_core::Embedder for TokenizerEmbedder {
+    fn model_id(&self) -> &str {
+        "tokenizer-only"
+    }
+    fn dimensions(&self) -> usize {
+        1
+    }
+    fn max_tokens(&self) -> usize {
+        512
+    }
+    fn count_tokens(&self, text: &str) -> ragd_core::Result<usize> {
+        Ok(self.tokenizer.encode_fast(text, false).unwrap().len())
+    }
+    fn token_spans(&self, text: &str) -> ragd_core::Result<Option<Vec<std::ops::Range<usize>>>> {
+        if self.spans == Spans::None {
+            return Ok(None);
+        }
+        let encoding = self.tokenizer.encode(text, false).unwrap();
+        let offsets = encoding.get_offsets();
+        Ok(Some(offsets.chunks(2).map(|pair| pair[0].0..pair[pair.len() - 1].1).collect()))
+    }
+    async fn embed_documents(&self, _: Vec<String>) -> ragd_core::Result<Vec<Vec<f32>>> {
+        unreachable!("only counts")
+    }
+    async fn embed_query(&self, _: String) -> ragd_core::Result<Vec<f32>> {
+        unreachable!("only counts")
+    }
+}
+
+/// Prose, Markdown and less tidy text (accents, CJK, punctuation runs, a long word).
+fn varied_texts() -> Vec<(DocumentKind, String)> {
+    let prose: String = (0..400)
+        .map(|i| {
+            format!(
+                "Section {i} says the café opens at dawn, doesn't it? The river's bank (north) \
+                 holds {i} boats; each carries bread, jam and tea.{}",
+                if i % 7 == 0 { "\n\n" } else { " " }
+            )
+        })
+        .collect();
+    let markdown = std::fs::read_to_string("../../fixtures/docs/handbook.md").unwrap().repeat(20);
+    let untidy: String = (0..300)
+        .map(|i| {
+            format!(
+                "東京の図書館 {i} — naïve résumé!!! ...\"quoted\"... {} x{i}y{i}z ",
+                "Pneumonoultramicroscopicsilicovolcanoconiosis".repeat(1 + i % 3)
+            )
+        })
+        .collect();
+    vec![
+        (DocumentKind::Text, prose),
+        (DocumentKind::Markdown, markdown),
+        (DocumentKind::Text, untidy),
+    ]
+}
+
+#[test]
+fn chunks_sized_from_token_spans_equal_chunks_sized_by_tokenizing_each_piece() {
+    let config = ChunkerConfig { max_tokens: 48, overlap_tokens: 8 };
+    // `from_file` sizes candidates from the tokenizer's offsets; the embedder without spans
+    // tokenizes every candidate. Same tokenizer, same chunks, on tidy and untidy text.
+    let from_spans = Chunker::from_file(config, &tokenizer_path()).unwrap();
+    let exact = Chunker::with_embedder(config, TokenizerEmbedder::new(Spans::None)).unwrap();
+    for (kind, text) in varied_texts() {
+        let extracted = Extracted { text, pages: Vec::new(), headings: Vec::new() };
+        let quick = check_chunks(&from_spans, kind, &extracted);
+        let slow = check_chunks(&exact, kind, &extracted);
+        assert!(quick.len() >= 20, "{kind:?}: {}", quick.len());
+        assert_eq!(quick, slow, "{kind:?}");
+    }
+}
+
+#[test]
+fn pieces_that_spans_undercount_are_split_again_to_fit() {
+    let config = ChunkerConfig { max_tokens: 32, overlap_tokens: 4 };
+    let chunker = Chunker::with_embedder(config, TokenizerEmbedder::new(Spans::Halved)).unwrap();
+    for (kind, text) in varied_texts() {
+        let extracted = Extracted { text, pages: Vec::new(), headings: Vec::new() };
+        // `check_chunks` asserts every piece is within 32 tokens by the exact count, which
+        // spans counting half would break without the second split.
+        let pieces = check_chunks(&chunker, kind, &extracted);
+        assert!(pieces.len() > 20, "{kind:?}: {}", pieces.len());
+        let fullest = pieces.iter().map(|piece| piece.token_count).max();
+        assert!(fullest > Some(16), "{kind:?}: pieces are not filled: {fullest:?}");
+    }
+}

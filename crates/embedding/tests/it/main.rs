@@ -188,6 +188,20 @@ async fn long_text_is_truncated_not_rejected() {
 }
 
 #[tokio::test]
+async fn token_spans_cover_the_counted_tokens_in_order() {
+    let embedder = load(&config());
+    let text = "The café's opening hours: 7–11 a.m. Unbelievably, 東京 too.";
+    let spans = embedder.token_spans(text).unwrap().expect("the tokenizer knows its offsets");
+    // Special tokens are left out of the spans, as the chunker counts without them.
+    assert_eq!(spans.len(), embedder.count_tokens(text).unwrap() - 2);
+    assert!(spans.windows(2).all(|pair| pair[0].end <= pair[1].start), "{spans:?}");
+    let pieces: Vec<&str> = spans.iter().map(|span| &text[span.clone()]).collect();
+    assert_eq!(&pieces[..3], ["The", "café", "'"], "{pieces:?}");
+    assert!(pieces.contains(&"東") && pieces.contains(&"京"), "{pieces:?}");
+    assert_eq!(spans.last().map(|span| span.end), Some(text.len()));
+}
+
+#[tokio::test]
 async fn empty_input_gives_empty_output() {
     let embedder = load(&config());
     assert!(embedder.embed_documents(Vec::new()).await.unwrap().is_empty());
