@@ -192,6 +192,10 @@ pub struct TokenUsage {
     pub prompt_tokens: u32,
     /// Tokens generated.
     pub completion_tokens: u32,
+    /// Prompt tokens the backend did not read again because it still held them from an
+    /// earlier request (a prompt cache); part of `prompt_tokens`.
+    #[serde(default)]
+    pub cached_prompt_tokens: u32,
 }
 
 /// A whole completion.

@@ -12,6 +12,15 @@
 //! with logits samples its own token with its own sampler chain, turns it into text (whole
 //! UTF-8 characters, stop sequences cut off) and sends it.
 //!
+//! A sequence keeps its cells of the KV cache when its job ends, and the worker remembers
+//! which tokens they hold (a prompt cache, as `llama-server`'s `cache_prompt`). A new job
+//! takes the free sequence whose tokens share the longest beginning with its prompt, drops
+//! the cells past that shared part and reads only the rest: the next turn of a chat, whose
+//! prompt is the previous prompt and answer plus a new message, reads only the new message,
+//! and prompts with the same system message skip it. Each sequence holds at most one
+//! request's context, so kept cells never take room another sequence needs. The cells are
+//! dropped when a step fails.
+//!
 //! Deltas go through unbounded channels (a generation sends at most `max_new_tokens` of
 //! them), so a caller that reads slowly never holds up the other sequences; one that is
 //! gone cancels its job at the next step.
@@ -139,6 +148,11 @@ struct Slot {
     position: i32,
     /// Where in the current batch this slot's logits are, when it asked for some.
     logits_at: Option<i32>,
+    /// The tokens of the sequence's cells of the KV cache, in position order: the cached
+    /// beginning of the prompt, then each token as it is put in a batch.
+    kept: Vec<LlamaToken>,
+    /// Prompt tokens found in the KV cache, not read again.
+    cached: usize,
     sampler: LlamaSampler,
     decoder: Utf8Decoder,
     stops: StopMatcher,
@@ -158,15 +172,20 @@ enum Step {
 }
 
 impl Slot {
-    fn new(job: Job, seq: i32, n_vocab: i32) -> Self {
+    /// A slot for `job` on sequence `seq`, whose cells already hold the first `cached`
+    /// tokens of the prompt.
+    fn new(job: Job, seq: i32, n_vocab: i32, cached: usize) -> Self {
         let sampler = sampler(&job.settings, n_vocab);
         let stops = StopMatcher::new(&job.settings.stop);
+        let kept = job.tokens[..cached].to_vec();
         Self {
             job,
             seq,
-            phase: Phase::Prompt { done: 0 },
-            position: 0,
+            phase: Phase::Prompt { done: cached },
+            position: i32::try_from(cached).unwrap_or(i32::MAX),
             logits_at: None,
+            kept,
+            cached,
             sampler,
             decoder: Utf8Decoder::default(),
             stops,
@@ -220,6 +239,7 @@ impl Slot {
         let usage = TokenUsage {
             prompt_tokens: u32::try_from(self.job.tokens.len()).unwrap_or(u32::MAX),
             completion_tokens: self.generated,
+            cached_prompt_tokens: u32::try_from(self.cached).unwrap_or(u32::MAX),
         };
         let tokens_per_s = rate(self.generated, now.duration_since(first));
         metrics::counter!(names::GENERATION_TOKENS_TOTAL, "backend" => "llama-cpp")
@@ -229,6 +249,7 @@ impl Slot {
         self.job.span.in_scope(|| {
             tracing::info!(
                 prompt_tokens = usage.prompt_tokens,
+                cached_prompt_tokens = usage.cached_prompt_tokens,
                 completion_tokens = usage.completion_tokens,
                 time_to_first_token_ms = first.duration_since(self.job.queued_at).as_millis(),
                 generation_tokens_per_s = tokens_per_s,
@@ -253,6 +274,8 @@ struct Scheduler<'m> {
     prompt_slice: usize,
     slots: Vec<Slot>,
     free_seqs: Vec<i32>,
+    /// What each sequence's cells hold, by sequence id, while no job runs on it.
+    cached: Vec<Vec<LlamaToken>>,
     n_vocab: i32,
 }
 
@@ -277,6 +300,7 @@ impl<'m> Scheduler<'m> {
             slots: Vec::new(),
             // Popped from the end: sequence 0 first.
             free_seqs: (0..seqs).rev().collect(),
+            cached: vec![Vec::new(); parallel],
             n_vocab: model.n_vocab(),
         }
     }
@@ -299,23 +323,72 @@ impl<'m> Scheduler<'m> {
         if job.deltas.is_closed() {
             return;
         }
-        let Some(seq) = self.free_seqs.pop() else {
+        // The free sequence whose cells share the longest beginning with the prompt.
+        let best = self
+            .free_seqs
+            .iter()
+            .enumerate()
+            .max_by_key(|&(_, &seq)| common_prefix(self.cached_tokens(seq), &job.tokens))
+            .map(|(index, _)| index);
+        let Some(seq) = best.map(|index| self.free_seqs.swap_remove(index)) else {
             let _ = job.deltas.send(Err(Error::WorkerStopped));
             return;
         };
-        self.slots.push(Slot::new(job, seq, self.n_vocab));
+        let cached = self.reuse(seq, &job.tokens);
+        self.slots.push(Slot::new(job, seq, self.n_vocab, cached));
     }
 
-    /// Ends the slot at `index` (the others keep their order, oldest first): frees its
-    /// sequence and its cells of the KV cache.
-    fn release(&mut self, index: usize) {
-        let slot = self.slots.remove(index);
+    /// The tokens sequence `seq`'s cells hold.
+    fn cached_tokens(&self, seq: i32) -> &[LlamaToken] {
+        usize::try_from(seq).ok().and_then(|seq| self.cached.get(seq)).map_or(&[], Vec::as_slice)
+    }
+
+    /// Keeps the cells of `seq` that hold the beginning of `prompt` and drops the rest;
+    /// returns how many prompt tokens they hold. The last prompt token is always read again,
+    /// since its logits give the first new token.
+    fn reuse(&mut self, seq: i32, prompt: &[LlamaToken]) -> usize {
+        let held = self.cached_tokens(seq).len();
+        let common =
+            common_prefix(self.cached_tokens(seq), prompt).min(prompt.len().saturating_sub(1));
+        if let Some(cached) = usize::try_from(seq).ok().and_then(|seq| self.cached.get_mut(seq)) {
+            cached.clear();
+        }
+        if common == held {
+            return common;
+        }
+        // Models whose cache cannot drop a tail (recurrent ones) start over.
+        let dropped = u32::try_from(seq).is_ok_and(|seq| {
+            u32::try_from(common).is_ok_and(|from| {
+                self.context.clear_kv_cache_seq(Some(seq), Some(from), None).is_ok_and(|ok| ok)
+            })
+        });
+        if dropped {
+            return common;
+        }
+        self.clear_seq(seq);
+        0
+    }
+
+    /// Drops every cell of sequence `seq`.
+    fn clear_seq(&mut self, seq: i32) {
         // Sequence ids are 0..parallel; `None` would clear every sequence.
-        let cleared = u32::try_from(slot.seq).is_ok_and(|seq| {
+        let cleared = u32::try_from(seq).is_ok_and(|seq| {
             self.context.clear_kv_cache_seq(Some(seq), None, None).is_ok_and(|ok| ok)
         });
         if !cleared {
-            tracing::warn!(sequence = slot.seq, "llama.cpp did not clear a finished sequence");
+            tracing::warn!(sequence = seq, "llama.cpp did not clear a sequence");
+        }
+    }
+
+    /// Ends the slot at `index` (the others keep their order, oldest first) and frees its
+    /// sequence; its cells of the KV cache are kept for the next job when `keep` is set, and
+    /// dropped otherwise.
+    fn release(&mut self, index: usize, keep: bool) {
+        let slot = self.slots.remove(index);
+        let cached = usize::try_from(slot.seq).ok().and_then(|seq| self.cached.get_mut(seq));
+        match cached {
+            Some(cached) if keep => *cached = slot.kept,
+            Some(_) | None => self.clear_seq(slot.seq),
         }
         self.free_seqs.push(slot.seq);
     }
@@ -353,7 +426,7 @@ impl<'m> Scheduler<'m> {
                 Step::Continue => index += 1,
                 Step::Finished(reason) => {
                     slot.report(reason);
-                    self.release(index);
+                    self.release(index, true);
                 }
                 Step::Cancelled => self.cancel(index),
             }
@@ -368,6 +441,7 @@ impl<'m> Scheduler<'m> {
         for slot in &mut self.slots {
             if let Phase::Generating { token } = slot.phase {
                 self.batch.add(token, slot.position, &[slot.seq], true)?;
+                slot.kept.push(token);
                 slot.logits_at = Some(self.batch.n_tokens() - 1);
                 slot.position += 1;
                 generating += 1;
@@ -389,6 +463,7 @@ impl<'m> Scheduler<'m> {
             for (offset, &token) in tokens[done..done + take].iter().enumerate() {
                 let last = done + offset + 1 == tokens.len();
                 self.batch.add(token, slot.position, &[slot.seq], last)?;
+                slot.kept.push(token);
                 slot.position += 1;
                 if last {
                     slot.logits_at = Some(self.batch.n_tokens() - 1);
@@ -412,11 +487,12 @@ impl<'m> Scheduler<'m> {
         self.end_all(|| err.to_error());
     }
 
-    /// Sends each running job an error made by `error` and frees its sequence.
+    /// Sends each running job an error made by `error` and frees its sequence; the cells
+    /// of the step that failed are in an unknown state, so they are dropped.
     fn end_all(&mut self, error: impl Fn() -> Error) {
         while !self.slots.is_empty() {
             let _ = self.slots[0].job.deltas.send(Err(error()));
-            self.release(0);
+            self.release(0, false);
         }
     }
 
@@ -425,7 +501,8 @@ impl<'m> Scheduler<'m> {
         self.slots[index].job.span.in_scope(|| {
             tracing::debug!("generation cancelled: the receiver was dropped");
         });
-        self.release(index);
+        // Every token in its cells was decoded: the next job may reuse them.
+        self.release(index, true);
     }
 }
 
@@ -449,6 +526,11 @@ impl StepError {
             Self::Decode(DecodeError::Unknown(code)) => Error::Decode(DecodeError::Unknown(*code)),
         }
     }
+}
+
+/// How many tokens `a` and `b` share at their beginning.
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
 /// Sends a text delta unless it is empty; `false` when the receiver is gone.

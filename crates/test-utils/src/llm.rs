@@ -115,6 +115,7 @@ impl LlmBackend for ScriptedLlm {
             usage: TokenUsage {
                 prompt_tokens: Self::prompt_tokens(&req),
                 completion_tokens: u32::try_from(words.len()).unwrap_or(u32::MAX),
+                cached_prompt_tokens: 0,
             },
             model: self.model_id().to_owned(),
         })
@@ -135,8 +136,11 @@ impl LlmBackend for ScriptedLlm {
         } else {
             FinishReason::Stop
         };
-        let usage =
-            TokenUsage { prompt_tokens: Self::prompt_tokens(&req), completion_tokens: count };
+        let usage = TokenUsage {
+            prompt_tokens: Self::prompt_tokens(&req),
+            completion_tokens: count,
+            cached_prompt_tokens: 0,
+        };
         let delay = self.token_delay;
         let mut deltas: Vec<Result<CompletionDelta>> =
             pieces.into_iter().map(|p| Ok(CompletionDelta::Text(p))).collect();

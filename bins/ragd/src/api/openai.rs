@@ -391,6 +391,16 @@ pub struct Usage {
     pub completion_tokens: u32,
     /// Their sum.
     pub total_tokens: u32,
+    /// How the prompt was read.
+    pub prompt_tokens_details: PromptTokensDetails,
+}
+
+/// OpenAI's breakdown of the prompt's tokens.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens the model still held from an earlier request (its prompt cache), so
+    /// did not read again; part of `prompt_tokens`.
+    pub cached_tokens: u32,
 }
 
 impl From<TokenUsage> for Usage {
@@ -399,6 +409,9 @@ impl From<TokenUsage> for Usage {
             prompt_tokens: usage.prompt_tokens,
             completion_tokens: usage.completion_tokens,
             total_tokens: usage.prompt_tokens.saturating_add(usage.completion_tokens),
+            prompt_tokens_details: PromptTokensDetails {
+                cached_tokens: usage.cached_prompt_tokens,
+            },
         }
     }
 }

@@ -221,6 +221,11 @@ def include_usage_adds_a_usage_chunk() -> None:
     assert last.usage.prompt_tokens > 0, last.usage
     assert 0 < last.usage.completion_tokens <= MAX_TOKENS, last.usage
     assert last.usage.total_tokens == last.usage.prompt_tokens + last.usage.completion_tokens
+    # The same messages were asked just before: the model still holds the prompt and reads
+    # only its last token again (OpenAI's prompt-cache field).
+    details = last.usage.prompt_tokens_details
+    assert details is not None, last.usage
+    assert details.cached_tokens == last.usage.prompt_tokens - 1, last.usage
     assert all(c.usage is None for c in chunks[:-1]), "usage before the last chunk"
     assert joined(chunks) == models["answer"], "the text differs with include_usage"
 

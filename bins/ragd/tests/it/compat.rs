@@ -65,6 +65,12 @@ async fn openai_completions_answer_cite_refuse_and_store_in_sessions() {
     assert_eq!(answer["choices"][0]["finish_reason"], "length", "{answer}");
     assert_eq!(answer["usage"]["completion_tokens"], 6, "{answer}");
     assert_eq!(answer["ragd"]["citations"], json!([]));
+    // Asked again, the model still holds the prompt: only its last token is read.
+    let (status, again) = app.post("/v1/chat/completions", &body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["choices"][0]["message"], answer["choices"][0]["message"]);
+    let prompt_tokens = again["usage"]["prompt_tokens"].as_u64().unwrap();
+    assert_eq!(again["usage"]["prompt_tokens_details"]["cached_tokens"], prompt_tokens - 1);
 
     // `ragd`: retrieval over the documents, citations of the right one.
     let body = json!({"model": "ragd", "messages": user("Why is the sky blue?"),

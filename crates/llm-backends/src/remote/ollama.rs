@@ -107,6 +107,7 @@ impl ChatChunk {
             usage: TokenUsage {
                 prompt_tokens: self.prompt_eval_count.unwrap_or(0),
                 completion_tokens: self.eval_count.unwrap_or(0),
+                cached_prompt_tokens: 0,
             },
         }
     }

@@ -103,6 +103,15 @@ struct MessageContent {
 struct Usage {
     prompt_tokens: u32,
     completion_tokens: u32,
+    /// Where the server reports its prompt cache (OpenAI, vLLM, llama-server).
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptTokensDetails>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct PromptTokensDetails {
+    #[serde(default)]
+    cached_tokens: u32,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +137,7 @@ fn usage(usage: Option<Usage>) -> TokenUsage {
     usage.map_or_else(TokenUsage::default, |u| TokenUsage {
         prompt_tokens: u.prompt_tokens,
         completion_tokens: u.completion_tokens,
+        cached_prompt_tokens: u.prompt_tokens_details.map_or(0, |details| details.cached_tokens),
     })
 }
 

@@ -384,3 +384,84 @@ async fn dropping_the_model_ends_its_running_streams_with_an_error() {
     let err = last.expect("the stream ended without a last item").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
 }
+
+/// A conversation of `turns`: user, assistant, user, …
+fn conversation(turns: &[&str], settings: GenerationSettings) -> CompletionRequest {
+    let role =
+        |index: usize| if index.is_multiple_of(2) { ChatRole::User } else { ChatRole::Assistant };
+    CompletionRequest {
+        messages: turns
+            .iter()
+            .enumerate()
+            .map(|(index, text)| ChatMessage { role: role(index), content: (*text).to_owned() })
+            .collect(),
+        settings,
+    }
+}
+
+#[tokio::test]
+async fn the_next_turn_of_a_chat_reads_only_what_is_new() {
+    let llm = parallel_llm(1, 1024);
+    let first = llm.complete(ask(QUESTION, greedy(16))).await.unwrap();
+    assert_eq!(first.usage.cached_prompt_tokens, 0, "a fresh model holds nothing");
+
+    let turns = [QUESTION, first.text.as_str(), "And of Italy?"];
+    let second = llm.complete(conversation(&turns, greedy(16))).await.unwrap();
+    // The first prompt is the beginning of the second, and the model still holds it.
+    assert!(
+        second.usage.cached_prompt_tokens >= first.usage.prompt_tokens,
+        "{:?} after {:?}",
+        second.usage,
+        first.usage
+    );
+    assert!(second.usage.cached_prompt_tokens < second.usage.prompt_tokens);
+
+    // The answer is the one a model that holds nothing gives.
+    let fresh = parallel_llm(1, 1024);
+    let expected = fresh.complete(conversation(&turns, greedy(16))).await.unwrap();
+    assert_eq!(expected.usage.cached_prompt_tokens, 0);
+    assert_eq!(second.text, expected.text);
+    assert!(second.text.contains("Rome"), "{second:?}");
+}
+
+#[tokio::test]
+async fn a_different_prompt_reuses_only_the_shared_beginning() {
+    let llm = parallel_llm(1, 1024);
+    let fresh = parallel_llm(1, 1024);
+    let long = llm.complete(ask(LONG_ANSWER, greedy(64))).await.unwrap();
+    assert_eq!(long.usage.completion_tokens, 64);
+
+    // The cells past the shared beginning (the rest of the essay prompt and its 64 tokens
+    // of answer) are dropped; were they kept, this answer would attend to them.
+    let other = "Name three primary colours.";
+    let answer = llm.complete(ask(other, greedy(24))).await.unwrap();
+    let expected = fresh.complete(ask(other, greedy(24))).await.unwrap();
+    let cached = answer.usage.cached_prompt_tokens;
+    assert!(cached > 0, "the chat template's beginning is shared: {:?}", answer.usage);
+    assert!(cached + 4 < answer.usage.prompt_tokens, "{:?}", answer.usage);
+    assert_eq!(answer.text, expected.text);
+
+    // The same prompt again reads only its last token, for the logits of the first answer
+    // token, and answers the same.
+    let again = llm.complete(ask(other, greedy(24))).await.unwrap();
+    assert_eq!(again.usage.cached_prompt_tokens + 1, again.usage.prompt_tokens);
+    assert_eq!(again.text, expected.text);
+}
+
+#[tokio::test]
+async fn each_request_takes_the_sequence_that_holds_most_of_its_prompt() {
+    let llm = std::sync::Arc::new(parallel_llm(2, 1024));
+    let questions = ["What is the capital of France?", "Write a haiku about autumn leaves."];
+    // Both at once, so each fills its own sequence.
+    let first = futures::future::join_all(questions.iter().map(|question| {
+        let llm = std::sync::Arc::clone(&llm);
+        async move { llm.complete(ask(question, greedy(8))).await.unwrap() }
+    }))
+    .await;
+    // One at a time, in the other order: each finds its own prompt whole.
+    for (question, before) in questions.iter().zip(&first).rev() {
+        let again = llm.complete(ask(question, greedy(8))).await.unwrap();
+        assert_eq!(again.usage.cached_prompt_tokens + 1, again.usage.prompt_tokens, "{question}");
+        assert_eq!(again.text, before.text, "{question}");
+    }
+}
