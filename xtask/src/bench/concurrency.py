@@ -3,8 +3,10 @@ once with the official `openai` SDK to ragd and to a peer (llama.cpp's `llama-se
 N`), rounds alternating servers so drift hits both alike.
 
 Every request asks for a very long essay (the bundled model writes more than 300 tokens, so each
-generates exactly `--tokens`), greedy, with a question that differs per request and round, so no
-server answers from a prompt cache (llama-server is also told `cache_prompt: false`). Per
+generates exactly `--tokens`), greedy, with a question that differs per request and round. Both
+servers keep their prompt caches as they ship (llama-server's `cache_prompt` is on by default,
+ragd's is always on), so each may skip the shared beginning of the prompts (the system message)
+and neither skips a question. Per
 request: time to first token, generated tokens (the usage chunk) and the decode rate after the
 first token; per round: aggregate tokens/s, all tokens over the wall time of the round. A system
 message is always sent: the model's Jinja template (which llama-server runs) adds a default one
@@ -24,11 +26,10 @@ import time
 from openai import AsyncOpenAI
 
 
-async def one(client, model, peer, tokens, round_, index):
+async def one(client, model, tokens, round_, index):
     question = (
         f"Write a very long essay about the history of Rome. (Request {index} of round {round_}.)"
     )
-    extra = {"cache_prompt": False} if peer else {}
     start = time.perf_counter()
     first = None
     generated = None
@@ -43,7 +44,6 @@ async def one(client, model, peer, tokens, round_, index):
         max_tokens=tokens,
         stream=True,
         stream_options={"include_usage": True},
-        extra_body=extra,
     )
     async for chunk in stream:
         if first is None and chunk.choices and chunk.choices[0].delta.content:
@@ -65,10 +65,10 @@ async def one(client, model, peer, tokens, round_, index):
     }
 
 
-async def round_of(client, model, peer, n, tokens, round_):
+async def round_of(client, model, n, tokens, round_):
     start = time.perf_counter()
     answers = await asyncio.gather(
-        *(one(client, model, peer, tokens, round_, i) for i in range(n))
+        *(one(client, model, tokens, round_, i) for i in range(n))
     )
     wall = time.perf_counter() - start
     return answers, sum(a["tokens"] for a in answers) / wall
@@ -89,19 +89,19 @@ async def main():
     tokens = int(options.get("--tokens", "128"))
     clients = [
         ("ragd", AsyncOpenAI(base_url=servers[0], api_key=servers[1], max_retries=0,
-                             timeout=600), servers[2], False),
+                             timeout=600), servers[2]),
         ("peer", AsyncOpenAI(base_url=servers[3], api_key=servers[4], max_retries=0,
-                             timeout=600), servers[5], True),
+                             timeout=600), servers[5]),
     ]
     results = {name: {"ttft_ms": [], "rate": [], "aggregate": [], "tokens": [], "prompt_tokens": []}
-               for name, _, _, _ in clients}
+               for name, _, _ in clients}
     # One warm-up round each (model pages, caches), not measured.
-    for _, client, model, peer in clients:
-        await round_of(client, model, peer, n, 8, -1)
+    for _, client, model in clients:
+        await round_of(client, model, n, 8, -1)
     for round_ in range(rounds):
         order = clients if round_ % 2 == 0 else list(reversed(clients))
-        for name, client, model, peer in order:
-            answers, aggregate = await round_of(client, model, peer, n, tokens, round_)
+        for name, client, model in order:
+            answers, aggregate = await round_of(client, model, n, tokens, round_)
             results[name]["aggregate"].append(aggregate)
             for answer in answers:
                 results[name]["ttft_ms"].append(answer["ttft_ms"])

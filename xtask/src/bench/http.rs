@@ -488,7 +488,8 @@ fn protocols(ragd_binary: &Path, work: &Path, data: &Path, assets: &Path) -> Res
     let _ = writeln!(
         out,
         "OpenAI-compatible API, official `openai` SDK, {ROUNDS} rounds alternating servers after \
-         one warm-up each, a new question every round (no prompt-cache hits); ragd with the \
+         one warm-up each, a new question every round, differing in its last words (both servers keep \
+         their prompt caches as they ship, so each reads only those words); ragd with the \
          bundled SmolLM2 (context {context}, 1 thread) and the fixture documents; peer: \
          `llama-server` on the same GGUF, `--ctx-size {context} --parallel 1 --threads 1`.\n"
     );

@@ -174,7 +174,8 @@ pub(crate) fn run(args: &[String]) -> Result<()> {
          both: N streamed chat completions at once, each `max_tokens {}` of a very long essay \
          (the script fails a request that ends early) after the same system message, \
          temperature 0, a different question per request and round \
-         (`cache_prompt: false` for llama-server); one warm-up round each, then {} rounds \
+         (both keep their prompt caches as they ship, so each may skip the system message, \
+         never a question); one warm-up round each, then {} rounds \
          alternating which server goes first",
         options.tokens, options.rounds
     );

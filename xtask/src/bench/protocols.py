@@ -31,8 +31,9 @@ TEXTS = [
 
 
 def ttft(client, model, max_tokens, round_):
-    # A new question every round, the same for both servers: each evaluates its prompt
-    # (llama-server would otherwise answer a repeated prompt from its prompt cache).
+    # A new question every round, the same for both servers, differing in its last words:
+    # both keep their prompt caches as they ship (llama-server's `cache_prompt`, ragd's
+    # sequences), so each reads those words and the template's end, never a whole answer.
     question = f"{QUESTION} (Question {round_}.)"
     start = time.perf_counter()
     first = None
