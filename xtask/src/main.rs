@@ -255,6 +255,7 @@ impl Build {
 /// benchmarks' build and would compile tokio, hyper and everything above them twice.
 fn serve(args: &[String]) -> Result<()> {
     let assets = setup()?;
+    sysdeps::ensure_ocr()?;
     let out = Build::Serving.run()?;
     let mut cmd = Command::new(out.join("ragd"));
     clean_cargo_env(&mut cmd);
@@ -269,17 +270,31 @@ fn serve(args: &[String]) -> Result<()> {
 fn test(args: &[String]) -> Result<()> {
     let assets = setup()?;
     sysdeps::ensure_browser()?;
+    sysdeps::ensure_documents()?;
+    sysdeps::ensure_ocr()?;
+    let corpus = fetch_corpus()?;
     let server = llama::ToolsDir::locate()?.server()?;
     let clients_python = clients::python()?;
     let mut cmd = cargo()?;
     cmd.args(["test", "--workspace"])
         .args(args)
         .env("RAGD_ASSETS_DIR", &assets)
+        .env("XTASK_CORPUS_DIR", &corpus)
         // Not `RAGD_*`: `ragd` reads those as configuration and refuses unknown keys.
         .env("XTASK_LLAMA_SERVER", server)
         .env(clients::PYTHON_ENV, clients_python);
     run(cmd)?;
     run_engine_example(&assets)
+}
+
+/// Fetches the regression corpus of real documents (`fixtures/ingest-corpus/fetch.py`; a
+/// complete folder is only checked) into the target directory and returns its path.
+fn fetch_corpus() -> Result<PathBuf> {
+    let dir = target_dir()?.join("ragd-corpus");
+    let mut cmd = Command::new("python3");
+    cmd.arg(workspace_root().join("fixtures/ingest-corpus/fetch.py")).arg("--out").arg(&dir);
+    run(cmd)?;
+    Ok(dir)
 }
 
 /// The browser test's pictures the README shows.

@@ -3,7 +3,9 @@
 //!
 //! `protoc` (lancedb's build), `cmake` and libclang (llama.cpp's build through
 //! `llama-cpp-2`) cannot come from crates.io; the web page's browser tests need Debian's
-//! `chromium` and `chromium-driver` (`ensure_browser`, called by `cargo xtask test`). As root
+//! `chromium` and `chromium-driver` (`ensure_browser`, called by `cargo xtask test`), and the
+//! document tests Poppler's `pdftotext` and pandoc (`ensure_documents`); the server reads
+//! images with Tesseract (`ensure_ocr`, called by `serve` and `test`). As root
 //! on a Debian-like machine this installs them; otherwise it prints the exact command and
 //! stops.
 
@@ -33,6 +35,23 @@ const BROWSER: [SysDep; 2] = [
         what: "chromedriver",
         package: "chromium-driver",
         present: || on_path("chromedriver"),
+    },
+];
+
+/// What the document tests compare ragd's extraction with, and convert the corpus with
+/// (`crates/ingest/tests/corpus.rs`).
+const DOCUMENTS: [SysDep; 2] = [
+    SysDep { what: "pdftotext", package: "poppler-utils", present: || on_path("pdftotext") },
+    SysDep { what: "pandoc", package: "pandoc", present: || on_path("pandoc") },
+];
+
+/// What reads images (`ragd-ingest`'s OCR): Tesseract and its English data.
+const OCR: [SysDep; 2] = [
+    SysDep { what: "tesseract", package: "tesseract-ocr", present: || on_path("tesseract") },
+    SysDep {
+        what: "tesseract English data",
+        package: "tesseract-ocr-eng",
+        present: || Path::new("/usr/share/tesseract-ocr/5/tessdata/eng.traineddata").is_file(),
     },
 ];
 
@@ -71,6 +90,17 @@ pub(crate) fn ensure() -> Result<()> {
 /// Installs the browser and driver of the web page's tests when missing, or explains how to.
 pub(crate) fn ensure_browser() -> Result<()> {
     install(&BROWSER)
+}
+
+/// Installs Tesseract, which the server runs to read images, when missing, or explains how.
+pub(crate) fn ensure_ocr() -> Result<()> {
+    install(&OCR)
+}
+
+/// Installs the reference tools of the document tests (Poppler's `pdftotext`, pandoc) when
+/// missing, or explains how to.
+pub(crate) fn ensure_documents() -> Result<()> {
+    install(&DOCUMENTS)
 }
 
 fn install(deps: &[SysDep]) -> Result<()> {

@@ -49,7 +49,8 @@ use crate::api::{ApiError, MAX_PAGE};
 
 /// What the server tells a client it is for (sent in the `initialize` answer).
 const INSTRUCTIONS: &str = "ragd searches and answers over the user's own documents \
-(PDF, DOCX, HTML, Markdown, text) that were uploaded to it. Use `search` to find passages \
+(PDF, office documents, spreadsheets, slides, e-books, e-mail, HTML, Markdown, text) that were \
+uploaded to it. Use `search` to find passages \
 (hybrid keyword + semantic by default); every hit carries a chunk_id and a document_id. Read \
 around a hit with `get_chunk` or `get_document_text` (a char range; hits give char_start and \
 char_end). `list_documents` shows what is stored. `ask` has ragd's own chat model answer a \

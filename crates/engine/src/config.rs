@@ -126,6 +126,14 @@ impl EngineConfig {
                 ingest.chunk_overlap_tokens, ingest.chunk_max_tokens
             )));
         }
+        let ocr =
+            ragd_ingest::OcrSettings { mode: ingest.ocr, languages: ingest.ocr_languages.clone() };
+        if ocr.validate().is_err() {
+            return Err(Error::InvalidConfig(format!(
+                "ingest.ocr_languages ({:?}) must be Tesseract language names joined by '+' (eng+deu)",
+                ingest.ocr_languages
+            )));
+        }
         let parallel = self.models.parallel;
         if !(1..=ragd_llm_backends::MAX_PARALLEL).contains(&parallel) {
             return Err(Error::InvalidConfig(format!(
@@ -178,6 +186,11 @@ pub struct IngestSettings {
     /// The program run as the extraction worker (`<program> extract-worker`); default: the
     /// running executable.
     pub extract_worker: Option<PathBuf>,
+    /// Whether images (PNG, JPEG, TIFF, WebP) are read by OCR: `auto` and `always` read
+    /// them with Tesseract, `never` fails them.
+    pub ocr: ragd_ingest::OcrMode,
+    /// Tesseract's languages, joined by `+` (`eng+deu`); each needs its language pack.
+    pub ocr_languages: String,
 }
 
 /// Where text extraction runs.
@@ -241,6 +254,8 @@ impl Default for IngestSettings {
             extract_isolation: ExtractIsolation::Thread,
             extract_memory_bytes: 2 * 1024 * 1024 * 1024,
             extract_worker: None,
+            ocr: ragd_ingest::OcrMode::Auto,
+            ocr_languages: "eng".to_owned(),
         }
     }
 }

@@ -248,6 +248,10 @@ pub(crate) fn ingest_config(config: &EngineConfig) -> IngestConfig {
         max_files_per_upload: settings.max_files_per_upload.max(1),
         max_chunks_per_document: settings.max_chunks_per_document.max(1),
         isolation: extract_isolation(config),
+        ocr: ragd_ingest::OcrSettings {
+            mode: settings.ocr,
+            languages: settings.ocr_languages.clone(),
+        },
         ..IngestConfig::new(&config.data_dir)
     }
 }

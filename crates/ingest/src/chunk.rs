@@ -14,8 +14,16 @@
 //! tokenizer file are switched off so counts reflect the whole text.
 //!
 //! Every [`ChunkPiece`] carries char offsets into the extracted text, and
-//! `text.chars().skip(char_start).take(char_end - char_start)` is exactly the piece's text.
+//! `text.chars().skip(char_start).take(char_end - char_start)` is exactly the piece's text,
+//! but for one case: a chunk that continues a table starts with the table's header.
 //! Chunking is CPU-bound: async callers run it on a blocking thread.
+//!
+//! Markdown tables (the extractors write every table they find as one, and Markdown authors
+//! write them; see [`crate::table`]) are chunked by rows: a chunk holds whole rows, and every
+//! chunk of a table after its first begins with the table's header row and delimiter row
+//! ([`ChunkPiece::table_header`] chars of repeated text before the rows its offsets
+//! address), so no chunk holds rows without their column names. Table chunks do not
+//! overlap; a row too long for one chunk is split like prose, each piece after the header.
 //!
 //! Long texts are split in blocks of about [`BLOCK_BYTES`], cut at a paragraph break where
 //! there is one (else a line break, a sentence end, a space), and each block is chunked on
@@ -48,6 +56,7 @@ use tokenizers::Tokenizer;
 use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
 use crate::extract::Extracted;
+use crate::table::find_tables;
 
 /// About how much text (in bytes) one block holds; see the module documentation.
 pub const BLOCK_BYTES: usize = 64 * 1024;
@@ -91,8 +100,12 @@ impl ChunkerConfig {
 pub struct ChunkPiece {
     /// Position within the document, from 0.
     pub ordinal: u32,
-    /// The chunk's text.
+    /// The chunk's text: the extracted text between `char_start` and `char_end`, after the
+    /// repeated header of its table when it continues one (see `table_header`).
     pub text: String,
+    /// Chars at the start of `text` that repeat its table's header (header and delimiter
+    /// rows) from before `char_start`; 0 for every chunk that does not continue a table.
+    pub table_header: usize,
     /// Char offset of the chunk's first char in the extracted text.
     pub char_start: usize,
     /// Char offset just past the chunk's last char.
@@ -292,7 +305,7 @@ impl Chunker {
         mut progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<Vec<ChunkPiece>> {
         let text = extracted.text.as_str();
-        let blocks: Vec<&str> = blocks(text, BLOCK_BYTES).collect();
+        let blocks = segments(text, BLOCK_BYTES);
         let mut split: Vec<Option<Vec<Split<'_>>>> = vec![None; blocks.len()];
         let workers = chunk_threads().min(blocks.len());
         let next = AtomicUsize::new(0);
@@ -307,7 +320,11 @@ impl Chunker {
                     while !stop.load(Ordering::Relaxed) {
                         let index = next.fetch_add(1, Ordering::Relaxed);
                         let Some(block) = blocks.get(index) else { break };
-                        if sender.send((index, self.split(kind, block))).is_err() {
+                        let result = match block.table_header {
+                            Some(header) => self.split_rows(kind, block.text, header),
+                            None => self.split(kind, block.text),
+                        };
+                        if sender.send((index, result)).is_err() {
                             break;
                         }
                     }
@@ -320,7 +337,7 @@ impl Chunker {
                     Ok(pieces) => split[index] = Some(pieces),
                     Err(err) => outcome = Err(err),
                 }
-                bytes_done += blocks[index].len();
+                bytes_done += blocks[index].text.len();
                 if outcome.is_ok() && progress(bytes_done, text.len()).is_break() {
                     outcome = Err(Error::Cancelled);
                 }
@@ -340,9 +357,11 @@ impl Chunker {
                 let ordinal = u32::try_from(pieces.len())
                     .map_err(|_| Error::Chunking("too many chunks for one document".to_owned()))?;
                 let start = char_start + piece.char_offset;
+                let header = piece.header.unwrap_or("");
                 pieces.push(ChunkPiece {
                     ordinal,
-                    text: piece.text.to_owned(),
+                    text: [header, piece.text].concat(),
+                    table_header: header.chars().count(),
                     char_start: start,
                     char_end: start + piece.chars,
                     token_count: piece.tokens,
@@ -350,7 +369,7 @@ impl Chunker {
                     heading: extracted.heading_at(start).map(str::to_owned),
                 });
             }
-            char_start += block.chars().count();
+            char_start += block.text.chars().count();
         }
         Ok(pieces)
     }
@@ -367,15 +386,111 @@ impl Chunker {
             if tokens > self.config.max_tokens {
                 pieces.extend(self.split_exactly(kind, piece.chunk, piece.char_offset)?);
             } else {
-                pieces.push(Split {
-                    char_offset: piece.char_offset,
-                    text: piece.chunk,
-                    chars: piece.chunk.chars().count(),
-                    tokens,
-                });
+                pieces.push(Split::new(piece.char_offset, piece.chunk, tokens));
             }
         }
         Ok(pieces)
+    }
+
+    /// The chunks of `rows`, consecutive rows of a Markdown table whose header is `header`
+    /// (`rows` starts with the header itself when it is the table's first block): whole rows
+    /// per chunk, each chunk that does not start with the header itself repeating it.
+    fn split_rows<'t>(
+        &self,
+        kind: DocumentKind,
+        rows: &'t str,
+        header: &'t str,
+    ) -> Result<Vec<Split<'t>>> {
+        let max = self.config.max_tokens;
+        let header_tokens = self.count_tokens(header)?;
+        // A header that leaves less than half a chunk for rows is not repeated.
+        let repeat = (header_tokens <= max / 2).then_some(header);
+        let starts_with_header = rows.as_ptr() == header.as_ptr();
+        let mut pieces = Vec::new();
+        let mut current = RowRun { start: 0, end: 0, tokens: 0, header: None };
+        if starts_with_header {
+            current = RowRun { start: 0, end: header.len(), tokens: header_tokens, header: None };
+        }
+        let body_start = if starts_with_header { header.len() } else { 0 };
+        let mut at = body_start;
+        for row in rows[body_start..].split_inclusive('\n') {
+            let (row_start, row_end) = (at, at + row.len());
+            at = row_end;
+            if row.trim().is_empty() {
+                continue;
+            }
+            let tokens = self.count_tokens(row)?;
+            if current.end > current.start && current.tokens + tokens <= max {
+                current.end = row_end;
+                current.tokens += tokens;
+                continue;
+            }
+            self.flush_rows(kind, rows, &current, &mut pieces)?;
+            let prefix_tokens = repeat.map_or(0, |_| header_tokens);
+            if prefix_tokens + tokens <= max {
+                current = RowRun {
+                    start: row_start,
+                    end: row_end,
+                    tokens: prefix_tokens + tokens,
+                    header: repeat,
+                };
+                continue;
+            }
+            // One row longer than a chunk: split like prose, within what the header leaves.
+            current = RowRun { start: row_end, end: row_end, tokens: 0, header: None };
+            let room = max - prefix_tokens;
+            let config = ChunkerConfig { max_tokens: room, overlap_tokens: 0 };
+            let narrower = Chunker { config, sizer: self.sizer.clone() };
+            let row = row.trim_end();
+            for piece in narrower.split(kind, row)? {
+                let char_offset = rows[..row_start].chars().count() + piece.char_offset;
+                let with_header = self.row_split(repeat, char_offset, piece.text)?;
+                if with_header.tokens <= max {
+                    pieces.push(with_header);
+                } else {
+                    pieces.push(Split::new(char_offset, piece.text, piece.tokens));
+                }
+            }
+        }
+        self.flush_rows(kind, rows, &current, &mut pieces)?;
+        Ok(pieces)
+    }
+
+    /// Appends the chunk of the rows in `run` to `pieces`, after checking its exact size (a
+    /// run the row-by-row sum undercounted is split like prose).
+    fn flush_rows<'t>(
+        &self,
+        kind: DocumentKind,
+        rows: &'t str,
+        run: &RowRun<'t>,
+        pieces: &mut Vec<Split<'t>>,
+    ) -> Result<()> {
+        let text = rows[run.start..run.end].trim_end();
+        if text.trim().is_empty() {
+            return Ok(());
+        }
+        let char_offset = rows[..run.start].chars().count();
+        let split = self.row_split(run.header, char_offset, text)?;
+        if split.tokens <= self.config.max_tokens {
+            pieces.push(split);
+        } else {
+            pieces.extend(self.split_exactly(kind, text, char_offset)?);
+        }
+        Ok(())
+    }
+
+    /// A piece of table rows, counted with the header it repeats.
+    fn row_split<'t>(
+        &self,
+        header: Option<&'t str>,
+        char_offset: usize,
+        text: &'t str,
+    ) -> Result<Split<'t>> {
+        let tokens = match header {
+            Some(header) => self.count_tokens(&[header, text].concat())?,
+            None => self.count_tokens(text)?,
+        };
+        Ok(Split { header, ..Split::new(char_offset, text, tokens) })
     }
 
     /// The chunks of `text`, sized by tokenizing every candidate, with char offsets plus
@@ -389,12 +504,8 @@ impl Chunker {
         self.split_with(kind, text, &self.sizer)?
             .into_iter()
             .map(|piece| {
-                Ok(Split {
-                    char_offset: char_offset + piece.char_offset,
-                    text: piece.chunk,
-                    chars: piece.chunk.chars().count(),
-                    tokens: self.count_tokens(piece.chunk)?,
-                })
+                let tokens = self.count_tokens(piece.chunk)?;
+                Ok(Split::new(char_offset + piece.char_offset, piece.chunk, tokens))
             })
             .collect()
     }
@@ -410,16 +521,64 @@ impl Chunker {
             .with_overlap(self.config.overlap_tokens)
             .map_err(|err| Error::InvalidConfig(err.to_string()))?
             .with_sizer(sizer);
-        catch_unwind(AssertUnwindSafe(|| match kind {
-            DocumentKind::Markdown => {
+        catch_unwind(AssertUnwindSafe(|| {
+            if kind == DocumentKind::Markdown {
                 MarkdownSplitter::new(config).chunk_char_indices(text).collect()
-            }
-            DocumentKind::Pdf | DocumentKind::Docx | DocumentKind::Html | DocumentKind::Text => {
+            } else {
                 TextSplitter::new(config).chunk_char_indices(text).collect()
             }
         }))
         .map_err(|_| Error::Chunking("the tokenizer failed while splitting the text".to_owned()))
     }
+}
+
+/// Consecutive rows of a table being gathered into one chunk: bytes of the block.
+struct RowRun<'t> {
+    start: usize,
+    end: usize,
+    /// Tokens of the rows (and of the header it repeats), summed row by row.
+    tokens: usize,
+    /// The header the chunk repeats.
+    header: Option<&'t str>,
+}
+
+/// A part of the text chunked on its own: prose, or rows of one table.
+#[derive(Debug, Clone, Copy)]
+struct Block<'t> {
+    /// The text, a slice of the document's text; blocks follow each other without gaps.
+    text: &'t str,
+    /// For rows of a table, the table's header (which starts `text` in its first block).
+    table_header: Option<&'t str>,
+}
+
+/// `text` cut into blocks: each Markdown table ([`find_tables`]) in blocks of whole rows of
+/// about `max` bytes, the prose around them as [`blocks`] cuts it.
+fn segments(text: &str, max: usize) -> Vec<Block<'_>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for table in find_tables(text) {
+        out.extend(
+            blocks(&text[at..table.range.start], max)
+                .map(|text| Block { text, table_header: None }),
+        );
+        let whole = &text[table.range.clone()];
+        let header = &whole[..table.header_len];
+        let mut start = 0;
+        while start < whole.len() {
+            let mut end = (start + max).min(whole.len());
+            while !whole.is_char_boundary(end) {
+                end += 1;
+            }
+            if end < whole.len() {
+                end = whole[end..].find('\n').map_or(whole.len(), |i| end + i + 1);
+            }
+            out.push(Block { text: &whole[start..end], table_header: Some(header) });
+            start = end;
+        }
+        at = table.range.end;
+    }
+    out.extend(blocks(&text[at..], max).map(|text| Block { text, table_header: None }));
+    out
 }
 
 /// One chunk of a block, as a worker thread found it.
@@ -430,7 +589,16 @@ struct Split<'t> {
     text: &'t str,
     /// Its length in chars.
     chars: usize,
+    /// Tokens of the chunk (with its header).
     tokens: usize,
+    /// The table header the chunk repeats before `text`.
+    header: Option<&'t str>,
+}
+
+impl<'t> Split<'t> {
+    fn new(char_offset: usize, text: &'t str, tokens: usize) -> Self {
+        Self { char_offset, text, chars: text.chars().count(), tokens, header: None }
+    }
 }
 
 /// Threads one text is chunked on: the available parallelism, at most 4.

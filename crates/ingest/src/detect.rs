@@ -4,17 +4,24 @@
 //! works too) and at the file name the client gave. The content wins over the name, except
 //! where the name is the only evidence available:
 //!
-//! 1. `%PDF-` within the first 1024 bytes is a PDF.
-//! 2. A zip archive (`PK\x03\x04`) is a DOCX when the name ends in `.docx` or when the
-//!    prefix contains the `word/document.xml` entry name; any other zip is refused.
-//! 3. A name ending in `.docx` is a DOCX even when the bytes are not a zip, so that the
-//!    extractor reports a precise "not a zip archive" error instead of indexing junk.
+//! 1. `%PDF-` within the first 1024 bytes is a PDF; a PNG, JPEG, TIFF or WebP signature at
+//!    the start is that image (read by OCR).
+//! 2. A zip archive (`PK\x03\x04`) is a DOCX when the prefix contains the
+//!    `word/document.xml` entry name, an XLSX when it contains `xl/workbook.xml`, a PPTX
+//!    when it contains `ppt/presentation.xml`, an ODS, ODT or EPUB when it contains that
+//!    format's media type (their `mimetype` entry comes first); else the name decides
+//!    (`.docx`, `.xlsx`, `.pptx`, `.ods`, `.odt`, `.epub`); any other zip is refused.
+//! 3. Those names give their kind even when the bytes are not a zip, so that the extractor
+//!    reports a precise "not a zip archive" error instead of indexing junk.
 //! 4. Anything else must look like text: a UTF-16 byte order mark, or no NUL bytes and
 //!    almost no control characters. Binary files (images, archives, executables) are
 //!    refused with [`Error::UnsupportedType`].
 //! 5. Text is HTML when it starts (after a BOM and white space) with `<!doctype html`,
 //!    `<html`, `<head` or `<body`, or when the name ends in `.html`, `.htm` or `.xhtml`;
-//!    Markdown when the name ends in `.md` or `.markdown`; plain text otherwise.
+//!    Markdown when the name ends in `.md` or `.markdown`; CSV when it ends in `.csv` or
+//!    `.tsv`; an e-mail message when it ends in `.eml` or starts with a header field only
+//!    mail transport writes first (`Received:`, `Return-Path:`, `MIME-Version:`...) and has
+//!    a `From:` or `Subject:` field; plain text otherwise.
 
 use std::path::Path;
 
@@ -43,11 +50,50 @@ pub enum DocumentKind {
     Markdown,
     /// Plain text in UTF-8, UTF-16 (with a byte order mark) or Latin-1.
     Text,
+    /// An Office Open XML spreadsheet.
+    Xlsx,
+    /// An OpenDocument spreadsheet.
+    Ods,
+    /// Comma-separated (or semicolon- or tab-separated) values.
+    Csv,
+    /// An OpenDocument text.
+    Odt,
+    /// An Office Open XML presentation.
+    Pptx,
+    /// An EPUB e-book.
+    Epub,
+    /// An e-mail message (RFC 5322 with MIME).
+    Eml,
+    /// A PNG image, read by OCR.
+    Png,
+    /// A JPEG image, read by OCR.
+    Jpeg,
+    /// A TIFF image, read by OCR.
+    Tiff,
+    /// A WebP image, read by OCR.
+    Webp,
 }
 
 impl DocumentKind {
     /// Every kind, for exhaustive tests.
-    pub const ALL: [Self; 5] = [Self::Pdf, Self::Docx, Self::Html, Self::Markdown, Self::Text];
+    pub const ALL: [Self; 16] = [
+        Self::Pdf,
+        Self::Docx,
+        Self::Html,
+        Self::Markdown,
+        Self::Text,
+        Self::Xlsx,
+        Self::Ods,
+        Self::Csv,
+        Self::Odt,
+        Self::Pptx,
+        Self::Epub,
+        Self::Eml,
+        Self::Png,
+        Self::Jpeg,
+        Self::Tiff,
+        Self::Webp,
+    ];
 
     /// The media type stored with the document.
     #[must_use]
@@ -58,7 +104,26 @@ impl DocumentKind {
             Self::Html => "text/html",
             Self::Markdown => "text/markdown",
             Self::Text => "text/plain",
+            Self::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            Self::Ods => "application/vnd.oasis.opendocument.spreadsheet",
+            Self::Csv => "text/csv",
+            Self::Odt => "application/vnd.oasis.opendocument.text",
+            Self::Pptx => {
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+            }
+            Self::Epub => "application/epub+zip",
+            Self::Eml => "message/rfc822",
+            Self::Png => "image/png",
+            Self::Jpeg => "image/jpeg",
+            Self::Tiff => "image/tiff",
+            Self::Webp => "image/webp",
         }
+    }
+
+    /// Whether documents of this kind are images, read by OCR.
+    #[must_use]
+    pub const fn is_image(self) -> bool {
+        matches!(self, Self::Png | Self::Jpeg | Self::Tiff | Self::Webp)
     }
 
     /// The kind whose [`DocumentKind::mime`] is `mime`, for reading stored documents back.
@@ -86,14 +151,34 @@ pub fn detect(bytes_prefix: &[u8], filename: &str) -> Result<DocumentKind> {
     if contains(pdf_window, b"%PDF-") {
         return Ok(DocumentKind::Pdf);
     }
+    if let Some(kind) = image_kind(bytes_prefix) {
+        return Ok(kind);
+    }
     if bytes_prefix.starts_with(b"PK\x03\x04") {
-        if extension == "docx" || contains(bytes_prefix, b"word/document.xml") {
+        if contains(bytes_prefix, b"word/document.xml") {
             return Ok(DocumentKind::Docx);
         }
-        return Err(unsupported(filename, "a zip archive that is not a DOCX document"));
+        if contains(bytes_prefix, b"xl/workbook.xml") {
+            return Ok(DocumentKind::Xlsx);
+        }
+        if contains(bytes_prefix, b"ppt/presentation.xml") {
+            return Ok(DocumentKind::Pptx);
+        }
+        if contains(bytes_prefix, b"application/vnd.oasis.opendocument.spreadsheet") {
+            return Ok(DocumentKind::Ods);
+        }
+        if contains(bytes_prefix, b"application/vnd.oasis.opendocument.text") {
+            return Ok(DocumentKind::Odt);
+        }
+        if contains(bytes_prefix, b"application/epub+zip") {
+            return Ok(DocumentKind::Epub);
+        }
+        return by_zip_extension(&extension).ok_or_else(|| {
+            unsupported(filename, "a zip archive that is not a supported document")
+        });
     }
-    if extension == "docx" {
-        return Ok(DocumentKind::Docx);
+    if let Some(kind) = by_zip_extension(&extension) {
+        return Ok(kind);
     }
     if !looks_like_text(bytes_prefix) {
         return Err(unsupported(filename, "binary content that is not text"));
@@ -104,7 +189,41 @@ pub fn detect(bytes_prefix: &[u8], filename: &str) -> Result<DocumentKind> {
     if matches!(extension.as_str(), "md" | "markdown") {
         return Ok(DocumentKind::Markdown);
     }
+    if matches!(extension.as_str(), "csv" | "tsv") {
+        return Ok(DocumentKind::Csv);
+    }
+    if extension == "eml" || sniff_email(bytes_prefix) {
+        return Ok(DocumentKind::Eml);
+    }
     Ok(DocumentKind::Text)
+}
+
+/// The image format whose signature starts the bytes.
+fn image_kind(prefix: &[u8]) -> Option<DocumentKind> {
+    if prefix.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some(DocumentKind::Png)
+    } else if prefix.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some(DocumentKind::Jpeg)
+    } else if prefix.starts_with(b"II*\0") || prefix.starts_with(b"MM\0*") {
+        Some(DocumentKind::Tiff)
+    } else if prefix.len() >= 12 && prefix.starts_with(b"RIFF") && &prefix[8..12] == b"WEBP" {
+        Some(DocumentKind::Webp)
+    } else {
+        None
+    }
+}
+
+/// The zip-based kind a file extension names.
+fn by_zip_extension(extension: &str) -> Option<DocumentKind> {
+    match extension {
+        "docx" => Some(DocumentKind::Docx),
+        "xlsx" => Some(DocumentKind::Xlsx),
+        "ods" => Some(DocumentKind::Ods),
+        "odt" => Some(DocumentKind::Odt),
+        "pptx" => Some(DocumentKind::Pptx),
+        "epub" => Some(DocumentKind::Epub),
+        _ => None,
+    }
 }
 
 /// Builds the error for a file that is none of the supported formats.
@@ -145,6 +264,26 @@ fn looks_like_text(prefix: &[u8]) -> bool {
     ratio <= MAX_CONTROL_RATIO
 }
 
+/// Header fields that only mail transport writes first: a text starting with one of them,
+/// whose head also has a `From:` or `Subject:` field, is an e-mail message.
+const MAIL_FIRST_FIELDS: [&[u8]; 6] = [
+    b"Return-Path:",
+    b"Received:",
+    b"Delivered-To:",
+    b"MIME-Version:",
+    b"Message-ID:",
+    b"X-Mozilla-Status:",
+];
+
+/// Whether the text starts like an e-mail message (see [`MAIL_FIRST_FIELDS`]).
+fn sniff_email(prefix: &[u8]) -> bool {
+    let starts = MAIL_FIRST_FIELDS.iter().any(|field| {
+        prefix.len() >= field.len() && prefix[..field.len()].eq_ignore_ascii_case(field)
+    });
+    let head = &prefix[..prefix.len().min(TEXT_SNIFF_WINDOW)];
+    starts && (contains(head, b"\nFrom:") || contains(head, b"\nSubject:"))
+}
+
 /// Whether the text starts (after a UTF-8 BOM and white space) with an HTML tag.
 fn sniff_html(prefix: &[u8]) -> bool {
     let without_bom = prefix.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(prefix);
@@ -169,7 +308,7 @@ mod tests {
         for kind in DocumentKind::ALL {
             assert_eq!(DocumentKind::from_mime(kind.mime()), Some(kind));
         }
-        assert_eq!(DocumentKind::from_mime("image/png"), None);
+        assert_eq!(DocumentKind::from_mime("image/gif"), None);
     }
 
     #[test]
@@ -187,6 +326,18 @@ mod tests {
         assert_eq!(detect(b"PK\x03\x04rest", "a.DOCX").unwrap(), DocumentKind::Docx);
         let err = detect(b"PK\x03\x04rest", "a.zip").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::UnsupportedMediaType);
+        let xlsx = b"PK\x03\x04\x14\x00[Content_Types].xml...xl/workbook.xml";
+        assert_eq!(detect(xlsx, "upload").unwrap(), DocumentKind::Xlsx);
+        let ods = b"PK\x03\x04\x14\x00mimetypeapplication/vnd.oasis.opendocument.spreadsheet";
+        assert_eq!(detect(ods, "upload.docx").unwrap(), DocumentKind::Ods);
+        assert_eq!(detect(b"PK\x03\x04rest", "a.ods").unwrap(), DocumentKind::Ods);
+        assert_eq!(detect(b"not a zip", "a.xlsx").unwrap(), DocumentKind::Xlsx);
+        let pptx = b"PK\x03\x04\x14\x00[Content_Types].xml...ppt/presentation.xml";
+        assert_eq!(detect(pptx, "upload").unwrap(), DocumentKind::Pptx);
+        let odt = b"PK\x03\x04\x14\x00mimetypeapplication/vnd.oasis.opendocument.text";
+        assert_eq!(detect(odt, "upload").unwrap(), DocumentKind::Odt);
+        let epub = b"PK\x03\x04\x14\x00mimetypeapplication/epub+zip";
+        assert_eq!(detect(epub, "book.zip").unwrap(), DocumentKind::Epub);
     }
 
     #[test]
@@ -195,15 +346,32 @@ mod tests {
         assert_eq!(detect(b"# Title\n", "a.markdown").unwrap(), DocumentKind::Markdown);
         assert_eq!(detect(b"<p>hi</p>", "a.htm").unwrap(), DocumentKind::Html);
         assert_eq!(detect(b"plain words", "a").unwrap(), DocumentKind::Text);
+        assert_eq!(detect(b"a,b\n1,2\n", "a.CSV").unwrap(), DocumentKind::Csv);
+        assert_eq!(detect(b"a\tb\n1\t2\n", "a.tsv").unwrap(), DocumentKind::Csv);
+        let mail = b"Received: from a by b\r\nFrom: x@y\r\nSubject: hi\r\n\r\nbody";
+        assert_eq!(detect(mail, "upload").unwrap(), DocumentKind::Eml);
+        assert_eq!(detect(b"From: me\n\nhi", "note.eml").unwrap(), DocumentKind::Eml);
+        assert_eq!(detect(b"Received: the parcel\nthanks", "a.txt").unwrap(), DocumentKind::Text);
         assert_eq!(detect(b"caf\xE9 au lait", "a.txt").unwrap(), DocumentKind::Text);
         assert_eq!(detect(b"\xFF\xFEh\x00i\x00", "a.txt").unwrap(), DocumentKind::Text);
     }
 
     #[test]
+    fn images_are_known_by_their_signature() {
+        let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR";
+        assert_eq!(detect(png, "scan.txt").unwrap(), DocumentKind::Png);
+        assert_eq!(detect(b"\xFF\xD8\xFF\xE0\x00\x10JFIF", "a").unwrap(), DocumentKind::Jpeg);
+        assert_eq!(detect(b"II*\x00\x08\x00", "a").unwrap(), DocumentKind::Tiff);
+        assert_eq!(detect(b"MM\x00*\x00\x08", "a").unwrap(), DocumentKind::Tiff);
+        assert_eq!(detect(b"RIFF\x24\x00\x00\x00WEBPVP8 ", "a").unwrap(), DocumentKind::Webp);
+        assert!(DocumentKind::Png.is_image() && !DocumentKind::Pdf.is_image());
+    }
+
+    #[test]
     fn binary_and_empty_are_refused() {
         assert_eq!(detect(b"", "a.txt").unwrap_err().kind(), ErrorKind::InvalidInput);
-        let png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR";
-        assert_eq!(detect(png, "a.png").unwrap_err().kind(), ErrorKind::UnsupportedMediaType);
+        let zip = b"PK\x03\x04\x14\x00\x00\x00other.bin";
+        assert_eq!(detect(zip, "a.zip").unwrap_err().kind(), ErrorKind::UnsupportedMediaType);
         let controls = [1_u8, 2, 3, 4, 5, 6, 7, 8];
         let err = detect(&controls, "a.txt").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::UnsupportedMediaType);

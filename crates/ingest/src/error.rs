@@ -13,7 +13,7 @@ pub enum Error {
     /// The uploaded file has no bytes.
     #[error("the document is empty")]
     Empty,
-    /// The file is not one of the supported formats (PDF, DOCX, HTML, Markdown, text).
+    /// The file is not one of the supported formats (see [`crate::DocumentKind`]).
     #[error("unsupported document type ({filename}): {reason}")]
     UnsupportedType {
         /// The file name given by the caller.

@@ -18,31 +18,25 @@
 //!   stops at [`ExtractLimits::max_extracted_bytes`] or when [`ExtractLimits::cancel`] is
 //!   set, after [`check_pdf_streams`] refused compression bombs and [`check_pdf_structure`]
 //!   cyclic page trees and self-invoking forms.
-//! - DOCX (`docx-rust`): paragraphs and tables in document order, separated by blank
-//!   lines; table cells are joined with ` | ` and rows with line feeds. Paragraphs styled
-//!   `Title` or `Heading1`..`Heading9` become [`HeadingSpan`]s with paths such as `A > B`.
-//!   The archive is inflated within the byte limit first ([`bounded_docx`]): zip bombs fail.
-//! - HTML (`html2text`): the rendered text; `<script>`, `<style>` and `<head>` content is
-//!   dropped. `h1`..`h6` are rendered as `#`-prefixed lines, which give heading paths.
-//!   Nesting deeper than [`MAX_HTML_DEPTH`] is flattened first ([`flatten_deep_html`]).
+//! - DOCX ([`crate::docx`], a pull parser over the bounded archive): paragraphs and tables
+//!   in document order, separated by blank lines; tables as Markdown tables; paragraphs
+//!   with heading styles become [`HeadingSpan`]s with paths such as `A > B`.
+//! - HTML ([`crate::html`], `html2text`): the rendered text, data tables as Markdown tables;
+//!   `h1`..`h6` are rendered as `#`-prefixed lines, which give heading paths.
+//! - XLSX, ODS and CSV ([`crate::spreadsheet`]): each sheet's name as a heading, then its
+//!   cells as one Markdown table.
+//! - ODT ([`crate::odt`]) like DOCX; PPTX ([`crate::pptx`]) one page per slide with its
+//!   notes, the title as heading; EPUB ([`crate::epub`]) the spine's chapters read as HTML;
+//!   EML ([`crate::eml`]) the headers, the body and a list of the attachments.
+//! - PNG, JPEG, TIFF and WebP ([`crate::ocr`]): one page, the text Tesseract reads.
 //! - Markdown and text: decoded as UTF-8 (BOM stripped), UTF-16 LE/BE with a BOM, or
 //!   Latin-1 as the fallback. Markdown ATX headings (`#`..`######`) give heading paths.
 
-use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-
-use docx_rust::DocxFile;
-use docx_rust::document::{BodyContent, Paragraph, Table, TableCellContent, TableRowContent};
 
 use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
-use crate::guard::{
-    ExtractLimits, MAX_HTML_DEPTH, bounded_docx, check_pdf_streams, check_pdf_structure,
-    flatten_deep_html,
-};
-
-/// The wrap width given to `html2text`; wide enough that paragraphs are not broken.
-const HTML_WIDTH: usize = 4096;
+use crate::guard::{ExtractLimits, check_pdf_streams, check_pdf_structure};
 
 /// The text of a document and where its pages and headings are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -115,8 +109,18 @@ pub fn extract_with(kind: DocumentKind, bytes: &[u8], limits: &ExtractLimits) ->
     }
     let extracted = match kind {
         DocumentKind::Pdf => extract_pdf(bytes, limits)?,
-        DocumentKind::Docx => extract_docx(bytes, limits)?,
-        DocumentKind::Html => extract_html(bytes, limits)?,
+        DocumentKind::Docx => crate::docx::extract_docx(bytes, limits)?,
+        DocumentKind::Html => crate::html::extract_html(bytes, limits)?,
+        DocumentKind::Xlsx => crate::spreadsheet::extract_workbook("xlsx", bytes, limits)?,
+        DocumentKind::Ods => crate::spreadsheet::extract_workbook("ods", bytes, limits)?,
+        DocumentKind::Csv => crate::spreadsheet::extract_csv(bytes, limits)?,
+        DocumentKind::Odt => crate::odt::extract_odt(bytes, limits)?,
+        DocumentKind::Pptx => crate::pptx::extract_pptx(bytes, limits)?,
+        DocumentKind::Epub => crate::epub::extract_epub(bytes, limits)?,
+        DocumentKind::Eml => crate::eml::extract_eml(bytes, limits)?,
+        DocumentKind::Png | DocumentKind::Jpeg | DocumentKind::Tiff | DocumentKind::Webp => {
+            crate::ocr::extract_image(kind, bytes, limits)?
+        }
         DocumentKind::Markdown | DocumentKind::Text => {
             if bytes.len() as u64 > limits.max_extracted_bytes {
                 return Err(limits.too_much(format_name(kind)));
@@ -141,6 +145,17 @@ pub(crate) const fn format_name(kind: DocumentKind) -> &'static str {
         DocumentKind::Html => "html",
         DocumentKind::Markdown => "markdown",
         DocumentKind::Text => "text",
+        DocumentKind::Xlsx => "xlsx",
+        DocumentKind::Ods => "ods",
+        DocumentKind::Csv => "csv",
+        DocumentKind::Odt => "odt",
+        DocumentKind::Pptx => "pptx",
+        DocumentKind::Epub => "epub",
+        DocumentKind::Eml => "eml",
+        DocumentKind::Png => "png",
+        DocumentKind::Jpeg => "jpeg",
+        DocumentKind::Tiff => "tiff",
+        DocumentKind::Webp => "webp",
     }
 }
 
@@ -198,7 +213,7 @@ pub fn normalize(text: &str) -> String {
 
 /// Builds the extracted text block by block, tracking char offsets and the heading stack.
 #[derive(Debug, Default)]
-struct Builder {
+pub(crate) struct Builder {
     /// The text so far.
     text: String,
     /// Chars in `text`, kept so offsets need no rescans.
@@ -211,7 +226,7 @@ struct Builder {
 
 impl Builder {
     /// Appends a block (a paragraph, a table) after a blank line; returns its char offset.
-    fn push_block(&mut self, block: &str) -> usize {
+    pub(crate) fn push_block(&mut self, block: &str) -> usize {
         if !self.text.is_empty() {
             self.push_str("\n\n");
         }
@@ -221,13 +236,23 @@ impl Builder {
     }
 
     /// Appends raw text.
-    fn push_str(&mut self, text: &str) {
+    pub(crate) fn push_str(&mut self, text: &str) {
         self.text.push_str(text);
         self.chars += text.chars().count();
     }
 
+    /// Chars of text so far: the offset of what comes next.
+    pub(crate) const fn chars(&self) -> usize {
+        self.chars
+    }
+
+    /// The text and headings built, without pages.
+    pub(crate) fn finish(self) -> Extracted {
+        Extracted { text: self.text, pages: Vec::new(), headings: self.headings }
+    }
+
     /// Records a heading of `level` titled `title` starting at `char_start`.
-    fn heading(&mut self, level: u32, title: &str, char_start: usize) {
+    pub(crate) fn heading(&mut self, level: u32, title: &str, char_start: usize) {
         self.stack.retain(|(open, _)| *open < level);
         self.stack.push((level, title.to_owned()));
         let path =
@@ -412,7 +437,7 @@ impl pdf_extract::OutputDev for PdfText<'_> {
 }
 
 /// A readable reason from a caught panic payload.
-fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
     let message = payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
@@ -421,147 +446,8 @@ fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
     format!("the parser failed on malformed input ({message})")
 }
 
-/// Extracts a DOCX: paragraphs and tables in order, headings from paragraph styles.
-fn extract_docx(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| docx_text(bytes, limits)));
-    match outcome {
-        Ok(result) => result,
-        Err(panic) => {
-            Err(Error::Extraction { format: "docx", reason: panic_reason(panic.as_ref()) })
-        }
-    }
-}
-
-/// The body of [`extract_docx`], run under `catch_unwind`: the archive is read within the
-/// limits first ([`bounded_docx`]), then parsed.
-fn docx_text(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
-    if !bytes.starts_with(b"PK\x03\x04") {
-        return Err(Error::Extraction {
-            format: "docx",
-            reason: "the file is not a zip archive, so it cannot be a DOCX document".to_owned(),
-        });
-    }
-    let checked = bounded_docx(bytes, limits)?;
-    let file = DocxFile::from_reader(Cursor::new(checked)).map_err(|err| Error::Extraction {
-        format: "docx",
-        reason: format!("not a readable DOCX archive: {err}"),
-    })?;
-    let docx = file.parse().map_err(|err| Error::Extraction {
-        format: "docx",
-        reason: format!("malformed DOCX content: {err}"),
-    })?;
-    let mut builder = Builder::default();
-    for content in &docx.document.body.content {
-        match content {
-            BodyContent::Paragraph(paragraph) => push_paragraph(&mut builder, paragraph),
-            BodyContent::Table(table) => {
-                let text = table_text(table);
-                if !text.trim().is_empty() {
-                    builder.push_block(&text);
-                }
-            }
-            BodyContent::Sdt(sdt) => push_text(&mut builder, &sdt.text()),
-            BodyContent::TableCell(cell) => {
-                push_text(&mut builder, &cell.iter_text().map(AsRef::as_ref).collect::<String>());
-            }
-            BodyContent::Run(run) => push_text(&mut builder, &run.text()),
-            BodyContent::SectionProperty(_) => {}
-        }
-    }
-    Ok(Extracted { text: normalize(&builder.text), pages: Vec::new(), headings: builder.headings })
-}
-
-/// Appends a non-empty block of text with surrounding white space trimmed.
-fn push_text(builder: &mut Builder, text: &str) {
-    let text = normalize(text);
-    let text = text.trim();
-    if !text.is_empty() {
-        builder.push_block(text);
-    }
-}
-
-/// Appends a paragraph, recording it as a heading when its style says so.
-fn push_paragraph(builder: &mut Builder, paragraph: &Paragraph<'_>) {
-    let text = normalize(&paragraph.text());
-    let text = text.trim();
-    if text.is_empty() {
-        return;
-    }
-    let start = builder.push_block(text);
-    let style = paragraph
-        .property
-        .as_ref()
-        .and_then(|property| property.style_id.as_ref())
-        .map(|style| style.value.as_ref());
-    if let Some(level) = style.and_then(heading_level) {
-        builder.heading(level, text, start);
-    }
-}
-
-/// The heading level of a paragraph style id: `Title` is 0, `Heading1`..`Heading9` are 1..9.
-fn heading_level(style_id: &str) -> Option<u32> {
-    let lower = style_id.to_ascii_lowercase();
-    if lower == "title" {
-        return Some(0);
-    }
-    let level: u32 = lower.strip_prefix("heading")?.trim().parse().ok()?;
-    (1..=9).contains(&level).then_some(level)
-}
-
-/// A table as text: cells joined by ` | `, rows by line feeds.
-fn table_text(table: &Table<'_>) -> String {
-    let rows: Vec<String> = table
-        .rows
-        .iter()
-        .map(|row| {
-            let cells: Vec<String> = row
-                .cells
-                .iter()
-                .map(|cell| match cell {
-                    TableRowContent::TableCell(cell) => cell
-                        .content
-                        .iter()
-                        .map(|content| match content {
-                            TableCellContent::Paragraph(paragraph) => paragraph.text(),
-                        })
-                        .filter(|text| !text.trim().is_empty())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    TableRowContent::SDT(sdt) => sdt.text(),
-                })
-                .map(|text| normalize(&text).trim().replace('\n', " "))
-                .collect();
-            cells.join(" | ")
-        })
-        .collect();
-    rows.join("\n")
-}
-
-/// Renders HTML to text; headings come from the `#` prefixes `html2text` writes. Elements
-/// nested deeper than [`MAX_HTML_DEPTH`] lose their tags first ([`flatten_deep_html`]).
-fn extract_html(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
-    if bytes.len() as u64 > limits.max_extracted_bytes {
-        return Err(limits.too_much("html"));
-    }
-    let decoded = decode_text(bytes);
-    let html = flatten_deep_html(&decoded, MAX_HTML_DEPTH);
-    let outcome = catch_unwind(AssertUnwindSafe(|| {
-        html2text::config::plain_no_decorate().string_from_read(html.as_bytes(), HTML_WIDTH)
-    }));
-    let rendered = match outcome {
-        Ok(Ok(rendered)) => rendered,
-        Ok(Err(err)) => return Err(Error::Extraction { format: "html", reason: err.to_string() }),
-        Err(panic) => {
-            return Err(Error::Extraction { format: "html", reason: panic_reason(panic.as_ref()) });
-        }
-    };
-    let text = normalize(rendered.trim_end());
-    let headings = markdown_headings(&text);
-    Ok(Extracted { text, pages: Vec::new(), headings })
-}
-
 /// Heading paths of Markdown ATX headings (`#`..`######`), skipping fenced code blocks.
-fn markdown_headings(text: &str) -> Vec<HeadingSpan> {
+pub(crate) fn markdown_headings(text: &str) -> Vec<HeadingSpan> {
     let mut builder = Builder::default();
     let mut fence: Option<&str> = None;
     let mut char_pos = 0;
@@ -587,7 +473,7 @@ fn markdown_headings(text: &str) -> Vec<HeadingSpan> {
 }
 
 /// The level and title of an ATX heading line (leading indentation already removed).
-fn atx_heading(line: &str) -> Option<(u32, &str)> {
+pub(crate) fn atx_heading(line: &str) -> Option<(u32, &str)> {
     let hashes = line.chars().take_while(|&c| c == '#').count();
     if !(1..=6).contains(&hashes) {
         return None;
@@ -642,14 +528,5 @@ mod tests {
                 ("A > D".to_owned(), 48),
             ]
         );
-    }
-
-    #[test]
-    fn heading_levels_from_styles() {
-        assert_eq!(heading_level("Title"), Some(0));
-        assert_eq!(heading_level("Heading2"), Some(2));
-        assert_eq!(heading_level("heading 3"), Some(3));
-        assert_eq!(heading_level("Normal"), None);
-        assert_eq!(heading_level("Heading0"), None);
     }
 }

@@ -4,14 +4,14 @@
 //! Every upload is untrusted: small files can be crafted to expand, recurse or loop.
 //! [`ExtractLimits`] bounds what one document may cost, and each format gets a guard:
 //!
-//! - DOCX (zip bombs): [`bounded_docx`] reads the archive with the `zip` crate, inflating
-//!   each entry through a reader that stops one byte past the budget, so a 10 KB file whose
-//!   `word/document.xml` claims (or really has) gigabytes costs at most
-//!   [`ExtractLimits::max_extracted_bytes`] of work before it fails. The declared sizes in
-//!   the archive are never trusted. The parts `docx-rust` will read are copied, uncompressed,
-//!   into a new in-memory archive, so the parser sees exactly the bytes that were counted
-//!   (never a second interpretation of a malformed archive); media and custom XML parts,
-//!   which carry no text, are left out.
+//! - Zip-based formats (DOCX, XLSX, ODS; zip bombs): [`BoundedZip`] reads the archive with
+//!   the `zip` crate, inflating each part through a reader that stops one byte past the
+//!   budget, so a 10 KB file whose `word/document.xml` claims (or really has) gigabytes
+//!   costs at most [`ExtractLimits::max_extracted_bytes`] of work before it fails. The
+//!   declared sizes in the archive are never trusted. Parsers that open the archive
+//!   themselves (calamine, for spreadsheets) get [`BoundedZip::rebuilt`]: the parts they
+//!   read copied, uncompressed, into a new in-memory archive, so they see exactly the bytes
+//!   that were counted; media parts, which carry no text, are left out.
 //! - HTML (deep nesting): `html2text` walks some structures recursively (table size
 //!   estimates) and renders in time that grows with depth, so [`flatten_deep_html`] drops
 //!   the tags (never the text) of elements nested deeper than [`MAX_HTML_DEPTH`] before
@@ -41,12 +41,13 @@ use std::time::Duration;
 use pdf_extract::{Dictionary, Document, Object, ObjectId};
 
 use crate::error::{Error, Result};
+use crate::ocr::OcrSettings;
 
 /// Elements nested deeper than this in an HTML page lose their tags (their text is kept).
 pub const MAX_HTML_DEPTH: usize = 256;
 
-/// The most entries a DOCX archive may have.
-const MAX_DOCX_ENTRIES: usize = 10_000;
+/// The most entries a zip-based document may have.
+const MAX_ZIP_ENTRIES: usize = 10_000;
 
 /// How deep `/Parent` chains and nested form XObjects may go in a PDF.
 const MAX_PDF_NESTING: usize = 64;
@@ -68,6 +69,8 @@ pub struct ExtractLimits {
     /// Set when the caller gave up waiting; parsers that report progress (PDF text output)
     /// stop at the next character.
     pub cancel: Arc<AtomicBool>,
+    /// Whether and in which languages images are read ([`crate::ocr`]).
+    pub ocr: OcrSettings,
 }
 
 impl Default for ExtractLimits {
@@ -77,6 +80,7 @@ impl Default for ExtractLimits {
             max_extracted_bytes: 128 * 1024 * 1024,
             timeout: Duration::from_secs(120),
             cancel: Arc::new(AtomicBool::new(false)),
+            ocr: OcrSettings::default(),
         }
     }
 }
@@ -90,68 +94,177 @@ impl ExtractLimits {
 
     /// The error for text larger than [`ExtractLimits::max_extracted_bytes`].
     pub(crate) fn too_much(&self, format: &'static str) -> Error {
-        Error::Extraction {
-            format,
-            reason: format!(
-                "the document expands to more than {} bytes (ingest.max_extracted_bytes)",
-                self.max_extracted_bytes
-            ),
-        }
+        Error::Extraction { format, reason: self.too_much_reason() }
+    }
+
+    /// The reason of [`ExtractLimits::too_much`].
+    pub(crate) fn too_much_reason(&self) -> String {
+        format!(
+            "the document expands to more than {} bytes (ingest.max_extracted_bytes)",
+            self.max_extracted_bytes
+        )
     }
 }
 
-/// Whether a DOCX part is read by `docx-rust` but useless for text (images, embedded
-/// binaries, custom XML): those are not copied into the checked archive.
-fn skipped_docx_part(name: &str) -> bool {
-    name.contains("word/media") || name.contains("custom") || name.ends_with('/')
-}
-
-/// Reads a DOCX archive within `limits` and returns an equivalent archive holding only the
-/// parts that carry text, stored uncompressed.
+/// A zip-based document (DOCX, PPTX, XLSX, ODT, EPUB...) whose parts are inflated within
+/// one budget: [`ExtractLimits::max_extracted_bytes`] for all parts read together.
 ///
-/// # Errors
-/// [`Error::Extraction`] when the archive is unreadable or encrypted, has too many
-/// entries, or its parts inflate to more than [`ExtractLimits::max_extracted_bytes`].
-pub fn bounded_docx(bytes: &[u8], limits: &ExtractLimits) -> Result<Vec<u8>> {
-    let bad = |reason: String| Error::Extraction { format: "docx", reason };
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|err| bad(format!("not a readable DOCX archive: {err}")))?;
-    if archive.len() > MAX_DOCX_ENTRIES {
-        return Err(bad(format!(
-            "the archive has {} entries, more than the {MAX_DOCX_ENTRIES} allowed",
-            archive.len()
-        )));
-    }
-    let budget = limits.max_extracted_bytes;
-    let mut used: u64 = 0;
-    let mut names = HashSet::new();
-    let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(true);
-    for index in 0..archive.len() {
-        let mut entry = archive
-            .by_index(index)
-            .map_err(|err| bad(format!("cannot read archive entry {index}: {err}")))?;
-        let name = entry.name().to_owned();
-        if skipped_docx_part(&name) || !names.insert(name.clone()) {
-            continue;
+/// Each part is inflated through a reader that stops one byte past what is left of the
+/// budget, so a zip bomb costs at most the budget before it fails, whatever sizes the
+/// archive declares. Names are looked up in the central directory only.
+#[derive(Debug)]
+pub struct BoundedZip<'b> {
+    archive: zip::ZipArchive<Cursor<&'b [u8]>>,
+    format: &'static str,
+    limits: ExtractLimits,
+    /// Bytes of the budget not spent yet.
+    left: u64,
+}
+
+impl<'b> BoundedZip<'b> {
+    /// Opens `bytes` as the archive of a document in `format` (the name used in errors).
+    ///
+    /// # Errors
+    /// [`Error::Extraction`] when the bytes are not a zip archive or it has more than
+    /// 10 000 entries.
+    pub fn open(bytes: &'b [u8], format: &'static str, limits: &ExtractLimits) -> Result<Self> {
+        let bad = |reason: String| Error::Extraction { format, reason };
+        if !bytes.starts_with(b"PK\x03\x04") {
+            return Err(bad(format!(
+                "the file is not a zip archive, so it cannot be a {} document",
+                format.to_ascii_uppercase()
+            )));
         }
-        out.start_file(name.as_str(), options)
-            .map_err(|err| bad(format!("cannot copy archive entry {name:?}: {err}")))?;
+        let archive = zip::ZipArchive::new(Cursor::new(bytes))
+            .map_err(|err| bad(format!("not a readable zip archive: {err}")))?;
+        if archive.len() > MAX_ZIP_ENTRIES {
+            return Err(bad(format!(
+                "the archive has {} entries, more than the {MAX_ZIP_ENTRIES} allowed",
+                archive.len()
+            )));
+        }
+        let left = limits.max_extracted_bytes;
+        Ok(Self { archive, format, limits: limits.clone(), left })
+    }
+
+    /// The names of the archive's entries, in the central directory's order (names that
+    /// are not UTF-8 are left out).
+    #[must_use]
+    pub fn names(&self) -> Vec<String> {
+        self.archive
+            .file_names()
+            .filter_map(|name| name.ok().map(std::borrow::Cow::into_owned))
+            .collect()
+    }
+
+    /// The inflated bytes of the part `name`, or `None` when the archive has no such part.
+    ///
+    /// # Errors
+    /// [`Error::Extraction`] when the part is encrypted or corrupt, or inflates past what is
+    /// left of the budget.
+    pub fn read(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        let format = self.format;
+        let bad = |reason: String| Error::Extraction { format, reason };
+        let mut entry = match self.archive.by_name(name) {
+            Ok(entry) => entry,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(err) => return Err(bad(format!("cannot read archive entry {name:?}: {err}"))),
+        };
+        let mut out = Vec::new();
         // One byte more than the budget left tells "exactly full" from "too big" without
         // ever inflating further.
-        let room = budget - used;
-        let mut limited = (&mut entry).take(room.saturating_add(1));
+        let mut limited = (&mut entry).take(self.left.saturating_add(1));
         let copied = copy_entry(&mut limited, &mut out)
             .map_err(|err| bad(format!("cannot inflate archive entry {name:?}: {err}")))?;
-        if copied > room {
-            return Err(limits.too_much("docx"));
+        if copied > self.left {
+            return Err(self.limits.too_much(format));
         }
-        used += copied;
+        self.left -= copied;
+        Ok(Some(out))
     }
-    let archive = out.finish().map_err(|err| bad(format!("cannot rebuild the archive: {err}")))?;
-    Ok(archive.into_inner())
+
+    /// [`BoundedZip::read`], decoded as text (UTF-8, or UTF-16 with a byte order mark).
+    ///
+    /// # Errors
+    /// As [`BoundedZip::read`].
+    pub fn read_text(&mut self, name: &str) -> Result<Option<String>> {
+        Ok(self.read(name)?.map(|bytes| crate::extract::decode_text(&bytes)))
+    }
+
+    /// A new archive holding every part except those `skip` names, uncompressed, each
+    /// inflated within the budget: for parsers that open the archive themselves, so they see
+    /// exactly the bytes that were counted (never a second reading of a malformed archive).
+    ///
+    /// # Errors
+    /// As [`BoundedZip::read`], and when the archive cannot be rebuilt.
+    pub fn rebuilt(mut self, skip: impl Fn(&str) -> bool) -> Result<Vec<u8>> {
+        let format = self.format;
+        let bad = |reason: String| Error::Extraction { format, reason };
+        let mut out = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(true);
+        let mut seen = HashSet::new();
+        for name in self.names() {
+            if name.ends_with('/') || skip(&name) || !seen.insert(name.clone()) {
+                continue;
+            }
+            let Some(bytes) = self.read(&name)? else { continue };
+            out.start_file(name.as_str(), options)
+                .map_err(|err| bad(format!("cannot copy archive entry {name:?}: {err}")))?;
+            out.write_all(&bytes)
+                .map_err(|err| bad(format!("cannot copy archive entry {name:?}: {err}")))?;
+        }
+        let archive =
+            out.finish().map_err(|err| bad(format!("cannot rebuild the archive: {err}")))?;
+        Ok(archive.into_inner())
+    }
+}
+
+/// The archive path a reference from a part in folder `base` names: `href` relative to
+/// `base` (or to the root when it starts with `/`), `.` and `..` resolved, a `#fragment`
+/// dropped and `%20`-style escapes decoded (EPUB hrefs and OOXML relationship targets).
+pub(crate) fn archive_path(base: &str, href: &str) -> String {
+    let href = href.split('#').next().unwrap_or_default();
+    let (base, href) = match href.strip_prefix('/') {
+        Some(absolute) => ("", absolute),
+        None => (base, href),
+    };
+    let href = percent_decode(href);
+    let mut parts: Vec<&str> = base.split('/').filter(|part| !part.is_empty()).collect();
+    for part in href.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    parts.join("/")
+}
+
+/// `%20`-style escapes of a URL path decoded (invalid ones kept as they are).
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = bytes.get(index + 1..index + 3).and_then(|pair| {
+            std::str::from_utf8(pair).ok().and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        });
+        match (bytes[index], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                index += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                index += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Copies a reader into a writer in 64 KiB steps and returns the bytes copied.
@@ -580,6 +693,15 @@ fn invoked_forms(content: &[u8]) -> Vec<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn archive_paths_resolve_against_their_folder() {
+        assert_eq!(archive_path("OEBPS", "text/ch1.xhtml#top"), "OEBPS/text/ch1.xhtml");
+        assert_eq!(archive_path("OEBPS/pkg", "../text/a%20b.xhtml"), "OEBPS/text/a b.xhtml");
+        assert_eq!(archive_path("", "./ch.html"), "ch.html");
+        assert_eq!(archive_path("ppt/slides", "../notesSlides/n1.xml"), "ppt/notesSlides/n1.xml");
+        assert_eq!(archive_path("ppt/slides", "/ppt/x.xml"), "ppt/x.xml");
+    }
 
     /// A stream of `content` with the filter (or chain) `filter`.
     fn stream(filter: Object, content: Vec<u8>) -> pdf_extract::Stream {

@@ -31,6 +31,7 @@ use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
 use crate::extract::{Extracted, extract_with, format_name};
 use crate::guard::ExtractLimits;
+use crate::ocr::OcrSettings;
 
 /// The first line of every answer of a worker; anything else on its stdout means the
 /// program is not a worker of this version.
@@ -78,6 +79,10 @@ struct Request {
     kind: String,
     /// [`ExtractLimits::max_extracted_bytes`].
     max_extracted_bytes: u64,
+    /// [`ExtractLimits::timeout`], in milliseconds: OCR stops its program by then.
+    timeout_ms: u64,
+    /// [`ExtractLimits::ocr`].
+    ocr: OcrSettings,
     /// [`WorkerCommand::max_memory_bytes`].
     max_memory_bytes: u64,
     /// How many bytes of document follow.
@@ -144,6 +149,8 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
     })?;
     let limits = ExtractLimits {
         max_extracted_bytes: request.max_extracted_bytes,
+        timeout: std::time::Duration::from_millis(request.timeout_ms),
+        ocr: request.ocr.clone(),
         ..ExtractLimits::default()
     };
     let (send, receive) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -212,6 +219,8 @@ pub async fn extract_in_worker(
     let request = Request {
         kind: format.to_owned(),
         max_extracted_bytes: limits.max_extracted_bytes,
+        timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
+        ocr: limits.ocr.clone(),
         max_memory_bytes: command.max_memory_bytes,
         len: bytes.len() as u64,
     };
@@ -342,6 +351,8 @@ mod tests {
         let request = Request {
             kind: "markdown".to_owned(),
             max_extracted_bytes: 1024,
+            timeout_ms: 10_000,
+            ocr: OcrSettings::default(),
             max_memory_bytes: 8 << 30,
             len: text.len() as u64,
         };

@@ -1,8 +1,9 @@
 //! `ragd-ingest`: document type detection, text extraction, chunking and the ingest pipeline.
 //!
-//! It owns: detecting a file's type from its bytes (PDF, DOCX, HTML, text, Markdown),
-//! extracting text with page numbers and heading paths, token-aware chunking with char
-//! offsets, and the pipeline `extract -> chunk -> embed -> store`.
+//! It owns: detecting a file's type from its bytes (PDF, DOCX, HTML, text, Markdown, XLSX,
+//! ODS, CSV, ODT, PPTX, EPUB, EML; images through OCR), extracting text with page numbers, heading paths and
+//! tables as Markdown tables, token-aware chunking with char offsets (table rows under their
+//! header), and the pipeline `extract -> chunk -> embed -> store`.
 //!
 //! - [`detect()`]: bytes and a file name to a [`DocumentKind`].
 //! - [`extract()`]: bytes of a kind to [`Extracted`] text with [`PageSpan`]s and
@@ -26,12 +27,21 @@ pub mod batch;
 pub mod chunk;
 pub mod collections;
 pub mod detect;
+mod docx;
+mod eml;
+mod epub;
 pub mod error;
 pub mod extract;
 pub mod guard;
+mod html;
 pub mod isolate;
+pub mod ocr;
+mod odt;
 pub mod pipeline;
+mod pptx;
+mod spreadsheet;
 pub mod sync;
+pub mod table;
 
 pub use batch::{BatchFile, UploadBatch};
 pub use chunk::{ChunkPiece, Chunker, ChunkerConfig};
@@ -40,5 +50,6 @@ pub use error::{Error, Result};
 pub use extract::{Extracted, HeadingSpan, PageSpan, extract, extract_with};
 pub use guard::ExtractLimits;
 pub use isolate::{Isolation, WorkerCommand, run_worker};
+pub use ocr::{OcrMode, OcrSettings};
 pub use pipeline::{ChunkDiff, IngestConfig, IngestParts, Ingested, Ingestor, Replaced};
 pub use sync::{SOURCE_PATH, SOURCE_ROOT, SyncChange, SyncItem};

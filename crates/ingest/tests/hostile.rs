@@ -51,6 +51,71 @@ fn committed_fixtures_are_what_the_generator_writes() {
 }
 
 #[test]
+fn a_zip_bomb_spreadsheet_fails_after_reading_only_the_budget() {
+    // Small enough to read whole: a real one-cell workbook.
+    let small = hostile::zip_bomb_xlsx(10_000);
+    assert_eq!(detect(&small, "upload").unwrap(), DocumentKind::Xlsx);
+    let text = extract(DocumentKind::Xlsx, &small).unwrap().text;
+    assert!(text.starts_with("Data\n\n| aaaa") && text.len() > 9_000, "{}", text.len());
+    // 2 GiB of one cell, refused after 16 MiB of inflation.
+    let giant = hostile::zip_bomb_xlsx(2 << 30);
+    assert!(giant.len() < 14 << 20, "{}", giant.len());
+    assert_extraction_error(
+        extract_with(DocumentKind::Xlsx, &giant, &limits(16 << 20)),
+        "more than 16777216 bytes",
+    );
+}
+
+#[test]
+fn a_million_empty_spreadsheet_rows_cost_nothing_in_the_text() {
+    let sheet = hostile::sparse_rows_xlsx(1_000_000);
+    let extracted = extract(DocumentKind::Xlsx, &sheet).unwrap();
+    assert_eq!(extracted.text, "Data\n\n| Name | Value |\n| --- | --- |\n| last | row |");
+    // Under a budget smaller than its range, it fails cleanly instead.
+    assert_extraction_error(
+        extract_with(DocumentKind::Xlsx, &sheet, &limits(1 << 20)),
+        "more than 1048576 bytes",
+    );
+}
+
+#[test]
+fn an_image_claiming_a_huge_size_is_refused_from_its_header() {
+    // A PNG header of 100 000 x 100 000 pixels and nothing else: refused before decoding.
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR".to_vec();
+    png.extend_from_slice(&100_000_u32.to_be_bytes());
+    png.extend_from_slice(&100_000_u32.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(detect(&png, "huge.png").unwrap(), DocumentKind::Png);
+    // The reason names the header's size: no decoder ran (the file has no pixels to decode).
+    assert_extraction_error(extract(DocumentKind::Png, &png), "100000 x 100000 pixels");
+}
+
+#[test]
+fn images_fail_with_the_reason_when_ocr_is_off() {
+    let image = std::fs::read("../../fixtures/docs/notice.png").unwrap();
+    let off = ExtractLimits {
+        ocr: ragd_ingest::OcrSettings { mode: ragd_ingest::OcrMode::Never, ..Default::default() },
+        ..ExtractLimits::default()
+    };
+    assert_extraction_error(extract_with(DocumentKind::Png, &image, &off), "OCR is turned off");
+}
+
+#[test]
+fn xml_entities_are_never_expanded() {
+    let bomb = hostile::billion_laughs_docx();
+    let text = extract(DocumentKind::Docx, &bomb).unwrap().text;
+    // The declared entities are not expanded (or the text would be 3 GB of `lol`).
+    assert!(text.starts_with("before") && text.ends_with("after") && text.len() < 100, "{text}");
+}
+
+#[test]
+fn deeply_nested_tables_cost_no_recursion() {
+    let deep = hostile::nested_tables_docx(200_000);
+    let text = extract(DocumentKind::Docx, &deep).unwrap().text;
+    assert_eq!(text, "core");
+}
+
+#[test]
 fn the_deflate_generator_inflates_to_what_it_says() {
     // A bomb small enough to read whole, through the real reader, must parse as a DOCX.
     let small = hostile::zip_bomb_docx(10_000);
@@ -230,7 +295,8 @@ fn invalid_utf8_and_nul_bytes_give_clean_text() {
 #[test]
 fn text_past_the_byte_budget_is_refused() {
     let text = "word ".repeat(1000);
-    for kind in [DocumentKind::Text, DocumentKind::Markdown, DocumentKind::Html] {
+    for kind in [DocumentKind::Text, DocumentKind::Markdown, DocumentKind::Html, DocumentKind::Csv]
+    {
         assert_extraction_error(
             extract_with(kind, text.as_bytes(), &limits(1000)),
             "ingest.max_extracted_bytes",
@@ -243,7 +309,18 @@ fn text_past_the_byte_budget_is_refused() {
 fn with_magic(kind: DocumentKind, mut bytes: Vec<u8>) -> Vec<u8> {
     let magic: &[u8] = match kind {
         DocumentKind::Pdf => b"%PDF-1.4\n",
-        DocumentKind::Docx => b"PK\x03\x04",
+        DocumentKind::Docx
+        | DocumentKind::Xlsx
+        | DocumentKind::Ods
+        | DocumentKind::Odt
+        | DocumentKind::Pptx
+        | DocumentKind::Epub => b"PK\x03\x04",
+        DocumentKind::Eml => b"Received: by x\r\nSubject: s\r\n\r\n",
+        DocumentKind::Png => b"\x89PNG\r\n\x1a\n",
+        DocumentKind::Jpeg => b"\xFF\xD8\xFF",
+        DocumentKind::Tiff => b"II*\x00",
+        DocumentKind::Webp => b"RIFF\x00\x00\x00\x00WEBP",
+        DocumentKind::Csv => b"a,b\n",
         DocumentKind::Html => b"<!DOCTYPE html><div>",
         DocumentKind::Markdown => b"# ",
         DocumentKind::Text => b"",
@@ -280,6 +357,13 @@ proptest! {
             (DocumentKind::Docx, fixtures::docx()),
             (DocumentKind::Html, fixtures::HTML.as_bytes().to_vec()),
             (DocumentKind::Pdf, hostile::self_drawing_form_pdf()),
+            (DocumentKind::Xlsx, hostile::zip_bomb_xlsx(2_000)),
+            (DocumentKind::Docx, std::fs::read("../../fixtures/docs/tables-pandoc.docx").unwrap()),
+            (DocumentKind::Ods, std::fs::read("../../fixtures/docs/workbook.ods").unwrap()),
+            (DocumentKind::Odt, std::fs::read("../../fixtures/docs/tables.odt").unwrap()),
+            (DocumentKind::Pptx, std::fs::read("../../fixtures/docs/slides.pptx").unwrap()),
+            (DocumentKind::Epub, std::fs::read("../../fixtures/docs/book.epub").unwrap()),
+            (DocumentKind::Eml, std::fs::read("../../fixtures/docs/letter.eml").unwrap()),
         ];
         for (kind, mut bytes) in documents {
             let index = flip.0 % bytes.len();

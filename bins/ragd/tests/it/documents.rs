@@ -204,6 +204,102 @@ async fn upload_process_and_read_back_by_id() {
 }
 
 #[tokio::test]
+async fn spreadsheets_and_office_tables_are_chunked_row_by_row_under_their_header() {
+    let app = App::new().await;
+    let files = ["workbook.xlsx", "workbook.ods", "tables-pandoc.docx", "prices.csv"];
+    let bytes: Vec<Vec<u8>> = files.iter().map(|name| fixture(name)).collect();
+    let upload: Vec<(&str, &[u8])> =
+        files.iter().zip(&bytes).map(|(name, bytes)| (*name, bytes.as_slice())).collect();
+    let (status, body) = app.upload(&upload).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mut chunks = Vec::new();
+    for (index, name) in files.iter().enumerate() {
+        let id = id_of(&body, index);
+        let doc = app.wait(&id).await;
+        assert_eq!(doc["status"], "ready", "{name}: {doc}");
+        let (_, page) = app.get(&format!("/api/v1/documents/{id}/chunks?limit=100")).await;
+        chunks.push(page["items"].as_array().unwrap().clone());
+    }
+    // Both workbooks: each sheet a table under its name, dates and numbers as written.
+    for sheets in &chunks[..2] {
+        let inventory = sheets.iter().find(|c| c["text"].as_str().unwrap().contains("Brass hinge"));
+        let inventory = inventory.unwrap();
+        assert_eq!(inventory["heading"], "Inventory", "{inventory}");
+        let text = inventory["text"].as_str().unwrap();
+        assert!(text.contains("| Part | Count | Checked |\n| --- | --- | --- |"), "{text}");
+        assert!(text.contains("| Brass hinge | 40 | 2026-03-14 |"), "{text}");
+        assert!(text.contains("| Oak panel \\| large | 2.5 | 2026-04-01 |"), "{text}");
+        let suppliers = sheets.iter().find(|c| c["text"].as_str().unwrap().contains("Fenwick"));
+        assert_eq!(suppliers.unwrap()["heading"], "Suppliers");
+    }
+    // The DOCX pandoc wrote (with `w:val="true"` booleans): its tables as Markdown tables.
+    let docx: String = chunks[2].iter().map(|c| c["text"].as_str().unwrap()).collect();
+    assert!(docx.contains("| 09:30 | 10:05 | Tern | Bicycles free |"), "{docx}");
+    let crossing = chunks[2].iter().find(|c| c["text"].as_str().unwrap().contains("Tern")).unwrap();
+    assert_eq!(crossing["heading"], "Harbour timetable > Crossings");
+    // A semicolon-separated CSV with quoted fields and a line break inside one.
+    let csv = chunks[3][0]["text"].as_str().unwrap();
+    assert!(csv.starts_with("| Product | Price | Comment |\n| --- | --- | --- |\n"), "{csv}");
+    assert!(csv.contains("| Tea; green | 3,20 | Loose leaf, 100 g |"), "{csv}");
+    assert!(csv.contains("| Jam \"homemade\" | 4,00 | Strawberry and rhubarb |"), "{csv}");
+    // Rows are found by keyword, and the hit names its sheet.
+    let (status, hits) = app.post("/api/v1/search/keyword", &json!({"query": "brass hinge"})).await;
+    assert_eq!(status, StatusCode::OK, "{hits}");
+    let first = &hits["hits"][0];
+    assert!(first["filename"].as_str().unwrap().starts_with("workbook."), "{hits}");
+    assert_eq!(first["heading"], "Inventory", "{hits}");
+}
+
+#[tokio::test]
+async fn slides_books_mail_opendocument_text_and_scans_are_uploaded_and_read() {
+    let app = App::new().await;
+    let files = ["slides.pptx", "book.epub", "letter.eml", "tables.odt", "notice.png"];
+    let bytes: Vec<Vec<u8>> = files.iter().map(|name| fixture(name)).collect();
+    let upload: Vec<(&str, &[u8])> =
+        files.iter().zip(&bytes).map(|(name, bytes)| (*name, bytes.as_slice())).collect();
+    let (status, body) = app.upload(&upload).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let mimes = [
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/epub+zip",
+        "message/rfc822",
+        "application/vnd.oasis.opendocument.text",
+        "image/png",
+    ];
+    let mut texts = Vec::new();
+    for (index, mime) in mimes.iter().enumerate() {
+        let id = id_of(&body, index);
+        let doc = app.wait(&id).await;
+        assert_eq!(doc["status"], "ready", "{}: {doc}", files[index]);
+        assert_eq!(doc["mime"], *mime, "{doc}");
+        let (_, text) = app.get(&format!("/api/v1/documents/{id}/text")).await;
+        texts.push(text["text"].as_str().unwrap().to_owned());
+    }
+    assert!(texts[0].contains("Notes: Mention the late frost in April."), "{}", texts[0]);
+    assert!(texts[1].contains("# The Logbook"), "{}", texts[1]);
+    assert!(texts[2].starts_with("From: Ada Quill <ada@example.org>"), "{}", texts[2]);
+    assert!(texts[3].contains("| Single | 4.50 | 2.00 |"), "{}", texts[3]);
+    // The scanned page, read by Tesseract.
+    assert!(
+        texts[4].contains("Notice to mariners") && texts[4].contains("green light"),
+        "{}",
+        texts[4]
+    );
+    // The slide's page and the mail's subject reach the chunks.
+    let (_, chunks) = app.get(&format!("/api/v1/documents/{}/chunks", id_of(&body, 0))).await;
+    let notes = chunks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"].as_str().unwrap().contains("late frost"))
+        .unwrap();
+    assert_eq!(
+        (notes["page"].as_u64(), notes["heading"].as_str()),
+        (Some(2), Some("Harvest figures"))
+    );
+}
+
+#[tokio::test]
 async fn a_second_upload_of_the_same_bytes_returns_the_existing_id() {
     let app = App::new().await;
     let (status, first) = app.upload(&[("menu.txt", &fixture("menu-utf8.txt"))]).await;

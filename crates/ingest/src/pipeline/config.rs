@@ -10,6 +10,7 @@ use ragd_core::Vectors;
 use crate::chunk::{Chunker, ChunkerConfig};
 use crate::guard::ExtractLimits;
 use crate::isolate::Isolation;
+use crate::ocr::OcrSettings;
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,13 +35,15 @@ pub struct IngestConfig {
     pub max_chunks_per_document: usize,
     /// Where extraction runs: on a thread of this process, or in a worker process.
     pub isolation: Isolation,
+    /// Whether and in which languages images are read.
+    pub ocr: OcrSettings,
 }
 
 impl IngestConfig {
     /// Defaults for a data directory: uploads in `<data_dir>/uploads`, 2 workers, 100 MB
     /// uploads, 256-token chunks with 32 tokens of overlap, 32 chunks per embedding call,
     /// 128 MiB of extracted bytes and 120 s of extraction per document, 100 files per
-    /// upload, 50 000 chunks per document, extraction on threads.
+    /// upload, 50 000 chunks per document, extraction on threads, OCR of images in English.
     pub fn new(data_dir: &Path) -> Self {
         let limits = ExtractLimits::default();
         Self {
@@ -54,6 +57,7 @@ impl IngestConfig {
             max_files_per_upload: 100,
             max_chunks_per_document: 50_000,
             isolation: Isolation::Thread,
+            ocr: OcrSettings::default(),
         }
     }
 }

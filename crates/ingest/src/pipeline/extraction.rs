@@ -49,6 +49,7 @@ impl Ingestor {
         let limits = ExtractLimits {
             max_extracted_bytes: self.inner.config.max_extracted_bytes,
             timeout: self.inner.config.extract_timeout,
+            ocr: self.inner.config.ocr.clone(),
             ..ExtractLimits::default()
         };
         let outcome = match &self.inner.config.isolation {

@@ -1,0 +1,195 @@
+//! Images (PNG, JPEG, TIFF, WebP) read by optical character recognition: Tesseract.
+//!
+//! An image upload is a one-page document whose text is what the `tesseract` program
+//! (Debian's `tesseract-ocr` and its language packs) reads in it. Before anything decodes
+//! it, the image's size is taken from its header (`imagesize`), and an image of more than
+//! [`MAX_OCR_PIXELS`] is refused: a header claiming 100 000 x 100 000 pixels costs nothing.
+//! The image goes to `tesseract` on its stdin, one OCR thread (`OMP_THREAD_LIMIT=1`), in the
+//! languages of [`OcrSettings::languages`]; the run is killed when the extraction's deadline
+//! passes or the caller cancels, and its text is bounded by the byte budget.
+//!
+//! PDF pages without a text layer are not rendered and read yet: that needs a PDF renderer.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::detect::DocumentKind;
+use crate::error::{Error, Result};
+use crate::extract::{Extracted, PageSpan, normalize};
+use crate::guard::ExtractLimits;
+
+/// The most pixels an image may have to be read (50 megapixels: an A4 page at 600 dpi is
+/// 35).
+pub const MAX_OCR_PIXELS: u64 = 50_000_000;
+
+/// How often a running OCR is checked for its deadline and the cancel flag.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Whether and how images are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OcrMode {
+    /// Read images (the default).
+    #[default]
+    Auto,
+    /// Read images; the same as `Auto` while only images are read.
+    Always,
+    /// Never run OCR: image uploads fail with the reason.
+    Never,
+}
+
+/// The OCR settings of an extraction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OcrSettings {
+    /// Whether images are read.
+    pub mode: OcrMode,
+    /// Tesseract's languages, joined by `+` (`eng`, `eng+deu`); each needs its language
+    /// pack (`tesseract-ocr-deu`...).
+    pub languages: String,
+}
+
+impl Default for OcrSettings {
+    /// OCR on, in English.
+    fn default() -> Self {
+        Self { mode: OcrMode::Auto, languages: "eng".to_owned() }
+    }
+}
+
+impl OcrSettings {
+    /// Checks the language list: names of letters, digits and `_`, joined by `+`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for an empty list or a name with other characters.
+    pub fn validate(&self) -> Result<()> {
+        let valid = !self.languages.is_empty()
+            && self.languages.split('+').all(|name| {
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+        if valid {
+            Ok(())
+        } else {
+            Err(Error::InvalidConfig(format!(
+                "OCR languages {:?} are not Tesseract language names joined by '+' (eng+deu)",
+                self.languages
+            )))
+        }
+    }
+}
+
+/// Reads the text of an image of `kind` with Tesseract.
+///
+/// # Errors
+/// [`Error::Extraction`] when OCR is off, the header is unreadable or the image too large,
+/// `tesseract` cannot run or fails, the deadline passes, or the text is over the budget.
+pub(crate) fn extract_image(
+    kind: DocumentKind,
+    bytes: &[u8],
+    limits: &ExtractLimits,
+) -> Result<Extracted> {
+    let format = crate::extract::format_name(kind);
+    let bad = |reason: String| Error::Extraction { format, reason };
+    if limits.ocr.mode == OcrMode::Never {
+        return Err(bad("the document is an image and OCR is turned off".to_owned()));
+    }
+    limits.ocr.validate().map_err(|err| bad(err.to_string()))?;
+    let size = imagesize::blob_size(bytes)
+        .map_err(|err| bad(format!("not a readable image header: {err}")))?;
+    let pixels = (size.width as u64).saturating_mul(size.height as u64);
+    if pixels > MAX_OCR_PIXELS {
+        return Err(bad(format!(
+            "the image is {} x {} pixels, more than the {MAX_OCR_PIXELS} OCR reads",
+            size.width, size.height
+        )));
+    }
+    let text = run_tesseract(bytes, limits).map_err(bad)?;
+    let text = normalize(text.trim());
+    let chars = text.chars().count();
+    Ok(Extracted {
+        text,
+        pages: vec![PageSpan { page: 1, char_start: 0, char_end: chars }],
+        headings: Vec::new(),
+    })
+}
+
+/// Runs `tesseract` on the image and returns its text, or the reason it failed.
+fn run_tesseract(bytes: &[u8], limits: &ExtractLimits) -> std::result::Result<String, String> {
+    let mut child = Command::new("tesseract")
+        .args(["stdin", "stdout", "-l", &limits.ocr.languages])
+        .env("OMP_THREAD_LIMIT", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("cannot run tesseract (install tesseract-ocr): {err}"))?;
+    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        let _ = child.kill();
+        return Err("tesseract's pipes were not opened".to_owned());
+    };
+    let budget = limits.max_extracted_bytes;
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // A write error means tesseract stopped reading: its exit status tells why.
+            let _ = stdin.write_all(bytes);
+        });
+        let reading = scope.spawn(move || {
+            let mut text = Vec::new();
+            let read = (&mut stdout).take(budget.saturating_add(1)).read_to_end(&mut text);
+            read.map(|_| text)
+        });
+        let errors = scope.spawn(move || {
+            let mut text = String::new();
+            let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut text);
+            text
+        });
+        let deadline = Instant::now() + limits.timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() >= deadline || limits.cancelled() => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!(
+                        "OCR did not finish within the extraction time limit ({} s)",
+                        limits.timeout.as_secs()
+                    ));
+                }
+                Ok(None) => std::thread::sleep(POLL),
+                Err(err) => return Err(format!("cannot wait for tesseract: {err}")),
+            }
+        };
+        let text = reading
+            .join()
+            .map_err(|_| "reading tesseract's output failed".to_owned())?
+            .map_err(|err| format!("cannot read tesseract's output: {err}"))?;
+        let errors = errors.join().unwrap_or_default();
+        if !status.success() {
+            let last = errors.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("");
+            return Err(format!("tesseract failed ({status}): {last}"));
+        }
+        if text.len() as u64 > budget {
+            return Err(limits.too_much_reason());
+        }
+        Ok(String::from_utf8_lossy(&text).into_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn languages_are_names_joined_by_plus() {
+        let settings =
+            |languages: &str| OcrSettings { mode: OcrMode::Auto, languages: languages.to_owned() };
+        assert!(settings("eng").validate().is_ok());
+        assert!(settings("eng+deu+chi_sim").validate().is_ok());
+        for bad in ["", "eng+", "eng deu", "-l", "../x", "eng;rm"] {
+            assert!(settings(bad).validate().is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The regression corpus: real documents from Debian packages, made by many producers
+//! (pdfTeX, xdvipdfmx, Apache FOP, Texinfo, DocBook, pandoc, Sphinx...), fetched by
+//! `fixtures/ingest-corpus/fetch.py` into the folder `XTASK_CORPUS_DIR` names (`cargo xtask
+//! test` fetches it first; nothing of it is committed).
+//!
+//! Every file must extract, and every PDF's text must hold at least [`MIN_PDF_LINES`] of the
+//! lines `pdftotext` (Poppler) finds, sampled: a real engine reads these files, so ragd must.
+
+// Tests locate the corpus through the environment, like `cargo xtask test` sets it.
+#![allow(clippy::disallowed_methods)]
+#![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ragd_ingest::{DocumentKind, detect, extract};
+
+/// The share of sampled `pdftotext` lines every PDF's text must contain.
+const MIN_PDF_LINES: f64 = 0.95;
+
+/// The most lines sampled from one PDF.
+const SAMPLED_LINES: usize = 200;
+
+/// The corpus folder: `XTASK_CORPUS_DIR`, which must hold the fetched corpus.
+fn corpus_dir() -> PathBuf {
+    let dir = std::env::var_os("XTASK_CORPUS_DIR").map(PathBuf::from).expect(
+        "XTASK_CORPUS_DIR names the corpus folder: run `cargo xtask test`, or \
+         `python3 fixtures/ingest-corpus/fetch.py --out DIR` and set it",
+    );
+    assert!(dir.join("MANIFEST.json").is_file(), "{} holds no fetched corpus", dir.display());
+    dir
+}
+
+/// Text for comparing extractions: lower case, no white space or control characters, words
+/// hyphenated at a line end joined again, ligatures and typographic dashes and quotes
+/// replaced by their plain letters, so that spacing, line breaking and glyph choices of the
+/// two engines do not count, only the words.
+fn comparable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.replace("-\n", "").chars() {
+        match c {
+            c if c.is_whitespace() || c.is_control() => {}
+            'ﬀ' => out.push_str("ff"),
+            'ﬁ' => out.push_str("fi"),
+            'ﬂ' => out.push_str("fl"),
+            'ﬃ' => out.push_str("ffi"),
+            'ﬄ' => out.push_str("ffl"),
+            '‐' | '‑' | '‒' | '–' | '—' | '−' => out.push('-'),
+            '‘' | '’' | '′' => out.push('\''),
+            '“' | '”' | '″' => out.push('"'),
+            '\u{ad}' => {}
+            c => out.extend(c.to_lowercase()),
+        }
+    }
+    out
+}
+
+/// Lines of `pdftotext`'s text worth comparing (three words or more, mostly letters),
+/// sampled evenly down to [`SAMPLED_LINES`].
+fn sampled_lines(reference: &str) -> Vec<String> {
+    let lines: Vec<&str> = reference
+        .lines()
+        .map(str::trim)
+        .filter(|line| {
+            let letters = line.chars().filter(|c| c.is_alphabetic()).count();
+            line.split_whitespace().count() >= 3 && letters * 2 >= line.chars().count()
+        })
+        .collect();
+    let step = lines.len().div_ceil(SAMPLED_LINES).max(1);
+    // A line that ends in a hyphen is compared without it: the other engine may have
+    // broken the line elsewhere, and its hyphen is then joined away.
+    lines.iter().step_by(step).map(|line| comparable(line.trim_end_matches('-'))).collect()
+}
+
+/// The share of `pdftotext`'s sampled lines found in `text`, and the first few missed.
+fn pdf_coverage(path: &Path, text: &str) -> (f64, usize, Vec<String>) {
+    let output = Command::new("pdftotext").arg(path).arg("-").output().unwrap_or_else(|err| {
+        panic!(
+            "cannot run pdftotext (apt-get install poppler-utils; `cargo xtask test` does): {err}"
+        )
+    });
+    assert!(output.status.success(), "pdftotext failed on {}", path.display());
+    let reference = String::from_utf8_lossy(&output.stdout);
+    let lines = sampled_lines(&reference);
+    assert!(lines.len() >= 10, "pdftotext found only {} lines in {}", lines.len(), path.display());
+    let haystack = comparable(text);
+    let missed: Vec<String> =
+        lines.iter().filter(|line| !haystack.contains(line.as_str())).cloned().collect();
+    // Precision loss is irrelevant for a ratio of two small counts.
+    #[allow(clippy::cast_precision_loss)]
+    let found = (lines.len() - missed.len()) as f64 / lines.len() as f64;
+    (found, lines.len(), missed.into_iter().take(3).collect())
+}
+
+/// How many of the words of `reference` (lower-case runs of letters and digits, counted
+/// with repetition) `text` also has, and how many there are: a comparison that list
+/// bullets, table rules and link brackets of the two renderings do not disturb.
+fn word_coverage(reference: &str, text: &str) -> (usize, usize) {
+    let words = |text: &str| -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|word| !word.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let mut available: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for word in words(text) {
+        *available.entry(word).or_default() += 1;
+    }
+    let wanted = words(reference);
+    let found = wanted
+        .iter()
+        .filter(|word| match available.get_mut(word.as_str()) {
+            Some(count) if *count > 0 => {
+                *count -= 1;
+                true
+            }
+            _ => false,
+        })
+        .count();
+    (found, wanted.len())
+}
+
+#[test]
+fn every_real_document_extracts_and_pdfs_keep_what_pdftotext_reads() {
+    let dir = corpus_dir();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.file_name().is_some_and(|name| name != "MANIFEST.json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 60, "the corpus has {} files", files.len());
+    let mut failures = String::new();
+    let mut pdfs = 0;
+    for path in &files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let bytes = std::fs::read(path).unwrap();
+        let kind = match detect(&bytes, &name) {
+            Ok(kind) => kind,
+            Err(err) => {
+                writeln!(failures, "{name}: not detected: {err}").unwrap();
+                continue;
+            }
+        };
+        let extracted = match extract(kind, &bytes) {
+            Ok(extracted) => extracted,
+            Err(err) => {
+                writeln!(failures, "{name}: {err}").unwrap();
+                continue;
+            }
+        };
+        if extracted.text.trim().is_empty() {
+            writeln!(failures, "{name}: no text").unwrap();
+        }
+        if kind == DocumentKind::Pdf {
+            pdfs += 1;
+            let (found, sampled, missed) = pdf_coverage(path, &extracted.text);
+            eprintln!("{name}: {:.1} % of {sampled} pdftotext lines", found * 100.0);
+            if found < MIN_PDF_LINES {
+                writeln!(
+                    failures,
+                    "{name}: only {:.1} % of {sampled} pdftotext lines found; missed e.g. {missed:?}",
+                    found * 100.0
+                )
+                .unwrap();
+            }
+        }
+    }
+    assert!(pdfs >= 5, "only {pdfs} PDFs in the corpus");
+    assert!(failures.is_empty(), "real documents that failed:\n{failures}");
+}
+
+/// Words of one document are not found in another: the comparison can fail.
+#[test]
+fn the_pdf_comparison_tells_documents_apart() {
+    let dir = corpus_dir();
+    let (a, b) = (dir.join("r-faq.pdf"), dir.join("fhs-3.0.pdf"));
+    let text_of =
+        |path: &Path| extract(DocumentKind::Pdf, &std::fs::read(path).unwrap()).unwrap().text;
+    let (own, _, _) = pdf_coverage(&a, &text_of(&a));
+    let (other, _, _) = pdf_coverage(&a, &text_of(&b));
+    assert!(own >= MIN_PDF_LINES, "{own}");
+    assert!(other < 0.1, "r-faq.pdf's lines found in fhs-3.0.pdf's text: {other}");
+}
+
+/// Every Markdown file of the corpus, turned into a DOCX by pandoc (the writer whose
+/// `w:val="true"` booleans once failed ragd), extracts with 98 % of the words pandoc itself
+/// renders as plain text.
+#[test]
+fn pandoc_docx_of_the_corpus_extracts_with_its_text() {
+    let dir = corpus_dir();
+    let work = tempfile::tempdir().unwrap();
+    let mut converted = 0;
+    let mut failures = String::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|ext| ext != "md") {
+            continue;
+        }
+        let docx = work.path().join("out.docx");
+        let pandoc = |args: &[&str]| {
+            let output = Command::new("pandoc")
+                .args(["--from", "markdown"])
+                .args(args)
+                .arg(&path)
+                .output()
+                .unwrap_or_else(|err| {
+                    panic!("cannot run pandoc (`cargo xtask test` installs it): {err}")
+                });
+            assert!(output.status.success(), "pandoc failed on {}", path.display());
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        pandoc(&["--to", "docx", "--output", docx.to_str().unwrap()]);
+        let plain = pandoc(&["--to", "plain", "--wrap", "none"]);
+        let bytes = std::fs::read(&docx).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match extract(detect(&bytes, "converted.docx").unwrap(), &bytes) {
+            Ok(extracted) => {
+                let (found, total) = word_coverage(&plain, &extracted.text);
+                if found * 100 < total * 98 {
+                    writeln!(failures, "{name}: {found} of {total} words").unwrap();
+                }
+            }
+            Err(err) => writeln!(failures, "{name}: {err}").unwrap(),
+        }
+        converted += 1;
+    }
+    assert!(converted >= 5, "only {converted} Markdown files in the corpus");
+    assert!(failures.is_empty(), "pandoc DOCX that failed:\n{failures}");
+}
+
+#[test]
+fn comparison_ignores_spacing_and_glyph_choices_but_not_words() {
+    assert_eq!(comparable("The  ﬁrst – “quoted”\nline"), "thefirst-\"quoted\"line");
+    assert_eq!(comparable("hyphen-\nated, Germany\u{84}"), "hyphenated,germany");
+    let lines = sampled_lines("Short\nThree words here\n12 34 56 78\nand another good line\n");
+    assert_eq!(lines, ["threewordshere", "andanothergoodline"]);
+    assert_ne!(comparable("first line"), comparable("fist line"));
+    assert_eq!(word_coverage("-   a b, [c] a", "A b c"), (3, 4));
+}
