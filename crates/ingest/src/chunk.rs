@@ -405,13 +405,11 @@ impl Chunker {
         let header_tokens = self.count_tokens(header)?;
         // A header that leaves less than half a chunk for rows is not repeated.
         let repeat = (header_tokens <= max / 2).then_some(header);
-        let starts_with_header = rows.as_ptr() == header.as_ptr();
+        // The table's first block holds the header itself: its first chunk starts with it.
+        let (body_start, body_tokens) =
+            if rows.as_ptr() == header.as_ptr() { (header.len(), header_tokens) } else { (0, 0) };
         let mut pieces = Vec::new();
-        let mut current = RowRun { start: 0, end: 0, tokens: 0, header: None };
-        if starts_with_header {
-            current = RowRun { start: 0, end: header.len(), tokens: header_tokens, header: None };
-        }
-        let body_start = if starts_with_header { header.len() } else { 0 };
+        let mut current = RowRun { start: 0, end: body_start, tokens: body_tokens, header: None };
         let mut at = body_start;
         for row in rows[body_start..].split_inclusive('\n') {
             let (row_start, row_end) = (at, at + row.len());
@@ -442,8 +440,9 @@ impl Chunker {
             let config = ChunkerConfig { max_tokens: room, overlap_tokens: 0 };
             let narrower = Chunker { config, sizer: self.sizer.clone() };
             let row = row.trim_end();
+            let row_chars = rows[..row_start].chars().count();
             for piece in narrower.split(kind, row)? {
-                let char_offset = rows[..row_start].chars().count() + piece.char_offset;
+                let char_offset = row_chars + piece.char_offset;
                 let with_header = self.row_split(repeat, char_offset, piece.text)?;
                 if with_header.tokens <= max {
                     pieces.push(with_header);
