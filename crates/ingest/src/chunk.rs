@@ -31,7 +31,8 @@
 //! text took many minutes, blocks keep the total linear in the text's length. A chunk never
 //! spans two blocks. Blocks are split on up to four threads at once;
 //! [`Chunker::chunk_with_progress`] reports after each block how far it is and may be told to
-//! stop.
+//! stop. A slide deck's text is also cut where each slide starts, so each chunk belongs to
+//! one slide and cites it.
 //!
 //! The splitter sizes many candidate pieces per chunk it keeps (a binary search over the
 //! rest of the block, then the overlap), so counting each candidate with the tokenizer
@@ -305,7 +306,11 @@ impl Chunker {
         mut progress: impl FnMut(usize, usize) -> ControlFlow<()>,
     ) -> Result<Vec<ChunkPiece>> {
         let text = extracted.text.as_str();
-        let blocks = segments(text, BLOCK_BYTES);
+        let blocks: Vec<Block<'_>> = if kind == DocumentKind::Pptx {
+            page_slices(extracted).flat_map(|page| segments(page, BLOCK_BYTES)).collect()
+        } else {
+            segments(text, BLOCK_BYTES)
+        };
         let mut split: Vec<Option<Vec<Split<'_>>>> = vec![None; blocks.len()];
         let workers = chunk_threads().min(blocks.len());
         let next = AtomicUsize::new(0);
@@ -578,6 +583,26 @@ fn segments(text: &str, max: usize) -> Vec<Block<'_>> {
     }
     out.extend(blocks(&text[at..], max).map(|text| Block { text, table_header: None }));
     out
+}
+
+/// The text of `extracted` cut where each of its pages starts: consecutive slices covering
+/// the whole text. Slides are chunked page by page, so a chunk cites one slide.
+fn page_slices(extracted: &Extracted) -> impl Iterator<Item = &str> {
+    let text = extracted.text.as_str();
+    let mut starts = extracted.pages.iter().map(|page| page.char_start).peekable();
+    let mut cuts = vec![0];
+    for (chars, (at, _)) in text.char_indices().enumerate() {
+        let mut starts_here = false;
+        while starts.next_if(|&start| start <= chars).is_some() {
+            starts_here = true;
+        }
+        if starts_here && at > 0 {
+            cuts.push(at);
+        }
+    }
+    cuts.push(text.len());
+    cuts.dedup();
+    (1..cuts.len()).map(move |i| &text[cuts[i - 1]..cuts[i]])
 }
 
 /// One chunk of a block, as a worker thread found it.

@@ -201,6 +201,18 @@ fn slides_are_pages_with_their_notes_and_titles_as_headings() {
     assert_eq!(notes.heading.as_deref(), Some("Harvest figures"));
     let table = pieces.iter().find(|piece| piece.text.contains("| North | 120 | 14 |")).unwrap();
     assert_eq!((table.page, table.heading.as_deref()), (Some(3), Some("Orchard table")));
+    // The whole deck fits in one chunk of 512 tokens, yet each slide is a chunk of its own.
+    let whole = check_chunks(&chunker(512, 64), DocumentKind::Pptx, &extracted);
+    // (The table on slide 3 is chunked apart from the prose around it, as everywhere.)
+    let mut pages: Vec<Option<u32>> = whole.iter().map(|piece| piece.page).collect();
+    pages.dedup();
+    assert_eq!(pages, [Some(1), Some(2), Some(3)], "{whole:?}");
+    for piece in &whole {
+        let page = extracted.pages[piece.page.unwrap() as usize - 1];
+        assert!(piece.char_end <= page.char_end, "{piece:?} runs past its slide {page:?}");
+    }
+    assert!(whole[1].text.starts_with("Harvest figures"), "{whole:?}");
+    assert!(whole[1].text.ends_with("late frost in April."), "{whole:?}");
 }
 
 #[test]
