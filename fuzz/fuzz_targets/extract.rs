@@ -13,15 +13,20 @@
 //! would stop it. Parser panics that ragd catches are part of the contract, so
 //! libfuzzer-sys's abort-on-any-panic hook is replaced by the default one: a panic that
 //! escapes still aborts at the FFI boundary.
+//!
+//! When `XTASK_FUZZ_PDFIUM` names the PDFium library (`cargo xtask fuzz extract` sets it),
+//! PDFs are also read through it, OCR off. PDFium cannot be cancelled inside a page, so a
+//! hang there is a finding even though the server's worker process would be killed.
 
 #![no_main]
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Once, mpsc};
+use std::path::PathBuf;
+use std::sync::{Arc, Once, OnceLock, mpsc};
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use ragd_ingest::{DocumentKind, ExtractLimits, detect, extract_with};
+use ragd_ingest::{DocumentKind, ExtractLimits, OcrMode, detect, extract_with};
 
 /// How long one extraction may run before it is cancelled.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -30,6 +35,12 @@ const DEADLINE: Duration = Duration::from_secs(2);
 const MAX_TEXT: u64 = 1 << 20;
 
 static DEFAULT_PANIC_HOOK: Once = Once::new();
+
+/// The PDFium library, when the environment names one.
+fn pdfium() -> Option<PathBuf> {
+    static PDFIUM: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PDFIUM.get_or_init(|| std::env::var_os("XTASK_FUZZ_PDFIUM").map(PathBuf::from)).clone()
+}
 
 fuzz_target!(|data: &[u8]| {
     DEFAULT_PANIC_HOOK.call_once(|| drop(std::panic::take_hook()));
@@ -46,6 +57,19 @@ fuzz_target!(|data: &[u8]| {
 /// within the byte budget.
 fn extract_within_deadline(kind: DocumentKind, bytes: &[u8]) {
     let limits = ExtractLimits { max_extracted_bytes: MAX_TEXT, ..ExtractLimits::default() };
+    if kind == DocumentKind::Pdf
+        && let Some(library) = pdfium()
+    {
+        let mut limits = ExtractLimits { pdfium: Some(library), ..limits.clone() };
+        limits.ocr.mode = OcrMode::Never;
+        limits.cancel = Arc::default();
+        extract_checked(kind, bytes, limits);
+    }
+    extract_checked(kind, bytes, limits);
+}
+
+/// [`extract_within_deadline`] with one set of limits.
+fn extract_checked(kind: DocumentKind, bytes: &[u8], limits: ExtractLimits) {
     let cancel = Arc::clone(&limits.cancel);
     let (done, finished) = mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {

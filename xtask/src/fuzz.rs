@@ -10,7 +10,8 @@
 //!
 //! `cargo xtask fuzz extract [--seconds N]` runs the `cargo fuzz` target `fuzz/extract`
 //! (libFuzzer with AddressSanitizer, on the nightly toolchain) against every extractor for
-//! N seconds (default 60), seeded with the document fixtures. cargo-fuzz is installed
+//! N seconds (default 60), seeded with the document fixtures, PDFs read by both engines
+//! (`XTASK_FUZZ_PDFIUM` names the asset's PDFium). cargo-fuzz is installed
 //! (pinned) into `$HOME/.cache/ragd/cargo-fuzz`, the build goes to
 //! `$HOME/.cache/ragd/fuzz-target` (sanitizer flags never touch the main build), and the
 //! corpus grows in `$HOME/.cache/ragd/fuzz-corpus/extract` from run to run. A crash leaves
@@ -113,6 +114,8 @@ fn fuzz_extract(args: &[String]) -> Result<()> {
     let cache = home()?.join(".cache/ragd");
     let root = cache.join("cargo-fuzz");
     ensure_cargo_fuzz(&root)?;
+    // PDFs are fuzzed through PDFium as well, as the server reads them.
+    let pdfium = crate::setup()?.join(ragd_core::assets::PDFIUM.path);
 
     // Seeds: every committed document fixture (a few kilobytes each).
     let corpus = cache.join("fuzz-corpus/extract");
@@ -141,6 +144,7 @@ fn fuzz_extract(args: &[String]) -> Result<()> {
         .env_remove("RUSTUP_TOOLCHAIN")
         .env_remove("CARGO")
         .env("CARGO_TARGET_DIR", cache.join("fuzz-target"))
+        .env("XTASK_FUZZ_PDFIUM", &pdfium)
         .env("CARGO_BUILD_JOBS", std::env::var("CARGO_BUILD_JOBS").unwrap_or_else(|_| "2".into()))
         .args(["run", "nightly", "cargo", "fuzz", "run", "--fuzz-dir", "fuzz", "extract"])
         .arg(&corpus)

@@ -289,7 +289,7 @@ fn test(args: &[String]) -> Result<()> {
 
 /// Fetches the regression corpus of real documents (`fixtures/ingest-corpus/fetch.py`; a
 /// complete folder is only checked) into the target directory and returns its path.
-fn fetch_corpus() -> Result<PathBuf> {
+pub(crate) fn fetch_corpus() -> Result<PathBuf> {
     let dir = target_dir()?.join("ragd-corpus");
     let mut cmd = Command::new("python3");
     cmd.arg(workspace_root().join("fixtures/ingest-corpus/fetch.py")).arg("--out").arg(&dir);

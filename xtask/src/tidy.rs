@@ -43,6 +43,29 @@ fn every_rust_file_has_a_module_doc() {
     assert!(undocumented.is_empty(), "files without a `//!` module doc: {undocumented:#?}");
 }
 
+/// `unsafe` is denied workspace-wide (`Cargo.toml`); the one file allowed to lift that is
+/// the PDFium binding, where clippy requires a `SAFETY:` comment on every `unsafe` block.
+#[test]
+fn unsafe_code_stays_in_the_pdfium_binding() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for dir in ["crates", "bins", "xtask", "fuzz"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let allowed = root.join("crates/ingest/src/pdfium.rs");
+    let lifting: Vec<_> = files
+        .iter()
+        .filter(|file| {
+            let text = std::fs::read_to_string(file).unwrap();
+            // The needle is split so that this file does not match itself.
+            text.contains(concat!("allow(", "unsafe_code)"))
+        })
+        .collect();
+    assert_eq!(lifting, [&allowed], "files that allow unsafe code");
+    let binding = std::fs::read_to_string(&allowed).unwrap();
+    assert!(binding.contains("#![deny(clippy::undocumented_unsafe_blocks)]"));
+}
+
 /// The packages `krate` depends on through normal (non-dev, non-build) edges on the host
 /// platform, as `cargo tree` resolves them (offline: it needs only what the build has):
 /// all of them, or only the direct ones with `depth` 1.

@@ -64,9 +64,18 @@ pub const CHAT_MODEL: AssetFile = AssetFile {
     purpose: "bundled small chat model (SmolLM2-135M-Instruct, GGUF)",
 };
 
+/// PDFium, the PDF engine of Chromium (from the pinned `pypdfium2` wheel), which reads
+/// PDFs' text and renders scanned pages for OCR.
+pub const PDFIUM: AssetFile = AssetFile {
+    name: "pdfium",
+    path: "pdfium/libpdfium.so",
+    purpose: "PDFium shared library for PDF text and page images",
+};
+
 /// Every asset file, in a stable order.
-pub const ALL: [AssetFile; 6] = [
+pub const ALL: [AssetFile; 7] = [
     ONNX_RUNTIME,
+    PDFIUM,
     EMBEDDING_MODEL,
     EMBEDDING_MODEL_FP32,
     EMBEDDING_TOKENIZER,

@@ -12,6 +12,8 @@
 //! - [`vectors`]: [`Vectors`], which hands out an embedder and the store built with it as
 //!   one pair, so a query never meets vectors of another model.
 //! - [`assets`]: where the bundled models and runtime sit inside the asset directory.
+//! - [`extraction_check`]: how much of a reference engine's text an extraction holds (the
+//!   corpus test and the extraction benchmark share it).
 //! - [`error`]: [`ErrorKind`], the shared classification every crate maps its errors onto,
 //!   and [`Error`], the error type of the traits.
 //!
@@ -32,6 +34,7 @@
 pub mod assets;
 pub mod embed;
 pub mod error;
+pub mod extraction_check;
 pub mod ids;
 pub mod llm;
 pub mod metadata;

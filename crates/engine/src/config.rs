@@ -102,6 +102,16 @@ impl EngineConfig {
             .unwrap_or_else(|| self.assets_dir.join(ragd_core::assets::ONNX_RUNTIME.path))
     }
 
+    /// The PDFium library: `ingest.pdfium_library`, else the asset directory's when it is
+    /// there; `None` leaves PDFs to `pdf-extract`.
+    #[must_use]
+    pub fn pdfium_library(&self) -> Option<PathBuf> {
+        self.ingest.pdfium_library.clone().or_else(|| {
+            let bundled = self.assets_dir.join(ragd_core::assets::PDFIUM.path);
+            bundled.is_file().then_some(bundled)
+        })
+    }
+
     /// The bundled chat model's file.
     #[must_use]
     pub fn bundled_chat_model(&self) -> PathBuf {
@@ -186,11 +196,15 @@ pub struct IngestSettings {
     /// The program run as the extraction worker (`<program> extract-worker`); default: the
     /// running executable.
     pub extract_worker: Option<PathBuf>,
-    /// Whether images (PNG, JPEG, TIFF, WebP) are read by OCR: `auto` and `always` read
-    /// them with Tesseract, `never` fails them.
+    /// Whether images (PNG, JPEG, TIFF, WebP) and scanned PDF pages are read by OCR:
+    /// `auto` reads images and PDF pages with (almost) no text with Tesseract, `always`
+    /// every PDF page too, `never` fails images and leaves scanned pages empty.
     pub ocr: ragd_ingest::OcrMode,
     /// Tesseract's languages, joined by `+` (`eng+deu`); each needs its language pack.
     pub ocr_languages: String,
+    /// The PDFium library PDFs are read with; default: the one in the asset directory, and
+    /// `pdf-extract` (which reads fewer files, and no scans) when that is missing.
+    pub pdfium_library: Option<PathBuf>,
 }
 
 /// Where text extraction runs.
@@ -256,6 +270,7 @@ impl Default for IngestSettings {
             extract_worker: None,
             ocr: ragd_ingest::OcrMode::Auto,
             ocr_languages: "eng".to_owned(),
+            pdfium_library: None,
         }
     }
 }

@@ -238,6 +238,14 @@ pub(crate) fn chunker(
 /// The documents service's configuration.
 pub(crate) fn ingest_config(config: &EngineConfig) -> IngestConfig {
     let settings = &config.ingest;
+    let pdfium = config.pdfium_library();
+    if pdfium.is_none() {
+        tracing::warn!(
+            assets = %config.assets_dir.display(),
+            "PDFium is not in the asset directory (`cargo xtask assets` puts it there): PDFs \
+             are read by pdf-extract, which reads fewer files, and scanned pages are not read"
+        );
+    }
     IngestConfig {
         workers: settings.workers,
         max_upload_bytes: settings.max_upload_bytes,
@@ -252,6 +260,7 @@ pub(crate) fn ingest_config(config: &EngineConfig) -> IngestConfig {
             mode: settings.ocr,
             languages: settings.ocr_languages.clone(),
         },
+        pdfium,
         ..IngestConfig::new(&config.data_dir)
     }
 }

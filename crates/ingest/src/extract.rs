@@ -11,8 +11,11 @@
 //! The text is normalised: `\r\n` and lone `\r` become `\n`, and NUL characters are removed.
 //!
 //! Per format:
-//! - PDF (`pdf-extract`): one text segment per page, separated by a blank line; each page
-//!   is a [`PageSpan`]. The parser may panic on malformed files; panics are caught and
+//! - PDF ([`crate::pdfium`] when [`ExtractLimits::pdfium`] names the library, which
+//!   `cargo xtask assets` provides; pages without text are rendered and read by Tesseract,
+//!   see [`crate::ocr`]), else `pdf-extract`: one text segment per page, separated by a
+//!   blank line; each page is a [`PageSpan`]. With `pdf-extract` the parser may panic on
+//!   malformed files; panics are caught and
 //!   returned as [`Error::Extraction`] (the process panic hook still logs them). Text is
 //!   rendered through ragd's own `OutputDev` (pdf-extract's plain-text spacing rules) that
 //!   stops at [`ExtractLimits::max_extracted_bytes`] or when [`ExtractLimits::cancel`] is
@@ -36,7 +39,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
-use crate::guard::{ExtractLimits, check_pdf_streams, check_pdf_structure};
+use crate::guard::{ExtractLimits, check_pdf_form_draws, check_pdf_streams, check_pdf_structure};
 
 /// The text of a document and where its pages and headings are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -261,13 +264,22 @@ impl Builder {
     }
 }
 
-/// Extracts a PDF page by page; a parser panic becomes [`Error::Extraction`].
+/// Extracts a PDF page by page, through PDFium when [`ExtractLimits::pdfium`] names it,
+/// else through `pdf-extract`; a parser panic becomes [`Error::Extraction`].
 fn extract_pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
-    let outcome = catch_unwind(AssertUnwindSafe(|| pdf_pages(bytes, limits)));
-    let pages = match outcome {
-        Ok(pages) => pages?,
-        Err(panic) => {
-            return Err(Error::Extraction { format: "pdf", reason: panic_reason(panic.as_ref()) });
+    let pages = match &limits.pdfium {
+        Some(library) => crate::ocr::pdf_pages(library, bytes, limits)?,
+        None => {
+            let outcome = catch_unwind(AssertUnwindSafe(|| pdf_pages(bytes, limits)));
+            match outcome {
+                Ok(pages) => pages?,
+                Err(panic) => {
+                    return Err(Error::Extraction {
+                        format: "pdf",
+                        reason: panic_reason(panic.as_ref()),
+                    });
+                }
+            }
         }
     };
     let mut builder = Builder::default();
@@ -287,6 +299,22 @@ fn extract_pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
         spans.push(PageSpan { page, char_start, char_end: builder.chars });
     }
     Ok(Extracted { text: builder.text, pages: spans, headings: Vec::new() })
+}
+
+/// [`check_pdf_streams`], [`check_pdf_structure`] and [`check_pdf_form_draws`] on a PDF
+/// that `lopdf` can parse: the guards PDFium's reading is preceded by. A file `lopdf` cannot parse is left to PDFium
+/// (which reads many such files) inside the worker's memory and time limits.
+pub(crate) fn check_pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<()> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+        let Ok(mut doc) = pdf_extract::Document::load_mem(bytes) else { return Ok(()) };
+        if doc.is_encrypted() && doc.decrypt("").is_err() {
+            return Ok(());
+        }
+        check_pdf_streams(&doc, limits)?;
+        check_pdf_structure(&doc)?;
+        check_pdf_form_draws(&doc)
+    }));
+    outcome.unwrap_or(Ok(()))
 }
 
 /// The text of each page, like `pdf_extract::extract_text_from_mem_by_pages` (pages up to

@@ -27,12 +27,18 @@
 //!   gigabytes, and `lopdf` inflates whole streams into memory. [`check_pdf_streams`]
 //!   decodes every stream the text renderer may read (all but images) through writers that
 //!   stop one byte past the budget, before anything else touches them.
+//! - PDF read by PDFium ([`crate::pdfium`]): the checks above run first wherever `lopdf`
+//!   can parse the file, and [`check_pdf_form_draws`] refuses pages whose forms multiply
+//!   (PDFium cannot be stopped inside a page; 2^40 nested draws took 6.6 GB in 30 s). A
+//!   file `lopdf` cannot parse is left to PDFium and the worker's limits; an allocation
+//!   failure inside PDFium aborts the process (a C++ exception cannot cross into Rust), so
+//!   PDFs are safe against hostile input only with process isolation, the binary's default.
 //!
 //! What remains is bounded by time and memory, not structure: the pipeline runs extraction
 //! in a worker process with a memory limit that it kills at the deadline, or on a thread of
 //! its own with a deadline (see [`crate::isolate`] and [`crate::pipeline`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{Cursor, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -51,6 +57,11 @@ const MAX_ZIP_ENTRIES: usize = 10_000;
 
 /// How deep `/Parent` chains and nested form XObjects may go in a PDF.
 const MAX_PDF_NESTING: usize = 64;
+
+/// The most form XObjects one PDF page may draw, counting each nested invocation as often
+/// as it runs: PDFium cannot be stopped inside a page, so forms that invoke each other
+/// twice, forty deep (2^40 draws), must be refused before it starts.
+pub const MAX_PDF_FORM_DRAWS: u64 = 1_000_000;
 
 /// The decoded streams of a PDF (content, forms, fonts; not images) may be this many times
 /// [`ExtractLimits::max_extracted_bytes`]: drawing operators and font programs are several
@@ -71,6 +82,9 @@ pub struct ExtractLimits {
     pub cancel: Arc<AtomicBool>,
     /// Whether and in which languages images are read ([`crate::ocr`]).
     pub ocr: OcrSettings,
+    /// The PDFium library PDFs are read with ([`crate::pdfium`]); without it, `pdf-extract`
+    /// reads them and scanned pages stay empty.
+    pub pdfium: Option<std::path::PathBuf>,
 }
 
 impl Default for ExtractLimits {
@@ -81,6 +95,7 @@ impl Default for ExtractLimits {
             timeout: Duration::from_secs(120),
             cancel: Arc::new(AtomicBool::new(false)),
             ocr: OcrSettings::default(),
+            pdfium: None,
         }
     }
 }
@@ -587,6 +602,76 @@ pub fn check_pdf_structure(doc: &Document) -> Result<()> {
     Ok(())
 }
 
+/// Refuses pages that draw more than [`MAX_PDF_FORM_DRAWS`] form XObjects, counting every
+/// nested invocation: forms that multiply. Run after [`check_pdf_structure`], which rules
+/// out cycles and deep nesting, so the count's recursion is bounded.
+///
+/// # Errors
+/// [`Error::Extraction`] naming the page.
+pub fn check_pdf_form_draws(doc: &Document) -> Result<()> {
+    let empty = Dictionary::new();
+    for (number, page_id) in doc.get_pages() {
+        let Ok(page) = doc.get_dictionary(page_id) else { continue };
+        let resources = inherited_resources(doc, page, page_id).ok().flatten().unwrap_or(&empty);
+        let content = doc.get_page_content(page_id).unwrap_or_default();
+        let draws = form_draws(doc, &content, resources, &mut HashMap::new(), 0);
+        if draws > MAX_PDF_FORM_DRAWS {
+            return Err(Error::Extraction {
+                format: "pdf",
+                reason: format!(
+                    "page {number}: its forms invoke each other so often that drawing it takes \
+                     more than {MAX_PDF_FORM_DRAWS} form XObjects"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Form XObjects drawn by `content` in `resources`, nested invocations included, at most
+/// a little past [`MAX_PDF_FORM_DRAWS`]. `memo` holds the count of each (form, resources)
+/// pair already walked.
+fn form_draws(
+    doc: &Document,
+    content: &[u8],
+    resources: &Dictionary,
+    memo: &mut HashMap<(ObjectId, usize), u64>,
+    depth: usize,
+) -> u64 {
+    let cap = MAX_PDF_FORM_DRAWS + 1;
+    if depth > MAX_PDF_NESTING {
+        return cap;
+    }
+    let Some(xobjects) = resources.get(b"XObject").ok().and_then(|obj| deref_dict(doc, obj)) else {
+        return 0;
+    };
+    let mut total = 0_u64;
+    for (name, times) in form_invocations(content) {
+        let Ok(target) = xobjects.get(&name) else { continue };
+        let Ok((id, object)) = doc.dereference(target) else { continue };
+        let Ok(stream) = object.as_stream() else { continue };
+        let own = stream.dict.get(b"Resources").ok().and_then(|obj| deref_dict(doc, obj));
+        let form_resources = own.unwrap_or(resources);
+        let key = id.map(|id| (id, std::ptr::from_ref(form_resources) as usize));
+        let inner = match key.and_then(|key| memo.get(&key)) {
+            Some(&known) => known,
+            None => {
+                let body = stream.decompressed_content().unwrap_or_else(|_| stream.content.clone());
+                let inner = form_draws(doc, &body, form_resources, memo, depth + 1);
+                if let Some(key) = key {
+                    memo.insert(key, inner);
+                }
+                inner
+            }
+        };
+        total = total.saturating_add(times.saturating_mul(inner.saturating_add(1))).min(cap);
+        if total >= cap {
+            break;
+        }
+    }
+    total
+}
+
 /// The page's `/Resources`, looked up through `/Parent` links like `pdf-extract` does,
 /// refusing cycles and chains longer than `MAX_PDF_NESTING`.
 fn inherited_resources<'a>(
@@ -676,17 +761,20 @@ fn check_forms(
 
 /// The XObject names a content stream invokes with `Do`.
 fn invoked_forms(content: &[u8]) -> Vec<Vec<u8>> {
+    form_invocations(content).into_keys().collect()
+}
+
+/// The XObject names a content stream invokes with `Do`, each with how often it does.
+fn form_invocations(content: &[u8]) -> std::collections::BTreeMap<Vec<u8>, u64> {
+    let mut names = std::collections::BTreeMap::new();
     let Ok(content) = pdf_extract::content::Content::decode(content) else {
-        return Vec::new();
+        return names;
     };
-    let mut names: Vec<Vec<u8>> = content
-        .operations
-        .iter()
-        .filter(|operation| operation.operator == "Do")
-        .filter_map(|operation| operation.operands.first()?.as_name().ok().map(<[u8]>::to_vec))
-        .collect();
-    names.sort();
-    names.dedup();
+    for operation in content.operations.iter().filter(|operation| operation.operator == "Do") {
+        if let Some(name) = operation.operands.first().and_then(|name| name.as_name().ok()) {
+            *names.entry(name.to_vec()).or_insert(0_u64) += 1;
+        }
+    }
     names
 }
 

@@ -83,6 +83,9 @@ struct Request {
     timeout_ms: u64,
     /// [`ExtractLimits::ocr`].
     ocr: OcrSettings,
+    /// [`ExtractLimits::pdfium`].
+    #[serde(default)]
+    pdfium: Option<std::path::PathBuf>,
     /// [`WorkerCommand::max_memory_bytes`].
     max_memory_bytes: u64,
     /// How many bytes of document follow.
@@ -151,6 +154,7 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
         max_extracted_bytes: request.max_extracted_bytes,
         timeout: std::time::Duration::from_millis(request.timeout_ms),
         ocr: request.ocr.clone(),
+        pdfium: request.pdfium.clone(),
         ..ExtractLimits::default()
     };
     let (send, receive) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -221,6 +225,7 @@ pub async fn extract_in_worker(
         max_extracted_bytes: limits.max_extracted_bytes,
         timeout_ms: u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX),
         ocr: limits.ocr.clone(),
+        pdfium: limits.pdfium.clone(),
         max_memory_bytes: command.max_memory_bytes,
         len: bytes.len() as u64,
     };
@@ -353,6 +358,7 @@ mod tests {
             max_extracted_bytes: 1024,
             timeout_ms: 10_000,
             ocr: OcrSettings::default(),
+            pdfium: None,
             max_memory_bytes: 8 << 30,
             len: text.len() as u64,
         };

@@ -37,6 +37,7 @@ mod html;
 pub mod isolate;
 pub mod ocr;
 mod odt;
+pub mod pdfium;
 pub mod pipeline;
 mod pptx;
 mod spreadsheet;

@@ -8,9 +8,15 @@
 //! languages of [`OcrSettings::languages`]; the run is killed when the extraction's deadline
 //! passes or the caller cancels, and its text is bounded by the byte budget.
 //!
-//! PDF pages without a text layer are not rendered and read yet: that needs a PDF renderer.
+//! PDF pages ([`pdf_pages`], through [`crate::pdfium`]) keep their text layer; a page with
+//! almost no text (fewer than [`SPARSE_PAGE_CHARS`] visible characters: a scan) is
+//! rendered at [`OCR_DPI`] and read the same way, each page within [`PAGE_OCR_TIMEOUT`].
+//! With [`OcrMode::Always`] every page is read, its text layer ignored (for PDFs whose text
+//! layer is garbage). A page whose reading fails is left empty and logged; the document
+//! fails only when no page has any text.
 
 use std::io::{Read, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,10 +26,21 @@ use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
 use crate::extract::{Extracted, PageSpan, normalize};
 use crate::guard::ExtractLimits;
+use crate::pdfium::Pdfium;
 
 /// The most pixels an image may have to be read (50 megapixels: an A4 page at 600 dpi is
 /// 35).
 pub const MAX_OCR_PIXELS: u64 = 50_000_000;
+
+/// A PDF page with fewer visible characters than this is read by OCR in
+/// [`OcrMode::Auto`]: page numbers and running heads alone do not make a text layer.
+pub const SPARSE_PAGE_CHARS: usize = 16;
+
+/// The resolution PDF pages are rendered at for OCR (Tesseract's recommended 300 dpi).
+pub const OCR_DPI: f32 = 300.0;
+
+/// The longest one PDF page may be read for; a slower page is left empty.
+pub const PAGE_OCR_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How often a running OCR is checked for its deadline and the cancel flag.
 const POLL: Duration = Duration::from_millis(20);
@@ -32,12 +49,13 @@ const POLL: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OcrMode {
-    /// Read images (the default).
+    /// Read images and the PDF pages that have (almost) no text (the default).
     #[default]
     Auto,
-    /// Read images; the same as `Auto` while only images are read.
+    /// Read images and every PDF page, ignoring PDFs' text layers.
     Always,
-    /// Never run OCR: image uploads fail with the reason.
+    /// Never run OCR: image uploads fail with the reason, PDF pages keep what text they
+    /// have.
     Never,
 }
 
@@ -104,7 +122,7 @@ pub(crate) fn extract_image(
             size.width, size.height
         )));
     }
-    let text = run_tesseract(bytes, limits).map_err(bad)?;
+    let text = run_tesseract(bytes, limits, Instant::now() + limits.timeout).map_err(bad)?;
     let text = normalize(text.trim());
     let chars = text.chars().count();
     Ok(Extracted {
@@ -114,8 +132,76 @@ pub(crate) fn extract_image(
     })
 }
 
-/// Runs `tesseract` on the image and returns its text, or the reason it failed.
-fn run_tesseract(bytes: &[u8], limits: &ExtractLimits) -> std::result::Result<String, String> {
+/// The text of each page of a PDF read by PDFium (`library`), scanned pages read by OCR,
+/// after the structural guards of [`crate::extract::check_pdf`].
+///
+/// # Errors
+/// [`Error::Extraction`] when PDFium cannot be loaded or cannot read the file, the text is
+/// over the budget, the caller cancelled, or every page is empty and some failed OCR.
+pub(crate) fn pdf_pages(
+    library: &Path,
+    bytes: &[u8],
+    limits: &ExtractLimits,
+) -> Result<Vec<String>> {
+    let bad = |reason: String| Error::Extraction { format: "pdf", reason };
+    crate::extract::check_pdf(bytes, limits)?;
+    if limits.ocr.mode != OcrMode::Never {
+        limits.ocr.validate().map_err(|err| bad(err.to_string()))?;
+    }
+    let pdfium = Pdfium::load(library)?;
+    let doc = pdfium.open_document(bytes, &limits.cancel)?;
+    let started = Instant::now();
+    let mut pages = Vec::with_capacity(doc.page_count());
+    let mut failures = Vec::new();
+    let mut total = 0_u64;
+    for index in 0..doc.page_count() {
+        if limits.cancelled() {
+            return Err(bad("the extraction was cancelled".to_owned()));
+        }
+        let mut text = doc.page_text(index)?;
+        let read = match limits.ocr.mode {
+            OcrMode::Never => false,
+            OcrMode::Always => true,
+            OcrMode::Auto => visible_chars(&text) < SPARSE_PAGE_CHARS,
+        };
+        if read {
+            let deadline = (started + limits.timeout).min(Instant::now() + PAGE_OCR_TIMEOUT);
+            let image = doc.render_gray(index, OCR_DPI, MAX_OCR_PIXELS)?;
+            match run_tesseract(&image.to_pgm(), limits, deadline) {
+                Ok(scanned) if limits.ocr.mode == OcrMode::Always => text = scanned,
+                Ok(scanned) if visible_chars(&scanned) > visible_chars(&text) => text = scanned,
+                Ok(_) => {}
+                Err(reason) => failures.push(format!("page {}: {reason}", index + 1)),
+            }
+        }
+        total += text.len() as u64;
+        if total > limits.max_extracted_bytes {
+            return Err(limits.too_much("pdf"));
+        }
+        pages.push(text);
+    }
+    if !failures.is_empty() {
+        if pages.iter().all(|page| visible_chars(page) == 0) {
+            return Err(bad(format!("no page has text, and OCR failed: {}", failures.join("; "))));
+        }
+        tracing::warn!(?failures, "PDF pages left empty: OCR failed on them");
+    }
+    Ok(pages)
+}
+
+/// Characters of `text` that are not white space.
+fn visible_chars(text: &str) -> usize {
+    text.chars().filter(|c| !c.is_whitespace()).count()
+}
+
+/// Runs `tesseract` on the image and returns its text, or the reason it failed; it is
+/// killed at `deadline` or when the caller cancels.
+fn run_tesseract(
+    bytes: &[u8],
+    limits: &ExtractLimits,
+    deadline: Instant,
+) -> std::result::Result<String, String> {
+    let allowed = deadline.saturating_duration_since(Instant::now());
     let mut child = Command::new("tesseract")
         .args(["stdin", "stdout", "-l", &limits.ocr.languages])
         .env("OMP_THREAD_LIMIT", "1")
@@ -146,7 +232,6 @@ fn run_tesseract(bytes: &[u8], limits: &ExtractLimits) -> std::result::Result<St
             let _ = (&mut stderr).take(64 * 1024).read_to_string(&mut text);
             text
         });
-        let deadline = Instant::now() + limits.timeout;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -154,8 +239,8 @@ fn run_tesseract(bytes: &[u8], limits: &ExtractLimits) -> std::result::Result<St
                     let _ = child.kill();
                     let _ = child.wait();
                     return Err(format!(
-                        "OCR did not finish within the extraction time limit ({} s)",
-                        limits.timeout.as_secs()
+                        "OCR did not finish within its time limit ({} s)",
+                        allowed.as_secs()
                     ));
                 }
                 Ok(None) => std::thread::sleep(POLL),

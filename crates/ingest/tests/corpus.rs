@@ -5,6 +5,7 @@
 //!
 //! Every file must extract, and every PDF's text must hold at least [`MIN_PDF_LINES`] of the
 //! lines `pdftotext` (Poppler) finds, sampled: a real engine reads these files, so ragd must.
+//! PDFs are read as the server reads them with its assets: through PDFium.
 
 // Tests locate the corpus through the environment, like `cargo xtask test` sets it.
 #![allow(clippy::disallowed_methods)]
@@ -14,13 +15,29 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ragd_ingest::{DocumentKind, detect, extract};
+use ragd_core::extraction_check::{comparable, line_coverage, sampled_lines, word_coverage};
+use ragd_ingest::{
+    DocumentKind, ExtractLimits, Extracted, OcrMode, OcrSettings, detect, extract_with,
+};
 
 /// The share of sampled `pdftotext` lines every PDF's text must contain.
 const MIN_PDF_LINES: f64 = 0.95;
 
 /// The most lines sampled from one PDF.
 const SAMPLED_LINES: usize = 200;
+
+/// Extracts as ragd does with its assets installed: PDFs through PDFium. OCR is off (the
+/// corpus is about text layers; a blank page would cost a Tesseract run).
+fn extract(kind: DocumentKind, bytes: &[u8]) -> ragd_ingest::Result<Extracted> {
+    let assets = std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/ragd/assets"),
+        PathBuf::from,
+    );
+    let library = assets.join(ragd_core::assets::PDFIUM.path);
+    assert!(library.is_file(), "run `cargo xtask assets` to install {}", library.display());
+    let ocr = OcrSettings { mode: OcrMode::Never, ..OcrSettings::default() };
+    extract_with(kind, bytes, &ExtractLimits { pdfium: Some(library), ocr, ..Default::default() })
+}
 
 /// The corpus folder: `XTASK_CORPUS_DIR`, which must hold the fetched corpus.
 fn corpus_dir() -> PathBuf {
@@ -32,47 +49,6 @@ fn corpus_dir() -> PathBuf {
     dir
 }
 
-/// Text for comparing extractions: lower case, no white space or control characters, words
-/// hyphenated at a line end joined again, ligatures and typographic dashes and quotes
-/// replaced by their plain letters, so that spacing, line breaking and glyph choices of the
-/// two engines do not count, only the words.
-fn comparable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.replace("-\n", "").chars() {
-        match c {
-            c if c.is_whitespace() || c.is_control() => {}
-            'ﬀ' => out.push_str("ff"),
-            'ﬁ' => out.push_str("fi"),
-            'ﬂ' => out.push_str("fl"),
-            'ﬃ' => out.push_str("ffi"),
-            'ﬄ' => out.push_str("ffl"),
-            '‐' | '‑' | '‒' | '–' | '—' | '−' => out.push('-'),
-            '‘' | '’' | '′' => out.push('\''),
-            '“' | '”' | '″' => out.push('"'),
-            '\u{ad}' => {}
-            c => out.extend(c.to_lowercase()),
-        }
-    }
-    out
-}
-
-/// Lines of `pdftotext`'s text worth comparing (three words or more, mostly letters),
-/// sampled evenly down to [`SAMPLED_LINES`].
-fn sampled_lines(reference: &str) -> Vec<String> {
-    let lines: Vec<&str> = reference
-        .lines()
-        .map(str::trim)
-        .filter(|line| {
-            let letters = line.chars().filter(|c| c.is_alphabetic()).count();
-            line.split_whitespace().count() >= 3 && letters * 2 >= line.chars().count()
-        })
-        .collect();
-    let step = lines.len().div_ceil(SAMPLED_LINES).max(1);
-    // A line that ends in a hyphen is compared without it: the other engine may have
-    // broken the line elsewhere, and its hyphen is then joined away.
-    lines.iter().step_by(step).map(|line| comparable(line.trim_end_matches('-'))).collect()
-}
-
 /// The share of `pdftotext`'s sampled lines found in `text`, and the first few missed.
 fn pdf_coverage(path: &Path, text: &str) -> (f64, usize, Vec<String>) {
     let output = Command::new("pdftotext").arg(path).arg("-").output().unwrap_or_else(|err| {
@@ -82,43 +58,14 @@ fn pdf_coverage(path: &Path, text: &str) -> (f64, usize, Vec<String>) {
     });
     assert!(output.status.success(), "pdftotext failed on {}", path.display());
     let reference = String::from_utf8_lossy(&output.stdout);
-    let lines = sampled_lines(&reference);
-    assert!(lines.len() >= 10, "pdftotext found only {} lines in {}", lines.len(), path.display());
-    let haystack = comparable(text);
-    let missed: Vec<String> =
-        lines.iter().filter(|line| !haystack.contains(line.as_str())).cloned().collect();
-    // Precision loss is irrelevant for a ratio of two small counts.
-    #[allow(clippy::cast_precision_loss)]
-    let found = (lines.len() - missed.len()) as f64 / lines.len() as f64;
-    (found, lines.len(), missed.into_iter().take(3).collect())
-}
-
-/// How many of the words of `reference` (lower-case runs of letters and digits, counted
-/// with repetition) `text` also has, and how many there are: a comparison that list
-/// bullets, table rules and link brackets of the two renderings do not disturb.
-fn word_coverage(reference: &str, text: &str) -> (usize, usize) {
-    let words = |text: &str| -> Vec<String> {
-        text.split(|c: char| !c.is_alphanumeric())
-            .filter(|word| !word.is_empty())
-            .map(str::to_lowercase)
-            .collect()
-    };
-    let mut available: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
-    for word in words(text) {
-        *available.entry(word).or_default() += 1;
-    }
-    let wanted = words(reference);
-    let found = wanted
-        .iter()
-        .filter(|word| match available.get_mut(word.as_str()) {
-            Some(count) if *count > 0 => {
-                *count -= 1;
-                true
-            }
-            _ => false,
-        })
-        .count();
-    (found, wanted.len())
+    let coverage = line_coverage(&reference, text, SAMPLED_LINES);
+    assert!(
+        coverage.sampled >= 10,
+        "pdftotext found only {} lines in {}",
+        coverage.sampled,
+        path.display()
+    );
+    (coverage.share(), coverage.sampled, coverage.missed)
 }
 
 #[test]
@@ -234,7 +181,7 @@ fn pandoc_docx_of_the_corpus_extracts_with_its_text() {
 fn comparison_ignores_spacing_and_glyph_choices_but_not_words() {
     assert_eq!(comparable("The  ﬁrst – “quoted”\nline"), "thefirst-\"quoted\"line");
     assert_eq!(comparable("hyphen-\nated, Germany\u{84}"), "hyphenated,germany");
-    let lines = sampled_lines("Short\nThree words here\n12 34 56 78\nand another good line\n");
+    let lines = sampled_lines("Short\nThree words here\n12 34 56 78\nand another good line\n", 10);
     assert_eq!(lines, ["threewordshere", "andanothergoodline"]);
     assert_ne!(comparable("first line"), comparable("fist line"));
     assert_eq!(word_coverage("-   a b, [c] a", "A b c"), (3, 4));

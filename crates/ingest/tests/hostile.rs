@@ -4,6 +4,8 @@
 //! bounded time. Worker processes are tested with shell scripts standing in for a parser
 //! that hangs or crashes (the real worker, `ragd extract-worker`, is tested by the server).
 
+// Tests locate PDFium through `RAGD_ASSETS_DIR`, like `cargo xtask assets`.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
 mod fixtures;
@@ -18,7 +20,8 @@ use proptest::prelude::*;
 use ragd_core::ErrorKind;
 use ragd_ingest::isolate::extract_in_worker;
 use ragd_ingest::{
-    DocumentKind, Error, ExtractLimits, WorkerCommand, detect, extract, extract_with,
+    DocumentKind, Error, ExtractLimits, OcrMode, OcrSettings, WorkerCommand, detect, extract,
+    extract_with,
 };
 
 /// A committed hostile fixture.
@@ -29,6 +32,18 @@ fn committed(name: &str) -> Vec<u8> {
 /// Limits with `max` extracted bytes.
 fn limits(max: u64) -> ExtractLimits {
     ExtractLimits { max_extracted_bytes: max, ..ExtractLimits::default() }
+}
+
+/// [`limits`] reading PDFs with the PDFium of the asset directory, OCR off.
+fn pdfium_limits(max: u64) -> ExtractLimits {
+    let assets = std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
+        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/ragd/assets"),
+        PathBuf::from,
+    );
+    let library = assets.join(ragd_core::assets::PDFIUM.path);
+    assert!(library.is_file(), "run `cargo xtask assets` to install {}", library.display());
+    let ocr = OcrSettings { mode: OcrMode::Never, ..OcrSettings::default() };
+    ExtractLimits { pdfium: Some(library), ocr, ..limits(max) }
 }
 
 #[track_caller]
@@ -155,6 +170,23 @@ fn a_pdf_form_that_draws_itself_is_refused_not_a_stack_overflow() {
 #[test]
 fn a_pdf_page_that_is_its_own_parent_is_refused_not_a_stack_overflow() {
     assert_extraction_error(extract(DocumentKind::Pdf, &committed("parent-cycle.pdf")), "cycle");
+}
+
+#[test]
+fn pdfium_reads_hostile_pdfs_only_after_the_guards() {
+    let pdf = |bytes: &[u8], max: u64| extract_with(DocumentKind::Pdf, bytes, &pdfium_limits(max));
+    assert_extraction_error(pdf(&committed("self-drawing-form.pdf"), 1 << 20), "invokes itself");
+    assert_extraction_error(pdf(&committed("parent-cycle.pdf"), 1 << 20), "cycle");
+    let started = Instant::now();
+    assert_extraction_error(pdf(&hostile::flate_bomb_pdf(2 << 30), 16 << 20), "compression bomb");
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    let text = pdf(&hostile::flate_bomb_pdf(10_000), 1 << 20).unwrap().text;
+    assert!(text.len() >= 9_000 && text.bytes().all(|b| b == b'a'), "{}", text.len());
+    assert_extraction_error(pdf(b"%PDF-1.4\ntruncated", 1 << 20), "not a PDF or is damaged");
+    // PDFium cannot be stopped inside a page: 2^40 nested form draws are refused up front,
+    // 2^12 are read.
+    assert_extraction_error(pdf(&committed("exponential-forms.pdf"), 1 << 20), "1000000 form");
+    assert!(pdf(&hostile::exponential_forms_pdf(12), 1 << 20).is_ok());
 }
 
 #[test]
@@ -357,6 +389,7 @@ proptest! {
             (DocumentKind::Docx, fixtures::docx()),
             (DocumentKind::Html, fixtures::HTML.as_bytes().to_vec()),
             (DocumentKind::Pdf, hostile::self_drawing_form_pdf()),
+            (DocumentKind::Pdf, std::fs::read("../../fixtures/docs/scanned.pdf").unwrap()),
             (DocumentKind::Xlsx, hostile::zip_bomb_xlsx(2_000)),
             (DocumentKind::Docx, std::fs::read("../../fixtures/docs/tables-pandoc.docx").unwrap()),
             (DocumentKind::Ods, std::fs::read("../../fixtures/docs/workbook.ods").unwrap()),
@@ -374,6 +407,15 @@ proptest! {
             bytes.truncate(len.max(1));
             if let Err(err) = extract_with(kind, &bytes, &limits(1 << 20)) {
                 prop_assert!(matches!(err, Error::Extraction { .. } | Error::Empty), "{kind:?}: {err:?}");
+            }
+            if kind == DocumentKind::Pdf {
+                match extract_with(kind, &bytes, &pdfium_limits(1 << 20)) {
+                    Ok(extracted) => prop_assert!(extracted.text.len() <= 1 << 20),
+                    Err(err) => prop_assert!(
+                        matches!(err, Error::Extraction { .. } | Error::Empty),
+                        "pdfium: {err:?}"
+                    ),
+                }
             }
         }
     }

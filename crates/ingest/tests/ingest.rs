@@ -11,19 +11,45 @@ use std::path::PathBuf;
 
 use ragd_core::ErrorKind;
 use ragd_ingest::{
-    ChunkPiece, Chunker, ChunkerConfig, DocumentKind, Error, Extracted, detect, extract,
+    ChunkPiece, Chunker, ChunkerConfig, DocumentKind, Error, ExtractLimits, Extracted, OcrMode,
+    OcrSettings, detect, extract, extract_with,
 };
 
-/// The `tokenizer.json` of the bundled embedding model.
-fn tokenizer_path() -> PathBuf {
-    let assets = std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
+/// The asset directory of `cargo xtask assets`.
+fn assets_dir() -> PathBuf {
+    std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
         || {
             let home = std::env::var_os("HOME").expect("HOME or RAGD_ASSETS_DIR must be set");
             PathBuf::from(home).join(".cache/ragd/assets")
         },
         PathBuf::from,
-    );
-    assets.join("all-minilm-l6-v2/tokenizer.json")
+    )
+}
+
+/// The `tokenizer.json` of the bundled embedding model.
+fn tokenizer_path() -> PathBuf {
+    assets_dir().join("all-minilm-l6-v2/tokenizer.json")
+}
+
+/// Limits that read PDFs with the PDFium of the asset directory and OCR in `mode`.
+fn with_pdfium(mode: OcrMode) -> ExtractLimits {
+    let library = assets_dir().join(ragd_core::assets::PDFIUM.path);
+    assert!(library.is_file(), "run `cargo xtask assets` to install {}", library.display());
+    let ocr = OcrSettings { mode, ..OcrSettings::default() };
+    ExtractLimits { pdfium: Some(library), ocr, ..ExtractLimits::default() }
+}
+
+/// The text of page `index` (from 0).
+fn page_text(extracted: &Extracted, index: usize) -> String {
+    let span = extracted.pages[index];
+    extracted.text.chars().skip(span.char_start).take(span.char_end - span.char_start).collect()
+}
+
+/// How many of the words of `expected` are in `text`, and how many there are.
+fn words_found(expected: &str, text: &str) -> (usize, usize) {
+    let read = words(text);
+    let expected = words(expected);
+    (expected.iter().filter(|word| read.contains(word)).count(), expected.len())
 }
 
 /// A chunker with the real tokenizer.
@@ -263,6 +289,48 @@ fn a_scanned_page_is_read_by_ocr_on_page_one() {
     );
     assert_eq!(extracted.pages.len(), 1);
     assert!(pieces.iter().all(|piece| piece.page == Some(1)), "{pieces:?}");
+}
+
+#[test]
+fn pdfium_reads_text_pdfs_page_by_page() {
+    let extracted =
+        extract_with(DocumentKind::Pdf, &fixtures::pdf(), &with_pdfium(OcrMode::Auto)).unwrap();
+    let pages: Vec<u32> = extracted.pages.iter().map(|page| page.page).collect();
+    assert_eq!(pages, [1, 2]);
+    assert!(page_text(&extracted, 0).contains(fixtures::PDF_PAGE_ONE), "{extracted:?}");
+    assert!(page_text(&extracted, 1).contains(fixtures::PDF_PAGE_TWO), "{extracted:?}");
+}
+
+#[test]
+fn a_scanned_pdf_page_is_read_by_ocr_and_the_text_page_kept() {
+    let bytes = made_elsewhere("scanned.pdf");
+    assert_eq!(detect(&bytes, "scanned.pdf").unwrap(), DocumentKind::Pdf);
+    let read = extract_with(DocumentKind::Pdf, &bytes, &with_pdfium(OcrMode::Auto)).unwrap();
+    let unread = extract_with(DocumentKind::Pdf, &bytes, &with_pdfium(OcrMode::Never)).unwrap();
+    let pages: Vec<u32> = read.pages.iter().map(|page| page.page).collect();
+    assert_eq!(pages, [1, 2]);
+    // The text page is the text layer, unchanged by OCR.
+    let first = page_text(&read, 0);
+    assert_eq!(first, page_text(&unread, 0));
+    assert_eq!(
+        first,
+        "Harbour office report\nTide tables are posted at the harbour office each morning.\n\
+         The second page of this file is a scanned notice without a text layer."
+    );
+    // The scan: nothing without OCR, the notice's words with it.
+    assert_eq!(page_text(&unread, 1), "");
+    let notice = String::from_utf8(made_elsewhere("notice.md")).unwrap();
+    let (found, expected) = words_found(&notice, &page_text(&read, 1));
+    assert!(found * 100 >= expected * 95, "{found} of {expected} words: {}", read.text);
+    let pieces = check_chunks(&chunker(32, 4), DocumentKind::Pdf, &read);
+    let dredged = pieces.iter().find(|piece| piece.text.contains("dredged")).unwrap();
+    assert_eq!(dredged.page, Some(2), "{pieces:?}");
+    let tides = pieces.iter().find(|piece| piece.text.contains("Tide tables")).unwrap();
+    assert_eq!(tides.page, Some(1), "{pieces:?}");
+    // `always` reads the text page by OCR too: the same words, from the image.
+    let always = extract_with(DocumentKind::Pdf, &bytes, &with_pdfium(OcrMode::Always)).unwrap();
+    let (found, expected) = words_found(&first, &page_text(&always, 0));
+    assert!(found * 100 >= expected * 95, "{found} of {expected} words: {}", always.text);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: benchmarks against peers run on the same machine in the same run.
 //!
 //! - `cargo xtask bench embed`: embedding throughput ([`embed`]).
+//! - `cargo xtask bench extract`: PDF engines against `pdftotext`, extraction per format,
+//!   and OCR against `tesseract` ([`extract`]).
 //! - `cargo xtask bench ingest`: the whole ingest pipeline on real documents against the
 //!   Python pipeline ragd replaces ([`ingest`]).
 //! - `cargo xtask bench search`: vector search latency and recall ([`search`]).
@@ -26,6 +28,7 @@
 
 mod embed;
 mod eval;
+mod extract;
 mod http;
 mod ingest;
 pub(crate) mod llm_concurrency;
@@ -73,6 +76,7 @@ const REQUIREMENTS: &[&str] = &[
 pub(crate) fn run(kind: &str, args: &[String]) -> Result<()> {
     match kind {
         "embed" => embed::run(args),
+        "extract" => extract::run(args),
         "search" => search::run(args),
         "http" => http::run(args),
         "eval" => eval::run(args),
@@ -224,6 +228,11 @@ fn load_average() -> String {
 
 /// The header lines every section starts with: when, which code, which machine, how built.
 fn header(title: &str, command: &str) -> String {
+    header_for(title, command, BUILD_LINE)
+}
+
+/// [`header`] with another line naming the build.
+fn header_for(title: &str, command: &str, build_line: &str) -> String {
     let mut commit = first_line("git", &["rev-parse", "--short=12", "HEAD"]);
     if !first_line(
         "git",
@@ -250,7 +259,7 @@ fn header(title: &str, command: &str) -> String {
     let _ = writeln!(out, "- command: `{command}`");
     let _ = writeln!(out, "- commit: {commit}");
     let _ = writeln!(out, "- machine: {cpu}, {cores} cores available, {memory} RAM");
-    let _ = writeln!(out, "{BUILD_LINE}");
+    let _ = writeln!(out, "{build_line}");
     out
 }
 

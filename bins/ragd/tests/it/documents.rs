@@ -300,6 +300,32 @@ async fn slides_books_mail_opendocument_text_and_scans_are_uploaded_and_read() {
 }
 
 #[tokio::test]
+async fn a_pdf_with_a_scanned_page_is_read_through_pdfium_and_ocr() {
+    let app = App::new().await;
+    let (status, body) = app.upload(&[("scanned.pdf", &fixture("scanned.pdf"))]).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let id = id_of(&body, 0);
+    let doc = app.wait(&id).await;
+    assert_eq!(doc["status"], "ready", "{doc}");
+    let (_, text) = app.get(&format!("/api/v1/documents/{id}/text")).await;
+    let text = text["text"].as_str().unwrap();
+    assert!(text.starts_with("Harbour office report\nTide tables"), "{text}");
+    assert!(text.contains("green light"), "the scanned page was not read: {text}");
+    // Both pages fit one chunk of the default size, which cites the page it starts on
+    // (`crates/ingest/tests/ingest.rs` checks pages with smaller chunks).
+    let (_, chunks) = app.get(&format!("/api/v1/documents/{id}/chunks")).await;
+    let scanned = chunks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["text"].as_str().unwrap().contains("dredged"))
+        .unwrap();
+    assert_eq!(scanned["page"], 1, "{chunks}");
+    let (_, document) = app.get(&format!("/api/v1/documents/{id}")).await;
+    assert_eq!(document["mime"], "application/pdf", "{document}");
+}
+
+#[tokio::test]
 async fn a_second_upload_of_the_same_bytes_returns_the_existing_id() {
     let app = App::new().await;
     let (status, first) = app.upload(&[("menu.txt", &fixture("menu-utf8.txt"))]).await;

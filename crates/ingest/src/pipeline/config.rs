@@ -37,13 +37,16 @@ pub struct IngestConfig {
     pub isolation: Isolation,
     /// Whether and in which languages images are read.
     pub ocr: OcrSettings,
+    /// The PDFium library PDFs are read with (`None`: `pdf-extract`, no OCR of scans).
+    pub pdfium: Option<std::path::PathBuf>,
 }
 
 impl IngestConfig {
     /// Defaults for a data directory: uploads in `<data_dir>/uploads`, 2 workers, 100 MB
     /// uploads, 256-token chunks with 32 tokens of overlap, 32 chunks per embedding call,
     /// 128 MiB of extracted bytes and 120 s of extraction per document, 100 files per
-    /// upload, 50 000 chunks per document, extraction on threads, OCR of images in English.
+    /// upload, 50 000 chunks per document, extraction on threads, OCR of images in English,
+    /// PDFs read by `pdf-extract`.
     pub fn new(data_dir: &Path) -> Self {
         let limits = ExtractLimits::default();
         Self {
@@ -58,6 +61,7 @@ impl IngestConfig {
             max_chunks_per_document: 50_000,
             isolation: Isolation::Thread,
             ocr: OcrSettings::default(),
+            pdfium: None,
         }
     }
 }

@@ -50,6 +50,7 @@ impl Ingestor {
             max_extracted_bytes: self.inner.config.max_extracted_bytes,
             timeout: self.inner.config.extract_timeout,
             ocr: self.inner.config.ocr.clone(),
+            pdfium: self.inner.config.pdfium.clone(),
             ..ExtractLimits::default()
         };
         let outcome = match &self.inner.config.isolation {
