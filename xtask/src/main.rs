@@ -59,6 +59,8 @@ commands:
   bench ingest [--rounds R] [--threads T] [--workers W,W...]
                        real documents through ragd's pipeline vs the Python pipeline
   bench eval           recall@10, MRR@10, nDCG@10 of each search mode on fixtures/eval
+  bench extract [--rounds R] [--ocr-pages N]
+                       PDF engines vs pdftotext, MB/s per format, OCR vs tesseract
   bench reembed [--chunks N]
   bench memory [--text-mb N] [--embed-seconds S]
                        resident memory: idle with both bundled models, and ingesting 100 MB
@@ -97,14 +99,21 @@ fn main() -> ExitCode {
             Some((kind, args))
                 if matches!(
                     kind.as_str(),
-                    "embed" | "search" | "http" | "eval" | "reembed" | "ingest" | "memory"
+                    "embed"
+                        | "search"
+                        | "http"
+                        | "eval"
+                        | "reembed"
+                        | "ingest"
+                        | "memory"
+                        | "extract"
                 ) =>
             {
                 bench::run(kind, args)
             }
             Some((kind, args)) if kind == "llm" => llama::bench_llm(args),
             _ => Err(format!(
-                "usage: cargo xtask bench embed|search|http|eval|reembed|ingest|memory|llm [OPTIONS]\n\n{USAGE}"
+                "usage: cargo xtask bench embed|search|http|eval|reembed|ingest|memory|extract|llm [OPTIONS]\n\n{USAGE}"
             )),
         },
         "llama-tools" => llama::tools_command(),

@@ -174,6 +174,22 @@ impl Catalog {
     /// [`Error::InvalidInput`] for a malformed sha256 or a size over `i64::MAX`;
     /// [`Error::Sqlite`] (kind `Conflict`) when the id is already used by another document.
     pub fn insert_document(&self, new: NewDocument) -> Result<InsertOutcome> {
+        self.insert_document_with_metadata(new, &ragd_core::Metadata::new())
+    }
+
+    /// [`Catalog::insert_document`], giving a new document `metadata` in the same
+    /// transaction (so no crash can leave it stored without them); an existing document's
+    /// metadata is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// As [`Catalog::insert_document`]; [`Error::InvalidInput`] for more than
+    /// [`ragd_core::MAX_METADATA_KEYS`] keys (nothing is stored then).
+    pub fn insert_document_with_metadata(
+        &self,
+        new: NewDocument,
+        metadata: &ragd_core::Metadata,
+    ) -> Result<InsertOutcome> {
         let sha256 = normalize_sha256(&new.sha256)?;
         let bytes = int_to_sql(new.bytes, "document size")?;
         let now = time_to_sql(Utc::now());
@@ -194,6 +210,9 @@ impl Catalog {
                 now,
             ],
         )?;
+        if inserted > 0 && !metadata.is_empty() {
+            crate::metadata::write_metadata(&tx, new.id, metadata, &[])?;
+        }
         let document = select_document_by(&tx, "sha256", &sha256)?
             .ok_or_else(|| Error::Corrupt(format!("document with sha256 {sha256} vanished")))?;
         tx.commit()?;

@@ -101,6 +101,43 @@ pub(crate) fn filter_sql(filter: &MetadataFilter, values: &mut Vec<Value>) -> Ve
     filter.conditions.iter().map(|(key, condition)| condition_sql(key, condition, values)).collect()
 }
 
+/// Sets keys of a document's metadata and removes others inside `tx`; fails with nothing
+/// to commit when the document would hold more than [`MAX_METADATA_KEYS`] keys.
+pub(crate) fn write_metadata(
+    tx: &rusqlite::Transaction<'_>,
+    id: DocumentId,
+    set: &Metadata,
+    remove: &[String],
+) -> Result<()> {
+    {
+        let mut delete =
+            tx.prepare_cached("DELETE FROM document_metadata WHERE document_id = ?1 AND key = ?2")?;
+        for key in remove {
+            delete.execute(params![id_to_sql(id), key])?;
+        }
+        let mut upsert = tx.prepare_cached(
+            "INSERT INTO document_metadata (document_id, key, kind, value) \
+             VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (document_id, key) DO UPDATE SET kind = ?3, value = ?4",
+        )?;
+        for (key, value) in set {
+            let (kind, value) = to_sql(value);
+            upsert.execute(params![id_to_sql(id), key, kind, value])?;
+        }
+    }
+    let count: i64 = tx.query_row(
+        "SELECT count(*) FROM document_metadata WHERE document_id = ?1",
+        [id_to_sql(id)],
+        |row| row.get(0),
+    )?;
+    if count.unsigned_abs() > MAX_METADATA_KEYS as u64 {
+        return Err(Error::InvalidInput(format!(
+            "a document may hold at most {MAX_METADATA_KEYS} metadata keys"
+        )));
+    }
+    Ok(())
+}
+
 impl Catalog {
     /// Sets keys of a document's metadata (replacing their values) and removes others;
     /// returns the document with its metadata now.
@@ -120,33 +157,7 @@ impl Catalog {
         if !tx.prepare_cached("SELECT 1 FROM documents WHERE id = ?1")?.exists([id_to_sql(id)])? {
             return Err(Error::not_found("document", id));
         }
-        {
-            let mut delete = tx.prepare_cached(
-                "DELETE FROM document_metadata WHERE document_id = ?1 AND key = ?2",
-            )?;
-            for key in remove {
-                delete.execute(params![id_to_sql(id), key])?;
-            }
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO document_metadata (document_id, key, kind, value) \
-                 VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (document_id, key) DO UPDATE SET kind = ?3, value = ?4",
-            )?;
-            for (key, value) in set {
-                let (kind, value) = to_sql(value);
-                upsert.execute(params![id_to_sql(id), key, kind, value])?;
-            }
-        }
-        let count: i64 = tx.query_row(
-            "SELECT count(*) FROM document_metadata WHERE document_id = ?1",
-            [id_to_sql(id)],
-            |row| row.get(0),
-        )?;
-        if count.unsigned_abs() > MAX_METADATA_KEYS as u64 {
-            return Err(Error::InvalidInput(format!(
-                "a document may hold at most {MAX_METADATA_KEYS} metadata keys"
-            )));
-        }
+        write_metadata(&tx, id, set, remove)?;
         let document = crate::documents::read_document(&tx, id)?;
         tx.commit()?;
         Ok(document)

@@ -147,14 +147,15 @@ impl Ingestor {
         file: &Path,
         collection: Option<CollectionId>,
     ) -> Result<SyncChange> {
-        let ingested = self.ingest_file(file).await?;
+        // The tags are stored with the document, in one transaction: a sync killed between
+        // the two once left an untagged document that later syncs took for another file's.
+        let metadata: Metadata =
+            [(SOURCE_ROOT.to_owned(), text(root)), (SOURCE_PATH.to_owned(), text(path))].into();
+        let ingested = self.ingest_file_with(file, metadata).await?;
         let id = ingested.document.id;
         if ingested.duplicate {
             return Ok(SyncChange::Duplicate(id));
         }
-        let metadata: Metadata =
-            [(SOURCE_ROOT.to_owned(), text(root)), (SOURCE_PATH.to_owned(), text(path))].into();
-        self.update_metadata(id, metadata, Vec::new()).await?;
         if let Some(collection) = collection {
             self.add_to_collection(collection, vec![id]).await?;
         }

@@ -52,6 +52,36 @@ fn same_sha256_returns_the_existing_document_untouched() {
 }
 
 #[test]
+fn a_new_document_gets_its_metadata_in_the_same_transaction() {
+    let (_dir, catalog) = temp_catalog();
+    let new = |n: u32| NewDocument {
+        id: DocumentId::new(),
+        filename: format!("{n}.txt"),
+        mime: "text/plain".into(),
+        sha256: sha(n),
+        bytes: 1,
+    };
+    let tags: ragd_core::Metadata =
+        [("source_path".to_owned(), ragd_core::MetadataValue::String("a/1.txt".into()))].into();
+    let created = catalog.insert_document_with_metadata(new(1), &tags).unwrap().into_document();
+    assert_eq!(created.metadata, tags);
+    assert_eq!(catalog.get_document(created.id).unwrap().metadata, tags);
+    // A duplicate keeps what it had.
+    let other: ragd_core::Metadata =
+        [("source_path".to_owned(), ragd_core::MetadataValue::String("b/1.txt".into()))].into();
+    let existing = catalog.insert_document_with_metadata(new(1), &other).unwrap();
+    assert!(!existing.is_created());
+    assert_eq!(catalog.get_document(created.id).unwrap().metadata, tags);
+    // Too many keys: nothing is stored.
+    let many: ragd_core::Metadata = (0..=ragd_core::MAX_METADATA_KEYS)
+        .map(|i| (format!("k{i}"), ragd_core::MetadataValue::Bool(true)))
+        .collect();
+    let err = catalog.insert_document_with_metadata(new(2), &many).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert_eq!(catalog.count_documents().unwrap(), 1);
+}
+
+#[test]
 fn reused_id_or_bad_input_is_refused() {
     let (_dir, catalog) = temp_catalog();
     let first = add_document(&catalog, "a.txt", "text/plain", 1);

@@ -34,6 +34,25 @@ impl Ingestor {
         B: AsRef<[u8]>,
         E: std::fmt::Display,
     {
+        self.ingest_stream_with(filename, stream, ragd_core::Metadata::new()).await
+    }
+
+    /// [`Ingestor::ingest_stream`], a new document getting `metadata` in the transaction
+    /// that stores it (a duplicate's metadata is left as it is).
+    ///
+    /// # Errors
+    /// As [`Ingestor::ingest_stream`]; `InvalidInput` for too many metadata keys.
+    pub async fn ingest_stream_with<S, B, E>(
+        &self,
+        filename: &str,
+        stream: S,
+        metadata: ragd_core::Metadata,
+    ) -> Result<Ingested>
+    where
+        S: Stream<Item = std::result::Result<B, E>> + Unpin,
+        B: AsRef<[u8]>,
+        E: std::fmt::Display,
+    {
         if let Err(reason) = &self.inner.chunker {
             return Err(Error::Unavailable(reason.clone()));
         }
@@ -46,7 +65,7 @@ impl Ingestor {
             sha256: upload.sha256,
             bytes: upload.bytes,
         };
-        match self.db(move |c| c.insert_document(new)).await? {
+        match self.db(move |c| c.insert_document_with_metadata(new, &metadata)).await? {
             InsertOutcome::Created(document) => {
                 tracing::info!(document_id = %document.id, filename = %document.filename, bytes = document.bytes, "document queued");
                 self.enqueue(document.id);
@@ -129,11 +148,23 @@ impl Ingestor {
     /// # Errors
     /// As [`Ingestor::ingest_stream`], plus I/O errors reading `path`.
     pub async fn ingest_file(&self, path: &Path) -> Result<Ingested> {
+        self.ingest_file_with(path, ragd_core::Metadata::new()).await
+    }
+
+    /// [`Ingestor::ingest_file`] with [`Ingestor::ingest_stream_with`]'s `metadata`.
+    ///
+    /// # Errors
+    /// As [`Ingestor::ingest_stream_with`], and `Io` when the file cannot be opened.
+    pub async fn ingest_file_with(
+        &self,
+        path: &Path,
+        metadata: ragd_core::Metadata,
+    ) -> Result<Ingested> {
         let file = tokio::fs::File::open(path)
             .await
             .map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
         let name = path.file_name().map_or_else(|| "upload".into(), |n| n.to_string_lossy());
-        self.ingest_stream(&name, tokio_util::io::ReaderStream::new(file)).await
+        self.ingest_stream_with(&name, tokio_util::io::ReaderStream::new(file), metadata).await
     }
 
     /// Streams `stream` into a temporary file while hashing it, checks size and type, and
