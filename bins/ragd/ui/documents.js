@@ -88,17 +88,23 @@ const isDone = (status) => status === 'ready' || status === 'failed';
 const documentUrl = (id) => `${API}/${encodeURIComponent(id)}`;
 const aborted = (err, life) => isAbort(err) || !life.alive;
 
-/** "embedding 40 %" while embedding, the bare state otherwise. */
+/** "embedding 40 %" while embedding (and "extracting 40 %" while a PDF's pages are read),
+ * the bare state otherwise. */
 function statusText(status, progress) {
-  return status === 'embedding' ? `embedding ${progress ?? 0} %` : status;
+  if (status === 'embedding') return `embedding ${progress ?? 0} %`;
+  if (status === 'extracting' && progress) return `extracting ${progress} %`;
+  return status;
 }
 
-/** A `.badge.<status>` for a document; a failed one carries its error as tooltip. */
+/** A `.badge.<status>` for a document; a failed one carries its error as tooltip, another
+ * what its extraction left out (`warnings`), marked with a "!". */
 function statusBadge(doc) {
+  const warnings = doc.warnings ?? [];
+  const failed = doc.status === 'failed' && doc.error;
   return h('span', {
     class: `badge ${doc.status}`,
-    title: doc.status === 'failed' && doc.error ? doc.error : null,
-    text: statusText(doc.status, doc.progress),
+    title: failed ? doc.error : (warnings.length ? warnings.join('\n') : null),
+    text: statusText(doc.status, doc.progress) + (!failed && warnings.length ? ' !' : ''),
   });
 }
 

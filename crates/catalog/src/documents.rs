@@ -326,6 +326,25 @@ impl Catalog {
         Ok(())
     }
 
+    /// Replaces what the document's last extraction left out (see
+    /// [`ragd_core::Document::warnings`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown id.
+    pub fn set_warnings(&self, id: DocumentId, warnings: &[String]) -> Result<()> {
+        let json = serde_json::to_string(warnings)
+            .map_err(|err| Error::Corrupt(format!("warnings do not serialize: {err}")))?;
+        let updated = self.lock().execute(
+            "UPDATE documents SET warnings = ?1 WHERE id = ?2",
+            params![json, id_to_sql(id)],
+        )?;
+        if updated == 0 {
+            return Err(Error::not_found("document", id));
+        }
+        Ok(())
+    }
+
     /// Queues a finished (`ready` or `failed`) document again (progress 0, no error), in
     /// one statement, so two callers cannot both queue it.
     ///

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 
 /// The document columns, in the order [`DocumentRow::read`] expects.
 pub(crate) const DOCUMENT_COLUMNS: &str =
-    "id, filename, mime, sha256, bytes, status, progress, error, created_at, updated_at";
+    "id, filename, mime, sha256, bytes, status, progress, error, created_at, updated_at, warnings";
 
 /// The chunk columns of a table aliased `c`, in the order [`ChunkRow::read`] expects.
 pub(crate) const CHUNK_COLUMNS: &str = "c.id, c.document_id, c.ordinal, c.text, c.char_start, \
@@ -105,6 +105,8 @@ pub(crate) struct DocumentRow {
     error: Option<String>,
     created_at: String,
     updated_at: String,
+    /// A JSON array of sentences.
+    warnings: String,
 }
 
 impl DocumentRow {
@@ -121,6 +123,7 @@ impl DocumentRow {
             error: row.get(7)?,
             created_at: row.get(8)?,
             updated_at: row.get(9)?,
+            warnings: row.get(10)?,
         })
     }
 
@@ -137,6 +140,10 @@ impl DocumentRow {
             error: self.error,
             created_at: time_from_sql(&self.created_at)?,
             updated_at: time_from_sql(&self.updated_at)?,
+            warnings: serde_json::from_str(&self.warnings).map_err(|err| Error::CorruptValue {
+                what: format!("documents.warnings {:?}", self.warnings),
+                source: err.into(),
+            })?,
             // Filled in by the reader (`metadata::attach`), which holds the connection.
             metadata: ragd_core::Metadata::new(),
         })

@@ -213,8 +213,14 @@ CREATE UNIQUE INDEX vector_generations_one_building
     ON vector_generations (state) WHERE state = 'building';
 ";
 
+/// Version 6: what an extraction left out without failing the document, as a JSON array
+/// of sentences.
+const V6: &str = r"
+ALTER TABLE documents ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
+";
+
 /// Every migration, in order. The schema version after all of them is their count.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The newest schema version this build knows (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -56,6 +56,10 @@ pub struct Document {
     pub progress: u8,
     /// Why processing failed, when `status` is `failed`.
     pub error: Option<String>,
+    /// What the last extraction left out without failing the document (a scanned page
+    /// OCR could not read), one sentence each; empty when nothing was.
+    #[serde(default)]
+    pub warnings: Vec<String>,
     /// When the document was uploaded.
     pub created_at: DateTime<Utc>,
     /// When the document last changed.

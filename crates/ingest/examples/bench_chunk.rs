@@ -34,7 +34,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     let text = std::fs::read_to_string(text.ok_or("--text is required")?)?;
     let chunker = Chunker::from_file(config, &tokenizer)?;
     let bytes = text.len();
-    let extracted = Extracted { text, pages: Vec::new(), headings: Vec::new() };
+    let extracted =
+        Extracted { text, pages: Vec::new(), headings: Vec::new(), warnings: Vec::new() };
     let started = Instant::now();
     let pieces = chunker.chunk(DocumentKind::Text, &extracted)?;
     let seconds = started.elapsed().as_secs_f64();

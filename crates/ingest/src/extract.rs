@@ -50,6 +50,10 @@ pub struct Extracted {
     pub pages: Vec<PageSpan>,
     /// Heading positions, in order; empty for formats without headings.
     pub headings: Vec<HeadingSpan>,
+    /// What was left out without failing the document (a PDF page OCR could not read),
+    /// one sentence each.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl Extracted {
@@ -131,7 +135,7 @@ pub fn extract_with(kind: DocumentKind, bytes: &[u8], limits: &ExtractLimits) ->
             let text = normalize(&decode_text(bytes));
             let headings =
                 if kind == DocumentKind::Markdown { markdown_headings(&text) } else { Vec::new() };
-            Extracted { text, pages: Vec::new(), headings }
+            Extracted { text, pages: Vec::new(), headings, warnings: Vec::new() }
         }
     };
     if extracted.text.len() as u64 > limits.max_extracted_bytes {
@@ -251,7 +255,12 @@ impl Builder {
 
     /// The text and headings built, without pages.
     pub(crate) fn finish(self) -> Extracted {
-        Extracted { text: self.text, pages: Vec::new(), headings: self.headings }
+        Extracted {
+            text: self.text,
+            pages: Vec::new(),
+            headings: self.headings,
+            warnings: Vec::new(),
+        }
     }
 
     /// Records a heading of `level` titled `title` starting at `char_start`.
@@ -267,12 +276,12 @@ impl Builder {
 /// Extracts a PDF page by page, through PDFium when [`ExtractLimits::pdfium`] names it,
 /// else through `pdf-extract`; a parser panic becomes [`Error::Extraction`].
 fn extract_pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
-    let pages = match &limits.pdfium {
+    let (pages, warnings) = match &limits.pdfium {
         Some(library) => crate::ocr::pdf_pages(library, bytes, limits)?,
         None => {
             let outcome = catch_unwind(AssertUnwindSafe(|| pdf_pages(bytes, limits)));
             match outcome {
-                Ok(pages) => pages?,
+                Ok(pages) => (pages?, Vec::new()),
                 Err(panic) => {
                     return Err(Error::Extraction {
                         format: "pdf",
@@ -298,7 +307,7 @@ fn extract_pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
         })?;
         spans.push(PageSpan { page, char_start, char_end: builder.chars });
     }
-    Ok(Extracted { text: builder.text, pages: spans, headings: Vec::new() })
+    Ok(Extracted { text: builder.text, pages: spans, headings: Vec::new(), warnings })
 }
 
 /// [`check_pdf_streams`], [`check_pdf_structure`] and [`check_pdf_form_draws`] on a PDF

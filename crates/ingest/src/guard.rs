@@ -41,7 +41,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{Cursor, Read, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 use pdf_extract::{Dictionary, Document, Object, ObjectId};
@@ -85,6 +85,10 @@ pub struct ExtractLimits {
     /// The PDFium library PDFs are read with ([`crate::pdfium`]); without it, `pdf-extract`
     /// reads them and scanned pages stay empty.
     pub pdfium: Option<std::path::PathBuf>,
+    /// How much of the document is done, in percent, where the extractor can tell (PDF
+    /// pages through PDFium, OCR included); the pipeline shows it as the `extracting`
+    /// stage's progress.
+    pub progress: Arc<AtomicU8>,
 }
 
 impl Default for ExtractLimits {
@@ -96,6 +100,7 @@ impl Default for ExtractLimits {
             cancel: Arc::new(AtomicBool::new(false)),
             ocr: OcrSettings::default(),
             pdfium: None,
+            progress: Arc::new(AtomicU8::new(0)),
         }
     }
 }

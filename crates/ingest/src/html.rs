@@ -49,7 +49,7 @@ pub(crate) fn extract_html(bytes: &[u8], limits: &ExtractLimits) -> Result<Extra
     let trimmed: Vec<&str> = rendered.trim_end().split('\n').map(str::trim_end).collect();
     let text = normalize(&trimmed.join("\n"));
     let headings = markdown_headings(&text);
-    Ok(Extracted { text, pages: Vec::new(), headings })
+    Ok(Extracted { text, pages: Vec::new(), headings, warnings: Vec::new() })
 }
 
 /// Renders the page with its data tables as Markdown.

@@ -16,13 +16,17 @@
 //! The protocol is private to this crate, so both ends always come from the same build:
 //! the parent writes one JSON line ([`Request`]) and then the document's bytes to the
 //! child's stdin; the child answers on stdout with the line [`WORKER_MAGIC`] and one JSON
-//! [`Reply`]. Anything else (no magic line, a signal, a non-zero exit) is a crash.
+//! [`Reply`]. Anything else (no magic line, a signal, a non-zero exit) is a crash. While
+//! it works, the child reports [`ExtractLimits::progress`] on stderr as lines of
+//! [`PROGRESS_PREFIX`] and a percentage, which the parent takes out of the stderr it keeps.
 //! [`run_worker`] is the child's side; a program embedding this crate calls it from its own
 //! `main` when started as the worker.
 
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -49,6 +53,12 @@ pub(crate) fn extraction_thread() -> std::thread::Builder {
 
 /// The most bytes of a worker's stderr kept (its last ones) for the failure reason.
 const STDERR_TAIL_BYTES: usize = 64 * 1024;
+
+/// The start of a worker's stderr line that reports progress; the percentage follows.
+pub const PROGRESS_PREFIX: &str = "ragd-extract-progress ";
+
+/// How often a worker looks whether its progress changed.
+const PROGRESS_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Where the pipeline runs extraction.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -157,6 +167,7 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
         pdfium: request.pdfium.clone(),
         ..ExtractLimits::default()
     };
+    let progress = Arc::clone(&limits.progress);
     let (send, receive) = std::sync::mpsc::channel::<Vec<u8>>();
     let extracting = extraction_thread().spawn(move || {
         let bytes = receive.recv().unwrap_or_default();
@@ -175,7 +186,15 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
         input.take(request.len).read_to_end(&mut bytes)?;
         // The thread only ends early by panicking, which `join` reports below.
         let _ = send.send(bytes);
-        match extracting.join() {
+        let done = Arc::new(AtomicBool::new(false));
+        let reporter = {
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || report_progress(&progress, &done))
+        };
+        let joined = extracting.join();
+        done.store(true, Ordering::Relaxed);
+        let _ = reporter.join();
+        match joined {
             Ok(Ok(extracted)) => Reply::Extracted(extracted),
             Ok(Err(Error::Empty)) => Reply::Empty,
             Ok(Err(Error::Extraction { reason, .. })) => Reply::Failed(reason),
@@ -187,6 +206,27 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
     serde_json::to_writer(&mut output, &reply).map_err(std::io::Error::other)?;
     writeln!(output)?;
     output.flush()
+}
+
+/// The worker's side of progress: writes [`PROGRESS_PREFIX`] lines to stderr whenever
+/// `progress` changed, until `done`.
+fn report_progress(progress: &AtomicU8, done: &AtomicBool) {
+    let mut shown = 0;
+    while !done.load(Ordering::Relaxed) {
+        std::thread::sleep(PROGRESS_POLL);
+        let now = progress.load(Ordering::Relaxed);
+        if now != shown {
+            shown = now;
+            // Progress is a courtesy: a closed stderr does not stop the extraction.
+            let _ = writeln!(std::io::stderr(), "{PROGRESS_PREFIX}{now}");
+        }
+    }
+}
+
+/// A [`PROGRESS_PREFIX`] line's percentage (the line without its `\n`).
+fn progress_line(line: &[u8]) -> Option<u8> {
+    let rest = line.strip_prefix(PROGRESS_PREFIX.as_bytes())?;
+    std::str::from_utf8(rest).ok()?.trim().parse::<u8>().ok().filter(|percent| *percent <= 100)
 }
 
 /// The parent's side: extracts `bytes` of `kind` in a worker started from `command`,
@@ -250,15 +290,36 @@ pub async fn extract_in_worker(
         answer
     };
     // All of stderr is read (a worker blocked on a full pipe would hang until the deadline),
-    // and its last bytes are kept.
+    // progress lines go to `limits.progress`, and the last bytes of the rest are kept.
+    let progress = Arc::clone(&limits.progress);
     let read_err = async move {
         let mut tail = Vec::new();
+        let mut line = Vec::new();
         let mut chunk = vec![0_u8; 8192];
         while let Ok(read @ 1..) = stderr.read(&mut chunk).await {
-            tail.extend_from_slice(&chunk[..read]);
+            for &byte in &chunk[..read] {
+                if byte != b'\n' {
+                    line.push(byte);
+                    continue;
+                }
+                match progress_line(&line) {
+                    Some(percent) => progress.store(percent, Ordering::Relaxed),
+                    None => {
+                        tail.append(&mut line);
+                        tail.push(b'\n');
+                    }
+                }
+                line.clear();
+            }
+            if line.len() > STDERR_TAIL_BYTES {
+                tail.append(&mut line);
+            }
             let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
             tail.drain(..excess);
         }
+        tail.append(&mut line);
+        let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
+        tail.drain(..excess);
         tail
     };
     let work = async {
@@ -341,6 +402,15 @@ const fn signal_name(signal: i32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_lines_are_read_and_other_lines_are_not() {
+        assert_eq!(progress_line(b"ragd-extract-progress 42"), Some(42));
+        assert_eq!(progress_line(b"ragd-extract-progress 100"), Some(100));
+        assert_eq!(progress_line(b"ragd-extract-progress 101"), None);
+        assert_eq!(progress_line(b"ragd-extract-progress x"), None);
+        assert_eq!(progress_line(b"memory allocation failed"), None);
+    }
 
     #[test]
     fn every_kind_round_trips_through_its_name() {

@@ -12,12 +12,14 @@
 //! almost no text (fewer than [`SPARSE_PAGE_CHARS`] visible characters: a scan) is
 //! rendered at [`OCR_DPI`] and read the same way, each page within [`PAGE_OCR_TIMEOUT`].
 //! With [`OcrMode::Always`] every page is read, its text layer ignored (for PDFs whose text
-//! layer is garbage). A page whose reading fails is left empty and logged; the document
-//! fails only when no page has any text.
+//! layer is garbage). A page whose reading fails is left empty and named in
+//! [`Extracted::warnings`]; the document fails only when no page has any text. Progress
+//! is reported page by page ([`ExtractLimits::progress`]).
 
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -129,11 +131,14 @@ pub(crate) fn extract_image(
         text,
         pages: vec![PageSpan { page: 1, char_start: 0, char_end: chars }],
         headings: Vec::new(),
+        warnings: Vec::new(),
     })
 }
 
 /// The text of each page of a PDF read by PDFium (`library`), scanned pages read by OCR,
-/// after the structural guards of [`crate::extract::check_pdf`].
+/// after the structural guards of [`crate::extract::check_pdf`], and a warning for each
+/// page left empty because OCR failed on it. [`ExtractLimits::progress`] follows the
+/// pages.
 ///
 /// # Errors
 /// [`Error::Extraction`] when PDFium cannot be loaded or cannot read the file, the text is
@@ -142,7 +147,7 @@ pub(crate) fn pdf_pages(
     library: &Path,
     bytes: &[u8],
     limits: &ExtractLimits,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, Vec<String>)> {
     let bad = |reason: String| Error::Extraction { format: "pdf", reason };
     crate::extract::check_pdf(bytes, limits)?;
     if limits.ocr.mode != OcrMode::Never {
@@ -151,10 +156,11 @@ pub(crate) fn pdf_pages(
     let pdfium = Pdfium::load(library)?;
     let doc = pdfium.open_document(bytes, &limits.cancel)?;
     let started = Instant::now();
-    let mut pages = Vec::with_capacity(doc.page_count());
+    let count = doc.page_count();
+    let mut pages = Vec::with_capacity(count);
     let mut failures = Vec::new();
     let mut total = 0_u64;
-    for index in 0..doc.page_count() {
+    for index in 0..count {
         if limits.cancelled() {
             return Err(bad("the extraction was cancelled".to_owned()));
         }
@@ -171,7 +177,10 @@ pub(crate) fn pdf_pages(
                 Ok(scanned) if limits.ocr.mode == OcrMode::Always => text = scanned,
                 Ok(scanned) if visible_chars(&scanned) > visible_chars(&text) => text = scanned,
                 Ok(_) => {}
-                Err(reason) => failures.push(format!("page {}: {reason}", index + 1)),
+                Err(reason) if visible_chars(&text) == 0 => failures
+                    .push(format!("page {} was left empty: OCR failed ({reason})", index + 1)),
+                Err(reason) => failures
+                    .push(format!("page {} kept its text layer: OCR failed ({reason})", index + 1)),
             }
         }
         total += text.len() as u64;
@@ -179,6 +188,9 @@ pub(crate) fn pdf_pages(
             return Err(limits.too_much("pdf"));
         }
         pages.push(text);
+        // At most 100, and `count` is at least `index + 1`.
+        #[allow(clippy::cast_possible_truncation)]
+        limits.progress.store(((index + 1) * 100 / count) as u8, Ordering::Relaxed);
     }
     if !failures.is_empty() {
         if pages.iter().all(|page| visible_chars(page) == 0) {
@@ -186,7 +198,7 @@ pub(crate) fn pdf_pages(
         }
         tracing::warn!(?failures, "PDF pages left empty: OCR failed on them");
     }
-    Ok(pages)
+    Ok((pages, failures))
 }
 
 /// Characters of `text` that are not white space.

@@ -258,6 +258,21 @@ async fn a_worker_past_its_deadline_is_killed() {
 }
 
 #[tokio::test]
+async fn a_workers_progress_reaches_the_parent_and_stays_out_of_its_last_words() {
+    // Progress lines, then a crash: the parent saw the progress, and the reason is the
+    // worker's real last line, not a progress report.
+    let worker = shell_worker(&format!(
+        "cat > /dev/null; echo '{0}20' >&2; echo 'page 2 is odd' >&2; echo '{0}60' >&2; \
+         kill -ABRT $$",
+        ragd_ingest::isolate::PROGRESS_PREFIX
+    ));
+    let limits = ExtractLimits::default();
+    let result = extract_in_worker(&worker, DocumentKind::Pdf, b"%PDF".to_vec(), &limits).await;
+    assert_extraction_error(result, "signal 6 (SIGABRT): page 2 is odd");
+    assert_eq!(limits.progress.load(Ordering::Relaxed), 60);
+}
+
+#[tokio::test]
 async fn a_crashing_worker_fails_the_document_with_its_signal_and_last_words() {
     // 200 KiB of chatter first: stderr is drained whole, and only its end is kept.
     let worker = shell_worker(

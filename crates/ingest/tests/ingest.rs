@@ -334,6 +334,27 @@ fn a_scanned_pdf_page_is_read_by_ocr_and_the_text_page_kept() {
 }
 
 #[test]
+fn a_scanned_page_ocr_cannot_read_is_a_warning_and_progress_reaches_the_end() {
+    let bytes = made_elsewhere("scanned.pdf");
+    let mut limits = with_pdfium(OcrMode::Auto);
+    // A language name Tesseract has no data for: it fails on the scanned page.
+    limits.ocr.languages = "qqq".to_owned();
+    let extracted = extract_with(DocumentKind::Pdf, &bytes, &limits).unwrap();
+    assert!(page_text(&extracted, 0).starts_with("Harbour office report"), "{extracted:?}");
+    assert_eq!(page_text(&extracted, 1), "");
+    assert_eq!(extracted.warnings.len(), 1, "{extracted:?}");
+    assert!(
+        extracted.warnings[0].starts_with("page 2 was left empty: OCR failed (tesseract failed"),
+        "{:?}",
+        extracted.warnings
+    );
+    assert_eq!(limits.progress.load(std::sync::atomic::Ordering::Relaxed), 100);
+    // Read well, nothing is left out.
+    let read = extract_with(DocumentKind::Pdf, &bytes, &with_pdfium(OcrMode::Auto)).unwrap();
+    assert_eq!(read.warnings, Vec::<String>::new());
+}
+
+#[test]
 fn html_drops_scripts_and_styles() {
     let (extracted, pieces) = ingest(fixtures::HTML.as_bytes(), "guide.html", DocumentKind::Html);
     let text = &extracted.text;
@@ -580,7 +601,8 @@ fn a_chunker_on_an_embedder_counts_with_the_embedders_own_count() {
     let config = ChunkerConfig { max_tokens: 5, overlap_tokens: 1 };
     let chunker = Chunker::with_embedder(config, embedder).unwrap();
     let text = (0..40).map(|i| format!("word{i}")).collect::<Vec<_>>().join(" ");
-    let extracted = Extracted { text, pages: Vec::new(), headings: Vec::new() };
+    let extracted =
+        Extracted { text, pages: Vec::new(), headings: Vec::new(), warnings: Vec::new() };
     let pieces = check_chunks(&chunker, DocumentKind::Text, &extracted);
     assert!(pieces.len() >= 8, "40 words in chunks of at most 5: {}", pieces.len());
     for piece in &pieces {
@@ -599,7 +621,12 @@ fn a_large_text_is_chunked_in_blocks_with_progress_and_can_be_stopped() {
         })
         .collect();
     assert!(text.len() > 1_500_000, "{}", text.len());
-    let extracted = Extracted { text: text.clone(), pages: Vec::new(), headings: Vec::new() };
+    let extracted = Extracted {
+        text: text.clone(),
+        pages: Vec::new(),
+        headings: Vec::new(),
+        warnings: Vec::new(),
+    };
 
     let mut reports = Vec::new();
     let pieces = chunker
@@ -733,7 +760,8 @@ fn chunks_sized_from_token_spans_equal_chunks_sized_by_tokenizing_each_piece() {
     let from_spans = Chunker::from_file(config, &tokenizer_path()).unwrap();
     let exact = Chunker::with_embedder(config, TokenizerEmbedder::new(Spans::None)).unwrap();
     for (kind, text) in varied_texts() {
-        let extracted = Extracted { text, pages: Vec::new(), headings: Vec::new() };
+        let extracted =
+            Extracted { text, pages: Vec::new(), headings: Vec::new(), warnings: Vec::new() };
         let quick = check_chunks(&from_spans, kind, &extracted);
         let slow = check_chunks(&exact, kind, &extracted);
         assert!(quick.len() >= 20, "{kind:?}: {}", quick.len());
@@ -746,7 +774,8 @@ fn pieces_that_spans_undercount_are_split_again_to_fit() {
     let config = ChunkerConfig { max_tokens: 32, overlap_tokens: 4 };
     let chunker = Chunker::with_embedder(config, TokenizerEmbedder::new(Spans::Halved)).unwrap();
     for (kind, text) in varied_texts() {
-        let extracted = Extracted { text, pages: Vec::new(), headings: Vec::new() };
+        let extracted =
+            Extracted { text, pages: Vec::new(), headings: Vec::new(), warnings: Vec::new() };
         // `check_chunks` asserts every piece is within 32 tokens by the exact count, which
         // spans counting half would break without the second split.
         let pieces = check_chunks(&chunker, kind, &extracted);

@@ -164,10 +164,17 @@ pub(super) fn run(args: &[String]) -> Result<()> {
          profile of the serving build, for the ingest crate alone); PDFium from the asset \
          wheel (pypdfium2 5.15.2, PDFium build 8149); Poppler and Tesseract from Debian",
     );
+    // `pdftotext -v` prints its version on stderr.
+    let poppler = Command::new("pdftotext")
+        .arg("-v")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8_lossy(&out.stderr).lines().next().map(str::to_owned))
+        .unwrap_or_else(|| "pdftotext unknown".to_owned());
     let _ = writeln!(
         out,
         "- versions: {}; {}",
-        super::first_line("pdftotext", &["-v"]).replace("pdftotext version", "pdftotext"),
+        poppler.replace("pdftotext version", "pdftotext (Poppler)"),
         super::first_line("tesseract", &["--version"])
     );
     let _ = writeln!(out, "- load average before / after: {load_before} / {load_after}");

@@ -82,6 +82,9 @@ pub struct DocumentDto {
     pub progress: u8,
     /// Why processing failed.
     pub error: Option<String>,
+    /// What the last extraction left out without failing the document (a scanned page OCR
+    /// could not read), one sentence each.
+    pub warnings: Vec<String>,
     /// Upload time (RFC 3339, UTC).
     pub created_at: String,
     /// Last change (RFC 3339, UTC).
@@ -102,6 +105,7 @@ impl From<Document> for DocumentDto {
             status: d.status.into(),
             progress: d.progress,
             error: d.error,
+            warnings: d.warnings,
             created_at: crate::api::timestamp(d.created_at),
             updated_at: crate::api::timestamp(d.updated_at),
             metadata: d.metadata,

@@ -323,6 +323,21 @@ async fn a_pdf_with_a_scanned_page_is_read_through_pdfium_and_ocr() {
     assert_eq!(scanned["page"], 1, "{chunks}");
     let (_, document) = app.get(&format!("/api/v1/documents/{id}")).await;
     assert_eq!(document["mime"], "application/pdf", "{document}");
+    assert_eq!(document["warnings"], serde_json::json!([]), "{document}");
+
+    // A language Tesseract lacks: the scan cannot be read, the text page is kept, and the
+    // document says which page it left out.
+    let app = App::with(|c| c.ingest.ocr_languages = "qqq".to_owned()).await;
+    let (_, body) = app.upload(&[("scanned.pdf", &fixture("scanned.pdf"))]).await;
+    let doc = app.wait(&id_of(&body, 0)).await;
+    assert_eq!(doc["status"], "ready", "{doc}");
+    let warnings = doc["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{doc}");
+    let warning = warnings[0].as_str().unwrap();
+    assert!(
+        warning.starts_with("page 2 was left empty: OCR failed (tesseract failed"),
+        "{warning}"
+    );
 }
 
 #[tokio::test]

@@ -82,6 +82,20 @@ fn a_new_document_gets_its_metadata_in_the_same_transaction() {
 }
 
 #[test]
+fn warnings_are_kept_until_replaced() {
+    let (_dir, catalog) = temp_catalog();
+    let document = add_document(&catalog, "scan.pdf", "application/pdf", 3);
+    assert_eq!(document.warnings, Vec::<String>::new());
+    let warnings = vec!["page 2 was left empty: OCR failed (\"quoted\")".to_owned()];
+    catalog.set_warnings(document.id, &warnings).unwrap();
+    assert_eq!(catalog.get_document(document.id).unwrap().warnings, warnings);
+    catalog.set_warnings(document.id, &[]).unwrap();
+    assert_eq!(catalog.get_document(document.id).unwrap().warnings, Vec::<String>::new());
+    let err = catalog.set_warnings(DocumentId::new(), &warnings).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+}
+
+#[test]
 fn reused_id_or_bad_input_is_refused() {
     let (_dir, catalog) = temp_catalog();
     let first = add_document(&catalog, "a.txt", "text/plain", 1);

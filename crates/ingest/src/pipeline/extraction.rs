@@ -3,8 +3,10 @@
 //! a worker process, see [`crate::isolate`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
 
-use ragd_core::DocumentId;
+use ragd_core::{DocumentId, DocumentStatus};
 
 use super::Ingestor;
 use super::stages::Stop;
@@ -13,6 +15,9 @@ use crate::error::{Error, Result};
 use crate::extract::{extract_with, format_name};
 use crate::guard::ExtractLimits;
 use crate::isolate::{Isolation, extract_in_worker, extraction_thread};
+
+/// How often the extraction's progress is looked at (and recorded when it changed).
+const EXTRACT_PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// Extractions of one document interrupted by a crash before it fails instead of retrying.
 const MAX_EXTRACT_ATTEMPTS: u32 = 2;
@@ -53,14 +58,53 @@ impl Ingestor {
             pdfium: self.inner.config.pdfium.clone(),
             ..ExtractLimits::default()
         };
-        let outcome = match &self.inner.config.isolation {
-            Isolation::Thread => extract_on_thread(kind, bytes, limits).await,
-            Isolation::Process(command) => extract_in_worker(command, kind, bytes, &limits).await,
+        let progress = Arc::clone(&limits.progress);
+        let isolation = self.inner.config.isolation.clone();
+        let extraction = async move {
+            match isolation {
+                Isolation::Thread => extract_on_thread(kind, bytes, limits).await,
+                Isolation::Process(command) => {
+                    extract_in_worker(&command, kind, bytes, &limits).await
+                }
+            }
         };
+        let outcome = self.recording_progress(id, &progress, extraction).await;
         if let Err(err) = tokio::fs::remove_file(&marker).await {
             tracing::warn!(path = %marker.display(), %err, "cannot remove the extraction marker");
         }
         Ok(outcome?)
+    }
+}
+
+impl Ingestor {
+    /// Awaits `work`, recording `progress` as the `extracting` stage's progress whenever it
+    /// changed (every [`EXTRACT_PROGRESS_EVERY`] at most).
+    async fn recording_progress<T>(
+        &self,
+        id: DocumentId,
+        progress: &AtomicU8,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let mut work = std::pin::pin!(work);
+        let mut tick = tokio::time::interval(EXTRACT_PROGRESS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut shown = 0;
+        loop {
+            tokio::select! {
+                outcome = &mut work => return outcome,
+                _ = tick.tick() => {
+                    let now = progress.load(Ordering::Relaxed);
+                    if now != shown {
+                        shown = now;
+                        // A report that failed (a busy database) is not the extraction's
+                        // failure; the next one may pass.
+                        if self.set_status(id, DocumentStatus::Extracting, now).await.is_err() {
+                            tracing::debug!(document_id = %id, "extraction progress not recorded");
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

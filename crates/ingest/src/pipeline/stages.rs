@@ -109,6 +109,8 @@ impl Ingestor {
             .await
             .map_err(|source| Error::Io { path: path.clone(), source })?;
         let extracted = self.extract_guarded(id, kind, bytes).await?;
+        let warnings = extracted.warnings.clone();
+        self.db(move |c| c.set_warnings(id, &warnings)).await?;
         if extracted.text.trim().is_empty() {
             return Err(Stop::Failed(
                 "no text could be extracted (a scanned PDF without a text layer?)".to_owned(),
