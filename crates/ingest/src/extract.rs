@@ -311,19 +311,37 @@ fn extract_pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<Extracted> {
 }
 
 /// [`check_pdf_streams`], [`check_pdf_structure`] and [`check_pdf_form_draws`] on a PDF
-/// that `lopdf` can parse: the guards PDFium's reading is preceded by. A file `lopdf` cannot parse is left to PDFium
-/// (which reads many such files) inside the worker's memory and time limits.
+/// that `lopdf` can parse: the guards PDFium's reading is preceded by. A file `lopdf`
+/// cannot parse (PDFium repairs many such files) is left to PDFium only where
+/// [`ExtractLimits::unchecked_pdfs`] allows it, that is inside a worker process whose
+/// memory and time limits stop what the guards could not look at; elsewhere it fails.
 pub(crate) fn check_pdf(bytes: &[u8], limits: &ExtractLimits) -> Result<()> {
+    let unchecked = |reason: String| {
+        if limits.unchecked_pdfs {
+            Ok(())
+        } else {
+            Err(Error::Extraction {
+                format: "pdf",
+                reason: format!(
+                    "the file is damaged in a way ragd's checks cannot read past ({reason}); \
+                     PDFium reads such files only in an isolated extraction worker"
+                ),
+            })
+        }
+    };
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
-        let Ok(mut doc) = pdf_extract::Document::load_mem(bytes) else { return Ok(()) };
+        let mut doc = match pdf_extract::Document::load_mem(bytes) {
+            Ok(doc) => doc,
+            Err(err) => return unchecked(err.to_string()),
+        };
         if doc.is_encrypted() && doc.decrypt("").is_err() {
-            return Ok(());
+            return unchecked("it is encrypted".to_owned());
         }
         check_pdf_streams(&doc, limits)?;
         check_pdf_structure(&doc)?;
         check_pdf_form_draws(&doc)
     }));
-    outcome.unwrap_or(Ok(()))
+    outcome.unwrap_or_else(|panic| unchecked(panic_reason(panic.as_ref())))
 }
 
 /// The text of each page, like `pdf_extract::extract_text_from_mem_by_pages` (pages up to

@@ -30,9 +30,12 @@
 //! - PDF read by PDFium ([`crate::pdfium`]): the checks above run first wherever `lopdf`
 //!   can parse the file, and [`check_pdf_form_draws`] refuses pages whose forms multiply
 //!   (PDFium cannot be stopped inside a page; 2^40 nested draws took 6.6 GB in 30 s). A
-//!   file `lopdf` cannot parse is left to PDFium and the worker's limits; an allocation
-//!   failure inside PDFium aborts the process (a C++ exception cannot cross into Rust), so
-//!   PDFs are safe against hostile input only with process isolation, the binary's default.
+//!   file `lopdf` cannot parse is read by PDFium only inside a worker process
+//!   ([`ExtractLimits::unchecked_pdfs`]), whose limits stop it (the fuzzer found a damaged
+//!   file of multiplying forms that PDFium repairs and then expands without end); in
+//!   process such a file fails. An allocation failure inside PDFium aborts the process (a
+//!   C++ exception cannot cross into Rust): one more reason the binary's default is
+//!   process isolation.
 //!
 //! What remains is bounded by time and memory, not structure: the pipeline runs extraction
 //! in a worker process with a memory limit that it kills at the deadline, or on a thread of
@@ -89,6 +92,12 @@ pub struct ExtractLimits {
     /// pages through PDFium, OCR included); the pipeline shows it as the `extracting`
     /// stage's progress.
     pub progress: Arc<AtomicU8>,
+    /// Whether PDFium may read a PDF the structural guards cannot parse (`lopdf` fails on
+    /// it; PDFium repairs many such files). The guards cannot vouch for such a file, and
+    /// PDFium cannot be stopped inside a page, so only an extraction whose process is
+    /// killed at the deadline and limited in memory should allow it: the worker of
+    /// [`crate::isolate`] does. Off by default: such files then fail.
+    pub unchecked_pdfs: bool,
 }
 
 impl Default for ExtractLimits {
@@ -101,6 +110,7 @@ impl Default for ExtractLimits {
             ocr: OcrSettings::default(),
             pdfium: None,
             progress: Arc::new(AtomicU8::new(0)),
+            unchecked_pdfs: false,
         }
     }
 }

@@ -165,6 +165,8 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
         timeout: std::time::Duration::from_millis(request.timeout_ms),
         ocr: request.ocr.clone(),
         pdfium: request.pdfium.clone(),
+        // This process is killed at the deadline and limited in memory.
+        unchecked_pdfs: true,
         ..ExtractLimits::default()
     };
     let progress = Arc::clone(&limits.progress);

@@ -28,7 +28,7 @@ use crate::detect::DocumentKind;
 use crate::error::{Error, Result};
 use crate::extract::{Extracted, PageSpan, normalize};
 use crate::guard::ExtractLimits;
-use crate::pdfium::Pdfium;
+use crate::pdfium::{PdfDocument, Pdfium};
 
 /// The most pixels an image may have to be read (50 megapixels: an A4 page at 600 dpi is
 /// 35).
@@ -164,25 +164,7 @@ pub(crate) fn pdf_pages(
         if limits.cancelled() {
             return Err(bad("the extraction was cancelled".to_owned()));
         }
-        let mut text = doc.page_text(index)?;
-        let read = match limits.ocr.mode {
-            OcrMode::Never => false,
-            OcrMode::Always => true,
-            OcrMode::Auto => visible_chars(&text) < SPARSE_PAGE_CHARS,
-        };
-        if read {
-            let deadline = (started + limits.timeout).min(Instant::now() + PAGE_OCR_TIMEOUT);
-            let image = doc.render_gray(index, OCR_DPI, MAX_OCR_PIXELS)?;
-            match run_tesseract(&image.to_pgm(), limits, deadline) {
-                Ok(scanned) if limits.ocr.mode == OcrMode::Always => text = scanned,
-                Ok(scanned) if visible_chars(&scanned) > visible_chars(&text) => text = scanned,
-                Ok(_) => {}
-                Err(reason) if visible_chars(&text) == 0 => failures
-                    .push(format!("page {} was left empty: OCR failed ({reason})", index + 1)),
-                Err(reason) => failures
-                    .push(format!("page {} kept its text layer: OCR failed ({reason})", index + 1)),
-            }
-        }
+        let text = read_page(&doc, index, limits, started, &mut failures);
         total += text.len() as u64;
         if total > limits.max_extracted_bytes {
             return Err(limits.too_much("pdf"));
@@ -194,11 +176,61 @@ pub(crate) fn pdf_pages(
     }
     if !failures.is_empty() {
         if pages.iter().all(|page| visible_chars(page) == 0) {
-            return Err(bad(format!("no page has text, and OCR failed: {}", failures.join("; "))));
+            return Err(bad(format!("no page has text: {}", failures.join("; "))));
         }
-        tracing::warn!(?failures, "PDF pages left empty: OCR failed on them");
+        tracing::warn!(?failures, "PDF pages left out or only partly read");
     }
     Ok((pages, failures))
+}
+
+/// The text of page `index`: its text layer, or what OCR reads in it (see the module doc).
+/// A page PDFium cannot load, render or OCR cannot read gives what it has (often nothing)
+/// and a sentence in `failures`.
+fn read_page(
+    doc: &PdfDocument<'_>,
+    index: usize,
+    limits: &ExtractLimits,
+    started: Instant,
+    failures: &mut Vec<String>,
+) -> String {
+    let number = index + 1;
+    let mut text = match doc.page_text(index) {
+        Ok(text) => text,
+        Err(err) => {
+            failures.push(format!("page {number} was left empty: {}", reason_of(&err)));
+            return String::new();
+        }
+    };
+    let read = match limits.ocr.mode {
+        OcrMode::Never => false,
+        OcrMode::Always => true,
+        OcrMode::Auto => visible_chars(&text) < SPARSE_PAGE_CHARS,
+    };
+    if !read {
+        return text;
+    }
+    let deadline = (started + limits.timeout).min(Instant::now() + PAGE_OCR_TIMEOUT);
+    let scanned = doc
+        .render_gray(index, OCR_DPI, MAX_OCR_PIXELS)
+        .map_err(|err| reason_of(&err))
+        .and_then(|image| run_tesseract(&image.to_pgm(), limits, deadline));
+    match scanned {
+        Ok(scanned) if limits.ocr.mode == OcrMode::Always => text = scanned,
+        Ok(scanned) if visible_chars(&scanned) > visible_chars(&text) => text = scanned,
+        Ok(_) => {}
+        Err(reason) if visible_chars(&text) == 0 => {
+            failures.push(format!("page {number} was left empty: OCR failed ({reason})"));
+        }
+        Err(reason) => {
+            failures.push(format!("page {number} kept its text layer: OCR failed ({reason})"));
+        }
+    }
+    text
+}
+
+/// An extraction error's reason, without the format prefix.
+fn reason_of(err: &Error) -> String {
+    if let Error::Extraction { reason, .. } = err { reason.clone() } else { err.to_string() }
 }
 
 /// Characters of `text` that are not white space.

@@ -11,6 +11,8 @@
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
+mod fixtures;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,14 +31,12 @@ const SAMPLED_LINES: usize = 200;
 /// Extracts as ragd does with its assets installed: PDFs through PDFium. OCR is off (the
 /// corpus is about text layers; a blank page would cost a Tesseract run).
 fn extract(kind: DocumentKind, bytes: &[u8]) -> ragd_ingest::Result<Extracted> {
-    let assets = std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/ragd/assets"),
-        PathBuf::from,
-    );
-    let library = assets.join(ragd_core::assets::PDFIUM.path);
-    assert!(library.is_file(), "run `cargo xtask assets` to install {}", library.display());
+    let library = fixtures::pdfium_library();
     let ocr = OcrSettings { mode: OcrMode::Never, ..OcrSettings::default() };
-    extract_with(kind, bytes, &ExtractLimits { pdfium: Some(library), ocr, ..Default::default() })
+    // Real files, read as the server's worker process reads them: damaged ones included.
+    let limits =
+        ExtractLimits { pdfium: Some(library), ocr, unchecked_pdfs: true, ..Default::default() };
+    extract_with(kind, bytes, &limits)
 }
 
 /// The corpus folder: `XTASK_CORPUS_DIR`, which must hold the fetched corpus.

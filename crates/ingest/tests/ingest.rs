@@ -15,26 +15,14 @@ use ragd_ingest::{
     OcrSettings, detect, extract, extract_with,
 };
 
-/// The asset directory of `cargo xtask assets`.
-fn assets_dir() -> PathBuf {
-    std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
-        || {
-            let home = std::env::var_os("HOME").expect("HOME or RAGD_ASSETS_DIR must be set");
-            PathBuf::from(home).join(".cache/ragd/assets")
-        },
-        PathBuf::from,
-    )
-}
-
 /// The `tokenizer.json` of the bundled embedding model.
 fn tokenizer_path() -> PathBuf {
-    assets_dir().join("all-minilm-l6-v2/tokenizer.json")
+    fixtures::assets_dir().join("all-minilm-l6-v2/tokenizer.json")
 }
 
 /// Limits that read PDFs with the PDFium of the asset directory and OCR in `mode`.
 fn with_pdfium(mode: OcrMode) -> ExtractLimits {
-    let library = assets_dir().join(ragd_core::assets::PDFIUM.path);
-    assert!(library.is_file(), "run `cargo xtask assets` to install {}", library.display());
+    let library = fixtures::pdfium_library();
     let ocr = OcrSettings { mode, ..OcrSettings::default() };
     ExtractLimits { pdfium: Some(library), ocr, ..ExtractLimits::default() }
 }
