@@ -340,6 +340,50 @@ async fn a_pdf_with_a_scanned_page_is_read_through_pdfium_and_ocr() {
     );
 }
 
+/// The regression corpus of real documents (`fixtures/ingest-corpus`, fetched by `cargo
+/// xtask test` into `XTASK_CORPUS_DIR`) through the server and its extraction workers:
+/// every file reaches `ready`, damaged PDFs that PDFium repairs included.
+#[tokio::test]
+async fn every_real_document_of_the_corpus_reaches_ready() {
+    #[allow(clippy::disallowed_methods)] // The corpus is found like `cargo xtask test` sets it.
+    let dir = PathBuf::from(
+        std::env::var_os("XTASK_CORPUS_DIR").expect("XTASK_CORPUS_DIR: run `cargo xtask test`"),
+    );
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.file_name().is_some_and(|name| name != "MANIFEST.json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 70, "the corpus has {} files", files.len());
+    let app = App::new().await;
+    let mut uploaded = Vec::new();
+    for batch in files.chunks(8) {
+        let contents: Vec<(String, Vec<u8>)> = batch
+            .iter()
+            .map(|path| {
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read(path).unwrap())
+            })
+            .collect();
+        let parts: Vec<(&str, &[u8])> =
+            contents.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())).collect();
+        let (status, body) = app.upload(&parts).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        for (index, (name, _)) in contents.iter().enumerate() {
+            uploaded.push((name.clone(), id_of(&body, index)));
+        }
+    }
+    let mut failed = Vec::new();
+    for (name, id) in &uploaded {
+        let doc = app.wait(id).await;
+        if doc["status"] != "ready" {
+            failed.push(format!("{name}: {}", doc["error"]));
+        }
+    }
+    assert!(failed.is_empty(), "real documents that did not reach ready: {failed:#?}");
+}
+
 #[tokio::test]
 async fn a_second_upload_of_the_same_bytes_returns_the_existing_id() {
     let app = App::new().await;
