@@ -657,22 +657,16 @@ fn form_draws(
     if depth > MAX_PDF_NESTING {
         return cap;
     }
-    let Some(xobjects) = resources.get(b"XObject").ok().and_then(|obj| deref_dict(doc, obj)) else {
-        return 0;
-    };
     let mut total = 0_u64;
     for (name, times) in form_invocations(content) {
-        let Ok(target) = xobjects.get(&name) else { continue };
-        let Ok((id, object)) = doc.dereference(target) else { continue };
-        let Ok(stream) = object.as_stream() else { continue };
-        let own = stream.dict.get(b"Resources").ok().and_then(|obj| deref_dict(doc, obj));
-        let form_resources = own.unwrap_or(resources);
+        let Some((id, stream, form_resources)) = invoked_form(doc, resources, &name) else {
+            continue;
+        };
         let key = id.map(|id| (id, std::ptr::from_ref(form_resources) as usize));
         let inner = match key.and_then(|key| memo.get(&key)) {
             Some(&known) => known,
             None => {
-                let body = stream.decompressed_content().unwrap_or_else(|_| stream.content.clone());
-                let inner = form_draws(doc, &body, form_resources, memo, depth + 1);
+                let inner = form_draws(doc, &form_content(stream), form_resources, memo, depth + 1);
                 if let Some(key) = key {
                     memo.insert(key, inner);
                 }
@@ -741,13 +735,9 @@ fn check_forms(
         let resources = frame.resources;
         let chain = frame.chain.clone();
         stack.push(frame);
-        let Some(xobjects) = resources.get(b"XObject").ok().and_then(|obj| deref_dict(doc, obj))
-        else {
+        let Some((id, stream, form_resources)) = invoked_form(doc, resources, &name) else {
             continue;
         };
-        let Ok(target) = xobjects.get(&name) else { continue };
-        let Ok((id, object)) = doc.dereference(target) else { continue };
-        let Ok(stream) = object.as_stream() else { continue };
         if let Some(id) = id
             && chain.contains(&id)
         {
@@ -756,8 +746,6 @@ fn check_forms(
         if chain.len() + 1 >= MAX_PDF_NESTING {
             return Err(format!("form XObjects are nested deeper than {MAX_PDF_NESTING}"));
         }
-        let own = stream.dict.get(b"Resources").ok().and_then(|obj| deref_dict(doc, obj));
-        let form_resources = own.unwrap_or(resources);
         // A form drawn with the same resources behaves the same wherever it is invoked
         // from, so each (form, resources) pair is walked once: shared forms cost no
         // exponential walk.
@@ -766,12 +754,33 @@ fn check_forms(
         {
             continue;
         }
-        let body = stream.decompressed_content().unwrap_or_else(|_| stream.content.clone());
         let mut chain = chain;
         chain.extend(id);
-        stack.push(Frame { invoked: invoked_forms(&body), resources: form_resources, chain });
+        let invoked = invoked_forms(&form_content(stream));
+        stack.push(Frame { invoked, resources: form_resources, chain });
     }
     Ok(())
+}
+
+/// The XObject a content stream drawn with `resources` invokes as `name`, when it is a
+/// stream (a form; images are streams too and invoke nothing): its id when it is an
+/// indirect object, the stream, and the resources its content is drawn with (its own,
+/// else its caller's, as `pdf-extract` and PDFium look them up).
+fn invoked_form<'d>(
+    doc: &'d Document,
+    resources: &'d Dictionary,
+    name: &[u8],
+) -> Option<(Option<ObjectId>, &'d pdf_extract::Stream, &'d Dictionary)> {
+    let xobjects = resources.get(b"XObject").ok().and_then(|obj| deref_dict(doc, obj))?;
+    let (id, object) = doc.dereference(xobjects.get(name).ok()?).ok()?;
+    let stream = object.as_stream().ok()?;
+    let own = stream.dict.get(b"Resources").ok().and_then(|obj| deref_dict(doc, obj));
+    Some((id, stream, own.unwrap_or(resources)))
+}
+
+/// A form's content stream, decoded (as stored when it cannot be decoded).
+fn form_content(stream: &pdf_extract::Stream) -> Vec<u8> {
+    stream.decompressed_content().unwrap_or_else(|_| stream.content.clone())
 }
 
 /// The XObject names a content stream invokes with `Do`.
