@@ -26,7 +26,7 @@ use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -188,13 +188,12 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
         input.take(request.len).read_to_end(&mut bytes)?;
         // The thread only ends early by panicking, which `join` reports below.
         let _ = send.send(bytes);
-        let done = Arc::new(AtomicBool::new(false));
-        let reporter = {
-            let done = Arc::clone(&done);
-            std::thread::spawn(move || report_progress(&progress, &done))
-        };
+        // Dropping `finished` wakes the reporter at once: the answer does not wait for its
+        // next look at the progress.
+        let (finished, done) = std::sync::mpsc::channel::<()>();
+        let reporter = std::thread::spawn(move || report_progress(&progress, &done));
         let joined = extracting.join();
-        done.store(true, Ordering::Relaxed);
+        drop(finished);
         let _ = reporter.join();
         match joined {
             Ok(Ok(extracted)) => Reply::Extracted(extracted),
@@ -211,11 +210,10 @@ fn answer(request: &Request, input: impl Read, mut output: impl Write) -> std::i
 }
 
 /// The worker's side of progress: writes [`PROGRESS_PREFIX`] lines to stderr whenever
-/// `progress` changed, until `done`.
-fn report_progress(progress: &AtomicU8, done: &AtomicBool) {
+/// `progress` changed, until `done`'s sender is dropped.
+fn report_progress(progress: &AtomicU8, done: &std::sync::mpsc::Receiver<()>) {
     let mut shown = 0;
-    while !done.load(Ordering::Relaxed) {
-        std::thread::sleep(PROGRESS_POLL);
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(PROGRESS_POLL) {
         let now = progress.load(Ordering::Relaxed);
         if now != shown {
             shown = now;
