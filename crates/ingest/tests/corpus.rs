@@ -7,20 +7,19 @@
 //! lines `pdftotext` (Poppler) finds, sampled: a real engine reads these files, so ragd must.
 //! PDFs are read as the server reads them with its assets: through PDFium.
 
-// Tests locate the corpus through the environment, like `cargo xtask test` sets it.
-#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
 mod fixtures;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use ragd_core::extraction_check::{comparable, line_coverage, sampled_lines, word_coverage};
 use ragd_ingest::{
     DocumentKind, ExtractLimits, Extracted, OcrMode, OcrSettings, detect, extract_with,
 };
+use ragd_test_utils::{corpus_dir, corpus_documents};
 
 /// The share of sampled `pdftotext` lines every PDF's text must contain.
 const MIN_PDF_LINES: f64 = 0.95;
@@ -37,16 +36,6 @@ fn extract(kind: DocumentKind, bytes: &[u8]) -> ragd_ingest::Result<Extracted> {
     let limits =
         ExtractLimits { pdfium: Some(library), ocr, unchecked_pdfs: true, ..Default::default() };
     extract_with(kind, bytes, &limits)
-}
-
-/// The corpus folder: `XTASK_CORPUS_DIR`, which must hold the fetched corpus.
-fn corpus_dir() -> PathBuf {
-    let dir = std::env::var_os("XTASK_CORPUS_DIR").map(PathBuf::from).expect(
-        "XTASK_CORPUS_DIR names the corpus folder: run `cargo xtask test`, or \
-         `python3 fixtures/ingest-corpus/fetch.py --out DIR` and set it",
-    );
-    assert!(dir.join("MANIFEST.json").is_file(), "{} holds no fetched corpus", dir.display());
-    dir
 }
 
 /// The share of `pdftotext`'s sampled lines found in `text`, and the first few missed.
@@ -70,13 +59,7 @@ fn pdf_coverage(path: &Path, text: &str) -> (f64, usize, Vec<String>) {
 
 #[test]
 fn every_real_document_extracts_and_pdfs_keep_what_pdftotext_reads() {
-    let dir = corpus_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.file_name().is_some_and(|name| name != "MANIFEST.json"))
-        .collect();
-    files.sort();
+    let files = corpus_documents();
     assert!(files.len() >= 60, "the corpus has {} files", files.len());
     let mut failures = String::new();
     let mut pdfs = 0;

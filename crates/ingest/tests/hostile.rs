@@ -4,8 +4,6 @@
 //! bounded time. Worker processes are tested with shell scripts standing in for a parser
 //! that hangs or crashes (the real worker, `ragd extract-worker`, is tested by the server).
 
-// Tests locate PDFium through `RAGD_ASSETS_DIR`, like `cargo xtask assets`.
-#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
 mod fixtures;

@@ -1,8 +1,6 @@
 //! End-to-end tests of detection, extraction and chunking on generated documents and the
 //! real embedding tokenizer.
 
-// Tests locate the tokenizer asset through `RAGD_ASSETS_DIR`, like `cargo xtask assets`.
-#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
 mod fixtures;
@@ -17,7 +15,7 @@ use ragd_ingest::{
 
 /// The `tokenizer.json` of the bundled embedding model.
 fn tokenizer_path() -> PathBuf {
-    fixtures::assets_dir().join("all-minilm-l6-v2/tokenizer.json")
+    ragd_test_utils::assets_dir().join("all-minilm-l6-v2/tokenizer.json")
 }
 
 /// Limits that read PDFs with the PDFium of the asset directory and OCR in `mode`.

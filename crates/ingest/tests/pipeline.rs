@@ -2,8 +2,6 @@
 //! the deterministic fakes for the embedder and vector store (the real ONNX embedder and
 //! LanceDB store are tested with the pipeline once wired, in `bins/ragd`).
 
-// Tests locate the tokenizer asset through `RAGD_ASSETS_DIR`, like `cargo xtask assets`.
-#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used)] // Test helpers fail loudly; that is their job.
 
 use std::path::{Path, PathBuf};
@@ -16,13 +14,6 @@ use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, IngestParts, Ingestor};
 use ragd_test_utils::{FakeEmbedder, InMemoryStore};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn assets_dir() -> PathBuf {
-    std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/ragd/assets"),
-        PathBuf::from,
-    )
-}
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new("../../").join("fixtures/docs").join(name)).unwrap()
@@ -55,7 +46,7 @@ impl Harness {
         tweak(&mut config);
         let chunker = Chunker::from_file(
             config.chunker,
-            &assets_dir().join("all-minilm-l6-v2/tokenizer.json"),
+            &ragd_test_utils::assets_dir().join("all-minilm-l6-v2/tokenizer.json"),
         )
         .map_err(|e| e.to_string());
         let store = Arc::new(InMemoryStore::new());

@@ -11,13 +11,17 @@
 //!   and recording every prompt it receives.
 //! - [`FakeHub`]: the Hugging Face hub's file API on loopback (gated repos, LFS redirects
 //!   to another origin, range requests), for download tests without the internet.
+//! - [`assets_dir`], [`corpus_dir`], [`corpus_documents`]: where tests find what `cargo
+//!   xtask` prepared.
 
 mod embedder;
 mod hub;
 mod llm;
+mod paths;
 mod store;
 
 pub use embedder::FakeEmbedder;
 pub use hub::FakeHub;
 pub use llm::{Script, ScriptedLlm};
+pub use paths::{assets_dir, corpus_dir, corpus_documents};
 pub use store::InMemoryStore;

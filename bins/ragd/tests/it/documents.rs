@@ -16,14 +16,7 @@ use crate::test_config;
 
 const BOUNDARY: &str = "ragd-test-boundary-5f1c";
 
-pub(crate) fn assets_dir() -> PathBuf {
-    #[allow(clippy::disallowed_methods)] // Tests find the assets like `cargo xtask` does.
-    let dir = std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
-        || PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/ragd/assets"),
-        PathBuf::from,
-    );
-    dir
-}
+pub(crate) use ragd_test_utils::assets_dir;
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new("../../").join("fixtures/docs").join(name)).unwrap()
@@ -345,16 +338,7 @@ async fn a_pdf_with_a_scanned_page_is_read_through_pdfium_and_ocr() {
 /// every file reaches `ready`, damaged PDFs that PDFium repairs included.
 #[tokio::test]
 async fn every_real_document_of_the_corpus_reaches_ready() {
-    #[allow(clippy::disallowed_methods)] // The corpus is found like `cargo xtask test` sets it.
-    let dir = PathBuf::from(
-        std::env::var_os("XTASK_CORPUS_DIR").expect("XTASK_CORPUS_DIR: run `cargo xtask test`"),
-    );
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.file_name().is_some_and(|name| name != "MANIFEST.json"))
-        .collect();
-    files.sort();
+    let files = ragd_test_utils::corpus_documents();
     assert!(files.len() >= 70, "the corpus has {} files", files.len());
     let app = App::new().await;
     let mut uploaded = Vec::new();

@@ -4,7 +4,6 @@
 //! server); tests that need other settings load their own, among them the tests of
 //! concurrent generation.
 
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -15,16 +14,7 @@ use ragd_core::{
 };
 use ragd_llm_backends::{LocalLlm, LocalLlmConfig};
 
-/// The asset directory: `RAGD_ASSETS_DIR`, else `$HOME/.cache/ragd/assets`.
-pub(crate) fn assets_dir() -> PathBuf {
-    std::env::var_os("RAGD_ASSETS_DIR").map_or_else(
-        || {
-            let home = std::env::var_os("HOME").expect("HOME or RAGD_ASSETS_DIR must be set");
-            Path::new(&home).join(".cache/ragd/assets")
-        },
-        PathBuf::from,
-    )
-}
+pub(crate) use ragd_test_utils::assets_dir;
 
 /// The bundled chat model's configuration.
 fn config() -> LocalLlmConfig {
