@@ -2,8 +2,9 @@
 //! replaces, on a corpus of real documents.
 //!
 //! - Corpus: manuals and books from Debian packages (PDF, HTML, text, of mixed lengths),
-//!   fetched and checked by `fixtures/ingest-corpus/fetch.py` into the benchmark's work
-//!   directory (not committed; the script pins the files).
+//!   fetched and checked by `fixtures/ingest-corpus/fetch.py` into `target/ragd-corpus`,
+//!   the folder `cargo xtask test` and `bench extract` read too (not committed; the script
+//!   pins the files).
 //! - `ragd`: `ragd ingest FILES... --data-dir FRESH` of the serving build: extraction (in
 //!   worker processes, the binary's default), token-aware chunking (256 tokens, 32
 //!   overlap), all-MiniLM-L6-v2 on ONNX Runtime with `embedding.precision = "auto"` (its
@@ -104,7 +105,7 @@ impl Contender {
 pub(super) fn run(args: &[String]) -> Result<()> {
     let options = parse(args)?;
     let setup = Setup::new("ingest")?;
-    let corpus = fetch_corpus(&setup)?;
+    let corpus = crate::fetch_corpus()?;
     let files = corpus_files(&corpus)?;
     let st_model = super::embed::st_model(&setup)?;
 
@@ -180,18 +181,6 @@ pub(super) fn run(args: &[String]) -> Result<()> {
          (about 250 tokens of English), so both embed about the same text."
     );
     super::append(&out)
-}
-
-/// Fetches (or checks) the corpus; returns the folder of documents.
-fn fetch_corpus(setup: &Setup) -> Result<PathBuf> {
-    let out = setup.work.join("corpus");
-    let mut fetch = Command::new("python3");
-    fetch
-        .arg(crate::workspace_root().join("fixtures/ingest-corpus/fetch.py"))
-        .arg("--out")
-        .arg(&out);
-    crate::run(fetch)?;
-    Ok(out)
 }
 
 /// The documents of the corpus folder: every file but the script's `MANIFEST.json`.
