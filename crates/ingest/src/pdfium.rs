@@ -14,8 +14,8 @@
 //! initialised once and never unloaded. Extraction normally runs in a worker process with
 //! memory and time limits ([`crate::isolate`]), which is what bounds a hostile file here.
 //!
-//! This is the one file of the workspace where `unsafe` is allowed (xtask's tidy test holds
-//! that), each block with the reason it is sound.
+//! This is one of the two files of the workspace where `unsafe` is allowed (xtask's tidy
+//! test holds that), each block with the reason it is sound.
 
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -100,6 +100,40 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A Hugging Face model folder cannot be imported: what is wrong with it (no
+    /// `config.json`, a missing shard, a damaged tensor).
+    #[error("cannot import the model folder {}: {reason}", dir.display())]
+    InvalidModel {
+        /// The model folder.
+        dir: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A Hugging Face model uses something the importer does not convert (an architecture,
+    /// a tokenizer, a weight format).
+    #[error("cannot import the model folder {}: {reason}", dir.display())]
+    UnsupportedModel {
+        /// The model folder.
+        dir: PathBuf,
+        /// What is not supported.
+        reason: String,
+    },
+    /// The imported model could not be written.
+    #[error("could not write the imported model {}: {source}", path.display())]
+    WriteModel {
+        /// The file being written.
+        path: PathBuf,
+        /// What the file system reported.
+        source: std::io::Error,
+    },
+    /// llama.cpp's quantizer failed.
+    #[error("llama.cpp could not quantize {} to {quantization}", path.display())]
+    Quantize {
+        /// The model being quantized.
+        path: PathBuf,
+        /// The quantization asked for.
+        quantization: &'static str,
+    },
     /// The generation thread has stopped, so no request can be answered.
     #[error("the LLM worker thread has stopped")]
     WorkerStopped,
@@ -128,9 +162,13 @@ impl Error {
             | Self::WorkerStopped => ErrorKind::Unavailable,
             #[cfg(feature = "llama")]
             Self::CreateContext { .. } => ErrorKind::Unavailable,
-            Self::NotGguf { .. } | Self::InvalidConfig(_) | Self::InvalidRequest(_) => {
-                ErrorKind::InvalidInput
-            }
+            Self::NotGguf { .. }
+            | Self::InvalidConfig(_)
+            | Self::InvalidRequest(_)
+            | Self::InvalidModel { .. } => ErrorKind::InvalidInput,
+            Self::UnsupportedModel { .. } => ErrorKind::Unsupported,
+            Self::WriteModel { .. } => ErrorKind::Unavailable,
+            Self::Quantize { .. } => ErrorKind::Internal,
             #[cfg(feature = "llama")]
             Self::LoadModel { .. } | Self::Template(_) => ErrorKind::InvalidInput,
             Self::ContextTooLong { .. } => ErrorKind::ContextTooLong,
@@ -147,7 +185,9 @@ impl From<Error> for ragd_core::Error {
         let converted = Self::new(err.kind(), err.to_string());
         match err {
             Error::Core(err) => err,
-            Error::ReadModel { source, .. } | Error::Spawn(source) => converted.with_source(source),
+            Error::ReadModel { source, .. }
+            | Error::Spawn(source)
+            | Error::WriteModel { source, .. } => converted.with_source(source),
             Error::Setup { source, .. } => converted.with_source(source),
             #[cfg(feature = "llama")]
             Error::LoadModel { source, .. } => converted.with_source(source),
@@ -164,6 +204,9 @@ impl From<Error> for ragd_core::Error {
             | Error::NotGguf { .. }
             | Error::InvalidConfig(_)
             | Error::InvalidRequest(_)
+            | Error::InvalidModel { .. }
+            | Error::UnsupportedModel { .. }
+            | Error::Quantize { .. }
             | Error::ContextTooLong { .. }
             | Error::Overloaded { .. }
             | Error::WorkerStopped => converted,

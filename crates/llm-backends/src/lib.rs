@@ -22,6 +22,7 @@
 //! API only as error sources.
 
 pub mod error;
+pub mod import;
 #[cfg(feature = "llama")]
 mod local;
 pub mod manager;

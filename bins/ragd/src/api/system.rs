@@ -157,7 +157,7 @@ pub async fn info(State(state): State<AppState>) -> ApiJson<Info> {
             } else {
                 config.assets_dir.join(asset.path)
             };
-            AssetStatus { name: asset.name, purpose: asset.purpose, present: path.is_file(), path }
+            AssetStatus { name: asset.name, purpose: asset.purpose, present: path.exists(), path }
         })
         .collect();
     ApiJson(Info {

@@ -93,8 +93,9 @@ async fn info_reports_version_config_and_assets_without_secrets() {
 
 fn ragd_core_asset_count() -> usize {
     // The binary crate re-exports nothing of ragd-core's asset list on purpose; the count
-    // is part of the API contract: ONNX Runtime, PDFium, four model files, the chat model.
-    7
+    // is part of the API contract: ONNX Runtime, PDFium, four model files, the chat model
+    // and its Hugging Face folder.
+    8
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod hub;
+mod import;
 mod llama_server;
 mod local;
 mod manager;
