@@ -524,6 +524,10 @@ impl RagdMcp {
                 "no chat model is loaded yet: the model is downloading ({percent} %); try `ask` \
                  again later, or use `search` meanwhile"
             ),
+            LoadState::Converting { percent } | LoadState::Quantizing { percent } => format!(
+                "no chat model is loaded yet: the model is being imported ({percent} %); try \
+                 `ask` again later, or use `search` meanwhile"
+            ),
             LoadState::Loading => "no chat model is loaded yet: the model is loading; try `ask` \
                                    again shortly, or use `search` meanwhile"
                 .to_owned(),

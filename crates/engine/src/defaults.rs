@@ -296,7 +296,7 @@ pub(crate) fn model_manager(config: &EngineConfig) -> ModelManager {
     ModelManager::new(ManagerConfig {
         allowed_dirs,
         registry: RegistryConfig {
-            models_dir: Some(models_dir),
+            models_dir: Some(models_dir.clone()),
             hf_cache_dir: config.models.hf_cache_dir.clone(),
             bundled: vec![config.bundled_chat_model()],
         },
@@ -305,6 +305,7 @@ pub(crate) fn model_manager(config: &EngineConfig) -> ModelManager {
         default_ollama_url: config.models.ollama_url.clone(),
         hub: hub_config(config),
         parallel: config.models.parallel,
+        import_dir: Some(models_dir.join("imported")),
     })
 }
 

@@ -20,6 +20,7 @@
 //! An embedder or store that cannot be had does not stop the engine: uploads and semantic
 //! search then answer `Unavailable` with the reason, and [`Engine::health`] says why.
 
+use ragd_llm_backends::import::Quantization;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -539,7 +540,11 @@ impl Engine {
                 LoadState::NotLoaded => {
                     return Err(ragd_core::Error::unavailable("no chat model is loaded"));
                 }
-                LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading => {}
+                LoadState::Loading
+                | LoadState::Downloading { .. }
+                | LoadState::Converting { .. }
+                | LoadState::Quantizing { .. }
+                | LoadState::Unloading => {}
             }
             if Instant::now() >= deadline {
                 return Err(ragd_core::Error::new(
@@ -635,6 +640,7 @@ fn autoload(config: &EngineConfig, models: &ModelManager) {
         api_key: None,
         context_length: config.models.context_length,
         gpu_layers: 0,
+        quantization: Quantization::None,
         settings: None,
     };
     if let Err(err) = models.load(request) {

@@ -151,6 +151,15 @@ pub struct HubClient {
     download_http: reqwest::Client,
 }
 
+/// The files of a hub repo at one commit ([`HubClient::list_files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoListing {
+    /// The commit the revision named.
+    pub commit: String,
+    /// Every file's path in the repo.
+    pub files: Vec<String>,
+}
+
 impl HubClient {
     /// A client for `config`'s endpoint and cache.
     ///
@@ -276,6 +285,63 @@ impl HubClient {
             });
         }
         Ok(paths)
+    }
+
+    /// The files of `repo` at `revision` and the commit the revision names, from the hub's
+    /// model API (`GET {endpoint}/api/models/{repo}/revision/{revision}`, its `sha` and
+    /// `siblings`).
+    ///
+    /// # Errors
+    /// `Offline` in offline mode; `Unauthorized`, `NotFound` and `Status` for hub answers
+    /// (naming the repo's `config.json`); `Connect`/`Timeout` for the network;
+    /// `InvalidHeader` for an answer that is not the hub's JSON.
+    pub async fn list_files(&self, repo: &str, revision: &str) -> Result<RepoListing> {
+        let reference = HubFile::at_revision(repo, "config.json", revision)?;
+        if self.config.offline {
+            return Err(Error::Offline {
+                file: reference,
+                cache_dir: self.cache.dir().to_path_buf(),
+            });
+        }
+        let mut url = self.endpoint.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty();
+            segments.extend(["api", "models"]);
+            segments.extend(repo.split('/'));
+            segments.push("revision");
+            segments.push(revision);
+        }
+        let response = self
+            .authorized(self.metadata_http.get(url.clone()), &url)
+            .send()
+            .await
+            .map_err(|err| Error::transport(&url, err))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(self.status_error(&reference, &url, status, response.headers()));
+        }
+        #[derive(serde::Deserialize)]
+        struct Sibling {
+            rfilename: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Listing {
+            sha: String,
+            #[serde(default)]
+            siblings: Vec<Sibling>,
+        }
+        let invalid =
+            |value: String| Error::InvalidHeader { url: url.to_string(), header: "body", value };
+        let body = response.bytes().await.map_err(|err| Error::transport(&url, err))?;
+        let listing: Listing = serde_json::from_slice(&body)
+            .map_err(|err| invalid(format!("not the hub's model JSON: {err}")))?;
+        if !crate::file::is_commit_hash(&listing.sha) {
+            return Err(invalid(format!("sha {:?} is not a commit hash", listing.sha)));
+        }
+        Ok(RepoListing {
+            commit: listing.sha,
+            files: listing.siblings.into_iter().map(|s| s.rfilename).collect(),
+        })
     }
 
     /// `{endpoint}/{repo}/resolve/{revision}/{path}`, each segment percent-encoded (a

@@ -37,6 +37,6 @@ pub mod error;
 mod file;
 
 pub use cache::{HubCache, repo_folder_name};
-pub use client::{DEFAULT_ENDPOINT, HubClient, HubConfig, Progress, ProgressFn};
+pub use client::{DEFAULT_ENDPOINT, HubClient, HubConfig, Progress, ProgressFn, RepoListing};
 pub use error::{Error, Result};
 pub use file::{DEFAULT_REVISION, HubFile};

@@ -7,6 +7,12 @@
 //! `loaded` or `failed` with the reason. A load while another load or an unload is running
 //! is a `Conflict`.
 //!
+//! A Hugging Face model folder (safetensors, from the models folder, the hub cache or a
+//! path) is imported into GGUF first ([`crate::import`]), reporting `converting` and
+//! `quantizing` with percentages; the file is kept in [`ManagerConfig::import_dir`], named
+//! by the folder (repo and revision for the hub cache) and the quantization, so a second
+//! load reuses it.
+//!
 //! A local hub file that is not in the Hugging Face cache is downloaded first (with
 //! [`ragd_hub`], into the cache `huggingface-cli` writes), reporting `downloading` with the
 //! percentage; with [`ManagerConfig::hub`] in offline mode, or without it, the load fails
@@ -20,9 +26,10 @@ use chrono::{DateTime, Utc};
 use ragd_core::{Error, ErrorKind, GenerationSettings, LlmBackend, SettingsPatch};
 use ragd_hub::{HubClient, HubConfig, HubFile, Progress};
 
+use crate::import::{ImportOptions, ImportStage, Quantization};
 #[cfg(feature = "llama")]
 use crate::local::{LocalLlm, LocalLlmConfig};
-use crate::registry::{ModelEntry, ModelFormat, ModelRegistry, RegistryConfig};
+use crate::registry::{ModelEntry, ModelFormat, ModelRegistry, ModelSource, RegistryConfig};
 use crate::remote::HttpSettings;
 use crate::remote::ollama::{OllamaBackend, OllamaConfig};
 use crate::remote::openai::{OpenAiBackend, OpenAiConfig};
@@ -62,6 +69,9 @@ pub struct LoadRequest {
     pub context_length: Option<u32>,
     /// Local: layers to offload to the GPU (0: CPU only).
     pub gpu_layers: u32,
+    /// Local Hugging Face folders: the quantization of the import (GGUF files load as they
+    /// are and refuse anything but `None`).
+    pub quantization: Quantization,
     /// Generation settings to put in force with this model. They take effect only when
     /// the load is accepted (a refused load changes nothing), and may be partial.
     pub settings: Option<SettingsPatch>,
@@ -69,7 +79,9 @@ pub struct LoadRequest {
 
 impl LoadRequest {
     /// The GPU layers a device name asks for: `cpu` (or none) runs on the CPU, `cuda`
-    /// offloads every layer.
+    /// offloads every layer, `auto` offloads every layer when this build has llama.cpp's
+    /// CUDA backend (which keeps the layers on the CPU when the machine has no GPU) and
+    /// none otherwise.
     ///
     /// # Errors
     /// `InvalidInput` for another name.
@@ -77,8 +89,9 @@ impl LoadRequest {
         match device {
             None | Some("cpu") => Ok(0),
             Some("cuda") => Ok(u32::MAX),
+            Some("auto") => Ok(if cfg!(feature = "cuda") { u32::MAX } else { 0 }),
             Some(other) => {
-                Err(Error::invalid_input(format!("device {other:?} is not cpu or cuda")))
+                Err(Error::invalid_input(format!("device {other:?} is not cpu, cuda or auto")))
             }
         }
     }
@@ -94,6 +107,7 @@ impl std::fmt::Debug for LoadRequest {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("context_length", &self.context_length)
             .field("gpu_layers", &self.gpu_layers)
+            .field("quantization", &self.quantization)
             .field("settings", &self.settings)
             .finish()
     }
@@ -113,6 +127,16 @@ pub enum LoadState {
         downloaded_bytes: u64,
         /// Bytes in all (0 when the hub did not say).
         total_bytes: u64,
+    },
+    /// A Hugging Face folder is being converted to GGUF.
+    Converting {
+        /// Progress, 0 to 100.
+        percent: u8,
+    },
+    /// The converted model is being quantized by llama.cpp.
+    Quantizing {
+        /// Progress, 0 to 100 (estimated from the output's growth).
+        percent: u8,
     },
     /// The model is being loaded.
     Loading,
@@ -146,6 +170,10 @@ pub struct ModelInfo {
     pub path: Option<PathBuf>,
     /// The model file's size (local models), a lower bound of the memory it takes.
     pub size_bytes: Option<u64>,
+    /// The quantization of an imported Hugging Face folder.
+    pub quantization: Option<Quantization>,
+    /// The Hugging Face folder an imported model came from.
+    pub imported_from: Option<PathBuf>,
 }
 
 /// A snapshot of the manager's state.
@@ -183,6 +211,9 @@ pub struct ManagerConfig {
     /// How many requests a local model generates for at once (`LocalLlmConfig::parallel`,
     /// default 4).
     pub parallel: usize,
+    /// Where Hugging Face folders are imported to (one GGUF file per folder, revision and
+    /// quantization). `None`: folders are not imported and their loads fail saying so.
+    pub import_dir: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -321,6 +352,8 @@ impl ModelManager {
                 parallel: None,
                 path: None,
                 size_bytes: None,
+                quantization: None,
+                imported_from: None,
             };
             *status =
                 ModelStatus { state: LoadState::Loading, model: Some(model), since: Utc::now() };
@@ -369,6 +402,8 @@ impl ModelManager {
             parallel: None,
             path: None,
             size_bytes: None,
+            quantization: None,
+            imported_from: None,
         };
         tracing::info!(model = backend.model_id(), backend = backend.name(), "model installed");
         write(&self.inner.backend, Some(backend));
@@ -382,7 +417,11 @@ impl ModelManager {
         let status = self.inner.status.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         if matches!(
             status.state,
-            LoadState::Loading | LoadState::Downloading { .. } | LoadState::Unloading
+            LoadState::Loading
+                | LoadState::Downloading { .. }
+                | LoadState::Converting { .. }
+                | LoadState::Quantizing { .. }
+                | LoadState::Unloading
         ) {
             return Err(Error::new(
                 ErrorKind::Conflict,
@@ -398,7 +437,13 @@ impl ModelManager {
     /// `Conflict` while a load is running.
     pub fn unload(&self) -> Result<ModelStatus, Error> {
         let status = self.status();
-        if matches!(status.state, LoadState::Loading | LoadState::Downloading { .. }) {
+        if matches!(
+            status.state,
+            LoadState::Loading
+                | LoadState::Downloading { .. }
+                | LoadState::Converting { .. }
+                | LoadState::Quantizing { .. }
+        ) {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 "a model is loading; unload it once it has loaded",
@@ -422,6 +467,8 @@ impl ModelManager {
             parallel: None,
             path: None,
             size_bytes: None,
+            quantization: None,
+            imported_from: None,
         };
         let backend: Arc<dyn LlmBackend> = match request.backend {
             #[cfg(not(feature = "llama"))]
@@ -434,7 +481,11 @@ impl ModelManager {
             }
             #[cfg(feature = "llama")]
             BackendKind::Local => {
-                let path = self.local_path(request).await?;
+                let (path, imported_from) = self.local_path(request).await?;
+                if imported_from.is_some() {
+                    info.quantization = Some(request.quantization);
+                }
+                info.imported_from = imported_from;
                 info.size_bytes = std::fs::metadata(&path).ok().map(|m| m.len());
                 info.path = Some(path.clone());
                 let mut local = LocalLlmConfig::new(path);
@@ -489,23 +540,172 @@ impl ModelManager {
         Ok((backend, info))
     }
 
-    /// The GGUF file of a local load: the hub file when one is named, else a registry id or
-    /// a path, else a hub reference `org/name/file.gguf`; hub files are downloaded when
+    /// The GGUF file of a local load, and the Hugging Face folder it was imported from if
+    /// it was: the hub file when one is named, else a registry id or a path (a folder is
+    /// imported), else a hub reference `org/name/file.gguf`; hub files are downloaded when
     /// they are not cached.
     #[cfg_attr(not(feature = "llama"), allow(dead_code))] // Local loads need the feature.
-    async fn local_path(&self, request: &LoadRequest) -> Result<PathBuf, Error> {
-        if let Some(file) = &request.hub {
-            return self.hub_file(file).await;
-        }
-        match self.resolve_local(&request.model) {
-            Err(err) if err.kind() == ErrorKind::NotFound => match HubFile::parse(&request.model) {
-                Some(file) if is_gguf(&file.path) && self.inner.config.hub.is_some() => {
-                    self.hub_file(&file).await
+    async fn local_path(&self, request: &LoadRequest) -> Result<(PathBuf, Option<PathBuf>), Error> {
+        let source = if let Some(file) = &request.hub {
+            Source::Gguf(self.hub_file(file).await?)
+        } else {
+            match self.resolve_local(&request.model) {
+                Err(err) if err.kind() == ErrorKind::NotFound => {
+                    let hub = self.inner.config.hub.is_some();
+                    match HubFile::parse(&request.model) {
+                        Some(file) if is_gguf(&file.path) && hub => {
+                            Source::Gguf(self.hub_file(&file).await?)
+                        }
+                        None if hub && is_repo_id(&request.model) => {
+                            self.hub_folder(&request.model).await?
+                        }
+                        Some(_) | None => return Err(err),
+                    }
                 }
-                Some(_) | None => Err(err),
-            },
-            resolved => resolved,
+                resolved => resolved?,
+            }
+        };
+        match source {
+            Source::Gguf(path) if request.quantization == Quantization::None => Ok((path, None)),
+            Source::Gguf(path) => Err(Error::invalid_input(format!(
+                "{} is a GGUF file, which loads as it is; quantization {} applies to imports of \
+                 Hugging Face safetensors folders",
+                path.display(),
+                request.quantization
+            ))),
+            Source::Folder { dir, key } => {
+                let path = self.import(&dir, &key, request.quantization).await?;
+                Ok((path, Some(dir)))
+            }
         }
+    }
+
+    /// The GGUF import of the Hugging Face folder `dir` at `quantization`: the file from an
+    /// earlier import when there is one, else a new import (status `converting`, then
+    /// `quantizing`, then `loading`).
+    #[cfg_attr(not(feature = "llama"), allow(dead_code))] // Local loads need the feature.
+    async fn import(
+        &self,
+        dir: &Path,
+        key: &str,
+        quantization: Quantization,
+    ) -> Result<PathBuf, Error> {
+        let Some(import_dir) = &self.inner.config.import_dir else {
+            return Err(Error::unavailable(format!(
+                "{} is a Hugging Face folder, but no folder is configured to import models into",
+                dir.display()
+            )));
+        };
+        let output = import_dir.join(format!("{key}-{quantization}.gguf"));
+        if output.is_file() {
+            tracing::info!(path = %output.display(), "reusing the earlier import");
+            return Ok(output);
+        }
+        std::fs::create_dir_all(import_dir).map_err(|err| {
+            Error::unavailable(format!("cannot create {}: {err}", import_dir.display()))
+                .with_source(err)
+        })?;
+        let options = ImportOptions {
+            quantization,
+            name: key.to_owned(),
+            threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        };
+        let model = read(&self.inner.status).model;
+        let this = self.clone();
+        let (dir, out) = (dir.to_path_buf(), output.clone());
+        tracing::info!(from = %dir.display(), to = %out.display(), %quantization, "importing a Hugging Face model");
+        let started = std::time::Instant::now();
+        let report = tokio::task::spawn_blocking(move || {
+            let last = std::sync::Mutex::new(None);
+            crate::import::import_folder(&dir, &out, &options, &|stage, percent| {
+                let mut last = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if *last != Some((stage, percent)) {
+                    *last = Some((stage, percent));
+                    let state = match stage {
+                        ImportStage::Converting => LoadState::Converting { percent },
+                        ImportStage::Quantizing => LoadState::Quantizing { percent },
+                    };
+                    this.set_status(state, model.clone());
+                }
+            })
+        })
+        .await
+        .map_err(|err| Error::internal("the model importer panicked").with_source(err))?
+        .map_err(Error::from)?;
+        for warning in &report.warnings {
+            tracing::warn!(%warning, "import");
+        }
+        tracing::info!(
+            path = %report.path.display(),
+            architecture = report.architecture,
+            tensors = report.tensors,
+            size_bytes = report.size_bytes,
+            secs = started.elapsed().as_secs_f64(),
+            "model imported"
+        );
+        self.set_status(LoadState::Loading, read(&self.inner.status).model);
+        Ok(output)
+    }
+
+    /// The model folder of hub repo `repo` at `main`: its config, tokenizer and safetensors
+    /// files (top level only) downloaded into the Hugging Face cache when missing (status
+    /// `downloading`), so the snapshot folder can be imported.
+    #[cfg_attr(not(feature = "llama"), allow(dead_code))] // Local loads need the feature.
+    async fn hub_folder(&self, repo: &str) -> Result<Source, Error> {
+        let Some(config) = &self.inner.config.hub else {
+            return Err(Error::unavailable(format!(
+                "{repo} is a Hugging Face repo, but hub access is not configured"
+            )));
+        };
+        let client = HubClient::new(config.clone())?;
+        let listing = client.list_files(repo, ragd_hub::DEFAULT_REVISION).await?;
+        let wanted: Vec<&String> = listing
+            .files
+            .iter()
+            .filter(|f| !f.contains('/'))
+            .filter(|f| MODEL_FOLDER_FILES.contains(&f.as_str()) || f.ends_with(".safetensors"))
+            .collect();
+        if !wanted.iter().any(|f| f.ends_with(".safetensors")) {
+            let gguf: Vec<&String> = listing.files.iter().filter(|f| is_gguf(f)).collect();
+            let hint = if gguf.is_empty() {
+                String::new()
+            } else {
+                format!("; it has GGUF files, load one as {repo}/{}", gguf[0])
+            };
+            return Err(Error::unsupported(format!(
+                "the hub repo {repo} has no .safetensors weights to import{hint}"
+            )));
+        }
+        if !wanted.iter().any(|f| *f == "config.json") {
+            return Err(Error::invalid_input(format!(
+                "the hub repo {repo} has no config.json: not a Hugging Face model"
+            )));
+        }
+        let files = wanted
+            .iter()
+            .map(|path| HubFile::at_revision(repo, path.as_str(), listing.commit.as_str()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let model = read(&self.inner.status).model;
+        let last_percent = AtomicU8::new(u8::MAX);
+        let progress = |p: &Progress<'_>| {
+            let percent = p.percent();
+            if last_percent.swap(percent, Ordering::Relaxed) != percent {
+                let state = LoadState::Downloading {
+                    percent,
+                    downloaded_bytes: p.bytes,
+                    total_bytes: p.total,
+                };
+                self.set_status(state, model.clone());
+            }
+        };
+        let paths = client.download(&files, &progress).await?;
+        let dir = paths
+            .first()
+            .and_then(|p| p.parent())
+            .map(Path::to_path_buf)
+            .ok_or_else(|| Error::internal("the hub download returned no files"))?;
+        let short: String = listing.commit.chars().take(12).collect();
+        Ok(Source::Folder { dir, key: format!("{}-{short}", sanitize(repo)) })
     }
 
     /// The cached copy of a hub file, downloading it (status `downloading`) when missing.
@@ -538,25 +738,97 @@ impl ModelManager {
         Ok(path)
     }
 
-    /// A registry id (`GET /available`) or a path to a GGUF file.
-    fn resolve_local(&self, model: &str) -> Result<PathBuf, Error> {
+    /// A registry id (`GET /available`), a path to a GGUF file, or a path to a Hugging
+    /// Face model folder.
+    fn resolve_local(&self, model: &str) -> Result<Source, Error> {
         let entries = self.available();
         if let Some(entry) = entries.iter().find(|e| e.id == model) {
-            return match entry.format {
-                ModelFormat::Gguf => Ok(entry.path.clone()),
-                ModelFormat::HfFolder => Err(Error::unsupported(format!(
-                    "{model} is a safetensors folder; the local backend runs GGUF files (convert it, or serve it with vLLM and load it as `openai`)"
-                ))),
-            };
+            return Ok(match entry.format {
+                ModelFormat::Gguf => Source::Gguf(entry.path.clone()),
+                ModelFormat::HfFolder => {
+                    Source::Folder { dir: entry.path.clone(), key: import_key(entry) }
+                }
+            });
         }
         let path = Path::new(model);
         if path.is_file() {
             self.check_allowed(path)?;
-            return Ok(path.to_path_buf());
+            return Ok(Source::Gguf(path.to_path_buf()));
+        }
+        if path.is_dir() {
+            self.check_allowed(path)?;
+            if !crate::import::is_model_folder(path) {
+                return Err(Error::invalid_input(format!(
+                    "{} is a folder without config.json: not a Hugging Face model folder",
+                    path.display()
+                )));
+            }
+            return Ok(Source::Folder { dir: path.to_path_buf(), key: folder_key(path) });
         }
         let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
         Err(Error::not_found(format!("no model {model:?}: not a file and not one of {ids:?}")))
     }
+}
+
+/// What a local load resolved to.
+enum Source {
+    /// A GGUF file, loaded as it is.
+    Gguf(PathBuf),
+    /// A Hugging Face folder to import; `key` names its imports.
+    Folder { dir: PathBuf, key: String },
+}
+
+/// The name of a registry folder's imports: the repo and the revision's first 12
+/// characters for the hub cache (`org--name-0123456789ab`), else as [`folder_key`].
+fn import_key(entry: &ModelEntry) -> String {
+    match (entry.source, &entry.revision) {
+        (ModelSource::HfCache, Some(revision)) => {
+            let short: String = revision.chars().take(12).collect();
+            format!("{}-{short}", sanitize(&entry.id))
+        }
+        (ModelSource::HfCache | ModelSource::Local | ModelSource::Bundled, _) => {
+            folder_key(&entry.path)
+        }
+    }
+}
+
+/// The name of a folder's imports: its name and a digest of its resolved path and of the
+/// names, sizes and modification times of its files, so an edited folder is imported again.
+fn folder_key(dir: &Path) -> String {
+    let resolved = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let mut fingerprint = resolved.display().to_string();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            let modified = meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some((
+                entry.file_name().to_string_lossy().into_owned(),
+                meta.len(),
+                modified.as_nanos(),
+            ))
+        })
+        .collect();
+    files.sort();
+    for (name, len, modified) in files {
+        fingerprint.push_str(&format!("\n{name}\t{len}\t{modified}"));
+    }
+    let digest = ring::digest::digest(&ring::digest::SHA256, fingerprint.as_bytes());
+    let short: String = digest.as_ref().iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let name = resolved.file_name().map_or_else(|| "model".into(), |n| n.to_string_lossy());
+    format!("{}-{short}", sanitize(&name))
+}
+
+/// `name` with every character outside `[A-Za-z0-9._-]` as `-` (`/` included).
+fn sanitize(name: &str) -> String {
+    let replaced: String = name
+        .replace('/', "--")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .collect();
+    replaced
 }
 
 impl LoadState {
@@ -566,6 +838,8 @@ impl LoadState {
         match self {
             Self::NotLoaded => "not_loaded",
             Self::Downloading { .. } => "downloading",
+            Self::Converting { .. } => "converting",
+            Self::Quantizing { .. } => "quantizing",
             Self::Loading => "loading",
             Self::Loaded => "loaded",
             Self::Failed { .. } => "failed",
@@ -598,6 +872,30 @@ impl ModelManager {
             )))
         }
     }
+}
+
+/// The files of a Hugging Face model folder the importer reads, besides the
+/// `*.safetensors` shards.
+const MODEL_FOLDER_FILES: [&str; 9] = [
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "model.safetensors.index.json",
+];
+
+/// Whether `model` has the form of a hub repo id, `org/name`.
+fn is_repo_id(model: &str) -> bool {
+    let valid = |part: &str| {
+        !part.is_empty()
+            && !part.starts_with('.')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    matches!(model.split_once('/'), Some((org, name)) if valid(org) && valid(name))
 }
 
 /// Whether `path` names a GGUF file.

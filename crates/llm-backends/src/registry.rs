@@ -62,6 +62,9 @@ pub struct ModelEntry {
     pub size_bytes: u64,
     /// The hub snapshot (commit hash) for models from the hub cache.
     pub revision: Option<String>,
+    /// Why the local backend cannot run it (a Hugging Face folder that cannot be imported:
+    /// PyTorch `.bin` weights only, an unsupported architecture); `None` when it can.
+    pub unsupported: Option<String>,
 }
 
 /// Lists the models available on this machine.
@@ -88,6 +91,7 @@ impl ModelRegistry {
                     format: ModelFormat::Gguf,
                     size_bytes: meta.len(),
                     revision: None,
+                    unsupported: None,
                 }),
                 Ok(_) | Err(_) => {
                     tracing::debug!(path = %path.display(), "bundled model is missing");
@@ -151,6 +155,7 @@ fn scan_local(dir: &Path, entries: &mut Vec<ModelEntry>) {
                     path: path.clone(),
                     format: ModelFormat::HfFolder,
                     revision: None,
+                    unsupported: crate::import::unsupported_reason(&path),
                 });
             }
             for inner in read_dir(&path) {
@@ -174,6 +179,7 @@ fn local_gguf(id: String, path: PathBuf, size_bytes: u64) -> ModelEntry {
         format: ModelFormat::Gguf,
         size_bytes,
         revision: None,
+        unsupported: None,
     }
 }
 
@@ -195,6 +201,11 @@ fn scan_hf_cache(cache: &Path, entries: &mut Vec<ModelEntry>) {
             continue;
         }
         let hub_entry = |id: String, path: PathBuf, format, size_bytes| ModelEntry {
+            unsupported: if format == ModelFormat::HfFolder {
+                crate::import::unsupported_reason(&path)
+            } else {
+                None
+            },
             id,
             source: ModelSource::HfCache,
             path,
@@ -241,11 +252,13 @@ fn current_revision(repo_dir: &Path) -> Option<String> {
     }
 }
 
-/// Whether `dir` is a Hugging Face model folder: `config.json` plus weights.
+/// Whether `dir` is a Hugging Face model folder: `config.json` plus weights (safetensors,
+/// or PyTorch pickles, listed as not importable).
 fn is_hf_folder(dir: &Path) -> bool {
     dir.join("config.json").is_file()
         && read_dir(dir).iter().any(|path| {
-            path.is_file() && matches!(extension(path).as_deref(), Some("safetensors" | "gguf"))
+            path.is_file()
+                && matches!(extension(path).as_deref(), Some("safetensors" | "bin" | "pt" | "pth"))
         })
 }
 

@@ -1,8 +1,9 @@
 //! [`FakeHub`]: the Hugging Face hub's file API on loopback, for download tests without
 //! the internet.
 //!
-//! It answers `HEAD` and `GET {endpoint}/{org}/{name}/resolve/{revision}/{path}` the way
-//! huggingface.co does:
+//! It answers `HEAD` and `GET {endpoint}/{org}/{name}/resolve/{revision}/{path}`, and the
+//! model API's file listing `GET {endpoint}/api/models/{org}/{name}/revision/{revision}`
+//! (`sha` and `siblings`), the way huggingface.co does:
 //!
 //! - small ("git") files: 200 with `X-Repo-Commit`, a quoted `ETag` and `Content-Length`;
 //! - LFS files: 302 to a blob URL on a second loopback server (another origin, like the
@@ -205,6 +206,13 @@ async fn resolve(
     lock(&state.requests).push(format!("{method} {}", uri.path()));
     let segments: Vec<String> =
         uri.path().trim_start_matches('/').split('/').map(percent_decode).collect();
+    if let [api, models, org, name, rev, revision] = segments.as_slice()
+        && api == "api"
+        && models == "models"
+        && rev == "revision"
+    {
+        return listing(&state, &format!("{org}/{name}"), revision, &headers);
+    }
     let [org, name, resolve, revision, path @ ..] = segments.as_slice() else {
         return error(StatusCode::NOT_FOUND, "RepoNotFound", None);
     };
@@ -250,6 +258,30 @@ async fn resolve(
         }
     };
     response.unwrap_or_default()
+}
+
+/// `api/models/{org}/{name}/revision/{revision}`: the commit and the files.
+fn listing(state: &HubState, repo_id: &str, revision: &str, headers: &HeaderMap) -> Response {
+    let Some(repo) = lock(&state.repos).get(repo_id).cloned() else {
+        return error(StatusCode::NOT_FOUND, "RepoNotFound", None);
+    };
+    if let Some(token) = &repo.token {
+        let sent = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        if sent != Some(format!("Bearer {token}").as_str()) {
+            return error(StatusCode::UNAUTHORIZED, "GatedRepo", None);
+        }
+    }
+    if revision != "main" && revision != repo.commit {
+        return error(StatusCode::NOT_FOUND, "RevisionNotFound", None);
+    }
+    let siblings: Vec<serde_json::Value> =
+        repo.files.keys().map(|path| serde_json::json!({ "rfilename": path })).collect();
+    let body = serde_json::json!({ "id": repo_id, "sha": repo.commit, "siblings": siblings });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap_or_default()
 }
 
 /// `/blobs/{sha256}` on the "CDN", with `Range: bytes=N-`.

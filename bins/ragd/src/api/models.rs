@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ragd_core::{ErrorKind, GenerationSettings};
 use ragd_hub::{DEFAULT_REVISION, HubFile};
+use ragd_llm_backends::import::Quantization;
 use ragd_llm_backends::manager::{BackendKind, LoadRequest, ModelStatus};
 use ragd_llm_backends::registry::{ModelEntry, ModelFormat, ModelSource};
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,10 @@ pub struct AvailableModel {
     pub size_bytes: u64,
     /// Hugging Face snapshot revision, for cached models.
     pub revision: Option<String>,
+    /// Why the local backend cannot load it (a Hugging Face folder ragd cannot import);
+    /// absent when it can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsupported: Option<String>,
 }
 
 impl From<ModelEntry> for AvailableModel {
@@ -50,6 +55,7 @@ impl From<ModelEntry> for AvailableModel {
             path: e.path.display().to_string(),
             size_bytes: e.size_bytes,
             revision: e.revision,
+            unsupported: e.unsupported,
         }
     }
 }
@@ -85,9 +91,10 @@ pub struct LoadBody {
     /// `local` (GGUF in-process), `openai` (OpenAI-compatible server) or `ollama`.
     #[schema(value_type = String, example = "local")]
     pub backend: BackendKind,
-    /// Local: an id from `/available`, a GGUF path, or a hub file `org/name/file.gguf`
-    /// (downloaded into the Hugging Face cache when missing). Remote: the server's model
-    /// name. Give this or `hub`.
+    /// Local: an id from `/available`, a GGUF path, a Hugging Face model folder (imported
+    /// into GGUF once, see `quantization`), or a hub file `org/name/file.gguf` (downloaded
+    /// into the Hugging Face cache when missing). Remote: the server's model name. Give
+    /// this or `hub`.
     #[schema(example = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/smollm2-135m-instruct-q8_0.gguf")]
     pub model: Option<String>,
     /// Local: a GGUF file of a Hugging Face hub repo, downloaded when missing (status
@@ -97,8 +104,13 @@ pub struct LoadBody {
     pub base_url: Option<String>,
     /// OpenAI-compatible: the API key.
     pub api_key: Option<String>,
-    /// `cpu` (default) or `cuda` (local models: offload all layers).
+    /// `cpu` (default), `cuda` (local models: offload all layers) or `auto` (`cuda` when
+    /// this build has the CUDA backend).
     pub device: Option<String>,
+    /// Hugging Face folders: `none` (F16, default), `q8_0` (8-bit) or `q4_k_m` (4-bit),
+    /// made by llama.cpp's quantizer at import (status `converting`, then `quantizing`).
+    #[schema(value_type = Option<String>, example = "q4_k_m")]
+    pub quantization: Option<Quantization>,
     /// The context window in tokens (default: the model's).
     pub context_length: Option<u32>,
     /// Generation settings to put in force with this model, complete or partial (fields
@@ -133,9 +145,9 @@ impl TryFrom<HubBody> for HubFile {
 /// `GET /api/v1/models/status` body, also the answer of load and unload.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StatusBody {
-    /// `not_loaded`, `downloading`, `loading`, `loaded`, `failed` or `unloading`, with
-    /// `percent`, `downloaded_bytes` and `total_bytes` (downloading) or `reason` (failed)
-    /// beside it.
+    /// `not_loaded`, `downloading`, `converting`, `quantizing`, `loading`, `loaded`,
+    /// `failed` or `unloading`, with `percent` (downloading, converting, quantizing),
+    /// `downloaded_bytes` and `total_bytes` (downloading) or `reason` (failed) beside it.
     #[schema(value_type = Object)]
     #[serde(flatten)]
     pub status: ModelStatus,
@@ -180,6 +192,7 @@ pub async fn load(
         api_key: body.api_key,
         context_length: body.context_length,
         gpu_layers,
+        quantization: body.quantization.unwrap_or_default(),
         settings: body.settings.map(Into::into),
     };
     let status = state.engine.models().load(request)?;

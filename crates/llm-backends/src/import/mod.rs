@@ -126,6 +126,27 @@ pub fn is_model_folder(dir: &Path) -> bool {
     dir.join("config.json").is_file()
 }
 
+/// Why the model folder `dir` cannot be imported, judged from `config.json` and the file
+/// names alone (cheap enough for listings): `None` when it looks importable; the import
+/// itself checks the rest.
+#[must_use]
+pub fn unsupported_reason(dir: &Path) -> Option<String> {
+    let config: Config = match std::fs::read(dir.join("config.json")) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(config) => config,
+            Err(err) => return Some(format!("config.json is not valid: {err}")),
+        },
+        Err(err) => return Some(format!("no readable config.json: {err}")),
+    };
+    if let Err(reason) = Arch::of(&config) {
+        return Some(reason);
+    }
+    match read_tensors_list(dir) {
+        Ok(_) => None,
+        Err(ReadError::Invalid(reason) | ReadError::Unsupported(reason)) => Some(reason),
+    }
+}
+
 /// Imports the model folder `dir` into the GGUF file `output`, reporting each stage's
 /// progress (0 to 100) to `progress`.
 ///
@@ -342,9 +363,25 @@ enum ReadError {
     Unsupported(String),
 }
 
-/// Every tensor of the folder's shards: those `model.safetensors.index.json` lists, else
-/// every `*.safetensors` file.
+/// Every tensor of the folder's shards.
 fn read_tensors(dir: &Path) -> std::result::Result<BTreeMap<String, StoredTensor>, ReadError> {
+    let shards = read_tensors_list(dir)?;
+    let mut tensors = BTreeMap::new();
+    for shard in &shards {
+        safetensors::read_header(shard, &mut tensors).map_err(|e| {
+            if e.contains("ragd imports F32, F16 and BF16") {
+                ReadError::Unsupported(e)
+            } else {
+                ReadError::Invalid(e)
+            }
+        })?;
+    }
+    Ok(tensors)
+}
+
+/// The folder's shards: those `model.safetensors.index.json` lists, else every
+/// `*.safetensors` file.
+fn read_tensors_list(dir: &Path) -> std::result::Result<Vec<PathBuf>, ReadError> {
     let index = dir.join("model.safetensors.index.json");
     let shards: Vec<PathBuf> = if index.is_file() {
         let text = std::fs::read(&index)
@@ -398,17 +435,7 @@ fn read_tensors(dir: &Path) -> std::result::Result<BTreeMap<String, StoredTensor
             ReadError::Invalid("the folder has no .safetensors weights".to_owned())
         });
     }
-    let mut tensors = BTreeMap::new();
-    for shard in &shards {
-        safetensors::read_header(shard, &mut tensors).map_err(|e| {
-            if e.contains("ragd imports F32, F16 and BF16") {
-                ReadError::Unsupported(e)
-            } else {
-                ReadError::Invalid(e)
-            }
-        })?;
-    }
-    Ok(tensors)
+    Ok(shards)
 }
 
 /// Applies `transform` to a tensor of `shape`.

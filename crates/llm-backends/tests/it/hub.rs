@@ -2,6 +2,7 @@
 //! percentage, then `loaded`; the registry lists the download; cached loads and offline
 //! mode cost no request.
 
+use ragd_llm_backends::import::Quantization;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,7 @@ fn manager(hub: &FakeHub, cache: &Path, offline: bool) -> ModelManager {
         }),
         allowed_dirs: Vec::new(),
         parallel: 1,
+        import_dir: None,
     })
 }
 
@@ -47,6 +49,7 @@ fn local(model: &str) -> LoadRequest {
         api_key: None,
         context_length: Some(512),
         gpu_layers: 0,
+        quantization: Quantization::None,
         settings: None,
     }
 }

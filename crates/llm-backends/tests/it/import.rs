@@ -149,3 +149,281 @@ async fn quantized_imports_are_smaller_and_answer_streaming_and_stopping() {
         assert!(whole.text.starts_with(&stopped.text), "{quantization}");
     }
 }
+
+mod through_the_manager {
+    //! Loads of Hugging Face folders through `ModelManager`: the stages in the status, the
+    //! import kept and reused, and bad folders as `failed` with the reason.
+
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use ragd_llm_backends::import::Quantization;
+    use ragd_llm_backends::manager::{
+        BackendKind, LoadRequest, LoadState, ManagerConfig, ModelManager,
+    };
+    use ragd_llm_backends::registry::RegistryConfig;
+    use ragd_llm_backends::remote::HttpSettings;
+
+    use super::{assets_dir, hf_folder};
+
+    fn manager(models_dir: &Path) -> ModelManager {
+        ModelManager::new(ManagerConfig {
+            registry: RegistryConfig {
+                models_dir: Some(models_dir.to_path_buf()),
+                ..RegistryConfig::default()
+            },
+            http: HttpSettings::default(),
+            default_openai_url: "http://127.0.0.1:9/v1".to_owned(),
+            default_ollama_url: "http://127.0.0.1:9".to_owned(),
+            hub: None,
+            allowed_dirs: Vec::new(),
+            parallel: 1,
+            import_dir: Some(models_dir.join("imported")),
+        })
+    }
+
+    fn request(model: &Path, quantization: Quantization) -> LoadRequest {
+        LoadRequest {
+            backend: BackendKind::Local,
+            model: model.display().to_string(),
+            hub: None,
+            base_url: None,
+            api_key: None,
+            context_length: Some(512),
+            gpu_layers: 0,
+            quantization,
+            settings: None,
+        }
+    }
+
+    /// Every state until the load ends, without repeats.
+    async fn states(manager: &ModelManager) -> Vec<LoadState> {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let mut seen: Vec<LoadState> = Vec::new();
+        loop {
+            let state = manager.status().state;
+            if seen.last() != Some(&state) {
+                seen.push(state.clone());
+            }
+            if matches!(state, LoadState::Loaded | LoadState::Failed { .. }) {
+                return seen;
+            }
+            assert!(Instant::now() < deadline, "the load did not end: {seen:?}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn failure(states: &[LoadState]) -> String {
+        match states.last() {
+            Some(LoadState::Failed { reason }) => reason.clone(),
+            other => panic!("expected a failed load, got {other:?} after {states:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_folder_is_imported_with_progress_then_loaded_and_reused() {
+        let models = tempfile::tempdir().unwrap();
+        let manager = manager(models.path());
+        manager.load(request(&hf_folder(), Quantization::Q8_0)).unwrap();
+        let seen = states(&manager).await;
+        assert_eq!(seen.last(), Some(&LoadState::Loaded), "{seen:?}");
+        let converting: Vec<u8> = seen
+            .iter()
+            .filter_map(|s| {
+                if let LoadState::Converting { percent } = s { Some(*percent) } else { None }
+            })
+            .collect();
+        assert!(converting.len() > 3 && converting.last() == Some(&100), "{seen:?}");
+        let quantizing = seen.iter().position(|s| matches!(s, LoadState::Quantizing { .. }));
+        let last_converting = seen.iter().rposition(|s| matches!(s, LoadState::Converting { .. }));
+        assert!(quantizing > last_converting, "converting, then quantizing: {seen:?}");
+        let info = manager.status().model.unwrap();
+        assert_eq!(info.quantization, Some(Quantization::Q8_0));
+        assert_eq!(info.imported_from.as_deref(), Some(hf_folder().as_path()));
+        let path = info.path.unwrap();
+        assert!(path.starts_with(models.path().join("imported")), "{}", path.display());
+        assert!(path.display().to_string().ends_with("-q8_0.gguf"), "{}", path.display());
+
+        // The registry lists the import; a second load of the folder reuses it.
+        let ids: Vec<String> = manager.available().into_iter().map(|e| e.id).collect();
+        let listed = format!("imported/{}", path.file_name().unwrap().to_string_lossy());
+        assert!(ids.contains(&listed), "{ids:?}");
+        manager.unload().unwrap();
+        manager.load(request(&hf_folder(), Quantization::Q8_0)).unwrap();
+        let again = states(&manager).await;
+        assert_eq!(again.last(), Some(&LoadState::Loaded), "{again:?}");
+        assert!(
+            !again
+                .iter()
+                .any(|s| matches!(s, LoadState::Converting { .. } | LoadState::Quantizing { .. })),
+            "{again:?}"
+        );
+        assert_eq!(manager.status().model.unwrap().path.unwrap(), path);
+    }
+
+    /// A copy of the bundled folder's small files, the weights linked, for editing.
+    fn copy_of_folder(dir: &Path) {
+        for entry in std::fs::read_dir(hf_folder()).unwrap() {
+            let entry = entry.unwrap();
+            let to = dir.join(entry.file_name());
+            if entry.file_name() == "model.safetensors" {
+                std::os::unix::fs::symlink(entry.path(), to).unwrap();
+            } else {
+                std::fs::copy(entry.path(), to).unwrap();
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_folders_fail_with_their_reason() {
+        let models = tempfile::tempdir().unwrap();
+        let manager = manager(models.path());
+        type Case = (&'static str, Box<dyn Fn(&Path)>, Quantization, &'static str);
+        let mut cases: Vec<Case> = vec![
+            (
+                "no config",
+                Box::new(|dir: &Path| {
+                    copy_of_folder(dir);
+                    std::fs::remove_file(dir.join("config.json")).unwrap();
+                }),
+                Quantization::None,
+                "without config.json",
+            ),
+            (
+                "unsupported architecture",
+                Box::new(|dir: &Path| {
+                    copy_of_folder(dir);
+                    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+                    let config = config.replace("LlamaForCausalLM", "MambaForCausalLM");
+                    std::fs::write(dir.join("config.json"), config).unwrap();
+                }),
+                Quantization::None,
+                "architecture MambaForCausalLM is not supported",
+            ),
+            (
+                "missing shard",
+                Box::new(|dir: &Path| {
+                    copy_of_folder(dir);
+                    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+                    std::fs::write(
+                        dir.join("model.safetensors.index.json"),
+                        r#"{"weight_map":{"model.embed_tokens.weight":"model-00001-of-00002.safetensors","lm_head.weight":"model-00002-of-00002.safetensors"}}"#,
+                    )
+                    .unwrap();
+                }),
+                Quantization::None,
+                "shard model-00001-of-00002.safetensors listed in model.safetensors.index.json is missing",
+            ),
+            (
+                "pytorch weights",
+                Box::new(|dir: &Path| {
+                    copy_of_folder(dir);
+                    std::fs::remove_file(dir.join("model.safetensors")).unwrap();
+                    std::fs::write(dir.join("pytorch_model.bin"), b"not read").unwrap();
+                }),
+                Quantization::None,
+                "PyTorch pickles (.bin)",
+            ),
+        ];
+        for (name, make, quantization, expected) in cases.drain(..) {
+            let dir = tempfile::tempdir().unwrap();
+            make(dir.path());
+            manager.load(request(dir.path(), quantization)).unwrap();
+            let seen = states(&manager).await;
+            let reason = failure(&seen);
+            assert!(reason.contains(expected), "{name}: {reason}");
+        }
+        // A GGUF file has no import to quantize.
+        let gguf = assets_dir().join(ragd_core::assets::CHAT_MODEL.path);
+        manager.load(request(&gguf, Quantization::Q4KM)).unwrap();
+        let reason = failure(&states(&manager).await);
+        assert!(reason.contains("loads as it is"), "{reason}");
+        // Nothing half-written is left behind.
+        let imported = models.path().join("imported");
+        let left: Vec<_> = std::fs::read_dir(&imported)
+            .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    const REPO: &str = "HuggingFaceTB/SmolLM2-135M-Instruct";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hub_repo_is_downloaded_imported_and_then_found_in_the_cache() {
+        let hub = ragd_test_utils::FakeHub::start().await;
+        for entry in std::fs::read_dir(hf_folder()).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let lfs = name.ends_with(".safetensors");
+            hub.add_file(REPO, &name, std::fs::read(entry.path()).unwrap(), lfs);
+        }
+        // Files the importer does not read stay on the hub.
+        hub.add_file(REPO, "README.md", "# SmolLM2", false);
+        hub.add_file(REPO, "onnx/model.onnx", vec![0u8; 1024], true);
+        let cache = tempfile::tempdir().unwrap();
+        let models = tempfile::tempdir().unwrap();
+        let manager = ModelManager::new(ManagerConfig {
+            registry: RegistryConfig {
+                models_dir: Some(models.path().to_path_buf()),
+                hf_cache_dir: Some(cache.path().to_path_buf()),
+                ..RegistryConfig::default()
+            },
+            http: HttpSettings::default(),
+            default_openai_url: "http://127.0.0.1:9/v1".to_owned(),
+            default_ollama_url: "http://127.0.0.1:9".to_owned(),
+            hub: Some(ragd_hub::HubConfig {
+                endpoint: hub.endpoint().to_owned(),
+                ..ragd_hub::HubConfig::new(cache.path())
+            }),
+            allowed_dirs: Vec::new(),
+            parallel: 1,
+            import_dir: Some(models.path().join("imported")),
+        });
+        let mut load = request(Path::new(REPO), Quantization::Q4KM);
+        load.model = REPO.to_owned();
+        manager.load(load.clone()).unwrap();
+        let seen = states(&manager).await;
+        assert_eq!(seen.last(), Some(&LoadState::Loaded), "{seen:?}");
+        let order: Vec<&str> = seen.iter().map(LoadState::as_str).collect();
+        let first = |name: &str| order.iter().position(|s| *s == name).unwrap_or(usize::MAX);
+        assert!(first("downloading") < first("converting"), "{order:?}");
+        assert!(first("converting") < first("quantizing"), "{order:?}");
+        let requested = hub.requests();
+        assert!(
+            requested.iter().all(|r| !r.contains("README") && !r.contains("onnx")),
+            "{requested:?}"
+        );
+        let info = manager.status().model.unwrap();
+        let commit = hub.commit(REPO);
+        let name = info.path.unwrap().file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            name,
+            format!("HuggingFaceTB--SmolLM2-135M-Instruct-{}-q4_k_m.gguf", &commit[..12])
+        );
+
+        // Now in the cache: listed, and loaded again without a request.
+        let listed = manager.available().into_iter().find(|e| e.id == REPO).unwrap();
+        assert_eq!(listed.unsupported, None);
+        hub.clear_requests();
+        manager.unload().unwrap();
+        manager.load(load).unwrap();
+        let again = states(&manager).await;
+        assert_eq!(again.last(), Some(&LoadState::Loaded), "{again:?}");
+        assert_eq!(hub.requests(), Vec::<String>::new());
+
+        // A repo with PyTorch weights only fails and says so.
+        hub.add_file(
+            "org/bin-only",
+            "config.json",
+            std::fs::read(hf_folder().join("config.json")).unwrap(),
+            false,
+        );
+        hub.add_file("org/bin-only", "pytorch_model.bin", vec![0u8; 64], true);
+        manager.unload().unwrap();
+        let mut bin_only = request(Path::new("org/bin-only"), Quantization::None);
+        bin_only.model = "org/bin-only".to_owned();
+        manager.load(bin_only).unwrap();
+        let reason = failure(&states(&manager).await);
+        assert!(reason.contains("no .safetensors weights"), "{reason}");
+    }
+}

@@ -7,6 +7,7 @@
 //! A missing binary fails the test with the command that builds it. Each test starts its
 //! own server on a port the server picks (`--port 0`) and kills it when done.
 
+use ragd_llm_backends::import::Quantization;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -295,6 +296,7 @@ async fn the_model_manager_loads_a_model_from_llama_server() {
         hub: None,
         allowed_dirs: Vec::new(),
         parallel: 1,
+        import_dir: None,
     });
     let request = |model: &str| LoadRequest {
         backend: BackendKind::Openai,
@@ -303,6 +305,7 @@ async fn the_model_manager_loads_a_model_from_llama_server() {
         api_key: None,
         context_length: Some(1024),
         gpu_layers: 0,
+        quantization: Quantization::None,
         hub: None,
         settings: None,
     };

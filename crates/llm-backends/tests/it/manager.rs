@@ -2,6 +2,7 @@
 //! when the load is accepted, may be partial, and concurrent updates never lose a field.
 
 use ragd_core::{ErrorKind, GenerationSettings, SettingsPatch};
+use ragd_llm_backends::import::Quantization;
 use ragd_llm_backends::manager::{BackendKind, LoadRequest, ManagerConfig, ModelManager};
 use ragd_llm_backends::registry::RegistryConfig;
 use ragd_llm_backends::remote::HttpSettings;
@@ -16,6 +17,7 @@ fn manager() -> ModelManager {
         hub: None,
         allowed_dirs: Vec::new(),
         parallel: 1,
+        import_dir: None,
     })
 }
 
@@ -28,6 +30,7 @@ fn ollama_load(settings: SettingsPatch) -> LoadRequest {
         api_key: None,
         context_length: None,
         gpu_layers: 0,
+        quantization: Quantization::None,
         settings: Some(settings),
     }
 }
