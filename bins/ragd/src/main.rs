@@ -12,6 +12,7 @@ use std::process::ExitCode;
 mod chat;
 mod eval;
 mod ingest;
+mod models;
 mod reembed;
 mod search;
 mod sync;
@@ -19,6 +20,7 @@ mod sync;
 use clap::{Parser, Subcommand};
 use ragd::config::{Config, ConfigFile, Env, LogFormat, Overrides};
 use ragd::{AppState, Server};
+use ragd_llm_backends::import::Quantization;
 use search::SearchMode;
 use tracing_subscriber::EnvFilter;
 
@@ -110,6 +112,11 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Manage local models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
     /// Chat with the loaded model in the terminal (a new session, or `--session ID`).
     Chat {
         /// Resume this session.
@@ -148,6 +155,25 @@ enum Command {
     /// Extract one document sent on stdin (the server's isolated extraction worker).
     #[command(name = ragd_engine::EXTRACT_WORKER_VERB, hide = true)]
     ExtractWorker,
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelsCommand {
+    /// Import a Hugging Face model (a folder of config.json, tokenizer and safetensors files,
+    /// or a hub repo id `org/name`) into GGUF in the models folder, with a progress bar; a
+    /// later load of the same model and quantization uses the file.
+    Import {
+        /// The folder, the hub repo id, or an id from `GET /api/v1/models/available`.
+        #[arg(value_name = "REPO_OR_DIR")]
+        model: String,
+        /// `none` (F16), `q8_0` (8-bit) or `q4_k_m` (4-bit).
+        #[arg(long, default_value = "none", value_parser = parse_quantization)]
+        quantization: Quantization,
+    },
+}
+
+fn parse_quantization(name: &str) -> Result<Quantization, String> {
+    Quantization::parse(name).map_err(|err| err.message().to_owned())
 }
 
 /// The engine the offline verbs (`search`, `eval`, `sync`) work on: the server's start-up,
@@ -191,6 +217,7 @@ fn main() -> ExitCode {
             Overrides { data_dir: data_dir.clone(), ..Overrides::default() }
         }
         Command::Config
+        | Command::Models { .. }
         | Command::Status { .. }
         | Command::HashKey { .. }
         | Command::ExtractWorker => Overrides::default(),
@@ -224,6 +251,9 @@ fn main() -> ExitCode {
             chat::run(config, chat::ChatOptions { session, name, max_new_tokens })
         }
         Command::Mcp { .. } => serve_mcp(&config),
+        Command::Models { command: ModelsCommand::Import { model, quantization } } => {
+            models::import(&config, &model, quantization)
+        }
         Command::HashKey { key } => print_hash(&key),
         Command::Config => print_config(&config),
         Command::Status { json } => print_status(&config, json),

@@ -287,8 +287,11 @@ fn extract_isolation(config: &EngineConfig) -> Isolation {
 }
 
 /// The model manager: local models from the models folder, the Hugging Face cache and the
-/// bundled assets; paths to load must lie in one of the allowed folders.
-pub(crate) fn model_manager(config: &EngineConfig) -> ModelManager {
+/// bundled assets; paths to load must lie in one of the allowed folders; Hugging Face
+/// folders are imported into `models.dir/imported`. The engine's own; `ragd models import`
+/// builds one without the rest of the engine.
+#[must_use]
+pub fn model_manager(config: &EngineConfig) -> ModelManager {
     let models_dir = config.models_dir();
     let mut allowed_dirs = vec![models_dir.clone(), config.assets_dir.clone()];
     allowed_dirs.extend(config.models.hf_cache_dir.clone());

@@ -43,7 +43,7 @@ mod index;
 mod onnx;
 
 pub use config::{EXTRACT_WORKER_VERB, EngineConfig};
-pub use defaults::{hub_config, monitor_config};
+pub use defaults::{hub_config, model_manager, monitor_config};
 pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result};
 pub use health::{Component, Health, HealthStatus};

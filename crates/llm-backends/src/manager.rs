@@ -224,6 +224,10 @@ struct Inner {
     settings: RwLock<GenerationSettings>,
 }
 
+/// Receives the states of an import ([`ModelManager::import_model`]): `downloading`,
+/// `converting`, `quantizing`.
+pub type ImportReporter = Arc<dyn Fn(LoadState) + Send + Sync>;
+
 /// The model service. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ModelManager {
@@ -557,7 +561,7 @@ impl ModelManager {
                             Source::Gguf(self.hub_file(&file).await?)
                         }
                         None if hub && is_repo_id(&request.model) => {
-                            self.hub_folder(&request.model).await?
+                            self.hub_folder(&request.model, &self.status_reporter()).await?
                         }
                         Some(_) | None => return Err(err),
                     }
@@ -574,21 +578,23 @@ impl ModelManager {
                 request.quantization
             ))),
             Source::Folder { dir, key } => {
-                let path = self.import(&dir, &key, request.quantization).await?;
+                let report = self.status_reporter();
+                let path = self.import(&dir, &key, request.quantization, report).await?;
+                self.set_status(LoadState::Loading, read(&self.inner.status).model);
                 Ok((path, Some(dir)))
             }
         }
     }
 
     /// The GGUF import of the Hugging Face folder `dir` at `quantization`: the file from an
-    /// earlier import when there is one, else a new import (status `converting`, then
-    /// `quantizing`, then `loading`).
-    #[cfg_attr(not(feature = "llama"), allow(dead_code))] // Local loads need the feature.
+    /// earlier import when there is one, else a new import (`converting`, then `quantizing`,
+    /// told to `report`).
     async fn import(
         &self,
         dir: &Path,
         key: &str,
         quantization: Quantization,
+        report: ImportReporter,
     ) -> Result<PathBuf, Error> {
         let Some(import_dir) = &self.inner.config.import_dir else {
             return Err(Error::unavailable(format!(
@@ -610,8 +616,6 @@ impl ModelManager {
             name: key.to_owned(),
             threads: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
         };
-        let model = read(&self.inner.status).model;
-        let this = self.clone();
         let (dir, out) = (dir.to_path_buf(), output.clone());
         tracing::info!(from = %dir.display(), to = %out.display(), %quantization, "importing a Hugging Face model");
         let started = std::time::Instant::now();
@@ -621,11 +625,10 @@ impl ModelManager {
                 let mut last = last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 if *last != Some((stage, percent)) {
                     *last = Some((stage, percent));
-                    let state = match stage {
+                    report(match stage {
                         ImportStage::Converting => LoadState::Converting { percent },
                         ImportStage::Quantizing => LoadState::Quantizing { percent },
-                    };
-                    this.set_status(state, model.clone());
+                    });
                 }
             })
         })
@@ -643,15 +646,53 @@ impl ModelManager {
             secs = started.elapsed().as_secs_f64(),
             "model imported"
         );
-        self.set_status(LoadState::Loading, read(&self.inner.status).model);
         Ok(output)
+    }
+
+    /// A reporter that shows each state in the status, with the model being loaded.
+    fn status_reporter(&self) -> ImportReporter {
+        let this = self.clone();
+        let model = read(&self.inner.status).model;
+        Arc::new(move |state| this.set_status(state, model.clone()))
+    }
+
+    /// Imports a Hugging Face model into GGUF without loading it, as a load would (the same
+    /// file, reused by later loads): `model` is a registry id (`GET /available`), a folder
+    /// path, or a hub repo id `org/name` (downloaded when not cached). `report` receives
+    /// `downloading`, `converting` and `quantizing` with their percentages. Does not touch
+    /// the load status.
+    ///
+    /// # Errors
+    /// As a load of the same model: `NotFound`, `InvalidInput` (a folder that is not a whole
+    /// model, a GGUF file, a path outside the allowed folders), `Unsupported` (an
+    /// architecture, tokenizer or weight format), `Unavailable` (no import folder, the hub).
+    pub async fn import_model(
+        &self,
+        model: &str,
+        quantization: Quantization,
+        report: ImportReporter,
+    ) -> Result<PathBuf, Error> {
+        let hub = self.inner.config.hub.is_some();
+        let source = match self.resolve_local(model) {
+            Err(err) if err.kind() == ErrorKind::NotFound && hub && is_repo_id(model) => {
+                self.hub_folder(model, &report).await?
+            }
+            resolved => resolved?,
+        };
+        match source {
+            Source::Folder { dir, key } => self.import(&dir, &key, quantization, report).await,
+            Source::Gguf(path) => Err(Error::invalid_input(format!(
+                "{} is a GGUF file already; import reads Hugging Face safetensors folders",
+                path.display()
+            ))),
+        }
     }
 
     /// The model folder of hub repo `repo` at `main`: its config, tokenizer and safetensors
     /// files (top level only) downloaded into the Hugging Face cache when missing (status
     /// `downloading`), so the snapshot folder can be imported.
     #[cfg_attr(not(feature = "llama"), allow(dead_code))] // Local loads need the feature.
-    async fn hub_folder(&self, repo: &str) -> Result<Source, Error> {
+    async fn hub_folder(&self, repo: &str, report: &ImportReporter) -> Result<Source, Error> {
         let Some(config) = &self.inner.config.hub else {
             return Err(Error::unavailable(format!(
                 "{repo} is a Hugging Face repo, but hub access is not configured"
@@ -685,17 +726,15 @@ impl ModelManager {
             .iter()
             .map(|path| HubFile::at_revision(repo, path.as_str(), listing.commit.as_str()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let model = read(&self.inner.status).model;
         let last_percent = AtomicU8::new(u8::MAX);
         let progress = |p: &Progress<'_>| {
             let percent = p.percent();
             if last_percent.swap(percent, Ordering::Relaxed) != percent {
-                let state = LoadState::Downloading {
+                report(LoadState::Downloading {
                     percent,
                     downloaded_bytes: p.bytes,
                     total_bytes: p.total,
-                };
-                self.set_status(state, model.clone());
+                });
             }
         };
         let paths = client.download(&files, &progress).await?;

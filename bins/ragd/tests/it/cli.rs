@@ -315,3 +315,43 @@ fn semantic_search_logs_no_warning() {
     let warnings: Vec<&str> = stderr.lines().filter(|line| line.contains("WARN")).collect();
     assert!(warnings.is_empty(), "{warnings:#?}");
 }
+
+#[test]
+fn models_import_converts_a_hugging_face_folder_once_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = format!("data_dir = {:?}\n", data.display().to_string());
+    std::fs::write(dir.path().join("ragd.toml"), config).unwrap();
+    let folder = ragd_test_utils::assets_dir().join(ragd_core::assets::CHAT_MODEL_HF.path);
+    let folder = folder.to_str().unwrap();
+    let out = ragd(&["models", "import", folder, "--quantization", "q8_0"], dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let imported: Vec<_> = std::fs::read_dir(data.join("models/imported"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(imported.len(), 1, "{imported:?}");
+    let file = &imported[0];
+    assert!(file.display().to_string().ends_with("-q8_0.gguf"), "{}", file.display());
+    assert!(stdout.contains(&file.display().to_string()), "{stdout}");
+    assert_eq!(&std::fs::read(file).unwrap()[..4], b"GGUF");
+
+    // A second import finds the file and leaves it as it is.
+    let modified = std::fs::metadata(file).unwrap().modified().unwrap();
+    let again = ragd(&["models", "import", folder, "--quantization", "q8_0"], dir.path());
+    assert!(again.status.success());
+    assert_eq!(std::fs::metadata(file).unwrap().modified().unwrap(), modified);
+
+    // Bad input: a folder that is not a model, a quantization that does not exist.
+    let empty = data.join("models/empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = ragd(&["models", "import", empty.to_str().unwrap()], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("without config.json"), "{stderr}");
+    let out = ragd(&["models", "import", folder, "--quantization", "q3_x"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("none, q8_0, q4_k_m"), "{stderr}");
+}

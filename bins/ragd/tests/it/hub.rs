@@ -166,3 +166,68 @@ async fn the_reranker_comes_from_the_hub_by_file_reference() {
     let engine = ragd_engine::Engine::open(config.engine_config()).await.unwrap();
     assert_eq!(engine.search().reranker_model(), None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hugging_face_folder_loads_over_the_api_with_import_progress_and_chats() {
+    let app = App::with(|config| config.models.autoload = "none".to_owned()).await;
+    let folder = assets_dir().join(ragd_core::assets::CHAT_MODEL_HF.path);
+    let folder = folder.to_str().unwrap();
+    let load = "/api/v1/models/load";
+    let (status, answer) =
+        app.post(load, &json!({"backend": "local", "model": folder, "quantization": "q3_x"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("q3_x"), "{answer}");
+
+    let body = json!({"backend": "local", "model": folder, "quantization": "q4_k_m"});
+    let (status, answer) = app.post(load, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut states: Vec<String> = Vec::new();
+    let mut percents: Vec<(String, u64)> = Vec::new();
+    let last = loop {
+        let (status, body) = app.get("/api/v1/models/status").await;
+        assert_eq!(status, StatusCode::OK);
+        let state = body["state"].as_str().unwrap().to_owned();
+        if let Some(percent) = body["percent"].as_u64() {
+            percents.push((state.clone(), percent));
+        }
+        if states.last() != Some(&state) {
+            states.push(state.clone());
+        }
+        if state == "loaded" || state == "failed" {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "{states:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(last["state"], "loaded", "{last}");
+    let position = |name: &str| states.iter().position(|s| s == name).unwrap_or(usize::MAX);
+    assert!(position("converting") < position("quantizing"), "{states:?}");
+    assert!(position("quantizing") < states.len() - 1, "{states:?}");
+    assert!(percents.iter().any(|(s, p)| s == "converting" && *p > 0 && *p < 100), "{percents:?}");
+    assert_eq!(last["model"]["quantization"], "q4_k_m", "{last}");
+    assert_eq!(last["model"]["imported_from"], folder, "{last}");
+
+    let (status, reply) = app
+        .post(
+            "/v1/chat/completions",
+            &json!({
+                "model": last["model"]["model_id"],
+                "messages": [{"role": "user", "content": "What is the capital of France?"}],
+                "max_tokens": 16,
+                "temperature": 0
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reply}");
+    let text = reply["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(text.contains("Paris"), "{text}");
+
+    let (_, available) = app.get("/api/v1/models/available").await;
+    let listed = available["models"].as_array().unwrap();
+    let imported = listed
+        .iter()
+        .find(|m| m["id"].as_str().is_some_and(|id| id.starts_with("imported/")))
+        .unwrap_or_else(|| panic!("{available}"));
+    assert!(imported["id"].as_str().unwrap().ends_with("-q4_k_m.gguf"), "{imported}");
+}

@@ -211,10 +211,13 @@ pub fn import_folder(
     metadata.extend(arch.metadata(&config, &params).map_err(unsupported)?);
     metadata.extend(vocab.metadata());
 
+    // The process id keeps two processes importing the same model (a server and `ragd
+    // models import`) from writing one file.
+    let pid = std::process::id();
     let converted = if options.quantization == Quantization::None {
-        partial_path(output, "partial")
+        partial_path(output, &format!("{pid}.partial"))
     } else {
-        partial_path(output, "f16.partial")
+        partial_path(output, &format!("{pid}.f16.partial"))
     };
     let write_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -288,7 +291,7 @@ fn quantize_file(
     options: &ImportOptions,
     progress: &(dyn Fn(ImportStage, u8) + Sync),
 ) -> Result<()> {
-    let partial = partial_path(output, "partial");
+    let partial = partial_path(output, &format!("{}.partial", std::process::id()));
     let input_len = std::fs::metadata(converted).map_or(0, |m| m.len());
     // Bits per weight against F16's 16.
     let expected = match options.quantization {
