@@ -397,12 +397,19 @@ impl Config {
         }
         config.auth.hash_plain_keys()?;
         config.hf_token = HfToken::discover(env);
+        let caches = ragd_llm_backends::registry::hf_cache_dirs(
+            env.get("HF_HUB_CACHE").map(Path::new),
+            env.get("HF_HOME").map(Path::new),
+            env.home().as_deref(),
+        );
         if config.models.hf_cache_dir.is_none() {
-            config.models.hf_cache_dir = ragd_llm_backends::registry::hf_cache_dir(
-                env.get("HF_HUB_CACHE").map(Path::new),
-                env.get("HF_HOME").map(Path::new),
-                env.home().as_deref(),
-            );
+            config.models.hf_cache_dir = caches.first().cloned();
+        }
+        if config.models.other_hf_cache_dirs.is_empty() {
+            config.models.other_hf_cache_dirs = caches
+                .into_iter()
+                .filter(|dir| config.models.hf_cache_dir.as_ref() != Some(dir))
+                .collect();
         }
         Ok(config)
     }

@@ -336,6 +336,10 @@ pub struct ModelsSettings {
     /// The Hugging Face hub cache; default from `HF_HUB_CACHE`, `HF_HOME` or
     /// `~/.cache/huggingface/hub`, like `huggingface-cli`.
     pub hf_cache_dir: Option<PathBuf>,
+    /// Other Hugging Face caches whose models `/api/v1/models/available` lists and loads
+    /// read (downloads go to `hf_cache_dir`); default: whichever of `HF_HUB_CACHE`,
+    /// `$HF_HOME/hub` and `~/.cache/huggingface/hub` is not `hf_cache_dir`.
+    pub other_hf_cache_dirs: Vec<PathBuf>,
     /// Loaded at start: `bundled` (the bundled SmolLM2, when present), a model id from
     /// `/api/v1/models/available`, a GGUF path, or `none`.
     pub autoload: String,
@@ -359,6 +363,7 @@ impl Default for ModelsSettings {
         Self {
             dir: None,
             hf_cache_dir: None,
+            other_hf_cache_dirs: Vec::new(),
             autoload: "bundled".to_owned(),
             context_length: None,
             parallel: ragd_llm_backends::DEFAULT_PARALLEL,

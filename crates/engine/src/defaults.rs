@@ -295,12 +295,14 @@ pub fn model_manager(config: &EngineConfig) -> ModelManager {
     let models_dir = config.models_dir();
     let mut allowed_dirs = vec![models_dir.clone(), config.assets_dir.clone()];
     allowed_dirs.extend(config.models.hf_cache_dir.clone());
+    allowed_dirs.extend(config.models.other_hf_cache_dirs.iter().cloned());
     allowed_dirs.extend(config.models.allowed_dirs.iter().cloned());
     ModelManager::new(ManagerConfig {
         allowed_dirs,
         registry: RegistryConfig {
             models_dir: Some(models_dir.clone()),
             hf_cache_dir: config.models.hf_cache_dir.clone(),
+            other_hf_cache_dirs: config.models.other_hf_cache_dirs.clone(),
             bundled: vec![config.bundled_chat_model()],
         },
         http: HttpSettings::default(),

@@ -39,7 +39,8 @@ pub use error::{Error, Result};
 #[cfg(feature = "llama")]
 pub use local::{DEFAULT_MAX_CONTEXT, DEFAULT_QUEUE_CAPACITY, LocalLlm, LocalLlmConfig};
 pub use registry::{
-    ModelEntry, ModelFormat, ModelRegistry, ModelSource, RegistryConfig, hf_cache_dir, hf_repo_id,
+    ModelEntry, ModelFormat, ModelRegistry, ModelSource, RegistryConfig, hf_cache_dir,
+    hf_cache_dirs, hf_repo_id,
 };
 #[cfg(feature = "llama")]
 pub use rerank::{LlamaReranker, LlamaRerankerConfig, RerankMethod};

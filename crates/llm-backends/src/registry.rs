@@ -19,8 +19,11 @@ use std::path::{Path, PathBuf};
 pub struct RegistryConfig {
     /// A folder of local models (GGUF files and Hugging Face style folders).
     pub models_dir: Option<PathBuf>,
-    /// The Hugging Face hub cache (see [`hf_cache_dir`]).
+    /// The Hugging Face hub cache (see [`hf_cache_dir`]): where downloads go, listed first.
     pub hf_cache_dir: Option<PathBuf>,
+    /// Other Hugging Face caches to list (see [`hf_cache_dirs`]): a model found in several
+    /// is listed from the first.
+    pub other_hf_cache_dirs: Vec<PathBuf>,
     /// Model files shipped with ragd (the asset directory's chat model).
     pub bundled: Vec<PathBuf>,
 }
@@ -82,6 +85,15 @@ impl ModelRegistry {
         if let Some(dir) = &config.hf_cache_dir {
             scan_hf_cache(dir, &mut entries);
         }
+        for dir in &config.other_hf_cache_dirs {
+            let mut found = Vec::new();
+            scan_hf_cache(dir, &mut found);
+            for entry in found {
+                if !entries.iter().any(|e| e.source == ModelSource::HfCache && e.id == entry.id) {
+                    entries.push(entry);
+                }
+            }
+        }
         for path in &config.bundled {
             match fs::metadata(path) {
                 Ok(meta) if meta.is_file() => entries.push(ModelEntry {
@@ -121,6 +133,30 @@ pub fn hf_cache_dir(
         return Some(hf_home.join("hub"));
     }
     home.map(|home| home.join(".cache").join("huggingface").join("hub"))
+}
+
+/// Every Hugging Face cache location, in [`hf_cache_dir`]'s precedence and without
+/// repeats: `HF_HUB_CACHE`, `$HF_HOME/hub`, `$HOME/.cache/huggingface/hub` (each when its
+/// variable is set). A machine where tools were run with different settings has models in
+/// several.
+#[must_use]
+pub fn hf_cache_dirs(
+    hf_hub_cache: Option<&Path>,
+    hf_home: Option<&Path>,
+    home: Option<&Path>,
+) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let candidates = [
+        hf_hub_cache.map(Path::to_path_buf),
+        hf_home.map(|h| h.join("hub")),
+        home.map(|h| h.join(".cache").join("huggingface").join("hub")),
+    ];
+    for dir in candidates.into_iter().flatten() {
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    dirs
 }
 
 /// The Hugging Face repo id of a hub cache folder name, or `None` for other folders

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ragd_llm_backends::{
     ModelEntry, ModelFormat, ModelRegistry, ModelSource, RegistryConfig, hf_cache_dir,
+    hf_cache_dirs,
 };
 
 /// Writes `len` bytes to `path`, creating its folders.
@@ -58,6 +59,7 @@ fn scans_the_hub_cache_local_folder_and_bundled_files() {
     let config = RegistryConfig {
         models_dir: Some(models.clone()),
         hf_cache_dir: Some(cache.clone()),
+        other_hf_cache_dirs: Vec::new(),
         bundled: vec![bundled.clone(), root.path().join("assets/missing.gguf")],
     };
     let entries = ModelRegistry::scan(&config);
@@ -113,6 +115,7 @@ fn missing_folders_scan_to_nothing() {
     let config = RegistryConfig {
         models_dir: Some(PathBuf::from("/nope/models")),
         hf_cache_dir: Some(PathBuf::from("/nope/hub")),
+        other_hf_cache_dirs: vec![PathBuf::from("/nope/other")],
         bundled: Vec::new(),
     };
     assert!(ModelRegistry::scan(&config).is_empty());
@@ -143,4 +146,65 @@ fn hf_cache_dir_follows_the_hub_precedence() {
         Some(PathBuf::from("/home/me/.cache/huggingface/hub"))
     );
     assert_eq!(hf_cache_dir(None, None, None), None);
+}
+
+/// A hub cache snapshot of `repo` at `rev` holding `files` (name, contents).
+fn snapshot(cache: &Path, repo: &str, rev: &str, files: &[(&str, &str)]) {
+    let dir = cache.join(format!("models--{}", repo.replace('/', "--")));
+    fs::create_dir_all(dir.join("refs")).unwrap();
+    fs::write(dir.join("refs/main"), rev).unwrap();
+    for (name, contents) in files {
+        write(&dir.join("snapshots").join(rev).join(name), 0);
+        fs::write(dir.join("snapshots").join(rev).join(name), contents).unwrap();
+    }
+}
+
+#[test]
+fn every_cache_is_listed_and_folders_that_cannot_be_imported_say_why() {
+    let root = tempfile::tempdir().unwrap();
+    let (first, second) = (root.path().join("first"), root.path().join("second"));
+    let llama = r#"{"architectures": ["LlamaForCausalLM"]}"#;
+    snapshot(&first, "org/both", "rev-a", &[("config.json", llama), ("model.safetensors", "x")]);
+    snapshot(&second, "org/both", "rev-b", &[("config.json", llama), ("model.safetensors", "x")]);
+    snapshot(
+        &second,
+        "org/only-second",
+        "rev-c",
+        &[("config.json", llama), ("model.safetensors", "x")],
+    );
+    snapshot(
+        &second,
+        "org/pickles",
+        "rev-d",
+        &[("config.json", llama), ("pytorch_model.bin", "x")],
+    );
+    let mamba = r#"{"architectures": ["MambaForCausalLM"]}"#;
+    snapshot(&second, "org/mamba", "rev-e", &[("config.json", mamba), ("model.safetensors", "x")]);
+    let config = RegistryConfig {
+        hf_cache_dir: Some(first),
+        other_hf_cache_dirs: vec![second],
+        ..RegistryConfig::default()
+    };
+    let entries = ModelRegistry::scan(&config);
+    let both: Vec<_> = entries.iter().filter(|e| e.id == "org/both").collect();
+    assert_eq!(both.len(), 1, "{entries:#?}");
+    assert_eq!(both[0].revision.as_deref(), Some("rev-a"), "the download cache comes first");
+    assert_eq!(find(&entries, "org/both").unsupported, None);
+    assert_eq!(find(&entries, "org/only-second").revision.as_deref(), Some("rev-c"));
+    let pickles = find(&entries, "org/pickles").unsupported.clone().unwrap();
+    assert!(pickles.contains("PyTorch pickles"), "{pickles}");
+    let mamba = find(&entries, "org/mamba").unsupported.clone().unwrap();
+    assert!(mamba.contains("MambaForCausalLM is not supported"), "{mamba}");
+}
+
+#[test]
+fn every_cache_location_is_found_once() {
+    let home = Path::new("/home/me");
+    let default = PathBuf::from("/home/me/.cache/huggingface/hub");
+    assert_eq!(
+        hf_cache_dirs(Some(Path::new("/cache/hub")), Some(Path::new("/hf")), Some(home)),
+        [PathBuf::from("/cache/hub"), PathBuf::from("/hf/hub"), default.clone()]
+    );
+    assert_eq!(hf_cache_dirs(Some(&default), None, Some(home)), vec![default]);
+    assert_eq!(hf_cache_dirs(None, None, None), Vec::<PathBuf>::new());
 }
