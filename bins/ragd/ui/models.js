@@ -1,9 +1,9 @@
 // The models panel (`#/models`): which chat model is loaded and how its load goes, the models
-// on disk, loading one (a local GGUF, a file on the Hugging Face hub, or a model of a remote
-// OpenAI-compatible or Ollama server), unloading it, and the generation settings in force.
+// on disk, loading one (a local GGUF, a file on the Hugging Face hub, a safetensors folder or
+// hub repo imported into GGUF, or a model of a remote OpenAI-compatible or Ollama server), unloading it, and the generation settings in force.
 //
 // The status card polls `GET /api/v1/models/status`: every second while a model downloads,
-// loads or unloads, every five seconds otherwise. The forms check nothing themselves: the
+// is imported (converted, quantized), loads or unloads, every five seconds otherwise. The forms check nothing themselves: the
 // server validates, and its message is shown under the field it names (or above the form
 // when it names none). Values typed into number fields are sent as typed (as a string when
 // they are not a number), so the server's message says what is wrong with them.
@@ -13,7 +13,7 @@ import { h, append, replace, bytes, time, field, fieldError, facts, Lifetime } f
 
 const API = '/api/v1/models';
 /** States during which the status changes quickly. */
-const BUSY = new Set(['downloading', 'loading', 'unloading']);
+const BUSY = new Set(['downloading', 'converting', 'quantizing', 'loading', 'unloading']);
 const FAST_MS = 1000;
 const SLOW_MS = 5000;
 
@@ -136,7 +136,7 @@ function statusCard(onUnload) {
       error.textContent = '';
       // Rebuilt only when it changed, so that a failure (an alert) is announced once.
       const key = JSON.stringify(status);
-      if (key !== shown) replace(body, failure(status), download(status), modelFacts(status.model));
+      if (key !== shown) replace(body, failure(status), download(status), importing(status), modelFacts(status.model));
       shown = key;
     },
     fail(err) { error.textContent = `Cannot read the model status: ${errorText(err)}`; },
@@ -160,6 +160,16 @@ function download(status) {
   return h('div', { class: 'model-download' }, h('p', { id: 'model-progress-text', text }), bar);
 }
 
+/** The progress of an import: converting to GGUF, then quantizing. */
+function importing(status) {
+  const label = { converting: 'Converting to GGUF', quantizing: 'Quantizing' }[status.state];
+  if (!label) return null;
+  const bar = h('progress', { id: 'model-progress', max: '100', 'aria-labelledby': 'model-progress-text' });
+  bar.value = status.percent ?? 0;
+  const text = `${label}: ${status.percent ?? 0} %`;
+  return h('div', { class: 'model-download' }, h('p', { id: 'model-progress-text', text }), bar);
+}
+
 function modelFacts(model) {
   if (!model) {
     return h('p', { class: 'muted', text: 'No model is loaded. Load one from the list or with the form below.' });
@@ -173,6 +183,8 @@ function modelFacts(model) {
     model.context_length != null ? ['Context length', `${model.context_length.toLocaleString()} tokens`] : null,
     model.size_bytes != null ? ['Size', bytes(model.size_bytes)] : null,
     model.path ? ['Path', model.path, 'mono'] : null,
+    model.quantization ? ['Quantization', model.quantization] : null,
+    model.imported_from ? ['Imported from', model.imported_from, 'mono'] : null,
   ]);
 }
 
@@ -241,6 +253,15 @@ function modelRow(model, onLoad) {
     sending = true;
     try { await onLoad(model.id); } finally { sending = false; }
   });
+  if (model.unsupported) {
+    // A Hugging Face folder ragd cannot import: say why instead of offering a load that fails.
+    button.disabled = true;
+    button.title = model.unsupported;
+    badge.textContent = 'cannot import';
+    badge.title = model.unsupported;
+    badge.classList.remove('hidden');
+    badge.classList.add('failed');
+  }
   const revision = model.revision ?? '';
   const row = h('tr', { dataset: { modelId: model.id } },
     h('td', { class: 'model-id' }, h('span', { class: 'mono', title: model.path, text: model.id }), ' ', badge),
@@ -279,7 +300,7 @@ async function loadAvailable(id, started) {
 // Load form
 
 const MODEL_HINTS = {
-  local: 'An id from the list, a path to a GGUF file, or a hub file org/name/file.gguf (downloaded when not cached).',
+  local: 'An id from the list, a path to a GGUF file or a Hugging Face safetensors folder, a hub file org/name/file.gguf, or a hub repo org/name (downloaded when not cached; folders and repos are imported into GGUF once).',
   remote: "The remote server's model name.",
 };
 
@@ -293,13 +314,14 @@ function loadForm(started) {
     h('p', { class: 'hint muted', text: 'Used instead of the model when the repo is filled in.' }),
     h('div', { class: 'form-grid' },
       field('Repo', c.hubRepo), field('File', c.hubFile), field('Revision', c.hubRevision, 'Branch, tag or commit; default main.')));
-  const local = [hub, field('Device', c.device)];
+  const local = [hub, field('Device', c.device),
+    field('Quantization', c.quantization, 'For safetensors folders and repos: how the import stores the weights.')];
   const remote = [field('Base URL', c.baseUrl, 'Empty: the configured default.'), field('API key', c.apiKey, 'OpenAI-compatible servers that need one.')];
   const form = h('form', { id: 'load-form', novalidate: true, 'aria-labelledby': 'load-title' },
     error,
     h('div', { class: 'form-grid' }, field('Backend', c.backend), modelField),
     hub,
-    h('div', { class: 'form-grid' }, remote, field('Context length', c.contextLength, "Tokens; empty: the model's own."), local[1]),
+    h('div', { class: 'form-grid' }, remote, field('Context length', c.contextLength, "Tokens; empty: the model's own."), local[1], local[2]),
     h('div', { class: 'actions' }, submit));
   const showBackend = () => {
     const isLocal = c.backend.value === 'local';
@@ -356,6 +378,10 @@ function loadControls() {
       h('option', { value: 'auto', text: 'auto (server default: cpu)' }),
       h('option', { value: 'cpu', text: 'cpu' }),
       h('option', { value: 'cuda', text: 'cuda (all layers on the GPU)' })),
+    quantization: h('select', { id: 'load-quantization', name: 'quantization' },
+      h('option', { value: 'none', text: 'none (F16, as published)' }),
+      h('option', { value: 'q8_0', text: 'q8_0 (8-bit, half the size)' }),
+      h('option', { value: 'q4_k_m', text: 'q4_k_m (4-bit, about a third)' })),
   };
 }
 
@@ -375,6 +401,7 @@ function loadBody(c) {
   if (!isLocal && c.apiKey.value) body.api_key = c.apiKey.value;
   if (c.contextLength.value.trim()) body.context_length = numeric(c.contextLength.value);
   if (isLocal && c.device.value !== 'auto') body.device = c.device.value;
+  if (isLocal && c.quantization.value !== 'none') body.quantization = c.quantization.value;
   return body;
 }
 
@@ -387,6 +414,7 @@ const LOAD_ERROR_FIELDS = [
   [/folders models may be loaded from|^cannot resolve /, 'model'],
   [/\bcontext_length\b|context window/, 'contextLength'],
   [/\bdevice\b/, 'device'],
+  [/\bquantization\b|quantize/, 'quantization'],
   [/\bbase_url\b|base URL/i, 'baseUrl'],
   [/\bapi_key\b|API key/i, 'apiKey'],
   [/the repo id|\bhub\.repo\b/, 'hubRepo'],

@@ -45,13 +45,14 @@ from selenium.common.exceptions import (
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 BASE = os.environ["WEB_TEST_BASE_URL"].rstrip("/")
 KEY = os.environ["WEB_TEST_API_KEY"]
 FIXTURES = Path(os.environ["WEB_TEST_FIXTURES"]).resolve()
 WORK = Path(os.environ["WEB_TEST_WORK"]).resolve()
 SHOTS = Path(os.environ["WEB_TEST_SCREENSHOTS"])
+HF_FOLDER = os.environ["WEB_TEST_HF_FOLDER"]
 
 # The exact term of the search flow and the question of the chat flow: both about the first
 # page of fixtures/docs/two-pages.pdf ("apples growing in quiet orchards").
@@ -253,6 +254,38 @@ def flow_models(page):
     page.one("#settings-save").click()
     page.wait("the settings saved", lambda: api("GET", "/api/v1/models/config")[1]["max_new_tokens"] == 48)
     assert page.text("#settings-temperature-error") == ""
+
+    # A Hugging Face folder through the form at q8_0: the states and the import's progress
+    # bar are shown while it converts and quantizes, then its quantization.
+    page.d.execute_script("""
+        window.__states = [];
+        window.__progress = [];
+        new MutationObserver(() => {
+          window.__states.push(document.getElementById('model-state').textContent);
+          const text = document.getElementById('model-progress-text');
+          if (text) window.__progress.push(text.textContent);
+        }).observe(document.getElementById('model-status'),
+                   {subtree: true, childList: true, characterData: true});
+    """)
+    model = page.one("#load-model")
+    model.clear()
+    model.send_keys(HF_FOLDER)
+    Select(page.one("#load-quantization")).select_by_value("q8_0")
+    page.one("#load-submit").click()
+    page.wait("the imported model loaded", lambda: page.text("#model-state") == "loaded"
+              and "q8_0" in page.text("#model-status"), timeout=600)
+    states = page.d.execute_script("return window.__states")
+    progress = page.d.execute_script("return window.__progress")
+    log(f"states while importing: {sorted(set(states))}; progress lines: {len(progress)}")
+    assert "converting" in states, states
+    assert any(line.startswith("Converting to GGUF:") for line in progress), progress
+    assert "Imported from" in page.text("#model-status")
+    page.shot("models-imported")
+    # Back to the bundled model for the chat flow.
+    bundled = [r for r in page.find("#models-available tr[data-model-id]") if "bundled" in r.text]
+    bundled[0].find_element(By.CSS_SELECTOR, "button").click()
+    page.wait("the bundled model loaded again", lambda: page.text("#model-state") == "loaded"
+              and "q8_0" not in page.text("#model-status"), timeout=300)
 
 
 def flow_chat(page):

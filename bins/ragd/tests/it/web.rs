@@ -73,6 +73,14 @@ fn the_web_page_works_in_headless_chromium() {
         ("WEB_TEST_API_KEY", KEY.to_owned()),
         ("WEB_TEST_FIXTURES", fixtures.to_str().unwrap().to_owned()),
         ("WEB_TEST_WORK", work.to_str().unwrap().to_owned()),
+        (
+            "WEB_TEST_HF_FOLDER",
+            ragd_test_utils::assets_dir()
+                .join(ragd_core::assets::CHAT_MODEL_HF.path)
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        ),
         ("WEB_TEST_SCREENSHOTS", screenshots_dir(dir.path()).to_str().unwrap().to_owned()),
     ];
     run_script(&python, "test_web.py", &[], &vars, dir.path(), Some(&server.log));
