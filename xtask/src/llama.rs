@@ -370,16 +370,24 @@ struct BenchOptions {
     tg: usize,
     /// Append the result to `docs/BENCHMARKS.md`.
     record: bool,
+    /// Also import the bundled model's Hugging Face folder at each quantization and measure
+    /// the imports next to the bundled file.
+    imports: bool,
 }
 
 impl BenchOptions {
     fn parse(args: &[String]) -> Result<Self> {
         let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        let mut options = Self { rounds: 3, reps: 3, threads, pp: 512, tg: 128, record: false };
+        let mut options =
+            Self { rounds: 3, reps: 3, threads, pp: 512, tg: 128, record: false, imports: false };
         let mut iter = args.iter();
         while let Some(flag) = iter.next() {
             if flag == "--record" {
                 options.record = true;
+                continue;
+            }
+            if flag == "--imports" {
+                options.imports = true;
                 continue;
             }
             let value = iter.next().ok_or_else(|| format!("{flag} needs a value"))?;
@@ -402,7 +410,7 @@ impl BenchOptions {
 }
 
 const BENCH_USAGE: &str = "usage: cargo xtask bench-llm [--rounds 3] [--reps 3] [--threads N] \
-                           [--pp 512] [--tg 128] [--record]";
+                           [--pp 512] [--tg 128] [--imports] [--record]";
 
 /// Who produced a measurement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -420,6 +428,9 @@ pub(crate) fn bench_llm(args: &[String]) -> Result<()> {
         return crate::bench::llm_concurrency::run(args);
     }
     let options = BenchOptions::parse(args)?;
+    if options.imports {
+        return bench_imports(&options);
+    }
     let assets = crate::setup()?;
     let tools = ToolsDir::locate()?;
     let llama_bench = tools.bench()?;
@@ -427,6 +438,36 @@ pub(crate) fn bench_llm(args: &[String]) -> Result<()> {
     let model = assets.join(ragd_core::assets::CHAT_MODEL.path);
 
     let load_before = load_average();
+    let samples = measure(&llama_bench, &example, &model, &options)?;
+    let load_after = load_average();
+
+    let section = report(&options, &tools, &samples, &load_before, &load_after)?;
+    println!("{section}");
+    if options.record {
+        append_benchmarks(&section)?;
+    }
+    Ok(())
+}
+
+/// Appends `section` to `docs/BENCHMARKS.md`.
+fn append_benchmarks(section: &str) -> Result<()> {
+    let path = crate::workspace_root().join("docs/BENCHMARKS.md");
+    let mut text = fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
+    text.push('\n');
+    text.push_str(section);
+    fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("xtask: bench-llm: appended to {}", path.display());
+    Ok(())
+}
+
+/// `options.rounds` rounds of `llama-bench` and ragd's `bench_llm` on `model`, alternating
+/// who goes first.
+fn measure(
+    llama_bench: &Path,
+    example: &Path,
+    model: &Path,
+    options: &BenchOptions,
+) -> Result<Samples> {
     let mut samples = Samples::new();
     for round in 1..=options.rounds {
         // Alternate who goes first, so neither always meets the warmer (or busier) machine.
@@ -438,27 +479,165 @@ pub(crate) fn bench_llm(args: &[String]) -> Result<()> {
         for runner in order {
             eprintln!("xtask: bench-llm: round {round}/{}: {runner:?}", options.rounds);
             let lines = match runner {
-                Runner::LlamaBench => run_llama_bench(&llama_bench, &model, &options)?,
-                Runner::Ragd => run_ragd(&example, &model, &options)?,
+                Runner::LlamaBench => run_llama_bench(llama_bench, model, options)?,
+                Runner::Ragd => run_ragd(example, model, options)?,
             };
             for (test, rate) in lines {
                 samples.entry((test, runner)).or_default().extend(rate);
             }
         }
     }
+    Ok(samples)
+}
+
+/// `cargo xtask bench llm --imports`: the bundled model's Hugging Face folder imported at
+/// F16, Q8_0 and Q4_K_M (time and size, fastest of the rounds), then each import and the
+/// bundled Q4_1 file measured by `llama-bench` and ragd as in the plain `bench llm`.
+///
+/// The ragd side is built with the release profile for `ragd-llm-backends` alone (its
+/// `bench_llm` and `import_model` examples), not the whole serving build. No importer runs
+/// here to compare the import with: llama.cpp's `convert_hf_to_gguf.py` needs PyTorch and
+/// Ollama does not install on this machine, so the import rows have no peer.
+fn bench_imports(options: &BenchOptions) -> Result<()> {
+    use ragd_core::assets;
+
+    let root = crate::setup()?;
+    let tools = ToolsDir::locate()?;
+    let llama_bench = tools.bench()?;
+    let mut build = crate::cargo()?;
+    build.args(["build", "--release", "-p", "ragd-llm-backends", "--examples"]);
+    crate::run(build)?;
+    let examples = crate::target_dir()?.join("release/examples");
+    let work = crate::target_dir()?.join("ragd-bench/imports");
+    let _ = fs::remove_dir_all(&work);
+    fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let folder = root.join(assets::CHAT_MODEL_HF.path);
+    let bundled = root.join(assets::CHAT_MODEL.path);
+    let folder_bytes: u64 = fs::read_dir(&folder)
+        .map_err(|e| format!("{}: {e} (run `cargo xtask assets`)", folder.display()))?
+        .flatten()
+        .filter_map(|entry| entry.metadata().ok())
+        .map(|meta| meta.len())
+        .sum();
+
+    let load_before = load_average();
+    // (label, file, size, fastest import in seconds)
+    let mut models: Vec<(String, PathBuf, u64, Option<f64>)> = Vec::new();
+    let size = |path: &Path| fs::metadata(path).map_or(0, |m| m.len());
+    models.push((
+        "bundled Q4_1 (the package's file)".to_owned(),
+        bundled.clone(),
+        size(&bundled),
+        None,
+    ));
+    for quantization in ["none", "q8_0", "q4_k_m"] {
+        let out = work.join(format!("smollm2-{quantization}.gguf"));
+        let mut fastest = f64::INFINITY;
+        for round in 1..=options.rounds {
+            let _ = fs::remove_file(&out);
+            eprintln!("xtask: bench-llm: import {quantization}, round {round}/{}", options.rounds);
+            let mut cmd = Command::new(examples.join("import_model"));
+            crate::clean_cargo_env(&mut cmd);
+            cmd.arg("--folder").arg(&folder).arg("--out").arg(&out);
+            cmd.args(["--quantization", quantization, "--threads", &options.threads.to_string()]);
+            crate::passive_openmp(&mut cmd);
+            let line = output(cmd)?;
+            let value: serde_json::Value = serde_json::from_str(line.trim())
+                .map_err(|e| format!("import_model printed {line:?}: {e}"))?;
+            let seconds = value["seconds"].as_f64().ok_or("import_model printed no seconds")?;
+            fastest = fastest.min(seconds);
+        }
+        let label = if quantization == "none" {
+            "imported F16".to_owned()
+        } else {
+            format!("imported {}", quantization.to_uppercase())
+        };
+        models.push((label, out.clone(), size(&out), Some(fastest)));
+    }
+    let example = examples.join("bench_llm");
+    let mut rows = Vec::new();
+    for (label, path, bytes, import) in &models {
+        eprintln!("xtask: bench-llm: measuring {label}");
+        let samples = measure(&llama_bench, &example, path, options)?;
+        rows.push((label.clone(), *bytes, *import, samples));
+    }
     let load_after = load_average();
 
-    let section = report(&options, &tools, &samples, &load_before, &load_after)?;
-    println!("{section}");
+    let date = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
+    let mut out = String::new();
+    let mut w = |line: String| {
+        out.push_str(&line);
+        out.push('\n');
+    };
+    w(format!("## LLM: imported Hugging Face models vs the bundled GGUF, {date}"));
+    w(String::new());
+    w(format!("- commit: {}", commit_line()));
+    w(format!("- machine: {}", machine()));
+    w(format!("- load average (1, 5, 15 min) before: {load_before}; after: {load_after}"));
+    w(format!(
+        "- command: `cargo xtask bench llm --imports --rounds {} --reps {} --threads {} --pp {} \
+         --tg {}`, `OMP_WAIT_POLICY={}`",
+        options.rounds,
+        options.reps,
+        options.threads,
+        options.pp,
+        options.tg,
+        std::env::var("OMP_WAIT_POLICY").unwrap_or_else(|_| "PASSIVE".to_owned())
+    ));
+    w(format!(
+        "- source: `{}` ({:.1} MB: F16 safetensors dequantised from the bundled Q4_1 by \
+         `cargo xtask assets`), imported by the `import_model` example (release build of \
+         `ragd-llm-backends`), fastest of {} rounds with {} threads; no peer importer runs \
+         here (llama.cpp's `convert_hf_to_gguf.py` needs PyTorch, Ollama does not install)",
+        assets::CHAT_MODEL_HF.path,
+        folder_bytes as f64 / 1e6,
+        options.rounds,
+        options.threads
+    ));
+    w(format!(
+        "- speed: `llama-bench` ({}, cmake Release) and ragd's `bench_llm` on each file, \
+         alternating, tokens/s medians",
+        tools.llama_cpp()
+    ));
+    w(String::new());
+    let pp = format!("pp{}", options.pp);
+    let tg = format!("tg{}", options.tg);
+    w(format!(
+        "| model | size MB | import s | llama-bench {pp} | ragd {pp} | ratio | llama-bench {tg} | ragd {tg} | ratio |"
+    ));
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|".to_owned());
+    for (label, bytes, import, samples) in &rows {
+        let get =
+            |test: &str, runner| samples.get(&(test.to_owned(), runner)).and_then(|v| median(v));
+        let cell = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| format!("{v:.1}"));
+        let ratio = |test: &str| match (get(test, Runner::Ragd), get(test, Runner::LlamaBench)) {
+            (Some(r), Some(l)) if l > 0.0 => format!("{:.2}", r / l),
+            _ => "–".to_owned(),
+        };
+        w(format!(
+            "| {label} | {:.1} | {} | {} | {} | {} | {} | {} | {} |",
+            *bytes as f64 / 1e6,
+            import.map_or_else(|| "–".to_owned(), |s| format!("{s:.1}")),
+            cell(get(&pp, Runner::LlamaBench)),
+            cell(get(&pp, Runner::Ragd)),
+            ratio(&pp),
+            cell(get(&tg, Runner::LlamaBench)),
+            cell(get(&tg, Runner::Ragd)),
+            ratio(&tg),
+        ));
+    }
+    println!("{out}");
     if options.record {
-        let path = crate::workspace_root().join("docs/BENCHMARKS.md");
-        let mut text = fs::read_to_string(&path).unwrap_or_else(|_| "# Benchmarks\n".to_owned());
-        text.push('\n');
-        text.push_str(&section);
-        fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        eprintln!("xtask: bench-llm: appended to {}", path.display());
+        append_benchmarks(&out)?;
     }
     Ok(())
+}
+
+/// The short commit hash, marked when the tree has uncommitted changes.
+fn commit_line() -> String {
+    let commit = command_line("git", &["rev-parse", "--short", "HEAD"]);
+    let dirty = command_line("git", &["status", "--porcelain", "--untracked-files=no"]);
+    if dirty.is_empty() { commit } else { format!("{commit} (with uncommitted changes)") }
 }
 
 /// Output of a command, failing on a non-zero exit.
@@ -585,10 +764,7 @@ fn report(
     load_after: &str,
 ) -> Result<String> {
     let date = command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]);
-    let commit = command_line("git", &["rev-parse", "--short", "HEAD"]);
-    let dirty = command_line("git", &["status", "--porcelain", "--untracked-files=no"]);
-    let commit =
-        if dirty.is_empty() { commit } else { format!("{commit} (with uncommitted changes)") };
+    let commit = commit_line();
     let mut out = String::new();
     let w = |out: &mut String, line: String| {
         out.push_str(&line);

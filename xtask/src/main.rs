@@ -65,8 +65,9 @@ commands:
   bench memory [--text-mb N] [--embed-seconds S]
                        resident memory: idle with both bundled models, and ingesting 100 MB
                        re-embed with another model vs a plain ingest; search latency meanwhile
-  bench llm [--rounds R] [--reps N] [--threads T] [--pp P] [--tg G] [--record]
-                       tokens/s of the local LLM vs llama-bench on the bundled GGUF
+  bench llm [--rounds R] [--reps N] [--threads T] [--pp P] [--tg G] [--imports] [--record]
+                       tokens/s of the local LLM vs llama-bench on the bundled GGUF (--imports:
+                       also its Hugging Face folder imported at F16, Q8_0, Q4_K_M)
   bench llm --concurrency 1,2,4,8 [--rounds R] [--tokens T] [--context C] [--record]
                        concurrent chats over HTTP vs llama-server --parallel N
                        (benchmarks append their results to docs/BENCHMARKS.md)
