@@ -10,7 +10,9 @@
 //! "tokens_per_s":..}`. What is timed, matching `llama-bench`'s tests as closely as the
 //! API allows:
 //!
-//! - `ppN`: a `complete` call whose rendered prompt has N tokens and `max_new_tokens` 1.
+//! - `ppN`: a `complete` call whose rendered prompt has N tokens and `max_new_tokens` 1,
+//!   each repetition with another first word so the prompt cache cannot skip the prompt
+//!   (the tokens it did skip, the template's opening, are not counted).
 //!   The worker evaluates the prompt and samples one token without decoding it again, so
 //!   the time is the prompt evaluation plus ragd's own work around it (chat template,
 //!   tokenising, queueing, one greedy sample).
@@ -110,13 +112,21 @@ async fn prompt_of(llm: &LocalLlm, target: usize) -> Result<String, BoxError> {
     Ok(content)
 }
 
+/// First words that make each repetition's prompt differ from the one before, so the
+/// prompt cache (which keeps what a sequence still holds) shares only the template's opening.
+const FIRST_WORDS: [&str; 8] =
+    ["apple", "river", "green", "stone", "cloud", "music", "table", "light"];
+
 async fn prompt_processing(llm: &LocalLlm, options: &Options) -> Result<(), BoxError> {
     let content = prompt_of(llm, options.pp).await?;
-    for _ in 0..options.reps {
+    for rep in 0..options.reps {
+        let content = content.replacen("hello", FIRST_WORDS[rep % FIRST_WORDS.len()], 1);
         let started = Instant::now();
-        let completion = llm.complete(ask(content.clone(), greedy(1))).await?;
+        let completion = llm.complete(ask(content, greedy(1))).await?;
         let seconds = started.elapsed().as_secs_f64();
-        let tokens = completion.usage.prompt_tokens;
+        // Only the tokens evaluated count: a cached prefix was not read again.
+        let usage = completion.usage;
+        let tokens = usage.prompt_tokens - usage.cached_prompt_tokens;
         report(&format!("pp{}", options.pp), tokens, seconds);
     }
     Ok(())
