@@ -48,10 +48,11 @@ pub fn render(status: &SystemStatus) -> String {
     row(
         "cpu",
         format!(
-            "{} ({} logical, {} physical)",
+            "{} ({} logical, {} physical, max {})",
             cpu.brand,
             cpu.logical_cores,
-            or_dash(cpu.physical_cores)
+            or_dash(cpu.physical_cores),
+            cpu.max_frequency_mhz.map_or_else(|| "-".to_owned(), |f| format!("{f} MHz"))
         ),
     );
     let per_core: Vec<String> =
@@ -73,9 +74,10 @@ pub fn render(status: &SystemStatus) -> String {
     row(
         "memory",
         format!(
-            "{} used / {} total, {} available",
+            "{} used / {} total ({:.0}%), {} available",
             human_bytes(mem.used_bytes),
             human_bytes(mem.total_bytes),
+            mem.used_percent,
             human_bytes(mem.available_bytes)
         ),
     );
@@ -92,9 +94,10 @@ pub fn render(status: &SystemStatus) -> String {
         row(
             &format!("disk {}", disk.mount_point),
             format!(
-                "{} free / {} ({}, {})",
+                "{} free / {} ({:.0}% used, {}, {})",
                 human_bytes(disk.available_bytes),
                 human_bytes(disk.total_bytes),
+                disk.used_percent,
                 disk.file_system,
                 disk.kind
             ),

@@ -123,6 +123,7 @@ function cpuCard(cpu) {
       ['Processor', cpu.brand || cpu.vendor_id],
       ['Cores', `${cpu.logical_cores ?? '?'} logical, ${cpu.physical_cores ?? '?'} physical`],
       ['Usage', percent(cpu.usage_percent)],
+      ['Max frequency', cpu.max_frequency_mhz ? `${cpu.max_frequency_mhz} MHz` : 'not reported'],
       ['Load average', load ? `${fixed(load.one, 2)} · ${fixed(load.five, 2)} · ${fixed(load.fifteen, 2)} (1, 5, 15 min)` : '–'],
     ]),
     cores.length ? h('h3', { text: 'Per core' }) : null,

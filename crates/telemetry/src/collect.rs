@@ -137,6 +137,9 @@ impl Collector {
                 available_bytes: self.system.available_memory(),
                 swap_total_bytes: self.system.total_swap(),
                 swap_used_bytes: self.system.used_swap(),
+                used_percent: percent_of(self.system.used_memory(), self.system.total_memory())
+                    .unwrap_or(0.0),
+                swap_used_percent: percent_of(self.system.used_swap(), self.system.total_swap()),
             },
             disks,
             data_disk,
@@ -169,6 +172,7 @@ impl Collector {
             usage_percent: self.system.global_cpu_usage(),
             per_core_usage_percent: cpus.iter().map(sysinfo::Cpu::usage).collect(),
             per_core_frequency_mhz: cpus.iter().map(sysinfo::Cpu::frequency).collect(),
+            max_frequency_mhz: max_frequency_mhz(Path::new(CPU_SYSFS)),
             load_average: System::load_average().ok().map(|l| LoadAverage {
                 one: l.one,
                 five: l.five,
@@ -220,9 +224,44 @@ fn disk_status(disk: &sysinfo::Disk) -> DiskStatus {
         },
         total_bytes: disk.total_space(),
         available_bytes: disk.available_space(),
+        used_percent: percent_of(
+            disk.total_space().saturating_sub(disk.available_space()),
+            disk.total_space(),
+        )
+        .unwrap_or(0.0),
         removable: disk.is_removable(),
         read_only: disk.is_read_only(),
     }
+}
+
+/// `part` of `whole` in percent, `None` when `whole` is zero.
+#[allow(clippy::cast_precision_loss)] // A percentage needs no more than f32's precision.
+fn percent_of(part: u64, whole: u64) -> Option<f32> {
+    (whole > 0).then(|| (part.min(whole) as f64 / whole as f64 * 100.0) as f32)
+}
+
+/// Where Linux describes its CPUs.
+const CPU_SYSFS: &str = "/sys/devices/system/cpu";
+
+/// The highest `cpu*/cpufreq/cpuinfo_max_freq` (kHz) under `sysfs`, in MHz; `None` when no
+/// CPU has one (VMs, other platforms).
+fn max_frequency_mhz(sysfs: &Path) -> Option<u64> {
+    std::fs::read_dir(sysfs)
+        .ok()?
+        .flatten()
+        .filter(|entry| {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            name.strip_prefix("cpu")
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|entry| {
+            let text =
+                std::fs::read_to_string(entry.path().join("cpufreq/cpuinfo_max_freq")).ok()?;
+            text.trim().parse::<u64>().ok()
+        })
+        .max()
+        .map(|khz| khz / 1000)
 }
 
 /// The disk whose mount point is the longest prefix of `path` (made absolute; the path may
@@ -249,6 +288,7 @@ mod tests {
             kind: "ssd".to_owned(),
             total_bytes: 1,
             available_bytes: 1,
+            used_percent: 0.0,
             removable: false,
             read_only: false,
         }
@@ -262,5 +302,27 @@ mod tests {
         let not_yet_created = root.join("data/sub");
         let found = disk_holding(&disks, &not_yet_created).unwrap();
         assert_eq!(found.mount_point, root.to_str().unwrap());
+    }
+
+    #[test]
+    fn max_frequency_is_the_highest_cpu_s_in_mhz() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(max_frequency_mhz(dir.path()), None, "no cpufreq: unknown");
+        for (cpu, khz) in [("cpu0", "3400000\n"), ("cpu1", "4200000\n")] {
+            let freq = dir.path().join(cpu).join("cpufreq");
+            std::fs::create_dir_all(&freq).unwrap();
+            std::fs::write(freq.join("cpuinfo_max_freq"), khz).unwrap();
+        }
+        // Not CPUs: cpufreq policies, `cpuidle`.
+        std::fs::create_dir_all(dir.path().join("cpuidle/cpufreq")).unwrap();
+        std::fs::write(dir.path().join("cpuidle/cpufreq/cpuinfo_max_freq"), "9999999").unwrap();
+        assert_eq!(max_frequency_mhz(dir.path()), Some(4200));
+    }
+
+    #[test]
+    fn percentages_of_nothing_are_unknown() {
+        assert_eq!(percent_of(1, 4), Some(25.0));
+        assert_eq!(percent_of(5, 4), Some(100.0));
+        assert_eq!(percent_of(0, 0), None);
     }
 }

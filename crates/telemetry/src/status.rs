@@ -79,6 +79,9 @@ schema_types! {
         pub per_core_usage_percent: Vec<f32>,
         /// Current frequency of each logical CPU.
         pub per_core_frequency_mhz: Vec<u64>,
+        /// The highest frequency any CPU may run at (Linux `cpufreq`'s `cpuinfo_max_freq`);
+        /// `None` where the platform does not say (most VMs).
+        pub max_frequency_mhz: Option<u64>,
         /// Load averages.
         pub load_average: Option<LoadAverage>,
     }
@@ -105,6 +108,10 @@ schema_types! {
         pub swap_total_bytes: u64,
         /// Swap in use.
         pub swap_used_bytes: u64,
+        /// RAM in use, 0 to 100.
+        pub used_percent: f32,
+        /// Swap in use, 0 to 100; `None` without swap.
+        pub swap_used_percent: Option<f32>,
     }
 
     /// One mounted file system.
@@ -121,6 +128,9 @@ schema_types! {
         pub total_bytes: u64,
         /// Free space usable by ragd.
         pub available_bytes: u64,
+        /// Space not available to ragd, 0 to 100 (what `df` calls `Use%`, counting the
+        /// blocks reserved for root as used).
+        pub used_percent: f32,
         /// Removable media.
         pub removable: bool,
         /// Mounted read-only.

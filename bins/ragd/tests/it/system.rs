@@ -33,6 +33,23 @@ async fn system_status_is_plausible_on_this_machine() {
     assert_eq!(body["cpu"]["logical_cores"], nproc);
     assert_eq!(body["memory"]["total_bytes"], meminfo_total_bytes());
     assert!(body["data_disk"]["mount_point"].is_string(), "the data dir's disk is present: {body}");
+    // Percentages agree with the byte counts they come from.
+    let memory = &body["memory"];
+    let used = memory["used_bytes"].as_f64().unwrap() / memory["total_bytes"].as_f64().unwrap();
+    let percent = memory["used_percent"].as_f64().unwrap();
+    assert!((percent - used * 100.0).abs() < 0.01, "{memory}");
+    let disk = &body["data_disk"];
+    let total = disk["total_bytes"].as_f64().unwrap();
+    let used = (total - disk["available_bytes"].as_f64().unwrap()) / total * 100.0;
+    let percent = disk["used_percent"].as_f64().unwrap();
+    assert!(percent > 0.0 && (percent - used).abs() < 0.01, "{disk}");
+    // This machine's VM has no cpufreq: the maximum is unknown, not zero.
+    let cpufreq = std::path::Path::new("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq");
+    if cpufreq.exists() {
+        assert!(body["cpu"]["max_frequency_mhz"].as_u64() > Some(0), "{}", body["cpu"]);
+    } else {
+        assert!(body["cpu"]["max_frequency_mhz"].is_null(), "{}", body["cpu"]);
+    }
     assert_eq!(body["process"]["pid"], std::process::id());
     match body["gpus"].as_array().unwrap().as_slice() {
         [] => assert!(body["gpus_unavailable_reason"].as_str().is_some_and(|r| !r.is_empty())),
