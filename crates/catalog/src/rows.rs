@@ -11,9 +11,11 @@ use rusqlite::Row;
 
 use crate::error::{Error, Result};
 
-/// The document columns, in the order [`DocumentRow::read`] expects.
-pub(crate) const DOCUMENT_COLUMNS: &str =
-    "id, filename, mime, sha256, bytes, status, progress, error, created_at, updated_at, warnings";
+/// The document columns of a query on `documents` (not aliased), in the order
+/// [`DocumentRow::read`] expects; the chunk count is read from the `(document_id, ordinal)`
+/// index.
+pub(crate) const DOCUMENT_COLUMNS: &str = "id, filename, mime, sha256, bytes, status, progress, error, created_at, updated_at, warnings, \
+     (SELECT count(*) FROM chunks WHERE chunks.document_id = documents.id)";
 
 /// The chunk columns of a table aliased `c`, in the order [`ChunkRow::read`] expects.
 pub(crate) const CHUNK_COLUMNS: &str = "c.id, c.document_id, c.ordinal, c.text, c.char_start, \
@@ -107,6 +109,7 @@ pub(crate) struct DocumentRow {
     updated_at: String,
     /// A JSON array of sentences.
     warnings: String,
+    chunk_count: i64,
 }
 
 impl DocumentRow {
@@ -124,6 +127,7 @@ impl DocumentRow {
             created_at: row.get(8)?,
             updated_at: row.get(9)?,
             warnings: row.get(10)?,
+            chunk_count: row.get(11)?,
         })
     }
 
@@ -144,6 +148,7 @@ impl DocumentRow {
                 what: format!("documents.warnings {:?}", self.warnings),
                 source: err.into(),
             })?,
+            chunk_count: int_from_sql(self.chunk_count, "chunk count")?,
             // Filled in by the reader (`metadata::attach`), which holds the connection.
             metadata: ragd_core::Metadata::new(),
         })

@@ -127,6 +127,12 @@ pub trait VectorStore: Send + Sync + fmt::Debug + 'static {
     /// `InvalidInput` for an empty filter.
     async fn delete(&self, req: DeleteRequest) -> Result<u64>;
 
+    /// How many rows of `table` match `filter` (every row for an empty filter).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be read.
+    async fn count(&self, table: TableName, filter: VectorFilter) -> Result<u64>;
+
     /// Deletes every row of `table` whose id is not in `keep`, and says how many went.
     /// Start-up uses it to drop vectors whose chunk or message no longer exists (a crash
     /// between the catalog delete and the vector delete leaves such rows).

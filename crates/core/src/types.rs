@@ -60,6 +60,9 @@ pub struct Document {
     /// OCR could not read), one sentence each; empty when nothing was.
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// Chunks stored for it (0 until chunking has finished).
+    #[serde(default)]
+    pub chunk_count: u64,
     /// When the document was uploaded.
     pub created_at: DateTime<Utc>,
     /// When the document last changed.

@@ -189,6 +189,22 @@ impl Ingestor {
         self.db(move |c| c.get_document(id)).await
     }
 
+    /// How many vectors the index holds for document `id` (in the space queries use);
+    /// `None` when there is no vector index to ask.
+    ///
+    /// # Errors
+    /// When the vector store cannot be read.
+    pub async fn vector_count(&self, id: DocumentId) -> Result<Option<u64>> {
+        let Some(vectors) = &self.inner.vectors else { return Ok(None) };
+        let Some(space) = vectors.query_space().await else { return Ok(None) };
+        let filter = ragd_core::VectorFilter {
+            document_ids: vec![id],
+            session_ids: Vec::new(),
+            ids: Vec::new(),
+        };
+        Ok(Some(space.store.count(ragd_core::TableName::Chunks, filter).await?))
+    }
+
     /// A page of documents matching `query`, newest first.
     ///
     /// # Errors

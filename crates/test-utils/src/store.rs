@@ -102,6 +102,12 @@ impl VectorStore for InMemoryStore {
         Ok((before - rows.len()) as u64)
     }
 
+    async fn count(&self, table: TableName, filter: VectorFilter) -> Result<u64> {
+        let tables = self.lock();
+        let rows = tables.get(&table).map(Vec::as_slice).unwrap_or_default();
+        Ok(rows.iter().filter(|r| filter.is_empty() || matches(&filter, r)).count() as u64)
+    }
+
     async fn retain(&self, table: TableName, keep: &HashSet<Uuid>) -> Result<u64> {
         let mut tables = self.lock();
         let rows = tables.entry(table).or_default();

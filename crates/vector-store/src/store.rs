@@ -512,6 +512,16 @@ impl VectorStore for LanceStore {
         Ok(self.delete_records(req).await?)
     }
 
+    async fn count(&self, table: TableName, filter: VectorFilter) -> ragd_core::Result<u64> {
+        let handle = self.table(table);
+        let rows = handle
+            .table
+            .count_rows(filter::predicate(&filter))
+            .await
+            .map_err(|err| Error::lance(format!("count the rows of {}", handle.name), err))?;
+        Ok(rows as u64)
+    }
+
     async fn retain(&self, table: TableName, keep: &HashSet<Uuid>) -> ragd_core::Result<u64> {
         let handle = self.table(table);
         let orphans: Vec<Uuid> =

@@ -85,6 +85,12 @@ pub struct DocumentDto {
     /// What the last extraction left out without failing the document (a scanned page OCR
     /// could not read), one sentence each.
     pub warnings: Vec<String>,
+    /// Chunks stored for it (0 until chunking has finished).
+    pub chunk_count: u64,
+    /// Vectors the index holds for it (equal to `chunk_count` once `ready`). Reported by
+    /// `GET /documents/{id}`; `null` in lists, where counting would read the vector table
+    /// once per document, and without a vector index.
+    pub vector_count: Option<u64>,
     /// Upload time (RFC 3339, UTC).
     pub created_at: String,
     /// Last change (RFC 3339, UTC).
@@ -106,6 +112,8 @@ impl From<Document> for DocumentDto {
             progress: d.progress,
             error: d.error,
             warnings: d.warnings,
+            chunk_count: d.chunk_count,
+            vector_count: None,
             created_at: crate::api::timestamp(d.created_at),
             updated_at: crate::api::timestamp(d.updated_at),
             metadata: d.metadata,
@@ -604,7 +612,9 @@ pub async fn get(
     ApiPath(id): ApiPath<DocumentId>,
 ) -> Result<ApiJson<DocumentDto>, ApiError> {
     scope.resolve(&state.engine).await?.check_document(&state.engine, id).await?;
-    Ok(ApiJson(state.engine.documents().document(id).await?.into()))
+    let mut document: DocumentDto = state.engine.documents().document(id).await?.into();
+    document.vector_count = state.engine.documents().vector_count(id).await?;
+    Ok(ApiJson(document))
 }
 
 /// A char range of the extracted text.

@@ -160,6 +160,15 @@ async fn upload_process_and_read_back_by_id() {
         let (status, page) = app.get(&format!("/api/v1/documents/{id}/chunks?limit=2")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(page["total"].as_u64().unwrap() >= 1);
+        // The document counts its chunks, and its vectors in the index once ready; a list
+        // counts chunks only.
+        assert_eq!(doc["chunk_count"], page["total"], "{doc}");
+        assert_eq!(doc["vector_count"], page["total"], "{doc}");
+        let (_, listed) = app
+            .get(&format!("/api/v1/documents?filename={}", doc["filename"].as_str().unwrap()))
+            .await;
+        assert_eq!(listed["items"][0]["chunk_count"], page["total"], "{listed}");
+        assert!(listed["items"][0]["vector_count"].is_null(), "{listed}");
         let chunk = &page["items"][0];
         // A chunk's offsets address the same text in the document's text.
         let (start, end) =
@@ -499,7 +508,11 @@ async fn delete_and_reindex() {
         Request::post(format!("/api/v1/documents/{id}/reindex")).body(Body::empty()).unwrap();
     let (status, doc) = app.send(reindex).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{doc}");
-    assert_eq!(app.wait(&id).await["status"], "ready");
+    let ready = app.wait(&id).await;
+    assert_eq!(ready["status"], "ready");
+    // A reindex leaves exactly one vector per chunk (the old ones are gone).
+    assert_eq!(ready["vector_count"], ready["chunk_count"], "{ready}");
+    assert!(ready["chunk_count"].as_u64() > Some(0), "{ready}");
 
     let delete = || Request::delete(format!("/api/v1/documents/{id}")).body(Body::empty()).unwrap();
     let (status, _) = app.send(delete()).await;
