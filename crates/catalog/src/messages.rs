@@ -146,6 +146,25 @@ impl Catalog {
         })
     }
 
+    /// Records on message `id` that its reply failed: `metadata.error` becomes `{code,
+    /// message}` (the rest of the metadata is kept), so a reader of the history sees why a
+    /// question has no answer.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] for an unknown message.
+    pub fn set_message_error(&self, id: MessageId, code: &str, message: &str) -> Result<()> {
+        let error = serde_json::json!({ "code": code, "message": message }).to_string();
+        let changed = self.lock().execute(
+            "UPDATE messages SET metadata = json_set(metadata, '$.error', json(?2)) WHERE id = ?1",
+            params![id_to_sql(id), error],
+        )?;
+        if changed == 0 {
+            return Err(Error::not_found("message", id));
+        }
+        Ok(())
+    }
+
     /// A page of a session's messages, oldest first, with the session's message count.
     ///
     /// # Errors

@@ -67,6 +67,10 @@ pub struct ChatConfig {
     pub summarize: bool,
     /// The longest summary, in tokens.
     pub summary_max_tokens: u32,
+    /// The longest summary of one retrieved chunk (`context_mode: summaries`), in tokens.
+    pub context_summary_max_tokens: u32,
+    /// Chunk summaries asked of the model at once (`context_mode: summaries`).
+    pub context_summary_concurrency: usize,
     /// How tags are derived.
     pub tagging: TaggingMode,
     /// Tags are refreshed after the first exchange and then every this many exchanges.
@@ -95,6 +99,8 @@ impl Default for ChatConfig {
             margin_tokens: 32,
             summarize: true,
             summary_max_tokens: 160,
+            context_summary_max_tokens: 96,
+            context_summary_concurrency: 4,
             tagging: TaggingMode::Keywords,
             tag_every: 5,
             max_auto_tags: 5,

@@ -75,6 +75,8 @@ impl GenerationTask {
                 }
                 Err(err) => {
                     tracing::warn!(session = %self.session, error = %err, "generation failed");
+                    let id = self.user_message.id;
+                    self.service.record_failure(id, err.kind(), &err.to_string()).await;
                     let _ = events
                         .send(ChatEvent::Failed { kind: err.kind(), message: err.to_string() })
                         .await;
@@ -84,11 +86,10 @@ impl GenerationTask {
         }
         drop(stream);
         if outcome.is_none() && !cancelled {
+            let message = "the model stopped without finishing";
+            self.service.record_failure(self.user_message.id, ErrorKind::Internal, message).await;
             let _ = events
-                .send(ChatEvent::Failed {
-                    kind: ErrorKind::Internal,
-                    message: "the model stopped without finishing".to_owned(),
-                })
+                .send(ChatEvent::Failed { kind: ErrorKind::Internal, message: message.to_owned() })
                 .await;
             return;
         }
@@ -146,6 +147,8 @@ impl GenerationTask {
             Ok(message) => message,
             Err(err) => {
                 tracing::warn!(session = %self.session, error = %err, "storing the reply failed");
+                let id = self.user_message.id;
+                self.service.record_failure(id, err.kind(), &err.to_string()).await;
                 let _ = events
                     .send(ChatEvent::Failed { kind: err.kind(), message: err.to_string() })
                     .await;

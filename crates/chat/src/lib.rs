@@ -21,6 +21,7 @@
 //! the model is in-process.
 
 mod completion;
+mod condense;
 mod config;
 pub mod error;
 mod generation;
@@ -45,4 +46,6 @@ pub use prompt::{ContextChunk, Recollection};
 pub use retrieval::{exchanges, memory_text};
 pub use service::ChatService;
 pub use tagging::TaggingMode;
-pub use types::{ChatEvent, ChatTurn, Citation, CreateSession, MemoryHit, Reply, SendMessage};
+pub use types::{
+    ChatEvent, ChatTurn, Citation, ContextMode, CreateSession, MemoryHit, Reply, SendMessage,
+};

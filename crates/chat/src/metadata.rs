@@ -66,6 +66,12 @@ pub struct PromptInfo {
     pub history_messages: usize,
     /// Whether the session summary was included.
     pub summary: bool,
+    /// How the documents entered the prompt.
+    pub context_mode: crate::ContextMode,
+    /// The time preparing the documents added (the chunk summaries), in milliseconds.
+    pub context_ms: u64,
+    /// Chunk summaries read from the cache rather than made.
+    pub context_summaries_cached: usize,
 }
 
 impl ReplyMetadata {

@@ -34,6 +34,8 @@ struct Inner {
     generations: Arc<Semaphore>,
     /// Sends waiting for a slot.
     waiting: AtomicUsize,
+    /// Chunk summaries of `context_mode: summaries`.
+    summaries: crate::condense::SummaryCache,
 }
 
 /// Decrements the waiting count when a wait ends, however it ends.
@@ -60,6 +62,7 @@ impl ChatService {
                 locks: Mutex::new(HashMap::new()),
                 generations,
                 waiting: AtomicUsize::new(0),
+                summaries: crate::condense::SummaryCache::default(),
             }),
         })
     }
@@ -68,6 +71,11 @@ impl ChatService {
     #[must_use]
     pub fn config(&self) -> &ChatConfig {
         &self.inner.config
+    }
+
+    /// The chunk summaries of `context_mode: summaries`.
+    pub(crate) fn summaries(&self) -> &crate::condense::SummaryCache {
+        &self.inner.summaries
     }
 
     /// The parts the service works with.

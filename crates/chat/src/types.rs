@@ -40,6 +40,19 @@ pub struct SendMessage {
     /// Metadata the documents retrieved for this reply must have (within the session's
     /// documents and collections; empty: no condition).
     pub filter: ragd_core::MetadataFilter,
+    /// How the retrieved documents enter the prompt.
+    pub context_mode: ContextMode,
+}
+
+/// How retrieved documents enter a reply's prompt.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContextMode {
+    /// The chunks' text (default).
+    #[default]
+    Chunks,
+    /// Each chunk condensed by the model for the question first, so more sources fit.
+    Summaries,
 }
 
 impl SendMessage {
@@ -53,6 +66,7 @@ impl SendMessage {
             memory_all_sessions: false,
             settings: None,
             filter: ragd_core::MetadataFilter::default(),
+            context_mode: ContextMode::Chunks,
         }
     }
 }

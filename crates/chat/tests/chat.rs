@@ -190,7 +190,15 @@ async fn without_a_model_the_user_message_is_kept_and_the_error_is_unavailable()
     );
     let err = midway.send(session.id, ask("third")).await.unwrap().finish().await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Internal);
-    assert_eq!(chat.messages(session.id, 10, 0).await.unwrap().total, 3);
+    let history = chat.messages(session.id, 10, 0).await.unwrap();
+    assert_eq!(history.total, 3);
+    // Each question whose reply failed carries its error: no model, a backend down before
+    // the first token, a backend failing midway.
+    let codes: Vec<&serde_json::Value> =
+        history.items.iter().map(|m| &m.metadata["error"]["code"]).collect();
+    assert_eq!(codes, ["unavailable", "unavailable", "internal"], "{:?}", history.items);
+    let during_generation = history.items[2].metadata["error"]["message"].as_str().unwrap();
+    assert!(!during_generation.is_empty());
 
     let err = chat.send(session.id, ask("   ")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
@@ -539,4 +547,59 @@ async fn completions_share_the_generation_queue_with_sessions() {
     drop(dropped);
     tokio::time::sleep(Duration::from_millis(200)).await;
     chat.complete(CompleteRequest::new("now")).await.unwrap().finish().await.unwrap();
+}
+
+#[tokio::test]
+async fn summarised_context_condenses_each_chunk_once_per_question() {
+    let fixture = Fixture::new();
+    let volcano = fixture
+        .add_document("volcanoes.txt", "Basaltic lava flows are fluid.\n\nPumice floats on water.")
+        .await;
+    // The scripted model answers every request, summaries included, with this text.
+    let llm = ScriptedLlm::new(Script::Fixed("Pumice is light.".into()), 2048);
+    let chat = fixture.service(Some(llm.clone()), ChatConfig::default());
+    let session = chat
+        .create_session(CreateSession { document_ids: vec![volcano], ..Default::default() })
+        .await
+        .unwrap();
+    let question = "Does pumice float on water?";
+    let summarised =
+        SendMessage { context_mode: ragd_chat::ContextMode::Summaries, ..ask(question) };
+    let reply = chat.send(session.id, summarised.clone()).await.unwrap().finish().await.unwrap();
+
+    let requests = llm.requests();
+    let chunks = reply.citations.len();
+    assert!(chunks >= 1);
+    // One summary request per retrieved chunk, each with the question and the chunk, then
+    // the reply, whose prompt holds the summaries, not the chunks' text.
+    let summaries: Vec<_> = requests
+        .iter()
+        .filter(|r| r.messages[0].content.starts_with("You condense a passage"))
+        .collect();
+    assert!(summaries.len() >= chunks, "{requests:#?}");
+    assert!(summaries.iter().all(|r| r.messages[1].content.contains(question)));
+    let answer = requests.last().unwrap();
+    assert!(answer.messages[0].content.contains("Pumice is light."), "{answer:#?}");
+    assert!(!answer.messages[0].content.contains("Pumice floats on water."), "{answer:#?}");
+    let prompt = &reply.assistant_message.metadata["prompt"];
+    assert_eq!(prompt["context_mode"], "summaries", "{prompt}");
+    assert_eq!(prompt["context_summaries_cached"], 0);
+
+    // The same question again: every summary comes from the cache.
+    let before = llm.requests().len();
+    let again = chat.send(session.id, summarised).await.unwrap().finish().await.unwrap();
+    let asked = llm.requests().len() - before;
+    let prompt = &again.assistant_message.metadata["prompt"];
+    assert!(prompt["context_summaries_cached"].as_u64() >= Some(chunks as u64), "{prompt}");
+    // Only the reply (and no summary) was asked of the model, besides upkeep.
+    let new: Vec<_> = llm.requests()[before..].to_vec();
+    assert!(
+        !new.iter().any(|r| r.messages[0].content.starts_with("You condense a passage")),
+        "{asked} requests: {new:#?}"
+    );
+
+    // The default mode sends the chunks' text and says so.
+    let plain = chat.send(session.id, ask(question)).await.unwrap().finish().await.unwrap();
+    assert_eq!(plain.assistant_message.metadata["prompt"]["context_mode"], "chunks");
+    assert_eq!(plain.assistant_message.metadata["prompt"]["context_ms"], 0);
 }

@@ -343,6 +343,7 @@ pub async fn start(
                     memory_all_sessions: false,
                     settings: Some(request.settings),
                     filter,
+                    context_mode: ragd_chat::ContextMode::Chunks,
                 };
                 return Ok(Generation::Session(chat.send(session, send).await?));
             }

@@ -13,7 +13,9 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::stream::{self, Stream};
 use ragd_catalog::{SessionQuery, SessionUpdate};
-use ragd_chat::{ChatEvent, ChatTurn, Citation, CreateSession, MemoryHit, Reply, SendMessage};
+use ragd_chat::{
+    ChatEvent, ChatTurn, Citation, ContextMode, CreateSession, MemoryHit, Reply, SendMessage,
+};
 use ragd_core::{CollectionId, DocumentId, Message, Session, SessionId, SettingsPatch};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -169,7 +171,8 @@ pub struct MessageBody {
     pub created_at: String,
     /// The model that wrote it (assistant messages).
     pub model: Option<String>,
-    /// Settings, token counts, timings, cited chunks, recalled memories.
+    /// Settings, token counts, timings, cited chunks, recalled memories; on a user message
+    /// whose reply failed, `error: {code, message}`.
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
 }
@@ -246,6 +249,12 @@ pub struct SendBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub filter: Option<serde_json::Value>,
+    /// `chunks` (default: the retrieved chunks' text) or `summaries` (each chunk condensed
+    /// by the model for the question first, so more sources fit; the reply's
+    /// `metadata.prompt` says `context_mode` and the extra `context_ms`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "summaries")]
+    pub context_mode: Option<ContextMode>,
 }
 
 /// A source of a reply.
@@ -574,6 +583,7 @@ pub async fn send(
         memory_all_sessions: body.memory_all_sessions,
         settings: body.settings.map(Into::into),
         filter: crate::api::search::metadata_filter(body.filter.as_ref())?,
+        context_mode: body.context_mode.unwrap_or_default(),
     };
     let turn = state.engine.chat().send(id, request).await?;
     if body.stream {

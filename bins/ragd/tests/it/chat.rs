@@ -182,6 +182,10 @@ async fn without_a_model_the_message_is_kept_and_the_answer_is_503() {
     assert_eq!(body["error"]["code"], "unavailable");
     let (_, messages) = app.get(&uri).await;
     assert_eq!(messages["total"], 1);
+    // The kept message says why it has no answer.
+    let error = &messages["items"][0]["metadata"]["error"];
+    assert_eq!(error["code"], "unavailable", "{messages}");
+    assert!(error["message"].as_str().unwrap().contains("no chat model"), "{messages}");
 
     // Bad input is a 4xx with a JSON body, never a 500.
     for (uri, body, expected) in [
@@ -212,4 +216,39 @@ async fn without_a_model_the_message_is_kept_and_the_answer_is_503() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = app.get("/api/v1/sessions/not-a-uuid").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn summarised_context_runs_on_the_real_model_and_is_cached() {
+    let app = App::new().await;
+    let sky = app
+        .add(
+            "sky.md",
+            "# Why the sky is blue\n\nRayleigh scattering of sunlight by nitrogen and oxygen \
+             molecules makes the daytime sky look blue. Sunsets look red because the light \
+             crosses more air.",
+        )
+        .await;
+    wait_for_model(&app).await;
+    let (_, session) = app.post("/api/v1/sessions", &json!({"document_ids": [sky]})).await;
+    let uri = format!("/api/v1/sessions/{}/messages", session["id"].as_str().unwrap());
+    let mut body = say("Why is the sky blue?", 16);
+    body["context_mode"] = json!("summaries");
+    let (status, reply) = app.post(&uri, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    let prompt = &reply["assistant_message"]["metadata"]["prompt"];
+    assert_eq!(prompt["context_mode"], "summaries", "{prompt}");
+    assert!(prompt["context_ms"].as_u64() > Some(0), "the summaries took time: {prompt}");
+    assert_eq!(prompt["context_summaries_cached"], 0, "{prompt}");
+    assert!(!reply["citations"].as_array().unwrap().is_empty(), "{reply}");
+
+    let (status, again) = app.post(&uri, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    let prompt = &again["assistant_message"]["metadata"]["prompt"];
+    assert!(prompt["context_summaries_cached"].as_u64() >= Some(1), "{prompt}");
+
+    let mut bad = say("Why?", 4);
+    bad["context_mode"] = json!("paragraphs");
+    let (status, answer) = app.post(&uri, &bad).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
 }
