@@ -397,6 +397,12 @@ impl Config {
         }
         config.auth.hash_plain_keys()?;
         config.hf_token = HfToken::discover(env);
+        // The key of OpenAI-compatible servers: `RAGD_MODELS__API_KEY` (read with the rest of
+        // the configuration), else the variable the `openai` clients read.
+        if config.models.api_key.is_none() {
+            config.models.api_key =
+                env.get("OPENAI_API_KEY").filter(|key| !key.is_empty()).map(str::to_owned);
+        }
         let caches = ragd_llm_backends::registry::hf_cache_dirs(
             env.get("HF_HUB_CACHE").map(Path::new),
             env.get("HF_HOME").map(Path::new),
@@ -557,6 +563,32 @@ mod tests {
         let err = try_load(None, &[("RAGD_SERVER__PORT", "not-a-port")], &Overrides::default())
             .unwrap_err();
         assert!(matches!(err, ConfigError::Invalid(_)), "{err}");
+    }
+
+    #[test]
+    fn model_defaults_are_read_checked_and_the_api_key_never_printed() {
+        let none = Overrides::default();
+        let config = load(None, &[("OPENAI_API_KEY", "sk-openai")], &none);
+        assert_eq!(config.models.api_key.as_deref(), Some("sk-openai"));
+        let env = [("OPENAI_API_KEY", "sk-openai"), ("RAGD_MODELS__API_KEY", "sk-ragd")];
+        let config = load(None, &env, &none);
+        assert_eq!(config.models.api_key.as_deref(), Some("sk-ragd"), "ragd's variable wins");
+        let printed = toml::to_string_pretty(&config).unwrap();
+        assert!(!printed.contains("sk-"), "{printed}");
+
+        let file = "[models]\ndefault_backend = \"vllm\"\ntemperature = 0.3\nmax_new_tokens = 99\n";
+        let engine = load(Some(file), &[], &none).engine_config();
+        engine.validate().unwrap();
+        let settings = engine.models.generation_defaults().unwrap();
+        assert!((settings.temperature - 0.3).abs() < 1e-6);
+        assert_eq!(settings.max_new_tokens, 99);
+        for (file, named) in [
+            ("[models]\ntemperature = 7.0\n", "temperature"),
+            ("[models]\ndefault_backend = \"tgi\"\n", "default_backend"),
+        ] {
+            let err = load(Some(file), &[], &none).engine_config().validate().unwrap_err();
+            assert!(err.to_string().contains(named), "{err}");
+        }
     }
 
     #[test]

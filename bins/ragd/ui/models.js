@@ -179,6 +179,8 @@ function modelFacts(model) {
     ['Model', name],
     model.model !== name && model.model !== model.path ? ['Requested as', model.model] : null,
     ['Backend', model.backend],
+    model.base_url ? ['Base URL', model.base_url, 'mono'] : null,
+    model.device ? ['Device', model.device] : null,
     // Known once the model has loaded (context length) or for local files (size, path).
     model.context_length != null ? ['Context length', `${model.context_length.toLocaleString()} tokens`] : null,
     model.size_bytes != null ? ['Size', bytes(model.size_bytes)] : null,
@@ -301,7 +303,7 @@ async function loadAvailable(id, started) {
 
 const MODEL_HINTS = {
   local: 'An id from the list, a path to a GGUF file or a Hugging Face safetensors folder, a hub file org/name/file.gguf, or a hub repo org/name (downloaded when not cached; folders and repos are imported into GGUF once).',
-  remote: "The remote server's model name.",
+  remote: "The remote server's model name; empty: the configured default, else the first model an OpenAI-compatible server lists.",
 };
 
 function loadForm(started) {
@@ -316,7 +318,7 @@ function loadForm(started) {
       field('Repo', c.hubRepo), field('File', c.hubFile), field('Revision', c.hubRevision, 'Branch, tag or commit; default main.')));
   const local = [hub, field('Device', c.device),
     field('Quantization', c.quantization, 'For safetensors folders and repos: how the import stores the weights.')];
-  const remote = [field('Base URL', c.baseUrl, 'Empty: the configured default.'), field('API key', c.apiKey, 'OpenAI-compatible servers that need one.')];
+  const remote = [field('Base URL', c.baseUrl, "Empty: the configured default, else the preset's usual address."), field('API key', c.apiKey, 'OpenAI-compatible servers that need one.')];
   const form = h('form', { id: 'load-form', novalidate: true, 'aria-labelledby': 'load-title' },
     error,
     h('div', { class: 'form-grid' }, field('Backend', c.backend), modelField),
@@ -366,7 +368,11 @@ function loadControls() {
     backend: h('select', { id: 'load-backend', name: 'backend' },
       h('option', { value: 'local', text: 'local (a GGUF file, in-process)' }),
       h('option', { value: 'openai', text: 'openai (OpenAI-compatible server)' }),
-      h('option', { value: 'ollama', text: 'ollama (Ollama server)' })),
+      h('option', { value: 'ollama', text: 'ollama (Ollama server)' }),
+      h('option', { value: 'vllm', text: 'vllm (vLLM server, :8000)' }),
+      h('option', { value: 'llamacpp', text: 'llamacpp (llama-server, :8080)' }),
+      h('option', { value: 'lmstudio', text: 'lmstudio (LM Studio, :1234)' }),
+      h('option', { value: 'instructlab', text: 'instructlab (ilab model serve, :8000)' })),
     model: text('load-model', { name: 'model', list: 'load-model-options' }),
     hubRepo: text('load-hub-repo', { name: 'hub_repo', placeholder: 'org/name' }),
     hubFile: text('load-hub-file', { name: 'hub_file', placeholder: 'model.Q4_K_M.gguf' }),

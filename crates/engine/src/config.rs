@@ -6,6 +6,7 @@
 //! `ragd.toml` (`[ingest]`, `[embedding]`, `[vector_store]`, `[models]`, `[chat]`, `[hub]`,
 //! `[telemetry]`).
 
+use ragd_llm_backends::manager::BackendKind;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -151,6 +152,10 @@ impl EngineConfig {
                 ragd_llm_backends::MAX_PARALLEL
             )));
         }
+        if let Err(err) = BackendKind::parse(&self.models.default_backend) {
+            return Err(Error::InvalidConfig(format!("models.default_backend: {}", err.message())));
+        }
+        self.models.generation_defaults()?;
         if self.embedding.dimensions == 0 {
             return Err(Error::InvalidConfig("embedding.dimensions must be at least 1".to_owned()));
         }
@@ -327,7 +332,7 @@ impl Default for EmbeddingSettings {
 }
 
 /// Chat models: where they are found and which one loads at start.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelsSettings {
     /// Local models folder (GGUF files, Hugging Face style folders); default
@@ -356,6 +361,51 @@ pub struct ModelsSettings {
     pub openai_url: String,
     /// Default base URL of `ollama` loads.
     pub ollama_url: String,
+    /// The backend of `POST /api/v1/models/load` bodies that name none: `local`, `openai`,
+    /// `ollama`, or a preset of an OpenAI-compatible server (`vllm`, `llamacpp`,
+    /// `lmstudio`, `instructlab`).
+    pub default_backend: String,
+    /// The model of remote loads that name none; without it an OpenAI-compatible load takes
+    /// the server's first model (`/v1/models`).
+    pub default_model: Option<String>,
+    /// The base URL of remote loads that give none (before the presets' own defaults and
+    /// `openai_url` / `ollama_url`).
+    pub base_url: Option<String>,
+    /// The API key of OpenAI-compatible loads that give none; from `RAGD_MODELS__API_KEY`
+    /// or `OPENAI_API_KEY` rather than a file. Never printed.
+    #[serde(skip_serializing)]
+    pub api_key: Option<String>,
+    /// Generation settings in force at start, before any load or `PUT /models/config`
+    /// changes them (each within the ranges of `PUT /api/v1/models/config`).
+    pub temperature: Option<f32>,
+    /// See `temperature`.
+    pub top_p: Option<f32>,
+    /// See `temperature`.
+    pub top_k: Option<u32>,
+    /// See `temperature`.
+    pub repetition_penalty: Option<f32>,
+    /// See `temperature`.
+    pub max_new_tokens: Option<u32>,
+}
+
+impl ModelsSettings {
+    /// The generation settings at start: the defaults with the configured ones applied.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming a setting out of range.
+    pub fn generation_defaults(&self) -> Result<ragd_core::GenerationSettings> {
+        let patch = ragd_core::SettingsPatch {
+            temperature: self.temperature,
+            top_p: self.top_p,
+            top_k: self.top_k,
+            repetition_penalty: self.repetition_penalty,
+            max_new_tokens: self.max_new_tokens,
+            ..ragd_core::SettingsPatch::default()
+        };
+        ragd_core::GenerationSettings::default()
+            .apply(&patch)
+            .map_err(|err| Error::InvalidConfig(format!("models: {}", err.message())))
+    }
 }
 
 impl Default for ModelsSettings {
@@ -370,6 +420,15 @@ impl Default for ModelsSettings {
             allowed_dirs: Vec::new(),
             openai_url: "http://127.0.0.1:8000/v1".to_owned(),
             ollama_url: "http://127.0.0.1:11434".to_owned(),
+            default_backend: "local".to_owned(),
+            default_model: None,
+            base_url: None,
+            api_key: None,
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            repetition_penalty: None,
+            max_new_tokens: None,
         }
     }
 }

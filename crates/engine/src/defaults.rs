@@ -10,7 +10,7 @@ use std::time::Duration;
 use ragd_core::{Embedder, Reranker, VectorStore};
 use ragd_hub::HubConfig;
 use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, Isolation, WorkerCommand};
-use ragd_llm_backends::manager::{ManagerConfig, ModelManager};
+use ragd_llm_backends::manager::{LoadDefaults, ManagerConfig, ModelManager};
 use ragd_llm_backends::registry::RegistryConfig;
 use ragd_llm_backends::remote::HttpSettings;
 use ragd_telemetry::{CollectorConfig, SystemMonitorConfig};
@@ -311,6 +311,13 @@ pub fn model_manager(config: &EngineConfig) -> ModelManager {
         hub: hub_config(config),
         parallel: config.models.parallel,
         import_dir: Some(models_dir.join("imported")),
+        defaults: LoadDefaults {
+            model: config.models.default_model.clone(),
+            base_url: config.models.base_url.clone(),
+            api_key: config.models.api_key.clone(),
+            // Checked by `EngineConfig::validate`; the library defaults otherwise.
+            settings: config.models.generation_defaults().unwrap_or_default(),
+        },
     })
 }
 

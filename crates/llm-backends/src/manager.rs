@@ -44,9 +44,79 @@ pub enum BackendKind {
     Openai,
     /// An Ollama server.
     Ollama,
+    /// vLLM's OpenAI-compatible server (`vllm serve MODEL`, port 8000).
+    Vllm,
+    /// llama.cpp's `llama-server` (port 8080).
+    Llamacpp,
+    /// LM Studio's local server (port 1234).
+    Lmstudio,
+    /// InstructLab's `ilab model serve` (port 8000).
+    Instructlab,
     /// A backend a program installed itself ([`ModelManager::install`]); it cannot be
     /// loaded by request.
     Custom,
+}
+
+impl BackendKind {
+    /// Every kind a load can name, in the order the API documents them.
+    pub const LOADABLE: [Self; 7] = [
+        Self::Local,
+        Self::Openai,
+        Self::Ollama,
+        Self::Vllm,
+        Self::Llamacpp,
+        Self::Lmstudio,
+        Self::Instructlab,
+    ];
+
+    /// The name requests and the status use (`local`, `llamacpp`, ...).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Openai => "openai",
+            Self::Ollama => "ollama",
+            Self::Vllm => "vllm",
+            Self::Llamacpp => "llamacpp",
+            Self::Lmstudio => "lmstudio",
+            Self::Instructlab => "instructlab",
+            Self::Custom => "custom",
+        }
+    }
+
+    /// The kind named `name` among [`Self::LOADABLE`].
+    ///
+    /// # Errors
+    /// `InvalidInput` naming the accepted values.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        Self::LOADABLE.into_iter().find(|kind| kind.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = Self::LOADABLE.iter().map(|k| k.as_str()).collect();
+            Error::invalid_input(format!("backend {name:?} is not one of {}", names.join(", ")))
+        })
+    }
+
+    /// Whether the model is served over the OpenAI-compatible API (`openai` and the
+    /// presets of servers that speak it).
+    #[must_use]
+    pub const fn is_openai_compatible(self) -> bool {
+        matches!(
+            self,
+            Self::Openai | Self::Vllm | Self::Llamacpp | Self::Lmstudio | Self::Instructlab
+        )
+    }
+
+    /// The base URL each server listens on when started with its defaults (the presets);
+    /// `None` for the kinds whose default is configuration (`openai`, `ollama`) or that
+    /// have none.
+    #[must_use]
+    pub const fn preset_base_url(self) -> Option<&'static str> {
+        match self {
+            Self::Vllm | Self::Instructlab => Some("http://127.0.0.1:8000/v1"),
+            Self::Llamacpp => Some("http://127.0.0.1:8080/v1"),
+            Self::Lmstudio => Some("http://127.0.0.1:1234/v1"),
+            Self::Local | Self::Openai | Self::Ollama | Self::Custom => None,
+        }
+    }
 }
 
 /// What to load.
@@ -170,6 +240,10 @@ pub struct ModelInfo {
     pub path: Option<PathBuf>,
     /// The model file's size (local models), a lower bound of the memory it takes.
     pub size_bytes: Option<u64>,
+    /// The server's base URL (remote backends; never the API key).
+    pub base_url: Option<String>,
+    /// Where a local model runs: `cpu`, or `cuda` when layers were offloaded.
+    pub device: Option<String>,
     /// The quantization of an imported Hugging Face folder.
     pub quantization: Option<Quantization>,
     /// The Hugging Face folder an imported model came from.
@@ -190,7 +264,7 @@ pub struct ModelStatus {
 }
 
 /// Where models are found and how remote servers are reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ManagerConfig {
     /// Local models folder, Hugging Face cache, bundled files.
     pub registry: RegistryConfig,
@@ -214,6 +288,24 @@ pub struct ManagerConfig {
     /// Where Hugging Face folders are imported to (one GGUF file per folder, revision and
     /// quantization). `None`: folders are not imported and their loads fail saying so.
     pub import_dir: Option<PathBuf>,
+    /// Defaults of loads that leave fields out ([`LoadDefaults`]).
+    pub defaults: LoadDefaults,
+}
+
+/// What a load that leaves a field out gets, and the generation settings in force before
+/// any load changes them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoadDefaults {
+    /// The model of remote loads that name none; without it an OpenAI-compatible load
+    /// takes the server's first model (`GET /v1/models`).
+    pub model: Option<String>,
+    /// The base URL of remote loads that give none, before the presets' and
+    /// `default_openai_url`/`default_ollama_url`.
+    pub base_url: Option<String>,
+    /// The API key of OpenAI-compatible loads that give none.
+    pub api_key: Option<String>,
+    /// The generation settings at start.
+    pub settings: GenerationSettings,
 }
 
 #[derive(Debug)]
@@ -243,9 +335,10 @@ fn write<T>(lock: &RwLock<T>, value: T) {
 }
 
 impl ModelManager {
-    /// A manager with nothing loaded and default generation settings.
+    /// A manager with nothing loaded and the configured default generation settings.
     #[must_use]
     pub fn new(config: ManagerConfig) -> Self {
+        let settings = config.defaults.settings.clone();
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -255,7 +348,7 @@ impl ModelManager {
                     since: Utc::now(),
                 }),
                 backend: RwLock::new(None),
-                settings: RwLock::new(GenerationSettings::default()),
+                settings: RwLock::new(settings),
             }),
         }
     }
@@ -334,7 +427,20 @@ impl ModelManager {
                 request.model = file.to_string();
             }
         }
-        if request.model.trim().is_empty() {
+        let defaults = &self.inner.config.defaults;
+        if request.backend != BackendKind::Local {
+            if request.model.trim().is_empty() {
+                request.model = defaults.model.clone().unwrap_or_default();
+            }
+            if request.base_url.is_none() {
+                request.base_url.clone_from(&defaults.base_url);
+            }
+            if request.api_key.is_none() && request.backend.is_openai_compatible() {
+                request.api_key.clone_from(&defaults.api_key);
+            }
+        }
+        // OpenAI-compatible servers say which model they serve; the others need a name.
+        if request.model.trim().is_empty() && !request.backend.is_openai_compatible() {
             return Err(Error::invalid_input("model must not be empty"));
         }
         if request.backend == BackendKind::Custom {
@@ -356,6 +462,8 @@ impl ModelManager {
                 parallel: None,
                 path: None,
                 size_bytes: None,
+                base_url: None,
+                device: None,
                 quantization: None,
                 imported_from: None,
             };
@@ -406,6 +514,8 @@ impl ModelManager {
             parallel: None,
             path: None,
             size_bytes: None,
+            base_url: None,
+            device: None,
             quantization: None,
             imported_from: None,
         };
@@ -471,6 +581,8 @@ impl ModelManager {
             parallel: None,
             path: None,
             size_bytes: None,
+            base_url: None,
+            device: None,
             quantization: None,
             imported_from: None,
         };
@@ -495,6 +607,7 @@ impl ModelManager {
                 let mut local = LocalLlmConfig::new(path);
                 local.context_length = request.context_length;
                 local.gpu_layers = request.gpu_layers;
+                info.device = Some(if request.gpu_layers > 0 { "cuda" } else { "cpu" }.to_owned());
                 local.parallel = config.parallel;
                 let loaded = tokio::task::spawn_blocking(move || LocalLlm::load(&local))
                     .await
@@ -503,28 +616,62 @@ impl ModelManager {
                 info.parallel = Some(loaded.parallel());
                 Arc::new(loaded)
             }
-            BackendKind::Openai => {
-                let base_url =
-                    request.base_url.clone().unwrap_or_else(|| config.default_openai_url.clone());
-                let backend = OpenAiBackend::new(OpenAiConfig {
-                    base_url,
-                    api_key: request.api_key.clone(),
-                    model: request.model.clone(),
-                    context_length: request.context_length.map_or(4096, |n| n as usize),
-                    http: config.http.clone(),
+            BackendKind::Openai
+            | BackendKind::Vllm
+            | BackendKind::Llamacpp
+            | BackendKind::Lmstudio
+            | BackendKind::Instructlab => {
+                let base_url = request.base_url.clone().unwrap_or_else(|| {
+                    request
+                        .backend
+                        .preset_base_url()
+                        .map_or_else(|| config.default_openai_url.clone(), str::to_owned)
+                });
+                info.base_url = Some(base_url.clone());
+                let openai = |model: String| {
+                    OpenAiBackend::new(OpenAiConfig {
+                        base_url: base_url.clone(),
+                        api_key: request.api_key.clone(),
+                        model,
+                        context_length: request.context_length.map_or(4096, |n| n as usize),
+                        http: config.http.clone(),
+                    })
+                };
+                let backend = openai(request.model.clone())?;
+                let models = backend.list_models().await.map_err(|err| {
+                    Error::new(
+                        err.kind(),
+                        format!(
+                            "the {} server at {base_url} cannot be reached or listed its models: {}",
+                            request.backend.as_str(),
+                            err.message()
+                        ),
+                    )
                 })?;
-                let models = backend.list_models().await?;
-                if !models.contains(&request.model) {
+                let backend = if request.model.trim().is_empty() {
+                    // Discovery: the model the server serves (vLLM, llama-server and
+                    // InstructLab serve one).
+                    let Some(first) = models.first() else {
+                        return Err(Error::not_found(format!(
+                            "the server at {base_url} lists no model"
+                        )));
+                    };
+                    info.model.clone_from(first);
+                    openai(first.clone())?
+                } else if models.contains(&request.model) {
+                    backend
+                } else {
                     return Err(Error::not_found(format!(
                         "the server does not offer {:?}; it has {models:?}",
                         request.model
                     )));
-                }
+                };
                 Arc::new(backend)
             }
             BackendKind::Ollama => {
                 let base_url =
                     request.base_url.clone().unwrap_or_else(|| config.default_ollama_url.clone());
+                info.base_url = Some(base_url.clone());
                 Arc::new(
                     OllamaBackend::connect(OllamaConfig {
                         base_url,

@@ -88,21 +88,27 @@ pub async fn available(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadBody {
-    /// `local` (GGUF in-process), `openai` (OpenAI-compatible server) or `ollama`.
-    #[schema(value_type = String, example = "local")]
-    pub backend: BackendKind,
+    /// `local` (GGUF in-process), `openai` (OpenAI-compatible server), `ollama`, or a preset
+    /// of an OpenAI-compatible server with its usual address: `vllm` and `instructlab`
+    /// (`http://127.0.0.1:8000/v1`), `llamacpp` (`:8080/v1`), `lmstudio` (`:1234/v1`).
+    /// Default: `models.default_backend`.
+    #[schema(value_type = Option<String>, example = "local")]
+    pub backend: Option<BackendKind>,
     /// Local: an id from `/available`, a GGUF path, a Hugging Face model folder (imported
     /// into GGUF once, see `quantization`), or a hub file `org/name/file.gguf` (downloaded
-    /// into the Hugging Face cache when missing). Remote: the server's model name. Give
-    /// this or `hub`.
+    /// into the Hugging Face cache when missing). Remote: the server's model name (default
+    /// `models.default_model`; OpenAI-compatible servers: else the first model they list).
+    /// Local loads give this or `hub`.
     #[schema(example = "HuggingFaceTB/SmolLM2-135M-Instruct-GGUF/smollm2-135m-instruct-q8_0.gguf")]
     pub model: Option<String>,
     /// Local: a GGUF file of a Hugging Face hub repo, downloaded when missing (status
     /// `downloading` with `percent`). Give this or `model`.
     pub hub: Option<HubBody>,
-    /// Remote: the server's base URL (default from config).
+    /// Remote: the server's base URL (default: `models.base_url`, else the preset's, else
+    /// `models.openai_url` / `models.ollama_url`).
     pub base_url: Option<String>,
-    /// OpenAI-compatible: the API key.
+    /// OpenAI-compatible: the API key (default: `models.api_key`, from `RAGD_MODELS__API_KEY`
+    /// or `OPENAI_API_KEY`). Never shown in the status.
     pub api_key: Option<String>,
     /// `cpu` (default), `cuda` (local models: offload all layers) or `auto` (`cuda` when
     /// this build has the CUDA backend).
@@ -151,6 +157,8 @@ pub struct StatusBody {
     #[schema(value_type = Object)]
     #[serde(flatten)]
     pub status: ModelStatus,
+    /// The generation settings in force.
+    pub settings: SettingsBody,
 }
 
 /// Starts loading a model in the background; poll `GET /status`.
@@ -173,10 +181,16 @@ pub async fn load(
 ) -> Result<(StatusCode, ApiJson<StatusBody>), ApiError> {
     scope.resolve(&state.engine).await?.require_unlimited("load models")?;
     let gpu_layers = LoadRequest::gpu_layers_for(body.device.as_deref())?;
+    let backend = match body.backend {
+        Some(backend) => backend,
+        None => BackendKind::parse(&state.config.models.default_backend)?,
+    };
     let hub = body.hub.map(HubFile::try_from).transpose()?;
     let model = match (body.model, &hub) {
         (Some(model), None) => model,
         (None, Some(_)) => String::new(),
+        // Remote loads fall back to the configured model, or discover one.
+        (None, None) if backend != BackendKind::Local => String::new(),
         (Some(_), Some(_)) => {
             return Err(ApiError::new(ErrorKind::InvalidInput, "give `model` or `hub`, not both"));
         }
@@ -185,7 +199,7 @@ pub async fn load(
         }
     };
     let request = LoadRequest {
-        backend: body.backend,
+        backend,
         model,
         hub,
         base_url: body.base_url,
@@ -196,7 +210,10 @@ pub async fn load(
         settings: body.settings.map(Into::into),
     };
     let status = state.engine.models().load(request)?;
-    Ok((StatusCode::ACCEPTED, ApiJson(StatusBody { status })))
+    Ok((
+        StatusCode::ACCEPTED,
+        ApiJson(StatusBody { settings: state.engine.models().settings().into(), status }),
+    ))
 }
 
 /// The load status and the model concerned.
@@ -207,7 +224,10 @@ pub async fn load(
     responses((status = 200, description = "Load status", body = StatusBody))
 )]
 pub async fn status(State(state): State<AppState>) -> ApiJson<StatusBody> {
-    ApiJson(StatusBody { status: state.engine.models().status() })
+    ApiJson(StatusBody {
+        status: state.engine.models().status(),
+        settings: state.engine.models().settings().into(),
+    })
 }
 
 /// Releases the loaded model.
@@ -225,7 +245,10 @@ pub async fn unload(
     scope: KeyScope,
 ) -> Result<ApiJson<StatusBody>, ApiError> {
     scope.resolve(&state.engine).await?.require_unlimited("unload the chat model")?;
-    Ok(ApiJson(StatusBody { status: state.engine.models().unload()? }))
+    Ok(ApiJson(StatusBody {
+        status: state.engine.models().unload()?,
+        settings: state.engine.models().settings().into(),
+    }))
 }
 
 /// The generation settings in force.

@@ -37,6 +37,7 @@ fn manager(hub: &FakeHub, cache: &Path, offline: bool) -> ModelManager {
         allowed_dirs: Vec::new(),
         parallel: 1,
         import_dir: None,
+        defaults: ragd_llm_backends::manager::LoadDefaults::default(),
     })
 }
 

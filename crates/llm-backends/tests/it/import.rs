@@ -180,6 +180,7 @@ mod through_the_manager {
             allowed_dirs: Vec::new(),
             parallel: 1,
             import_dir: Some(models_dir.join("imported")),
+            defaults: ragd_llm_backends::manager::LoadDefaults::default(),
         })
     }
 
@@ -379,6 +380,7 @@ mod through_the_manager {
             allowed_dirs: Vec::new(),
             parallel: 1,
             import_dir: Some(models.path().join("imported")),
+            defaults: ragd_llm_backends::manager::LoadDefaults::default(),
         });
         let mut load = request(Path::new(REPO), Quantization::Q4KM);
         load.model = REPO.to_owned();

@@ -297,6 +297,7 @@ async fn the_model_manager_loads_a_model_from_llama_server() {
         allowed_dirs: Vec::new(),
         parallel: 1,
         import_dir: None,
+        defaults: ragd_llm_backends::manager::LoadDefaults::default(),
     });
     let request = |model: &str| LoadRequest {
         backend: BackendKind::Openai,
@@ -342,4 +343,80 @@ async fn the_model_manager_loads_a_model_from_llama_server() {
     assert_eq!(backend.name(), "openai");
     let answer = backend.complete(ask(QUESTION, greedy(8))).await.unwrap();
     assert!(!answer.text.trim().is_empty());
+}
+
+#[tokio::test]
+async fn the_llamacpp_preset_discovers_the_served_model_and_the_defaults_apply() {
+    let server = LlamaServer::start(1024).await;
+    let mut defaults = ragd_llm_backends::manager::LoadDefaults::default();
+    defaults.settings.temperature = 0.25;
+    defaults.settings.max_new_tokens = 77;
+    let manager = ModelManager::new(ManagerConfig {
+        registry: RegistryConfig::default(),
+        http: HttpSettings::default(),
+        // Not the server: the preset's request names its own address.
+        default_openai_url: "http://127.0.0.1:1/v1".to_owned(),
+        default_ollama_url: "http://127.0.0.1:1".to_owned(),
+        hub: None,
+        allowed_dirs: Vec::new(),
+        parallel: 1,
+        import_dir: None,
+        defaults,
+    });
+    // The configured generation defaults are in force before any load.
+    assert_eq!(manager.settings().temperature, 0.25);
+    assert_eq!(manager.settings().max_new_tokens, 77);
+    let request = |backend: BackendKind, base_url: &str| LoadRequest {
+        backend,
+        model: String::new(),
+        base_url: Some(base_url.to_owned()),
+        api_key: Some("secret-key".to_owned()),
+        context_length: Some(1024),
+        gpu_layers: 0,
+        quantization: Quantization::None,
+        hub: None,
+        settings: None,
+    };
+    let done = |manager: &ModelManager| {
+        let manager = manager.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let status = manager.status();
+                if !matches!(status.state, LoadState::Loading) {
+                    return status;
+                }
+                assert!(Instant::now() < deadline, "still loading: {status:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    // No model named: the one llama-server serves.
+    manager.load(request(BackendKind::Llamacpp, &server.base_url())).unwrap();
+    let status = done(&manager).await;
+    assert_eq!(status.state, LoadState::Loaded, "{status:?}");
+    let info = status.model.clone().unwrap();
+    assert_eq!(info.backend, BackendKind::Llamacpp);
+    assert_eq!(info.model, ALIAS);
+    assert_eq!(info.base_url.as_deref(), Some(server.base_url().as_str()));
+    let shown = serde_json::to_string(&status).unwrap();
+    assert!(!shown.contains("secret-key"), "the key never shows: {shown}");
+    let answer = manager.backend().unwrap().complete(ask(QUESTION, greedy(4))).await.unwrap();
+    assert!(!answer.text.trim().is_empty());
+
+    // A preset whose server is not there fails with a reason naming it and the address.
+    manager.load(request(BackendKind::Lmstudio, "http://127.0.0.1:9/v1")).unwrap();
+    let status = done(&manager).await;
+    let LoadState::Failed { reason } = &status.state else {
+        panic!("an unreachable server loaded: {status:?}");
+    };
+    assert!(reason.contains("lmstudio server at http://127.0.0.1:9/v1"), "{reason}");
+
+    // The presets' own addresses and names.
+    assert_eq!(BackendKind::Llamacpp.preset_base_url(), Some("http://127.0.0.1:8080/v1"));
+    assert_eq!(BackendKind::Lmstudio.preset_base_url(), Some("http://127.0.0.1:1234/v1"));
+    assert_eq!(BackendKind::parse("vllm").unwrap(), BackendKind::Vllm);
+    let err = BackendKind::parse("tgi").unwrap_err();
+    assert!(err.message().contains("instructlab"), "{err}");
 }

@@ -18,6 +18,7 @@ fn manager() -> ModelManager {
         allowed_dirs: Vec::new(),
         parallel: 1,
         import_dir: None,
+        defaults: ragd_llm_backends::manager::LoadDefaults::default(),
     })
 }
 
