@@ -529,14 +529,7 @@ impl ModelManager {
     /// before anyone else can start one.
     fn idle_status(&self) -> Result<std::sync::RwLockWriteGuard<'_, ModelStatus>, Error> {
         let status = self.inner.status.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if matches!(
-            status.state,
-            LoadState::Loading
-                | LoadState::Downloading { .. }
-                | LoadState::Converting { .. }
-                | LoadState::Quantizing { .. }
-                | LoadState::Unloading
-        ) {
+        if status.state.is_loading() || status.state == LoadState::Unloading {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 format!("a model is already {}; wait for it to finish", status.state.as_str()),
@@ -551,13 +544,7 @@ impl ModelManager {
     /// `Conflict` while a load is running.
     pub fn unload(&self) -> Result<ModelStatus, Error> {
         let status = self.status();
-        if matches!(
-            status.state,
-            LoadState::Loading
-                | LoadState::Downloading { .. }
-                | LoadState::Converting { .. }
-                | LoadState::Quantizing { .. }
-        ) {
+        if status.state.is_loading() {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 "a model is loading; unload it once it has loaded",
@@ -874,16 +861,7 @@ impl ModelManager {
             .map(|path| HubFile::at_revision(repo, path.as_str(), listing.commit.as_str()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let last_percent = AtomicU8::new(u8::MAX);
-        let progress = |p: &Progress<'_>| {
-            let percent = p.percent();
-            if last_percent.swap(percent, Ordering::Relaxed) != percent {
-                report(LoadState::Downloading {
-                    percent,
-                    downloaded_bytes: p.bytes,
-                    total_bytes: p.total,
-                });
-            }
-        };
+        let progress = |p: &Progress<'_>| report_download(report, &last_percent, p);
         let paths = client.download(&files, &progress).await?;
         let dir = paths
             .first()
@@ -906,21 +884,11 @@ impl ModelManager {
         if let Some(path) = client.cache().get(file) {
             return Ok(path);
         }
-        let model = read(&self.inner.status).model;
+        let report = self.status_reporter();
         let last_percent = AtomicU8::new(u8::MAX);
-        let progress = |p: &Progress<'_>| {
-            let percent = p.percent();
-            if last_percent.swap(percent, Ordering::Relaxed) != percent {
-                let state = LoadState::Downloading {
-                    percent,
-                    downloaded_bytes: p.bytes,
-                    total_bytes: p.total,
-                };
-                self.set_status(state, model.clone());
-            }
-        };
+        let progress = |p: &Progress<'_>| report_download(&report, &last_percent, p);
         let path = client.download_file(file, &progress).await?;
-        self.set_status(LoadState::Loading, model);
+        self.set_status(LoadState::Loading, read(&self.inner.status).model);
         Ok(path)
     }
 
@@ -1018,6 +986,18 @@ fn sanitize(name: &str) -> String {
 }
 
 impl LoadState {
+    /// Whether a load is under way (downloading, importing or loading).
+    #[must_use]
+    pub const fn is_loading(&self) -> bool {
+        matches!(
+            self,
+            Self::Loading
+                | Self::Downloading { .. }
+                | Self::Converting { .. }
+                | Self::Quantizing { .. }
+        )
+    }
+
     /// The state's name as the API reports it (`not_loaded`, `loading`, ...).
     #[must_use]
     pub const fn as_str(&self) -> &'static str {
@@ -1057,6 +1037,18 @@ impl ModelManager {
                 allowed.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
             )))
         }
+    }
+}
+
+/// Reports a download's progress as `downloading`, once per percentage point.
+fn report_download(report: &ImportReporter, last_percent: &AtomicU8, progress: &Progress<'_>) {
+    let percent = progress.percent();
+    if last_percent.swap(percent, Ordering::Relaxed) != percent {
+        report(LoadState::Downloading {
+            percent,
+            downloaded_bytes: progress.bytes,
+            total_bytes: progress.total,
+        });
     }
 }
 

@@ -6,15 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use futures::StreamExt;
-use ragd_core::{
-    ChatMessage, ChatRole, CompletionDelta, CompletionRequest, GenerationSettings, LlmBackend,
-};
+use ragd_core::{CompletionDelta, LlmBackend};
 use ragd_llm_backends::import::{
     ImportOptions, ImportStage, Quantization, import_folder, quantize_gguf,
 };
 use ragd_llm_backends::{LocalLlm, LocalLlmConfig};
 
-use crate::local::assets_dir;
+use crate::local::{ask, assets_dir, greedy};
 
 /// The Hugging Face folder of the bundled model.
 fn hf_folder() -> PathBuf {
@@ -54,22 +52,6 @@ fn imported(quantization: Quantization) -> &'static Import {
 
 fn load(path: &Path) -> LocalLlm {
     LocalLlm::load(&LocalLlmConfig::new(path)).unwrap()
-}
-
-fn greedy(max_new_tokens: u32) -> GenerationSettings {
-    GenerationSettings {
-        temperature: 0.0,
-        repetition_penalty: 1.0,
-        max_new_tokens,
-        ..GenerationSettings::default()
-    }
-}
-
-fn ask(question: &str, settings: GenerationSettings) -> CompletionRequest {
-    CompletionRequest {
-        messages: vec![ChatMessage { role: ChatRole::User, content: question.to_owned() }],
-        settings,
-    }
 }
 
 const PROMPTS: [&str; 3] = [

@@ -21,7 +21,7 @@ use ragd_core::{
 };
 use ragd_llm_backends::RegistryConfig;
 use ragd_llm_backends::manager::{
-    BackendKind, LoadRequest, LoadState, ManagerConfig, ModelManager,
+    BackendKind, LoadRequest, LoadState, ManagerConfig, ModelManager, ModelStatus,
 };
 use ragd_llm_backends::remote::HttpSettings;
 use ragd_llm_backends::remote::openai::{OpenAiBackend, OpenAiConfig};
@@ -285,6 +285,19 @@ async fn errors_are_classified() {
     assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
 }
 
+/// The status once the manager is no longer loading.
+async fn settled(manager: &ModelManager) -> ModelStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = manager.status();
+        if !matches!(status.state, LoadState::Loading) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "still loading: {status:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_model_manager_loads_a_model_from_llama_server() {
     let server = LlamaServer::start(1024).await;
@@ -311,30 +324,15 @@ async fn the_model_manager_loads_a_model_from_llama_server() {
         settings: None,
     };
 
-    let wait = |manager: &ModelManager| {
-        let manager = manager.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let status = manager.status();
-                if !matches!(status.state, LoadState::Loading) {
-                    return status;
-                }
-                assert!(Instant::now() < deadline, "still loading: {status:?}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
-
     manager.load(request("not-served")).unwrap();
-    let status = wait(&manager).await;
+    let status = settled(&manager).await;
     let LoadState::Failed { reason } = &status.state else {
         panic!("a model the server lacks loaded: {status:?}");
     };
     assert!(reason.contains(ALIAS), "{reason}");
 
     manager.load(request(ALIAS)).unwrap();
-    let status = wait(&manager).await;
+    let status = settled(&manager).await;
     assert_eq!(status.state, LoadState::Loaded, "{status:?}");
     let info = status.model.unwrap();
     assert_eq!(info.model_id.as_deref(), Some(ALIAS));
@@ -377,24 +375,10 @@ async fn the_llamacpp_preset_discovers_the_served_model_and_the_defaults_apply()
         hub: None,
         settings: None,
     };
-    let done = |manager: &ModelManager| {
-        let manager = manager.clone();
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let status = manager.status();
-                if !matches!(status.state, LoadState::Loading) {
-                    return status;
-                }
-                assert!(Instant::now() < deadline, "still loading: {status:?}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    };
 
     // No model named: the one llama-server serves.
     manager.load(request(BackendKind::Llamacpp, &server.base_url())).unwrap();
-    let status = done(&manager).await;
+    let status = settled(&manager).await;
     assert_eq!(status.state, LoadState::Loaded, "{status:?}");
     let info = status.model.clone().unwrap();
     assert_eq!(info.backend, BackendKind::Llamacpp);
@@ -407,7 +391,7 @@ async fn the_llamacpp_preset_discovers_the_served_model_and_the_defaults_apply()
 
     // A preset whose server is not there fails with a reason naming it and the address.
     manager.load(request(BackendKind::Lmstudio, "http://127.0.0.1:9/v1")).unwrap();
-    let status = done(&manager).await;
+    let status = settled(&manager).await;
     let LoadState::Failed { reason } = &status.state else {
         panic!("an unreachable server loaded: {status:?}");
     };

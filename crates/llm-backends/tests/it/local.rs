@@ -30,7 +30,7 @@ fn llm() -> &'static LocalLlm {
 }
 
 /// Greedy settings with `max_new_tokens`.
-fn greedy(max_new_tokens: u32) -> GenerationSettings {
+pub(crate) fn greedy(max_new_tokens: u32) -> GenerationSettings {
     GenerationSettings {
         temperature: 0.0,
         repetition_penalty: 1.0,
@@ -40,7 +40,7 @@ fn greedy(max_new_tokens: u32) -> GenerationSettings {
 }
 
 /// A one-question conversation.
-fn ask(question: &str, settings: GenerationSettings) -> CompletionRequest {
+pub(crate) fn ask(question: &str, settings: GenerationSettings) -> CompletionRequest {
     CompletionRequest {
         messages: vec![ChatMessage { role: ChatRole::User, content: question.to_owned() }],
         settings,
