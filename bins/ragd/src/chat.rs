@@ -107,6 +107,13 @@ pub(crate) fn run(config: Config, options: ChatOptions) -> Result<(), Box<dyn st
                         println!("\n  ({tokens} tokens{cited})");
                     }
                     ChatEvent::Failed { message, .. } => println!("\nerror: {message}"),
+                    ChatEvent::Progress { stage, done, total } => {
+                        print!("\r  ({stage} {done}/{total})");
+                        if done == total {
+                            println!();
+                        }
+                        stdout.flush()?;
+                    }
                 }
             }
         }

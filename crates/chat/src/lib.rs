@@ -35,6 +35,7 @@ pub mod template;
 mod turn;
 mod types;
 mod upkeep;
+mod whole;
 
 pub use completion::{
     CompleteRequest, CompletionEvent, CompletionReply, CompletionStream, Retrieval,

@@ -39,7 +39,7 @@ use crate::template::PromptMeter;
 use crate::types::{ChatTurn, Citation, ContextMode, SendMessage};
 
 /// Events buffered between the generation task and a slow reader.
-const EVENT_BUFFER: usize = 64;
+pub(crate) const EVENT_BUFFER: usize = 64;
 
 /// Messages summarised per summarisation call at most.
 const SUMMARY_BATCH: u32 = 200;
@@ -103,6 +103,19 @@ impl ChatService {
             // 2. The model.
             let backend = self.parts().models.backend().ok_or(Error::NoModel)?;
             let session = self.session(id).await?;
+            if request.context_mode == ContextMode::Document {
+                // Reading and summarising whole documents reports progress on the events:
+                // the turn is returned now, the rest runs in the background.
+                return Ok(self.send_whole(crate::whole::WholeRequest {
+                    session,
+                    user_message,
+                    backend,
+                    settings,
+                    content,
+                    held: (guard, slot),
+                    started,
+                }));
+            }
 
             // 3. Context.
             let scope = format!("session {id}");
@@ -120,7 +133,7 @@ impl ChatService {
                 .await;
             // Summarised context: each chunk condensed for the question first.
             let (documents, condensed) = match request.context_mode {
-                ContextMode::Chunks => (documents, None),
+                ContextMode::Chunks | ContextMode::Document => (documents, None),
                 ContextMode::Summaries => {
                     let condensed = self.condense(&backend, &content, documents).await;
                     let info = (condensed.ms, condensed.cached);

@@ -53,6 +53,9 @@ pub enum ContextMode {
     Chunks,
     /// Each chunk condensed by the model for the question first, so more sources fit.
     Summaries,
+    /// The session's documents whole, or map-reduced when they do not fit, for questions
+    /// about a document as a whole; progress is reported as [`ChatEvent::Progress`].
+    Document,
 }
 
 impl SendMessage {
@@ -121,10 +124,20 @@ pub struct Reply {
     pub finish_reason: Option<FinishReason>,
 }
 
-/// What a streamed reply produces, in order: [`ChatEvent::Token`]s, then one
-/// [`ChatEvent::Done`] or [`ChatEvent::Failed`].
+/// What a streamed reply produces, in order: [`ChatEvent::Progress`] while whole documents
+/// are read and summarised ([`ContextMode::Document`] only), [`ChatEvent::Token`]s, then
+/// one [`ChatEvent::Done`] or [`ChatEvent::Failed`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChatEvent {
+    /// Preparing the context: `stage` (`reading`, `summarising`) has done `done` of `total`.
+    Progress {
+        /// What is being done.
+        stage: String,
+        /// Items done.
+        done: usize,
+        /// Items in all.
+        total: usize,
+    },
     /// Generated text.
     Token(String),
     /// The reply was stored.
@@ -164,7 +177,7 @@ impl ChatTurn {
     pub async fn finish(mut self) -> Result<Reply> {
         while let Some(event) = self.events.recv().await {
             match event {
-                ChatEvent::Token(_) => {}
+                ChatEvent::Token(_) | ChatEvent::Progress { .. } => {}
                 ChatEvent::Done(reply) => return Ok(*reply),
                 ChatEvent::Failed { kind, message } => {
                     return Err(Error::Generation(ragd_core::Error::new(kind, message)));

@@ -603,3 +603,89 @@ async fn summarised_context_condenses_each_chunk_once_per_question() {
     assert_eq!(plain.assistant_message.metadata["prompt"]["context_mode"], "chunks");
     assert_eq!(plain.assistant_message.metadata["prompt"]["context_ms"], 0);
 }
+
+/// Every event of a turn, in order.
+async fn all_events(mut turn: ragd_chat::ChatTurn) -> Vec<ChatEvent> {
+    let mut events = Vec::new();
+    while let Some(event) = turn.next_event().await {
+        events.push(event);
+    }
+    events
+}
+
+#[tokio::test]
+async fn document_context_puts_small_documents_whole_and_map_reduces_large_ones() {
+    let fixture = Fixture::new();
+    // Thirty paragraphs of twelve words: 360 tokens for the scripted model.
+    let paragraphs: Vec<String> = (0..30)
+        .map(|n| format!("Section {n} explains part {n} of the manual in plain simple words here."))
+        .collect();
+    let manual = fixture.add_document("manual.txt", &paragraphs.join("\n\n")).await;
+    let document_mode =
+        |text: &str| SendMessage { context_mode: ragd_chat::ContextMode::Document, ..ask(text) };
+
+    // A window the whole manual fits: no summaries, every section in the prompt.
+    let llm = ScriptedLlm::new(Script::Fixed("Thirty sections.".into()), 4096);
+    let chat = fixture.service(Some(llm.clone()), ChatConfig::default());
+    let session = chat
+        .create_session(CreateSession { document_ids: vec![manual], ..Default::default() })
+        .await
+        .unwrap();
+    let turn = chat.send(session.id, document_mode("How many sections are there?")).await.unwrap();
+    let events = all_events(turn).await;
+    let Some(ChatEvent::Done(reply)) = events.last() else { panic!("{events:?}") };
+    let requests = llm.requests();
+    assert_eq!(requests.len(), 1, "no summary requests: {requests:#?}");
+    let prompt = &requests[0].messages[0].content;
+    assert!(paragraphs.iter().all(|p| prompt.contains(p.as_str())), "{prompt}");
+    assert_eq!(reply.assistant_message.metadata["prompt"]["context_mode"], "document");
+    assert_eq!(reply.citations.len(), 1);
+    assert!(
+        events.iter().any(|e| matches!(e, ChatEvent::Progress { stage, .. } if stage == "reading"))
+    );
+
+    // A small window: the manual is cut into parts, each summarised, with progress.
+    let small = ScriptedLlm::new(Script::Fixed("Part summary.".into()), 384);
+    let chat = fixture.service(Some(small.clone()), ChatConfig::default());
+    let turn = chat.send(session.id, document_mode("Summarise the manual.")).await.unwrap();
+    let events = all_events(turn).await;
+    let Some(ChatEvent::Done(reply)) = events.last() else { panic!("{events:?}") };
+    let summarising: Vec<(usize, usize)> = events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Progress { stage, done, total } if stage == "summarising" => {
+                Some((*done, *total))
+            }
+            ChatEvent::Progress { .. }
+            | ChatEvent::Token(_)
+            | ChatEvent::Done(_)
+            | ChatEvent::Failed { .. } => None,
+        })
+        .collect();
+    let parts = summarising.last().unwrap().1;
+    assert!(parts >= 2, "{summarising:?}");
+    assert_eq!(summarising.last(), Some(&(parts, parts)), "{summarising:?}");
+    let requests = small.requests();
+    let part_requests = requests
+        .iter()
+        .filter(|r| r.messages[0].content.starts_with("You summarise one part"))
+        .count();
+    assert_eq!(part_requests, parts);
+    // The answer is generated over the part summaries, citing the parts it holds.
+    let answer = requests.last().unwrap();
+    assert!(answer.messages[0].content.contains("Part summary."), "{answer:#?}");
+    assert!(!answer.messages[0].content.contains("Section 29 explains"), "{answer:#?}");
+    assert!(!reply.citations.is_empty());
+    assert_eq!(reply.assistant_message.metadata["prompt"]["context_mode"], "document");
+
+    // A session without documents: the turn fails and the question records why.
+    let empty = chat.create_session(CreateSession::default()).await.unwrap();
+    let turn = chat.send(empty.id, document_mode("Summarise it.")).await.unwrap();
+    let events = all_events(turn).await;
+    assert!(
+        matches!(events.last(), Some(ChatEvent::Failed { kind: ErrorKind::InvalidInput, .. })),
+        "{events:?}"
+    );
+    let history = chat.messages(empty.id, 10, 0).await.unwrap();
+    assert_eq!(history.items[0].metadata["error"]["code"], "invalid_input");
+}

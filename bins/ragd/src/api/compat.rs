@@ -226,17 +226,21 @@ impl Generation {
                     Generated::Failed(ApiError::new(kind, message))
                 }
             }),
-            Self::Session(turn) => Some(match turn.next_event().await? {
-                ChatEvent::Token(text) => Generated::Token(text),
-                ChatEvent::Done(reply) => Generated::Done {
-                    finish_reason: reply.finish_reason,
-                    usage: reply.usage,
-                    message_id: Some(reply.assistant_message.id),
-                },
-                ChatEvent::Failed { kind, message } => {
-                    Generated::Failed(ApiError::new(kind, message))
-                }
-            }),
+            Self::Session(turn) => loop {
+                break Some(match turn.next_event().await? {
+                    // Context progress has no place in the OpenAI and Ollama formats.
+                    ChatEvent::Progress { .. } => continue,
+                    ChatEvent::Token(text) => Generated::Token(text),
+                    ChatEvent::Done(reply) => Generated::Done {
+                        finish_reason: reply.finish_reason,
+                        usage: reply.usage,
+                        message_id: Some(reply.assistant_message.id),
+                    },
+                    ChatEvent::Failed { kind, message } => {
+                        Generated::Failed(ApiError::new(kind, message))
+                    }
+                });
+            },
         }
     }
 

@@ -249,9 +249,11 @@ pub struct SendBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub filter: Option<serde_json::Value>,
-    /// `chunks` (default: the retrieved chunks' text) or `summaries` (each chunk condensed
-    /// by the model for the question first, so more sources fit; the reply's
-    /// `metadata.prompt` says `context_mode` and the extra `context_ms`).
+    /// `chunks` (default: the retrieved chunks' text), `summaries` (each chunk condensed by
+    /// the model for the question first, so more sources fit) or `document` (the session's
+    /// documents whole, map-reduced when they do not fit; `progress` events while they are
+    /// read and summarised). The reply's `metadata.prompt` says `context_mode` and the
+    /// extra `context_ms`.
     #[serde(default)]
     #[schema(value_type = Option<String>, example = "summaries")]
     pub context_mode: Option<ContextMode>,
@@ -604,6 +606,12 @@ fn events(turn: ChatTurn) -> impl Stream<Item = Result<Event, Infallible>> {
         let mut turn = turn?;
         let event = turn.next_event().await?;
         let (sse, more) = match event {
+            ChatEvent::Progress { stage, done, total } => (
+                Event::default()
+                    .event("progress")
+                    .json_data(json!({ "stage": stage, "done": done, "total": total })),
+                true,
+            ),
             ChatEvent::Token(text) => {
                 (Event::default().event("token").json_data(json!({ "text": text })), true)
             }

@@ -252,3 +252,46 @@ async fn summarised_context_runs_on_the_real_model_and_is_cached() {
     let (status, answer) = app.post(&uri, &bad).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
 }
+
+#[tokio::test]
+async fn a_whole_document_question_streams_progress_then_the_answer() {
+    // A small window, so that the manual does not fit and is map-reduced.
+    let app = App::with(|config| config.models.context_length = Some(1024)).await;
+    let sections: Vec<String> = (1..=80)
+        .map(|n| {
+            format!("Section {n}. The pump must be checked every {n} days for leaks and noise.")
+        })
+        .collect();
+    let manual = app.add("manual.md", &sections.join("\n\n")).await;
+    wait_for_model(&app).await;
+    let (_, session) = app.post("/api/v1/sessions", &json!({"document_ids": [manual]})).await;
+    let uri = format!("/api/v1/sessions/{}/messages", session["id"].as_str().unwrap());
+    let mut body = say("What is this manual about?", 12);
+    body["context_mode"] = json!("document");
+    body["stream"] = json!(true);
+    let request = Request::post(&uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = app.router().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec())
+        .unwrap();
+    let position =
+        |needle: &str| text.find(needle).unwrap_or_else(|| panic!("no {needle}: {text}"));
+    let summarising = position("\"stage\":\"summarising\"");
+    assert!(position("event: start") < summarising, "{text}");
+    assert!(summarising < position("event: token"), "{text}");
+    assert!(position("event: token") < position("event: done"), "{text}");
+    // The last summarising event reports every part done.
+    let last = text.rfind("\"stage\":\"summarising\"").unwrap();
+    let event = &text[text[..last].rfind('{').unwrap()..];
+    let event: Value = serde_json::from_str(&event[..=event.find('}').unwrap()]).unwrap();
+    assert!(event["total"].as_u64() >= Some(2), "{event}");
+    assert_eq!(event["done"], event["total"], "{event}");
+
+    let (_, messages) = app.get(&uri).await;
+    let reply = &messages["items"][1];
+    assert_eq!(reply["metadata"]["prompt"]["context_mode"], "document", "{reply}");
+    assert!(reply["metadata"]["prompt"]["context_ms"].as_u64() > Some(0), "{reply}");
+}
