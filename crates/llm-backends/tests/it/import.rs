@@ -412,3 +412,162 @@ mod through_the_manager {
         assert!(reason.contains("no .safetensors weights"), "{reason}");
     }
 }
+
+mod every_architecture {
+    //! A tiny model of each supported architecture, with random weights and the bundled
+    //! model's tokenizer, imported and run by llama.cpp: its loader checks every tensor's
+    //! name and shape and the metadata each architecture needs, so a wrong map fails here.
+
+    use std::path::Path;
+
+    use ragd_core::LlmBackend;
+    use ragd_llm_backends::import::{ImportOptions, Quantization, import_folder};
+    use ragd_llm_backends::{LocalLlm, LocalLlmConfig};
+
+    use super::{ask, greedy, hf_folder};
+
+    const HIDDEN: u64 = 64;
+    const HEADS: u64 = 4;
+    const KV_HEADS: u64 = 2;
+    const HEAD_DIM: u64 = 16;
+    const FFN: u64 = 128;
+    const LAYERS: u64 = 2;
+
+    /// Deterministic small weights.
+    struct Weights(u64);
+
+    impl Weights {
+        fn take(&mut self, n: u64) -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    ((self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
+                })
+                .collect()
+        }
+    }
+
+    /// Writes `tensors` (name, shape, values) as one F32 safetensors file.
+    fn write_safetensors(path: &Path, tensors: &[(String, Vec<u64>, Vec<f32>)]) {
+        let mut header = serde_json::Map::new();
+        let mut data = Vec::new();
+        for (name, shape, values) in tensors {
+            let start = data.len();
+            data.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+            header.insert(
+                name.clone(),
+                serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [start, data.len()]}),
+            );
+        }
+        let header = serde_json::to_vec(&header).unwrap();
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&data);
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// A tiny model folder of `architecture` in `dir`.
+    fn tiny_model(dir: &Path, architecture: &str, vocab: u64) {
+        let mut w = Weights(architecture.len() as u64);
+        let norm = |w: &mut Weights, n: u64| -> Vec<f32> {
+            // Gemma stores norms as offsets from 1.
+            if architecture == "GemmaForCausalLM" { w.take(n) } else { vec![1.0; n as usize] }
+        };
+        let mut tensors: Vec<(String, Vec<u64>, Vec<f32>)> = Vec::new();
+        let mut add =
+            |name: String, shape: Vec<u64>, values: Vec<f32>| tensors.push((name, shape, values));
+        add("model.embed_tokens.weight".into(), vec![vocab, HIDDEN], w.take(vocab * HIDDEN));
+        add("model.norm.weight".into(), vec![HIDDEN], norm(&mut w, HIDDEN));
+        if architecture == "Phi3ForCausalLM" {
+            add("lm_head.weight".into(), vec![vocab, HIDDEN], w.take(vocab * HIDDEN));
+        }
+        let (q, kv) = (HEADS * HEAD_DIM, KV_HEADS * HEAD_DIM);
+        for layer in 0..LAYERS {
+            let p = |name: &str| format!("model.layers.{layer}.{name}");
+            add(p("input_layernorm.weight"), vec![HIDDEN], norm(&mut w, HIDDEN));
+            add(p("post_attention_layernorm.weight"), vec![HIDDEN], norm(&mut w, HIDDEN));
+            add(p("self_attn.o_proj.weight"), vec![HIDDEN, q], w.take(HIDDEN * q));
+            add(p("mlp.down_proj.weight"), vec![HIDDEN, FFN], w.take(HIDDEN * FFN));
+            if architecture == "Phi3ForCausalLM" {
+                let rows = q + 2 * kv;
+                add(p("self_attn.qkv_proj.weight"), vec![rows, HIDDEN], w.take(rows * HIDDEN));
+                add(p("mlp.gate_up_proj.weight"), vec![2 * FFN, HIDDEN], w.take(2 * FFN * HIDDEN));
+                continue;
+            }
+            add(p("self_attn.q_proj.weight"), vec![q, HIDDEN], w.take(q * HIDDEN));
+            add(p("self_attn.k_proj.weight"), vec![kv, HIDDEN], w.take(kv * HIDDEN));
+            add(p("self_attn.v_proj.weight"), vec![kv, HIDDEN], w.take(kv * HIDDEN));
+            add(p("mlp.gate_proj.weight"), vec![FFN, HIDDEN], w.take(FFN * HIDDEN));
+            add(p("mlp.up_proj.weight"), vec![FFN, HIDDEN], w.take(FFN * HIDDEN));
+            if architecture == "Qwen2ForCausalLM" {
+                add(p("self_attn.q_proj.bias"), vec![q], w.take(q));
+                add(p("self_attn.k_proj.bias"), vec![kv], w.take(kv));
+                add(p("self_attn.v_proj.bias"), vec![kv], w.take(kv));
+            }
+            if architecture == "Qwen3ForCausalLM" {
+                add(p("self_attn.q_norm.weight"), vec![HEAD_DIM], vec![1.0; HEAD_DIM as usize]);
+                add(p("self_attn.k_norm.weight"), vec![HEAD_DIM], vec![1.0; HEAD_DIM as usize]);
+            }
+        }
+        write_safetensors(&dir.join("model.safetensors"), &tensors);
+        let config = serde_json::json!({
+            "architectures": [architecture],
+            "hidden_size": HIDDEN,
+            "intermediate_size": FFN,
+            "num_hidden_layers": LAYERS,
+            "num_attention_heads": HEADS,
+            "num_key_value_heads": KV_HEADS,
+            "head_dim": HEAD_DIM,
+            "max_position_embeddings": 512,
+            "rms_norm_eps": 1e-6,
+            "rope_theta": 10000.0,
+            "vocab_size": vocab,
+            "tie_word_embeddings": architecture != "Phi3ForCausalLM",
+        });
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        for file in ["tokenizer.json", "tokenizer_config.json"] {
+            std::fs::copy(hf_folder().join(file), dir.join(file)).unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tiny_model_of_each_architecture_imports_loads_and_generates() {
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(hf_folder().join("config.json")).unwrap())
+                .unwrap();
+        let vocab = config["vocab_size"].as_u64().unwrap();
+        for (architecture, gguf_name) in [
+            ("LlamaForCausalLM", "llama"),
+            ("MistralForCausalLM", "llama"),
+            ("Qwen2ForCausalLM", "qwen2"),
+            ("Qwen3ForCausalLM", "qwen3"),
+            ("Phi3ForCausalLM", "phi3"),
+            ("GemmaForCausalLM", "gemma"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let folder = dir.path().join("model");
+            std::fs::create_dir(&folder).unwrap();
+            tiny_model(&folder, architecture, vocab);
+            let out = dir.path().join("model.gguf");
+            // Not the architecture's name: llama.cpp looks up Phi-3's own special tokens
+            // (`</s>`) when the model's name says phi3, and this one has SmolLM2's vocabulary.
+            let options = ImportOptions {
+                quantization: Quantization::Q8_0,
+                name: "tiny random model".to_owned(),
+                threads: 2,
+            };
+            let report = import_folder(&folder, &out, &options, &|_, _| {})
+                .unwrap_or_else(|err| panic!("{architecture}: {err}"));
+            assert_eq!(report.architecture, gguf_name, "{architecture}");
+            let mut config = LocalLlmConfig::new(&out);
+            config.context_length = Some(256);
+            config.parallel = 1;
+            let llm = LocalLlm::load(&config).unwrap_or_else(|err| panic!("{architecture}: {err}"));
+            let completion = llm
+                .complete(ask("Hello", greedy(4)))
+                .await
+                .unwrap_or_else(|err| panic!("{architecture}: {err}"));
+            assert!(completion.usage.prompt_tokens > 0, "{architecture}: {completion:?}");
+        }
+    }
+}
