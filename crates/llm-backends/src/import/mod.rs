@@ -196,6 +196,7 @@ pub fn import_folder(
         plan.push((TensorInfo { name: gguf_name, dims, ty }, stored, transform));
     }
     plan.sort_by_key(|(info, _, _)| order_key(&info.name));
+    check_quantization(options.quantization, &plan).map_err(unsupported)?;
     let rows = plan
         .iter()
         .find(|(info, _, _)| info.name == "token_embd.weight")
@@ -337,6 +338,39 @@ fn quantize_file(
         path: converted.to_path_buf(),
         quantization: options.quantization.as_str(),
     })
+}
+
+impl Quantization {
+    /// The values one block of the type holds: a weight row must be a multiple of it to be
+    /// stored in the type (llama.cpp falls back to another type for rows that are not).
+    const fn block(self) -> u64 {
+        match self {
+            Self::None => 1,
+            Self::Q8_0 => 32,
+            Self::Q4KM => 256,
+        }
+    }
+}
+
+/// Refuses a quantization none of the model's weight matrices can take: llama.cpp would
+/// fall back to another type for every one of them, so the file would not be what was asked.
+fn check_quantization(
+    quantization: Quantization,
+    plan: &[(TensorInfo, &StoredTensor, Transform)],
+) -> std::result::Result<(), String> {
+    let block = quantization.block();
+    let matrices = || plan.iter().filter(|(info, _, _)| info.dims.len() >= 2);
+    if block == 1 || matrices().any(|(info, _, _)| info.dims[0] % block == 0) {
+        return Ok(());
+    }
+    let mut widths: Vec<u64> = matrices().map(|(info, _, _)| info.dims[0]).collect();
+    widths.sort_unstable();
+    widths.dedup();
+    Err(format!(
+        "quantization {quantization} stores rows in blocks of {block} values, and none of this \
+         model's weight rows ({widths:?} values wide) is a multiple of {block}; import it with \
+         a smaller block (q8_0) or none"
+    ))
 }
 
 /// `output` with `.{suffix}` appended.

@@ -570,4 +570,27 @@ mod every_architecture {
             assert!(completion.usage.prompt_tokens > 0, "{architecture}: {completion:?}");
         }
     }
+
+    #[test]
+    fn a_quantization_the_model_cannot_take_is_refused_with_the_reason() {
+        let config: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(hf_folder().join("config.json")).unwrap())
+                .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("model");
+        std::fs::create_dir(&folder).unwrap();
+        tiny_model(&folder, "LlamaForCausalLM", config["vocab_size"].as_u64().unwrap());
+        // Rows of 64 and 128 values: q8_0's blocks of 32 fit, q4_k_m's of 256 do not.
+        let out = dir.path().join("model.gguf");
+        let options = ImportOptions {
+            quantization: Quantization::Q4KM,
+            name: "tiny random model".to_owned(),
+            threads: 2,
+        };
+        let err = import_folder(&folder, &out, &options, &|_, _| {}).unwrap_err();
+        assert!(matches!(err, ragd_llm_backends::Error::UnsupportedModel { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains("blocks of 256") && message.contains("[64, 128]"), "{message}");
+        assert!(!out.exists());
+    }
 }
