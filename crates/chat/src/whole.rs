@@ -104,16 +104,17 @@ impl ChatService {
                 "context_mode document needs a session with documents or collections".to_owned(),
             ));
         }
-        // Read each document: its text, and its chunks for citations and parts.
+        // Read each document: its text, and its first chunk (what a whole document cites);
+        // a document without chunks is not ready and is left out.
         let mut documents = Vec::new();
         for (index, id) in ids.iter().enumerate() {
             progress("reading", index, ids.len()).await;
             let id = *id;
             let document = self.db(move |c| c.get_document(id)).await?;
-            let chunks = self.document_chunks(id).await?;
-            let Some(first) = chunks.first() else { continue };
+            let first = self.db(move |c| c.list_chunks(id, 1, 0)).await?.items.into_iter().next();
+            let Some(first) = first else { continue };
             let text = self.db(move |c| c.document_text(id, None)).await?;
-            documents.push((document.filename, first.clone(), text, chunks));
+            documents.push((document.filename, first, text));
         }
         progress("reading", ids.len(), ids.len()).await;
         if documents.is_empty() {
@@ -132,14 +133,14 @@ impl ChatService {
             + 64;
         let budget = window.saturating_sub(reserved) * 9 / 10;
         let mut whole_tokens = 0;
-        for (_, _, text, _) in &documents {
+        for (_, _, text) in &documents {
             whole_tokens += counter(text)?;
         }
         let context_started = Instant::now();
         let (contexts, mode) = if whole_tokens <= budget {
             let contexts = documents
                 .into_iter()
-                .map(|(filename, first, text, _)| ContextChunk {
+                .map(|(filename, first, text)| ContextChunk {
                     chunk_id: first.id,
                     document_id: first.document_id,
                     filename,
@@ -150,7 +151,12 @@ impl ChatService {
             (contexts, "whole")
         } else {
             let part_tokens = window / 2;
-            let parts = parts_of(documents, part_tokens, &counter)?;
+            // Only now every chunk: the parts are made of them.
+            let mut chunked = Vec::with_capacity(documents.len());
+            for (filename, first, _) in documents {
+                chunked.push((filename, self.document_chunks(first.document_id).await?));
+            }
+            let parts = parts_of(chunked, part_tokens, &counter)?;
             let total = parts.len();
             progress("summarising", 0, total).await;
             let summary_settings = GenerationSettings {
@@ -291,12 +297,12 @@ impl ChatService {
 /// model's tokens, counted by `counter` (the stored counts are the embedder's); a chunk
 /// longer than that is a part of its own.
 fn parts_of(
-    documents: Vec<(String, Chunk, String, Vec<Chunk>)>,
+    documents: Vec<(String, Vec<Chunk>)>,
     max_tokens: usize,
     counter: &dyn Fn(&str) -> Result<usize>,
 ) -> Result<Vec<Part>> {
     let mut parts = Vec::new();
-    for (filename, _, _, chunks) in documents {
+    for (filename, chunks) in documents {
         let mut current: Option<(ContextChunk, usize)> = None;
         for chunk in chunks {
             let tokens = counter(&chunk.text)?;
