@@ -574,16 +574,7 @@ fn bench_imports(options: &BenchOptions) -> Result<()> {
     w(format!("- commit: {}", commit_line()));
     w(format!("- machine: {}", machine()));
     w(format!("- load average (1, 5, 15 min) before: {load_before}; after: {load_after}"));
-    w(format!(
-        "- command: `cargo xtask bench llm --imports --rounds {} --reps {} --threads {} --pp {} \
-         --tg {}`, `OMP_WAIT_POLICY={}`",
-        options.rounds,
-        options.reps,
-        options.threads,
-        options.pp,
-        options.tg,
-        std::env::var("OMP_WAIT_POLICY").unwrap_or_else(|_| "PASSIVE".to_owned())
-    ));
+    w(command_of("cargo xtask bench llm --imports", options));
     w(format!(
         "- source: `{}` ({:.1} MB: F16 safetensors dequantised from the bundled Q4_1 by \
          `cargo xtask assets`), imported by the `import_model` example (release build of \
@@ -631,6 +622,20 @@ fn bench_imports(options: &BenchOptions) -> Result<()> {
         append_benchmarks(&out)?;
     }
     Ok(())
+}
+
+/// The report's `- command:` line: `program` with the options in force.
+fn command_of(program: &str, options: &BenchOptions) -> String {
+    format!(
+        "- command: `{program} --rounds {} --reps {} --threads {} --pp {} --tg {}`, \
+         `OMP_WAIT_POLICY={}`",
+        options.rounds,
+        options.reps,
+        options.threads,
+        options.pp,
+        options.tg,
+        std::env::var("OMP_WAIT_POLICY").unwrap_or_else(|_| "PASSIVE".to_owned())
+    )
 }
 
 /// The short commit hash, marked when the tree has uncommitted changes.
@@ -778,19 +783,7 @@ fn report(
         &mut out,
         format!("- load average (1, 5, 15 min) before: {load_before}; after: {load_after}"),
     );
-    w(
-        &mut out,
-        format!(
-            "- command: `cargo xtask bench-llm --rounds {} --reps {} --threads {} --pp {} --tg {}`, \
-             `OMP_WAIT_POLICY={}`",
-            options.rounds,
-            options.reps,
-            options.threads,
-            options.pp,
-            options.tg,
-            std::env::var("OMP_WAIT_POLICY").unwrap_or_else(|_| "PASSIVE".to_owned())
-        ),
-    );
+    w(&mut out, command_of("cargo xtask bench-llm", options));
     w(
         &mut out,
         format!(
