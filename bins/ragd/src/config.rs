@@ -592,6 +592,26 @@ mod tests {
     }
 
     #[test]
+    fn vector_store_options_are_read_and_their_secrets_never_printed() {
+        let file = "[vector_store]\nuri = \"s3://bucket/ragd\"\nread_consistency_ms = 250\n\
+                    storage_options = { aws_endpoint = \"http://minio:9000\", \
+                    aws_secret_access_key = \"hunter2\", aws_session_token = \"tok-9\" }\n";
+        let config = load(Some(file), &[], &Overrides::default());
+        let store = &config.vector_store;
+        assert_eq!(store.uri.as_deref(), Some("s3://bucket/ragd"));
+        assert_eq!(store.read_consistency_ms, Some(250));
+        assert_eq!(store.storage_options["aws_secret_access_key"], "hunter2");
+        let printed = toml::to_string_pretty(&config).unwrap();
+        let debugged = format!("{config:?}");
+        for shown in [&printed, &debugged] {
+            assert!(shown.contains("http://minio:9000"), "{shown}");
+            assert!(!shown.contains("hunter2") && !shown.contains("tok-9"), "{shown}");
+        }
+        let engine = config.engine_config();
+        assert!(!format!("{engine:?}").contains("hunter2"));
+    }
+
+    #[test]
     fn a_named_config_file_must_exist() {
         let file = ConfigFile::Required(PathBuf::from("/nonexistent/ragd.toml"));
         let err = Config::load(&file, &Env::default(), &Overrides::default()).unwrap_err();

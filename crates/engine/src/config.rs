@@ -7,6 +7,8 @@
 //! `[telemetry]`).
 
 use ragd_llm_backends::manager::BackendKind;
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -505,12 +507,22 @@ impl Default for HubSettings {
 }
 
 /// The vector store (embedded LanceDB).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct VectorStoreSettings {
-    /// Where the tables live: a path or an object-store URI (`s3://...`); default
-    /// `<data_dir>/lance`.
+    /// Where the tables live: a path or an object-store URI (`s3://bucket/prefix`; `gs://`
+    /// and `az://` in builds with those features); default `<data_dir>/lance`.
     pub uri: Option<String>,
+    /// LanceDB storage options for an object store (`aws_endpoint`, `aws_region`,
+    /// `aws_allow_http`, ...). Credentials are better left to the usual environment
+    /// variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), which LanceDB reads itself;
+    /// values of keys that look secret are never printed.
+    #[serde(serialize_with = "serialize_storage_options")]
+    pub storage_options: BTreeMap<String, String>,
+    /// Milliseconds a table's view may age before a read looks for versions other
+    /// processes committed; default 0 (every read) for an object store, which several
+    /// replicas may share, and never for a local directory.
+    pub read_consistency_ms: Option<u64>,
     /// Build an ANN index once a table has this many rows (below it, search is exact).
     pub index_threshold_rows: usize,
     /// HNSW candidates an indexed search keeps (recall against latency; at least 1.5 ×
@@ -521,8 +533,61 @@ pub struct VectorStoreSettings {
 impl Default for VectorStoreSettings {
     fn default() -> Self {
         // The vector store's own defaults; literal here so the engine builds without it.
-        Self { uri: None, index_threshold_rows: 10_000, search_ef: 64 }
+        Self {
+            uri: None,
+            storage_options: BTreeMap::new(),
+            read_consistency_ms: None,
+            index_threshold_rows: 10_000,
+            search_ef: 64,
+        }
     }
+}
+
+impl fmt::Debug for VectorStoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VectorStoreSettings")
+            .field("uri", &self.uri)
+            .field("storage_options", &RedactedOptions(&self.storage_options))
+            .field("read_consistency_ms", &self.read_consistency_ms)
+            .field("index_threshold_rows", &self.index_threshold_rows)
+            .field("search_ef", &self.search_ef)
+            .finish()
+    }
+}
+
+/// Whether a storage option's value is a secret, never to be printed: keys, tokens,
+/// passwords and SAS signatures (`aws_secret_access_key`, `aws_session_token`,
+/// `azure_storage_account_key`, `google_service_account_key`, ...).
+fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["secret", "token", "password", "account_key", "service_account", "sas", "credential"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// Storage options with their secret values replaced by `"<redacted>"`.
+struct RedactedOptions<'o>(&'o BTreeMap<String, String>);
+
+impl RedactedOptions<'_> {
+    fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(key, value)| {
+            let shown = if is_secret_option(key) { "<redacted>" } else { value.as_str() };
+            (key.as_str(), shown)
+        })
+    }
+}
+
+impl fmt::Debug for RedactedOptions<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.entries()).finish()
+    }
+}
+
+fn serialize_storage_options<S: serde::Serializer>(
+    options: &BTreeMap<String, String>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.collect_map(RedactedOptions(options).entries())
 }
 
 /// System status sampling.

@@ -158,7 +158,7 @@ pub(crate) async fn generation_store(
     #[cfg(feature = "lance")]
     {
         let store_config = ragd_vector_store::LanceStoreConfig {
-            uri: config.vector_store_uri(),
+            location: store_location(config),
             model_id: model_id.to_owned(),
             dimensions,
             index_threshold_rows: config.vector_store.index_threshold_rows,
@@ -177,6 +177,26 @@ pub(crate) async fn generation_store(
     }
 }
 
+/// Where the vector tables live: `vector_store.uri` (else `<data_dir>/lance`) with its
+/// storage options. Reads look for other processes' commits every
+/// `vector_store.read_consistency_ms`; by default before every read in an object store,
+/// which several replicas share, and never in a local directory, which only this process
+/// writes.
+#[cfg(feature = "lance")]
+fn store_location(config: &EngineConfig) -> ragd_vector_store::StoreLocation {
+    let uri = config.vector_store_uri();
+    let shared = ragd_vector_store::is_object_store_uri(&uri);
+    let read_consistency = match config.vector_store.read_consistency_ms {
+        Some(ms) => Some(std::time::Duration::from_millis(ms)),
+        None => shared.then_some(std::time::Duration::ZERO),
+    };
+    ragd_vector_store::StoreLocation {
+        uri,
+        storage_options: config.vector_store.storage_options.clone(),
+        read_consistency,
+    }
+}
+
 /// The model id and dimension recorded in the `chunks` table of `generation`, if that
 /// table exists (a data directory from before generations were recorded).
 #[cfg_attr(not(feature = "lance"), allow(clippy::unused_async))] // Async with the feature.
@@ -186,7 +206,7 @@ pub(crate) async fn recorded_model(
 ) -> Result<Option<(String, usize)>, String> {
     #[cfg(feature = "lance")]
     {
-        ragd_vector_store::LanceStore::recorded_model(&config.vector_store_uri(), generation)
+        ragd_vector_store::LanceStore::recorded_model(&store_location(config), generation)
             .await
             .map_err(|err| err.to_string())
     }
@@ -202,7 +222,7 @@ pub(crate) async fn recorded_model(
 pub(crate) async fn drop_generation(config: &EngineConfig, generation: u32) -> Result<(), String> {
     #[cfg(feature = "lance")]
     {
-        ragd_vector_store::LanceStore::drop_generation(&config.vector_store_uri(), generation)
+        ragd_vector_store::LanceStore::drop_generation(&store_location(config), generation)
             .await
             .map(|_| ())
             .map_err(|err| err.to_string())

@@ -13,15 +13,19 @@
 //!   to another origin, range requests), for download tests without the internet.
 //! - [`assets_dir`], [`corpus_dir`], [`corpus_documents`]: where tests find what `cargo
 //!   xtask` prepared.
+//! - [`S3Bucket`]: a new bucket on an S3-compatible server on loopback (moto), for the
+//!   vector store on object storage.
 
 mod embedder;
 mod hub;
 mod llm;
 mod paths;
+mod s3;
 mod store;
 
 pub use embedder::FakeEmbedder;
 pub use hub::FakeHub;
 pub use llm::{Script, ScriptedLlm};
 pub use paths::{assets_dir, corpus_dir, corpus_documents};
+pub use s3::{S3_REGION, S3Bucket};
 pub use store::InMemoryStore;

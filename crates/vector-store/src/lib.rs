@@ -4,8 +4,11 @@
 //! LanceDB: the `chunks` and `memory` tables, their schema version and model id, ANN
 //! indexes.
 //!
-//! - [`LanceStore::open`] connects to a local directory or an object-store URI and creates
-//!   the tables when missing. Each table's Arrow schema metadata records
+//! - [`LanceStore::open`] connects to a [`StoreLocation`]: a local directory or an
+//!   object-store URI (`s3://bucket/prefix`; `gs://` and `az://` with the `gcs` and `azure`
+//!   features) with its storage options, and creates the tables when missing. Several
+//!   processes may share an object-store database: LanceDB commits with conditional puts,
+//!   and [`StoreLocation::read_consistency`] makes each see the others' writes. Each table's Arrow schema metadata records
 //!   `ragd.schema_version`, `ragd.model_id` and `ragd.dimensions`; a table built with another
 //!   model or dimension is refused with [`ragd_core::ErrorKind::Conflict`] and a message
 //!   saying how to reindex (architecture invariant 5).
@@ -43,7 +46,10 @@ mod rows;
 mod schema;
 mod store;
 
-pub use config::{DEFAULT_INDEX_THRESHOLD_ROWS, DEFAULT_SEARCH_EF, LanceStoreConfig, table_name};
+pub use config::{
+    DEFAULT_INDEX_THRESHOLD_ROWS, DEFAULT_SEARCH_EF, LanceStoreConfig, StoreLocation,
+    is_object_store_uri, table_name,
+};
 pub use error::{Error, Result, TableShape};
 pub use schema::SCHEMA_VERSION;
 pub use store::LanceStore;

@@ -18,7 +18,7 @@ use ragd_core::{
 };
 use uuid::Uuid;
 
-use crate::config::{LanceStoreConfig, table_name};
+use crate::config::{LanceStoreConfig, StoreLocation, table_name};
 use crate::error::{Error, Result, TableShape};
 use crate::filter;
 use crate::rows;
@@ -84,7 +84,7 @@ struct StoreTable {
 }
 
 impl LanceStore {
-    /// Connects to the database at `config.uri` and opens the `chunks` and `memory`
+    /// Connects to the database at `config.location` and opens the `chunks` and `memory`
     /// tables, creating them when missing.
     ///
     /// # Errors
@@ -101,7 +101,7 @@ impl LanceStore {
                     i32::MAX
                 ))
             })?;
-        let connection = connect(&config.uri).await?;
+        let connection = connect(&config.location).await?;
         let shape = schema::expected_shape(&config.model_id, config.dimensions);
         let name = |table| table_name(table, config.generation);
         let chunks = open_table(&connection, name(TableName::Chunks), &shape, dimensions).await?;
@@ -121,13 +121,17 @@ impl LanceStore {
         })
     }
 
-    /// The embedding model id and dimension the `chunks` table of `generation` at `uri`
-    /// was built with; `None` when there is no such table or it lacks ragd's metadata.
+    /// The embedding model id and dimension the `chunks` table of `generation` at
+    /// `location` was built with; `None` when there is no such table or it lacks ragd's
+    /// metadata.
     ///
     /// # Errors
     /// [`Error::Storage`] when LanceDB fails.
-    pub async fn recorded_model(uri: &str, generation: u32) -> Result<Option<(String, usize)>> {
-        let connection = connect(uri).await?;
+    pub async fn recorded_model(
+        location: &StoreLocation,
+        generation: u32,
+    ) -> Result<Option<(String, usize)>> {
+        let connection = connect(location).await?;
         let name = table_name(TableName::Chunks, generation);
         if !table_exists(&connection, &name).await? {
             return Ok(None);
@@ -144,12 +148,13 @@ impl LanceStore {
         Ok(schema::recorded_model(&stored))
     }
 
-    /// Drops the tables of `generation` at `uri` (those that exist) and says how many went.
+    /// Drops the tables of `generation` at `location` (those that exist) and says how many
+    /// went.
     ///
     /// # Errors
     /// [`Error::Storage`] when LanceDB fails.
-    pub async fn drop_generation(uri: &str, generation: u32) -> Result<usize> {
-        let connection = connect(uri).await?;
+    pub async fn drop_generation(location: &StoreLocation, generation: u32) -> Result<usize> {
+        let connection = connect(location).await?;
         let mut dropped = 0;
         for table in [TableName::Chunks, TableName::Memory] {
             let name = table_name(table, generation);
@@ -367,12 +372,34 @@ impl LanceStore {
     }
 }
 
-/// Connects to the LanceDB database at `uri`.
-async fn connect(uri: &str) -> Result<Connection> {
-    lancedb::connect(uri)
-        .execute()
-        .await
-        .map_err(|err| Error::lance("connect to the LanceDB database", err))
+/// Connects to the LanceDB database at `location`.
+async fn connect(location: &StoreLocation) -> Result<Connection> {
+    if let Some(feature) = missing_feature(&location.uri) {
+        return Err(Error::InvalidInput(format!(
+            "{} needs ragd built with the `{feature}` feature of ragd-vector-store \
+             (s3:// and local directories need none)",
+            location.uri
+        )));
+    }
+    let mut builder = lancedb::connect(&location.uri).storage_options(
+        location.storage_options.iter().map(|(key, value)| (key.as_str(), value.as_str())),
+    );
+    if let Some(interval) = location.read_consistency {
+        builder = builder.read_consistency_interval(interval);
+    }
+    builder.execute().await.map_err(|err| {
+        Error::lance(format!("connect to the LanceDB database at {}", location.uri), err)
+    })
+}
+
+/// The cargo feature of this crate that `uri`'s object store needs and this build lacks.
+fn missing_feature(uri: &str) -> Option<&'static str> {
+    let scheme = uri.split_once("://")?.0.to_ascii_lowercase();
+    match scheme.as_str() {
+        "gs" if !cfg!(feature = "gcs") => Some("gcs"),
+        "az" | "abfss" if !cfg!(feature = "azure") => Some("azure"),
+        _ => None,
+    }
 }
 
 /// Whether a table called `name` exists.
@@ -394,15 +421,7 @@ async fn open_table(
 ) -> Result<StoreTable> {
     // An existing table is opened unchanged, so the check below reads the metadata it was
     // built with; a new table is created with this configuration's metadata.
-    let handle = if table_exists(connection, &name).await? {
-        connection
-            .open_table(&name)
-            .execute()
-            .await
-            .map_err(|err| Error::lance(format!("open table {name}"), err))?
-    } else {
-        create_table(connection, &name, shape, dimensions).await?
-    };
+    let handle = open_or_create(connection, &name, shape, dimensions).await?;
     let stored = handle
         .schema()
         .await
@@ -417,28 +436,56 @@ async fn open_table(
     })
 }
 
-/// Creates an empty table, or opens it when another process created it meanwhile.
-async fn create_table(
+/// How often [`open_or_create`] looks again for a table another process is creating.
+const OPEN_ATTEMPTS: u32 = 10;
+
+/// Opens the table `name`, creating it empty when missing.
+///
+/// Several processes (replicas on one bucket, or stores opened at once) may do this at the
+/// same moment. A table is listed as soon as its folder exists, before its creator has
+/// committed the first version, and opening it in that window fails as not found; creating
+/// it then fails as already existing. Both mean "another process is creating it": wait
+/// (10 ms, doubling, about 5 s in all) and look again. On the last attempt a listed table
+/// that still cannot be opened is created, which takes over a folder that a creator that
+/// crashed left without any version.
+async fn open_or_create(
     connection: &Connection,
     name: &str,
     shape: &TableShape,
     dimensions: i32,
 ) -> Result<Table> {
-    let created = connection
-        .create_empty_table(name, schema::table_schema(shape, dimensions))
-        .execute()
-        .await;
-    match created {
-        Ok(table) => {
-            tracing::info!(table = name, "created vector table");
-            Ok(table)
+    let mut delay = std::time::Duration::from_millis(10);
+    let mut attempt = 1;
+    loop {
+        let last = attempt == OPEN_ATTEMPTS;
+        let listed = table_exists(connection, name).await?;
+        if listed {
+            match connection.open_table(name).execute().await {
+                Ok(table) => return Ok(table),
+                Err(lancedb::Error::TableNotFound { .. }) if !last => {}
+                Err(lancedb::Error::TableNotFound { .. }) => {
+                    tracing::warn!(table = name, "a table folder without a version: creating it");
+                }
+                Err(err) => return Err(Error::lance(format!("open table {name}"), err)),
+            }
         }
-        Err(lancedb::Error::TableAlreadyExists { .. }) => connection
-            .open_table(name)
-            .execute()
-            .await
-            .map_err(|err| Error::lance(format!("open table {name}"), err)),
-        Err(err) => Err(Error::lance(format!("create table {name}"), err)),
+        if !listed || last {
+            let created = connection
+                .create_empty_table(name, schema::table_schema(shape, dimensions))
+                .execute()
+                .await;
+            match created {
+                Ok(table) => {
+                    tracing::info!(table = name, "created vector table");
+                    return Ok(table);
+                }
+                Err(lancedb::Error::TableAlreadyExists { .. }) if !last => {}
+                Err(err) => return Err(Error::lance(format!("create table {name}"), err)),
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay *= 2;
+        attempt += 1;
     }
 }
 

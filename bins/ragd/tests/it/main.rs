@@ -13,6 +13,7 @@
 //! - `hub`: hub downloads (a chat model over the API, the embedding model by repo id) from
 //!   a loopback hub.
 //! - `metadata`: document metadata and the filters of search, sessions and completions.
+//! - `object_store`: the vectors in an S3 bucket (moto on loopback) through a built `ragd`.
 //! - `protocols`: the OpenAI- and Ollama-compatible APIs and MCP (HTTP and stdio) driven by
 //!   the official Python clients against the built `ragd` (`tests/clients/*.py`).
 //! - `served`: a built `ragd serve` and the Python scripts of `tests/clients` against it.
@@ -35,6 +36,7 @@ mod documents;
 mod hostile;
 mod hub;
 mod metadata;
+mod object_store;
 mod protocols;
 mod reembed;
 mod scoped;

@@ -2,15 +2,13 @@
 
 use ragd_core::{DocumentId, SearchRequest, TableName, VectorFilter, VectorStore};
 use ragd_vector_store::LanceStore;
-use tempfile::TempDir;
 
-use crate::{MODEL, Vectors, chunk, config};
+use crate::{Backend, MODEL, Place, Vectors, chunk, config};
 
-#[tokio::test]
-async fn index_is_built_past_the_threshold_and_search_stays_exact() {
+async fn index_is_built_past_the_threshold_and_search_stays_exact(backend: Backend) {
     const DIMENSIONS: usize = 32;
-    let dir = TempDir::new().unwrap();
-    let mut settings = config(&dir, MODEL, DIMENSIONS);
+    let place = Place::new(backend);
+    let mut settings = config(&place, MODEL, DIMENSIONS);
     settings.index_threshold_rows = 300;
     let store = LanceStore::open(settings).await.unwrap();
     let mut vectors = Vectors::seeded(42);
@@ -40,11 +38,10 @@ async fn index_is_built_past_the_threshold_and_search_stays_exact() {
     }
 }
 
-#[tokio::test]
-async fn rows_added_after_the_index_are_still_found() {
+async fn rows_added_after_the_index_are_still_found(backend: Backend) {
     const DIMENSIONS: usize = 16;
-    let dir = TempDir::new().unwrap();
-    let mut settings = config(&dir, MODEL, DIMENSIONS);
+    let place = Place::new(backend);
+    let mut settings = config(&place, MODEL, DIMENSIONS);
     settings.index_threshold_rows = 300;
     let store = LanceStore::open(settings).await.unwrap();
     let mut vectors = Vectors::seeded(7);
@@ -70,3 +67,8 @@ async fn rows_added_after_the_index_are_still_found() {
         .unwrap();
     assert_eq!(hits[0].id, late.id);
 }
+
+on_both_backends!(
+    index_is_built_past_the_threshold_and_search_stays_exact,
+    rows_added_after_the_index_are_still_found,
+);

@@ -1,31 +1,99 @@
-//! Integration tests of `LanceStore` against a real embedded LanceDB in a temporary
-//! directory per test.
+//! Integration tests of `LanceStore` against a real LanceDB, one suite on two backends:
+//! each test runs once on a temporary directory (`local::`) and once on a new bucket of an
+//! S3-compatible server on loopback (`s3::`, moto; see `ragd_test_utils::S3Bucket`).
 
 // Tests fail loudly on the first unexpected error; unwrapping is how they do it.
 #![allow(clippy::unwrap_used)]
 
+/// Defines each listed `async fn test(backend: Backend)` of the module as two tests,
+/// `local::test` and `s3::test`.
+macro_rules! on_both_backends {
+    ($($test:ident),+ $(,)?) => {
+        mod local {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(crate::Backend::Local).await;
+                }
+            )+
+        }
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(crate::Backend::S3).await;
+                }
+            )+
+        }
+    };
+}
+
+mod concurrent;
 mod index;
 mod shape;
 mod store;
 
 use ragd_core::{DocumentId, EmbeddedRecord, SessionId};
-use ragd_vector_store::{LanceStore, LanceStoreConfig};
+use ragd_test_utils::S3Bucket;
+use ragd_vector_store::{LanceStore, LanceStoreConfig, StoreLocation};
 use tempfile::TempDir;
 use uuid::Uuid;
 
 /// The model id the tests open stores with.
 const MODEL: &str = "test-model";
 
-/// A configuration for a store under `dir`.
-fn config(dir: &TempDir, model_id: &str, dimensions: usize) -> LanceStoreConfig {
-    LanceStoreConfig::new(dir.path().join("lance").to_str().unwrap(), model_id, dimensions)
+/// Where a test's database lives.
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    /// A temporary directory.
+    Local,
+    /// A new bucket on the test process's S3 server.
+    S3,
 }
 
-/// A fresh store with `dimensions`-long vectors under a new temporary directory.
-async fn open_store(dimensions: usize) -> (TempDir, LanceStore) {
-    let dir = TempDir::new().unwrap();
-    let store = LanceStore::open(config(&dir, MODEL, dimensions)).await.unwrap();
-    (dir, store)
+/// A test's database: a temporary directory or a bucket, and how to reach it.
+struct Place {
+    /// Keeps the directory of a local database until the test ends.
+    _dir: Option<TempDir>,
+    /// The database's location, as every store of the test opens it.
+    location: StoreLocation,
+}
+
+impl Place {
+    /// A new, empty place on `backend`. Reads look for other stores' commits every time,
+    /// as on replicas sharing one database.
+    fn new(backend: Backend) -> Self {
+        let read_consistency = Some(std::time::Duration::ZERO);
+        match backend {
+            Backend::Local => {
+                let dir = TempDir::new().unwrap();
+                let uri = dir.path().join("lance").to_str().unwrap().to_owned();
+                let location = StoreLocation { read_consistency, ..StoreLocation::new(uri) };
+                Self { _dir: Some(dir), location }
+            }
+            Backend::S3 => {
+                let bucket = S3Bucket::create();
+                let location = StoreLocation {
+                    uri: bucket.uri("ragd/lance"),
+                    storage_options: bucket.storage_options(),
+                    read_consistency,
+                };
+                Self { _dir: None, location }
+            }
+        }
+    }
+}
+
+/// A configuration for a store at `place`.
+fn config(place: &Place, model_id: &str, dimensions: usize) -> LanceStoreConfig {
+    LanceStoreConfig::new("", model_id, dimensions).with_location(place.location.clone())
+}
+
+/// A fresh store with `dimensions`-long vectors at a new place on `backend`.
+async fn open_store(backend: Backend, dimensions: usize) -> (Place, LanceStore) {
+    let place = Place::new(backend);
+    let store = LanceStore::open(config(&place, MODEL, dimensions)).await.unwrap();
+    (place, store)
 }
 
 /// A chunk vector of `document`.

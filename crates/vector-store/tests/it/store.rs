@@ -5,16 +5,15 @@ use ragd_core::{
     VectorStore,
 };
 
-use crate::{chunk, memory, open_store};
+use crate::{Backend, chunk, memory, open_store};
 
 /// A search of `table` for `vector` with no filter.
 fn query(table: TableName, vector: Vec<f32>, top_k: usize) -> SearchRequest {
     SearchRequest { table, vector, top_k, filter: VectorFilter::default() }
 }
 
-#[tokio::test]
-async fn exact_vector_comes_first_and_ranking_is_cosine() {
-    let (_dir, store) = open_store(3).await;
+async fn exact_vector_comes_first_and_ranking_is_cosine(backend: Backend) {
+    let (_dir, store) = open_store(backend, 3).await;
     let doc = DocumentId::new();
     // Angles to the query [1, 0, 0]: 0, 45 and 90 degrees; lengths differ on purpose,
     // because cosine ignores them.
@@ -48,9 +47,8 @@ async fn exact_vector_comes_first_and_ranking_is_cosine() {
     );
 }
 
-#[tokio::test]
-async fn upserting_an_id_twice_keeps_one_row_with_the_new_vector() {
-    let (_dir, store) = open_store(2).await;
+async fn upserting_an_id_twice_keeps_one_row_with_the_new_vector(backend: Backend) {
+    let (_dir, store) = open_store(backend, 2).await;
     let mut record = chunk(DocumentId::new(), vec![1.0, 0.0]);
     store.upsert(TableName::Chunks, vec![record.clone()]).await.unwrap();
     record.vector = vec![0.0, 1.0];
@@ -71,9 +69,8 @@ async fn upserting_an_id_twice_keeps_one_row_with_the_new_vector() {
     assert!((hits[0].score - 1.0).abs() < 1e-5, "score {}", hits[0].score);
 }
 
-#[tokio::test]
-async fn filters_never_return_rows_of_other_documents_or_sessions() {
-    let (_dir, store) = open_store(2).await;
+async fn filters_never_return_rows_of_other_documents_or_sessions(backend: Backend) {
+    let (_dir, store) = open_store(backend, 2).await;
     let wanted = DocumentId::new();
     let other = DocumentId::new();
     let wanted_chunk = chunk(wanted, vec![0.0, 1.0]);
@@ -105,9 +102,8 @@ async fn filters_never_return_rows_of_other_documents_or_sessions() {
     assert_eq!(all_memory.len(), 2);
 }
 
-#[tokio::test]
-async fn delete_by_document_removes_exactly_its_rows() {
-    let (_dir, store) = open_store(2).await;
+async fn delete_by_document_removes_exactly_its_rows(backend: Backend) {
+    let (_dir, store) = open_store(backend, 2).await;
     let gone = DocumentId::new();
     let kept = DocumentId::new();
     let records =
@@ -138,9 +134,8 @@ async fn delete_by_document_removes_exactly_its_rows() {
     assert_eq!(store.count(TableName::Chunks).await.unwrap(), 1);
 }
 
-#[tokio::test]
-async fn wrong_dimension_is_invalid_input() {
-    let (_dir, store) = open_store(3).await;
+async fn wrong_dimension_is_invalid_input(backend: Backend) {
+    let (_dir, store) = open_store(backend, 3).await;
     let err = store
         .upsert(TableName::Chunks, vec![chunk(DocumentId::new(), vec![1.0, 0.0])])
         .await
@@ -152,9 +147,8 @@ async fn wrong_dimension_is_invalid_input() {
     assert_eq!(store.count(TableName::Chunks).await.unwrap(), 0);
 }
 
-#[tokio::test]
-async fn orphans_are_removed_and_health_is_ok() {
-    let (_dir, store) = open_store(2).await;
+async fn orphans_are_removed_and_health_is_ok(backend: Backend) {
+    let (_dir, store) = open_store(backend, 2).await;
     let doc = DocumentId::new();
     let keep = chunk(doc, vec![1.0, 0.0]);
     let orphan = chunk(doc, vec![0.0, 1.0]);
@@ -164,3 +158,12 @@ async fn orphans_are_removed_and_health_is_ok() {
     assert_eq!(store.ids_for_document(doc).await.unwrap(), vec![keep.id]);
     store.health().await.unwrap();
 }
+
+on_both_backends!(
+    exact_vector_comes_first_and_ranking_is_cosine,
+    upserting_an_id_twice_keeps_one_row_with_the_new_vector,
+    filters_never_return_rows_of_other_documents_or_sessions,
+    delete_by_document_removes_exactly_its_rows,
+    wrong_dimension_is_invalid_input,
+    orphans_are_removed_and_health_is_ok,
+);
