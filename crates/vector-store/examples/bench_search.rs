@@ -23,6 +23,10 @@
 //! leaves the database in place, so another reader (the `lance` Python wheel) can query
 //! the very same index.
 //!
+//! `--db` may be an object-store URI (`s3://bucket/prefix`, a fresh prefix per run); the
+//! store then reads its endpoint and credentials from the `AWS_*` environment variables,
+//! as ragd does.
+//!
 //! Latencies are per query, sequential, after a short warm-up; recall@k is against the
 //! exact answers in `DIR/truth-N.u32` (numpy brute force). Prints one JSON line.
 
@@ -36,7 +40,7 @@ use std::time::Instant;
 use ragd_core::{
     DocumentId, EmbeddedRecord, SearchRequest, TableName, VectorFilter, VectorStore as _,
 };
-use ragd_vector_store::{LanceStore, LanceStoreConfig};
+use ragd_vector_store::{LanceStore, LanceStoreConfig, is_object_store_uri};
 use uuid::Uuid;
 
 type AnyResult<T> = Result<T, Box<dyn Error>>;
@@ -183,6 +187,12 @@ fn effective_ef(config: &LanceStoreConfig, k: usize) -> usize {
     config.search_ef.max(k * 3 / 2)
 }
 
+/// Whether `--db` is a local directory (else an object-store URI, left as it is: give each
+/// run a fresh prefix).
+fn on_disk(options: &Options) -> bool {
+    !is_object_store_uri(&options.db.to_string_lossy())
+}
+
 fn config(options: &Options, index_threshold_rows: usize) -> LanceStoreConfig {
     let mut config = LanceStoreConfig::new(
         options.db.to_string_lossy(),
@@ -219,7 +229,7 @@ async fn run(options: &Options) -> AnyResult<String> {
     let truth = read_rows(&truth_file, truth_k, options.queries, u32::from_le_bytes)?;
     let documents: Vec<DocumentId> =
         (0..options.n.div_ceil(ROWS_PER_DOCUMENT)).map(|_| DocumentId::new()).collect();
-    if options.db.exists() {
+    if on_disk(options) && options.db.exists() {
         std::fs::remove_dir_all(&options.db)?;
     }
 
@@ -268,7 +278,7 @@ async fn run(options: &Options) -> AnyResult<String> {
             sweep.push(format!("{{\"ef\":{used},\"pass\":{}}}", pass.json()));
         }
     }
-    if !options.keep_db {
+    if !options.keep_db && on_disk(options) {
         std::fs::remove_dir_all(&options.db)?;
     }
 
