@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use ragd_catalog::{Catalog, NewDocument};
-use ragd_core::{Chunk, ChunkId, DocumentId};
+use ragd_core::{Chunk, DocumentId};
 use ragd_ingest::{Chunker, ChunkerConfig, DocumentKind, Extracted};
 
 fn main() -> Result<(), Box<dyn Error>> {
@@ -80,20 +80,7 @@ fn store(
         bytes: text.len() as u64,
     };
     catalog.insert_document(new)?;
-    let chunks: Vec<Chunk> = pieces
-        .into_iter()
-        .map(|piece| Chunk {
-            id: ChunkId::new(),
-            document_id: id,
-            ordinal: piece.ordinal,
-            text: piece.text,
-            char_start: piece.char_start as u64,
-            char_end: piece.char_end as u64,
-            token_count: u32::try_from(piece.token_count).unwrap_or(u32::MAX),
-            page: piece.page,
-            heading: piece.heading,
-        })
-        .collect();
+    let chunks: Vec<Chunk> = pieces.into_iter().map(|piece| piece.into_chunk(id)).collect();
     let started = Instant::now();
     catalog.replace_chunks(id, text, &chunks)?;
     Ok(started.elapsed().as_secs_f64())

@@ -50,7 +50,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use ragd_core::Embedder;
+use ragd_core::{Chunk, ChunkId, DocumentId, Embedder};
 use text_splitter::{ChunkCharIndex, ChunkConfig, ChunkSizer, MarkdownSplitter, TextSplitter};
 use tokenizers::Tokenizer;
 
@@ -117,6 +117,23 @@ pub struct ChunkPiece {
     pub page: Option<u32>,
     /// The path of the last heading starting at or before `char_start`.
     pub heading: Option<String>,
+}
+
+impl ChunkPiece {
+    /// The catalog's chunk of `document_id` this piece becomes, with a new id.
+    pub fn into_chunk(self, document_id: DocumentId) -> Chunk {
+        Chunk {
+            id: ChunkId::new(),
+            document_id,
+            ordinal: self.ordinal,
+            text: self.text,
+            char_start: self.char_start as u64,
+            char_end: self.char_end as u64,
+            token_count: u32::try_from(self.token_count).unwrap_or(u32::MAX),
+            page: self.page,
+            heading: self.heading,
+        }
+    }
 }
 
 /// What counts a chunk's tokens (special tokens excluded).

@@ -126,7 +126,7 @@ impl Ingestor {
                 pieces.len()
             )));
         }
-        let mut chunks: Vec<Chunk> = pieces.into_iter().map(|piece| to_chunk(id, piece)).collect();
+        let mut chunks: Vec<Chunk> = pieces.into_iter().map(|piece| piece.into_chunk(id)).collect();
         let count = chunks.len();
         // A replaced document that was ready keeps the ids, and so the vectors, of the
         // chunks whose text did not change.
@@ -245,18 +245,4 @@ fn reuse_ids(chunks: &mut [Chunk], old: Vec<Chunk>) -> (HashSet<ChunkId>, Vec<Ch
     }
     let removed = by_text.into_values().flatten().collect();
     (kept, removed)
-}
-
-fn to_chunk(document_id: DocumentId, piece: ChunkPiece) -> Chunk {
-    Chunk {
-        id: ChunkId::new(),
-        document_id,
-        ordinal: piece.ordinal,
-        text: piece.text,
-        char_start: piece.char_start as u64,
-        char_end: piece.char_end as u64,
-        token_count: u32::try_from(piece.token_count).unwrap_or(u32::MAX),
-        page: piece.page,
-        heading: piece.heading,
-    }
 }
