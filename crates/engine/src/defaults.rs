@@ -184,17 +184,16 @@ pub(crate) async fn generation_store(
 /// writes.
 #[cfg(feature = "lance")]
 fn store_location(config: &EngineConfig) -> ragd_vector_store::StoreLocation {
-    let uri = config.vector_store_uri();
-    let shared = ragd_vector_store::is_object_store_uri(&uri);
-    let read_consistency = match config.vector_store.read_consistency_ms {
-        Some(ms) => Some(std::time::Duration::from_millis(ms)),
-        None => shared.then_some(std::time::Duration::ZERO),
-    };
-    ragd_vector_store::StoreLocation {
-        uri,
+    let mut location = ragd_vector_store::StoreLocation {
+        uri: config.vector_store_uri(),
         storage_options: config.vector_store.storage_options.clone(),
-        read_consistency,
-    }
+        read_consistency: None,
+    };
+    location.read_consistency = match config.vector_store.read_consistency_ms {
+        Some(ms) => Some(std::time::Duration::from_millis(ms)),
+        None => location.is_object_store().then_some(std::time::Duration::ZERO),
+    };
+    location
 }
 
 /// The model id and dimension recorded in the `chunks` table of `generation`, if that
