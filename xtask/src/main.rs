@@ -282,6 +282,7 @@ fn test(args: &[String]) -> Result<()> {
     sysdeps::ensure_browser()?;
     sysdeps::ensure_documents()?;
     sysdeps::ensure_ocr()?;
+    sysdeps::ensure_database()?;
     let corpus = fetch_corpus()?;
     let server = llama::ToolsDir::locate()?.server()?;
     let clients_python = clients::python()?;

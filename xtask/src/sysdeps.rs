@@ -5,7 +5,8 @@
 //! `llama-cpp-2`) cannot come from crates.io; the web page's browser tests need Debian's
 //! `chromium` and `chromium-driver` (`ensure_browser`, called by `cargo xtask test`), and the
 //! document tests Poppler's `pdftotext` and pandoc (`ensure_documents`); the server reads
-//! images with Tesseract (`ensure_ocr`, called by `serve` and `test`). As root
+//! images with Tesseract (`ensure_ocr`, called by `serve` and `test`); the catalog's tests
+//! start a throwaway Postgres server (`ensure_database`). As root
 //! on a Debian-like machine this installs them; otherwise it prints the exact command and
 //! stops.
 
@@ -44,6 +45,18 @@ const DOCUMENTS: [SysDep; 2] = [
     SysDep { what: "pdftotext", package: "poppler-utils", present: || on_path("pdftotext") },
     SysDep { what: "pandoc", package: "pandoc", present: || on_path("pandoc") },
 ];
+
+/// What the catalog's Postgres tests start a throwaway server from
+/// (`ragd_test_utils::PgDatabase`): Debian's server package (`initdb`, `postgres`, `psql`).
+const DATABASE: [SysDep; 1] =
+    [SysDep { what: "postgres", package: "postgresql", present: postgres_present }];
+
+/// Whether a Postgres server's binaries are installed (Debian keeps them off `PATH`).
+fn postgres_present() -> bool {
+    std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|versions| {
+        versions.flatten().any(|version| version.path().join("bin/initdb").is_file())
+    })
+}
 
 /// What reads images (`ragd-ingest`'s OCR): Tesseract and its English data.
 const OCR: [SysDep; 2] = [
@@ -101,6 +114,11 @@ pub(crate) fn ensure_ocr() -> Result<()> {
 /// missing, or explains how to.
 pub(crate) fn ensure_documents() -> Result<()> {
     install(&DOCUMENTS)
+}
+
+/// Installs the Postgres server the catalog's tests start when missing, or explains how to.
+pub(crate) fn ensure_database() -> Result<()> {
+    install(&DATABASE)
 }
 
 fn install(deps: &[SysDep]) -> Result<()> {

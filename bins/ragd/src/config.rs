@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 
 use ragd_engine::EngineConfig;
 use ragd_engine::config::{
-    ChatConfig, EmbeddingSettings, ExtractIsolation, HubSettings, IngestSettings, ModelsSettings,
-    RerankSettings, TelemetryConfig, VectorStoreSettings,
+    CatalogSettings, ChatConfig, EmbeddingSettings, ExtractIsolation, HubSettings, IngestSettings,
+    ModelsSettings, RerankSettings, TelemetryConfig, VectorStoreSettings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +76,8 @@ pub struct Config {
     pub ingest: IngestSettings,
     /// The embedding model.
     pub embedding: EmbeddingSettings,
+    /// The catalog database (SQLite in `data_dir`, or a shared Postgres).
+    pub catalog: CatalogSettings,
     /// The vector store.
     pub vector_store: VectorStoreSettings,
     /// Chat models.
@@ -236,6 +238,7 @@ impl Default for Config {
                 ..IngestSettings::default()
             },
             embedding: EmbeddingSettings::default(),
+            catalog: CatalogSettings::default(),
             vector_store: VectorStoreSettings::default(),
             models: ModelsSettings::default(),
             chat: ChatConfig::default(),
@@ -430,6 +433,7 @@ impl Config {
             telemetry: self.telemetry.clone(),
             ingest: self.ingest.clone(),
             embedding: self.embedding.clone(),
+            catalog: self.catalog.clone(),
             vector_store: self.vector_store.clone(),
             models: self.models.clone(),
             chat: self.chat.clone(),
@@ -609,6 +613,23 @@ mod tests {
         }
         let engine = config.engine_config();
         assert!(!format!("{engine:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_catalog_url_is_read_and_its_password_never_printed() {
+        let file = "[catalog]\nurl = \"postgres://ragd:hunter2@db.internal:5432/ragd\"\n";
+        let config = load(Some(file), &[], &Overrides::default());
+        assert_eq!(
+            config.catalog.url.as_deref(),
+            Some("postgres://ragd:hunter2@db.internal:5432/ragd")
+        );
+        let printed = toml::to_string_pretty(&config).unwrap();
+        let debugged = format!("{config:?}");
+        let engine = format!("{:?}", config.engine_config());
+        for shown in [&printed, &debugged, &engine] {
+            assert!(shown.contains("postgres://ragd:<redacted>@db.internal:5432/ragd"), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
     }
 
     #[test]

@@ -7,13 +7,14 @@ use ragd_core::{Chunk, ChunkId, DocumentId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::{
-    catalog::{Catalog, Page},
+    catalog::Page,
     error::{Error, Result},
     rows::{CHUNK_COLUMNS, ChunkRow, id_to_sql, int_to_sql, time_to_sql},
+    sqlite::SqliteCatalog,
 };
 
 /// Checks that `chunks` fit the document `id` and its text of `text_chars` characters.
-fn validate_chunks(id: DocumentId, text_chars: usize, chunks: &[Chunk]) -> Result<()> {
+pub(crate) fn validate_chunks(id: DocumentId, text_chars: usize, chunks: &[Chunk]) -> Result<()> {
     let text_chars = u64::try_from(text_chars).unwrap_or(u64::MAX);
     let mut ids = HashSet::with_capacity(chunks.len());
     let mut ordinals = HashSet::with_capacity(chunks.len());
@@ -44,7 +45,7 @@ fn validate_chunks(id: DocumentId, text_chars: usize, chunks: &[Chunk]) -> Resul
 }
 
 /// The part of `text` from char `range.start` (inclusive) to char `range.end` (exclusive).
-fn char_slice(text: &str, range: Range<usize>) -> Result<&str> {
+pub(crate) fn char_slice(text: &str, range: Range<usize>) -> Result<&str> {
     let out_of_range = || {
         Error::InvalidInput(format!(
             "char range {}..{} is outside a text of {} chars",
@@ -89,14 +90,14 @@ fn collect_chunks(
     rows.map(|row| row.map_err(Error::from).and_then(ChunkRow::into_chunk)).collect()
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// Removes a document's extracted text and chunks (with their full-text entries), so
     /// that a document that failed keeps nothing searchable from an earlier content.
     ///
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the delete fails.
-    pub fn clear_document_content(&self, id: DocumentId) -> Result<()> {
+    pub(crate) fn clear_document_content(&self, id: DocumentId) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM chunks WHERE document_id = ?1", [id_to_sql(id)])?;
@@ -116,7 +117,12 @@ impl Catalog {
     /// [`Error::NotFound`] for an unknown document, [`Error::InvalidInput`] for chunks that
     /// break the rules above, [`Error::Sqlite`] (kind `Conflict`) when a chunk id is used
     /// by another document. Nothing is changed on error.
-    pub fn replace_chunks(&self, id: DocumentId, text: &str, chunks: &[Chunk]) -> Result<()> {
+    pub(crate) fn replace_chunks(
+        &self,
+        id: DocumentId,
+        text: &str,
+        chunks: &[Chunk],
+    ) -> Result<()> {
         validate_chunks(id, text.chars().count(), chunks)?;
         let document_id = id_to_sql(id);
         let mut conn = self.lock();
@@ -168,7 +174,11 @@ impl Catalog {
     /// [`Error::NotFound`] with `what == "document"` for an unknown document and with
     /// `what == "document text"` when no text is stored yet; [`Error::InvalidInput`] for a
     /// bad range.
-    pub fn document_text(&self, id: DocumentId, range: Option<Range<usize>>) -> Result<String> {
+    pub(crate) fn document_text(
+        &self,
+        id: DocumentId,
+        range: Option<Range<usize>>,
+    ) -> Result<String> {
         let stored: Option<Option<String>> = self
             .lock()
             .query_row(
@@ -192,7 +202,12 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown document.
-    pub fn list_chunks(&self, id: DocumentId, limit: u32, offset: u32) -> Result<Page<Chunk>> {
+    pub(crate) fn list_chunks(
+        &self,
+        id: DocumentId,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Page<Chunk>> {
         let document_id = id_to_sql(id);
         let mut conn = self.lock();
         let tx = conn.transaction()?;
@@ -219,7 +234,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] when no chunk has this id.
-    pub fn get_chunk(&self, id: ChunkId) -> Result<Chunk> {
+    pub(crate) fn get_chunk(&self, id: ChunkId) -> Result<Chunk> {
         collect_chunks(
             &self.lock(),
             &format!("SELECT {CHUNK_COLUMNS} FROM chunks c WHERE c.id = ?1"),
@@ -236,7 +251,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails, [`Error::Corrupt`] for an unreadable row.
-    pub fn get_chunks(&self, ids: &[ChunkId]) -> Result<Vec<Chunk>> {
+    pub(crate) fn get_chunks(&self, ids: &[ChunkId]) -> Result<Vec<Chunk>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }

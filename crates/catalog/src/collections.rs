@@ -13,9 +13,9 @@ use chrono::Utc;
 use ragd_core::{Collection, CollectionId, DocumentId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::catalog::{Catalog, Page};
 use crate::error::{Error, Result};
 use crate::rows::{id_from_sql, id_to_sql, time_from_sql, time_to_sql};
+use crate::{catalog::Page, sqlite::SqliteCatalog};
 
 /// The longest collection name, in chars.
 pub const MAX_COLLECTION_NAME_CHARS: usize = 100;
@@ -48,7 +48,7 @@ pub struct CollectionUpdate {
 }
 
 /// Trims and checks a collection name.
-fn normalize_name(name: &str) -> Result<String> {
+pub(crate) fn normalize_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
         return Err(Error::InvalidInput("a collection name must not be empty".to_owned()));
@@ -74,7 +74,7 @@ fn normalize_name(name: &str) -> Result<String> {
 }
 
 /// Trims and checks a description; an empty one is none.
-fn normalize_description(description: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn normalize_description(description: Option<&str>) -> Result<Option<String>> {
     let Some(text) = description.map(str::trim).filter(|text| !text.is_empty()) else {
         return Ok(None);
     };
@@ -94,18 +94,56 @@ fn check_name_free(conn: &Connection, name: &str, except: Option<CollectionId>) 
         })
         .optional()?;
     match taken {
-        Some(id) if except.is_none_or(|except| id_to_sql(except) != id) => {
-            Err(Error::NameTaken { what: "collection", name: name.to_owned() })
-        }
+        Some(id) if except.is_none_or(|except| id_to_sql(except) != id) => Err(name_taken(name)),
         Some(_) | None => Ok(()),
     }
 }
 
-const COLLECTION_COLUMNS: &str = "c.id, c.name, c.description, c.created_at, c.updated_at, \
+/// The error for a name another collection has.
+pub(crate) fn name_taken(name: &str) -> Error {
+    Error::NameTaken { what: "collection", name: name.to_owned() }
+}
+
+/// The error for deleting a collection that `sessions` chat sessions are restricted to.
+pub(crate) fn in_use(id: CollectionId, sessions: i64) -> Error {
+    Error::InUse {
+        what: format!("collection {id}"),
+        by: format!("{sessions} chat session(s) restricted to it; take it out of them first"),
+    }
+}
+
+/// The error for a collection that a transaction wrote and then could not read back.
+pub(crate) fn vanished(id: CollectionId) -> Error {
+    Error::Corrupt(format!("collection {id} vanished"))
+}
+
+/// Fails with [`Error::InvalidInput`] when one call would add or remove more than
+/// [`MAX_COLLECTION_CHANGE`] documents.
+pub(crate) fn check_change_size(count: usize) -> Result<()> {
+    if count > MAX_COLLECTION_CHANGE {
+        return Err(Error::InvalidInput(format!(
+            "at most {MAX_COLLECTION_CHANGE} documents may be added or removed at once"
+        )));
+    }
+    Ok(())
+}
+
+/// The documents to add, each once in id order, checked against [`MAX_COLLECTION_CHANGE`]
+/// (after repeats are dropped).
+pub(crate) fn unique_documents(ids: &[DocumentId]) -> Result<Vec<DocumentId>> {
+    let unique: Vec<DocumentId> =
+        ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    check_change_size(unique.len())?;
+    Ok(unique)
+}
+
+/// The columns of a collection (table aliased `c`) with its document count, in the order
+/// [`CollectionRow`] reads them; plain SQL for SQLite and Postgres.
+pub(crate) const COLLECTION_COLUMNS: &str = "c.id, c.name, c.description, c.created_at, c.updated_at, \
      (SELECT count(*) FROM collection_documents d WHERE d.collection_id = c.id)";
 
 /// A `collections` row with its document count, as stored.
-struct CollectionRow {
+pub(crate) struct CollectionRow {
     id: String,
     name: String,
     description: Option<String>,
@@ -115,6 +153,7 @@ struct CollectionRow {
 }
 
 impl CollectionRow {
+    /// Reads the [`COLLECTION_COLUMNS`] of a SQLite row.
     fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: row.get(0)?,
@@ -126,7 +165,20 @@ impl CollectionRow {
         })
     }
 
-    fn into_collection(self) -> Result<Collection> {
+    /// Reads the [`COLLECTION_COLUMNS`] of a Postgres row.
+    pub(crate) fn read_pg(row: &postgres::Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            description: row.try_get(2)?,
+            created_at: row.try_get(3)?,
+            updated_at: row.try_get(4)?,
+            document_count: row.try_get(5)?,
+        })
+    }
+
+    /// Converts to the domain type, checking every value.
+    pub(crate) fn into_collection(self) -> Result<Collection> {
         Ok(Collection {
             id: id_from_sql(&self.id)?,
             name: self.name,
@@ -161,13 +213,7 @@ pub(crate) fn require_collection(conn: &Connection, id: CollectionId) -> Result<
 
 /// Fails with `NotFound` naming the first document that does not exist; repeats dropped.
 fn existing_documents(conn: &Connection, ids: &[DocumentId]) -> Result<Vec<DocumentId>> {
-    let unique: Vec<DocumentId> =
-        ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    if unique.len() > MAX_COLLECTION_CHANGE {
-        return Err(Error::InvalidInput(format!(
-            "at most {MAX_COLLECTION_CHANGE} documents may be added or removed at once"
-        )));
-    }
+    let unique = unique_documents(ids)?;
     let mut statement = conn.prepare_cached("SELECT 1 FROM documents WHERE id = ?1")?;
     for id in &unique {
         if !statement.exists([id_to_sql(id)])? {
@@ -185,14 +231,14 @@ fn touch(conn: &Connection, id: CollectionId) -> Result<()> {
     Ok(())
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// Stores a new, empty collection.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] for a bad name or description, [`Error::NameTaken`] when
     /// another collection has the name.
-    pub fn create_collection(&self, new: NewCollection) -> Result<Collection> {
+    pub(crate) fn create_collection(&self, new: NewCollection) -> Result<Collection> {
         let name = normalize_name(&new.name)?;
         let description = normalize_description(new.description.as_deref())?;
         let now = time_to_sql(Utc::now());
@@ -204,8 +250,7 @@ impl Catalog {
              VALUES (?1, ?2, ?3, ?4, ?4)",
             params![id_to_sql(new.id), name, description, now],
         )?;
-        let collection = select_collection(&tx, new.id)?
-            .ok_or_else(|| Error::Corrupt(format!("collection {} vanished", new.id)))?;
+        let collection = select_collection(&tx, new.id)?.ok_or_else(|| vanished(new.id))?;
         tx.commit()?;
         Ok(collection)
     }
@@ -215,7 +260,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown id.
-    pub fn get_collection(&self, id: CollectionId) -> Result<Collection> {
+    pub(crate) fn get_collection(&self, id: CollectionId) -> Result<Collection> {
         select_collection(&self.lock(), id)?.ok_or_else(|| Error::not_found("collection", id))
     }
 
@@ -224,7 +269,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] when neither matches.
-    pub fn find_collection(&self, id_or_name: &str) -> Result<Collection> {
+    pub(crate) fn find_collection(&self, id_or_name: &str) -> Result<Collection> {
         if let Ok(id) = id_or_name.parse::<CollectionId>() {
             return self.get_collection(id);
         }
@@ -248,7 +293,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails.
-    pub fn list_collections(&self, limit: u32, offset: u32) -> Result<Page<Collection>> {
+    pub(crate) fn list_collections(&self, limit: u32, offset: u32) -> Result<Page<Collection>> {
         let mut conn = self.lock();
         let tx = conn.transaction()?;
         let total: i64 = tx.query_row("SELECT count(*) FROM collections", [], |row| row.get(0))?;
@@ -270,7 +315,7 @@ impl Catalog {
     ///
     /// [`Error::NotFound`] for an unknown id, [`Error::InvalidInput`] for a bad name or
     /// description, [`Error::NameTaken`] when another collection has the name.
-    pub fn update_collection(
+    pub(crate) fn update_collection(
         &self,
         id: CollectionId,
         update: CollectionUpdate,
@@ -298,8 +343,7 @@ impl Catalog {
             )?;
         }
         touch(&tx, id)?;
-        let collection = select_collection(&tx, id)?
-            .ok_or_else(|| Error::Corrupt(format!("collection {id} vanished")))?;
+        let collection = select_collection(&tx, id)?.ok_or_else(|| vanished(id))?;
         tx.commit()?;
         Ok(collection)
     }
@@ -310,7 +354,7 @@ impl Catalog {
     ///
     /// [`Error::NotFound`] for an unknown id; [`Error::InUse`] while a session's retrieval
     /// is restricted to it.
-    pub fn delete_collection(&self, id: CollectionId) -> Result<()> {
+    pub(crate) fn delete_collection(&self, id: CollectionId) -> Result<()> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         require_collection(&tx, id)?;
@@ -320,12 +364,7 @@ impl Catalog {
             |row| row.get(0),
         )?;
         if sessions > 0 {
-            return Err(Error::InUse {
-                what: format!("collection {id}"),
-                by: format!(
-                    "{sessions} chat session(s) restricted to it; take it out of them first"
-                ),
-            });
+            return Err(in_use(id, sessions));
         }
         tx.execute("DELETE FROM collections WHERE id = ?1", [id_to_sql(id)])?;
         tx.commit()?;
@@ -340,7 +379,7 @@ impl Catalog {
     /// [`Error::NotFound`] for an unknown collection or naming the first unknown document
     /// (nothing is added then); [`Error::InvalidInput`] for more than
     /// [`MAX_COLLECTION_CHANGE`] documents.
-    pub fn add_to_collection(
+    pub(crate) fn add_to_collection(
         &self,
         id: CollectionId,
         documents: &[DocumentId],
@@ -360,8 +399,7 @@ impl Catalog {
             }
         }
         touch(&tx, id)?;
-        let collection = select_collection(&tx, id)?
-            .ok_or_else(|| Error::Corrupt(format!("collection {id} vanished")))?;
+        let collection = select_collection(&tx, id)?.ok_or_else(|| vanished(id))?;
         tx.commit()?;
         Ok(collection)
     }
@@ -373,16 +411,12 @@ impl Catalog {
     ///
     /// [`Error::NotFound`] for an unknown collection; [`Error::InvalidInput`] for more than
     /// [`MAX_COLLECTION_CHANGE`] documents.
-    pub fn remove_from_collection(
+    pub(crate) fn remove_from_collection(
         &self,
         id: CollectionId,
         documents: &[DocumentId],
     ) -> Result<Collection> {
-        if documents.len() > MAX_COLLECTION_CHANGE {
-            return Err(Error::InvalidInput(format!(
-                "at most {MAX_COLLECTION_CHANGE} documents may be added or removed at once"
-            )));
-        }
+        check_change_size(documents.len())?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         require_collection(&tx, id)?;
@@ -395,8 +429,7 @@ impl Catalog {
             }
         }
         touch(&tx, id)?;
-        let collection = select_collection(&tx, id)?
-            .ok_or_else(|| Error::Corrupt(format!("collection {id} vanished")))?;
+        let collection = select_collection(&tx, id)?.ok_or_else(|| vanished(id))?;
         tx.commit()?;
         Ok(collection)
     }
@@ -406,7 +439,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown collection.
-    pub fn collection_document_named(
+    pub(crate) fn collection_document_named(
         &self,
         collection: CollectionId,
         filename: &str,
@@ -431,7 +464,10 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails.
-    pub fn collections_of_document(&self, document: DocumentId) -> Result<Vec<CollectionId>> {
+    pub(crate) fn collections_of_document(
+        &self,
+        document: DocumentId,
+    ) -> Result<Vec<CollectionId>> {
         let conn = self.lock();
         let mut statement = conn.prepare_cached(
             "SELECT c.id FROM collection_documents d JOIN collections c ON c.id = d.collection_id \
@@ -447,7 +483,10 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] naming the first unknown collection.
-    pub fn collection_documents(&self, collections: &[CollectionId]) -> Result<Vec<DocumentId>> {
+    pub(crate) fn collection_documents(
+        &self,
+        collections: &[CollectionId],
+    ) -> Result<Vec<DocumentId>> {
         let conn = self.lock();
         let mut documents = BTreeSet::new();
         let mut statement = conn.prepare_cached(

@@ -7,9 +7,10 @@ use rusqlite::{
 };
 
 use crate::{
-    catalog::{Catalog, Page},
+    catalog::Page,
     error::{Error, Result},
     rows::{DOCUMENT_COLUMNS, DocumentRow, id_to_sql, int_to_sql, status_to_sql, time_to_sql},
+    sqlite::SqliteCatalog,
 };
 
 /// What [`Catalog::insert_document`] stores for a new upload.
@@ -107,7 +108,7 @@ pub(crate) fn placeholders(n: usize) -> String {
 }
 
 /// Checks a hex sha256 and returns it lowercased.
-fn normalize_sha256(sha256: &str) -> Result<String> {
+pub(crate) fn normalize_sha256(sha256: &str) -> Result<String> {
     if sha256.len() == 64 && sha256.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         Ok(sha256.to_ascii_lowercase())
     } else {
@@ -125,6 +126,44 @@ pub(crate) fn escape_like(text: &str) -> String {
         escaped.push(ch);
     }
     escaped
+}
+
+/// Refuses a progress over 100.
+pub(crate) fn check_progress(progress: u8) -> Result<()> {
+    if progress > 100 {
+        return Err(Error::InvalidInput(format!("progress {progress} is over 100")));
+    }
+    Ok(())
+}
+
+/// A document's warnings as stored: a JSON array of sentences.
+pub(crate) fn warnings_to_sql(warnings: &[String]) -> Result<String> {
+    serde_json::to_string(warnings)
+        .map_err(|err| Error::Corrupt(format!("warnings do not serialize: {err}")))
+}
+
+/// Why a document in `status` (not finished) cannot be queued again yet.
+pub(crate) fn requeue_refused(id: DocumentId, status: DocumentStatus) -> Error {
+    Error::InUse {
+        what: format!("document {id}"),
+        by: format!("it is still {}; try again once it is ready or failed", status_to_sql(status)),
+    }
+}
+
+/// Why a document still being processed cannot have its file replaced.
+pub(crate) fn replace_refused(id: DocumentId) -> Error {
+    Error::InUse {
+        what: format!("document {id}"),
+        by: "it is still being processed; replace it once it is ready or failed".to_owned(),
+    }
+}
+
+/// Why a document cannot take content that `other` already holds.
+pub(crate) fn content_taken(other: &Document) -> Error {
+    Error::InUse {
+        what: "this content".to_owned(),
+        by: format!("document {} ({}) holds the same bytes", other.id, other.filename),
+    }
 }
 
 /// Reads one document (with its metadata) by a column value, if it exists.
@@ -165,7 +204,7 @@ fn collect_documents(
     Ok(documents)
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// Stores a new upload as `queued` with progress 0, unless a document with the same
     /// sha256 exists, in which case that one is returned untouched.
     ///
@@ -173,7 +212,7 @@ impl Catalog {
     ///
     /// [`Error::InvalidInput`] for a malformed sha256 or a size over `i64::MAX`;
     /// [`Error::Sqlite`] (kind `Conflict`) when the id is already used by another document.
-    pub fn insert_document(&self, new: NewDocument) -> Result<InsertOutcome> {
+    pub(crate) fn insert_document(&self, new: NewDocument) -> Result<InsertOutcome> {
         self.insert_document_with_metadata(new, &ragd_core::Metadata::new())
     }
 
@@ -185,7 +224,7 @@ impl Catalog {
     ///
     /// As [`Catalog::insert_document`]; [`Error::InvalidInput`] for more than
     /// [`ragd_core::MAX_METADATA_KEYS`] keys (nothing is stored then).
-    pub fn insert_document_with_metadata(
+    pub(crate) fn insert_document_with_metadata(
         &self,
         new: NewDocument,
         metadata: &ragd_core::Metadata,
@@ -229,7 +268,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] when no document has this id.
-    pub fn get_document(&self, id: DocumentId) -> Result<Document> {
+    pub(crate) fn get_document(&self, id: DocumentId) -> Result<Document> {
         select_document_by(&self.read(), "id", &id_to_sql(id))?
             .ok_or_else(|| Error::not_found("document", id))
     }
@@ -239,7 +278,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails, [`Error::Corrupt`] for an unreadable row.
-    pub fn list_documents(&self, query: &DocumentQuery) -> Result<Page<Document>> {
+    pub(crate) fn list_documents(&self, query: &DocumentQuery) -> Result<Page<Document>> {
         let mut clauses: Vec<&str> = Vec::new();
         let mut values: Vec<Value> = Vec::new();
         if let Some(status) = query.status {
@@ -305,16 +344,14 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown id, [`Error::InvalidInput`] for progress over 100.
-    pub fn set_status(
+    pub(crate) fn set_status(
         &self,
         id: DocumentId,
         status: DocumentStatus,
         progress: u8,
         error: Option<&str>,
     ) -> Result<()> {
-        if progress > 100 {
-            return Err(Error::InvalidInput(format!("progress {progress} is over 100")));
-        }
+        check_progress(progress)?;
         let updated = self.lock().execute(
             "UPDATE documents SET status = ?1, progress = ?2, error = ?3, updated_at = ?4 \
              WHERE id = ?5",
@@ -332,9 +369,8 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown id.
-    pub fn set_warnings(&self, id: DocumentId, warnings: &[String]) -> Result<()> {
-        let json = serde_json::to_string(warnings)
-            .map_err(|err| Error::Corrupt(format!("warnings do not serialize: {err}")))?;
+    pub(crate) fn set_warnings(&self, id: DocumentId, warnings: &[String]) -> Result<()> {
+        let json = warnings_to_sql(warnings)?;
         let updated = self.lock().execute(
             "UPDATE documents SET warnings = ?1 WHERE id = ?2",
             params![json, id_to_sql(id)],
@@ -351,7 +387,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown id; [`Error::InUse`] while it is being processed.
-    pub fn requeue_finished(&self, id: DocumentId) -> Result<()> {
+    pub(crate) fn requeue_finished(&self, id: DocumentId) -> Result<()> {
         let updated = self.lock().execute(
             "UPDATE documents SET status = ?1, progress = 0, error = NULL, updated_at = ?2 \
              WHERE id = ?3 AND status IN (?4, ?5)",
@@ -367,13 +403,7 @@ impl Catalog {
             return Ok(());
         }
         let document = self.get_document(id)?;
-        Err(Error::InUse {
-            what: format!("document {id}"),
-            by: format!(
-                "it is still {}; try again once it is ready or failed",
-                status_to_sql(document.status)
-            ),
-        })
+        Err(requeue_refused(id, document.status))
     }
 
     /// Points a finished (`ready` or `failed`) document at a new stored file and queues it
@@ -385,25 +415,23 @@ impl Catalog {
     /// [`Error::NotFound`] for an unknown id; [`Error::InUse`] while it is being processed,
     /// or when another document already holds this content (sha256);
     /// [`Error::InvalidInput`] for a malformed sha256.
-    pub fn replace_document_file(&self, id: DocumentId, new: &NewDocument) -> Result<Document> {
+    pub(crate) fn replace_document_file(
+        &self,
+        id: DocumentId,
+        new: &NewDocument,
+    ) -> Result<Document> {
         let sha256 = normalize_sha256(&new.sha256)?;
         let bytes = int_to_sql(new.bytes, "document size")?;
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let before = read_document(&tx, id)?;
         if !before.status.is_terminal() {
-            return Err(Error::InUse {
-                what: format!("document {id}"),
-                by: "it is still being processed; replace it once it is ready or failed".to_owned(),
-            });
+            return Err(replace_refused(id));
         }
         if let Some(other) = select_document_by(&tx, "sha256", &sha256)?
             && other.id != id
         {
-            return Err(Error::InUse {
-                what: "this content".to_owned(),
-                by: format!("document {} ({}) holds the same bytes", other.id, other.filename),
-            });
+            return Err(content_taken(&other));
         }
         tx.execute(
             "UPDATE documents SET filename = ?1, mime = ?2, sha256 = ?3, bytes = ?4, status = ?5, \
@@ -429,7 +457,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the delete fails.
-    pub fn delete_document(&self, id: DocumentId) -> Result<bool> {
+    pub(crate) fn delete_document(&self, id: DocumentId) -> Result<bool> {
         // Text and chunks go by `ON DELETE CASCADE`; the chunk delete trigger removes the
         // full-text entries.
         let deleted =
@@ -443,7 +471,10 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails, [`Error::Corrupt`] for an unreadable row.
-    pub fn documents_with_status(&self, statuses: &[DocumentStatus]) -> Result<Vec<Document>> {
+    pub(crate) fn documents_with_status(
+        &self,
+        statuses: &[DocumentStatus],
+    ) -> Result<Vec<Document>> {
         if statuses.is_empty() {
             return Ok(Vec::new());
         }

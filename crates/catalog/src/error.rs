@@ -16,6 +16,24 @@ pub enum Error {
     /// [`ErrorKind::Internal`].
     #[error("catalog database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Postgres reported a failure.
+    ///
+    /// A violated constraint is [`ErrorKind::Conflict`], a serialization failure, deadlock
+    /// or lost connection [`ErrorKind::Unavailable`], anything else [`ErrorKind::Internal`].
+    #[error("catalog database error: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// The Postgres server could not be reached or refused the connection.
+    #[error("cannot connect to the Postgres catalog at {target}: {source}")]
+    Connect {
+        /// `user@host:port/dbname`, never the password.
+        target: String,
+        /// The client's error.
+        #[source]
+        source: postgres::Error,
+    },
+    /// No connection to the Postgres server could be had in time.
+    #[error("catalog database unavailable: {0}")]
+    Pool(#[from] r2d2_postgres::r2d2::Error),
     /// The addressed row does not exist.
     #[error("{what} {id} not found")]
     NotFound {
@@ -80,6 +98,8 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Sqlite(err) => sqlite_kind(err),
+            Self::Postgres(err) => postgres_kind(err),
+            Self::Pool(_) | Self::Connect { .. } => ErrorKind::Unavailable,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::InvalidInput(_) => ErrorKind::InvalidInput,
             Self::SchemaTooNew { .. } | Self::NameTaken { .. } | Self::InUse { .. } => {
@@ -109,11 +129,32 @@ fn sqlite_kind(err: &rusqlite::Error) -> ErrorKind {
     }
 }
 
+/// Classifies a Postgres failure by its SQLSTATE class.
+fn postgres_kind(err: &postgres::Error) -> ErrorKind {
+    let Some(state) = err.code() else {
+        // No SQLSTATE: the connection failed or closed.
+        return if err.is_closed() { ErrorKind::Unavailable } else { ErrorKind::Internal };
+    };
+    match state.code() {
+        // Integrity constraint violation.
+        code if code.starts_with("23") => ErrorKind::Conflict,
+        // Transaction rollback (serialization failure, deadlock), connection exception,
+        // insufficient resources, operator intervention.
+        code if ["40", "08", "53", "57"].iter().any(|class| code.starts_with(class)) => {
+            ErrorKind::Unavailable
+        }
+        _ => ErrorKind::Internal,
+    }
+}
+
 impl From<Error> for ragd_core::Error {
     fn from(err: Error) -> Self {
         let converted = Self::new(err.kind(), err.to_string());
         match err {
             Error::Sqlite(source) => converted.with_source(source),
+            Error::Postgres(source) => converted.with_source(source),
+            Error::Pool(source) => converted.with_source(source),
+            Error::Connect { source, .. } => converted.with_source(source),
             Error::Task(source) => converted.with_source(source),
             Error::CorruptValue { source, .. } => converted.with_source(source),
             Error::NotFound { .. }

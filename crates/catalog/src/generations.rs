@@ -12,9 +12,9 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, TransactionBehavior, params};
 
-use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::rows::{time_from_sql, time_to_sql};
+use crate::sqlite::SqliteCatalog;
 
 /// What a generation is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,20 +65,26 @@ pub struct VectorGeneration {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "generation, model_id, dimensions, state, created_at, updated_at";
+/// The columns [`convert`] expects, in order; plain SQL for SQLite and Postgres.
+pub(crate) const COLUMNS: &str = "generation, model_id, dimensions, state, created_at, updated_at";
 
 /// A row as read, before its values are checked.
-type RawRow = (i64, String, i64, String, String, String);
+pub(crate) type RawRow = (i64, String, i64, String, String, String);
 
 fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }
 
-fn convert(raw: RawRow) -> Result<VectorGeneration> {
+/// Converts a stored generation number to the API's.
+pub(crate) fn generation_from_sql(generation: i64) -> Result<u32> {
+    u32::try_from(generation).map_err(|_| Error::Corrupt(format!("vector generation {generation}")))
+}
+
+/// Checks a row's values and converts it to a [`VectorGeneration`].
+pub(crate) fn convert(raw: RawRow) -> Result<VectorGeneration> {
     let (generation, model_id, dimensions, state, created_at, updated_at) = raw;
     Ok(VectorGeneration {
-        generation: u32::try_from(generation)
-            .map_err(|_| Error::Corrupt(format!("vector generation {generation}")))?,
+        generation: generation_from_sql(generation)?,
         model_id,
         dimensions: usize::try_from(dimensions)
             .map_err(|_| Error::Corrupt(format!("vector dimension {dimensions}")))?,
@@ -113,12 +119,12 @@ fn insert(
     ))
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// Every recorded generation, oldest first.
     ///
     /// # Errors
     /// [`Error::Sqlite`] when the query fails, [`Error::Corrupt`] for an unreadable row.
-    pub fn vector_generations(&self) -> Result<Vec<VectorGeneration>> {
+    pub(crate) fn vector_generations(&self) -> Result<Vec<VectorGeneration>> {
         let conn = self.lock();
         let mut statement = conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM vector_generations ORDER BY generation"
@@ -132,7 +138,7 @@ impl Catalog {
     ///
     /// # Errors
     /// [`Error::Sqlite`] when the statements fail.
-    pub fn ensure_active_generation(
+    pub(crate) fn ensure_active_generation(
         &self,
         generation: u32,
         model_id: &str,
@@ -163,7 +169,11 @@ impl Catalog {
     /// # Errors
     /// [`Error::InUse`] when a generation is already building,
     /// [`Error::Sqlite`] when the statements fail.
-    pub fn start_generation(&self, model_id: &str, dimensions: usize) -> Result<VectorGeneration> {
+    pub(crate) fn start_generation(
+        &self,
+        model_id: &str,
+        dimensions: usize,
+    ) -> Result<VectorGeneration> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let building: Option<i64> = tx
@@ -195,7 +205,7 @@ impl Catalog {
     /// # Errors
     /// [`Error::NotFound`] when `generation` is not building, [`Error::Sqlite`] when the
     /// statements fail.
-    pub fn activate_generation(&self, generation: u32) -> Result<Option<u32>> {
+    pub(crate) fn activate_generation(&self, generation: u32) -> Result<Option<u32>> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = time_to_sql(Utc::now());
@@ -231,7 +241,7 @@ impl Catalog {
     ///
     /// # Errors
     /// [`Error::Sqlite`] when the statement fails.
-    pub fn forget_generation(&self, generation: u32) -> Result<bool> {
+    pub(crate) fn forget_generation(&self, generation: u32) -> Result<bool> {
         let removed = self.lock().execute(
             "DELETE FROM vector_generations WHERE generation = ?1 AND state <> 'active'",
             [generation],
@@ -246,7 +256,7 @@ mod tests {
 
     #[test]
     fn a_build_swaps_in_one_step_and_only_one_builds_at_a_time() {
-        let catalog = Catalog::open_in_memory().unwrap();
+        let catalog = SqliteCatalog::open_in_memory().unwrap();
         let first = catalog.ensure_active_generation(0, "model-a", 384).unwrap();
         assert_eq!((first.generation, first.state), (0, GenerationState::Active));
         // A second call keeps what is recorded.

@@ -1,27 +1,36 @@
-//! `ragd-catalog`: the SQLite catalog: the source of truth for text and metadata.
+//! `ragd-catalog`: the catalog, the source of truth for text and metadata.
 //!
-//! It owns the SQLite database (WAL, versioned migrations through `PRAGMA user_version`):
-//! documents, their extracted text, chunks and the FTS5 chunk index (schema version 1);
-//! chat sessions, their documents, tags and messages with FTS5 indexes (version 2).
+//! Documents, their extracted text, chunks and a keyword index over them; chat sessions,
+//! their documents, tags and messages; collections, document metadata and the generations
+//! of the vector index. Two databases hold it, behind one trait, [`CatalogBackend`]:
 //!
-//! The API is synchronous: every [`Catalog`] method blocks on SQLite, so async callers run
-//! it inside `tokio::task::spawn_blocking`. A [`Catalog`] is a cheap, cloneable handle:
-//! writes share one read-write connection; keyword search and the lookups of search hits
-//! use read-only connections of their own (one per core), so they run side by side and
-//! beside a write.
+//! - [`SqliteCatalog`], the default: one file (WAL, versioned migrations through
+//!   `PRAGMA user_version`, FTS5 for keyword search). Writes share one read-write
+//!   connection; keyword search and the lookups of search hits use read-only connections
+//!   of their own (one per core), so they run side by side and beside a write.
+//! - [`PostgresCatalog`]: a Postgres database several ragd replicas share (a bounded
+//!   connection pool, migrations under an advisory lock, `tsvector` columns with GIN
+//!   indexes and `ts_rank_cd` for keyword search, races settled by the database).
+//!
+//! One test suite runs on both. [`Catalog`] is the cheap, cloneable handle the other crates
+//! hold; it dereferences to the backend, so every operation is a method call on it. The API
+//! is synchronous: every method blocks on the database, so async callers go through
+//! [`Catalog::run`] (Tokio's blocking pool).
 //!
 //! - Documents are deduplicated by sha256 ([`Catalog::insert_document`]) and move through
 //!   their lifecycle with [`Catalog::set_status`].
 //! - [`Catalog::replace_chunks`] stores a document's full text and its chunks in one
-//!   transaction; FTS5 is kept in sync by triggers, including on cascade deletes.
-//! - [`Catalog::keyword_search`] ranks chunks by BM25 and never lets user text reach the
-//!   FTS5 query syntax.
+//!   transaction; the keyword index follows (FTS5 triggers, generated `tsvector`s),
+//!   including on cascade deletes.
+//! - [`Catalog::keyword_search`] ranks chunks (BM25 on SQLite, `ts_rank_cd` on Postgres)
+//!   and never lets user text reach the query syntax.
 //! - Sessions ([`Catalog::create_session`], [`Catalog::list_sessions`] with search over
 //!   names, tags and message text) and their messages ([`Catalog::append_message`], which
 //!   also marks the session active).
 //!
 //! Architecture invariant: no SQL outside this crate; its public API is typed functions over
-//! domain types, so another database can replace it without touching ingest or chat.
+//! domain types, so another database replaces it without touching ingest or chat: implement
+//! [`CatalogBackend`] and hand it to [`Catalog::from_backend`].
 //!
 //! ```no_run
 //! use ragd_catalog::{Catalog, InsertOutcome, KeywordQuery, NewDocument};
@@ -49,6 +58,7 @@
 //! # }
 //! ```
 
+mod backend;
 mod catalog;
 mod chunks;
 mod collections;
@@ -57,11 +67,14 @@ pub mod error;
 mod generations;
 mod messages;
 mod metadata;
+mod pg;
 mod rows;
 mod schema;
 mod search;
 mod sessions;
+mod sqlite;
 
+pub use backend::CatalogBackend;
 pub use catalog::{Catalog, Page};
 pub use collections::{
     CollectionUpdate, MAX_COLLECTION_CHANGE, MAX_COLLECTION_DESCRIPTION_CHARS,
@@ -71,9 +84,11 @@ pub use documents::{DocumentQuery, InsertOutcome, NewDocument};
 pub use error::{Error, Result};
 pub use generations::{GenerationState, VectorGeneration};
 pub use messages::{MAX_MESSAGE_BYTES, NewMessage};
+pub use pg::PostgresCatalog;
 pub use schema::SCHEMA_VERSION;
 pub use search::{HIGHLIGHT_END, HIGHLIGHT_START, KeywordHit, KeywordQuery, MAX_QUERY_TERMS};
 pub use sessions::{
     MAX_NAME_CHARS, MAX_SESSION_DOCUMENTS, MAX_TAG_CHARS, MAX_TAGS, NewSession, SessionQuery,
     SessionUpdate, TagSource, normalize_tag,
 };
+pub use sqlite::SqliteCatalog;

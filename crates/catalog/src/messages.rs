@@ -6,10 +6,11 @@ use ragd_core::{ChatRole, Message, MessageId, SessionId};
 use rusqlite::{Connection, TransactionBehavior, params};
 
 use crate::{
-    catalog::{Catalog, Page},
+    catalog::Page,
     error::{Error, Result},
     rows::{id_from_sql, id_to_sql, time_from_sql, time_to_sql},
     sessions::require_session,
+    sqlite::SqliteCatalog,
 };
 
 /// The longest message, in bytes (a guard against runaway clients, far above any context
@@ -33,10 +34,12 @@ pub struct NewMessage {
     pub metadata: serde_json::Value,
 }
 
-const fn role_to_sql(role: ChatRole) -> &'static str {
+/// The stored name of a role.
+pub(crate) const fn role_to_sql(role: ChatRole) -> &'static str {
     role.as_str()
 }
 
+/// Parses a stored role; an unknown name means the data is corrupt.
 fn role_from_sql(text: &str) -> Result<ChatRole> {
     match text {
         "system" => Ok(ChatRole::System),
@@ -46,10 +49,13 @@ fn role_from_sql(text: &str) -> Result<ChatRole> {
     }
 }
 
-const MESSAGE_COLUMNS: &str =
+/// The message columns of a query on `messages` aliased `m`, in the order
+/// [`MessageRow::read`] expects.
+pub(crate) const MESSAGE_COLUMNS: &str =
     "m.id, m.session_id, m.role, m.content, m.created_at, m.model, m.metadata";
 
-struct MessageRow {
+/// A `messages` row as stored.
+pub(crate) struct MessageRow {
     id: String,
     session_id: String,
     role: String,
@@ -60,6 +66,7 @@ struct MessageRow {
 }
 
 impl MessageRow {
+    /// Reads the [`MESSAGE_COLUMNS`] of a row.
     fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: row.get(0)?,
@@ -72,7 +79,21 @@ impl MessageRow {
         })
     }
 
-    fn into_message(self) -> Result<Message> {
+    /// Reads the [`MESSAGE_COLUMNS`] of a Postgres row.
+    pub(crate) fn read_pg(row: &postgres::Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            session_id: row.try_get(1)?,
+            role: row.try_get(2)?,
+            content: row.try_get(3)?,
+            created_at: row.try_get(4)?,
+            model: row.try_get(5)?,
+            metadata: row.try_get(6)?,
+        })
+    }
+
+    /// Converts to the domain type, checking every value.
+    pub(crate) fn into_message(self) -> Result<Message> {
         Ok(Message {
             id: id_from_sql(&self.id)?,
             session_id: id_from_sql(&self.session_id)?,
@@ -88,6 +109,25 @@ impl MessageRow {
     }
 }
 
+/// Refuses a message over [`MAX_MESSAGE_BYTES`] or with metadata that is not a JSON object.
+pub(crate) fn check_new_message(new: &NewMessage) -> Result<()> {
+    if new.content.len() > MAX_MESSAGE_BYTES {
+        return Err(Error::InvalidInput(format!(
+            "a message may be at most {MAX_MESSAGE_BYTES} bytes"
+        )));
+    }
+    if !new.metadata.is_object() {
+        return Err(Error::InvalidInput("message metadata must be a JSON object".to_owned()));
+    }
+    Ok(())
+}
+
+/// The `{code, message}` object `set_message_error` stores as `metadata.error`.
+pub(crate) fn message_error(code: &str, message: &str) -> serde_json::Value {
+    serde_json::json!({ "code": code, "message": message })
+}
+
+/// Runs a query for [`MESSAGE_COLUMNS`] and converts its rows.
 fn collect_messages(
     conn: &Connection,
     sql: &str,
@@ -98,7 +138,7 @@ fn collect_messages(
     rows.map(|row| row.map_err(Error::from).and_then(MessageRow::into_message)).collect()
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// Stores a message and sets the session's `last_activity_at` to its time (and the
     /// session's model to the message's, when it names one), in one transaction.
     ///
@@ -107,15 +147,8 @@ impl Catalog {
     /// [`Error::NotFound`] when the session does not exist (it may have been deleted);
     /// [`Error::InvalidInput`] for a message over [`MAX_MESSAGE_BYTES`] or metadata that is
     /// not a JSON object.
-    pub fn append_message(&self, new: NewMessage) -> Result<Message> {
-        if new.content.len() > MAX_MESSAGE_BYTES {
-            return Err(Error::InvalidInput(format!(
-                "a message may be at most {MAX_MESSAGE_BYTES} bytes"
-            )));
-        }
-        if !new.metadata.is_object() {
-            return Err(Error::InvalidInput("message metadata must be a JSON object".to_owned()));
-        }
+    pub(crate) fn append_message(&self, new: NewMessage) -> Result<Message> {
+        check_new_message(&new)?;
         let now = Utc::now();
         let metadata = new.metadata.to_string();
         let mut conn = self.lock();
@@ -153,8 +186,8 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown message.
-    pub fn set_message_error(&self, id: MessageId, code: &str, message: &str) -> Result<()> {
-        let error = serde_json::json!({ "code": code, "message": message }).to_string();
+    pub(crate) fn set_message_error(&self, id: MessageId, code: &str, message: &str) -> Result<()> {
+        let error = message_error(code, message).to_string();
         let changed = self.lock().execute(
             "UPDATE messages SET metadata = json_set(metadata, '$.error', json(?2)) WHERE id = ?1",
             params![id_to_sql(id), error],
@@ -170,7 +203,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown session.
-    pub fn list_messages(
+    pub(crate) fn list_messages(
         &self,
         session: SessionId,
         limit: u32,
@@ -201,7 +234,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails.
-    pub fn recent_messages(&self, session: SessionId, count: u32) -> Result<Vec<Message>> {
+    pub(crate) fn recent_messages(&self, session: SessionId, count: u32) -> Result<Vec<Message>> {
         let mut messages = collect_messages(
             &self.lock(),
             &format!(
@@ -220,7 +253,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails.
-    pub fn messages_between(
+    pub(crate) fn messages_between(
         &self,
         session: SessionId,
         after: Option<MessageId>,
@@ -244,7 +277,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails.
-    pub fn get_messages(&self, ids: &[MessageId]) -> Result<Vec<Message>> {
+    pub(crate) fn get_messages(&self, ids: &[MessageId]) -> Result<Vec<Message>> {
         let conn = self.lock();
         let mut statement = conn
             .prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"))?;
@@ -263,7 +296,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails.
-    pub fn count_messages(&self, session: SessionId) -> Result<u64> {
+    pub(crate) fn count_messages(&self, session: SessionId) -> Result<u64> {
         let count: i64 = self.lock().query_row(
             "SELECT count(*) FROM messages WHERE session_id = ?1",
             [id_to_sql(session)],

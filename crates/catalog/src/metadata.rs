@@ -13,9 +13,9 @@ use ragd_core::{
 use rusqlite::types::Value;
 use rusqlite::{Connection, TransactionBehavior, params, params_from_iter};
 
-use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::rows::{id_from_sql, id_to_sql};
+use crate::sqlite::SqliteCatalog;
 
 /// A value as its `kind` and the SQL value stored for it.
 fn to_sql(value: &MetadataValue) -> (&'static str, Value) {
@@ -130,6 +130,11 @@ pub(crate) fn write_metadata(
         [id_to_sql(id)],
         |row| row.get(0),
     )?;
+    check_key_count(count)
+}
+
+/// Refuses a document holding `count` metadata keys, more than [`MAX_METADATA_KEYS`].
+pub(crate) fn check_key_count(count: i64) -> Result<()> {
     if count.unsigned_abs() > MAX_METADATA_KEYS as u64 {
         return Err(Error::InvalidInput(format!(
             "a document may hold at most {MAX_METADATA_KEYS} metadata keys"
@@ -138,7 +143,7 @@ pub(crate) fn write_metadata(
     Ok(())
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// Sets keys of a document's metadata (replacing their values) and removes others;
     /// returns the document with its metadata now.
     ///
@@ -146,7 +151,7 @@ impl Catalog {
     ///
     /// [`Error::NotFound`] for an unknown document; [`Error::InvalidInput`] when the
     /// document would hold more than [`MAX_METADATA_KEYS`] keys (nothing is changed then).
-    pub fn update_document_metadata(
+    pub(crate) fn update_document_metadata(
         &self,
         id: DocumentId,
         set: &Metadata,
@@ -169,7 +174,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the query fails.
-    pub fn documents_matching(&self, filter: &MetadataFilter) -> Result<Vec<DocumentId>> {
+    pub(crate) fn documents_matching(&self, filter: &MetadataFilter) -> Result<Vec<DocumentId>> {
         let mut values = Vec::new();
         let clauses = filter_sql(filter, &mut values);
         let filter = if clauses.is_empty() {

@@ -1,4 +1,4 @@
-//! Conversions between SQLite rows and the domain types.
+//! Conversions between stored rows (SQLite's and Postgres') and the domain types.
 //!
 //! Rows are first read into plain structs of SQL types, then converted with checks, so a
 //! malformed stored value becomes [`Error::Corrupt`] instead of a panic.
@@ -131,6 +131,24 @@ impl DocumentRow {
         })
     }
 
+    /// Reads the [`DOCUMENT_COLUMNS`] of a Postgres row.
+    pub(crate) fn read_pg(row: &postgres::Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            filename: row.try_get(1)?,
+            mime: row.try_get(2)?,
+            sha256: row.try_get(3)?,
+            bytes: row.try_get(4)?,
+            status: row.try_get(5)?,
+            progress: row.try_get(6)?,
+            error: row.try_get(7)?,
+            created_at: row.try_get(8)?,
+            updated_at: row.try_get(9)?,
+            warnings: row.try_get(10)?,
+            chunk_count: row.try_get(11)?,
+        })
+    }
+
     /// Converts to the domain type, checking every value.
     pub(crate) fn into_document(self) -> Result<Document> {
         Ok(Document {
@@ -182,6 +200,21 @@ impl ChunkRow {
             token_count: row.get(6)?,
             page: row.get(7)?,
             heading: row.get(8)?,
+        })
+    }
+
+    /// Reads the [`CHUNK_COLUMNS`] at the start of a Postgres row.
+    pub(crate) fn read_pg(row: &postgres::Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            document_id: row.try_get(1)?,
+            ordinal: row.try_get(2)?,
+            text: row.try_get(3)?,
+            char_start: row.try_get(4)?,
+            char_end: row.try_get(5)?,
+            token_count: row.try_get(6)?,
+            page: row.try_get(7)?,
+            heading: row.try_get(8)?,
         })
     }
 

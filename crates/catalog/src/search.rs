@@ -11,9 +11,9 @@ use ragd_core::{Chunk, DocumentId};
 use rusqlite::params;
 
 use crate::{
-    catalog::Catalog,
     error::{Error, Result},
     rows::{CHUNK_COLUMN_COUNT, CHUNK_COLUMNS, ChunkRow},
+    sqlite::SqliteCatalog,
 };
 
 /// At most this many distinct terms of a query are searched for.
@@ -26,7 +26,7 @@ pub const HIGHLIGHT_START: &str = "<mark>";
 pub const HIGHLIGHT_END: &str = "</mark>";
 
 /// The most tokens a snippet holds.
-const SNIPPET_TOKENS: u32 = 32;
+pub(crate) const SNIPPET_TOKENS: u32 = 32;
 
 /// A keyword search.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +46,9 @@ pub struct KeywordHit {
     pub chunk: Chunk,
     /// Its document's file name.
     pub filename: String,
-    /// Relevance, the negated BM25 rank: higher is better, positive for any match.
+    /// Relevance: higher is better, positive for any match. SQLite gives the negated BM25
+    /// rank, Postgres the cover density rank (`ts_rank_cd`); scores of the two backends are
+    /// not comparable.
     pub score: f32,
     /// An excerpt of the chunk around the matches, each match wrapped in
     /// [`HIGHLIGHT_START`] and [`HIGHLIGHT_END`], with `…` where text was cut. The chunk
@@ -54,10 +56,11 @@ pub struct KeywordHit {
     pub snippet: String,
 }
 
-/// Turns free text into a safe FTS5 query: each distinct word (a run of alphanumeric
-/// chars, lowercased) as a quoted string, joined with `OR`, leaving out English function
-/// words when other words remain. `None` when there is no word.
-pub(crate) fn fts_query(text: &str) -> Option<String> {
+/// The words of a keyword query, shared by SQLite's and Postgres' searches: each distinct
+/// word (a run of alphanumeric chars, lowercased) in order of first appearance, leaving out
+/// English function words when other words remain, at most [`MAX_QUERY_TERMS`]. Empty when
+/// the text has no word.
+pub(crate) fn query_words(text: &str) -> Vec<String> {
     let mut seen = HashSet::new();
     let words: Vec<String> = text
         .split(|ch: char| !ch.is_alphanumeric())
@@ -67,16 +70,27 @@ pub(crate) fn fts_query(text: &str) -> Option<String> {
         .collect();
     // Function words match nearly every chunk and, ORed in, rank chunks that share nothing
     // but "the" or "my" with the query. They are dropped unless the query has nothing else.
-    let content: Vec<&String> = words.iter().filter(|w| !STOPWORDS.contains(&w.as_str())).collect();
-    let chosen: Vec<&String> = if content.is_empty() { words.iter().collect() } else { content };
-    let terms: Vec<String> = chosen
-        .into_iter()
-        .take(MAX_QUERY_TERMS)
+    let (content, function): (Vec<String>, Vec<String>) =
+        words.into_iter().partition(|word| !STOPWORDS.contains(&word.as_str()));
+    let chosen = if content.is_empty() { function } else { content };
+    chosen.into_iter().take(MAX_QUERY_TERMS).collect()
+}
+
+/// Turns free text into a safe FTS5 query: each of its [`query_words`] as a quoted string,
+/// joined with `OR`. `None` when there is no word.
+pub(crate) fn fts_query(text: &str) -> Option<String> {
+    let terms: Vec<String> = query_words(text)
+        .iter()
         // Words hold no quotes; doubling them anyway keeps the quoting correct by
         // construction.
         .map(|word| format!("\"{}\"", word.replace('"', "\"\"")))
         .collect();
     if terms.is_empty() { None } else { Some(terms.join(" OR ")) }
+}
+
+/// The error for a search text without a searchable word (only punctuation, say).
+pub(crate) fn no_searchable_word(text: &str) -> Error {
+    Error::InvalidInput(format!("search text {text:?} contains no searchable word"))
 }
 
 /// English function words left out of keyword queries that have other words.
@@ -105,19 +119,16 @@ static KEYWORD_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-impl Catalog {
+impl SqliteCatalog {
     /// Finds the chunks that best match `query.text` by BM25, best first.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidInput`] when the text has no searchable word (for example only
     /// punctuation); [`Error::Sqlite`] when the query fails.
-    pub fn keyword_search(&self, query: &KeywordQuery) -> Result<Vec<KeywordHit>> {
+    pub(crate) fn keyword_search(&self, query: &KeywordQuery) -> Result<Vec<KeywordHit>> {
         let Some(fts) = fts_query(&query.text) else {
-            return Err(Error::InvalidInput(format!(
-                "search text {:?} contains no searchable word",
-                query.text
-            )));
+            return Err(no_searchable_word(&query.text));
         };
         if query.top_k == 0 {
             return Ok(Vec::new());
@@ -174,6 +185,13 @@ mod tests {
             r#""order" OR "delivered""#
         );
         assert_eq!(fts_query("to be or not to be").unwrap(), r#""to" OR "be" OR "or" OR "not""#);
+    }
+
+    #[test]
+    fn query_words_are_the_terms_of_the_fts_query() {
+        assert_eq!(query_words("When will my Order be delivered? order"), ["order", "delivered"]);
+        assert_eq!(query_words("to be or not to be"), ["to", "be", "or", "not"]);
+        assert!(query_words("?! ...").is_empty());
     }
 
     #[test]

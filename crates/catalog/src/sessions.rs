@@ -13,10 +13,11 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
 use crate::{
-    catalog::{Catalog, Page},
+    catalog::Page,
     error::{Error, Result},
     rows::{id_from_sql as parse_id, id_to_sql, time_from_sql as parse_time, time_to_sql},
-    search::fts_query,
+    search::{fts_query, no_searchable_word},
+    sqlite::SqliteCatalog,
 };
 
 /// The longest session name, in chars.
@@ -41,7 +42,8 @@ pub enum TagSource {
 }
 
 impl TagSource {
-    const fn as_sql(self) -> &'static str {
+    /// The stored name of the source.
+    pub(crate) const fn as_sql(self) -> &'static str {
         match self {
             Self::Auto => "auto",
             Self::User => "user",
@@ -138,7 +140,7 @@ pub fn normalize_tag(tag: &str) -> Result<String> {
 }
 
 /// Trims and checks a session name.
-fn normalize_name(name: &str) -> Result<String> {
+pub(crate) fn normalize_name(name: &str) -> Result<String> {
     let name = name.trim();
     if name.is_empty() {
         return Err(Error::InvalidInput("a session name must not be empty".to_owned()));
@@ -157,7 +159,7 @@ fn normalize_name(name: &str) -> Result<String> {
 }
 
 /// Normalises tags and drops repeats, keeping their order.
-fn normalize_tags(tags: &[String]) -> Result<Vec<String>> {
+pub(crate) fn normalize_tags(tags: &[String]) -> Result<Vec<String>> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(tags.len());
     for tag in tags {
@@ -169,8 +171,41 @@ fn normalize_tags(tags: &[String]) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Fails unless every document exists; repeats are dropped.
-fn check_documents(conn: &Connection, ids: &[DocumentId]) -> Result<Vec<DocumentId>> {
+/// The normalised name and user tags of a new session, checked.
+pub(crate) fn check_new_session(new: &NewSession) -> Result<(String, Vec<String>)> {
+    let name = normalize_name(&new.name)?;
+    let tags = normalize_tags(&new.tags)?;
+    if tags.len() > MAX_TAGS {
+        return Err(Error::InvalidInput(format!("a session may carry at most {MAX_TAGS} tags")));
+    }
+    Ok((name, tags))
+}
+
+/// The automatic tags worth storing: normalised, invalid ones skipped, repeats dropped,
+/// in their order.
+pub(crate) fn normalize_auto_tags(tags: &[String]) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    tags.iter()
+        .filter_map(|tag| normalize_tag(tag).ok())
+        .filter(|tag| seen.insert(tag.clone()))
+        .collect()
+}
+
+/// How many automatic tags fit beside the `kept` tags a session carries.
+pub(crate) fn auto_tag_room(kept: i64) -> usize {
+    MAX_TAGS.saturating_sub(usize::try_from(kept).unwrap_or(MAX_TAGS))
+}
+
+/// Fails when a session would carry `count` tags, more than [`MAX_TAGS`].
+pub(crate) fn check_tag_total(count: i64) -> Result<()> {
+    if count.unsigned_abs() > MAX_TAGS as u64 {
+        return Err(Error::InvalidInput(format!("a session may carry at most {MAX_TAGS} tags")));
+    }
+    Ok(())
+}
+
+/// A session's documents, sorted and without repeats, refused when too many.
+pub(crate) fn unique_documents(ids: &[DocumentId]) -> Result<Vec<DocumentId>> {
     let unique: Vec<DocumentId> =
         ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
     if unique.len() > MAX_SESSION_DOCUMENTS {
@@ -178,6 +213,24 @@ fn check_documents(conn: &Connection, ids: &[DocumentId]) -> Result<Vec<Document
             "a session may use at most {MAX_SESSION_DOCUMENTS} documents"
         )));
     }
+    Ok(unique)
+}
+
+/// A session's collections, sorted and without repeats, refused when too many.
+pub(crate) fn unique_collections(ids: &[CollectionId]) -> Result<Vec<CollectionId>> {
+    let unique: Vec<CollectionId> =
+        ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    if unique.len() > MAX_SESSION_DOCUMENTS {
+        return Err(Error::InvalidInput(format!(
+            "a session may use at most {MAX_SESSION_DOCUMENTS} collections"
+        )));
+    }
+    Ok(unique)
+}
+
+/// Fails unless every document exists; repeats are dropped.
+fn check_documents(conn: &Connection, ids: &[DocumentId]) -> Result<Vec<DocumentId>> {
+    let unique = unique_documents(ids)?;
     let mut statement = conn.prepare_cached("SELECT 1 FROM documents WHERE id = ?1")?;
     for id in &unique {
         if !statement.exists([id_to_sql(id)])? {
@@ -189,13 +242,7 @@ fn check_documents(conn: &Connection, ids: &[DocumentId]) -> Result<Vec<Document
 
 /// Fails unless every collection exists; repeats are dropped.
 fn check_collections(conn: &Connection, ids: &[CollectionId]) -> Result<Vec<CollectionId>> {
-    let unique: Vec<CollectionId> =
-        ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    if unique.len() > MAX_SESSION_DOCUMENTS {
-        return Err(Error::InvalidInput(format!(
-            "a session may use at most {MAX_SESSION_DOCUMENTS} collections"
-        )));
-    }
+    let unique = unique_collections(ids)?;
     for id in &unique {
         crate::collections::require_collection(conn, *id)?;
     }
@@ -219,7 +266,7 @@ fn replace_collections(
 }
 
 /// A `sessions` row as stored.
-struct SessionRow {
+pub(crate) struct SessionRow {
     id: String,
     name: String,
     model: Option<String>,
@@ -229,10 +276,13 @@ struct SessionRow {
     summary_through: Option<String>,
 }
 
-const SESSION_COLUMNS: &str =
+/// The session columns of a query on `sessions` aliased `s`, in the order
+/// [`SessionRow::read`] expects.
+pub(crate) const SESSION_COLUMNS: &str =
     "s.id, s.name, s.model, s.created_at, s.last_activity_at, s.summary, s.summary_through";
 
 impl SessionRow {
+    /// Reads the [`SESSION_COLUMNS`] of a row.
     fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok(Self {
             id: row.get(0)?,
@@ -242,6 +292,50 @@ impl SessionRow {
             last_activity_at: row.get(4)?,
             summary: row.get(5)?,
             summary_through: row.get(6)?,
+        })
+    }
+
+    /// Reads the [`SESSION_COLUMNS`] of a Postgres row.
+    pub(crate) fn read_pg(row: &postgres::Row) -> Result<Self> {
+        Ok(Self {
+            id: row.try_get(0)?,
+            name: row.try_get(1)?,
+            model: row.try_get(2)?,
+            created_at: row.try_get(3)?,
+            last_activity_at: row.try_get(4)?,
+            summary: row.try_get(5)?,
+            summary_through: row.try_get(6)?,
+        })
+    }
+
+    /// The stored id.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Converts to the domain type with the session's documents, collections and tags (in
+    /// that order: each sorted), checking every value.
+    pub(crate) fn into_session(
+        self,
+        document_ids: Vec<DocumentId>,
+        collection_ids: Vec<CollectionId>,
+        tags: Vec<String>,
+    ) -> Result<Session> {
+        Ok(Session {
+            id: parse_id(&self.id)?,
+            name: self.name,
+            model: self.model,
+            created_at: parse_time(&self.created_at)?,
+            last_activity_at: parse_time(&self.last_activity_at)?,
+            document_ids,
+            collection_ids,
+            tags,
+            summary: self.summary,
+            summary_through: self
+                .summary_through
+                .as_deref()
+                .map(parse_id::<MessageId>)
+                .transpose()?,
         })
     }
 }
@@ -278,18 +372,7 @@ fn complete_session(conn: &Connection, row: SessionRow) -> Result<Session> {
     let mut tags =
         conn.prepare_cached("SELECT tag FROM session_tags WHERE session_id = ?1 ORDER BY tag")?;
     let tags = tags.query_map([&row.id], |r| r.get::<_, String>(0))?.collect::<Result<_, _>>()?;
-    Ok(Session {
-        id: parse_id(&row.id)?,
-        name: row.name,
-        model: row.model,
-        created_at: parse_time(&row.created_at)?,
-        last_activity_at: parse_time(&row.last_activity_at)?,
-        document_ids,
-        collection_ids,
-        tags,
-        summary: row.summary,
-        summary_through: row.summary_through.as_deref().map(parse_id::<MessageId>).transpose()?,
-    })
+    row.into_session(document_ids, collection_ids, tags)
 }
 
 /// Rewrites a session's `sessions_fts` row from its current name and tags.
@@ -325,10 +408,7 @@ fn check_tag_count(conn: &Connection, id: SessionId) -> Result<()> {
         [id_to_sql(id)],
         |row| row.get(0),
     )?;
-    if count.unsigned_abs() > MAX_TAGS as u64 {
-        return Err(Error::InvalidInput(format!("a session may carry at most {MAX_TAGS} tags")));
-    }
-    Ok(())
+    check_tag_total(count)
 }
 
 /// Replaces a session's document set.
@@ -352,7 +432,7 @@ pub(crate) fn require_session(conn: &Connection, id: SessionId) -> Result<()> {
     }
 }
 
-impl Catalog {
+impl SqliteCatalog {
     /// Stores a new session, with `created_at` and `last_activity_at` set to now.
     ///
     /// # Errors
@@ -360,14 +440,8 @@ impl Catalog {
     /// [`Error::InvalidInput`] for a bad name or tag, or too many tags or documents;
     /// [`Error::NotFound`] naming the first document that does not exist;
     /// [`Error::Sqlite`] (kind `Conflict`) when the id is taken.
-    pub fn create_session(&self, new: NewSession) -> Result<Session> {
-        let name = normalize_name(&new.name)?;
-        let tags = normalize_tags(&new.tags)?;
-        if tags.len() > MAX_TAGS {
-            return Err(Error::InvalidInput(format!(
-                "a session may carry at most {MAX_TAGS} tags"
-            )));
-        }
+    pub(crate) fn create_session(&self, new: NewSession) -> Result<Session> {
+        let (name, tags) = check_new_session(&new)?;
         let now = time_to_sql(Utc::now());
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -393,7 +467,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] when no session has this id.
-    pub fn get_session(&self, id: SessionId) -> Result<Session> {
+    pub(crate) fn get_session(&self, id: SessionId) -> Result<Session> {
         select_session(&self.lock(), id)?.ok_or_else(|| Error::not_found("session", id))
     }
 
@@ -403,13 +477,11 @@ impl Catalog {
     ///
     /// [`Error::InvalidInput`] for a `text` without a searchable word or a bad `tag`;
     /// [`Error::Sqlite`] when the query fails.
-    pub fn list_sessions(&self, query: &SessionQuery) -> Result<Page<Session>> {
+    pub(crate) fn list_sessions(&self, query: &SessionQuery) -> Result<Page<Session>> {
         let mut clauses: Vec<&str> = Vec::new();
         let mut values: Vec<Value> = Vec::new();
         if let Some(text) = &query.text {
-            let fts = fts_query(text).ok_or_else(|| {
-                Error::InvalidInput(format!("search text {text:?} contains no searchable word"))
-            })?;
+            let fts = fts_query(text).ok_or_else(|| no_searchable_word(text))?;
             clauses.push(
                 "(s.id IN (SELECT session_id FROM sessions_fts WHERE sessions_fts MATCH ?) \
                   OR s.id IN (SELECT m.session_id FROM messages_fts \
@@ -479,7 +551,7 @@ impl Catalog {
     ///
     /// [`Error::NotFound`] for an unknown session or document; [`Error::InvalidInput`] for a
     /// bad name or tag, or too many tags or documents.
-    pub fn update_session(&self, id: SessionId, update: &SessionUpdate) -> Result<Session> {
+    pub(crate) fn update_session(&self, id: SessionId, update: &SessionUpdate) -> Result<Session> {
         let name = update.name.as_deref().map(normalize_name).transpose()?;
         let add = normalize_tags(&update.add_tags)?;
         let remove = normalize_tags(&update.remove_tags)?;
@@ -532,14 +604,8 @@ impl Catalog {
     ///
     /// [`Error::NotFound`] for an unknown session; invalid tags are skipped, not errors,
     /// because they come from text analysis rather than the user.
-    pub fn set_auto_tags(&self, id: SessionId, tags: &[String]) -> Result<Session> {
-        let tags: Vec<String> = {
-            let mut seen = BTreeSet::new();
-            tags.iter()
-                .filter_map(|tag| normalize_tag(tag).ok())
-                .filter(|tag| seen.insert(tag.clone()))
-                .collect()
-        };
+    pub(crate) fn set_auto_tags(&self, id: SessionId, tags: &[String]) -> Result<Session> {
+        let tags = normalize_auto_tags(tags);
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         require_session(&tx, id)?;
@@ -552,7 +618,7 @@ impl Catalog {
             [id_to_sql(id)],
             |row| row.get(0),
         )?;
-        let room = MAX_TAGS.saturating_sub(usize::try_from(user).unwrap_or(MAX_TAGS));
+        let room = auto_tag_room(user);
         let chosen: Vec<String> = tags.into_iter().take(room).collect();
         insert_tags(&tx, id, &chosen, TagSource::Auto)?;
         refresh_search_row(&tx, id)?;
@@ -567,7 +633,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::NotFound`] for an unknown session.
-    pub fn set_session_summary(
+    pub(crate) fn set_session_summary(
         &self,
         id: SessionId,
         summary: &str,
@@ -589,7 +655,7 @@ impl Catalog {
     /// # Errors
     ///
     /// [`Error::Sqlite`] when the delete fails.
-    pub fn delete_session(&self, id: SessionId) -> Result<bool> {
+    pub(crate) fn delete_session(&self, id: SessionId) -> Result<bool> {
         // Messages, tags and links go by cascade; triggers clear messages_fts and
         // sessions_fts.
         let deleted = self.lock().execute("DELETE FROM sessions WHERE id = ?1", [id_to_sql(id)])?;

@@ -38,6 +38,8 @@ pub struct EngineConfig {
     pub ingest: IngestSettings,
     /// The embedding model.
     pub embedding: EmbeddingSettings,
+    /// The catalog database.
+    pub catalog: CatalogSettings,
     /// The vector store.
     pub vector_store: VectorStoreSettings,
     /// Chat models.
@@ -70,6 +72,7 @@ impl EngineConfig {
             telemetry: TelemetryConfig::default(),
             ingest: IngestSettings::default(),
             embedding: EmbeddingSettings::default(),
+            catalog: CatalogSettings::default(),
             vector_store: VectorStoreSettings::default(),
             models: ModelsSettings::default(),
             chat: ChatConfig::default(),
@@ -503,6 +506,58 @@ impl Default for HubSettings {
             connect_timeout_secs: 10,
             read_timeout_secs: 60,
         }
+    }
+}
+
+/// The catalog database: documents, chunks and their text, sessions, messages, collections.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogSettings {
+    /// A Postgres database (`postgres://user:password@host:port/dbname`) that several
+    /// replicas may share; default none: a SQLite file, `<data_dir>/ragd.sqlite3`. The
+    /// password is never printed (`<redacted>` in logs, `ragd config` and debug output).
+    #[serde(serialize_with = "serialize_catalog_url")]
+    pub url: Option<String>,
+}
+
+impl fmt::Debug for CatalogSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CatalogSettings")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .finish()
+    }
+}
+
+/// A database URL with its password replaced by `<redacted>`: the `user:password@` of a
+/// URL, or a `password=...` of libpq's `key=value` form.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        if let Some((userinfo, host)) = authority.rsplit_once('@')
+            && let Some((user, _password)) = userinfo.split_once(':')
+        {
+            return format!("{scheme}://{user}:<redacted>@{host}{tail}");
+        }
+        return url.to_owned();
+    }
+    url.split_whitespace()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=<redacted>"),
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn serialize_catalog_url<S: serde::Serializer>(
+    url: &Option<String>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_some(&redact_url(url)),
+        None => serializer.serialize_none(),
     }
 }
 

@@ -182,9 +182,16 @@ impl EngineBuilder {
         let recover = owner_lock.is_some();
         let rebuild_index = self.rebuild_index && recover;
 
-        // 2. The catalog.
-        let catalog_path = config.data_dir.join("ragd.sqlite3");
-        let catalog = tokio::task::spawn_blocking(move || Catalog::open(&catalog_path)).await??;
+        // 2. The catalog: a shared Postgres when configured, else SQLite in the data dir.
+        let catalog = match config.catalog.url.clone() {
+            Some(url) => {
+                tokio::task::spawn_blocking(move || Catalog::connect_postgres(&url)).await??
+            }
+            None => {
+                let catalog_path = config.data_dir.join("ragd.sqlite3");
+                tokio::task::spawn_blocking(move || Catalog::open(&catalog_path)).await??
+            }
+        };
 
         // 3. The embedder, with its description for status reports.
         let own_embedder = self.embedder.is_none();

@@ -323,7 +323,8 @@ impl Index {
     ) -> Result<ragd_catalog::VectorGeneration, StartError> {
         let unavailable = |err: ragd_catalog::Error| StartError::Unavailable(err.to_string());
         let (model, dimensions) = (target.model_id().to_owned(), target.dimensions());
-        let recorded = self.catalog.run(Catalog::vector_generations).await.map_err(unavailable)?;
+        let recorded =
+            self.catalog.run(|catalog| catalog.vector_generations()).await.map_err(unavailable)?;
         if let Some(leftover) = recorded.iter().find(|g| g.state == GenerationState::Building) {
             if leftover.model_id == model && leftover.dimensions == dimensions {
                 return Ok(leftover.clone());
@@ -439,7 +440,7 @@ impl Index {
         }
         // Vectors of chunks and exchanges deleted while the rebuild ran (exchanges
         // remembered meanwhile are in the catalog and stay).
-        let keep_memory = self.db(Catalog::all_message_ids).await?;
+        let keep_memory = self.db(|catalog| catalog.all_message_ids()).await?;
         let store = &target.space.store;
         store.retain(TableName::Chunks, &all_chunks).await.map_err(|e| e.to_string())?;
         store.retain(TableName::Memory, &keep_memory).await.map_err(|e| e.to_string())?;
@@ -518,7 +519,7 @@ impl Index {
         &self,
         target: &GenerationSpace,
     ) -> Result<(HashSet<Uuid>, Vec<Uuid>), String> {
-        let all = self.db(Catalog::all_chunk_ids).await?;
+        let all = self.db(|catalog| catalog.all_chunk_ids()).await?;
         let have = ids(target, TableName::Chunks).await?;
         let missing = all.difference(&have).copied().collect();
         Ok((all, missing))
@@ -632,7 +633,7 @@ pub(crate) async fn open(
     let (model, dimensions) = (target.model_id().to_owned(), target.dimensions());
     // A data directory from before generations: its tables are generation 0, built with
     // the model their metadata records.
-    let recorded = catalog.run(Catalog::vector_generations).await.map_err(db_err)?;
+    let recorded = catalog.run(|catalog| catalog.vector_generations()).await.map_err(db_err)?;
     let active = if let Some(active) = recorded.iter().find(|g| g.state == GenerationState::Active)
     {
         active.clone()

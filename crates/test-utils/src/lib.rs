@@ -15,11 +15,14 @@
 //!   xtask` prepared.
 //! - [`S3Bucket`]: a new bucket on an S3-compatible server on loopback (moto), for the
 //!   vector store on object storage.
+//! - [`PgDatabase`]: a new database on a throwaway Postgres server on loopback, for the
+//!   catalog on Postgres.
 
 mod embedder;
 mod hub;
 mod llm;
 mod paths;
+mod postgres;
 mod s3;
 mod store;
 
@@ -27,5 +30,6 @@ pub use embedder::FakeEmbedder;
 pub use hub::FakeHub;
 pub use llm::{Script, ScriptedLlm};
 pub use paths::{assets_dir, corpus_dir, corpus_documents};
+pub use postgres::PgDatabase;
 pub use s3::{S3_REGION, S3Bucket};
 pub use store::InMemoryStore;

@@ -3,11 +3,12 @@
 use ragd_catalog::Error;
 use ragd_core::{ChunkId, DocumentId, ErrorKind};
 
-use crate::{add_document, count_rows, line_chunks, raw, temp_catalog};
+use crate::{
+    Backend, add_document, check_fts_integrity, count_rows, keyword_hits, line_chunks, temp_catalog,
+};
 
-#[test]
-fn replace_chunks_round_trips() {
-    let (_dir, catalog) = temp_catalog();
+fn replace_chunks_round_trips(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let document = add_document(&catalog, "a.txt", "text/plain", 1);
     let text = "first line\nsecond line\nthird line";
     let chunks = line_chunks(document.id, text);
@@ -23,9 +24,8 @@ fn replace_chunks_round_trips() {
     assert!(catalog.get_document(document.id).unwrap().updated_at > document.updated_at);
 }
 
-#[test]
-fn replacing_again_removes_old_chunks() {
-    let (dir, catalog) = temp_catalog();
+fn replacing_again_removes_old_chunks(backend: Backend) {
+    let (dir, catalog) = temp_catalog(backend);
     let document = add_document(&catalog, "a.txt", "text/plain", 1);
     let old_text = "obsolete words\nmore obsolete words\neven more";
     let old = line_chunks(document.id, old_text);
@@ -37,21 +37,15 @@ fn replacing_again_removes_old_chunks() {
     assert_eq!(catalog.document_text(document.id, None).unwrap(), new_text);
     assert_eq!(catalog.list_chunks(document.id, 10, 0).unwrap().items, new);
     assert_eq!(catalog.get_chunk(old[0].id).unwrap_err().kind(), ErrorKind::NotFound);
-    let conn = raw(&dir);
-    assert_eq!(count_rows(&conn, "chunks"), 1);
-    assert_eq!(count_rows(&conn, "document_texts"), 1);
-    let stale: i64 = conn
-        .query_row("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'obsolete'", [], |row| {
-            row.get(0)
-        })
-        .unwrap();
-    assert_eq!(stale, 0);
-    conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('integrity-check')", []).unwrap();
+    assert_eq!(count_rows(&dir, "chunks"), 1);
+    assert_eq!(count_rows(&dir, "document_texts"), 1);
+    assert!(keyword_hits(&catalog, "obsolete").is_empty());
+    assert_eq!(keyword_hits(&catalog, "fresh").len(), 1);
+    check_fts_integrity(&dir);
 }
 
-#[test]
-fn bad_chunks_change_nothing() {
-    let (_dir, catalog) = temp_catalog();
+fn bad_chunks_change_nothing(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let document = add_document(&catalog, "a.txt", "text/plain", 1);
     let text = "one\ntwo";
     let good = line_chunks(document.id, text);
@@ -75,9 +69,8 @@ fn bad_chunks_change_nothing() {
     assert_eq!(catalog.list_chunks(unknown, 10, 0).unwrap_err().kind(), ErrorKind::NotFound);
 }
 
-#[test]
-fn chunk_ids_of_another_document_conflict() {
-    let (_dir, catalog) = temp_catalog();
+fn chunk_ids_of_another_document_conflict(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let a = add_document(&catalog, "a.txt", "text/plain", 1);
     let b = add_document(&catalog, "b.txt", "text/plain", 2);
     let chunks = line_chunks(a.id, "shared");
@@ -89,9 +82,8 @@ fn chunk_ids_of_another_document_conflict() {
     assert_eq!(catalog.get_chunk(chunks[0].id).unwrap(), chunks[0]);
 }
 
-#[test]
-fn document_text_ranges_count_chars() {
-    let (_dir, catalog) = temp_catalog();
+fn document_text_ranges_count_chars(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let document = add_document(&catalog, "a.txt", "text/plain", 1);
     let text = "Grüße aus Köln 🚀 — naïve café";
     catalog.replace_chunks(document.id, text, &[]).unwrap();
@@ -111,9 +103,8 @@ fn document_text_ranges_count_chars() {
     }
 }
 
-#[test]
-fn document_text_distinguishes_unknown_document_and_missing_text() {
-    let (_dir, catalog) = temp_catalog();
+fn document_text_distinguishes_unknown_document_and_missing_text(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let document = add_document(&catalog, "a.txt", "text/plain", 1);
     let err = catalog.document_text(document.id, None).unwrap_err();
     assert!(matches!(err, Error::NotFound { what: "document text", .. }), "{err:?}");
@@ -121,9 +112,8 @@ fn document_text_distinguishes_unknown_document_and_missing_text() {
     assert!(matches!(err, Error::NotFound { what: "document", .. }), "{err:?}");
 }
 
-#[test]
-fn get_chunks_preserves_order_and_skips_missing() {
-    let (_dir, catalog) = temp_catalog();
+fn get_chunks_preserves_order_and_skips_missing(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let a = add_document(&catalog, "a.txt", "text/plain", 1);
     let b = add_document(&catalog, "b.txt", "text/plain", 2);
     let a_chunks = line_chunks(a.id, "a0\na1\na2");
@@ -138,3 +128,13 @@ fn get_chunks_preserves_order_and_skips_missing() {
     assert!(catalog.get_chunks(&[]).unwrap().is_empty());
     assert_eq!(catalog.get_chunk(ChunkId::new()).unwrap_err().kind(), ErrorKind::NotFound);
 }
+
+on_both_backends!(
+    replace_chunks_round_trips,
+    replacing_again_removes_old_chunks,
+    bad_chunks_change_nothing,
+    chunk_ids_of_another_document_conflict,
+    document_text_ranges_count_chars,
+    document_text_distinguishes_unknown_document_and_missing_text,
+    get_chunks_preserves_order_and_skips_missing,
+);

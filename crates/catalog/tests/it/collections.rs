@@ -4,15 +4,14 @@
 use ragd_catalog::{CollectionUpdate, DocumentQuery, NewCollection, NewSession, SessionUpdate};
 use ragd_core::{CollectionId, DocumentId, ErrorKind, SessionId};
 
-use crate::{add_document, temp_catalog};
+use crate::{Backend, add_document, temp_catalog};
 
 fn new_collection(name: &str) -> NewCollection {
     NewCollection { id: CollectionId::new(), name: name.to_owned(), description: None }
 }
 
-#[test]
-fn names_are_unique_ignoring_case_and_never_uuids() {
-    let (_dir, catalog) = temp_catalog();
+fn names_are_unique_ignoring_case_and_never_uuids(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let handbooks = catalog
         .create_collection(NewCollection {
             description: Some("  HR and IT handbooks ".into()),
@@ -61,9 +60,8 @@ fn names_are_unique_ignoring_case_and_never_uuids() {
     assert_eq!(catalog.list_collections(1, 1).unwrap().items[0].name, "Reports");
 }
 
-#[test]
-fn membership_filters_documents_and_resolves_scopes() {
-    let (_dir, catalog) = temp_catalog();
+fn membership_filters_documents_and_resolves_scopes(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let a = add_document(&catalog, "a.md", "text/markdown", 1);
     let b = add_document(&catalog, "b.md", "text/markdown", 2);
     let c = add_document(&catalog, "c.md", "text/markdown", 3);
@@ -117,9 +115,8 @@ fn membership_filters_documents_and_resolves_scopes() {
     assert_eq!(catalog.delete_collection(second.id).unwrap_err().kind(), ErrorKind::NotFound);
 }
 
-#[test]
-fn a_collection_a_session_uses_cannot_be_deleted() {
-    let (_dir, catalog) = temp_catalog();
+fn a_collection_a_session_uses_cannot_be_deleted(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let doc = add_document(&catalog, "a.md", "text/markdown", 1);
     let used = catalog.create_collection(new_collection("used")).unwrap();
     let session = catalog
@@ -157,3 +154,9 @@ fn a_collection_a_session_uses_cannot_be_deleted() {
     assert!(catalog.delete_session(session.id).unwrap());
     catalog.delete_collection(again.id).unwrap();
 }
+
+on_both_backends!(
+    names_are_unique_ignoring_case_and_never_uuids,
+    membership_filters_documents_and_resolves_scopes,
+    a_collection_a_session_uses_cannot_be_deleted,
+);

@@ -3,11 +3,13 @@
 use ragd_catalog::{DocumentQuery, Error, InsertOutcome, NewDocument};
 use ragd_core::{DocumentId, DocumentStatus, ErrorKind};
 
-use crate::{add_document, count_rows, line_chunks, raw, sha, temp_catalog};
+use crate::{
+    Backend, add_document, check_fts_integrity, count_rows, keyword_hits, line_chunks, sha,
+    temp_catalog,
+};
 
-#[test]
-fn new_documents_start_queued() {
-    let (_dir, catalog) = temp_catalog();
+fn new_documents_start_queued(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let id = DocumentId::new();
     let outcome = catalog
         .insert_document(NewDocument {
@@ -30,9 +32,8 @@ fn new_documents_start_queued() {
     assert_eq!(catalog.get_document(id).unwrap(), document);
 }
 
-#[test]
-fn same_sha256_returns_the_existing_document_untouched() {
-    let (_dir, catalog) = temp_catalog();
+fn same_sha256_returns_the_existing_document_untouched(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let first = add_document(&catalog, "first.txt", "text/plain", 7);
     catalog.set_status(first.id, DocumentStatus::Ready, 100, None).unwrap();
     let before = catalog.get_document(first.id).unwrap();
@@ -51,9 +52,8 @@ fn same_sha256_returns_the_existing_document_untouched() {
     assert_eq!(catalog.count_documents().unwrap(), 1);
 }
 
-#[test]
-fn a_new_document_gets_its_metadata_in_the_same_transaction() {
-    let (_dir, catalog) = temp_catalog();
+fn a_new_document_gets_its_metadata_in_the_same_transaction(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let new = |n: u32| NewDocument {
         id: DocumentId::new(),
         filename: format!("{n}.txt"),
@@ -81,9 +81,8 @@ fn a_new_document_gets_its_metadata_in_the_same_transaction() {
     assert_eq!(catalog.count_documents().unwrap(), 1);
 }
 
-#[test]
-fn warnings_are_kept_until_replaced() {
-    let (_dir, catalog) = temp_catalog();
+fn warnings_are_kept_until_replaced(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let document = add_document(&catalog, "scan.pdf", "application/pdf", 3);
     assert_eq!(document.warnings, Vec::<String>::new());
     let warnings = vec!["page 2 was left empty: OCR failed (\"quoted\")".to_owned()];
@@ -95,9 +94,8 @@ fn warnings_are_kept_until_replaced() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
-#[test]
-fn reused_id_or_bad_input_is_refused() {
-    let (_dir, catalog) = temp_catalog();
+fn reused_id_or_bad_input_is_refused(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let first = add_document(&catalog, "a.txt", "text/plain", 1);
     let reused = catalog.insert_document(NewDocument {
         id: first.id,
@@ -127,9 +125,8 @@ fn reused_id_or_bad_input_is_refused() {
     assert_eq!(too_big.unwrap_err().kind(), ErrorKind::InvalidInput);
 }
 
-#[test]
-fn unknown_document_is_not_found() {
-    let (_dir, catalog) = temp_catalog();
+fn unknown_document_is_not_found(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let err = catalog.get_document(DocumentId::new()).unwrap_err();
     assert!(matches!(err, Error::NotFound { what: "document", .. }), "{err:?}");
     let err = catalog.set_status(DocumentId::new(), DocumentStatus::Ready, 100, None).unwrap_err();
@@ -137,9 +134,8 @@ fn unknown_document_is_not_found() {
     assert!(!catalog.delete_document(DocumentId::new()).unwrap());
 }
 
-#[test]
-fn set_status_updates_state_and_time() {
-    let (_dir, catalog) = temp_catalog();
+fn set_status_updates_state_and_time(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let document = add_document(&catalog, "a.txt", "text/plain", 1);
     catalog.set_status(document.id, DocumentStatus::Failed, 40, Some("bad pdf")).unwrap();
     let failed = catalog.get_document(document.id).unwrap();
@@ -156,9 +152,8 @@ fn set_status_updates_state_and_time() {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
-#[test]
-fn list_filters_and_pages_newest_first() {
-    let (_dir, catalog) = temp_catalog();
+fn list_filters_and_pages_newest_first(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let a = add_document(&catalog, "report_2024.pdf", "application/pdf", 1);
     let b = add_document(&catalog, "report-2024.pdf", "application/pdf", 2);
     let c = add_document(&catalog, "100% done.txt", "text/plain", 3);
@@ -223,9 +218,8 @@ fn list_filters_and_pages_newest_first() {
     );
 }
 
-#[test]
-fn documents_with_status_finds_unfinished_work() {
-    let (_dir, catalog) = temp_catalog();
+fn documents_with_status_finds_unfinished_work(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let a = add_document(&catalog, "a", "text/plain", 1);
     let b = add_document(&catalog, "b", "text/plain", 2);
     let c = add_document(&catalog, "c", "text/plain", 3);
@@ -241,9 +235,8 @@ fn documents_with_status_finds_unfinished_work() {
     assert!(catalog.documents_with_status(&[]).unwrap().is_empty());
 }
 
-#[test]
-fn delete_removes_every_trace() {
-    let (dir, catalog) = temp_catalog();
+fn delete_removes_every_trace(backend: Backend) {
+    let (dir, catalog) = temp_catalog(backend);
     let keep = add_document(&catalog, "keep.txt", "text/plain", 1);
     let gone = add_document(&catalog, "gone.txt", "text/plain", 2);
     let keep_text = "kept alpha\nkept beta";
@@ -254,33 +247,20 @@ fn delete_removes_every_trace() {
     assert!(catalog.delete_document(gone.id).unwrap());
     assert!(!catalog.delete_document(gone.id).unwrap());
 
-    let conn = raw(&dir);
-    assert_eq!(count_rows(&conn, "documents"), 1);
-    assert_eq!(count_rows(&conn, "document_texts"), 1);
-    assert_eq!(count_rows(&conn, "chunks"), 2);
-    let fts_matches: i64 = conn
-        .query_row("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'zanzibar'", [], |row| {
-            row.get(0)
-        })
-        .unwrap();
-    assert_eq!(fts_matches, 0);
-    let alpha_matches: i64 = conn
-        .query_row("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'alpha'", [], |row| {
-            row.get(0)
-        })
-        .unwrap();
-    assert_eq!(alpha_matches, 1);
-    // The index agrees with its content table row for row.
-    conn.execute("INSERT INTO chunks_fts (chunks_fts) VALUES ('integrity-check')", []).unwrap();
+    assert_eq!(count_rows(&dir, "documents"), 1);
+    assert_eq!(count_rows(&dir, "document_texts"), 1);
+    assert_eq!(count_rows(&dir, "chunks"), 2);
+    assert!(keyword_hits(&catalog, "zanzibar").is_empty());
+    assert_eq!(keyword_hits(&catalog, "alpha").len(), 1);
+    check_fts_integrity(&dir);
 
     assert_eq!(catalog.get_document(gone.id).unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(catalog.count_chunks(Some(gone.id)).unwrap(), 0);
     assert_eq!(catalog.count_chunks(None).unwrap(), 2);
 }
 
-#[test]
-fn clones_share_one_database_across_threads() {
-    let (_dir, catalog) = temp_catalog();
+fn clones_share_one_database_across_threads(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let handles: Vec<_> = (0..4)
         .map(|n| {
             let catalog = catalog.clone();
@@ -292,3 +272,17 @@ fn clones_share_one_database_across_threads() {
     }
     assert_eq!(catalog.count_documents().unwrap(), 4);
 }
+
+on_both_backends!(
+    new_documents_start_queued,
+    same_sha256_returns_the_existing_document_untouched,
+    a_new_document_gets_its_metadata_in_the_same_transaction,
+    warnings_are_kept_until_replaced,
+    reused_id_or_bad_input_is_refused,
+    unknown_document_is_not_found,
+    set_status_updates_state_and_time,
+    list_filters_and_pages_newest_first,
+    documents_with_status_finds_unfinished_work,
+    delete_removes_every_trace,
+    clones_share_one_database_across_threads,
+);

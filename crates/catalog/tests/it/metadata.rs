@@ -7,7 +7,7 @@ use ragd_core::{
 };
 use serde_json::json;
 
-use crate::{add_document, temp_catalog};
+use crate::{Backend, add_document, temp_catalog};
 
 fn metadata(value: serde_json::Value) -> Metadata {
     ragd_core::metadata_from_json(&value).unwrap()
@@ -17,9 +17,8 @@ fn filter(value: serde_json::Value) -> MetadataFilter {
     MetadataFilter::from_json(&value).unwrap()
 }
 
-#[test]
-fn metadata_keeps_its_types_and_is_patched_key_by_key() {
-    let (_dir, catalog) = temp_catalog();
+fn metadata_keeps_its_types_and_is_patched_key_by_key(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let doc = add_document(&catalog, "a.md", "text/markdown", 1);
     assert!(catalog.get_document(doc.id).unwrap().metadata.is_empty());
     let set = metadata(json!({"lang": "en", "year": 2021, "draft": true, "score": 0.5}));
@@ -48,9 +47,8 @@ fn metadata_keeps_its_types_and_is_patched_key_by_key() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
-#[test]
-fn filters_match_values_lists_and_ranges_of_the_right_type() {
-    let (_dir, catalog) = temp_catalog();
+fn filters_match_values_lists_and_ranges_of_the_right_type(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let mut ids = Vec::new();
     for (n, meta) in [
         json!({"lang": "en", "year": 2019, "draft": false}),
@@ -96,3 +94,8 @@ fn filters_match_values_lists_and_ranges_of_the_right_type() {
     assert!(catalog.delete_document(ids[0]).unwrap());
     assert_eq!(matching(json!({"lang": "en"})), vec![ids[2]]);
 }
+
+on_both_backends!(
+    metadata_keeps_its_types_and_is_patched_key_by_key,
+    filters_match_values_lists_and_ranges_of_the_right_type,
+);

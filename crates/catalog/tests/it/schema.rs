@@ -1,9 +1,9 @@
-//! Opening, pragmas and migrations.
+//! Opening, pragmas and migrations of the SQLite catalog.
 
 use ragd_catalog::{Catalog, Error, SCHEMA_VERSION};
 use ragd_core::ErrorKind;
 
-use crate::{raw, temp_catalog};
+use crate::{raw, temp_sqlite_catalog as temp_catalog};
 
 #[test]
 fn opening_twice_is_idempotent_and_sets_user_version() {

@@ -3,11 +3,11 @@
 use ragd_catalog::{Catalog, HIGHLIGHT_END, HIGHLIGHT_START, KeywordQuery};
 use ragd_core::{DocumentId, ErrorKind};
 
-use crate::{add_document, line_chunks, temp_catalog};
+use crate::{Backend, Fixture, add_document, line_chunks, temp_catalog};
 
 /// Two documents with chunks of everyday words and one rare term.
-fn seeded() -> (tempfile::TempDir, Catalog, DocumentId, DocumentId) {
-    let (dir, catalog) = temp_catalog();
+fn seeded(backend: Backend) -> (Fixture, Catalog, DocumentId, DocumentId) {
+    let (dir, catalog) = temp_catalog(backend);
     let a = add_document(&catalog, "manual.txt", "text/plain", 1);
     let b = add_document(&catalog, "story.txt", "text/plain", 2);
     let a_text = "the server starts the worker\n\
@@ -24,9 +24,8 @@ fn query(text: &str) -> KeywordQuery {
     KeywordQuery { text: text.to_owned(), top_k: 10, document_ids: Vec::new() }
 }
 
-#[test]
-fn rare_term_ranks_first_with_highlight() {
-    let (_dir, catalog, a, _b) = seeded();
+fn rare_term_ranks_first_with_highlight(backend: Backend) {
+    let (_dir, catalog, a, _b) = seeded(backend);
     let hits = catalog.keyword_search(&query("server quokkaplex")).unwrap();
     assert!(hits.len() >= 3, "{hits:?}");
     let best = &hits[0];
@@ -44,9 +43,8 @@ fn rare_term_ranks_first_with_highlight() {
     }
 }
 
-#[test]
-fn search_matches_stems_case_and_diacritics() {
-    let (_dir, catalog, _a, b) = seeded();
+fn search_matches_stems_case_and_diacritics(backend: Backend) {
+    let (_dir, catalog, _a, b) = seeded(backend);
     let hits = catalog.keyword_search(&query("STARTING")).unwrap();
     assert_eq!(hits.len(), 2);
     let hits = catalog.keyword_search(&query("cafe naive")).unwrap();
@@ -54,9 +52,8 @@ fn search_matches_stems_case_and_diacritics() {
     assert_eq!(hits[0].chunk.document_id, b);
 }
 
-#[test]
-fn document_filter_and_top_k_are_respected() {
-    let (_dir, catalog, a, b) = seeded();
+fn document_filter_and_top_k_are_respected(backend: Backend) {
+    let (_dir, catalog, a, b) = seeded(backend);
     let mut only_b = query("worker server");
     only_b.document_ids = vec![b];
     let hits = catalog.keyword_search(&only_b).unwrap();
@@ -78,9 +75,8 @@ fn document_filter_and_top_k_are_respected() {
     assert!(catalog.keyword_search(&top_one).unwrap().is_empty());
 }
 
-#[test]
-fn hostile_queries_never_error() {
-    let (_dir, catalog, _a, _b) = seeded();
+fn hostile_queries_never_error(backend: Backend) {
+    let (_dir, catalog, _a, _b) = seeded(backend);
     let hostile = [
         "\"server",
         "NEAR(server worker",
@@ -109,11 +105,18 @@ fn hostile_queries_never_error() {
     assert_eq!(catalog.count_chunks(None).unwrap(), 7);
 }
 
-#[test]
-fn queries_without_words_are_invalid_input() {
-    let (_dir, catalog, _a, _b) = seeded();
+fn queries_without_words_are_invalid_input(backend: Backend) {
+    let (_dir, catalog, _a, _b) = seeded(backend);
     for text in ["", "   ", "\"", "*", "^", ")(", "()\"*^:-+", "🚀🔥"] {
         let err = catalog.keyword_search(&query(text)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{text:?}");
     }
 }
+
+on_both_backends!(
+    rare_term_ranks_first_with_highlight,
+    search_matches_stems_case_and_diacritics,
+    document_filter_and_top_k_are_respected,
+    hostile_queries_never_error,
+    queries_without_words_are_invalid_input,
+);

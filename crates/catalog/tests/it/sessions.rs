@@ -4,7 +4,7 @@ use ragd_catalog::{Catalog, MAX_TAGS, NewMessage, NewSession, SessionQuery, Sess
 use ragd_core::{ChatRole, DocumentId, ErrorKind, MessageId, SessionId};
 use serde_json::json;
 
-use crate::{add_document, temp_catalog};
+use crate::{Backend, Fixture, add_document, count_rows, raw, temp_catalog};
 
 fn new_session(catalog: &Catalog, name: &str) -> SessionId {
     catalog
@@ -34,9 +34,8 @@ fn say(catalog: &Catalog, session: SessionId, role: ChatRole, text: &str) -> Mes
         .id
 }
 
-#[test]
-fn create_get_update_and_delete_a_session() {
-    let (_dir, catalog) = temp_catalog();
+fn create_get_update_and_delete_a_session(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let doc = add_document(&catalog, "a.md", "text/markdown", 1);
     let other = add_document(&catalog, "b.md", "text/markdown", 2);
     let created = catalog
@@ -77,9 +76,8 @@ fn create_get_update_and_delete_a_session() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
-#[test]
-fn bad_input_is_refused_with_clear_errors() {
-    let (_dir, catalog) = temp_catalog();
+fn bad_input_is_refused_with_clear_errors(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let make = |name: &str, documents: Vec<DocumentId>, tags: Vec<String>| {
         catalog.create_session(NewSession {
             id: SessionId::new(),
@@ -116,9 +114,8 @@ fn bad_input_is_refused_with_clear_errors() {
     assert_eq!(err.kind(), ErrorKind::NotFound);
 }
 
-#[test]
-fn messages_page_in_order_and_mark_the_session_active() {
-    let (_dir, catalog) = temp_catalog();
+fn messages_page_in_order_and_mark_the_session_active(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let session = new_session(&catalog, "s");
     let before = catalog.get_session(session).unwrap();
     let ids: Vec<MessageId> = (0..5)
@@ -147,9 +144,8 @@ fn messages_page_in_order_and_mark_the_session_active() {
     assert_eq!(catalog.count_messages(session).unwrap(), 5);
 }
 
-#[test]
-fn sessions_list_by_activity_and_search_names_tags_and_messages() {
-    let (_dir, catalog) = temp_catalog();
+fn sessions_list_by_activity_and_search_names_tags_and_messages(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let cooking = new_session(&catalog, "Cooking ideas");
     let garden = new_session(&catalog, "Garden");
     let work = new_session(&catalog, "Work notes");
@@ -197,9 +193,8 @@ fn sessions_list_by_activity_and_search_names_tags_and_messages() {
     );
 }
 
-#[test]
-fn auto_tags_replace_auto_tags_and_keep_user_tags() {
-    let (_dir, catalog) = temp_catalog();
+fn auto_tags_replace_auto_tags_and_keep_user_tags(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let session = new_session(&catalog, "s");
     catalog
         .update_session(
@@ -217,9 +212,8 @@ fn auto_tags_replace_auto_tags_and_keep_user_tags() {
     assert!(capped.tags.contains(&"mine".to_owned()));
 }
 
-#[test]
-fn summary_is_stored_and_deleting_a_document_unlinks_it() {
-    let (_dir, catalog) = temp_catalog();
+fn summary_is_stored_and_deleting_a_document_unlinks_it(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
     let doc = add_document(&catalog, "a.md", "text/markdown", 1);
     let session = catalog
         .create_session(NewSession {
@@ -242,24 +236,41 @@ fn summary_is_stored_and_deleting_a_document_unlinks_it() {
     assert!(catalog.get_session(session).unwrap().document_ids.is_empty());
 }
 
-#[test]
-fn deleting_a_session_leaves_no_rows_behind() {
-    let (dir, catalog) = temp_catalog();
+fn deleting_a_session_leaves_no_rows_behind(backend: Backend) {
+    let (dir, catalog) = temp_catalog(backend);
     let session = new_session(&catalog, "s");
     say(&catalog, session, ChatRole::User, "remember the blue door");
     catalog.set_auto_tags(session, &["door".into()]).unwrap();
     assert!(catalog.delete_session(session).unwrap());
-    let raw = rusqlite::Connection::open(dir.path().join("catalog.sqlite3")).unwrap();
-    for table in ["sessions", "session_tags", "session_documents", "messages", "sessions_fts"] {
-        let rows: i64 =
-            raw.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).unwrap();
-        assert_eq!(rows, 0, "{table}");
+    for table in ["sessions", "session_tags", "session_documents", "messages"] {
+        assert_eq!(count_rows(&dir, table), 0, "{table}");
     }
-    let hits: i64 = raw
-        .query_row("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'door'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(hits, 0);
-    raw.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')", []).unwrap();
+    // SQLite's full-text indexes are tables of their own, kept by triggers; Postgres keeps
+    // its `tsvector`s in the rows just counted.
+    if let Fixture::Sqlite(dir) = &dir {
+        let raw = raw(dir);
+        let rows: i64 =
+            raw.query_row("SELECT count(*) FROM sessions_fts", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 0);
+        let hits: i64 = raw
+            .query_row(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'door'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hits, 0);
+        raw.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')", [])
+            .unwrap();
+    }
 }
+
+on_both_backends!(
+    create_get_update_and_delete_a_session,
+    bad_input_is_refused_with_clear_errors,
+    messages_page_in_order_and_mark_the_session_active,
+    sessions_list_by_activity_and_search_names_tags_and_messages,
+    auto_tags_replace_auto_tags_and_keep_user_tags,
+    summary_is_stored_and_deleting_a_document_unlinks_it,
+    deleting_a_session_leaves_no_rows_behind,
+);
