@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::{
     CollectionUpdate, DocumentQuery, InsertOutcome, KeywordHit, KeywordQuery, NewCollection,
     NewDocument, NewMessage, NewSession, Page, SessionQuery, SessionUpdate, VectorGeneration,
-    error::Result,
+    error::Result, leases::Lease,
 };
 
 /// The catalog's operations: documents, their text and chunks, keyword search, metadata,
@@ -497,4 +497,46 @@ pub trait CatalogBackend: Send + Sync + fmt::Debug {
     ///
     /// A database error ([`Error::Sqlite`], [`Error::Postgres`]) when the query fails.
     fn count_messages(&self, session: SessionId) -> Result<u64>;
+
+    /// Claims unfinished work for `lease.owner` until `lease.duration` from now: the
+    /// document `document` when given, else the oldest claimable one. A document is
+    /// claimable while it is unfinished (`queued` to `embedding`) and not leased to another
+    /// owner whose lease is still running; the owner's own lease is simply extended.
+    /// Returns the claimed document, or `None` when there is nothing to claim.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] for an empty owner or a lease too long to store; a database
+    /// error ([`Error::Sqlite`], [`Error::Postgres`]).
+    fn claim_document(
+        &self,
+        lease: &Lease,
+        document: Option<DocumentId>,
+    ) -> Result<Option<Document>>;
+
+    /// Extends `lease.owner`'s lease of a document to `lease.duration` from now. `false`
+    /// when the owner no longer holds it (it expired and another owner claimed it, or the
+    /// lease was released, or the document is gone): the owner must stop working on it.
+    ///
+    /// # Errors
+    ///
+    /// As [`CatalogBackend::claim_document`].
+    fn renew_lease(&self, id: DocumentId, lease: &Lease) -> Result<bool>;
+
+    /// Ends `owner`'s lease of a document (finished, failed or abandoned work); another
+    /// owner's lease is left alone.
+    ///
+    /// # Errors
+    ///
+    /// A database error ([`Error::Sqlite`], [`Error::Postgres`]).
+    fn release_lease(&self, id: DocumentId, owner: &str) -> Result<()>;
+
+    /// Ends every lease, returning how many there were: for a process that owns the catalog
+    /// alone (SQLite in its data directory), whose leases at start-up are a dead process's.
+    /// Never call it on a catalog other live processes share.
+    ///
+    /// # Errors
+    ///
+    /// A database error ([`Error::Sqlite`], [`Error::Postgres`]).
+    fn clear_leases(&self) -> Result<u64>;
 }

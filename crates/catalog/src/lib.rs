@@ -65,6 +65,7 @@ mod collections;
 mod documents;
 pub mod error;
 mod generations;
+mod leases;
 mod messages;
 mod metadata;
 mod pg;
@@ -83,6 +84,7 @@ pub use collections::{
 pub use documents::{DocumentQuery, InsertOutcome, NewDocument};
 pub use error::{Error, Result};
 pub use generations::{GenerationState, VectorGeneration};
+pub use leases::Lease;
 pub use messages::{MAX_MESSAGE_BYTES, NewMessage};
 pub use pg::PostgresCatalog;
 pub use schema::SCHEMA_VERSION;

@@ -219,8 +219,15 @@ const V6: &str = r"
 ALTER TABLE documents ADD COLUMN warnings TEXT NOT NULL DEFAULT '[]';
 ";
 
+/// Version 7: work leases (`leases.rs`): which process works on an unfinished document,
+/// until when.
+const V7: &str = r"
+ALTER TABLE documents ADD COLUMN lease_owner TEXT;
+ALTER TABLE documents ADD COLUMN lease_expires_at TEXT;
+";
+
 /// Every migration, in order. The schema version after all of them is their count.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The newest schema version this build knows (the number of migrations).
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

@@ -17,6 +17,7 @@ mod chunks;
 mod collections;
 mod documents;
 mod generations;
+mod leases;
 mod messages;
 mod metadata;
 mod schema;
@@ -40,7 +41,7 @@ use ragd_core::{
 use crate::{
     CollectionUpdate, DocumentQuery, InsertOutcome, KeywordHit, KeywordQuery, NewCollection,
     NewDocument, NewMessage, NewSession, Page, SessionQuery, SessionUpdate, VectorGeneration,
-    backend::CatalogBackend,
+    backend::CatalogBackend, leases::Lease,
 };
 
 use crate::{
@@ -431,5 +432,25 @@ impl CatalogBackend for PostgresCatalog {
 
     fn count_messages(&self, session: SessionId) -> Result<u64> {
         Self::count_messages(self, session)
+    }
+
+    fn claim_document(
+        &self,
+        lease: &Lease,
+        document: Option<DocumentId>,
+    ) -> Result<Option<Document>> {
+        Self::claim_document(self, lease, document)
+    }
+
+    fn renew_lease(&self, id: DocumentId, lease: &Lease) -> Result<bool> {
+        Self::renew_lease(self, id, lease)
+    }
+
+    fn release_lease(&self, id: DocumentId, owner: &str) -> Result<()> {
+        Self::release_lease(self, id, owner)
+    }
+
+    fn clear_leases(&self) -> Result<u64> {
+        Self::clear_leases(self)
     }
 }

@@ -161,8 +161,14 @@ CREATE UNIQUE INDEX vector_generations_one_building
     ON vector_generations (state) WHERE state = 'building';
 ";
 
+/// Version 2: work leases (`crate::leases`), and the queue's order.
+const V2: &str = r"
+ALTER TABLE documents ADD COLUMN lease_owner TEXT;
+ALTER TABLE documents ADD COLUMN lease_expires_at TEXT;
+";
+
 /// Every migration, in order. The schema version after all of them is their count.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The newest Postgres schema version this build knows.
 pub(crate) const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

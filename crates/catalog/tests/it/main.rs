@@ -29,6 +29,7 @@ macro_rules! on_both_backends {
 mod chunks;
 mod collections;
 mod documents;
+mod leases;
 mod metadata;
 mod pg_schema;
 mod schema;
