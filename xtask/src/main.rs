@@ -62,9 +62,11 @@ commands:
   bench extract [--rounds R] [--ocr-pages N]
                        PDF engines vs pdftotext, MB/s per format, OCR vs tesseract
   bench reembed [--chunks N]
+                       re-embed with another model vs a plain ingest; search latency meanwhile
   bench memory [--text-mb N] [--embed-seconds S]
                        resident memory: idle with both bundled models, and ingesting 100 MB
-                       re-embed with another model vs a plain ingest; search latency meanwhile
+  bench replicas [--rounds R] [--replicas N[,N...]] [--workers W] [--threads T] [--ragd PATH]
+                       ingest with 1 and 2 replicas sharing a Postgres catalog and an S3 bucket
   bench llm [--rounds R] [--reps N] [--threads T] [--pp P] [--tg G] [--imports] [--record]
                        tokens/s of the local LLM vs llama-bench on the bundled GGUF (--imports:
                        also its Hugging Face folder imported at F16, Q8_0, Q4_K_M)

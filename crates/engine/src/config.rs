@@ -161,6 +161,11 @@ impl EngineConfig {
             return Err(Error::InvalidConfig(format!("models.default_backend: {}", err.message())));
         }
         self.models.generation_defaults()?;
+        if self.ingest.lease_secs == 0 || self.ingest.claim_poll_ms == 0 {
+            return Err(Error::InvalidConfig(
+                "ingest.lease_secs and ingest.claim_poll_ms must be at least 1".to_owned(),
+            ));
+        }
         if self.embedding.dimensions == 0 {
             return Err(Error::InvalidConfig("embedding.dimensions must be at least 1".to_owned()));
         }
@@ -215,6 +220,17 @@ pub struct IngestSettings {
     /// The PDFium library PDFs are read with; default: the one in the asset directory, and
     /// `pdf-extract` (which reads fewer files, and no scans) when that is missing.
     pub pdfium_library: Option<PathBuf>,
+    /// An object-store prefix (`s3://bucket/uploads`) every uploaded file is copied to, so
+    /// that replicas sharing a Postgres catalog can process documents any of them received;
+    /// reached like `vector_store.uri` (`AWS_*` variables, `vector_store.storage_options`).
+    /// Default none: uploads stay in `<data_dir>/uploads` only.
+    pub uploads_uri: Option<String>,
+    /// Seconds a replica's claim on a document lasts unless renewed (it renews every third
+    /// of it while working); after a replica dies, others take its documents over once this
+    /// ran out.
+    pub lease_secs: u64,
+    /// Milliseconds between an idle replica's looks for work in a shared (Postgres) queue.
+    pub claim_poll_ms: u64,
 }
 
 /// Where text extraction runs.
@@ -281,6 +297,9 @@ impl Default for IngestSettings {
             ocr: ragd_ingest::OcrMode::Auto,
             ocr_languages: "eng".to_owned(),
             pdfium_library: None,
+            uploads_uri: None,
+            lease_secs: 60,
+            claim_poll_ms: 1000,
         }
     }
 }
@@ -658,5 +677,27 @@ pub struct TelemetryConfig {
 impl Default for TelemetryConfig {
     fn default() -> Self {
         Self { sample_interval_secs: 5, nvml_library: None }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_lose_their_password_and_keep_the_rest() {
+        assert_eq!(
+            redact_url("postgres://ragd:hunter2@db:5432/ragd?sslmode=disable"),
+            "postgres://ragd:<redacted>@db:5432/ragd?sslmode=disable"
+        );
+        // A password holding '@' or ':' is cut at the last '@' of the authority.
+        assert_eq!(redact_url("postgres://u:p@ss:w@db/x"), "postgres://u:<redacted>@db/x");
+        assert_eq!(redact_url("postgres://ragd@db/ragd"), "postgres://ragd@db/ragd");
+        assert_eq!(
+            redact_url("host=db user=ragd password=hunter2 dbname=ragd"),
+            "host=db user=ragd password=<redacted> dbname=ragd"
+        );
+        let settings = CatalogSettings { url: Some("postgres://a:hunter2@db/x".to_owned()) };
+        assert!(!format!("{settings:?}").contains("hunter2"));
     }
 }

@@ -16,6 +16,7 @@ use ragd_llm_backends::remote::HttpSettings;
 use ragd_telemetry::{CollectorConfig, SystemMonitorConfig};
 
 use crate::config::{EXTRACT_WORKER_VERB, EngineConfig, ExtractIsolation};
+use crate::error::Error;
 
 /// The hub client configuration, or `None` when no cache folder is known.
 #[must_use]
@@ -254,6 +255,29 @@ pub(crate) fn chunker(
     Chunker::with_embedder(chunker_config(config), embedder).map_err(|err| err.to_string())
 }
 
+/// Where uploads are shared with other replicas (`ingest.uploads_uri`), if anywhere.
+///
+/// # Errors
+/// [`Error::InvalidConfig`] for a URI that cannot be opened, or in a build without the
+/// `lance` feature (which brings the object-store client).
+pub(crate) fn upload_store(
+    config: &EngineConfig,
+) -> Result<Option<Arc<dyn ragd_ingest::UploadStore>>, Error> {
+    let Some(uri) = &config.ingest.uploads_uri else { return Ok(None) };
+    #[cfg(feature = "lance")]
+    {
+        let store = crate::uploads::ObjectUploads::open(uri, &config.vector_store.storage_options)?;
+        tracing::info!(uri, "uploads are shared through the object store");
+        Ok(Some(Arc::new(store)))
+    }
+    #[cfg(not(feature = "lance"))]
+    {
+        Err(Error::InvalidConfig(format!(
+            "ingest.uploads_uri {uri:?} needs ragd-engine's `lance` feature (the object-store client)"
+        )))
+    }
+}
+
 /// The documents service's configuration.
 pub(crate) fn ingest_config(config: &EngineConfig) -> IngestConfig {
     let settings = &config.ingest;
@@ -280,6 +304,14 @@ pub(crate) fn ingest_config(config: &EngineConfig) -> IngestConfig {
             languages: settings.ocr_languages.clone(),
         },
         pdfium,
+        // With a Postgres catalog, other replicas may share the queue.
+        queue: match config.catalog.url {
+            Some(_) => ragd_ingest::QueueMode::Shared {
+                poll: Duration::from_millis(settings.claim_poll_ms.max(1)),
+            },
+            None => ragd_ingest::QueueMode::Exclusive,
+        },
+        lease: Duration::from_secs(settings.lease_secs.max(1)),
         ..IngestConfig::new(&config.data_dir)
     }
 }

@@ -276,7 +276,12 @@ impl EngineBuilder {
         };
         let documents_reason = chunker.as_ref().err().cloned();
         let documents = Ingestor::new(
-            IngestParts { catalog: catalog.clone(), chunker, vectors: vectors.clone() },
+            IngestParts {
+                catalog: catalog.clone(),
+                chunker,
+                vectors: vectors.clone(),
+                uploads: defaults::upload_store(&config)?,
+            },
             defaults::ingest_config(&config),
         )?;
         let reranker = match self.reranker {

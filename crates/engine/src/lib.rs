@@ -41,6 +41,8 @@ mod health;
 mod index;
 #[cfg(feature = "ort")]
 mod onnx;
+#[cfg(feature = "lance")]
+mod uploads;
 
 pub use config::{EXTRACT_WORKER_VERB, EngineConfig};
 pub use defaults::{hub_config, model_manager, monitor_config};
@@ -48,6 +50,8 @@ pub use engine::{Engine, EngineBuilder};
 pub use error::{Error, Result};
 pub use health::{Component, Health, HealthStatus};
 pub use index::{BuildPhase, BuildProgress, BuildReport, GenerationInfo, IndexStatus};
+#[cfg(feature = "lance")]
+pub use uploads::ObjectUploads;
 
 /// The services' crates, so a program needs no other ragd dependency for their types.
 pub use ragd_catalog as catalog;

@@ -43,6 +43,7 @@ mod pptx;
 mod spreadsheet;
 pub mod sync;
 pub mod table;
+mod uploads;
 
 pub use batch::{BatchFile, UploadBatch};
 pub use chunk::{ChunkPiece, Chunker, ChunkerConfig};
@@ -52,5 +53,6 @@ pub use extract::{Extracted, HeadingSpan, PageSpan, extract, extract_with};
 pub use guard::ExtractLimits;
 pub use isolate::{Isolation, WorkerCommand, run_worker};
 pub use ocr::{OcrMode, OcrSettings};
-pub use pipeline::{ChunkDiff, IngestConfig, IngestParts, Ingested, Ingestor, Replaced};
+pub use pipeline::{ChunkDiff, IngestConfig, IngestParts, Ingested, Ingestor, QueueMode, Replaced};
 pub use sync::{SOURCE_PATH, SOURCE_ROOT, SyncChange, SyncItem};
+pub use uploads::UploadStore;

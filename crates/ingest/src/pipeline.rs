@@ -65,7 +65,7 @@ use ragd_catalog::{Catalog, DocumentQuery, Page};
 use ragd_core::{Chunk, ChunkId, Document, DocumentId, DocumentStatus, Vectors};
 use tokio::sync::Semaphore;
 
-pub use self::config::{IngestConfig, IngestParts};
+pub use self::config::{IngestConfig, IngestParts, QueueMode};
 use crate::chunk::Chunker;
 use crate::error::{Error, Result};
 
@@ -89,13 +89,19 @@ struct Inner {
     catalog: Catalog,
     chunker: std::result::Result<Arc<Chunker>, String>,
     vectors: Option<Arc<dyn Vectors>>,
+    uploads: Option<Arc<dyn crate::UploadStore>>,
     config: IngestConfig,
+    /// This process's lease owner id: unique per pipeline, so a restarted replica never
+    /// mistakes a dead process's claims for its own.
+    owner: String,
     workers: Arc<Semaphore>,
     queued: AtomicU64,
     /// Documents whose next processing may keep the vectors of unchanged chunks (their
     /// content was replaced while they were `ready`). Lost in a crash, which only means a
     /// full re-embed.
     reuse: std::sync::Mutex<std::collections::HashSet<DocumentId>>,
+    /// Documents whose lease this process lost while working on them.
+    lost_leases: std::sync::Mutex<std::collections::HashSet<DocumentId>>,
     /// What the last processing of a replaced document did to its chunks.
     diffs: std::sync::Mutex<std::collections::HashMap<DocumentId, ChunkDiff>>,
 }
@@ -125,10 +131,13 @@ impl Ingestor {
                 catalog: parts.catalog,
                 chunker: parts.chunker.map(Arc::new),
                 vectors: parts.vectors,
+                uploads: parts.uploads,
                 config,
+                owner: format!("ragd-{}", uuid::Uuid::now_v7()),
                 workers,
                 queued: AtomicU64::new(0),
                 reuse: std::sync::Mutex::default(),
+                lost_leases: std::sync::Mutex::default(),
                 diffs: std::sync::Mutex::default(),
             }),
         })
@@ -176,6 +185,9 @@ impl Ingestor {
             Ok(()) => {}
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => return Err(Error::Io { path, source }),
+        }
+        if let Some(uploads) = &self.inner.uploads {
+            uploads.delete(&document.sha256).await?;
         }
         tracing::info!(document_id = %id, "document deleted");
         Ok(())

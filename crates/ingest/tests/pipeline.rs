@@ -57,6 +57,7 @@ impl Harness {
                 Arc::new(FakeEmbedder::new(16)),
                 store.clone(),
             )),
+            uploads: None,
         };
         (Ingestor::new(parts, config).unwrap(), store)
     }

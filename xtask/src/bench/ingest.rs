@@ -184,7 +184,7 @@ pub(super) fn run(args: &[String]) -> Result<()> {
 }
 
 /// The documents of the corpus folder: every file but the script's `MANIFEST.json`.
-fn corpus_files(corpus: &Path) -> Result<Vec<PathBuf>> {
+pub(super) fn corpus_files(corpus: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(corpus).map_err(|e| format!("{}: {e}", corpus.display()))?;
     let mut files: Vec<PathBuf> = entries
         .filter_map(|entry| Some(entry.ok()?.path()))

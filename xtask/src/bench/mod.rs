@@ -12,6 +12,8 @@
 //!   and search latency during it ([`reembed`]).
 //! - `cargo xtask bench memory`: resident memory at idle with both bundled models, and
 //!   while ingesting a large text ([`memory`]).
+//! - `cargo xtask bench replicas`: ingest throughput of 1 and 2 replicas sharing a Postgres
+//!   catalog and an S3 bucket ([`replicas`]).
 //! - `cargo xtask bench llm --concurrency 1,2,4,8`: concurrent generation against
 //!   `llama-server --parallel N` ([`llm_concurrency`]; `bench llm` without it is in
 //!   `llama.rs`).
@@ -34,6 +36,7 @@ mod ingest;
 pub(crate) mod llm_concurrency;
 mod memory;
 mod reembed;
+mod replicas;
 mod search;
 
 use std::fmt::Write as _;
@@ -83,6 +86,7 @@ pub(crate) fn run(kind: &str, args: &[String]) -> Result<()> {
         "reembed" => reembed::run(args),
         "ingest" => ingest::run(args),
         "memory" => memory::run(args),
+        "replicas" => replicas::run(args),
         other => Err(format!("unknown benchmark {other:?}")),
     }
 }

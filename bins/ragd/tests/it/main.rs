@@ -14,6 +14,8 @@
 //!   a loopback hub.
 //! - `metadata`: document metadata and the filters of search, sessions and completions.
 //! - `object_store`: the vectors in an S3 bucket (moto on loopback) through a built `ragd`.
+//! - `replicas`: two built `ragd serve` sharing a Postgres catalog and an S3 bucket: reads,
+//!   search and chat across replicas, a replica killed mid-batch.
 //! - `protocols`: the OpenAI- and Ollama-compatible APIs and MCP (HTTP and stdio) driven by
 //!   the official Python clients against the built `ragd` (`tests/clients/*.py`).
 //! - `served`: a built `ragd serve` and the Python scripts of `tests/clients` against it.
@@ -39,6 +41,7 @@ mod metadata;
 mod object_store;
 mod protocols;
 mod reembed;
+mod replicas;
 mod scoped;
 mod search;
 mod served;

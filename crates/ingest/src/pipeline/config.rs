@@ -11,6 +11,7 @@ use crate::chunk::{Chunker, ChunkerConfig};
 use crate::guard::ExtractLimits;
 use crate::isolate::Isolation;
 use crate::ocr::OcrSettings;
+use crate::uploads::UploadStore;
 
 /// Settings of the pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +40,27 @@ pub struct IngestConfig {
     pub ocr: OcrSettings,
     /// The PDFium library PDFs are read with (`None`: `pdf-extract`, no OCR of scans).
     pub pdfium: Option<std::path::PathBuf>,
+    /// Whether this process owns the document queue or shares it with other replicas.
+    pub queue: QueueMode,
+    /// How long a claim on a document holds unless renewed; a worker renews it every third
+    /// of this while it works, and another replica takes the document over once it expired.
+    pub lease: Duration,
+}
+
+/// Who works on the catalog's unfinished documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueMode {
+    /// This process alone (SQLite in its data directory): leases left at start-up are a
+    /// dead process's and are cleared, and only documents this process receives or
+    /// recovers are worked on.
+    Exclusive,
+    /// Several replicas share the catalog: leases are never cleared, and an idle worker
+    /// looks every `poll` for a document to claim (one received by another replica, or one
+    /// whose lease expired because its replica died).
+    Shared {
+        /// How often an idle worker looks for work.
+        poll: Duration,
+    },
 }
 
 impl IngestConfig {
@@ -46,7 +68,7 @@ impl IngestConfig {
     /// uploads, 256-token chunks with 32 tokens of overlap, 32 chunks per embedding call,
     /// 128 MiB of extracted bytes and 120 s of extraction per document, 100 files per
     /// upload, 50 000 chunks per document, extraction on threads, OCR of images in English,
-    /// PDFs read by `pdf-extract`.
+    /// PDFs read by `pdf-extract`, an exclusive queue with 60 s leases.
     pub fn new(data_dir: &Path) -> Self {
         let limits = ExtractLimits::default();
         Self {
@@ -62,6 +84,8 @@ impl IngestConfig {
             isolation: Isolation::Thread,
             ocr: OcrSettings::default(),
             pdfium: None,
+            queue: QueueMode::Exclusive,
+            lease: Duration::from_secs(60),
         }
     }
 }
@@ -76,4 +100,6 @@ pub struct IngestParts {
     pub chunker: std::result::Result<Chunker, String>,
     /// Embeds chunk text and stores chunk vectors.
     pub vectors: Option<Arc<dyn Vectors>>,
+    /// Where uploads are shared with other replicas; `None` keeps them on this disk only.
+    pub uploads: Option<Arc<dyn UploadStore>>,
 }

@@ -7,9 +7,9 @@ use std::sync::atomic::Ordering;
 use ragd_core::{DocumentId, DocumentStatus};
 use tracing::Instrument;
 
-use super::Ingestor;
 use super::extraction::ATTEMPT_MARKER_PREFIX;
 use super::receive::PARTIAL_UPLOAD_PREFIX;
+use super::{Ingestor, QueueMode};
 use crate::error::Result;
 
 /// The statuses a worker may still change; documents left in one of them by a previous
@@ -27,7 +27,20 @@ impl Ingestor {
     ///
     /// # Errors
     /// When the catalog cannot be read.
+    /// With a shared queue ([`QueueMode::Shared`]) it re-queues nothing itself: it starts
+    /// the claim loop, which takes over every document whose lease is free or expired, as
+    /// the other replicas' loops do; it returns 0.
     pub async fn recover(&self) -> Result<usize> {
+        if let QueueMode::Shared { poll } = self.inner.config.queue {
+            self.remove_stale_files(&[]).await;
+            tokio::spawn(self.clone().claim_loop(poll));
+            return Ok(0);
+        }
+        // This process owns the catalog: every lease in it is a dead process's.
+        let cleared = self.db(|c| c.clear_leases()).await?;
+        if cleared > 0 {
+            tracing::info!(cleared, "cleared the work leases of the previous run");
+        }
         let unfinished = self.db(|c| c.documents_with_status(&UNFINISHED)).await?;
         let keep: Vec<String> = unfinished
             .iter()
@@ -60,6 +73,40 @@ impl Ingestor {
                     Err(err) => {
                         tracing::warn!(path = %path.display(), %err, "cannot remove a stale file");
                     }
+                }
+            }
+        }
+    }
+
+    /// A shared queue's loop: whenever a worker is free, claims the oldest claimable
+    /// document (received by any replica, or left by a dead one) and processes it; when
+    /// there is none, looks again after `poll`.
+    async fn claim_loop(self, poll: std::time::Duration) {
+        tracing::info!(owner = %self.inner.owner, ?poll, "claiming work from the shared queue");
+        loop {
+            let Ok(permit) = self.inner.workers.clone().acquire_owned().await else { return };
+            let lease = self.lease();
+            match self.db(move |c| c.claim_document(&lease, None)).await {
+                Ok(Some(document)) => {
+                    let this = self.clone();
+                    let id = document.id;
+                    tracing::info!(document_id = %id, status = ?document.status, "claimed a document from the shared queue");
+                    let work = async move {
+                        this.process(id).await;
+                        drop(permit);
+                    };
+                    tokio::spawn(
+                        work.instrument(tracing::info_span!("ingest.process", document_id = %id)),
+                    );
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::time::sleep(poll).await;
+                }
+                Err(err) => {
+                    drop(permit);
+                    tracing::warn!(%err, "cannot claim from the shared queue");
+                    tokio::time::sleep(poll).await;
                 }
             }
         }

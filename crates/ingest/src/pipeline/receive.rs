@@ -211,6 +211,10 @@ impl Ingestor {
                 .await
                 .map_err(|source| Error::Io { path: stored.clone(), source })?;
         }
+        // Shared before it is recorded: any replica may claim the document at once.
+        if let Some(uploads) = &self.inner.uploads {
+            uploads.put(&sha256, &stored).await?;
+        }
         Ok(Upload { kind, sha256, bytes })
     }
 }

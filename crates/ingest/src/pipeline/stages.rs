@@ -25,6 +25,9 @@ pub(super) enum Stop {
     Gone,
     /// The document failed; the reason is recorded.
     Failed(String),
+    /// This process's lease on the document was lost (it stalled past the lease and
+    /// another replica took the document over); nothing more is recorded.
+    LeaseLost,
 }
 
 impl<E: Into<Error>> From<E> for Stop {
@@ -40,12 +43,85 @@ impl<E: Into<Error>> From<E> for Stop {
 }
 
 impl Ingestor {
-    /// Runs every stage for one document and records the outcome.
+    /// Claims a document (a lease in the catalog), runs every stage while renewing the
+    /// claim, records the outcome and releases the claim. Does nothing when another replica
+    /// holds the document or it is finished.
     pub(super) async fn process(&self, id: DocumentId) {
+        let lease = self.lease();
+        match self.db(move |c| c.claim_document(&lease, Some(id))).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                tracing::debug!(document_id = %id, "not claimed: finished, or another replica works on it");
+                return;
+            }
+            Err(err) => {
+                tracing::warn!(document_id = %id, %err, "cannot claim the document; leaving it queued");
+                return;
+            }
+        }
+        let heartbeat = tokio::spawn(self.clone().renew_until_lost(id));
+        self.process_claimed(id).await;
+        heartbeat.abort();
+        self.lost_lease(id, false);
+        let owner = self.inner.owner.clone();
+        if let Err(err) = self.db(move |c| c.release_lease(id, &owner)).await {
+            tracing::warn!(document_id = %id, %err, "cannot release the lease (it will expire)");
+        }
+    }
+
+    /// The lease this process claims documents with.
+    pub(super) fn lease(&self) -> ragd_catalog::Lease {
+        ragd_catalog::Lease::new(self.inner.owner.clone(), self.inner.config.lease)
+    }
+
+    /// Renews the lease on `id` every third of its duration; when the catalog says another
+    /// replica holds it now, marks it lost (the stages stop at their next step) and ends.
+    async fn renew_until_lost(self, id: DocumentId) {
+        let every = (self.inner.config.lease / 3).max(Duration::from_millis(50));
+        loop {
+            tokio::time::sleep(every).await;
+            let lease = self.lease();
+            match self.db(move |c| c.renew_lease(id, &lease)).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(document_id = %id, "lease lost to another replica; stopping");
+                    self.lost_lease(id, true);
+                    return;
+                }
+                Err(err) => tracing::warn!(document_id = %id, %err, "cannot renew the lease"),
+            }
+        }
+    }
+
+    /// Marks (`lost`) or forgets the loss of this process's lease on `id`.
+    fn lost_lease(&self, id: DocumentId, lost: bool) {
+        let mut set =
+            self.inner.lost_leases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if lost {
+            set.insert(id);
+        } else {
+            set.remove(&id);
+        }
+    }
+
+    /// Whether this process's lease on `id` was lost.
+    fn lease_is_lost(&self, id: DocumentId) -> bool {
+        self.inner
+            .lost_leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&id)
+    }
+
+    /// Runs every stage for one claimed document and records the outcome.
+    async fn process_claimed(&self, id: DocumentId) {
         match self.run_stages(id).await {
             Ok(chunks) => {
                 metrics::counter!(ragd_core::metric_names::INGEST_DOCUMENTS_TOTAL, "status" => "ready").increment(1);
                 tracing::info!(document_id = %id, chunks, "document ready");
+            }
+            Err(Stop::LeaseLost) => {
+                tracing::warn!(document_id = %id, "stopped: another replica took the document over");
             }
             Err(Stop::Gone) => {
                 tracing::info!(document_id = %id, "document deleted while processing");
@@ -85,6 +161,9 @@ impl Ingestor {
         status: DocumentStatus,
         progress: u8,
     ) -> std::result::Result<(), Stop> {
+        if self.lease_is_lost(id) {
+            return Err(Stop::LeaseLost);
+        }
         self.db(move |c| c.set_status(id, status, progress, None)).await?;
         Ok(())
     }
@@ -105,6 +184,12 @@ impl Ingestor {
 
         self.set_status(id, DocumentStatus::Extracting, 0).await?;
         let path = self.upload_path(&document.sha256);
+        if let Some(uploads) = &self.inner.uploads
+            && !tokio::fs::try_exists(&path).await.unwrap_or(false)
+        {
+            // Received by another replica.
+            uploads.get(&document.sha256, &path).await?;
+        }
         let bytes = tokio::fs::read(&path)
             .await
             .map_err(|source| Error::Io { path: path.clone(), source })?;
@@ -198,6 +283,9 @@ impl Ingestor {
                     };
                 }
                 () = tokio::time::sleep(CHUNK_PROGRESS_EVERY) => {
+                    if self.lease_is_lost(id) {
+                        return Err(Stop::LeaseLost);
+                    }
                     let now = percent.load(Ordering::Relaxed);
                     let checked = if now == recorded {
                         self.db(move |c| c.get_document(id)).await.map(drop)
@@ -208,6 +296,7 @@ impl Ingestor {
                         Ok(()) => recorded = now,
                         // Deleted: the drop guard on the way out stops the work.
                         Err(Stop::Gone) => return Err(Stop::Gone),
+                        Err(Stop::LeaseLost) => return Err(Stop::LeaseLost),
                         // A progress report that failed (a busy database) is not the
                         // document's failure; the next one may succeed.
                         Err(Stop::Failed(reason)) => {
