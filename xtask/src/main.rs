@@ -109,6 +109,7 @@ fn main() -> ExitCode {
                         | "reembed"
                         | "ingest"
                         | "memory"
+                        | "replicas"
                         | "extract"
                 ) =>
             {
@@ -116,7 +117,7 @@ fn main() -> ExitCode {
             }
             Some((kind, args)) if kind == "llm" => llama::bench_llm(args),
             _ => Err(format!(
-                "usage: cargo xtask bench embed|search|http|eval|reembed|ingest|memory|extract|llm [OPTIONS]\n\n{USAGE}"
+                "usage: cargo xtask bench embed|search|http|eval|reembed|ingest|memory|replicas|extract|llm [OPTIONS]\n\n{USAGE}"
             )),
         },
         "llama-tools" => llama::tools_command(),
