@@ -10,6 +10,7 @@ as the `postgres` user under root.
 """
 
 import argparse
+import logging
 import json
 import os
 import shutil
@@ -67,19 +68,22 @@ def start_postgres(work):
     return server, f"postgres://postgres@127.0.0.1:{port}/ragd"
 
 
-def start_ragd(args, work, index, env):
+def start_ragd(args, work, index, env, procs):
+    """Starts replica `index` (appended to `procs` at once, so it is stopped whatever
+    happens) and waits until it answers `/health`; returns its URL."""
     port = free_port()
     data = os.path.join(work, f"replica-{index}")
     log = open(os.path.join(work, f"replica-{index}.log"), "w")
     proc = subprocess.Popen(
         [args.ragd, "serve", "--port", str(port), "--host", "127.0.0.1", "--data-dir", data],
         env=env, stdout=subprocess.DEVNULL, stderr=log)
+    procs.append(proc)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 180
     while time.time() < deadline:
         try:
-            if httpx.get(f"{url}/api/v1/health", timeout=2).status_code == 200:
-                return proc, url
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return url
         except httpx.HTTPError:
             pass
         if proc.poll() is not None:
@@ -100,6 +104,8 @@ def main():
     work = tempfile.mkdtemp(prefix="ragd-bench-replicas-")
     procs = []
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    # moto's request log is noise here.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     try:
         pg, catalog = start_postgres(work)
         procs.append(pg)
@@ -128,9 +134,7 @@ def main():
         })
         urls = []
         for index in range(args.replicas):
-            proc, url = start_ragd(args, work, index, env)
-            procs.append(proc)
-            urls.append(url)
+            urls.append(start_ragd(args, work, index, env, procs))
         client = httpx.Client(headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
 
         started = time.time()
@@ -141,8 +145,10 @@ def main():
             if reply.status_code != 202:
                 sys.exit(f"upload {path}: {reply.status_code} {reply.text}")
         while True:
-            page = client.get(f"{urls[0]}/api/v1/documents", params={"limit": 1000}).json()
-            docs = page["documents"] if "documents" in page else page["items"]
+            reply = client.get(f"{urls[0]}/api/v1/documents", params={"limit": 500})
+            if reply.status_code != 200:
+                sys.exit(f"listing documents: {reply.status_code} {reply.text}")
+            docs = reply.json()["items"]
             done = [d for d in docs if d["status"] in ("ready", "failed")]
             if len(done) == len(args.files):
                 break
