@@ -540,3 +540,309 @@ pub trait CatalogBackend: Send + Sync + fmt::Debug {
     /// A database error ([`Error::Sqlite`], [`Error::Postgres`]).
     fn clear_leases(&self) -> Result<u64>;
 }
+
+/// Implements [`CatalogBackend`] for a type whose inherent `pub(crate)` methods have the
+/// trait's names and signatures (each backend's topic modules), so the forwarding is
+/// written once. The trait's types must be in scope where it is invoked.
+macro_rules! forward_catalog_backend {
+    ($backend:ty) => {
+        impl $crate::backend::CatalogBackend for $backend {
+            fn schema_version(&self) -> Result<i64> {
+                Self::schema_version(self)
+            }
+
+            fn count_documents(&self) -> Result<u64> {
+                Self::count_documents(self)
+            }
+
+            fn count_chunks(&self, document: Option<DocumentId>) -> Result<u64> {
+                Self::count_chunks(self, document)
+            }
+
+            fn all_chunk_ids(&self) -> Result<HashSet<Uuid>> {
+                Self::all_chunk_ids(self)
+            }
+
+            fn all_message_ids(&self) -> Result<HashSet<Uuid>> {
+                Self::all_message_ids(self)
+            }
+
+            fn insert_document(&self, new: NewDocument) -> Result<InsertOutcome> {
+                Self::insert_document(self, new)
+            }
+
+            fn insert_document_with_metadata(
+                &self,
+                new: NewDocument,
+                metadata: &ragd_core::Metadata,
+            ) -> Result<InsertOutcome> {
+                Self::insert_document_with_metadata(self, new, metadata)
+            }
+
+            fn get_document(&self, id: DocumentId) -> Result<Document> {
+                Self::get_document(self, id)
+            }
+
+            fn list_documents(&self, query: &DocumentQuery) -> Result<Page<Document>> {
+                Self::list_documents(self, query)
+            }
+
+            fn set_status(
+                &self,
+                id: DocumentId,
+                status: DocumentStatus,
+                progress: u8,
+                error: Option<&str>,
+            ) -> Result<()> {
+                Self::set_status(self, id, status, progress, error)
+            }
+
+            fn set_warnings(&self, id: DocumentId, warnings: &[String]) -> Result<()> {
+                Self::set_warnings(self, id, warnings)
+            }
+
+            fn requeue_finished(&self, id: DocumentId) -> Result<()> {
+                Self::requeue_finished(self, id)
+            }
+
+            fn replace_document_file(&self, id: DocumentId, new: &NewDocument) -> Result<Document> {
+                Self::replace_document_file(self, id, new)
+            }
+
+            fn delete_document(&self, id: DocumentId) -> Result<bool> {
+                Self::delete_document(self, id)
+            }
+
+            fn documents_with_status(&self, statuses: &[DocumentStatus]) -> Result<Vec<Document>> {
+                Self::documents_with_status(self, statuses)
+            }
+
+            fn clear_document_content(&self, id: DocumentId) -> Result<()> {
+                Self::clear_document_content(self, id)
+            }
+
+            fn replace_chunks(&self, id: DocumentId, text: &str, chunks: &[Chunk]) -> Result<()> {
+                Self::replace_chunks(self, id, text, chunks)
+            }
+
+            fn document_text(&self, id: DocumentId, range: Option<Range<usize>>) -> Result<String> {
+                Self::document_text(self, id, range)
+            }
+
+            fn list_chunks(&self, id: DocumentId, limit: u32, offset: u32) -> Result<Page<Chunk>> {
+                Self::list_chunks(self, id, limit, offset)
+            }
+
+            fn get_chunk(&self, id: ChunkId) -> Result<Chunk> {
+                Self::get_chunk(self, id)
+            }
+
+            fn get_chunks(&self, ids: &[ChunkId]) -> Result<Vec<Chunk>> {
+                Self::get_chunks(self, ids)
+            }
+
+            fn update_document_metadata(
+                &self,
+                id: DocumentId,
+                set: &Metadata,
+                remove: &[String],
+            ) -> Result<Document> {
+                Self::update_document_metadata(self, id, set, remove)
+            }
+
+            fn documents_matching(&self, filter: &MetadataFilter) -> Result<Vec<DocumentId>> {
+                Self::documents_matching(self, filter)
+            }
+
+            fn keyword_search(&self, query: &KeywordQuery) -> Result<Vec<KeywordHit>> {
+                Self::keyword_search(self, query)
+            }
+
+            fn create_collection(&self, new: NewCollection) -> Result<Collection> {
+                Self::create_collection(self, new)
+            }
+
+            fn get_collection(&self, id: CollectionId) -> Result<Collection> {
+                Self::get_collection(self, id)
+            }
+
+            fn find_collection(&self, id_or_name: &str) -> Result<Collection> {
+                Self::find_collection(self, id_or_name)
+            }
+
+            fn list_collections(&self, limit: u32, offset: u32) -> Result<Page<Collection>> {
+                Self::list_collections(self, limit, offset)
+            }
+
+            fn update_collection(
+                &self,
+                id: CollectionId,
+                update: CollectionUpdate,
+            ) -> Result<Collection> {
+                Self::update_collection(self, id, update)
+            }
+
+            fn delete_collection(&self, id: CollectionId) -> Result<()> {
+                Self::delete_collection(self, id)
+            }
+
+            fn add_to_collection(
+                &self,
+                id: CollectionId,
+                documents: &[DocumentId],
+            ) -> Result<Collection> {
+                Self::add_to_collection(self, id, documents)
+            }
+
+            fn remove_from_collection(
+                &self,
+                id: CollectionId,
+                documents: &[DocumentId],
+            ) -> Result<Collection> {
+                Self::remove_from_collection(self, id, documents)
+            }
+
+            fn collection_document_named(
+                &self,
+                collection: CollectionId,
+                filename: &str,
+            ) -> Result<Option<DocumentId>> {
+                Self::collection_document_named(self, collection, filename)
+            }
+
+            fn collections_of_document(&self, document: DocumentId) -> Result<Vec<CollectionId>> {
+                Self::collections_of_document(self, document)
+            }
+
+            fn collection_documents(
+                &self,
+                collections: &[CollectionId],
+            ) -> Result<Vec<DocumentId>> {
+                Self::collection_documents(self, collections)
+            }
+
+            fn vector_generations(&self) -> Result<Vec<VectorGeneration>> {
+                Self::vector_generations(self)
+            }
+
+            fn ensure_active_generation(
+                &self,
+                generation: u32,
+                model_id: &str,
+                dimensions: usize,
+            ) -> Result<VectorGeneration> {
+                Self::ensure_active_generation(self, generation, model_id, dimensions)
+            }
+
+            fn start_generation(
+                &self,
+                model_id: &str,
+                dimensions: usize,
+            ) -> Result<VectorGeneration> {
+                Self::start_generation(self, model_id, dimensions)
+            }
+
+            fn activate_generation(&self, generation: u32) -> Result<Option<u32>> {
+                Self::activate_generation(self, generation)
+            }
+
+            fn forget_generation(&self, generation: u32) -> Result<bool> {
+                Self::forget_generation(self, generation)
+            }
+
+            fn create_session(&self, new: NewSession) -> Result<Session> {
+                Self::create_session(self, new)
+            }
+
+            fn get_session(&self, id: SessionId) -> Result<Session> {
+                Self::get_session(self, id)
+            }
+
+            fn list_sessions(&self, query: &SessionQuery) -> Result<Page<Session>> {
+                Self::list_sessions(self, query)
+            }
+
+            fn update_session(&self, id: SessionId, update: &SessionUpdate) -> Result<Session> {
+                Self::update_session(self, id, update)
+            }
+
+            fn set_auto_tags(&self, id: SessionId, tags: &[String]) -> Result<Session> {
+                Self::set_auto_tags(self, id, tags)
+            }
+
+            fn set_session_summary(
+                &self,
+                id: SessionId,
+                summary: &str,
+                through: MessageId,
+            ) -> Result<()> {
+                Self::set_session_summary(self, id, summary, through)
+            }
+
+            fn delete_session(&self, id: SessionId) -> Result<bool> {
+                Self::delete_session(self, id)
+            }
+
+            fn append_message(&self, new: NewMessage) -> Result<Message> {
+                Self::append_message(self, new)
+            }
+
+            fn set_message_error(&self, id: MessageId, code: &str, message: &str) -> Result<()> {
+                Self::set_message_error(self, id, code, message)
+            }
+
+            fn list_messages(
+                &self,
+                session: SessionId,
+                limit: u32,
+                offset: u32,
+            ) -> Result<Page<Message>> {
+                Self::list_messages(self, session, limit, offset)
+            }
+
+            fn recent_messages(&self, session: SessionId, count: u32) -> Result<Vec<Message>> {
+                Self::recent_messages(self, session, count)
+            }
+
+            fn messages_between(
+                &self,
+                session: SessionId,
+                after: Option<MessageId>,
+                before: MessageId,
+                limit: u32,
+            ) -> Result<Vec<Message>> {
+                Self::messages_between(self, session, after, before, limit)
+            }
+
+            fn get_messages(&self, ids: &[MessageId]) -> Result<Vec<Message>> {
+                Self::get_messages(self, ids)
+            }
+
+            fn count_messages(&self, session: SessionId) -> Result<u64> {
+                Self::count_messages(self, session)
+            }
+
+            fn claim_document(
+                &self,
+                lease: &Lease,
+                document: Option<DocumentId>,
+            ) -> Result<Option<Document>> {
+                Self::claim_document(self, lease, document)
+            }
+
+            fn renew_lease(&self, id: DocumentId, lease: &Lease) -> Result<bool> {
+                Self::renew_lease(self, id, lease)
+            }
+
+            fn release_lease(&self, id: DocumentId, owner: &str) -> Result<()> {
+                Self::release_lease(self, id, owner)
+            }
+
+            fn clear_leases(&self) -> Result<u64> {
+                Self::clear_leases(self)
+            }
+        }
+    };
+}
+
+pub(crate) use forward_catalog_backend;
