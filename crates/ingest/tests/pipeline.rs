@@ -380,3 +380,43 @@ async fn a_large_text_reports_chunking_progress_and_a_delete_stops_it() {
     assert_eq!(catalog.count_chunks(None).unwrap(), handbook_chunks, "chunks of the deleted text");
     assert_eq!(h.uploads().len(), 1, "{:?}", h.uploads());
 }
+
+/// Another replica took the document over (its lease ran out and was claimed): the worker
+/// notices at its next lease renewal, stops without recording anything, and frees its slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_whose_lease_was_taken_over_stops_and_frees_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (ingestor, store) = Harness::ingestor(&data, |config| {
+        config.workers = 1;
+        config.lease = Duration::from_millis(600);
+    });
+    let h = Harness { _dir: dir, data, ingestor, store };
+    let text: String = (0..120_000)
+        .map(|i| format!("Line {i} tells of the orchard, the lantern and {i} small boats.\n"))
+        .collect();
+    let id = h.upload("large.txt", text.into_bytes()).await.unwrap().document.id;
+    let catalog = h.ingestor.catalog().clone();
+    let deadline = std::time::Instant::now() + WAIT;
+    while catalog.get_document(id).unwrap().status != DocumentStatus::Chunking {
+        assert!(std::time::Instant::now() < deadline, "chunking never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // As if this worker had stalled past its lease and another replica claimed the document.
+    assert_eq!(catalog.clear_leases().unwrap(), 1);
+    let other = ragd_catalog::Lease::new("another-replica", Duration::from_secs(600));
+    assert!(catalog.claim_document(&other, Some(id)).unwrap().is_some());
+
+    // With one worker, the next document can only finish once the first worker let go.
+    let next = h.upload("handbook.md", fixture("handbook.md")).await.unwrap().document.id;
+    let done = h.ingestor.wait_until_done(next, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Ready);
+    let large = catalog.get_document(id).unwrap();
+    assert!(
+        !matches!(large.status, DocumentStatus::Ready | DocumentStatus::Failed),
+        "the worker that lost its lease finished the document: {large:?}"
+    );
+    assert!(catalog.renew_lease(id, &other).unwrap(), "the other replica lost the document");
+}
