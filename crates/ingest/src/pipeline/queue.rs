@@ -1,10 +1,12 @@
 //! The queue: [`Ingestor::recover`] re-queues what a previous process left unfinished and
 //! clears the files it left behind; `enqueue` runs a document's stages on a task once one of
-//! the `workers` permits is free, keeping the queue depth gauge current.
+//! the `workers` permits is free, and a shared queue's claim loop does the same for the
+//! documents it claims, both keeping the queue depth gauge current.
 
 use std::sync::atomic::Ordering;
 
 use ragd_core::{DocumentId, DocumentStatus};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
 use super::extraction::ATTEMPT_MARKER_PREFIX;
@@ -25,11 +27,12 @@ impl Ingestor {
     /// Re-queues documents a previous process left unfinished (crash or kill mid-way) and
     /// returns how many. Call once at start-up, inside a Tokio runtime.
     ///
-    /// # Errors
-    /// When the catalog cannot be read.
     /// With a shared queue ([`QueueMode::Shared`]) it re-queues nothing itself: it starts
     /// the claim loop, which takes over every document whose lease is free or expired, as
     /// the other replicas' loops do; it returns 0.
+    ///
+    /// # Errors
+    /// When the catalog cannot be read.
     pub async fn recover(&self) -> Result<usize> {
         if let QueueMode::Shared { poll } = self.inner.config.queue {
             self.remove_stale_files(&[]).await;
@@ -88,16 +91,8 @@ impl Ingestor {
             let lease = self.lease();
             match self.db(move |c| c.claim_document(&lease, None)).await {
                 Ok(Some(document)) => {
-                    let this = self.clone();
-                    let id = document.id;
-                    tracing::info!(document_id = %id, status = ?document.status, "claimed a document from the shared queue");
-                    let work = async move {
-                        this.process(id).await;
-                        drop(permit);
-                    };
-                    tokio::spawn(
-                        work.instrument(tracing::info_span!("ingest.process", document_id = %id)),
-                    );
+                    tracing::info!(document_id = %document.id, status = ?document.status, "claimed a document from the shared queue");
+                    self.spawn_process(document.id, Some(permit));
                 }
                 Ok(None) => {
                     drop(permit);
@@ -112,15 +107,31 @@ impl Ingestor {
         }
     }
 
-    /// Queues a document: a task waits for a worker permit, then runs its stages.
+    /// Queues a document: a task waits for a worker permit, then claims the document and
+    /// runs its stages.
     pub(super) fn enqueue(&self, id: DocumentId) {
+        self.spawn_process(id, None);
+    }
+
+    /// Counts `id` in the queue depth and processes it on a task: at once with `claimed`,
+    /// the worker permit of a claim the caller already made, else after waiting for a
+    /// permit and claiming the document.
+    fn spawn_process(&self, id: DocumentId, claimed: Option<OwnedSemaphorePermit>) {
         let depth = self.inner.queued.fetch_add(1, Ordering::Relaxed) + 1;
         metrics::gauge!(ragd_core::metric_names::INGEST_QUEUE_DEPTH).set(depth as f64);
         let this = self.clone();
         let work = async move {
-            let permit = this.inner.workers.clone().acquire_owned().await;
-            if permit.is_ok() {
-                this.process(id).await;
+            match claimed {
+                Some(permit) => {
+                    this.process(id, true).await;
+                    drop(permit);
+                }
+                None => {
+                    if let Ok(permit) = this.inner.workers.clone().acquire_owned().await {
+                        this.process(id, false).await;
+                        drop(permit);
+                    }
+                }
             }
             let depth = this.inner.queued.fetch_sub(1, Ordering::Relaxed) - 1;
             metrics::gauge!(ragd_core::metric_names::INGEST_QUEUE_DEPTH).set(depth as f64);

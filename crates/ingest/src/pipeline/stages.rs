@@ -43,20 +43,22 @@ impl<E: Into<Error>> From<E> for Stop {
 }
 
 impl Ingestor {
-    /// Claims a document (a lease in the catalog), runs every stage while renewing the
-    /// claim, records the outcome and releases the claim. Does nothing when another replica
-    /// holds the document or it is finished.
-    pub(super) async fn process(&self, id: DocumentId) {
-        let lease = self.lease();
-        match self.db(move |c| c.claim_document(&lease, Some(id))).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                tracing::debug!(document_id = %id, "not claimed: finished, or another replica works on it");
-                return;
-            }
-            Err(err) => {
-                tracing::warn!(document_id = %id, %err, "cannot claim the document; leaving it queued");
-                return;
+    /// Claims a document (a lease in the catalog) unless `claimed` says the caller did,
+    /// runs every stage while renewing the claim, records the outcome and releases the
+    /// claim. Does nothing when another replica holds the document or it is finished.
+    pub(super) async fn process(&self, id: DocumentId, claimed: bool) {
+        if !claimed {
+            let lease = self.lease();
+            match self.db(move |c| c.claim_document(&lease, Some(id))).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::debug!(document_id = %id, "not claimed: finished, or another replica works on it");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(document_id = %id, %err, "cannot claim the document; leaving it queued");
+                    return;
+                }
             }
         }
         let heartbeat = tokio::spawn(self.clone().renew_until_lost(id));
