@@ -23,8 +23,9 @@ use crate::{
     sqlite::SqliteCatalog,
 };
 
-/// The statuses of documents still to be worked on: the queue.
-pub(crate) const UNFINISHED: [DocumentStatus; 4] = [
+/// The statuses of documents still to be worked on: the queue a process claims from, and
+/// what a restarted process resumes.
+pub const UNFINISHED: [DocumentStatus; 4] = [
     DocumentStatus::Queued,
     DocumentStatus::Extracting,
     DocumentStatus::Chunking,

@@ -84,7 +84,7 @@ pub use collections::{
 pub use documents::{DocumentQuery, InsertOutcome, NewDocument};
 pub use error::{Error, Result};
 pub use generations::{GenerationState, VectorGeneration};
-pub use leases::Lease;
+pub use leases::{Lease, UNFINISHED};
 pub use messages::{MAX_MESSAGE_BYTES, NewMessage};
 pub use pg::PostgresCatalog;
 pub use schema::SCHEMA_VERSION;

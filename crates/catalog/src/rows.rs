@@ -83,6 +83,12 @@ where
     })
 }
 
+/// Parses a stored id as a plain UUID (for sets of ids of any kind).
+pub(crate) fn uuid_from_sql(text: &str) -> Result<uuid::Uuid> {
+    uuid::Uuid::parse_str(text)
+        .map_err(|err| Error::CorruptValue { what: format!("id {text:?}"), source: err.into() })
+}
+
 /// Converts a stored integer to a narrower or unsigned type.
 fn int_from_sql<T: TryFrom<i64>>(value: i64, column: &str) -> Result<T> {
     T::try_from(value).map_err(|_| Error::Corrupt(format!("{column} {value} is out of range")))

@@ -35,7 +35,7 @@ use crate::{
 
 use crate::{
     error::{Error, Result},
-    rows::id_to_sql,
+    rows::{id_to_sql, uuid_from_sql},
     schema,
 };
 
@@ -237,14 +237,7 @@ impl SqliteCatalog {
         let conn = self.lock();
         let mut statement = conn.prepare(sql)?;
         let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
-        rows.map(|id| {
-            let id = id?;
-            Uuid::parse_str(&id).map_err(|err| Error::CorruptValue {
-                what: format!("id {id:?}"),
-                source: err.into(),
-            })
-        })
-        .collect()
+        rows.map(|id| uuid_from_sql(&id?)).collect()
     }
 }
 

@@ -46,7 +46,7 @@ use crate::{
 
 use crate::{
     error::{Error, Result},
-    rows::id_to_sql,
+    rows::{id_to_sql, uuid_from_sql},
 };
 
 /// The most connections one catalog holds open.
@@ -114,17 +114,7 @@ impl PostgresCatalog {
     }
 
     fn all_ids(&self, sql: &str) -> Result<HashSet<Uuid>> {
-        self.client()?
-            .query(sql, &[])?
-            .iter()
-            .map(|row| {
-                let id: String = row.try_get(0)?;
-                Uuid::parse_str(&id).map_err(|err| Error::CorruptValue {
-                    what: format!("id {id:?}"),
-                    source: err.into(),
-                })
-            })
-            .collect()
+        self.client()?.query(sql, &[])?.iter().map(|row| uuid_from_sql(row.try_get(0)?)).collect()
     }
 }
 

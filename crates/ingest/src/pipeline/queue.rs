@@ -5,7 +5,8 @@
 
 use std::sync::atomic::Ordering;
 
-use ragd_core::{DocumentId, DocumentStatus};
+use ragd_catalog::UNFINISHED;
+use ragd_core::DocumentId;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::Instrument;
 
@@ -13,15 +14,6 @@ use super::extraction::ATTEMPT_MARKER_PREFIX;
 use super::receive::PARTIAL_UPLOAD_PREFIX;
 use super::{Ingestor, QueueMode};
 use crate::error::Result;
-
-/// The statuses a worker may still change; documents left in one of them by a previous
-/// process are re-queued by [`Ingestor::recover`].
-const UNFINISHED: [DocumentStatus; 4] = [
-    DocumentStatus::Queued,
-    DocumentStatus::Extracting,
-    DocumentStatus::Chunking,
-    DocumentStatus::Embedding,
-];
 
 impl Ingestor {
     /// Re-queues documents a previous process left unfinished (crash or kill mid-way) and
