@@ -47,9 +47,12 @@ const DOCUMENTS: [SysDep; 2] = [
 ];
 
 /// What the catalog's Postgres tests start a throwaway server from
-/// (`ragd_test_utils::PgDatabase`): Debian's server package (`initdb`, `postgres`, `psql`).
-const DATABASE: [SysDep; 1] =
-    [SysDep { what: "postgres", package: "postgresql", present: postgres_present }];
+/// (`ragd_test_utils::PgDatabase`): Debian's server package (`initdb`, `postgres`, `psql`),
+/// and `openssl`, which makes the server's test certificates for the TLS tests.
+const DATABASE: [SysDep; 2] = [
+    SysDep { what: "postgres", package: "postgresql", present: postgres_present },
+    SysDep { what: "openssl", package: "openssl", present: || on_path("openssl") },
+];
 
 /// Whether a Postgres server's binaries are installed (Debian keeps them off `PATH`).
 fn postgres_present() -> bool {

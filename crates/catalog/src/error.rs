@@ -23,7 +23,7 @@ pub enum Error {
     #[error("catalog database error: {0}")]
     Postgres(#[from] postgres::Error),
     /// The Postgres server could not be reached or refused the connection.
-    #[error("cannot connect to the Postgres catalog at {target}: {source}")]
+    #[error("cannot connect to the Postgres catalog at {target}: {}", with_causes(source))]
     Connect {
         /// `user@host:port/dbname`, never the password.
         target: String,
@@ -116,6 +116,21 @@ impl Error {
 }
 
 /// Classifies a SQLite failure by its primary result code.
+/// `err` and its causes, `: `-separated: the client's connection errors keep the reason
+/// (a refused certificate, a wrong password) in their source.
+fn with_causes(err: &postgres::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(err) = cause {
+        let more = err.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = err.source();
+    }
+    text
+}
+
 fn sqlite_kind(err: &rusqlite::Error) -> ErrorKind {
     let Some(code) = err.sqlite_error_code() else {
         return ErrorKind::Internal;

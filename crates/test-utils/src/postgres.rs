@@ -21,15 +21,35 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Makes the cluster, starts the server, prints `ready` once it accepts connections, and
-/// stops it when standard input closes. Arguments: bin dir, data dir, port.
+/// Makes TLS certificates (a CA, a server certificate it signed for `localhost` only, and a
+/// second CA that signed nothing), makes the cluster, starts the server with TLS on, prints
+/// `ready` once it accepts connections, and stops it when standard input closes. Arguments:
+/// bin dir, data dir, port.
 const SERVER: &str = r#"
 set -e
 bin="$1"; dir="$2"; port="$3"
+mkdir -p "$dir/tls"
+(
+    cd "$dir/tls"; umask 077
+    for ca in ca other-ca; do
+        printf '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = ragd test %s\n[ext]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n' "$ca" >"$ca.cnf"
+        openssl req -x509 -new -config "$ca.cnf" -extensions ext -newkey ec \
+            -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$ca.key" -out "$ca.crt" -days 30
+    done
+    printf '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = localhost\n' >server.cnf
+    printf 'basicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\nextendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost\n' >server.ext
+    openssl req -new -config server.cnf -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout server.key -out server.csr
+    openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+        -extfile server.ext -out server.crt
+    chmod 644 ca.crt other-ca.crt
+) >"$dir/tls.log" 2>&1
 "$bin/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1
 "$bin/postgres" -D "$dir/data" -p "$port" -h 127.0.0.1 -k "$dir" \
     -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-    -c max_connections=300 -c shared_buffers=64MB >"$dir/server.log" 2>&1 &
+    -c max_connections=300 -c shared_buffers=64MB \
+    -c ssl=on -c ssl_cert_file="$dir/tls/server.crt" -c ssl_key_file="$dir/tls/server.key" \
+    >"$dir/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 300); do
     if "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; then break; fi
@@ -46,6 +66,8 @@ rm -rf "$dir"
 struct Server {
     bin: PathBuf,
     port: u16,
+    /// The cluster's directory (its TLS files are in `tls/`).
+    dir: PathBuf,
     /// Closed only when the process exits, which stops the server.
     _stdin: ChildStdin,
     /// Kept so the server is not reaped as a stray child before the process ends.
@@ -137,11 +159,11 @@ fn server() -> &'static Server {
         assert_eq!(
             line.trim(),
             "ready",
-            "Postgres did not start; see {}/initdb.log and server.log",
+            "Postgres did not start; see {}/tls.log, initdb.log and server.log",
             dir.display()
         );
         let stdin = child.stdin.take().expect("the server's stdin is piped");
-        let server = Server { bin, port, _stdin: stdin, _child: child };
+        let server = Server { bin, port, dir, _stdin: stdin, _child: child };
         wait_until_accepting(&server);
         server
     })
@@ -196,5 +218,24 @@ impl PgDatabase {
             .unwrap_or_else(|err| panic!("creating database {name}: {err}"));
         let url = format!("postgres://postgres@127.0.0.1:{}/{name}", server.port);
         Self { name, url }
+    }
+
+    /// The server's port on 127.0.0.1.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        server().port
+    }
+
+    /// The PEM certificate of the CA that signed the server's TLS certificate, which names
+    /// `localhost` only (so `verify-full` passes for `localhost` and fails for 127.0.0.1).
+    #[must_use]
+    pub fn ca_cert(&self) -> PathBuf {
+        server().dir.join("tls/ca.crt")
+    }
+
+    /// The PEM certificate of a CA that signed nothing the server presents.
+    #[must_use]
+    pub fn other_ca_cert(&self) -> PathBuf {
+        server().dir.join("tls/other-ca.crt")
     }
 }

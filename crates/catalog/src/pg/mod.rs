@@ -23,10 +23,10 @@ mod metadata;
 mod schema;
 mod search;
 mod sessions;
+mod tls;
 
 use std::{collections::HashSet, fmt, time::Duration};
 
-use postgres::NoTls;
 use r2d2_postgres::{PostgresConnectionManager, r2d2};
 use ragd_core::DocumentId;
 use uuid::Uuid;
@@ -56,12 +56,12 @@ const MAX_CONNECTIONS: u32 = 16;
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A pooled connection: a `postgres::Client` that goes back to the pool when dropped.
-pub(crate) type Client = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+pub(crate) type Client = r2d2::PooledConnection<PostgresConnectionManager<tls::Tls>>;
 
 /// The catalog in a Postgres database.
 #[derive(Clone)]
 pub struct PostgresCatalog {
-    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    pool: r2d2::Pool<PostgresConnectionManager<tls::Tls>>,
     /// Where it connected, without the password, for logs and `Debug`.
     target: String,
 }
@@ -76,28 +76,29 @@ impl PostgresCatalog {
     /// Connects to the database at `url` (`postgres://user:password@host:port/dbname`, or
     /// libpq's `key=value` form) and migrates it to the newest schema.
     ///
-    /// The connection is not encrypted (no TLS): reach the server over a private network or
-    /// a local socket. Concurrent replicas may connect at once: migrations take an advisory
-    /// lock, so each script runs once.
+    /// TLS follows libpq's `sslmode` (`disable`, `prefer` by default, `require`,
+    /// `verify-ca`, `verify-full`) and `sslrootcert` (a PEM file, or `system`), so a URL that
+    /// works with `psql` works here; only `verify-ca` and `verify-full` authenticate the
+    /// server. Concurrent replicas may connect at once: migrations take an advisory lock, so
+    /// each script runs once.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidInput`] for a malformed URL, [`Error::Connect`] when the server cannot
+    /// [`Error::InvalidInput`] for a malformed URL or unusable root certificates,
+    /// [`Error::Connect`] when the server cannot
     /// be reached or refuses the login, [`Error::SchemaTooNew`] when a newer ragd migrated the database,
     /// [`Error::Postgres`] when a migration fails.
     pub fn connect(url: &str) -> Result<Self> {
-        let config: postgres::Config = url
-            .parse()
-            .map_err(|err| Error::InvalidInput(format!("catalog URL is not valid: {err}")))?;
+        let (config, tls) = tls::connector(url)?;
         let target = describe(&config);
         // One connection first, outside the pool: an unreachable server fails at once with
         // the reason, where the pool would wait out its timeout.
         let mut first = config
-            .connect(NoTls)
+            .connect(tls.clone())
             .map_err(|source| Error::Connect { target: target.clone(), source })?;
         schema::migrate(&mut first)?;
         drop(first);
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let manager = PostgresConnectionManager::new(config, tls);
         let pool = r2d2::Pool::builder()
             .max_size(MAX_CONNECTIONS)
             .min_idle(Some(1))

@@ -32,6 +32,7 @@ mod documents;
 mod leases;
 mod metadata;
 mod pg_schema;
+mod pg_tls;
 mod schema;
 mod search;
 mod sessions;
