@@ -4,25 +4,29 @@
 //!
 //! The store is reached like the vector store's bucket: the usual `AWS_*` environment
 //! variables (credentials, `AWS_ENDPOINT`, `AWS_REGION`, `AWS_ALLOW_HTTP`), overlaid with
-//! `vector_store.storage_options`. Files are named by their sha256 under the prefix. Only
+//! `vector_store.storage_options`. Files are named by their sha256 under the prefix, so an
+//! upload whose bytes the store holds already is not sent again. Files stream in both
+//! directions (multipart uploads above the buffer's size), never held whole in memory. Only
 //! `s3://` is supported (the object-store client is built with S3 alone).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::StreamExt as _;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::{
-    GetOptions, ObjectStore, ObjectStoreExt as _, PutOptions, PutPayload, path::Path as ObjectPath,
-};
+use object_store::buffered::BufWriter;
+use object_store::{ObjectStore, ObjectStoreExt as _, path::Path as ObjectPath};
 use ragd_core::ErrorKind;
 use ragd_ingest::UploadStore;
+use tokio::io::AsyncWriteExt as _;
 
 use crate::error::{Error, Result};
 
 /// Uploaded files in an object-store bucket.
 #[derive(Debug)]
 pub struct ObjectUploads {
-    store: Box<dyn ObjectStore>,
+    store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     uri: String,
 }
@@ -56,7 +60,7 @@ impl ObjectUploads {
         let store = builder.build().map_err(|err| invalid(err.to_string()))?;
         let prefix = ObjectPath::parse(url.path().trim_start_matches('/'))
             .map_err(|err| invalid(err.to_string()))?;
-        Ok(Self { store: Box::new(store), prefix, uri: uri.to_owned() })
+        Ok(Self { store: Arc::new(store), prefix, uri: uri.to_owned() })
     }
 
     fn path(&self, name: &str) -> ObjectPath {
@@ -76,36 +80,66 @@ impl ObjectUploads {
 #[async_trait]
 impl UploadStore for ObjectUploads {
     async fn put(&self, name: &str, from: &Path) -> ragd_core::Result<()> {
-        let bytes = tokio::fs::read(from).await.map_err(|err| {
+        let path = self.path(name);
+        // Named by content: an object under this name holds these bytes already.
+        match self.store.head(&path).await {
+            Ok(_) => return Ok(()),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(err) => return Err(self.error("storing", name, &err)),
+        }
+        let reading = |err: std::io::Error| {
             ragd_core::Error::new(ErrorKind::Internal, format!("reading {}: {err}", from.display()))
-        })?;
-        self.store
-            .put_opts(&self.path(name), PutPayload::from(bytes), PutOptions::default())
-            .await
-            .map_err(|err| self.error("storing", name, &err))?;
+        };
+        let mut file = tokio::fs::File::open(from).await.map_err(reading)?;
+        // One PUT for a small file, a multipart upload in buffer-sized parts for a large one.
+        let mut writer = BufWriter::new(Arc::clone(&self.store), path);
+        let copied = match tokio::io::copy(&mut file, &mut writer).await {
+            Ok(_) => writer.shutdown().await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = copied {
+            // Nothing half-written stays behind: a multipart upload is aborted.
+            if let Err(abort) = writer.abort().await {
+                tracing::warn!(upload = name, %abort, "cannot abort a failed upload");
+            }
+            return Err(ragd_core::Error::new(
+                ErrorKind::Unavailable,
+                format!("storing upload {name} in {}: {err}", self.uri),
+            ));
+        }
         Ok(())
     }
 
     async fn get(&self, name: &str, to: &Path) -> ragd_core::Result<()> {
-        let bytes = self
+        let mut stream = self
             .store
-            .get_opts(&self.path(name), GetOptions::default())
+            .get(&self.path(name))
             .await
             .map_err(|err| self.error("fetching", name, &err))?
-            .bytes()
-            .await
-            .map_err(|err| self.error("fetching", name, &err))?;
+            .into_stream();
         // Written beside and renamed, so `to` appears whole or not at all.
         let partial = to.with_extension(format!("fetch-{}", uuid::Uuid::now_v7()));
-        let local = |err: std::io::Error| {
-            ragd_core::Error::new(ErrorKind::Internal, format!("writing {}: {err}", to.display()))
-        };
-        tokio::fs::write(&partial, &bytes).await.map_err(local)?;
-        if let Err(err) = tokio::fs::rename(&partial, to).await {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(local(err));
+        let written = async {
+            let local = |err: std::io::Error| {
+                ragd_core::Error::new(
+                    ErrorKind::Internal,
+                    format!("writing {}: {err}", to.display()),
+                )
+            };
+            let mut file = tokio::fs::File::create(&partial).await.map_err(local)?;
+            while let Some(piece) = stream.next().await {
+                let piece = piece.map_err(|err| self.error("fetching", name, &err))?;
+                file.write_all(&piece).await.map_err(local)?;
+            }
+            file.flush().await.map_err(local)?;
+            drop(file);
+            tokio::fs::rename(&partial, to).await.map_err(local)
         }
-        Ok(())
+        .await;
+        if written.is_err() {
+            let _ = tokio::fs::remove_file(&partial).await;
+        }
+        written
     }
 
     async fn delete(&self, name: &str) -> ragd_core::Result<()> {

@@ -430,3 +430,48 @@ async fn a_data_directory_indexed_before_the_choice_stays_on_int8() {
     let kept = std::fs::read_to_string(dir.path().join("embedding-precision")).unwrap();
     assert_eq!(kept.lines().next(), Some("int8"), "{kept}");
 }
+
+/// Uploads shared through a bucket (`ingest.uploads_uri`): a file larger than one buffer goes
+/// up in parts and comes back byte for byte; a name the bucket holds is not sent again (the
+/// names are sha256s, so its bytes are those already there); a missing upload is `NotFound`
+/// and leaves no partial file.
+#[tokio::test]
+async fn uploads_in_a_bucket_stream_both_ways_and_are_not_sent_twice() {
+    use ragd_ingest::UploadStore as _;
+
+    let bucket = ragd_test_utils::S3Bucket::create();
+    let uploads =
+        ragd_engine::ObjectUploads::open(&bucket.uri("uploads"), &bucket.storage_options())
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 12 MiB: more than the writer's 10 MiB buffer, so a multipart upload of two parts.
+    let big: Vec<u8> =
+        (0..12u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let first = dir.path().join("first");
+    std::fs::write(&first, &big).unwrap();
+    uploads.put("a1", &first).await.unwrap();
+    let back = dir.path().join("back");
+    uploads.get("a1", &back).await.unwrap();
+    assert!(std::fs::read(&back).unwrap() == big, "the fetched upload differs");
+
+    let other = dir.path().join("other");
+    std::fs::write(&other, b"other bytes").unwrap();
+    uploads.put("a1", &other).await.unwrap();
+    std::fs::remove_file(&back).unwrap();
+    uploads.get("a1", &back).await.unwrap();
+    assert_eq!(std::fs::metadata(&back).unwrap().len(), big.len() as u64, "sent again");
+
+    let err = uploads.get("missing", &dir.path().join("missing")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["back", "first", "other"]);
+
+    uploads.delete("a1").await.unwrap();
+    uploads.delete("a1").await.unwrap();
+    let err = uploads.get("a1", &dir.path().join("again")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+}
