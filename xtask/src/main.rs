@@ -52,8 +52,10 @@ commands:
   fuzz [--examples N]  fuzz the HTTP API with schemathesis against a local ragd (pip, pinned)
   bench embed [--n N] [--rounds R] [--threads T] [--batch B] [--skip-st] [--mixed]
                        embedding throughput vs Python onnxruntime and sentence-transformers
-  bench search [--sizes N,N...] [--queries Q] [--ef-sweep EF,EF...]
-                       vector search p50/p99 and recall@10 vs chromadb and pylance
+  bench search [--sizes N,N...] [--queries Q] [--flat-queries F] [--ann-max-rows N]
+               [--ef-sweep EF,EF...] [--no-s3]
+                       vector search p50/p99 and recall@10 vs chromadb and pylance, and
+                       ragd's store on a local directory vs an S3 bucket (moto, loopback)
   bench http [--seconds S] [--connections C]
                        HTTP req/s and p99 with wrk vs a FastAPI service on the same data
   bench ingest [--rounds R] [--threads T] [--workers W,W...]

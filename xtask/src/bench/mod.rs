@@ -73,6 +73,9 @@ const REQUIREMENTS: &[&str] = &[
     "regex==2026.11.19",
     "pydantic==2.14.4",
     "pyarrow==26.0.1",
+    // The S3 server `bench search` runs ragd's store on: moto's, the version the test
+    // suite's S3 peer pins (`bins/ragd/tests/clients/requirements.txt`).
+    "moto[server]==5.2.5",
 ];
 
 /// Runs `cargo xtask bench KIND ARGS...` for `embed` and `search`.
