@@ -73,16 +73,18 @@ pub(crate) fn connector(url: &str) -> Result<(postgres::Config, Tls)> {
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .map_err(|err| Error::InvalidInput(format!("TLS for the catalog: {err}")))?;
-    let verifier: Arc<dyn ServerCertVerifier> = match check {
-        Check::Nothing => Arc::new(Unchecked(Arc::clone(&provider))),
+    let chain = match check {
+        Check::Nothing => None,
         Check::Chain | Check::ChainAndName => {
             let roots = roots(split.root_cert.as_deref())?;
-            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|err| Error::InvalidInput(format!("TLS for the catalog: {err}")))?;
-            if check == Check::Chain { Arc::new(AnyName(webpki)) } else { webpki }
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .build()
+                    .map_err(|err| Error::InvalidInput(format!("TLS for the catalog: {err}")))?;
+            Some(webpki)
         }
     };
+    let verifier = Arc::new(Verifier { chain, check_name: check == Check::ChainAndName, provider });
     let tls = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
     Ok((config, Tls(MakeRustlsConnect::new(tls))))
 }
@@ -221,51 +223,21 @@ impl MakeTlsConnect<Socket> for Tls {
     }
 }
 
-/// Accepts any certificate, still checking that the server holds its key: libpq's `prefer`
-/// and `require`, which encrypt without authenticating the server.
+/// The server-certificate check of one `sslmode`. The handshake's signatures are always
+/// checked (the server must hold the key of the certificate it shows), with the provider's
+/// algorithms as WebPKI checks them.
 #[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Verifier {
+    /// WebPKI's chain check against the trusted roots; `None` for `prefer` and `require`,
+    /// which encrypt without authenticating the server.
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    /// Whether the certificate must name the host (`verify-full`); `verify-ca` accepts a
+    /// chain that WebPKI refused only for the name.
+    check_name: bool,
+    provider: Arc<CryptoProvider>,
 }
 
-/// WebPKI's checks without the host name: libpq's `verify-ca`.
-#[derive(Debug)]
-struct AnyName(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for AnyName {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -274,11 +246,11 @@ impl ServerCertVerifier for AnyName {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
+            )) if !self.check_name => Ok(ServerCertVerified::assertion()),
             other => other,
         }
     }
@@ -289,7 +261,7 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -298,11 +270,11 @@ impl ServerCertVerifier for AnyName {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
