@@ -115,7 +115,6 @@ impl Error {
     }
 }
 
-/// Classifies a SQLite failure by its primary result code.
 /// `err` and its causes, `: `-separated: the client's connection errors keep the reason
 /// (a refused certificate, a wrong password) in their source.
 fn with_causes(err: &postgres::Error) -> String {
@@ -131,6 +130,7 @@ fn with_causes(err: &postgres::Error) -> String {
     text
 }
 
+/// Classifies a SQLite failure by its primary result code.
 fn sqlite_kind(err: &rusqlite::Error) -> ErrorKind {
     let Some(code) = err.sqlite_error_code() else {
         return ErrorKind::Internal;

@@ -93,21 +93,22 @@ impl UploadStore for ObjectUploads {
         let mut file = tokio::fs::File::open(from).await.map_err(reading)?;
         // One PUT for a small file, a multipart upload in buffer-sized parts for a large one.
         let mut writer = BufWriter::new(Arc::clone(&self.store), path);
-        let copied = match tokio::io::copy(&mut file, &mut writer).await {
-            Ok(_) => writer.shutdown().await,
-            Err(err) => Err(err),
+        let failed = |err: std::io::Error| {
+            ragd_core::Error::new(
+                ErrorKind::Unavailable,
+                format!("storing upload {name} in {}: {err}", self.uri),
+            )
         };
-        if let Err(err) = copied {
-            // Nothing half-written stays behind: a multipart upload is aborted.
+        if let Err(err) = tokio::io::copy(&mut file, &mut writer).await {
+            // Nothing half-written stays behind: a multipart upload begun is aborted.
             if let Err(abort) = writer.abort().await {
                 tracing::warn!(upload = name, %abort, "cannot abort a failed upload");
             }
-            return Err(ragd_core::Error::new(
-                ErrorKind::Unavailable,
-                format!("storing upload {name} in {}: {err}", self.uri),
-            ));
+            return Err(failed(err));
         }
-        Ok(())
+        // Sends the PUT, or completes the multipart upload (which aborts it on failure);
+        // the writer cannot be aborted after this, whatever it returns.
+        writer.shutdown().await.map_err(failed)
     }
 
     async fn get(&self, name: &str, to: &Path) -> ragd_core::Result<()> {
@@ -117,8 +118,10 @@ impl UploadStore for ObjectUploads {
             .await
             .map_err(|err| self.error("fetching", name, &err))?
             .into_stream();
-        // Written beside and renamed, so `to` appears whole or not at all.
-        let partial = to.with_extension(format!("fetch-{}", uuid::Uuid::now_v7()));
+        // Written beside and renamed, so `to` appears whole or not at all; named like the
+        // pipeline's partial uploads (`.upload-*`), which a start sweeps away should the
+        // process die mid-download.
+        let partial = to.with_file_name(format!(".upload-fetch-{}", uuid::Uuid::now_v7()));
         let written = async {
             let local = |err: std::io::Error| {
                 ragd_core::Error::new(

@@ -433,8 +433,8 @@ async fn a_data_directory_indexed_before_the_choice_stays_on_int8() {
 
 /// Uploads shared through a bucket (`ingest.uploads_uri`): a file larger than one buffer goes
 /// up in parts and comes back byte for byte; a name the bucket holds is not sent again (the
-/// names are sha256s, so its bytes are those already there); a missing upload is `NotFound`
-/// and leaves no partial file.
+/// names are sha256s, so its bytes are those already there); a missing upload is `NotFound`;
+/// a bucket that is not there fails the upload as `Unavailable`, small or multipart.
 #[tokio::test]
 async fn uploads_in_a_bucket_stream_both_ways_and_are_not_sent_twice() {
     use ragd_ingest::UploadStore as _;
@@ -463,12 +463,18 @@ async fn uploads_in_a_bucket_stream_both_ways_and_are_not_sent_twice() {
 
     let err = uploads.get("missing", &dir.path().join("missing")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
-    let mut left: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    left.sort();
-    assert_eq!(left, ["back", "first", "other"]);
+    assert!(!dir.path().join("missing").exists());
+
+    // A bucket that is not there: the PUT fails, as an error, not a panic.
+    let nowhere = ragd_engine::ObjectUploads::open(
+        &format!("s3://{}-gone/uploads", bucket.name),
+        &bucket.storage_options(),
+    )
+    .unwrap();
+    let err = nowhere.put("b2", &other).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
+    let err = nowhere.put("b3", &first).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable, "{err:?}");
 
     uploads.delete("a1").await.unwrap();
     uploads.delete("a1").await.unwrap();

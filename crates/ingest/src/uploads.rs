@@ -13,14 +13,16 @@ use async_trait::async_trait;
 /// A shared store of uploaded files, named by their sha256.
 #[async_trait]
 pub trait UploadStore: Send + Sync + std::fmt::Debug {
-    /// Copies the local file `from` into the store as `name` (replacing an equal one).
+    /// Copies the local file `from` into the store as `name`. Names are sha256s of the
+    /// bytes, so a store that holds `name` already may skip the copy.
     ///
     /// # Errors
     /// When the store cannot be written (`Unavailable`).
     async fn put(&self, name: &str, from: &Path) -> ragd_core::Result<()>;
 
     /// Copies `name` from the store into the local file `to`, atomically: `to` appears
-    /// complete or not at all.
+    /// complete or not at all. A partial file written beside `to` should be named
+    /// `.upload-*`, which the pipeline removes at start, in case the process dies mid-copy.
     ///
     /// # Errors
     /// `NotFound` when the store has no such file; `Unavailable` when it cannot be read.

@@ -233,6 +233,12 @@ impl PgDatabase {
         server().dir.join("tls/ca.crt")
     }
 
+    /// The directory of the server's Unix socket (libpq's `host` for a socket).
+    #[must_use]
+    pub fn socket_dir(&self) -> PathBuf {
+        server().dir.clone()
+    }
+
     /// The PEM certificate of a CA that signed nothing the server presents.
     #[must_use]
     pub fn other_ca_cert(&self) -> PathBuf {

@@ -312,7 +312,7 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         // ragd again, on S3 under a prefix no other size writes to.
         let ragd_s3 = |moto: &Moto| -> Result<serde_json::Value> {
             let mut cmd = bench_search()?;
-            cmd.arg("--db").arg(format!("s3://{BUCKET}/rows-{n}"));
+            cmd.arg("--db").arg(format!("s3://{BUCKET}/rows-{n}-{position}"));
             moto.configure(&mut cmd);
             json_line(cmd)
         };

@@ -72,8 +72,31 @@ fn verify_ca_checks_the_signer_but_not_the_name() {
     let ca = format!("sslmode=verify-ca&sslrootcert={}", database.ca_cert().display());
     assert!(encrypted_after_connecting(&database, &url(&database, "127.0.0.1", &ca)) >= 1);
     let other = format!("sslmode=verify-ca&sslrootcert={}", database.other_ca_cert().display());
-    let err = refused(&url(&database, "localhost", &other));
-    assert!(err.contains("TLS"), "{err}");
+    for host in ["localhost", "127.0.0.1"] {
+        let err = refused(&url(&database, host, &other));
+        assert!(err.contains("TLS") && err.contains("UnknownIssuer"), "{err}");
+    }
+}
+
+#[test]
+fn modes_that_check_no_name_are_refused_with_the_systems_roots() {
+    let database = PgDatabase::create();
+    for query in ["sslmode=verify-ca", "sslmode=require&sslrootcert=system"] {
+        let err = Catalog::connect_postgres(&url(&database, "localhost", query)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{query}: {err:?}");
+    }
+}
+
+#[test]
+fn a_unix_socket_is_not_encrypted_even_when_required() {
+    let database = PgDatabase::create();
+    let settings = format!(
+        "host={} port={} user=postgres dbname={} sslmode=require",
+        database.socket_dir().display(),
+        database.port(),
+        database.name
+    );
+    assert_eq!(encrypted_after_connecting(&database, &settings), 0);
 }
 
 #[test]
@@ -83,7 +106,8 @@ fn require_with_a_root_file_checks_the_signer_as_libpq_does() {
         encrypted_after_connecting(&database, &url(&database, "127.0.0.1", "sslmode=require")) >= 1
     );
     let other = format!("sslmode=require&sslrootcert={}", database.other_ca_cert().display());
-    refused(&url(&database, "127.0.0.1", &other));
+    let err = refused(&url(&database, "127.0.0.1", &other));
+    assert!(err.contains("UnknownIssuer"), "{err}");
 }
 
 #[test]
@@ -98,7 +122,8 @@ fn the_key_value_form_takes_the_same_settings() {
         )
     };
     assert!(encrypted_after_connecting(&database, &settings(&database.ca_cert())) >= 1);
-    refused(&settings(&database.other_ca_cert()));
+    let err = refused(&settings(&database.other_ca_cert()));
+    assert!(err.contains("UnknownIssuer"), "{err}");
 }
 
 #[test]
