@@ -9,16 +9,9 @@ use std::time::Duration;
 use ragd_test_utils::S3Bucket;
 use serde_json::{Value, json};
 
-use crate::served::{Api, Server};
+use crate::served::{Api, BREAD, LIGHTHOUSE, Server};
 
 const KEY: &str = "object-store-test-key-8c1e";
-
-const LIGHTHOUSE: &str = "# The Varnholm lighthouse\n\n\
-    The keeper of the Varnholm lighthouse polishes the brass lens every Tuesday morning. \
-    The lamp burns paraffin and turns twice a minute.\n";
-const BREAD: &str = "# Sourdough\n\n\
-    A sourdough starter is flour and water fermented by wild yeast. \
-    Feed it every day and keep it warm.\n";
 
 /// The file name of the first hit of a semantic search for `query`.
 fn first_semantic_hit(api: &Api<'_>, server: &Server, query: &str) -> String {

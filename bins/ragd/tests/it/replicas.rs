@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use ragd_test_utils::{PgDatabase, S3Bucket};
 use serde_json::{Value, json};
 
-use crate::served::{Api, LogTail, Server};
+use crate::served::{Api, BREAD, LIGHTHOUSE, LogTail, Server};
 
 const KEY: &str = "replicas-test-key-5d2a";
 
@@ -35,13 +35,6 @@ static ONE_CLUSTER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn one_cluster() -> std::sync::MutexGuard<'static, ()> {
     ONE_CLUSTER_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-
-const LIGHTHOUSE: &str = "# The Varnholm lighthouse\n\n\
-    The keeper of the Varnholm lighthouse polishes the brass lens every Tuesday morning. \
-    The lamp burns paraffin and turns twice a minute.\n";
-const BREAD: &str = "# Sourdough\n\n\
-    A sourdough starter is flour and water fermented by wild yeast. \
-    Feed it every day and keep it warm.\n";
 
 /// The environment of one replica: the shared catalog, the bucket's vectors and uploads,
 /// the lease and claim settings, an API key, no hub; then `extra`.

@@ -22,6 +22,15 @@ use crate::listening_address;
 
 const BOUNDARY: &str = "ragd-served-boundary-9c3e";
 
+/// Two small documents on unrelated topics, for tests that upload, search and read back.
+pub(crate) const LIGHTHOUSE: &str = "# The Varnholm lighthouse\n\n\
+    The keeper of the Varnholm lighthouse polishes the brass lens every Tuesday morning. \
+    The lamp burns paraffin and turns twice a minute.\n";
+/// See [`LIGHTHOUSE`].
+pub(crate) const BREAD: &str = "# Sourdough\n\n\
+    A sourdough starter is flour and water fermented by wild yeast. \
+    Feed it every day and keep it warm.\n";
+
 /// The most one client script may take.
 pub(crate) const SCRIPT_TIMEOUT: Duration = Duration::from_secs(420);
 
