@@ -105,6 +105,10 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// The keyword search, one text so each connection prepares it once (statement cache).
+///
+/// The limit is cast: SQLite plans a bare `LIMIT ?3` around the value bound to it (to
+/// push the limit into FTS5), so binding the next search's limit would re-prepare the
+/// statement, parsing and planning it anew on every search.
 static KEYWORD_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {CHUNK_COLUMNS}, d.filename, bm25(chunks_fts), \
@@ -115,7 +119,7 @@ static KEYWORD_SQL: LazyLock<String> = LazyLock::new(|| {
          WHERE chunks_fts MATCH ?1 \
            AND (?2 IS NULL OR c.document_id IN (SELECT value FROM json_each(?2))) \
          ORDER BY bm25(chunks_fts) \
-         LIMIT ?3"
+         LIMIT CAST(?3 AS INTEGER)"
     )
 });
 
@@ -166,7 +170,59 @@ impl SqliteCatalog {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)] // A failed setup fails the test loudly.
+
+    use ragd_core::ChunkId;
+    use rusqlite::StatementStatus;
+
     use super::*;
+    use crate::NewDocument;
+
+    #[test]
+    fn searches_reuse_the_prepared_statement() {
+        // SQLite re-prepares a statement whose plan depended on a bound value each time
+        // that value is bound again: parsing and planning on every search.
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = SqliteCatalog::open(&dir.path().join("catalog.sqlite3")).unwrap();
+        let document = catalog
+            .insert_document(NewDocument {
+                id: DocumentId::new(),
+                filename: "notes.txt".to_owned(),
+                mime: "text/plain".to_owned(),
+                sha256: format!("{:064x}", 1),
+                bytes: 10,
+            })
+            .unwrap()
+            .into_document();
+        let text = "the quokka crossed the road to meet a wombat";
+        let chunk = Chunk {
+            id: ChunkId::new(),
+            document_id: document.id,
+            ordinal: 0,
+            text: text.to_owned(),
+            char_start: 0,
+            char_end: text.chars().count() as u64,
+            token_count: 9,
+            page: None,
+            heading: None,
+        };
+        catalog.replace_chunks(document.id, text, std::slice::from_ref(&chunk)).unwrap();
+        let searches = [
+            ("quokka", 5, Vec::new()),
+            ("wombat road", 3, Vec::new()),
+            ("quokka", 5, vec![document.id]),
+            ("road", 1, vec![document.id]),
+            ("wombat", 20, Vec::new()),
+        ];
+        for (words, top_k, document_ids) in searches {
+            let query = KeywordQuery { text: words.to_owned(), top_k, document_ids };
+            assert_eq!(catalog.keyword_search(&query).unwrap().len(), 1, "{words}");
+        }
+        let conn = catalog.read();
+        let statement = conn.prepare_cached(&KEYWORD_SQL).unwrap();
+        assert_eq!(statement.get_status(StatementStatus::Run), 5);
+        assert_eq!(statement.get_status(StatementStatus::RePrepare), 0);
+    }
 
     #[test]
     fn query_terms_are_quoted_deduplicated_and_joined() {
