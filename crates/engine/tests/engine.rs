@@ -377,6 +377,7 @@ async fn a_configured_precision_loads_that_file_without_a_probe() {
     for (precision, expected) in [
         (EmbeddingPrecision::Int8, "int8, configured"),
         (EmbeddingPrecision::Fp32, "fp32, configured"),
+        (EmbeddingPrecision::Int8Fused, "int8_fused, configured"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config(dir.path());
@@ -405,8 +406,12 @@ async fn the_precision_probe_runs_once_per_data_directory() {
     drop(first);
     let kept = std::fs::read_to_string(dir.path().join("embedding-precision")).unwrap();
     let precision = kept.lines().next().unwrap();
-    assert!(matches!(precision, "fp32" | "int8"), "{kept}");
+    assert!(matches!(precision, "fp32" | "int8" | "int8_fused"), "{kept}");
     assert!(probed.contains(&format!("cpu, {precision}, faster")), "{probed}");
+    // Every bundled file was timed.
+    for timed in ["fp32", "int8", "int8_fused"] {
+        assert!(probed.contains(&format!(" {timed} ")), "{timed} not probed: {probed}");
+    }
 
     // The next start keeps that file, so one index never mixes vectors of both.
     let second = Engine::open(config(dir.path())).await.unwrap();

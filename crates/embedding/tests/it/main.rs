@@ -106,6 +106,31 @@ async fn the_fp32_file_matches_the_fp32_reference_exactly() {
 }
 
 #[tokio::test]
+async fn the_int8_fused_file_stays_close_to_the_reference_and_keeps_paraphrases_apart() {
+    let mut config = config();
+    config.model_path = assets_dir().join(ragd_core::assets::EMBEDDING_MODEL_INT8_FUSED.path);
+    assert!(config.model_path.is_file(), "{} is missing", config.model_path.display());
+    let embedder = load(&config);
+    let (sentences, reference) = reference();
+    let vectors = embedder.embed_documents(sentences.clone()).await.unwrap();
+    assert_eq!(vectors.len(), reference.len());
+    let mut total = 0.0;
+    for ((sentence, got), want) in sentences.iter().zip(&vectors).zip(&reference) {
+        assert!((dot(got, got).sqrt() - 1.0).abs() < 1e-4, "not unit norm: {sentence}");
+        // Dynamic int8 arithmetic: close to the exact vectors, not equal to them.
+        let similarity = cosine(got, want);
+        assert!(similarity >= 0.97, "cosine {similarity} < 0.97 for {sentence:?}");
+        total += similarity;
+    }
+    let mean = total / vectors.len() as f32;
+    assert!(mean >= 0.985, "mean cosine {mean} < 0.985");
+    // Sentences 0 and 1 are the paraphrase pair, 2 is unrelated (see the script).
+    let paraphrase = cosine(&vectors[0], &vectors[1]);
+    let unrelated = cosine(&vectors[0], &vectors[2]);
+    assert!(paraphrase > unrelated + 0.3, "paraphrase {paraphrase}, unrelated {unrelated}");
+}
+
+#[tokio::test]
 async fn paraphrases_are_closer_than_unrelated_text() {
     let embedder = load(&config());
     let (sentences, _) = reference();
