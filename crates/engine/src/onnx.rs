@@ -218,7 +218,9 @@ async fn auto(
     let mut candidates: Vec<(EmbeddingPrecision, &Path)> = files
         .other_precisions
         .iter()
-        .filter(|(_, path)| path.is_file())
+        .filter(|(precision, path)| {
+            path.is_file() && (*precision != EmbeddingPrecision::Int8Fused || int8_is_native())
+        })
         .map(|(precision, path)| (*precision, path.as_path()))
         .collect();
     candidates.push((EmbeddingPrecision::Int8, &files.model));
@@ -322,15 +324,35 @@ async fn load_one(
     }
 }
 
-/// The start-up probe's timings of the bundled MiniLM's files, in the candidates' order.
-#[derive(Debug, Clone, PartialEq)]
-struct Timings(Vec<(EmbeddingPrecision, Duration)>);
+/// Whether this CPU multiplies int8 natively, so `auto` may offer the `int8_fused` file.
+/// On x86 that takes VNNI (AVX-512 VNNI or AVX-VNNI): without it ONNX Runtime's u8 × s8
+/// products are no faster and can saturate (its quantisation guide), and the file was only
+/// measured with it. Other architectures are offered the file; the probe decides there.
+fn int8_is_native() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512vnni")
+            || std::arch::is_x86_feature_detected!("avxvnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        true
+    }
+}
+
+/// The start-up probe's timings of the bundled MiniLM's files, in the candidates' order,
+/// and the files that failed to load or run (left out of the choice).
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Timings {
+    timed: Vec<(EmbeddingPrecision, Duration)>,
+    failed: Vec<EmbeddingPrecision>,
+}
 
 impl Timings {
     /// The fastest file; the first of equals.
     fn fastest(&self) -> EmbeddingPrecision {
         let mut best = (EmbeddingPrecision::Int8, Duration::MAX);
-        for &(precision, took) in &self.0 {
+        for &(precision, took) in &self.timed {
             if took < best.1 {
                 best = (precision, took);
             }
@@ -340,13 +362,15 @@ impl Timings {
 
     /// The choice and the timings, for the embedder's description.
     fn summary(&self) -> String {
-        let timings: Vec<String> = self
-            .0
+        let mut timings: Vec<String> = self
+            .timed
             .iter()
             .map(|(precision, took)| {
                 format!("{} {:.0} ms", precision.as_str(), took.as_secs_f64() * 1000.0)
             })
             .collect();
+        timings
+            .extend(self.failed.iter().map(|precision| format!("{} failed", precision.as_str())));
         format!("{}, faster in the start-up probe: {}", self.fastest().as_str(), timings.join(", "))
     }
 }
@@ -427,20 +451,75 @@ async fn probed(
     if let Some(timings) = known {
         return Ok(Probe { timings, kept: None });
     }
-    // One file loaded at a time; only the fastest so far stays in memory.
-    let mut timings = Vec::with_capacity(candidates.len());
+    // One file timed at a time; the fastest so far stays loaded beside it. A file that
+    // fails is left out, so a broken file does not cost the others.
+    let mut timings = Timings::default();
     let mut kept: Option<(OrtEmbedder, Duration)> = None;
     for &(precision, path) in candidates {
-        let embedder = load_one(config, files, path, purpose).await?;
-        let took = time_embedder(&embedder).await?;
-        timings.push((precision, took));
+        let embedder = match load_one(config, files, path, purpose).await {
+            Ok(embedder) => embedder,
+            Err(err) => {
+                tracing::warn!(precision = precision.as_str(), %err, "probe: cannot load");
+                timings.failed.push(precision);
+                continue;
+            }
+        };
+        let took = match time_embedder(&embedder).await {
+            Ok(took) => took,
+            Err(err) => {
+                tracing::warn!(precision = precision.as_str(), %err, "probe: cannot embed");
+                timings.failed.push(precision);
+                continue;
+            }
+        };
+        timings.timed.push((precision, took));
         if kept.as_ref().is_none_or(|(_, best)| took < *best) {
             kept = Some((embedder, took));
         }
     }
-    let timings = Timings(timings);
+    if timings.timed.is_empty() {
+        return Err("no file of the embedding model loaded and embedded".to_owned());
+    }
     if let Ok(mut probes) = PROBES.lock() {
         probes.push((key, timings.clone()));
     }
     Ok(Probe { timings, kept: kept.map(|(embedder, _)| embedder) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timings(timed: &[(EmbeddingPrecision, u64)]) -> Timings {
+        Timings {
+            timed: timed.iter().map(|&(p, ms)| (p, Duration::from_millis(ms))).collect(),
+            failed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_fastest_file_wins_and_the_first_of_equals() {
+        use EmbeddingPrecision::{Fp32, Int8, Int8Fused};
+        assert_eq!(timings(&[(Fp32, 50), (Int8Fused, 25), (Int8, 60)]).fastest(), Int8Fused);
+        assert_eq!(timings(&[(Fp32, 40), (Int8Fused, 40), (Int8, 40)]).fastest(), Fp32);
+        assert_eq!(timings(&[(Fp32, 70), (Int8Fused, 40), (Int8, 40)]).fastest(), Int8Fused);
+        assert_eq!(timings(&[(Fp32, 70), (Int8, 30)]).fastest(), Int8);
+        let mut with_failure = timings(&[(Fp32, 70), (Int8, 30)]);
+        with_failure.failed.push(Int8Fused);
+        assert_eq!(
+            with_failure.summary(),
+            "int8, faster in the start-up probe: fp32 70 ms, int8 30 ms, int8_fused failed"
+        );
+    }
+
+    #[test]
+    fn kept_choices_name_a_file() {
+        for precision in
+            [EmbeddingPrecision::Fp32, EmbeddingPrecision::Int8, EmbeddingPrecision::Int8Fused]
+        {
+            assert_eq!(EmbeddingPrecision::from_file_name(precision.as_str()), Some(precision));
+        }
+        assert_eq!(EmbeddingPrecision::from_file_name("auto"), None);
+        assert_eq!(EmbeddingPrecision::from_file_name("fp16"), None);
+    }
 }

@@ -50,7 +50,7 @@ async fn the_default_engine_ingests_searches_and_answers_with_citations() {
     assert_eq!(health.status, HealthStatus::Ok, "{health:?}");
     let description = engine.embedder_description().unwrap();
     assert!(description.contains("all-MiniLM-L6-v2"), "{description}");
-    // Both files are in the assets, so `auto` timed them and says which it kept.
+    // Every file is in the assets, so `auto` timed them and says which it kept.
     assert!(description.contains("faster in the start-up probe: fp32 "), "{description}");
 
     let ingested = engine.documents().ingest_file(&fixture("handbook.md")).await.unwrap();
@@ -374,6 +374,8 @@ async fn chunks_are_sized_by_the_loaded_embedders_own_count() {
 
 #[tokio::test]
 async fn a_configured_precision_loads_that_file_without_a_probe() {
+    const TEXT: &str = "The lighthouse keeper logs the weather every four hours.";
+    let mut vectors = Vec::new();
     for (precision, expected) in [
         (EmbeddingPrecision::Int8, "int8, configured"),
         (EmbeddingPrecision::Fp32, "fp32, configured"),
@@ -394,6 +396,17 @@ async fn a_configured_precision_loads_that_file_without_a_probe() {
         };
         // The embedder answers (no documents, so no hits).
         assert!(engine.search().semantic(&query).await.unwrap().is_empty());
+        // Configured, nothing is probed, so no choice is kept.
+        assert!(!dir.path().join("embedding-precision").exists());
+        let vector = engine.embedder().unwrap().embed_query(TEXT.to_owned()).await.unwrap();
+        vectors.push((precision, vector));
+    }
+    // Three files, three slightly different vectors: each setting loaded its own file.
+    for (i, (a, first)) in vectors.iter().enumerate() {
+        for (b, second) in &vectors[i + 1..] {
+            let cosine: f32 = first.iter().zip(second).map(|(x, y)| x * y).sum();
+            assert!((0.97..0.99999).contains(&cosine), "{a:?} and {b:?}: cosine {cosine}");
+        }
     }
 }
 
@@ -408,12 +421,18 @@ async fn the_precision_probe_runs_once_per_data_directory() {
     let precision = kept.lines().next().unwrap();
     assert!(matches!(precision, "fp32" | "int8" | "int8_fused"), "{kept}");
     assert!(probed.contains(&format!("cpu, {precision}, faster")), "{probed}");
-    // Every bundled file was timed.
-    for timed in ["fp32", "int8", "int8_fused"] {
+    // Every bundled file was timed; int8_fused only where the CPU multiplies int8 natively.
+    #[cfg(target_arch = "x86_64")]
+    let int8_native = std::arch::is_x86_feature_detected!("avx512vnni")
+        || std::arch::is_x86_feature_detected!("avxvnni");
+    #[cfg(not(target_arch = "x86_64"))]
+    let int8_native = true;
+    for timed in ["fp32", "int8"] {
         assert!(probed.contains(&format!(" {timed} ")), "{timed} not probed: {probed}");
     }
+    assert_eq!(probed.contains(" int8_fused "), int8_native, "{probed}");
 
-    // The next start keeps that file, so one index never mixes vectors of both.
+    // The next start keeps that file, so one index never mixes vectors of two.
     let second = Engine::open(config(dir.path())).await.unwrap();
     let description = second.embedder_description().unwrap();
     assert!(description.contains(&format!("cpu, {precision}, faster")), "{description}");

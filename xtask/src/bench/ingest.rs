@@ -113,6 +113,8 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         options.workers.iter().map(|&workers| Contender::Ragd { workers }).collect();
     contenders.push(Contender::Python);
     let mut runs: Vec<Vec<Run>> = vec![Vec::new(); contenders.len()];
+    // What ragd's `embedding.precision = "auto"` chose in each run: the probe's summary.
+    let mut choices: Vec<String> = Vec::new();
     let load_before = super::load_average();
     for round in 0..options.rounds {
         for offset in 0..contenders.len() {
@@ -122,7 +124,14 @@ pub(super) fn run(args: &[String]) -> Result<()> {
             let _ = std::fs::remove_dir_all(&scratch);
             let run = match contender {
                 Contender::Ragd { workers } => {
-                    run_ragd(&setup, &files, &scratch, workers, options.threads)?
+                    let run = run_ragd(&setup, &files, &scratch, workers, options.threads)?;
+                    let kept = std::fs::read_to_string(scratch.join("embedding-precision"))
+                        .map_err(|e| format!("ragd kept no embedding precision: {e}"))?;
+                    let summary = kept.lines().nth(1).unwrap_or_default().to_owned();
+                    if !choices.contains(&summary) {
+                        choices.push(summary);
+                    }
+                    run
                 }
                 Contender::Python => {
                     run_python(&setup, &corpus, &st_model, &scratch, options.threads)?
@@ -180,6 +189,10 @@ pub(super) fn run(args: &[String]) -> Result<()> {
          overlap, the Python pipeline 1000-character chunks with 150 characters of overlap \
          (about 250 tokens of English), so both embed about the same text."
     );
+    for choice in &choices {
+        let _ =
+            writeln!(out, "\nragd's embedding file (`embedding.precision = \"auto\"`): {choice}.");
+    }
     super::append(&out)
 }
 

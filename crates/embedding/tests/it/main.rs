@@ -1,4 +1,5 @@
-//! Integration tests of `OrtEmbedder` against the real all-MiniLM-L6-v2 int8 model.
+//! Integration tests of `OrtEmbedder` against the real all-MiniLM-L6-v2 files (int8, fp32
+//! and int8_fused).
 //!
 //! They need the assets from `cargo xtask assets` and compare against the fp32 reference
 //! vectors written by `xtask/scripts/reference_embeddings.py`.
