@@ -72,8 +72,11 @@ fn main() -> AnyResult<()> {
         other => return Err(format!("--precision {other:?}: int8, fp32 or int8_fused").into()),
     };
     config.model_path = options.assets.join(file.path);
+    // As the engine runs it: one text per run, so no vector depends on its batch (its
+    // activations are quantised per run).
+    let texts_per_run = if options.precision == "int8_fused" { 1 } else { options.batch };
     config.intra_op_threads = Some(options.threads);
-    config.max_batch_size = options.batch;
+    config.max_batch_size = texts_per_run;
     config.max_tokens = options.max_tokens;
     config.batch_token_budget = config.batch_token_budget.max(options.batch * options.max_tokens);
     let embedder = OrtEmbedder::load(&config)?;

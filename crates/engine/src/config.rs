@@ -270,7 +270,9 @@ pub enum EmbeddingPrecision {
     Int8,
     /// The file `cargo xtask assets` quantises from the fp32 one for int8 arithmetic
     /// (ONNX Runtime's fused attention and dense layers on int8 weights, per channel):
-    /// about twice fp32's speed where the CPU has VNNI; cosine about 0.99 to fp32.
+    /// about twice fp32's speed where the CPU has VNNI; cosine about 0.99 to fp32. It
+    /// embeds one text per run (`batch_size` does not apply): its activations are quantised
+    /// per run, so in a batch a text's vector would depend on its neighbours.
     Int8Fused,
 }
 

@@ -410,6 +410,24 @@ async fn a_configured_precision_loads_that_file_without_a_probe() {
     }
 }
 
+/// The int8_fused file quantises its activations per run, scaled by the largest value in
+/// the batch; run in batches, a text's vector would depend on the texts beside it.
+#[tokio::test]
+async fn the_int8_fused_file_gives_a_text_one_vector_whatever_it_is_batched_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.embedding.precision = EmbeddingPrecision::Int8Fused;
+    let engine = Engine::open(config).await.unwrap();
+    let embedder = engine.embedder().unwrap();
+    let text = "The lighthouse keeper logs the weather every four hours.";
+    let alone = embedder.embed_query(text.to_owned()).await.unwrap();
+    let loud = "ZX-4417 OVERFLOW 98765432109876543210 ".repeat(30);
+    let batch = vec![loud, text.to_owned(), "tea".to_owned()];
+    let batched = embedder.embed_documents(batch).await.unwrap();
+    let cosine: f32 = alone.iter().zip(&batched[1]).map(|(a, b)| a * b).sum();
+    assert!(cosine >= 0.999_999, "cosine {cosine} between the text alone and in a batch");
+}
+
 #[tokio::test]
 async fn the_precision_probe_runs_once_per_data_directory() {
     let dir = tempfile::tempdir().unwrap();

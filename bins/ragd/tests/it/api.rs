@@ -93,9 +93,10 @@ async fn info_reports_version_config_and_assets_without_secrets() {
 
 fn ragd_core_asset_count() -> usize {
     // The binary crate re-exports nothing of ragd-core's asset list on purpose; the count
-    // is part of the API contract: ONNX Runtime, PDFium, four model files, the chat model
-    // and its Hugging Face folder.
-    8
+    // is part of the API contract: ONNX Runtime, PDFium, five model files (the embedding
+    // model's three, its tokenizer, the paraphrase model), the chat model and its Hugging
+    // Face folder.
+    9
 }
 
 #[tokio::test]
