@@ -173,46 +173,21 @@ impl SqliteCatalog {
 mod tests {
     #![allow(clippy::unwrap_used)] // A failed setup fails the test loudly.
 
-    use ragd_core::ChunkId;
     use rusqlite::StatementStatus;
 
     use super::*;
-    use crate::NewDocument;
 
     #[test]
     fn searches_reuse_the_prepared_statement() {
         // SQLite re-prepares a statement whose plan depended on a bound value each time
         // that value is bound again: parsing and planning on every search.
-        let dir = tempfile::tempdir().unwrap();
-        let catalog = SqliteCatalog::open(&dir.path().join("catalog.sqlite3")).unwrap();
-        let document = catalog
-            .insert_document(NewDocument {
-                id: DocumentId::new(),
-                filename: "notes.txt".to_owned(),
-                mime: "text/plain".to_owned(),
-                sha256: format!("{:064x}", 1),
-                bytes: 10,
-            })
-            .unwrap()
-            .into_document();
-        let text = "the quokka crossed the road to meet a wombat";
-        let chunk = Chunk {
-            id: ChunkId::new(),
-            document_id: document.id,
-            ordinal: 0,
-            text: text.to_owned(),
-            char_start: 0,
-            char_end: text.chars().count() as u64,
-            token_count: 9,
-            page: None,
-            heading: None,
-        };
-        catalog.replace_chunks(document.id, text, std::slice::from_ref(&chunk)).unwrap();
+        let (_dir, catalog, document, _chunk) =
+            crate::sqlite::tests::seeded("the quokka crossed the road to meet a wombat");
         let searches = [
             ("quokka", 5, Vec::new()),
             ("wombat road", 3, Vec::new()),
-            ("quokka", 5, vec![document.id]),
-            ("road", 1, vec![document.id]),
+            ("quokka", 5, vec![document]),
+            ("road", 1, vec![document]),
             ("wombat", 20, Vec::new()),
         ];
         for (words, top_k, document_ids) in searches {

@@ -244,7 +244,7 @@ impl SqliteCatalog {
 crate::backend::forward_catalog_backend!(SqliteCatalog);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used)] // A failed setup fails the test loudly.
 
     use std::{sync::mpsc, thread};
@@ -255,7 +255,7 @@ mod tests {
     use crate::{KeywordQuery, NewDocument};
 
     /// A file catalog holding one document with one chunk of `text`.
-    fn seeded(text: &str) -> (tempfile::TempDir, SqliteCatalog, DocumentId, ChunkId) {
+    pub(crate) fn seeded(text: &str) -> (tempfile::TempDir, SqliteCatalog, DocumentId, ChunkId) {
         let dir = tempfile::tempdir().unwrap();
         let catalog = SqliteCatalog::open(&dir.path().join("catalog.sqlite3")).unwrap();
         let document = catalog
