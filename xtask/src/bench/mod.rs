@@ -303,6 +303,9 @@ What to keep in mind when reading them:
   wheel.
 - **Embedding.** ragd and the Python onnxruntime peer run the same int8 ONNX file (the
   bundled model); sentence-transformers runs the fp32 safetensors of the same model.
+  ragd also runs its fp32 ONNX file (`ragd-fp32`), built from those safetensors, and
+  `ragd-int8-fused`, quantised from it for int8 arithmetic (one text per run, as the engine
+  runs it).
 - **Search.** ragd's IVF_HNSW_SQ index is built and measured at every size up to
   `--ann-max-rows` (default 100 000); the exact flat scan is measured too.
 - **Noise.** The machine is shared with other builds. Contenders are interleaved and the
