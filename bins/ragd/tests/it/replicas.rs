@@ -53,6 +53,9 @@ fn replica_env(
         ("RAGD_INGEST__CLAIM_POLL_MS".to_owned(), "200".to_owned()),
         ("RAGD_AUTH__KEYS".to_owned(), KEY.to_owned()),
         ("RAGD_HUB__OFFLINE".to_owned(), "true".to_owned()),
+        // As docs/DEPLOY.md tells replicas sharing a bucket: one embedding file for all,
+        // chosen in the configuration, not by each replica's start-up probe.
+        ("RAGD_EMBEDDING__PRECISION".to_owned(), "fp32".to_owned()),
     ]);
     env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
     env
