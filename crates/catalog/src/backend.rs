@@ -523,6 +523,38 @@ pub trait CatalogBackend: Send + Sync + fmt::Debug {
     /// As [`CatalogBackend::claim_document`].
     fn renew_lease(&self, id: DocumentId, lease: &Lease) -> Result<bool>;
 
+    /// [`CatalogBackend::set_status`] only while `owner` holds the document's lease, in
+    /// one statement: `false`, with nothing changed, when another owner or none holds it.
+    /// A worker records its stages with it, so one that stalled past its lease and lost
+    /// the document never overwrites what the new owner records.
+    ///
+    /// # Errors
+    ///
+    /// As [`CatalogBackend::set_status`].
+    fn set_status_leased(
+        &self,
+        id: DocumentId,
+        owner: &str,
+        status: DocumentStatus,
+        progress: u8,
+        error: Option<&str>,
+    ) -> Result<bool>;
+
+    /// [`CatalogBackend::replace_chunks`] only while `owner` holds the document's lease,
+    /// checked in the same transaction: `false`, with nothing changed, when another owner
+    /// or none holds it.
+    ///
+    /// # Errors
+    ///
+    /// As [`CatalogBackend::replace_chunks`].
+    fn replace_chunks_leased(
+        &self,
+        id: DocumentId,
+        owner: &str,
+        text: &str,
+        chunks: &[Chunk],
+    ) -> Result<bool>;
+
     /// Ends `owner`'s lease of a document (finished, failed or abandoned work); another
     /// owner's lease is left alone.
     ///
@@ -832,6 +864,27 @@ macro_rules! forward_catalog_backend {
 
             fn renew_lease(&self, id: DocumentId, lease: &Lease) -> Result<bool> {
                 Self::renew_lease(self, id, lease)
+            }
+
+            fn set_status_leased(
+                &self,
+                id: DocumentId,
+                owner: &str,
+                status: DocumentStatus,
+                progress: u8,
+                error: Option<&str>,
+            ) -> Result<bool> {
+                Self::set_status_leased(self, id, owner, status, progress, error)
+            }
+
+            fn replace_chunks_leased(
+                &self,
+                id: DocumentId,
+                owner: &str,
+                text: &str,
+                chunks: &[Chunk],
+            ) -> Result<bool> {
+                Self::replace_chunks_leased(self, id, owner, text, chunks)
             }
 
             fn release_lease(&self, id: DocumentId, owner: &str) -> Result<()> {

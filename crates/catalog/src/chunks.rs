@@ -123,11 +123,45 @@ impl SqliteCatalog {
         text: &str,
         chunks: &[Chunk],
     ) -> Result<()> {
+        self.write_chunks(id, None, text, chunks).map(drop)
+    }
+
+    /// [`Self::replace_chunks`] when `owner` holds the document's work lease (see
+    /// `crate::leases`), checked in the same transaction; `false`, with nothing changed,
+    /// when another owner or none holds it.
+    pub(crate) fn replace_chunks_leased(
+        &self,
+        id: DocumentId,
+        owner: &str,
+        text: &str,
+        chunks: &[Chunk],
+    ) -> Result<bool> {
+        self.write_chunks(id, Some(owner), text, chunks)
+    }
+
+    /// Replaces the text and chunks, when `owner` is given only while it holds the lease.
+    fn write_chunks(
+        &self,
+        id: DocumentId,
+        owner: Option<&str>,
+        text: &str,
+        chunks: &[Chunk],
+    ) -> Result<bool> {
         validate_chunks(id, text.chars().count(), chunks)?;
         let document_id = id_to_sql(id);
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        ensure_document(&tx, id)?;
+        let holder: Option<String> = tx
+            .query_row("SELECT lease_owner FROM documents WHERE id = ?1", [&document_id], |row| {
+                row.get(0)
+            })
+            .optional()?
+            .ok_or_else(|| Error::not_found("document", id))?;
+        if let Some(owner) = owner
+            && holder.as_deref() != Some(owner)
+        {
+            return Ok(false);
+        }
         tx.execute("DELETE FROM chunks WHERE document_id = ?1", [&document_id])?;
         tx.execute(
             "INSERT INTO document_texts (document_id, text) VALUES (?1, ?2) \
@@ -160,7 +194,7 @@ impl SqliteCatalog {
         )?;
         tx.commit()?;
         tracing::debug!(document = %id, chunks = chunks.len(), "stored document text and chunks");
-        Ok(())
+        Ok(true)
     }
 
     /// A document's extracted text, whole or the chars in `range`.

@@ -17,7 +17,7 @@ use ragd_core::{Document, DocumentId, DocumentStatus};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use crate::{
-    documents::read_document,
+    documents::{check_progress, read_document},
     error::{Error, Result},
     rows::{id_from_sql, id_to_sql, status_to_sql, time_to_sql},
     sqlite::SqliteCatalog,
@@ -138,6 +138,38 @@ impl SqliteCatalog {
             params![expiry, id_to_sql(id), lease.owner],
         )?;
         Ok(renewed > 0)
+    }
+
+    pub(crate) fn set_status_leased(
+        &self,
+        id: DocumentId,
+        owner: &str,
+        status: DocumentStatus,
+        progress: u8,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        check_progress(progress)?;
+        let conn = self.lock();
+        let updated = conn.execute(
+            "UPDATE documents SET status = ?1, progress = ?2, error = ?3, updated_at = ?4 \
+             WHERE id = ?5 AND lease_owner = ?6",
+            params![
+                status_to_sql(status),
+                progress,
+                error,
+                time_to_sql(Utc::now()),
+                id_to_sql(id),
+                owner
+            ],
+        )?;
+        if updated > 0 {
+            return Ok(true);
+        }
+        let exists = conn
+            .query_row("SELECT 1 FROM documents WHERE id = ?1", [id_to_sql(id)], |_| Ok(()))
+            .optional()?;
+        exists.ok_or_else(|| Error::not_found("document", id))?;
+        Ok(false)
     }
 
     pub(crate) fn release_lease(&self, id: DocumentId, owner: &str) -> Result<()> {

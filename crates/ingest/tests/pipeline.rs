@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ragd_catalog::{Catalog, KeywordQuery, NewDocument};
-use ragd_core::{DocumentId, DocumentStatus, ErrorKind, TableName};
+use ragd_core::{
+    Chunk, ChunkId, DocumentId, DocumentStatus, EmbeddedRecord, Embedder, Embedding, ErrorKind,
+    TableName, VectorStore,
+};
 use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, IngestParts, Ingestor};
 use ragd_test_utils::{FakeEmbedder, InMemoryStore};
 
@@ -39,6 +42,14 @@ impl Harness {
         data: &Path,
         tweak: impl FnOnce(&mut IngestConfig),
     ) -> (Ingestor, Arc<InMemoryStore>) {
+        Self::ingestor_embedding(data, Arc::new(FakeEmbedder::new(16)), tweak)
+    }
+
+    fn ingestor_embedding(
+        data: &Path,
+        embedder: Arc<dyn Embedder>,
+        tweak: impl FnOnce(&mut IngestConfig),
+    ) -> (Ingestor, Arc<InMemoryStore>) {
         let catalog = Catalog::open(&data.join("ragd.sqlite3")).unwrap();
         let mut config = IngestConfig::new(data);
         config.chunker = ChunkerConfig { max_tokens: 64, overlap_tokens: 8 };
@@ -53,10 +64,7 @@ impl Harness {
         let parts = IngestParts {
             catalog,
             chunker,
-            vectors: Some(ragd_core::FixedVectors::shared(
-                Arc::new(FakeEmbedder::new(16)),
-                store.clone(),
-            )),
+            vectors: Some(ragd_core::FixedVectors::shared(embedder, store.clone())),
             uploads: None,
         };
         (Ingestor::new(parts, config).unwrap(), store)
@@ -379,6 +387,129 @@ async fn a_large_text_reports_chunking_progress_and_a_delete_stops_it() {
     let handbook_chunks = catalog.count_chunks(Some(next)).unwrap();
     assert_eq!(catalog.count_chunks(None).unwrap(), handbook_chunks, "chunks of the deleted text");
     assert_eq!(h.uploads().len(), 1, "{:?}", h.uploads());
+}
+
+/// Embeds like [`FakeEmbedder`], but its first `embed_documents` call waits until the test
+/// lets it go: a replica that stalls for longer than its lease in the middle of embedding.
+#[derive(Debug)]
+struct StallingEmbedder {
+    inner: FakeEmbedder,
+    stalled: std::sync::atomic::AtomicBool,
+    entered: tokio::sync::Notify,
+    release: tokio::sync::Semaphore,
+}
+
+impl StallingEmbedder {
+    fn new() -> Self {
+        Self {
+            inner: FakeEmbedder::new(16),
+            stalled: std::sync::atomic::AtomicBool::new(false),
+            entered: tokio::sync::Notify::new(),
+            release: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Embedder for StallingEmbedder {
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+
+    fn max_tokens(&self) -> usize {
+        self.inner.max_tokens()
+    }
+
+    fn count_tokens(&self, text: &str) -> ragd_core::Result<usize> {
+        self.inner.count_tokens(text)
+    }
+
+    async fn embed_documents(&self, texts: Vec<String>) -> ragd_core::Result<Vec<Embedding>> {
+        if !self.stalled.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.entered.notify_one();
+            let _permit = self.release.acquire().await;
+        }
+        self.inner.embed_documents(texts).await
+    }
+
+    async fn embed_query(&self, text: String) -> ragd_core::Result<Embedding> {
+        self.inner.embed_query(text).await
+    }
+}
+
+/// A worker stalled past its lease while embedding; meanwhile another replica claimed the
+/// document, stored its own chunks and vectors and finished it. When the stalled worker
+/// goes on, it must write nothing that outlives it: the catalog keeps the new owner's
+/// chunks and status, and the store one vector per chunk the catalog has (a replicated
+/// deployment once showed two vectors for a one-chunk document).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_lease_while_embedding_leaves_the_new_owners_work_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let embedder = Arc::new(StallingEmbedder::new());
+    let (ingestor, store) = Harness::ingestor_embedding(&data, embedder.clone(), |config| {
+        config.workers = 1;
+        // Long: the heartbeat does not notice the loss before the worker goes on.
+        config.lease = Duration::from_secs(600);
+    });
+    let h = Harness { _dir: dir, data, ingestor, store };
+    let id = h.upload("handbook.md", fixture("handbook.md")).await.unwrap().document.id;
+    tokio::time::timeout(WAIT, embedder.entered.notified()).await.expect("embedding never began");
+
+    // The other replica: the lease ran out, it claims the document and processes it.
+    let catalog = h.ingestor.catalog().clone();
+    assert_eq!(catalog.clear_leases().unwrap(), 1);
+    let other = ragd_catalog::Lease::new("another-replica", Duration::from_secs(600));
+    assert!(catalog.claim_document(&other, Some(id)).unwrap().is_some());
+    let text = catalog.document_text(id, None).unwrap();
+    let theirs: Vec<Chunk> = catalog
+        .list_chunks(id, u32::MAX, 0)
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|chunk| Chunk { id: ChunkId::new(), ..chunk })
+        .collect();
+    assert!(!theirs.is_empty(), "no chunks stored before embedding");
+    assert!(catalog.replace_chunks_leased(id, &other.owner, &text, &theirs).unwrap());
+    let vectors = FakeEmbedder::new(16)
+        .embed_documents(theirs.iter().map(|chunk| chunk.text.clone()).collect())
+        .await
+        .unwrap();
+    let records = theirs
+        .iter()
+        .zip(vectors)
+        .map(|(chunk, vector)| EmbeddedRecord {
+            id: *chunk.id.as_uuid(),
+            document_id: Some(id),
+            session_id: None,
+            vector,
+        })
+        .collect();
+    h.store.upsert(TableName::Chunks, records).await.unwrap();
+    assert!(catalog.set_status_leased(id, &other.owner, DocumentStatus::Ready, 100, None).unwrap());
+    catalog.release_lease(id, &other.owner).unwrap();
+
+    // The stalled worker goes on; with one worker, the next document is done only after it
+    // let go of the first.
+    embedder.release.add_permits(1);
+    let next = h.upload("notice.md", fixture("notice.md")).await.unwrap().document.id;
+    let done = h.ingestor.wait_until_done(next, WAIT).await.unwrap();
+    assert_eq!(done.status, DocumentStatus::Ready, "{done:?}");
+
+    let expected: std::collections::HashSet<ChunkId> = theirs.iter().map(|c| c.id).collect();
+    let stored = catalog.list_chunks(id, u32::MAX, 0).unwrap().items;
+    assert_eq!(stored.iter().map(|c| c.id).collect::<std::collections::HashSet<_>>(), expected);
+    let document = catalog.get_document(id).unwrap();
+    assert_eq!((document.status, document.progress), (DocumentStatus::Ready, 100), "{document:?}");
+    let vectors = h.store.ids(TableName::Chunks).await.unwrap();
+    let chunks = catalog.all_chunk_ids().unwrap();
+    assert_eq!(vectors.len(), chunks.len(), "one vector per chunk of both documents");
+    assert_eq!(vectors, chunks, "vectors of chunks the catalog does not have");
 }
 
 /// Another replica took the document over (its lease ran out and was claimed): the worker

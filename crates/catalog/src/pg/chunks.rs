@@ -22,14 +22,9 @@ use crate::{
 /// How many chunks one `INSERT` statement writes.
 const INSERT_BATCH: usize = 1000;
 
-/// Fails with [`Error::NotFound`] unless the document exists. With `lock`, also takes the
-/// document row's lock until the transaction ends, so writers of its content take turns.
-fn ensure_document(client: &mut impl GenericClient, id: DocumentId, lock: bool) -> Result<()> {
-    let sql = if lock {
-        "SELECT 1 FROM documents WHERE id = $1 FOR NO KEY UPDATE"
-    } else {
-        "SELECT 1 FROM documents WHERE id = $1"
-    };
+/// Fails with [`Error::NotFound`] unless the document exists.
+fn ensure_document(client: &mut impl GenericClient, id: DocumentId) -> Result<()> {
+    let sql = "SELECT 1 FROM documents WHERE id = $1";
     if client.query_opt(sql, &[&id_to_sql(id)])?.is_none() {
         return Err(Error::not_found("document", id));
     }
@@ -120,11 +115,46 @@ impl PostgresCatalog {
         text: &str,
         chunks: &[Chunk],
     ) -> Result<()> {
+        self.write_chunks(id, None, text, chunks).map(drop)
+    }
+
+    /// [`Self::replace_chunks`] when `owner` holds the document's work lease, checked
+    /// under the row's lock; `false`, with nothing changed, when another owner or none
+    /// holds it.
+    pub(crate) fn replace_chunks_leased(
+        &self,
+        id: DocumentId,
+        owner: &str,
+        text: &str,
+        chunks: &[Chunk],
+    ) -> Result<bool> {
+        self.write_chunks(id, Some(owner), text, chunks)
+    }
+
+    /// Replaces the text and chunks, when `owner` is given only while it holds the lease.
+    fn write_chunks(
+        &self,
+        id: DocumentId,
+        owner: Option<&str>,
+        text: &str,
+        chunks: &[Chunk],
+    ) -> Result<bool> {
         validate_chunks(id, text.chars().count(), chunks)?;
         let document_id = id_to_sql(id);
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
-        ensure_document(&mut tx, id, true)?;
+        let row = tx
+            .query_opt(
+                "SELECT lease_owner FROM documents WHERE id = $1 FOR NO KEY UPDATE",
+                &[&document_id],
+            )?
+            .ok_or_else(|| Error::not_found("document", id))?;
+        let holder: Option<String> = row.try_get(0)?;
+        if let Some(owner) = owner
+            && holder.as_deref() != Some(owner)
+        {
+            return Ok(false);
+        }
         tx.execute("DELETE FROM chunks WHERE document_id = $1", &[&document_id])?;
         tx.execute(
             "INSERT INTO document_texts (document_id, text) VALUES ($1, $2) \
@@ -140,7 +170,7 @@ impl PostgresCatalog {
         )?;
         tx.commit()?;
         tracing::debug!(document = %id, chunks = chunks.len(), "stored document text and chunks");
-        Ok(())
+        Ok(true)
     }
 
     /// A document's extracted text, whole or the chars in `range`.
@@ -194,7 +224,7 @@ impl PostgresCatalog {
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        ensure_document(&mut tx, id, false)?;
+        ensure_document(&mut tx, id)?;
         let total: i64 = tx
             .query_one("SELECT count(*) FROM chunks WHERE document_id = $1", &[&document_id])?
             .try_get(0)?;

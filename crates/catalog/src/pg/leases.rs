@@ -3,13 +3,14 @@
 //! document without waiting on each other.
 
 use chrono::Utc;
-use ragd_core::{Document, DocumentId};
+use ragd_core::{Document, DocumentId, DocumentStatus};
 
 use crate::{
-    error::Result,
+    documents::check_progress,
+    error::{Error, Result},
     leases::{Lease, claimable_sql, unfinished_names},
     pg::{PostgresCatalog, documents::read_document},
-    rows::{id_from_sql, id_to_sql},
+    rows::{id_from_sql, id_to_sql, status_to_sql, time_to_sql},
 };
 
 impl PostgresCatalog {
@@ -52,6 +53,37 @@ impl PostgresCatalog {
             &[&expiry, &id_to_sql(id), &lease.owner],
         )?;
         Ok(renewed > 0)
+    }
+
+    pub(crate) fn set_status_leased(
+        &self,
+        id: DocumentId,
+        owner: &str,
+        status: DocumentStatus,
+        progress: u8,
+        error: Option<&str>,
+    ) -> Result<bool> {
+        check_progress(progress)?;
+        let mut client = self.client()?;
+        let updated = client.execute(
+            "UPDATE documents SET status = $1, progress = $2, error = $3, updated_at = $4 \
+             WHERE id = $5 AND lease_owner = $6",
+            &[
+                &status_to_sql(status),
+                &i64::from(progress),
+                &error,
+                &time_to_sql(Utc::now()),
+                &id_to_sql(id),
+                &owner,
+            ],
+        )?;
+        if updated > 0 {
+            return Ok(true);
+        }
+        if client.query_opt("SELECT 1 FROM documents WHERE id = $1", &[&id_to_sql(id)])?.is_none() {
+            return Err(Error::not_found("document", id));
+        }
+        Ok(false)
     }
 
     pub(crate) fn release_lease(&self, id: DocumentId, owner: &str) -> Result<()> {

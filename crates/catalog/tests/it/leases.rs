@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ragd_catalog::Lease;
-use ragd_core::{DocumentStatus, ErrorKind};
+use ragd_core::{Chunk, ChunkId, DocumentId, DocumentStatus, ErrorKind};
 
 use crate::{Backend, add_document, temp_catalog};
 
@@ -110,7 +110,80 @@ fn an_empty_owner_is_refused(backend: Backend) {
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
 
+/// The worker's writes that are fenced by the lease: a status and the chunks are written
+/// only while the writer holds the lease, so one that stalled past its lease and lost the
+/// document cannot undo the new owner's work.
+fn leased_writes_belong_to_the_owner(backend: Backend) {
+    let (_dir, catalog) = temp_catalog(backend);
+    let document = add_document(&catalog, "a.txt", "text/plain", 1);
+    let id = document.id;
+    let text = "one two three";
+    let chunk = |ordinal: u32| Chunk {
+        id: ChunkId::new(),
+        document_id: id,
+        ordinal,
+        text: text.to_owned(),
+        char_start: 0,
+        char_end: 13,
+        token_count: 3,
+        page: None,
+        heading: None,
+    };
+    let a = lease("replica-a", 60);
+    let b = lease("replica-b", 60);
+
+    // Unleased, nobody's leased write lands.
+    assert!(
+        !catalog.set_status_leased(id, "replica-a", DocumentStatus::Chunking, 5, None).unwrap()
+    );
+    assert!(!catalog.replace_chunks_leased(id, "replica-a", text, &[chunk(0)]).unwrap());
+    assert_eq!(catalog.get_document(id).unwrap().status, DocumentStatus::Queued);
+    assert_eq!(catalog.count_chunks(Some(id)).unwrap(), 0);
+
+    catalog.claim_document(&a, Some(id)).unwrap().unwrap();
+    assert!(catalog.set_status_leased(id, "replica-a", DocumentStatus::Chunking, 5, None).unwrap());
+    let ours = chunk(0);
+    assert!(
+        catalog.replace_chunks_leased(id, "replica-a", text, std::slice::from_ref(&ours)).unwrap()
+    );
+    // Another owner's writes change nothing.
+    assert!(!catalog.set_status_leased(id, "replica-b", DocumentStatus::Ready, 100, None).unwrap());
+    assert!(!catalog.replace_chunks_leased(id, "replica-b", text, &[chunk(0)]).unwrap());
+    let stored = catalog.get_document(id).unwrap();
+    assert_eq!((stored.status, stored.progress), (DocumentStatus::Chunking, 5));
+    let chunks = catalog.list_chunks(id, 10, 0).unwrap().items;
+    assert_eq!(chunks.iter().map(|c| c.id).collect::<Vec<_>>(), vec![ours.id]);
+
+    // Taken over: the old owner's writes no longer land, the new owner's do.
+    catalog.clear_leases().unwrap();
+    catalog.claim_document(&b, Some(id)).unwrap().unwrap();
+    assert!(!catalog.set_status_leased(id, "replica-a", DocumentStatus::Ready, 100, None).unwrap());
+    assert!(!catalog.replace_chunks_leased(id, "replica-a", text, &[chunk(0)]).unwrap());
+    let theirs = chunk(0);
+    assert!(
+        catalog
+            .replace_chunks_leased(id, "replica-b", text, std::slice::from_ref(&theirs))
+            .unwrap()
+    );
+    let failed = Some("no text");
+    assert!(catalog.set_status_leased(id, "replica-b", DocumentStatus::Failed, 5, failed).unwrap());
+    let stored = catalog.get_document(id).unwrap();
+    assert_eq!((stored.status, stored.error.as_deref()), (DocumentStatus::Failed, failed));
+    let chunks = catalog.list_chunks(id, 10, 0).unwrap().items;
+    assert_eq!(chunks.iter().map(|c| c.id).collect::<Vec<_>>(), vec![theirs.id]);
+
+    // An unknown document is an error, not a lost lease; bad input is refused as before.
+    let unknown = DocumentId::new();
+    let err = catalog.set_status_leased(unknown, "replica-b", DocumentStatus::Ready, 100, None);
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::NotFound);
+    let err = catalog.replace_chunks_leased(unknown, "replica-b", text, &[]);
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::NotFound);
+    let err = catalog.set_status_leased(id, "replica-b", DocumentStatus::Ready, 101, None);
+    assert_eq!(err.unwrap_err().kind(), ErrorKind::InvalidInput);
+}
+
 on_both_backends!(
+    leased_writes_belong_to_the_owner,
     claims_take_the_oldest_unleased_document_once,
     renewing_and_releasing_belong_to_the_owner,
     an_expired_lease_is_taken_over,

@@ -1,7 +1,9 @@
 //! Embedding a document's chunks and writing their vectors, batch by batch with progress,
 //! and removing a document's vectors.
 
-use ragd_core::{Chunk, DeleteRequest, DocumentId, DocumentStatus, TableName, VectorFilter};
+use ragd_core::{
+    Chunk, ChunkId, DeleteRequest, DocumentId, DocumentStatus, TableName, VectorFilter,
+};
 
 use super::Ingestor;
 use super::stages::Stop;
@@ -18,6 +20,8 @@ impl Ingestor {
             tracing::debug!(document_id = %id, "no embedder or vector store configured; no vectors written");
             return Ok(());
         }
+        // Removing every vector of the document would undo a new owner's work.
+        self.confirm_lease(id).await?;
         self.delete_vectors(id).await?;
         self.write_vectors(id, chunks).await
     }
@@ -63,26 +67,37 @@ impl Ingestor {
         kept: &std::collections::HashSet<ragd_core::ChunkId>,
         removed: &[ragd_core::ChunkId],
     ) -> std::result::Result<(), Stop> {
-        let Some(vectors) = &self.inner.vectors else { return Ok(()) };
+        if self.inner.vectors.is_none() {
+            return Ok(());
+        }
         if !removed.is_empty() {
-            let ids: Vec<_> = removed.iter().map(|chunk| *chunk.as_uuid()).collect();
-            let spaces = vectors.write_spaces().await;
-            for space in spaces.spaces() {
-                let filter = VectorFilter {
-                    document_ids: vec![id],
-                    session_ids: Vec::new(),
-                    ids: ids.clone(),
-                };
-                space
-                    .store
-                    .delete(DeleteRequest { table: TableName::Chunks, filter })
-                    .await
-                    .map_err(Error::from)?;
-            }
+            self.confirm_lease(id).await?;
+            self.delete_chunk_vectors(id, removed).await?;
         }
         let changed: Vec<Chunk> =
             chunks.iter().filter(|c| !kept.contains(&c.id)).cloned().collect();
         self.write_vectors(id, &changed).await
+    }
+
+    /// Removes the vectors of the chunks `chunks` of document `id` from every space; none
+    /// at all when `chunks` is empty.
+    pub(super) async fn delete_chunk_vectors(
+        &self,
+        id: DocumentId,
+        chunks: &[ChunkId],
+    ) -> Result<()> {
+        let Some(vectors) = &self.inner.vectors else { return Ok(()) };
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<_> = chunks.iter().map(|chunk| *chunk.as_uuid()).collect();
+        let spaces = vectors.write_spaces().await;
+        for space in spaces.spaces() {
+            let filter =
+                VectorFilter { document_ids: vec![id], session_ids: Vec::new(), ids: ids.clone() };
+            space.store.delete(DeleteRequest { table: TableName::Chunks, filter }).await?;
+        }
+        Ok(())
     }
 
     /// Removes the document's vectors from every space; without vectors there are none.

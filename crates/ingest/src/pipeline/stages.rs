@@ -115,6 +115,34 @@ impl Ingestor {
             .contains(&id)
     }
 
+    /// Whether this process still holds the lease on `id`, asked of the catalog now (and
+    /// renewed): the heartbeat alone notices a loss only at its next beat, too late before
+    /// a write that would undo the new owner's. When the catalog cannot answer, the lease
+    /// is taken as held: the writes that follow are fenced by the catalog themselves.
+    pub(super) async fn holds_lease(&self, id: DocumentId) -> bool {
+        if self.lease_is_lost(id) {
+            return false;
+        }
+        let lease = self.lease();
+        match self.db(move |c| c.renew_lease(id, &lease)).await {
+            Ok(true) => true,
+            Ok(false) => {
+                self.lost_lease(id, true);
+                false
+            }
+            Err(err) => {
+                tracing::warn!(document_id = %id, %err, "cannot renew the lease");
+                true
+            }
+        }
+    }
+
+    /// [`Stop::LeaseLost`] unless this process still holds the lease on `id`: called before
+    /// a write the catalog cannot fence, such as removing the document's vectors.
+    pub(super) async fn confirm_lease(&self, id: DocumentId) -> std::result::Result<(), Stop> {
+        if self.holds_lease(id).await { Ok(()) } else { Err(Stop::LeaseLost) }
+    }
+
     /// Runs every stage for one claimed document and records the outcome.
     async fn process_claimed(&self, id: DocumentId) {
         match self.run_stages(id).await {
@@ -131,6 +159,9 @@ impl Ingestor {
                     tracing::warn!(document_id = %id, %err, "cannot remove vectors of a deleted document");
                 }
             }
+            Err(Stop::Failed(reason)) if !self.holds_lease(id).await => {
+                tracing::warn!(document_id = %id, %reason, "failed after another replica took the document over; recording nothing");
+            }
             Err(Stop::Failed(reason)) => {
                 metrics::counter!(ragd_core::metric_names::INGEST_DOCUMENTS_TOTAL, "status" => "failed").increment(1);
                 tracing::warn!(document_id = %id, %reason, "document failed");
@@ -143,20 +174,34 @@ impl Ingestor {
                     tracing::warn!(document_id = %id, %err, "cannot remove the vectors of a failed document");
                 }
                 let stored = reason.clone();
+                let owner = self.inner.owner.clone();
                 let recorded = self
                     .db(move |c| {
                         let progress = c.get_document(id)?.progress;
-                        c.set_status(id, DocumentStatus::Failed, progress, Some(&stored))
+                        c.set_status_leased(
+                            id,
+                            &owner,
+                            DocumentStatus::Failed,
+                            progress,
+                            Some(&stored),
+                        )
                     })
                     .await;
-                if let Err(err) = recorded {
-                    tracing::warn!(document_id = %id, %err, "cannot record the failure");
+                match recorded {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(document_id = %id, "failure not recorded: another replica took the document over");
+                    }
+                    Err(err) => {
+                        tracing::warn!(document_id = %id, %err, "cannot record the failure");
+                    }
                 }
             }
         }
     }
 
-    /// Records the stage and its progress (in percent).
+    /// Records the stage and its progress (in percent) while this process holds the
+    /// lease: [`Stop::LeaseLost`] once another replica took the document over.
     pub(super) async fn set_status(
         &self,
         id: DocumentId,
@@ -166,8 +211,13 @@ impl Ingestor {
         if self.lease_is_lost(id) {
             return Err(Stop::LeaseLost);
         }
-        self.db(move |c| c.set_status(id, status, progress, None)).await?;
-        Ok(())
+        let owner = self.inner.owner.clone();
+        if self.db(move |c| c.set_status_leased(id, &owner, status, progress, None)).await? {
+            Ok(())
+        } else {
+            self.lost_lease(id, true);
+            Err(Stop::LeaseLost)
+        }
     }
 
     /// Extract, chunk, store, embed. Returns the number of chunks.
@@ -225,28 +275,61 @@ impl Ingestor {
         };
         let text = extracted.text;
         let stored = chunks.clone();
-        self.db(move |c| c.replace_chunks(id, &text, &stored)).await?;
+        let owner = self.inner.owner.clone();
+        if !self.db(move |c| c.replace_chunks_leased(id, &owner, &text, &stored)).await? {
+            self.lost_lease(id, true);
+            return Err(Stop::LeaseLost);
+        }
         metrics::counter!(ragd_core::metric_names::INGEST_CHUNKS_TOTAL).increment(count as u64);
 
+        // The chunks this run embeds: new ids, unlike the kept ones, so they are this run's
+        // alone and may be removed again without touching another run's vectors.
+        let written: Vec<ChunkId> = chunks
+            .iter()
+            .filter(|chunk| reuse.as_ref().is_none_or(|(kept, _)| !kept.contains(&chunk.id)))
+            .map(|chunk| chunk.id)
+            .collect();
+        let finished = self.embed_and_finish(id, &chunks, reuse).await;
+        if let Err(stop) = &finished
+            && !matches!(stop, Stop::Gone)
+            && !self.holds_lease(id).await
+        {
+            // Another replica took the document over meanwhile and wrote its own chunks
+            // and vectors: this run's vectors belong to chunks the catalog no longer has.
+            if let Err(err) = self.delete_chunk_vectors(id, &written).await {
+                tracing::warn!(document_id = %id, %err, "cannot remove the vectors of a run that lost its lease");
+            }
+            return Err(Stop::LeaseLost);
+        }
+        finished.map(|()| count)
+    }
+
+    /// Embeds the stored chunks (only the changed ones with `reuse`: the kept ids and the
+    /// removed ones) and marks the document ready.
+    async fn embed_and_finish(
+        &self,
+        id: DocumentId,
+        chunks: &[Chunk],
+        reuse: Option<(HashSet<ChunkId>, Vec<ChunkId>)>,
+    ) -> std::result::Result<(), Stop> {
         self.set_status(id, DocumentStatus::Embedding, 0).await?;
         match reuse {
             Some((kept, removed)) => {
-                self.embed_changed(id, &chunks, &kept, &removed).await?;
+                self.embed_changed(id, chunks, &kept, &removed).await?;
                 let diff = ChunkDiff {
                     kept: kept.len(),
-                    added: count - kept.len(),
+                    added: chunks.len() - kept.len(),
                     removed: removed.len(),
                 };
                 tracing::info!(document_id = %id, ?diff, "replaced document: unchanged chunks kept their vectors");
                 self.record_diff(id, diff);
             }
-            None => self.embed_chunks(id, &chunks).await?,
+            None => self.embed_chunks(id, chunks).await?,
         }
 
         // A delete that raced with the stages above leaves nothing to mark ready.
         self.db(move |c| c.get_document(id)).await?;
-        self.set_status(id, DocumentStatus::Ready, 100).await?;
-        Ok(count)
+        self.set_status(id, DocumentStatus::Ready, 100).await
     }
 }
 
@@ -290,11 +373,11 @@ impl Ingestor {
                     }
                     let now = percent.load(Ordering::Relaxed);
                     let checked = if now == recorded {
-                        self.db(move |c| c.get_document(id)).await.map(drop)
+                        self.db(move |c| c.get_document(id)).await.map(drop).map_err(Stop::from)
                     } else {
-                        self.db(move |c| c.set_status(id, DocumentStatus::Chunking, now, None)).await
+                        self.set_status(id, DocumentStatus::Chunking, now).await
                     };
-                    match checked.map_err(Stop::from) {
+                    match checked {
                         Ok(()) => recorded = now,
                         // Deleted: the drop guard on the way out stops the work.
                         Err(Stop::Gone) => return Err(Stop::Gone),
