@@ -35,7 +35,20 @@ async fn index_is_built_past_the_threshold_and_search_stays_exact(backend: Backe
         assert_eq!(hits.len(), 5);
         assert_eq!(hits[0].id, target.id);
         assert!((hits[0].score - 1.0).abs() < 1e-4, "score {}", hits[0].score);
+        // Every score is the exact cosine, not the index's internal (quantized, squared
+        // L2) distance.
+        for hit in &hits {
+            let row = first.iter().chain(&second).find(|row| row.id == hit.id).unwrap();
+            let want = cosine(&target.vector, &row.vector);
+            assert!((hit.score - want).abs() < 1e-4, "score {} != cosine {want}", hit.score);
+        }
     }
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (norm(a) * norm(b))
 }
 
 async fn rows_added_after_the_index_are_still_found(backend: Backend) {
