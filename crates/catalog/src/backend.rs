@@ -525,6 +525,8 @@ pub trait CatalogBackend: Send + Sync + fmt::Debug {
 
     /// [`CatalogBackend::set_status`] only while `owner` holds the document's lease, in
     /// one statement: `false`, with nothing changed, when another owner or none holds it.
+    /// "Holds" is as for [`CatalogBackend::renew_lease`]: the lease names `owner`, even
+    /// past its expiry as long as no other owner has claimed the document.
     /// A worker records its stages with it, so one that stalled past its lease and lost
     /// the document never overwrites what the new owner records.
     ///

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use ragd_catalog::{Catalog, KeywordQuery, NewDocument};
 use ragd_core::{
-    Chunk, ChunkId, DocumentId, DocumentStatus, EmbeddedRecord, Embedder, Embedding, ErrorKind,
-    TableName, VectorStore,
+    Chunk, ChunkId, DocumentId, DocumentStatus, Embedder, Embedding, ErrorKind, TableName,
+    VectorStore,
 };
 use ragd_ingest::{Chunker, ChunkerConfig, IngestConfig, IngestParts, Ingestor};
 use ragd_test_utils::{FakeEmbedder, InMemoryStore};
@@ -442,10 +442,10 @@ impl Embedder for StallingEmbedder {
 }
 
 /// A worker stalled past its lease while embedding; meanwhile another replica claimed the
-/// document, stored its own chunks and vectors and finished it. When the stalled worker
-/// goes on, it must write nothing that outlives it: the catalog keeps the new owner's
-/// chunks and status, and the store one vector per chunk the catalog has (a replicated
-/// deployment once showed two vectors for a one-chunk document).
+/// document and stored its own chunks and vectors. When the stalled worker goes on, it
+/// must write nothing that outlives it: the catalog keeps the new owner's chunks, status
+/// and lease, and the store one vector per chunk the catalog has (a replicated deployment
+/// once showed two vectors for a one-chunk document).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_lost_its_lease_while_embedding_leaves_the_new_owners_work_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -476,23 +476,12 @@ async fn a_worker_that_lost_its_lease_while_embedding_leaves_the_new_owners_work
         .collect();
     assert!(!theirs.is_empty(), "no chunks stored before embedding");
     assert!(catalog.replace_chunks_leased(id, &other.owner, &text, &theirs).unwrap());
-    let vectors = FakeEmbedder::new(16)
-        .embed_documents(theirs.iter().map(|chunk| chunk.text.clone()).collect())
+    ragd_core::write_chunk_vectors(&FakeEmbedder::new(16), h.store.as_ref(), &theirs)
         .await
         .unwrap();
-    let records = theirs
-        .iter()
-        .zip(vectors)
-        .map(|(chunk, vector)| EmbeddedRecord {
-            id: *chunk.id.as_uuid(),
-            document_id: Some(id),
-            session_id: None,
-            vector,
-        })
-        .collect();
-    h.store.upsert(TableName::Chunks, records).await.unwrap();
-    assert!(catalog.set_status_leased(id, &other.owner, DocumentStatus::Ready, 100, None).unwrap());
-    catalog.release_lease(id, &other.owner).unwrap();
+    // Half-way through its own embedding, it holds the document still.
+    let midway = catalog.set_status_leased(id, &other.owner, DocumentStatus::Embedding, 50, None);
+    assert!(midway.unwrap());
 
     // The stalled worker goes on; with one worker, the next document is done only after it
     // let go of the first.
@@ -505,7 +494,13 @@ async fn a_worker_that_lost_its_lease_while_embedding_leaves_the_new_owners_work
     let stored = catalog.list_chunks(id, u32::MAX, 0).unwrap().items;
     assert_eq!(stored.iter().map(|c| c.id).collect::<std::collections::HashSet<_>>(), expected);
     let document = catalog.get_document(id).unwrap();
-    assert_eq!((document.status, document.progress), (DocumentStatus::Ready, 100), "{document:?}");
+    let state = (document.status, document.progress);
+    assert_eq!(
+        state,
+        (DocumentStatus::Embedding, 50),
+        "the stalled worker recorded over the owner"
+    );
+    assert!(catalog.renew_lease(id, &other).unwrap(), "the other replica lost the document");
     let vectors = h.store.ids(TableName::Chunks).await.unwrap();
     let chunks = catalog.all_chunk_ids().unwrap();
     assert_eq!(vectors.len(), chunks.len(), "one vector per chunk of both documents");

@@ -329,7 +329,10 @@ impl LanceStore {
     /// LanceDB's query builder: that layer plans each query a second time to rescale the
     /// index's internal distances (normalized squared L2 for cosine), which the exact
     /// re-scoring of [`REFINE_FACTOR`] makes moot here, and a profile of `bench_search` put
-    /// it at about a tenth of a query's time.
+    /// it at about a tenth of a query's time. What else that layer does is not used by
+    /// ragd: remote tables (`db://`), and reads routed through a MemWAL write spec
+    /// (`enable_rte`), which ragd never installs. `top_k` is not clamped to the row count
+    /// (Lance returns fewer rows); callers bound it (`ragd_search::MAX_TOP_K`).
     async fn search_records(&self, req: SearchRequest) -> Result<Vec<ScoredRecord>> {
         let handle = self.table(req.table);
         self.check_vector(handle, "the query vector", &req.vector)?;
@@ -341,7 +344,10 @@ impl LanceStore {
         let dataset = handle
             .table
             .dataset()
-            .ok_or_else(|| Error::InvalidInput(format!("{} is not a local table", handle.name)))?
+            .ok_or_else(|| {
+                let message = "a remote LanceDB table has no local dataset to scan".to_owned();
+                Error::lance(operation(), lancedb::Error::NotSupported { message })
+            })?
             .get()
             .await
             .map_err(|err| Error::lance(operation(), err))?;

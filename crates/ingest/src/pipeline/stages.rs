@@ -117,30 +117,35 @@ impl Ingestor {
 
     /// Whether this process still holds the lease on `id`, asked of the catalog now (and
     /// renewed): the heartbeat alone notices a loss only at its next beat, too late before
-    /// a write that would undo the new owner's. When the catalog cannot answer, the lease
-    /// is taken as held: the writes that follow are fenced by the catalog themselves.
-    pub(super) async fn holds_lease(&self, id: DocumentId) -> bool {
+    /// a write that would undo the new owner's. `None` when the catalog cannot answer.
+    async fn lease_state(&self, id: DocumentId) -> Option<bool> {
         if self.lease_is_lost(id) {
-            return false;
+            return Some(false);
         }
         let lease = self.lease();
         match self.db(move |c| c.renew_lease(id, &lease)).await {
-            Ok(true) => true,
-            Ok(false) => {
-                self.lost_lease(id, true);
-                false
+            Ok(held) => {
+                if !held {
+                    self.lost_lease(id, true);
+                }
+                Some(held)
             }
             Err(err) => {
                 tracing::warn!(document_id = %id, %err, "cannot renew the lease");
-                true
+                None
             }
         }
     }
 
-    /// [`Stop::LeaseLost`] unless this process still holds the lease on `id`: called before
-    /// a write the catalog cannot fence, such as removing the document's vectors.
+    /// Goes on only while this process holds the lease on `id`: called before a write the
+    /// catalog cannot fence, such as removing the document's vectors. [`Stop::LeaseLost`]
+    /// when it was lost; a failure when the catalog cannot tell (nothing is removed then).
     pub(super) async fn confirm_lease(&self, id: DocumentId) -> std::result::Result<(), Stop> {
-        if self.holds_lease(id).await { Ok(()) } else { Err(Stop::LeaseLost) }
+        match self.lease_state(id).await {
+            Some(true) => Ok(()),
+            Some(false) => Err(Stop::LeaseLost),
+            None => Err(Stop::Failed("the catalog could not confirm the work lease".to_owned())),
+        }
     }
 
     /// Runs every stage for one claimed document and records the outcome.
@@ -159,20 +164,10 @@ impl Ingestor {
                     tracing::warn!(document_id = %id, %err, "cannot remove vectors of a deleted document");
                 }
             }
-            Err(Stop::Failed(reason)) if !self.holds_lease(id).await => {
-                tracing::warn!(document_id = %id, %reason, "failed after another replica took the document over; recording nothing");
-            }
             Err(Stop::Failed(reason)) => {
-                metrics::counter!(ragd_core::metric_names::INGEST_DOCUMENTS_TOTAL, "status" => "failed").increment(1);
                 tracing::warn!(document_id = %id, %reason, "document failed");
-                // Nothing of an earlier content stays searchable (a replaced or reindexed
-                // document that now fails): the row and the stored file remain.
-                if let Err(err) = self.db(move |c| c.clear_document_content(id)).await {
-                    tracing::warn!(document_id = %id, %err, "cannot remove the chunks of a failed document");
-                }
-                if let Err(err) = self.delete_vectors(id).await {
-                    tracing::warn!(document_id = %id, %err, "cannot remove the vectors of a failed document");
-                }
+                // Recorded first, under the lease: once the document is `failed` no other
+                // replica claims it, so removing its content cannot undo a new owner's.
                 let stored = reason.clone();
                 let owner = self.inner.owner.clone();
                 let recorded = self
@@ -188,13 +183,25 @@ impl Ingestor {
                     })
                     .await;
                 match recorded {
-                    Ok(true) => {}
+                    Ok(true) => {
+                        metrics::counter!(ragd_core::metric_names::INGEST_DOCUMENTS_TOTAL, "status" => "failed").increment(1);
+                    }
                     Ok(false) => {
                         tracing::warn!(document_id = %id, "failure not recorded: another replica took the document over");
+                        return;
                     }
                     Err(err) => {
                         tracing::warn!(document_id = %id, %err, "cannot record the failure");
+                        return;
                     }
+                }
+                // Nothing of an earlier content stays searchable (a replaced or reindexed
+                // document that now fails): the row and the stored file remain.
+                if let Err(err) = self.db(move |c| c.clear_document_content(id)).await {
+                    tracing::warn!(document_id = %id, %err, "cannot remove the chunks of a failed document");
+                }
+                if let Err(err) = self.delete_vectors(id).await {
+                    tracing::warn!(document_id = %id, %err, "cannot remove the vectors of a failed document");
                 }
             }
         }
@@ -226,6 +233,10 @@ impl Ingestor {
         let reuse = self.take_reuse(id);
         let _ = self.take_diff(id);
         let document = self.db(move |c| c.get_document(id)).await?;
+        // A replaced document reuses the vectors of its ready chunks; once another run
+        // began (one that stalled and lost its lease), the stored chunks may be that run's,
+        // whose vectors were never written or are being removed: embed everything then.
+        let reuse = reuse && document.status == DocumentStatus::Queued;
         let kind = DocumentKind::from_mime(&document.mime).ok_or_else(|| {
             Stop::Failed(format!("unsupported stored media type {}", document.mime))
         })?;
@@ -292,14 +303,18 @@ impl Ingestor {
         let finished = self.embed_and_finish(id, &chunks, reuse).await;
         if let Err(stop) = &finished
             && !matches!(stop, Stop::Gone)
-            && !self.holds_lease(id).await
         {
-            // Another replica took the document over meanwhile and wrote its own chunks
-            // and vectors: this run's vectors belong to chunks the catalog no longer has.
-            if let Err(err) = self.delete_chunk_vectors(id, &written).await {
+            // Unless this run still owns the document, its vectors belong to chunks that
+            // another replica has replaced by now (or may): they go, and only they.
+            let state = self.lease_state(id).await;
+            if state != Some(true)
+                && let Err(err) = self.delete_chunk_vectors(id, &written).await
+            {
                 tracing::warn!(document_id = %id, %err, "cannot remove the vectors of a run that lost its lease");
             }
-            return Err(Stop::LeaseLost);
+            if state == Some(false) {
+                return Err(Stop::LeaseLost);
+            }
         }
         finished.map(|()| count)
     }
