@@ -72,9 +72,13 @@ fn main() -> AnyResult<()> {
         other => return Err(format!("--precision {other:?}: int8, fp32 or int8_fused").into()),
     };
     config.model_path = options.assets.join(file.path);
-    // As the engine runs it: one text per run, so no vector depends on its batch (its
-    // activations are quantised per run).
-    let texts_per_run = if options.precision == "int8_fused" { 1 } else { options.batch };
+    // As the engine runs it: the int8_fused file one text per run, so no vector depends
+    // on its batch.
+    let texts_per_run = if file == ragd_core::assets::EMBEDDING_MODEL_INT8_FUSED {
+        ragd_core::assets::EMBEDDING_MODEL_INT8_FUSED_TEXTS_PER_RUN
+    } else {
+        options.batch
+    };
     config.intra_op_threads = Some(options.threads);
     config.max_batch_size = texts_per_run;
     config.max_tokens = options.max_tokens;

@@ -32,13 +32,6 @@ const SPECIAL_TOKENS: usize = 2;
 /// line, the probe's summary on the second.
 pub(crate) const PRECISION_FILE: &str = "embedding-precision";
 
-/// Texts per run of the `int8_fused` file: one. Its activations are quantised per run,
-/// scaled by the largest value in the whole batch, so in a batch a text's vector would
-/// depend on the texts beside it (cosine 0.99 to itself alone, measured); one text per run
-/// keeps each vector a function of its text. It is also faster here: no padding (65 texts
-/// per second one at a time against 52 in batches of 32, Python onnxruntime, 2 threads).
-pub(crate) const INT8_FUSED_BATCH: usize = 1;
-
 /// The hint added to a missing bundled file's reason.
 const ASSETS_HINT: &str = "run `cargo xtask assets` or set assets_dir";
 
@@ -163,7 +156,7 @@ fn embedder_config(
     embedder.dimensions = settings.dimensions;
     embedder.max_tokens = config.ingest.chunk_max_tokens + SPECIAL_TOKENS;
     embedder.max_batch_size = if files.of(EmbeddingPrecision::Int8Fused) == Some(model) {
-        INT8_FUSED_BATCH
+        ragd_core::assets::EMBEDDING_MODEL_INT8_FUSED_TEXTS_PER_RUN
     } else {
         settings.batch_size
     };
