@@ -245,7 +245,21 @@ pub(crate) enum Build {
     Tests,
     /// `cargo build --release --workspace --bins --examples`: everything optimised. `serve`
     /// and every benchmark run it (the benchmark contenders are the workspace's examples).
+    /// [`SERVING_PROFILE_ENV`] names another cargo profile to measure a variant.
     Serving,
+}
+
+/// Names the cargo profile of [`Build::Serving`] when set (default `release`), so a variant
+/// of the serving build (`serving-lto` in `Cargo.toml`) can be benchmarked beside it.
+pub(crate) const SERVING_PROFILE_ENV: &str = "XTASK_SERVING_PROFILE";
+
+/// The cargo profile [`Build::Serving`] builds: `release` unless [`SERVING_PROFILE_ENV`]
+/// names another.
+pub(crate) fn serving_profile() -> String {
+    match std::env::var(SERVING_PROFILE_ENV) {
+        Ok(name) if !name.trim().is_empty() => name.trim().to_owned(),
+        _ => "release".to_owned(),
+    }
 }
 
 impl Build {
@@ -253,13 +267,18 @@ impl Build {
     /// target directory), where the `ragd` binary and `examples/` are.
     pub(crate) fn run(self) -> Result<PathBuf> {
         let mut build = cargo()?;
-        let (args, dir): (&[&str], &str) = match self {
-            Self::Tests => (&["test", "--workspace", "--no-run"], "debug"),
+        let dir = match self {
+            Self::Tests => {
+                build.args(["test", "--workspace", "--no-run"]);
+                "debug".to_owned()
+            }
             Self::Serving => {
-                (&["build", "--release", "--workspace", "--bins", "--examples"], "release")
+                // Cargo writes a custom profile's output to a directory of its name.
+                let profile = serving_profile();
+                build.args(["build", "--profile", &profile, "--workspace", "--bins", "--examples"]);
+                profile
             }
         };
-        build.args(args);
         run(build)?;
         Ok(target_dir()?.join(dir))
     }

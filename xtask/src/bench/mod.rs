@@ -235,7 +235,7 @@ fn load_average() -> String {
 
 /// The header lines every section starts with: when, which code, which machine, how built.
 fn header(title: &str, command: &str) -> String {
-    header_for(title, command, BUILD_LINE)
+    header_for(title, command, &build_line())
 }
 
 /// [`header`] with another line naming the build.
@@ -270,11 +270,23 @@ fn header_for(title: &str, command: &str, build_line: &str) -> String {
     out
 }
 
-/// The header line naming the build every ragd contender comes from.
-pub(crate) const BUILD_LINE: &str = "- build: the serving build (`cargo build --release \
-     --workspace --bins --examples`): every Rust crate at opt-level 3 with cargo's release \
-     defaults, llama.cpp as a cmake Release build; ONNX Runtime is the optimised release \
-     library from the asset wheel";
+/// The header line naming the build every ragd contender comes from: the serving build, or
+/// the variant profile [`crate::SERVING_PROFILE_ENV`] names.
+pub(crate) fn build_line() -> String {
+    match crate::serving_profile().as_str() {
+        "release" => "- build: the serving build (`cargo build --release --workspace --bins \
+             --examples`): every Rust crate at opt-level 3 with cargo's release defaults, \
+             llama.cpp as a cmake Release build; ONNX Runtime is the optimised release library \
+             from the asset wheel"
+            .to_owned(),
+        profile => format!(
+            "- build: a variant of the serving build, cargo profile `{profile}` (`cargo build \
+             --profile {profile} --workspace --bins --examples`; its settings are in \
+             `Cargo.toml`), llama.cpp as a cmake Release build; ONNX Runtime is the optimised \
+             release library from the asset wheel"
+        ),
+    }
+}
 
 /// Appends `section` to `docs/BENCHMARKS.md`, creating the file with its introduction.
 fn append(section: &str) -> Result<()> {

@@ -77,7 +77,7 @@ pub(super) fn run(args: &[String]) -> Result<()> {
     crate::sysdeps::ensure_database()?;
     let (ragd, build_line) = match &options.ragd {
         Some(path) => (path.clone(), format!("- build: `{}`, given with `--ragd`", path.display())),
-        None => (crate::Build::Serving.run()?.join("ragd"), super::BUILD_LINE.to_owned()),
+        None => (crate::Build::Serving.run()?.join("ragd"), super::build_line()),
     };
     let python = crate::clients::python()?;
     let corpus = crate::fetch_corpus()?;
