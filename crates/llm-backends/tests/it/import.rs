@@ -28,14 +28,27 @@ fn hf_folder() -> PathBuf {
 /// An imported file and the progress reported while it was made.
 type Import = (PathBuf, Vec<(ImportStage, u8)>);
 
+/// Where the imports of this test run go: a folder of cargo's target directory, emptied at
+/// the first use of each run. Not a `TempDir` in a `static`: statics are never dropped, so
+/// each run left its half a gigabyte of GGUF files in `/tmp`.
+fn imports_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("llm-backends-import");
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+}
+
 /// The folder's import at `quantization`, made once per test run, with the stages seen.
 fn imported(quantization: Quantization) -> &'static Import {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     static IMPORTS: [OnceLock<Import>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let slot = Quantization::ALL.iter().position(|q| *q == quantization).unwrap();
     IMPORTS[slot].get_or_init(|| {
-        let dir = DIR.get_or_init(|| tempfile::tempdir().unwrap());
-        let out = dir.path().join(format!("smollm2-{quantization}.gguf"));
+        let out = imports_dir().join(format!("smollm2-{quantization}.gguf"));
         let stages = Mutex::new(Vec::new());
         let options =
             ImportOptions { quantization, name: "SmolLM2-135M-Instruct".to_owned(), threads: 2 };
