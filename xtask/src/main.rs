@@ -243,27 +243,32 @@ pub(crate) enum Build {
     /// `cargo test --workspace --no-run`, the `dev` profile: what `test` and `fuzz` run.
     /// ragd's crates at opt-level 0 rebuild in seconds after an edit.
     Tests,
-    /// `cargo build --release --workspace --bins --examples`: everything optimised. `serve`
-    /// and every benchmark run it (the benchmark contenders are the workspace's examples).
-    /// [`SERVING_PROFILE_ENV`] names another cargo profile to measure a variant.
+    /// `cargo build --profile serving-lto --workspace --bins --examples`: everything
+    /// optimised, cross-crate thin LTO. `serve` and every benchmark run it (the benchmark
+    /// contenders are the workspace's examples). [`SERVING_PROFILE_ENV`] names another cargo
+    /// profile, to iterate without the LTO links or to measure a variant.
     Serving,
 }
 
-/// Names the cargo profile of [`Build::Serving`] when set (default `release`), so a variant
-/// of the serving build (`serving-lto` in `Cargo.toml`) can be benchmarked beside it.
+/// Names the cargo profile of [`Build::Serving`] when set (default [`SERVING_PROFILE`]):
+/// `release`, cargo's defaults, relinks in minutes instead of the LTO build's 20 minutes a
+/// binary.
 pub(crate) const SERVING_PROFILE_ENV: &str = "XTASK_SERVING_PROFILE";
 
-/// The cargo profile [`Build::Serving`] builds: `release` unless [`SERVING_PROFILE_ENV`]
-/// names another.
+/// The serving build's cargo profile (`Cargo.toml`, docs/BUILD.md).
+pub(crate) const SERVING_PROFILE: &str = "serving-lto";
+
+/// The cargo profile [`Build::Serving`] builds: [`SERVING_PROFILE`] unless
+/// [`SERVING_PROFILE_ENV`] names another.
 pub(crate) fn serving_profile() -> String {
     match std::env::var(SERVING_PROFILE_ENV) {
         Ok(name) if !name.trim().is_empty() => name.trim().to_owned(),
-        _ => "release".to_owned(),
+        _ => SERVING_PROFILE.to_owned(),
     }
 }
 
 impl Build {
-    /// Runs the build and returns its output directory (`debug/` or `release/` of the
+    /// Runs the build and returns its output directory (`debug/` or the profile's of the
     /// target directory), where the `ragd` binary and `examples/` are.
     pub(crate) fn run(self) -> Result<PathBuf> {
         let mut build = cargo()?;

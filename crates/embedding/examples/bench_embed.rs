@@ -1,7 +1,7 @@
 //! The ragd contender of `cargo xtask bench embed`: [`OrtEmbedder`] throughput on fixed texts.
 //!
-//! `cargo xtask bench embed` builds this with the serving build (`cargo build --release
-//! --workspace --bins --examples`) and runs it next to the Python contenders on the same
+//! `cargo xtask bench embed` builds this with the serving build (`cargo build --profile
+//! serving-lto --workspace --bins --examples`) and runs it next to the Python contenders on the same
 //! texts:
 //!
 //! ```text

@@ -21,8 +21,8 @@
 //!   greedy sample, detokenising and a channel send. The model may end its answer early;
 //!   the tokens actually generated are reported and used for the rate.
 //!
-//! Built by the serving build (`cargo build --release --workspace --bins --examples`,
-//! everything optimised), which is what `cargo xtask bench llm` runs.
+//! Built by the serving build (`cargo build --profile serving-lto --workspace --bins
+//! --examples`, everything optimised), which is what `cargo xtask bench llm` runs.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line tool reports on stdout.
 

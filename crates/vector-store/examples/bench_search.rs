@@ -1,7 +1,7 @@
 //! The ragd contender of `cargo xtask bench search`: [`LanceStore`] search latency and recall.
 //!
-//! `cargo xtask bench search` builds this with the serving build (`cargo build --release
-//! --workspace --bins --examples`) and runs it on vector files written by
+//! `cargo xtask bench search` builds this with the serving build (`cargo build --profile
+//! serving-lto --workspace --bins --examples`) and runs it on vector files written by
 //! `xtask/bench/search.py`:
 //!
 //! ```text

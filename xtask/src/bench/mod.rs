@@ -23,8 +23,8 @@
 //! on it. Each run appends a section to `docs/BENCHMARKS.md`.
 //!
 //! The Rust contenders are examples (`crates/*/examples/bench_*.rs`) and the `ragd` binary
-//! of the serving build ([`crate::Build::Serving`], the release profile `cargo xtask serve`
-//! runs), so every figure is of the optimised code people serve with. The
+//! of the serving build ([`crate::Build::Serving`], the `serving-lto` profile `cargo xtask
+//! serve` runs), so every figure is of the optimised code people serve with. The
 //! Python peers run in a virtual environment with pinned packages ([`REQUIREMENTS`]) under
 //! `$HOME/.cache/ragd/bench-venv` (`XTASK_BENCH_VENV` overrides it), installed from PyPI.
 
@@ -274,10 +274,10 @@ fn header_for(title: &str, command: &str, build_line: &str) -> String {
 /// the variant profile [`crate::SERVING_PROFILE_ENV`] names.
 pub(crate) fn build_line() -> String {
     match crate::serving_profile().as_str() {
-        "release" => "- build: the serving build (`cargo build --release --workspace --bins \
-             --examples`): every Rust crate at opt-level 3 with cargo's release defaults, \
-             llama.cpp as a cmake Release build; ONNX Runtime is the optimised release library \
-             from the asset wheel"
+        crate::SERVING_PROFILE => "- build: the serving build (`cargo build --profile \
+             serving-lto --workspace --bins --examples`): every Rust crate at opt-level 3, \
+             cross-crate thin LTO, one codegen unit per crate; llama.cpp as a cmake Release \
+             build; ONNX Runtime is the optimised release library from the asset wheel"
             .to_owned(),
         profile => format!(
             "- build: a variant of the serving build, cargo profile `{profile}` (`cargo build \
@@ -308,8 +308,10 @@ the same machine in the same run: compare ratios, not absolute numbers, across s
 What to keep in mind when reading them:
 
 - **Build profile.** The ragd contenders come from the serving build (`cargo build
-  --release --workspace --bins --examples`, everything at opt-level 3; see `docs/BUILD.md`),
-  the build `cargo xtask serve` runs. Sections written before 2026-12-03 ran the test build
+  --profile serving-lto --workspace --bins --examples`, everything at opt-level 3 with
+  cross-crate thin LTO; see `docs/BUILD.md`), the build `cargo xtask serve` runs. Sections
+  written from 2026-12-03 to 2026-12-05 ran the `release` profile (cargo's release defaults,
+  no cross-crate LTO), those before 2026-12-03 the test build
   (dependencies at opt-level 1, ragd's crates at 0), and those before 2026-11-25 16:00 UTC
   every Rust dependency at opt-level 0. ONNX Runtime is the optimised library from the asset
   wheel.
