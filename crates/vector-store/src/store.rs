@@ -460,7 +460,8 @@ const OPEN_ATTEMPTS: u32 = 10;
 /// Several processes (replicas on one bucket, or stores opened at once) may do this at the
 /// same moment. A table is listed as soon as its folder exists, before its creator has
 /// committed the first version, and opening it in that window fails as not found; creating
-/// it then fails as already existing. Both mean "another process is creating it": wait
+/// it then fails as already existing, or, when two creators commit the first version at
+/// once, as a commit conflict. All mean "another process is creating it": wait
 /// (10 ms, doubling, about 5 s in all) and look again. On the last attempt a listed table
 /// that still cannot be opened is created, which takes over a folder that a creator that
 /// crashed left without any version.
@@ -496,6 +497,13 @@ async fn open_or_create(
                     return Ok(table);
                 }
                 Err(lancedb::Error::TableAlreadyExists { .. }) if !last => {}
+                Err(lancedb::Error::Lance {
+                    source:
+                        lance::Error::CommitConflict { .. }
+                        | lance::Error::RetryableCommitConflict { .. },
+                }) if !last => {
+                    tracing::debug!(table = name, "another process created the table first");
+                }
                 Err(err) => return Err(Error::lance(format!("create table {name}"), err)),
             }
         }

@@ -14,7 +14,7 @@ const DIMENSIONS: usize = 8;
 async fn stores_opening_a_new_database_at_once_all_open_it(backend: Backend) {
     let place = Place::new(backend);
     let opened = futures::future::join_all(
-        (0..3).map(|_| LanceStore::open(config(&place, MODEL, DIMENSIONS))),
+        (0..8).map(|_| LanceStore::open(config(&place, MODEL, DIMENSIONS))),
     )
     .await;
     let stores: Vec<LanceStore> = opened.into_iter().map(Result::unwrap).collect();
