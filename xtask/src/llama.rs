@@ -788,11 +788,12 @@ fn report(
         &mut out,
         format!(
             "- model: bundled `{}`; llama.cpp: {} for both (llama-bench: cmake Release; ragd: \
-             the `bench_llm` example of the serving build, everything at opt-level 3)",
+             the `bench_llm` example of the build below)",
             ragd_core::assets::CHAT_MODEL.path,
             tools.llama_cpp()
         ),
     );
+    w(&mut out, crate::bench::build_line());
     w(&mut out, String::new());
     w(
         &mut out,

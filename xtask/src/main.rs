@@ -267,9 +267,19 @@ pub(crate) fn serving_profile() -> String {
     }
 }
 
+/// The directory of the target directory that cargo writes `profile`'s output to: its name,
+/// except for the built-in profiles that share `debug/` and `release/`.
+fn profile_dir(profile: &str) -> &str {
+    match profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        custom => custom,
+    }
+}
+
 impl Build {
-    /// Runs the build and returns its output directory (`debug/` or the profile's of the
-    /// target directory), where the `ragd` binary and `examples/` are.
+    /// Runs the build and returns its output directory (`debug/` or the profile's directory
+    /// of the target directory), where the `ragd` binary and `examples/` are.
     pub(crate) fn run(self) -> Result<PathBuf> {
         let mut build = cargo()?;
         let dir = match self {
@@ -278,10 +288,9 @@ impl Build {
                 "debug".to_owned()
             }
             Self::Serving => {
-                // Cargo writes a custom profile's output to a directory of its name.
                 let profile = serving_profile();
                 build.args(["build", "--profile", &profile, "--workspace", "--bins", "--examples"]);
-                profile
+                profile_dir(&profile).to_owned()
             }
         };
         run(build)?;

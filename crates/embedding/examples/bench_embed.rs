@@ -1,8 +1,8 @@
 //! The ragd contender of `cargo xtask bench embed`: [`OrtEmbedder`] throughput on fixed texts.
 //!
 //! `cargo xtask bench embed` builds this with the serving build (`cargo build --profile
-//! serving-lto --workspace --bins --examples`) and runs it next to the Python contenders on the same
-//! texts:
+//! serving-lto --workspace --bins --examples`) and runs it next to the Python contenders on
+//! the same texts:
 //!
 //! ```text
 //! bench_embed --assets DIR --texts texts.json --threads 2 --batch 32 --vectors out.f32

@@ -19,9 +19,10 @@
 //!   it) against `pdftoppm -r 300` piped page by page into `tesseract`. Every Tesseract run,
 //!   ragd's and the peers', has `OMP_THREAD_LIMIT=1`, ragd's setting (one page per core).
 //!
-//! The ragd contender is `crates/ingest/examples/extract_file.rs`, built with the release
+//! The ragd contender is `crates/ingest/examples/extract_file.rs`, built with the `release`
 //! profile for `ragd-ingest` alone (`cargo build --release -p ragd-ingest --example
-//! extract_file`: the serving build's profile without building the whole workspace).
+//! extract_file`): opt-level 3 without the serving build's cross-crate LTO, so it builds in
+//! minutes without the whole workspace.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -160,8 +161,8 @@ pub(super) fn run(args: &[String]) -> Result<()> {
     let mut out = super::header_for(
         "Extraction and OCR, ragd vs pdftotext and tesseract",
         command.trim(),
-        "- build: `cargo build --release -p ragd-ingest --example extract_file` (the release \
-         profile of the serving build, for the ingest crate alone); PDFium from the asset \
+        "- build: `cargo build --release -p ragd-ingest --example extract_file` (cargo's \
+         release defaults, not the serving build's cross-crate LTO; the ingest crate alone); PDFium from the asset \
          wheel (pypdfium2 5.15.2, PDFium build 8149); Poppler and Tesseract from Debian",
     );
     // `pdftotext -v` prints its version on stderr.

@@ -274,11 +274,12 @@ fn header_for(title: &str, command: &str, build_line: &str) -> String {
 /// the variant profile [`crate::SERVING_PROFILE_ENV`] names.
 pub(crate) fn build_line() -> String {
     match crate::serving_profile().as_str() {
-        crate::SERVING_PROFILE => "- build: the serving build (`cargo build --profile \
-             serving-lto --workspace --bins --examples`): every Rust crate at opt-level 3, \
-             cross-crate thin LTO, one codegen unit per crate; llama.cpp as a cmake Release \
-             build; ONNX Runtime is the optimised release library from the asset wheel"
-            .to_owned(),
+        profile @ crate::SERVING_PROFILE => format!(
+            "- build: the serving build (`cargo build --profile {profile} --workspace --bins \
+             --examples`): every Rust crate at opt-level 3, cross-crate thin LTO, one codegen \
+             unit per crate; llama.cpp as a cmake Release build; ONNX Runtime is the optimised \
+             release library from the asset wheel"
+        ),
         profile => format!(
             "- build: a variant of the serving build, cargo profile `{profile}` (`cargo build \
              --profile {profile} --workspace --bins --examples`; its settings are in \
@@ -309,9 +310,10 @@ What to keep in mind when reading them:
 
 - **Build profile.** The ragd contenders come from the serving build (`cargo build
   --profile serving-lto --workspace --bins --examples`, everything at opt-level 3 with
-  cross-crate thin LTO; see `docs/BUILD.md`), the build `cargo xtask serve` runs. Sections
-  written from 2026-12-03 to 2026-12-05 ran the `release` profile (cargo's release defaults,
-  no cross-crate LTO), those before 2026-12-03 the test build
+  cross-crate thin LTO; see `docs/BUILD.md`), the build `cargo xtask serve` runs; each
+  section's build line names its profile. Sections whose build line says `--release`
+  (2026-12-03 to 2026-12-05 05:38 UTC) ran cargo's release defaults without cross-crate LTO,
+  those before 2026-12-03 the test build
   (dependencies at opt-level 1, ragd's crates at 0), and those before 2026-11-25 16:00 UTC
   every Rust dependency at opt-level 0. ONNX Runtime is the optimised library from the asset
   wheel.

@@ -28,15 +28,31 @@ fn hf_folder() -> PathBuf {
 /// An imported file and the progress reported while it was made.
 type Import = (PathBuf, Vec<(ImportStage, u8)>);
 
-/// Where the imports of this test run go: a folder of cargo's target directory, emptied at
-/// the first use of each run. Not a `TempDir` in a `static`: statics are never dropped, so
-/// each run left its half a gigabyte of GGUF files in `/tmp`.
+/// Where the imports of this test process go: `llm-backends-import-PID` in cargo's target
+/// directory. Not a `TempDir` in a `static`: statics are never dropped, so each run left its
+/// half a gigabyte of GGUF files in `/tmp`. Instead each process removes the folders of
+/// processes that are gone (on Linux, whose `/proc` tells), its own earlier runs' included;
+/// a folder per process keeps runs from clones sharing the target directory apart.
 fn imports_dir() -> &'static Path {
+    const PREFIX: &str = "llm-backends-import-";
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("llm-backends-import");
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).unwrap();
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(|name| name.strip_prefix(PREFIX)) else {
+                continue;
+            };
+            if Path::new("/proc/self").exists() && !Path::new("/proc").join(pid).exists() {
+                // Another process may be removing it too.
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = root.join(format!("{PREFIX}{}", std::process::id()));
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => panic!("cannot empty {}: {err}", dir.display()),
         }
         std::fs::create_dir_all(&dir).unwrap();
         dir
