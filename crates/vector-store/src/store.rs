@@ -496,14 +496,15 @@ async fn open_or_create(
                     tracing::info!(table = name, "created vector table");
                     return Ok(table);
                 }
-                Err(lancedb::Error::TableAlreadyExists { .. }) if !last => {}
-                Err(lancedb::Error::Lance {
-                    source:
-                        lance::Error::CommitConflict { .. }
-                        | lance::Error::RetryableCommitConflict { .. },
-                }) if !last => {
-                    tracing::debug!(table = name, "another process created the table first");
-                }
+                // Another process is creating it.
+                Err(
+                    lancedb::Error::TableAlreadyExists { .. }
+                    | lancedb::Error::Lance {
+                        source:
+                            lance::Error::CommitConflict { .. }
+                            | lance::Error::RetryableCommitConflict { .. },
+                    },
+                ) if !last => {}
                 Err(err) => return Err(Error::lance(format!("create table {name}"), err)),
             }
         }

@@ -162,8 +162,9 @@ pub(super) fn run(args: &[String]) -> Result<()> {
         "Extraction and OCR, ragd vs pdftotext and tesseract",
         command.trim(),
         "- build: `cargo build --release -p ragd-ingest --example extract_file` (cargo's \
-         release defaults, not the serving build's cross-crate LTO; the ingest crate alone); PDFium from the asset \
-         wheel (pypdfium2 5.15.2, PDFium build 8149); Poppler and Tesseract from Debian",
+         release defaults, not the serving build's cross-crate LTO; the ingest crate alone); \
+         PDFium from the asset wheel (pypdfium2 5.15.2, PDFium build 8149); Poppler and \
+         Tesseract from Debian",
     );
     // `pdftotext -v` prints its version on stderr.
     let poppler = Command::new("pdftotext")

@@ -273,20 +273,20 @@ fn header_for(title: &str, command: &str, build_line: &str) -> String {
 /// The header line naming the build every ragd contender comes from: the serving build, or
 /// the variant profile [`crate::SERVING_PROFILE_ENV`] names.
 pub(crate) fn build_line() -> String {
-    match crate::serving_profile().as_str() {
-        profile @ crate::SERVING_PROFILE => format!(
-            "- build: the serving build (`cargo build --profile {profile} --workspace --bins \
-             --examples`): every Rust crate at opt-level 3, cross-crate thin LTO, one codegen \
-             unit per crate; llama.cpp as a cmake Release build; ONNX Runtime is the optimised \
-             release library from the asset wheel"
-        ),
-        profile => format!(
-            "- build: a variant of the serving build, cargo profile `{profile}` (`cargo build \
-             --profile {profile} --workspace --bins --examples`; its settings are in \
-             `Cargo.toml`), llama.cpp as a cmake Release build; ONNX Runtime is the optimised \
-             release library from the asset wheel"
-        ),
-    }
+    let profile = crate::serving_profile();
+    let (what, rust) = if profile == crate::SERVING_PROFILE {
+        (
+            "the serving build",
+            "every Rust crate at opt-level 3, cross-crate thin LTO, one codegen unit per crate",
+        )
+    } else {
+        ("a variant of the serving build", "its settings are in `Cargo.toml`")
+    };
+    format!(
+        "- build: {what} (`cargo build --profile {profile} --workspace --bins --examples`): \
+         {rust}; llama.cpp as a cmake Release build; ONNX Runtime is the optimised release \
+         library from the asset wheel"
+    )
 }
 
 /// Appends `section` to `docs/BENCHMARKS.md`, creating the file with its introduction.

@@ -38,12 +38,13 @@ fn imports_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let root = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        let procfs = Path::new("/proc/self").exists();
         for entry in std::fs::read_dir(root).into_iter().flatten().flatten() {
             let name = entry.file_name();
             let Some(pid) = name.to_str().and_then(|name| name.strip_prefix(PREFIX)) else {
                 continue;
             };
-            if Path::new("/proc/self").exists() && !Path::new("/proc").join(pid).exists() {
+            if procfs && !Path::new("/proc").join(pid).exists() {
                 // Another process may be removing it too.
                 let _ = std::fs::remove_dir_all(entry.path());
             }
